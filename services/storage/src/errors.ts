@@ -1,0 +1,23 @@
+/** The object does not exist. Never retried. */
+export class NotFoundError extends Error {
+  override readonly name = 'NotFoundError';
+  constructor(readonly object: string, options?: ErrorOptions) {
+    super(`object not found: ${object}`, options);
+  }
+}
+
+/**
+ * The request cannot succeed by retrying it: bad credentials, a missing bucket,
+ * a malformed name. Every other error is treated as transient.
+ */
+export class PermanentError extends Error {
+  override readonly name = 'PermanentError';
+}
+
+export function isNotFound(error: unknown): error is NotFoundError {
+  return error instanceof NotFoundError;
+}
+
+export function isPermanent(error: unknown): boolean {
+  return error instanceof PermanentError || error instanceof NotFoundError;
+}
