@@ -1,7 +1,10 @@
 /** The object does not exist. Never retried. */
 export class NotFoundError extends Error {
   override readonly name = 'NotFoundError';
-  constructor(readonly object: string, options?: ErrorOptions) {
+  constructor(
+    readonly object: string,
+    options?: ErrorOptions,
+  ) {
     super(`object not found: ${object}`, options);
   }
 }

@@ -1,2 +1,9 @@
-export type { Backend, BackendProperties, ByteRange, ObjectInfo, OperationOptions, SaveBody } from './backend.js';
-export { NotFoundError, PermanentError, isNotFound, isPermanent } from './errors.js';
+export type {
+  Backend,
+  BackendProperties,
+  ByteRange,
+  ObjectInfo,
+  OperationOptions,
+  SaveBody,
+} from './backend.js';
+export { isNotFound, isPermanent, NotFoundError, PermanentError } from './errors.js';
