@@ -1,0 +1,72 @@
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { findExecutable } from './find-executable.js';
+import { freePort } from './free-port.js';
+import { scratchDir } from './scratch-dir.js';
+import { type RunningServer, startServer } from './server-process.js';
+
+export interface RedisServer extends RunningServer {
+  /** `redis://127.0.0.1:PORT` */
+  readonly url: string;
+}
+
+/**
+ * Starts a throwaway redis-server on 127.0.0.1: no persistence, and `noeviction`,
+ * the policy BullMQ requires (an evicted job key would silently lose work).
+ */
+export async function startRedis(): Promise<RedisServer> {
+  const scratch = await scratchDir('redis');
+  const command = await findExecutable('redis-server', ['/usr/bin', '/usr/local/bin', '/usr/sbin']);
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      const server = await startServer({
+        command,
+        args: [
+          '--bind',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--dir',
+          scratch.path,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--maxmemory-policy',
+          'noeviction',
+          '--daemonize',
+          'no',
+        ],
+        logFile: join(scratch.path, 'redis.log'),
+        isReady: () => ping(port),
+      });
+      return {
+        pid: server.pid,
+        host: '127.0.0.1',
+        port,
+        url: `redis://127.0.0.1:${port}`,
+        stop: async () => {
+          await server.stop();
+          await scratch.remove();
+        },
+      };
+    } catch (error) {
+      if (attempt >= 3) {
+        await scratch.remove();
+        throw error;
+      }
+    }
+  }
+}
+
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port }, () => socket.write('PING\r\n'));
+    socket.once('data', (data) => {
+      socket.destroy();
+      resolve(data.toString().startsWith('+PONG'));
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

@@ -1,0 +1,85 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { startPostgres, startRedis, startS3 } from '../src/index.js';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function expectGone(pid: number): Promise<void> {
+  for (let i = 0; i < 50 && isAlive(pid); i++) await sleep(100);
+  expect(isAlive(pid)).toBe(false);
+}
+
+describe('test harness', () => {
+  it('starts PostgreSQL with data checksums and local replication, and stops it by PID', async () => {
+    const pg = await startPostgres();
+    try {
+      expect(await pg.psql('select 40 + 2')).toBe('42');
+      expect(await pg.psql('show data_checksums')).toBe('on');
+      expect(await pg.psql('show listen_addresses')).toBe('127.0.0.1');
+      expect(await pg.psql('show wal_level')).toBe('replica');
+      expect(await pg.psql('select current_user')).toBe('postgres');
+    } finally {
+      await pg.stop();
+    }
+    await expectGone(pg.pid);
+  });
+
+  it('starts two PostgreSQL clusters side by side on different ports', async () => {
+    const [a, b] = await Promise.all([startPostgres(), startPostgres()]);
+    try {
+      expect(a.port).not.toBe(b.port);
+      await a.psql('create table marker(v text)');
+      expect(await b.psql("select count(*) from pg_tables where tablename = 'marker'")).toBe('0');
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
+  it('starts redis-server with noeviction on loopback', async () => {
+    const redis = await startRedis();
+    try {
+      expect(redis.url).toBe(`redis://127.0.0.1:${redis.port}`);
+      const reply = await redisCommand(redis.port, 'CONFIG GET maxmemory-policy');
+      expect(reply).toContain('noeviction');
+    } finally {
+      await redis.stop();
+    }
+    await expectGone(redis.pid);
+  });
+
+  it('starts an S3-compatible server with a bucket', async () => {
+    const s3 = await startS3({ buckets: ['harness'] });
+    try {
+      const response = await fetch(`${s3.endpoint}/harness?list-type=2`);
+      // Unsigned requests are refused, which still proves the bucket endpoint answers.
+      expect([200, 403]).toContain(response.status);
+      expect(s3.env.AWS_ENDPOINT_URL).toBe(s3.endpoint);
+    } finally {
+      await s3.stop();
+    }
+    await expectGone(s3.pid);
+  });
+});
+
+async function redisCommand(port: number, command: string): Promise<string> {
+  const { createConnection } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: '127.0.0.1', port }, () => socket.write(`${command}\r\n`));
+    let reply = '';
+    socket.on('data', (data) => {
+      reply += data.toString();
+      if (reply.split('\r\n').length > 4) {
+        socket.destroy();
+        resolve(reply);
+      }
+    });
+    socket.once('error', reject);
+  });
+}
