@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: setup, lint, typecheck, then every package's
+# tests against real PostgreSQL, redis-server and an S3-compatible server on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "test: lint"
+npx biome check .
+echo "test: typecheck"
+npx turbo run typecheck --output-logs=errors-only
+echo "test: tests"
+npx turbo run test --concurrency=1
