@@ -1,0 +1,145 @@
+import { z } from 'zod';
+import { describeValue } from './describe.js';
+import { DURATION_HELP, parseDuration } from './duration.js';
+import { checkLocation, checkRedisUrl } from './location.js';
+import { checkName } from './names.js';
+import { checkSchedule, DEFAULT_SCHEDULE } from './schedule.js';
+
+/*
+ * The schema of pullback.yaml. Its keys are the public contract (ARCHITECTURE.md,
+ * "Config file"): every object is strict, so a misspelt key is an error rather
+ * than a silently ignored setting. Checks that span several fields (unique names,
+ * one active per component) are in checks.ts.
+ */
+
+/** A string checked by `check`, which returns what is wrong or undefined. */
+function checkedString(check: (text: string) => string | undefined) {
+  // No `.min(1)` here: each check words the empty case itself, and zod would
+  // otherwise report both.
+  return z.string().superRefine((text, ctx) => {
+    const problem = check(text);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: text });
+  });
+}
+
+/** zod says "expected number" for `"5432x"`; the schema means an integer, so say that. */
+function integer() {
+  return z.int({
+    error: (issue) =>
+      issue.code === 'invalid_type'
+        ? issue.input === undefined
+          ? 'required'
+          : `expected an integer, got ${describeValue(issue.input)}`
+        : undefined,
+  });
+}
+
+const count = () => integer().min(0);
+
+const name = checkedString(checkName);
+const location = checkedString(checkLocation);
+
+/** Which snapshots `forget` keeps (restic's policy). With no rule at all, every snapshot is kept. */
+export const retentionSchema = z.strictObject({
+  /** Keep the newest N snapshots. */
+  keepLast: count().optional(),
+  /** Keep the newest snapshot of each of the last N hours that have one. */
+  keepHourly: count().optional(),
+  /** Keep the newest snapshot of each of the last N days that have one. */
+  keepDaily: count().optional(),
+  /** Keep the newest snapshot of each of the last N weeks that have one. */
+  keepWeekly: count().optional(),
+  /** Keep the newest snapshot of each of the last N months that have one. */
+  keepMonthly: count().optional(),
+  /** Keep every snapshot newer than this span before the newest one, e.g. "7d". */
+  keepWithin: z
+    .string()
+    .superRefine((text, ctx) => {
+      if (parseDuration(text) === undefined) {
+        ctx.addIssue({ code: 'custom', message: `expected ${DURATION_HELP}, got ${JSON.stringify(text)}` });
+      }
+    })
+    .optional(),
+});
+
+/** One server of a component. */
+export const instanceSchema = z.strictObject({
+  /** Unique across the whole config, e.g. "shop-a". */
+  name,
+  /** The initial role; the live role and epoch are kept in Redis and on the instance. */
+  role: z.enum(['active', 'fallback']),
+  host: z.string().min(1),
+  port: integer().min(1).max(65535),
+  /** The PostgreSQL data directory on that host. */
+  dataDir: z.string().min(1),
+  /** Preference among equally fresh fallbacks, higher first; 0 = never activated automatically. */
+  priority: count(),
+});
+
+/** What every recipe shares. */
+const componentFields = {
+  /** When exports run (cron, 5 fields). Default: hourly, "0 * * * *". */
+  schedule: checkedString(checkSchedule).default(DEFAULT_SCHEDULE),
+  /** Default: no rule, so nothing is forgotten. */
+  retention: retentionSchema.default({}),
+  /** The export's staging area: a path, file:///path or s3://bucket/prefix. */
+  outbox: location,
+};
+
+export const postgresComponentSchema = z.strictObject({
+  recipe: z.literal('postgres'),
+  ...componentFields,
+  /** Exactly one starts active (checked in checks.ts). */
+  instances: z.array(instanceSchema).min(1, { error: 'a postgres component needs at least one instance' }),
+});
+
+export const filesComponentSchema = z.strictObject({
+  recipe: z.literal('files'),
+  /** The directory tree to back up. */
+  path: z
+    .string({
+      error: (issue) =>
+        issue.input === undefined ? 'required for recipe "files": the directory to back up' : undefined,
+    })
+    .min(1),
+  ...componentFields,
+  /** Optional for files: without one, the export runs wherever `pullback up` runs. */
+  instances: z.array(instanceSchema).default([]),
+});
+
+export const componentSchema = z.discriminatedUnion('recipe', [
+  postgresComponentSchema,
+  filesComponentSchema,
+]);
+
+export const configSchema = z.strictObject({
+  /** BullMQ's Redis: coordination only, never history. */
+  redis: checkedString(checkRedisUrl),
+  archive: z.strictObject({
+    /** A path, file:///path or s3://bucket/prefix. */
+    url: location,
+    /** The file holding the archive key; else PULLBACK_KEY_FILE or PULLBACK_PASSWORD. */
+    keyFile: z.string().min(1).optional(),
+  }),
+  /** Keyed by component name. */
+  components: z.record(z.string(), componentSchema),
+});
+
+/** A loaded, validated pullback.yaml with defaults applied. */
+export type Config = z.output<typeof configSchema>;
+export type ArchiveConfig = Config['archive'];
+export type ComponentConfig = z.output<typeof componentSchema>;
+export type PostgresComponentConfig = z.output<typeof postgresComponentSchema>;
+export type FilesComponentConfig = z.output<typeof filesComponentSchema>;
+export type InstanceConfig = z.output<typeof instanceSchema>;
+export type RetentionPolicy = z.output<typeof retentionSchema>;
+export type InstanceRole = InstanceConfig['role'];
+
+/** Every key the contract knows, for "did you mean" hints on unknown keys. */
+export const KNOWN_KEYS: readonly string[] = [
+  ...Object.keys(configSchema.shape),
+  ...Object.keys(configSchema.shape.archive.shape),
+  ...Object.keys(filesComponentSchema.shape),
+  ...Object.keys(retentionSchema.shape),
+  ...Object.keys(instanceSchema.shape),
+];

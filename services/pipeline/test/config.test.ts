@@ -1,0 +1,253 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseConfig } from '../src/index.js';
+
+/** The example from ARCHITECTURE.md, "Config file", minus its schedule line (to see the default). */
+const VALID = `
+redis: redis://127.0.0.1:6379
+archive:
+  url: file:///var/lib/pullback/archive
+  keyFile: /etc/pullback/archive.key
+components:
+  shop:
+    recipe: postgres            # or: files (with \`path:\`)
+    retention: { keepHourly: 24, keepDaily: 7, keepWeekly: 4, keepMonthly: 12 }
+    outbox: file:///var/lib/pullback/outbox/shop
+    instances:
+      - { name: shop-a, role: active,   host: 127.0.0.1, port: 5432, dataDir: /srv/pg/a, priority: 100 }
+      - { name: shop-b, role: fallback, host: 127.0.0.1, port: 5433, dataDir: /srv/pg/b, priority: 50 }
+`;
+
+/** The config's problems as the user sees them, or [] when it is valid. */
+function problems(text: string): readonly string[] {
+  try {
+    parseConfig(text, 'pullback.yaml');
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return error.lines;
+    throw error;
+  }
+}
+
+/** VALID with `from` replaced by `to` (which must occur exactly once). */
+function edit(from: string, to: string): string {
+  expect(VALID.split(from)).toHaveLength(2);
+  return VALID.replace(from, to);
+}
+
+describe('parseConfig: a valid config', () => {
+  it('parses the ARCHITECTURE.md example with defaults applied', () => {
+    const config = parseConfig(VALID, 'pullback.yaml');
+    expect(config.redis).toBe('redis://127.0.0.1:6379');
+    expect(config.archive).toEqual({
+      url: 'file:///var/lib/pullback/archive',
+      keyFile: '/etc/pullback/archive.key',
+    });
+    const shop = config.components.shop;
+    expect(shop?.recipe).toBe('postgres');
+    expect(shop?.schedule).toBe('0 * * * *');
+    expect(shop?.retention).toEqual({ keepHourly: 24, keepDaily: 7, keepWeekly: 4, keepMonthly: 12 });
+    expect(shop?.instances.map((instance) => [instance.name, instance.role, instance.port])).toEqual([
+      ['shop-a', 'active', 5432],
+      ['shop-b', 'fallback', 5433],
+    ]);
+  });
+
+  it('accepts a files component without instances, with an empty retention by default', () => {
+    const config = parseConfig(
+      `${VALID}  docs:\n    recipe: files\n    path: /srv/docs\n    schedule: "30 2 * * *"\n    outbox: s3://bucket/outbox/docs\n`,
+      'pullback.yaml',
+    );
+    const docs = config.components.docs;
+    expect(docs).toEqual({
+      recipe: 'files',
+      path: '/srv/docs',
+      schedule: '30 2 * * *',
+      retention: {},
+      outbox: 's3://bucket/outbox/docs',
+      instances: [],
+    });
+  });
+
+  it('accepts every retention rule, keepWithin as a duration', () => {
+    const text = edit(
+      '{ keepHourly: 24, keepDaily: 7, keepWeekly: 4, keepMonthly: 12 }',
+      '{ keepLast: 3, keepHourly: 0, keepWithin: 1y6m }',
+    );
+    expect(parseConfig(text, 'pullback.yaml').components.shop?.retention).toEqual({
+      keepLast: 3,
+      keepHourly: 0,
+      keepWithin: '1y6m',
+    });
+  });
+});
+
+describe('parseConfig: each problem is one line naming the key', () => {
+  it('an unknown key', () => {
+    expect(problems(edit('    recipe: postgres', '    recipe: postgres\n    colour: blue'))).toEqual([
+      'pullback.yaml: components.shop.colour: unknown key',
+    ]);
+  });
+
+  it('an unknown key spelt like a contract key gets a hint', () => {
+    expect(problems(edit('  keyFile:', '  key_file:'))).toEqual([
+      'pullback.yaml: archive.key_file: unknown key (did you mean "keyFile"?)',
+    ]);
+  });
+
+  it('a wrong type', () => {
+    expect(problems(edit('port: 5432,', 'port: 5432x,'))).toEqual([
+      'pullback.yaml: components.shop.instances[0].port: expected an integer, got "5432x"',
+    ]);
+    expect(problems(edit('port: 5433,', 'port: 54.5,'))).toEqual([
+      'pullback.yaml: components.shop.instances[1].port: expected an integer, got 54.5',
+    ]);
+    expect(problems(edit('keepDaily: 7', 'keepDaily: -1'))).toEqual([
+      'pullback.yaml: components.shop.retention.keepDaily: must be at least 0, got -1',
+    ]);
+  });
+
+  it('a missing required key', () => {
+    expect(problems(edit('  url: file:///var/lib/pullback/archive\n', ''))).toEqual([
+      'pullback.yaml: archive.url: required',
+    ]);
+  });
+
+  it('an unknown role', () => {
+    expect(problems(edit('role: fallback', 'role: leader'))).toEqual([
+      'pullback.yaml: components.shop.instances[1].role: must be "active" or "fallback", got "leader"',
+    ]);
+  });
+
+  it('an unknown recipe', () => {
+    expect(problems(edit('recipe: postgres ', 'recipe: mysql '))).toEqual([
+      'pullback.yaml: components.shop.recipe: must be "postgres" or "files", got "mysql"',
+    ]);
+  });
+
+  it('a duplicate instance name, also across components', () => {
+    expect(problems(edit('name: shop-b', 'name: shop-a'))).toEqual([
+      'pullback.yaml: components.shop.instances[1].name: duplicate instance name "shop-a" (also at components.shop.instances[0])',
+    ]);
+    const other =
+      '  shop2:\n    recipe: postgres\n    outbox: /outbox\n    instances:\n' +
+      '      - { name: shop-b, role: active, host: db2, port: 5432, dataDir: /d, priority: 1 }\n';
+    expect(problems(VALID + other)).toEqual([
+      'pullback.yaml: components.shop2.instances[0].name: duplicate instance name "shop-b" (also at components.shop.instances[1])',
+    ]);
+  });
+
+  it('no active instance, or two', () => {
+    expect(problems(edit('role: active', 'role: fallback'))).toEqual([
+      'pullback.yaml: components.shop.instances: no instance has role "active"; a postgres component needs exactly one',
+    ]);
+    expect(problems(edit('role: fallback', 'role: active'))).toEqual([
+      'pullback.yaml: components.shop.instances[1].role: a second active instance (also components.shop.instances[0]); a component has exactly one',
+    ]);
+  });
+
+  it('a postgres component without instances', () => {
+    const text = VALID.replace(/ {4}instances:\n(.*\n)*/, '    instances: []\n');
+    expect(problems(text)).toEqual([
+      'pullback.yaml: components.shop.instances: a postgres component needs at least one instance',
+    ]);
+  });
+
+  it('a files component without path, and path on a postgres component', () => {
+    const docs = '  docs:\n    recipe: files\n    outbox: /outbox/docs\n';
+    expect(problems(VALID + docs)).toEqual([
+      'pullback.yaml: components.docs.path: required for recipe "files": the directory to back up',
+    ]);
+    expect(problems(edit('    recipe: postgres', '    recipe: postgres\n    path: /srv'))).toEqual([
+      'pullback.yaml: components.shop.path: unknown key',
+    ]);
+  });
+
+  it('a bad schedule', () => {
+    expect(
+      problems(edit('    recipe: postgres', '    recipe: postgres\n    schedule: "61 * * * *"')),
+    ).toEqual([
+      'pullback.yaml: components.shop.schedule: not a valid cron expression "61 * * * *": constraint error, got value 61 expected range 0-59',
+    ]);
+    expect(problems(edit('    recipe: postgres', '    recipe: postgres\n    schedule: "* * *"'))).toEqual([
+      'pullback.yaml: components.shop.schedule: expected a cron expression with 5 fields (minute hour day month weekday), got "* * *"',
+    ]);
+  });
+
+  it('a bad keepWithin, redis URL, archive URL', () => {
+    expect(problems(edit('keepMonthly: 12', 'keepWithin: 7days'))[0]).toMatch(
+      /^pullback\.yaml: components\.shop\.retention\.keepWithin: expected a duration like "7d".*, got "7days"$/,
+    );
+    expect(problems(edit('redis://127.0.0.1:6379', '127.0.0.1:6379'))).toEqual([
+      'pullback.yaml: redis: expected a redis:// or rediss:// URL, got "127.0.0.1:6379"',
+    ]);
+    expect(problems(edit('file:///var/lib/pullback/archive', 'ftp://host/archive'))).toEqual([
+      'pullback.yaml: archive.url: expected a path, file:///path or s3://bucket/prefix, got "ftp://host/archive"',
+    ]);
+  });
+
+  it('bad names, and the reserved component name "files"', () => {
+    expect(problems(edit('name: shop-b', 'name: Shop B'))).toEqual([
+      'pullback.yaml: components.shop.instances[1].name: must be 1-63 lowercase letters, digits, "-" or "_", starting with a letter or digit, got "Shop B"',
+    ]);
+    expect(problems(edit('  shop:', '  files:'))).toEqual([
+      'pullback.yaml: components.files: the component name "files" is reserved (it would clash with "pullback backup files PATH"); choose another',
+    ]);
+  });
+
+  it('lists several problems in file order', () => {
+    const text = edit('role: fallback', 'role: leader').replace('redis://127.0.0.1:6379', 'localhost');
+    expect(problems(text)).toEqual([
+      'pullback.yaml: redis: expected a redis:// or rediss:// URL, got "localhost"',
+      'pullback.yaml: components.shop.instances[1].role: must be "active" or "fallback", got "leader"',
+    ]);
+  });
+});
+
+describe('parseConfig: not a config at all', () => {
+  it('a YAML syntax error is one line with file, line and column', () => {
+    expect(problems('redis: redis://x\narchive: [1, 2\ncomponents: {}\n')).toEqual([
+      'pullback.yaml:3:1: invalid YAML: flow sequence in block collection must be sufficiently indented and end with a ]',
+    ]);
+    expect(problems('redis: a\nredis: b\n')).toEqual([
+      'pullback.yaml:2:1: invalid YAML: map keys must be unique',
+    ]);
+  });
+
+  it('an empty file, or a list', () => {
+    expect(problems('')).toEqual([
+      'pullback.yaml: empty config: expected a mapping with redis, archive and components',
+    ]);
+    expect(problems('- a\n')).toEqual(['pullback.yaml: expected a mapping at the top level, got a list']);
+  });
+});
+
+describe('loadConfig', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pullback-config-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('loads a file, naming it in errors', async () => {
+    const good = join(dir, 'good.yaml');
+    await writeFile(good, VALID);
+    expect((await loadConfig(good)).components.shop?.instances).toHaveLength(2);
+
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(bad, edit('role: fallback', 'role: leader'));
+    await expect(loadConfig(bad)).rejects.toMatchObject({
+      lines: [`${bad}: components.shop.instances[1].role: must be "active" or "fallback", got "leader"`],
+    });
+  });
+
+  it('a missing file is one line', async () => {
+    const missing = join(dir, 'missing.yaml');
+    await expect(loadConfig(missing)).rejects.toMatchObject({ lines: [`${missing}: no such file`] });
+    await expect(loadConfig(missing)).rejects.toBeInstanceOf(ConfigError);
+  });
+});
