@@ -11,6 +11,8 @@ const execFileAsync = promisify(execFile);
 
 export interface PostgresServer extends RunningServer {
   readonly dataDir: string;
+  /** The directory of the server's Unix socket. */
+  readonly socketDir: string;
   /** Where the server binaries are (initdb, pg_basebackup, pgbench ...). */
   readonly binDir: string;
   /** A libpq URL for database `database` (default `postgres`) as the `postgres` superuser. */
@@ -92,6 +94,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
           host: '127.0.0.1',
           port,
           dataDir,
+          socketDir,
           binDir,
           connectionString,
           psql: async (sql, database) =>
