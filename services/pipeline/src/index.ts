@@ -1,5 +1,6 @@
 export type { Duration } from './config/duration.js';
 export { DURATION_HELP, parseDuration } from './config/duration.js';
+export type { ConfigErrorKind } from './config/error.js';
 export { ConfigError } from './config/error.js';
 export { loadConfig, parseConfig } from './config/load.js';
 export { checkLocation, checkRedisUrl } from './config/location.js';

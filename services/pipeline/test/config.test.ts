@@ -247,7 +247,10 @@ describe('loadConfig', () => {
 
   it('a missing file is one line', async () => {
     const missing = join(dir, 'missing.yaml');
-    await expect(loadConfig(missing)).rejects.toMatchObject({ lines: [`${missing}: no such file`] });
+    await expect(loadConfig(missing)).rejects.toMatchObject({
+      lines: [`${missing}: no such file`],
+      kind: 'missing-file',
+    });
     await expect(loadConfig(missing)).rejects.toBeInstanceOf(ConfigError);
   });
 });

@@ -62,7 +62,8 @@ export async function loadConfig(path: string): Promise<Config> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new ConfigError([`${path}: ${readProblem(error)}`]);
+    const missing = (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+    throw new ConfigError([`${path}: ${readProblem(error)}`], missing ? 'missing-file' : 'unreadable-file');
   }
   return parseConfig(text, path);
 }

@@ -1,0 +1,44 @@
+import type { Command } from '@commander-js/extra-typings';
+import { backupComponent } from '../actions/backup-component.js';
+import { backupFiles } from '../actions/backup-files.js';
+import type { CommandContext } from '../context.js';
+import { archiveOption, configOption, keyFileOption } from '../options.js';
+import { examples } from './help-text.js';
+
+/** `pullback backup <component>` and `pullback backup files PATH`: one-shot backups, no Redis needed. */
+export function registerBackupCommands(program: Command, context: CommandContext): void {
+  const backup = program
+    .command('backup')
+    .summary('one-shot export + pull of a component, no Redis needed')
+    .description(
+      "Back up a component of the config once, in this process: its recipe's export into the outbox, then the pull into the archive. Needs no Redis and no running workers.",
+    )
+    .argument('<component>', 'a component of the config, e.g. shop')
+    .addOption(configOption())
+    .addOption(archiveOption())
+    .addOption(keyFileOption())
+    .addHelpText(
+      'after',
+      examples('pullback backup shop', 'pullback backup shop --config /etc/pullback/pullback.yaml'),
+    )
+    .action((component, options) => backupComponent(component, options, context));
+
+  backup
+    .command('files')
+    .summary('one-shot snapshot of a directory tree')
+    .description(
+      'Snapshot a directory tree straight into the archive. Needs no config: give --archive and a key, or let the config provide them.',
+    )
+    .argument('<PATH>', 'the directory to back up')
+    .addOption(archiveOption())
+    .addOption(keyFileOption())
+    .addOption(configOption())
+    .addHelpText(
+      'after',
+      examples(
+        'pullback backup files /srv/uploads --archive /var/lib/pullback/archive --key-file archive.key',
+        'PULLBACK_PASSWORD=… pullback backup files ~/notes --archive s3://backups/pullback',
+      ),
+    )
+    .action((path, options) => backupFiles(path, options, context));
+}

@@ -1,0 +1,13 @@
+import type { Command } from '@commander-js/extra-typings';
+import { demo } from '../actions/demo.js';
+import type { CommandContext } from '../context.js';
+
+export function registerDemoCommand(program: Command, context: CommandContext): void {
+  program
+    .command('demo')
+    .summary('a local sandbox running the whole pipeline')
+    .description(
+      'Run a local sandbox of the whole pipeline: throwaway PostgreSQL and Redis, an archive, backups, a failover.',
+    )
+    .action(() => demo(context));
+}

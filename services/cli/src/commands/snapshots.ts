@@ -1,0 +1,28 @@
+import type { Command } from '@commander-js/extra-typings';
+import { listSnapshots } from '../actions/snapshots.js';
+import type { CommandContext } from '../context.js';
+import { archiveOption, componentOption, configOption, jsonOption, keyFileOption } from '../options.js';
+import { examples } from './help-text.js';
+
+export function registerSnapshotsCommand(program: Command, context: CommandContext): void {
+  program
+    .command('snapshots')
+    .summary("list the archive's snapshots")
+    .description(
+      "List the archive's snapshots, oldest first. Reads only the archive: no Redis, no config needed.",
+    )
+    .addOption(componentOption('only the snapshots of component C'))
+    .addOption(jsonOption())
+    .addOption(archiveOption())
+    .addOption(keyFileOption())
+    .addOption(configOption())
+    .addHelpText(
+      'after',
+      examples(
+        'pullback snapshots',
+        'pullback snapshots --component shop --json',
+        'pullback snapshots --archive /mnt/archive',
+      ),
+    )
+    .action((options) => listSnapshots(options, context));
+}

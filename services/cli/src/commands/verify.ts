@@ -1,0 +1,21 @@
+import type { Command } from '@commander-js/extra-typings';
+import { verify } from '../actions/verify.js';
+import type { CommandContext } from '../context.js';
+import { archiveOption, configOption, jsonOption, keyFileOption } from '../options.js';
+import { examples } from './help-text.js';
+
+export function registerVerifyCommand(program: Command, context: CommandContext): void {
+  program
+    .command('verify')
+    .summary('check the archive for damage')
+    .description(
+      "Check the archive: every snapshot's manifest, the index and the packs it names; with --read-data also every chunk. Exits 1 when anything is damaged or missing.",
+    )
+    .option('--read-data', 'also read, decrypt and checksum every chunk (reads the whole archive)')
+    .addOption(jsonOption())
+    .addOption(archiveOption())
+    .addOption(keyFileOption())
+    .addOption(configOption())
+    .addHelpText('after', examples('pullback verify', 'pullback verify --read-data --json'))
+    .action((options) => verify(options, context));
+}

@@ -1,0 +1,48 @@
+import { type Config, ConfigError, loadConfig, locateConfig } from '@pullback/pipeline';
+
+/** A loaded config and the file it came from. */
+export interface LoadedConfig {
+  readonly config: Config;
+  readonly path: string;
+}
+
+/**
+ * Loads the config the command line points at (--config, else PULLBACK_CONFIG,
+ * else ./pullback.yaml). When none was named and ./pullback.yaml is missing, the
+ * error says how to name one.
+ */
+export async function loadCliConfig(
+  explicit: string | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<LoadedConfig> {
+  const { path, source } = locateConfig(explicit, env);
+  try {
+    return { config: await loadConfig(path), path };
+  } catch (error) {
+    if (error instanceof ConfigError && error.kind === 'missing-file' && source === 'default') {
+      throw new ConfigError(
+        [`${path}: no such file (pass --config FILE or set PULLBACK_CONFIG)`],
+        error.kind,
+      );
+    }
+    throw error;
+  }
+}
+
+/**
+ * Loads the config when one was named (flag or environment) or ./pullback.yaml
+ * exists; undefined otherwise. For commands that can also run without a config.
+ */
+export async function loadOptionalConfig(
+  explicit: string | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<LoadedConfig | undefined> {
+  const { path, source } = locateConfig(explicit, env);
+  try {
+    return { config: await loadConfig(path), path };
+  } catch (error) {
+    if (error instanceof ConfigError && error.kind === 'missing-file' && source === 'default')
+      return undefined;
+    throw error;
+  }
+}

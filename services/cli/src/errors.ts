@@ -1,0 +1,35 @@
+/**
+ * A failure the user can act on, reported as one line `pullback: <message>` with
+ * no stack trace. `exitCode` is 1 unless said otherwise.
+ */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** Exit status for a command line that cannot be run as written, and for commands not built yet. */
+export const USAGE_EXIT_CODE = 2;
+
+/**
+ * The command has already reported its outcome (verify printing what is broken,
+ * say) and only the exit status remains to be set.
+ */
+export class SilentExit extends Error {
+  override readonly name = 'SilentExit';
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
+
+/**
+ * Thrown by the placeholder action of a command whose implementation comes with
+ * later work; replacing the action file replaces this.
+ */
+export function notImplemented(command: string, comingWith: string): never {
+  throw new CliError(`"${command}" is not implemented yet (coming with ${comingWith})`, USAGE_EXIT_CODE);
+}

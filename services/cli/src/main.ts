@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+/*
+ * The `pullback` executable. It runs on import, with no "am I the main module"
+ * check, because it is reached three ways: as node_modules/.bin/pullback, as
+ * `node dist/main.js`, and imported by the repository's bin/pullback.js. The
+ * library entry without side effects is index.ts.
+ */
+import { run } from './run.js';
+
+// `pullback snapshots | head` closes the pipe early: that is not an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
+const stop = new AbortController();
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    // First signal: let the running command stop cleanly; second: stop now.
+    if (stopping) process.exit(130);
+    stopping = true;
+    process.stderr.write(`pullback: stopping (${signal} again to stop at once)\n`);
+    stop.abort(new Error(`received ${signal}`));
+  });
+}
+
+process.exitCode = await run(process.argv, {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  signal: stop.signal,
+});

@@ -1,0 +1,83 @@
+import { InvalidArgumentError, Option } from '@commander-js/extra-typings';
+import { checkLocation, DURATION_HELP, parseDuration } from '@pullback/pipeline';
+
+/*
+ * Options shared by several commands, and the parsers that turn option text into
+ * values. A parser's message completes commander's "option '--port <N>' argument
+ * 'x' is invalid." line, so it says what was expected.
+ */
+
+/** `--archive URL`: for every command that reads or writes the archive. */
+export function archiveOption() {
+  return new Option(
+    '--archive <URL>',
+    'the archive: a path, file:///path or s3://bucket/prefix (default: archive.url in the config)',
+  ).argParser(parseLocation);
+}
+
+/** `--key-file FILE`; the passphrase alternative is only an environment variable, never a flag (it would show in ps). */
+export function keyFileOption() {
+  return new Option(
+    '--key-file <FILE>',
+    'file holding the archive key (default: archive.keyFile in the config, else $PULLBACK_PASSWORD)',
+  ).env('PULLBACK_KEY_FILE');
+}
+
+/** `--config FILE`; resolved with PULLBACK_CONFIG and ./pullback.yaml by the pipeline's resolveConfigPath. */
+export function configOption() {
+  return new Option('--config <FILE>', 'config file (default: $PULLBACK_CONFIG, else ./pullback.yaml)');
+}
+
+/** `--json`: one JSON document on stdout, for scripts. */
+export function jsonOption() {
+  return new Option('--json', 'print one JSON document on stdout instead of text');
+}
+
+/** `--component C`: narrows a command to one component's history. */
+export function componentOption(what: string) {
+  return new Option('--component <C>', what);
+}
+
+export function parseLocation(text: string): string {
+  const problem = checkLocation(text);
+  if (problem !== undefined) throw new InvalidArgumentError(problem);
+  return text;
+}
+
+/** A whole number ≥ 0, for counts such as `--keep-daily 7`. */
+export function parseCount(text: string): number {
+  return parseInteger(text, 0, Number.MAX_SAFE_INTEGER, 'expected a whole number (0 or more)');
+}
+
+export function parsePort(text: string): number {
+  return parseInteger(text, 1, 65535, 'expected a TCP port number (1-65535)');
+}
+
+function parseInteger(text: string, min: number, max: number, expected: string): number {
+  // Number('') is 0 and Number('1e3') is 1000: accept plain digits only.
+  if (!/^\d+$/.test(text)) throw new InvalidArgumentError(expected);
+  const value = Number(text);
+  if (value < min || value > max) throw new InvalidArgumentError(expected);
+  return value;
+}
+
+/** `--keep-within 7d`: kept as text, in the same syntax as retention.keepWithin in the config. */
+export function parseKeepWithin(text: string): string {
+  if (parseDuration(text) === undefined) throw new InvalidArgumentError(`expected ${DURATION_HELP}`);
+  return text;
+}
+
+/**
+ * `--at TIME` for point-in-time restore. A zone is required: a restore target
+ * read in the machine's local time would silently differ between hosts.
+ */
+export function parseTime(text: string): Date {
+  const hasZone = /\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$/i.test(text.trim());
+  const time = new Date(text);
+  if (!hasZone || Number.isNaN(time.getTime())) {
+    throw new InvalidArgumentError(
+      'expected a time with a zone, like 2025-06-01T12:30:00Z or "2025-06-01 14:30:00+02"',
+    );
+  }
+  return time;
+}

@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { escapeRegExp, REPOSITORY_BIN, runCli } from './run-cli.js';
+
+/** ARCHITECTURE.md "Command line", plus `config check`: each command and the options it must offer. */
+const CONTRACT: ReadonlyArray<{ command: string; listed: RegExp; options: readonly string[] }> = [
+  {
+    command: 'archive init',
+    listed: /^ {2}archive init /m,
+    options: ['--archive <URL>', '--key-file <FILE>', '--config <FILE>'],
+  },
+  {
+    command: 'backup files',
+    listed: /^ {2}backup files \[options\] <PATH> /m,
+    options: ['--archive <URL>', '--key-file <FILE>'],
+  },
+  {
+    command: 'backup',
+    listed: /^ {2}backup \[options\] <component> /m,
+    options: ['--config <FILE>', '--archive <URL>'],
+  },
+  {
+    command: 'snapshots',
+    listed: /^ {2}snapshots /m,
+    options: ['--component <C>', '--json', '--archive <URL>'],
+  },
+  {
+    command: 'restore',
+    listed: /^ {2}restore \[options\] <snapshot-id\|latest> /m,
+    options: [
+      '--target <DIR>',
+      '--component <C>',
+      '--at <TIME>',
+      '--delta',
+      '--start',
+      '--port <N>',
+      '--archive <URL>',
+    ],
+  },
+  { command: 'verify', listed: /^ {2}verify /m, options: ['--read-data', '--json', '--archive <URL>'] },
+  {
+    command: 'forget',
+    listed: /^ {2}forget /m,
+    options: [
+      '--keep-last <N>',
+      '--keep-hourly <N>',
+      '--keep-daily <N>',
+      '--keep-weekly <N>',
+      '--keep-monthly <N>',
+      '--keep-within <DURATION>',
+      '--prune',
+    ],
+  },
+  { command: 'up', listed: /^ {2}up /m, options: ['--config <FILE>'] },
+  { command: 'export', listed: /^ {2}export \[options\] <component> /m, options: ['--now'] },
+  { command: 'import', listed: /^ {2}import \[options\] <instance> /m, options: ['--activate', '--force'] },
+  { command: 'status', listed: /^ {2}status /m, options: ['--json', '--config <FILE>'] },
+  { command: 'demo', listed: /^ {2}demo /m, options: [] },
+  { command: 'config check', listed: /^ {2}config check \[FILE\] /m, options: [] },
+];
+
+describe('pullback --help', () => {
+  it('lists every command of the contract', async () => {
+    const { code, stdout, stderr } = await runCli(['--help']);
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    expect(stdout).toMatch(/^Usage: pullback /);
+    for (const { listed } of CONTRACT) expect(stdout).toMatch(listed);
+    expect(stdout).toContain('PULLBACK_CONFIG');
+  });
+
+  it.concurrent.for(CONTRACT)(
+    'pullback $command --help describes the command and its options',
+    async ({ command, options }, { expect }) => {
+      const { code, stdout, stderr } = await runCli([...command.split(' '), '--help']);
+      expect(code).toBe(0);
+      expect(stderr).toBe('');
+      expect(stdout).toMatch(new RegExp(`^Usage: pullback ${command} `));
+      for (const option of options) {
+        // Each option is listed with a description after it.
+        expect(stdout).toMatch(new RegExp(`^ {2}${escapeRegExp(option)} +\\S`, 'm'));
+      }
+    },
+  );
+
+  it('help COMMAND is the same as COMMAND --help', async () => {
+    const viaHelp = await runCli(['help', 'restore']);
+    const viaOption = await runCli(['restore', '--help']);
+    expect(viaHelp.code).toBe(0);
+    expect(viaHelp.stdout).toBe(viaOption.stdout);
+  });
+});
+
+describe('pullback --version', () => {
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+
+  it("prints the CLI package's version", async () => {
+    const result = await runCli(['--version']);
+    expect(result).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
+  });
+
+  it("runs the same through the repository's bin/pullback.js", async () => {
+    const result = await runCli(['--version'], { script: REPOSITORY_BIN });
+    expect(result).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
+  });
+});
