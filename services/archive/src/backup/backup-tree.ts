@@ -1,0 +1,542 @@
+import { lstat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { isRelationPath } from '../chunking/file-kind.js';
+import { ID_BYTES } from '../crypto/hash.js';
+import { ArchiveError, throwIfAborted } from '../errors.js';
+import { idKey } from '../index/blob-location.js';
+import { IndexWriter } from '../index/index-writer.js';
+import { sealBlob } from '../pack/blob-codec.js';
+import { BlobType, type SealedBlob } from '../pack/blob-entry.js';
+import { PackWriter } from '../pack/pack-writer.js';
+import { type ProgressListener, ProgressReporter } from '../progress.js';
+import type { Archive } from '../repository/archive.js';
+import { type ChunkRef, decodeChunkMap, encodeChunkMap, endsChunkMap } from '../snapshot/chunk-map.js';
+import {
+  encodeSnapshot,
+  findSnapshot,
+  listSnapshots,
+  type Snapshot,
+  type SnapshotManifest,
+} from '../snapshot/manifest.js';
+import { comparePaths, type FileContent, type TreeEntry } from '../snapshot/tree-entry.js';
+import { type MetadataIndex, readMetadataBlob, readTree, TreeWriter } from '../snapshot/tree-io.js';
+import type { ChunksResult, PagesResult, SmallResult } from '../workers/tasks.js';
+import { WorkerPool } from '../workers/worker-pool.js';
+import { Semaphore } from './semaphore.js';
+import { type SourceEntry, walkSource } from './walk-source.js';
+
+export interface BackupTreeOptions {
+  /** Labels stored with the snapshot, e.g. `{ component: 'shop', kind: 'files' }`. */
+  readonly tags?: Readonly<Record<string, string>>;
+  /**
+   * The snapshot to compare with: an id, a unique prefix, `latest`, or `null` for none.
+   * Default: the latest snapshot of the same path (and the same `component` tag).
+   */
+  readonly parent?: string | null;
+  /** Paths (relative, `/`-separated) to leave out, with everything under them. */
+  readonly exclude?: (path: string) => boolean;
+  /** Worker threads. Default: one per core, at most 4. */
+  readonly workers?: number;
+  /** Recorded in the snapshot. Default: `os.hostname()`. */
+  readonly hostname?: string;
+  /** Re-read files whose size, mtime and ctime match the parent's. Default: false. */
+  readonly force?: boolean;
+  /** Blob ids of the archive kept in memory for deduplication, at most. Default: 2,000,000. */
+  readonly knownBlobsMax?: number;
+  readonly onProgress?: ProgressListener;
+  readonly signal?: AbortSignal;
+}
+
+/** Bytes a content-defined task reads before it looks for its last cut. */
+const CHUNK_TASK_BYTES = 32 * 1024 * 1024;
+/** Chunk lists up to this long stay inline in the tree entry. */
+const INLINE_CHUNKS = 32;
+/** Tree entries waiting for their content before the walk pauses. */
+const MAX_PENDING_ENTRIES = 4096;
+/** Small files per bundle task, at most. */
+const SMALL_FILES_PER_TASK = 512;
+
+interface SmallBatchFile {
+  readonly path: string;
+  readonly parentHash?: Buffer;
+  readonly parentContent?: FileContent;
+  readonly resolve: (value: { content?: FileContent; size: number } | undefined) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Takes a snapshot of the directory tree at `path`: reads what changed since the parent
+ * snapshot, stores new data in packs, then the index, then the manifest, which commits
+ * the snapshot. Nothing is committed if it fails or is aborted; what it stored so far
+ * is garbage for prune.
+ */
+export async function backupTree(
+  archive: Archive,
+  path: string,
+  options: BackupTreeOptions = {},
+): Promise<Snapshot> {
+  const started = Date.now();
+  const root = resolve(path);
+  const { signal } = options;
+  try {
+    const stats = await lstat(root);
+    if (!stats.isDirectory()) throw new ArchiveError('source-missing', `not a directory: ${root}`);
+  } catch (error) {
+    if (error instanceof ArchiveError) throw error;
+    throw new ArchiveError('source-missing', `no such directory: ${root}`, { cause: error });
+  }
+  const tags = options.tags ?? {};
+  const parent = await chooseParent(archive, root, tags, options.parent, signal);
+  const run = new BackupRun(archive, root, parent, options);
+  try {
+    return await run.execute(tags, started);
+  } finally {
+    await run.close();
+  }
+}
+
+async function chooseParent(
+  archive: Archive,
+  root: string,
+  tags: Readonly<Record<string, string>>,
+  parent: string | null | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Snapshot | undefined> {
+  if (parent === null) return undefined;
+  if (parent !== undefined) return findSnapshot(archive, parent, () => true, signal);
+  const candidates = (await listSnapshots(archive, signal)).filter(
+    (s) => s.paths[0] === root && s.tags.component === tags.component,
+  );
+  return candidates.at(-1);
+}
+
+class BackupRun {
+  private readonly pool: WorkerPool;
+  private readonly dataPacks: PackWriter;
+  private readonly metaPacks: PackWriter;
+  private readonly index: IndexWriter;
+  private readonly tree: TreeWriter;
+  private readonly progress: ProgressReporter;
+  /** Ids stored in this run or known in the archive: never stored again. */
+  private readonly known = new Set<string>();
+  private metadata: MetadataIndex = new Map();
+  private readonly slots: Semaphore;
+  private smallBatch: SmallBatchFile[] = [];
+  private readonly pendingEntries: Promise<TreeEntry | undefined>[] = [];
+  private readonly signal: AbortSignal | undefined;
+  private counts = { files: 0, dirs: 0, symlinks: 0, skipped: 0, logicalBytes: 0, bytesRead: 0 };
+  private newBlobs = 0;
+  private storedBytes = 0;
+
+  constructor(
+    private readonly archive: Archive,
+    private readonly root: string,
+    private readonly parent: Snapshot | undefined,
+    private readonly options: BackupTreeOptions,
+  ) {
+    this.signal = options.signal;
+    this.pool = new WorkerPool(
+      {
+        encryptionKey: archive.keys.encryption,
+        idKey: archive.keys.id,
+        gearKey: archive.keys.gear,
+        config: archive.config,
+      },
+      options.workers,
+    );
+    // Enough tasks in flight to keep every worker busy while results are packed.
+    this.slots = new Semaphore(Math.max(2, this.pool.size * 2 + 2));
+    this.index = new IndexWriter(archive);
+    const onSaved = (pack: { id: string; size: number; entries: readonly unknown[] }) => {
+      this.storedBytes += pack.size;
+      this.index.add(pack as Parameters<IndexWriter['add']>[0]);
+    };
+    const packOptions = {
+      backend: archive.backend,
+      key: archive.keys.encryption,
+      packSize: archive.config.packSize,
+      onSaved,
+      ...(this.signal ? { signal: this.signal } : {}),
+    };
+    this.dataPacks = new PackWriter(packOptions);
+    this.metaPacks = new PackWriter(packOptions);
+    this.tree = new TreeWriter(archive, this.metaPacks, (id) => this.claim(id));
+    this.progress = new ProgressReporter(options.onProgress);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  async execute(tags: Readonly<Record<string, string>>, started: number): Promise<Snapshot> {
+    await this.loadIndex();
+    if (this.options.onProgress) await this.measureSource();
+    const parentEntries = this.parent
+      ? readTree(this.archive, this.metadata, this.parent.tree, this.parent.id, this.signal)
+      : undefined;
+    let parentNext = parentEntries ? await parentEntries.next() : undefined;
+    const exclude = this.options.exclude;
+    for await (const source of walkSource(this.root, exclude, this.signal)) {
+      throwIfAborted(this.signal);
+      let parentEntry: TreeEntry | undefined;
+      while (parentEntries && parentNext && !parentNext.done) {
+        const order = comparePaths(parentNext.value.path, source.path);
+        if (order > 0) break;
+        if (order === 0) parentEntry = parentNext.value;
+        parentNext = await parentEntries.next();
+      }
+      const entry = this.entryFor(source, parentEntry);
+      // Awaited in order by writeHead; this only keeps an early failure from being
+      // reported as unhandled before its turn comes.
+      entry.catch(() => {});
+      this.pendingEntries.push(entry);
+      while (this.pendingEntries.length > MAX_PENDING_ENTRIES) await this.writeHead();
+    }
+    this.flushSmall();
+    while (this.pendingEntries.length > 0) await this.writeHead();
+    const treeIds = await this.tree.finish();
+    await this.dataPacks.flush();
+    await this.metaPacks.flush();
+    await this.index.flush();
+    throwIfAborted(this.signal);
+    const stats = {
+      ...this.counts,
+      newBlobs: this.newBlobs,
+      newBytesStored: this.storedBytes + this.index.bytesWritten,
+      durationMs: 0,
+    };
+    const manifest: SnapshotManifest = {
+      version: 1,
+      time: new Date(started).toISOString(),
+      hostname: this.options.hostname ?? hostname(),
+      paths: [this.root],
+      tags,
+      parent: this.parent?.id ?? null,
+      tree: treeIds,
+      stats,
+    };
+    // The manifest's own size is part of what this snapshot stored.
+    const draft = encodeSnapshot(this.archive, manifest);
+    const final: SnapshotManifest = {
+      ...manifest,
+      stats: {
+        ...stats,
+        newBytesStored: stats.newBytesStored + draft.body.length,
+        durationMs: Date.now() - started,
+      },
+    };
+    const { id, body } = encodeSnapshot(this.archive, final);
+    await this.archive.backend.save(`snapshots/${id}`, body, this.signal ? { signal: this.signal } : {});
+    this.progress.finish();
+    return { ...final, id };
+  }
+
+  /**
+   * Metadata locations (to read the parent's trees and maps) and, while there are not
+   * too many, every blob id in the archive (to store nothing twice), in one pass.
+   */
+  private async loadIndex(): Promise<void> {
+    const max = this.options.knownBlobsMax ?? 2_000_000;
+    let count = 0;
+    for await (const index of this.archive.indexFiles(this.signal)) {
+      for (const pack of index.packs) {
+        for (const entry of pack.entries) {
+          const key = idKey(entry.id);
+          if (entry.type !== BlobType.Data) this.metadata.set(key, { ...entry, pack: pack.id });
+          if (count < max) {
+            this.known.add(key);
+            count++;
+          }
+        }
+      }
+    }
+  }
+
+  private async measureSource(): Promise<void> {
+    let bytes = 0;
+    let files = 0;
+    for await (const source of walkSource(this.root, this.options.exclude, this.signal)) {
+      if (source.stats.isFile()) {
+        bytes += Number(source.stats.size);
+        files++;
+      }
+    }
+    this.progress.bytesTotal = bytes;
+    this.progress.filesTotal = files;
+  }
+
+  private async writeHead(): Promise<void> {
+    // The head may be a small file waiting for its bundle to fill up.
+    this.flushSmall();
+    const entry = await this.pendingEntries[0]!;
+    this.pendingEntries.shift();
+    if (entry) await this.tree.add(entry);
+  }
+
+  /** True when `id` is new to the archive (and records it as stored). */
+  private claim(id: Buffer): boolean {
+    const key = idKey(id);
+    if (this.known.has(key)) return false;
+    this.known.add(key);
+    this.newBlobs++;
+    return true;
+  }
+
+  private async store(blobs: readonly SealedBlob[]): Promise<void> {
+    for (const blob of blobs) {
+      if (!this.claim(blob.id)) continue;
+      await (blob.type === BlobType.Data ? this.dataPacks : this.metaPacks).add(blob);
+    }
+  }
+
+  private async entryFor(source: SourceEntry, parent: TreeEntry | undefined): Promise<TreeEntry | undefined> {
+    const stats = source.stats;
+    const base = {
+      path: source.path,
+      mode: Number(stats.mode & 0o7777n),
+      mtime: stats.mtimeNs.toString(),
+      uid: Number(stats.uid),
+      gid: Number(stats.gid),
+    };
+    if (stats.isDirectory()) {
+      this.counts.dirs++;
+      return { ...base, type: 'dir' };
+    }
+    if (stats.isSymbolicLink()) {
+      this.counts.symlinks++;
+      return { ...base, type: 'symlink', target: source.target! };
+    }
+    if (!stats.isFile()) {
+      this.counts.skipped++;
+      return undefined;
+    }
+    const ctime = stats.ctimeNs.toString();
+    const size = Number(stats.size);
+    const stored = await this.fileContent(source, size, base.mtime, ctime, parent);
+    if (!stored) return undefined;
+    this.counts.files++;
+    this.counts.logicalBytes += stored.size;
+    this.progress.add(0, 1);
+    return {
+      ...base,
+      type: 'file',
+      ctime,
+      size: stored.size,
+      ...(stored.content ? { content: stored.content } : {}),
+    };
+  }
+
+  private async fileContent(
+    source: SourceEntry,
+    size: number,
+    mtime: string,
+    ctime: string,
+    parent: TreeEntry | undefined,
+  ): Promise<{ content?: FileContent; size: number } | undefined> {
+    const parentFile = parent?.type === 'file' ? parent : undefined;
+    const relation = isRelationPath(source.path);
+    if (size === 0) return { size: 0 };
+    if (
+      !relation &&
+      !this.options.force &&
+      parentFile &&
+      parentFile.size === size &&
+      parentFile.mtime === mtime &&
+      parentFile.ctime === ctime &&
+      parentFile.content
+    ) {
+      this.progress.add(size);
+      return { content: parentFile.content, size };
+    }
+    if (size < this.archive.config.smallFileMax) return this.smallFile(source, parentFile);
+    if (relation) return this.pagedFile(source, size, parentFile);
+    return this.chunkedFile(source, parentFile);
+  }
+
+  private smallFile(
+    source: SourceEntry,
+    parent: TreeEntry | undefined,
+  ): Promise<{ content?: FileContent; size: number } | undefined> {
+    const parentContent = parent?.content;
+    const parentHash =
+      parentContent && 'small' in parentContent ? Buffer.from(parentContent.small.hash, 'hex') : undefined;
+    return new Promise((resolve, reject) => {
+      this.smallBatch.push({
+        path: source.absolute,
+        ...(parentHash ? { parentHash, parentContent: parentContent! } : {}),
+        resolve,
+        reject,
+      });
+      const bytes = this.smallBatch.length * this.archive.config.smallFileMax;
+      if (this.smallBatch.length >= SMALL_FILES_PER_TASK || bytes >= 16 * this.archive.config.bundleSize) {
+        this.flushSmall();
+      }
+    });
+  }
+
+  private flushSmall(): void {
+    const batch = this.smallBatch;
+    if (batch.length === 0) return;
+    this.smallBatch = [];
+    const work = this.slots.use(async () => {
+      const result = await this.pool.run<SmallResult>({
+        kind: 'small',
+        files: batch.map((f) => ({ path: f.path, ...(f.parentHash ? { parentHash: f.parentHash } : {}) })),
+      });
+      if (result.bundle) await this.store([result.bundle]);
+      const bundleId = result.bundle?.id.toString('hex');
+      for (let i = 0; i < batch.length; i++) {
+        const file = batch[i]!;
+        const done = result.files[i]!;
+        if (done.missing) {
+          file.resolve(undefined);
+          continue;
+        }
+        this.counts.bytesRead += done.size;
+        this.progress.add(done.size);
+        if (done.size === 0) file.resolve({ size: 0 });
+        else if (done.offset < 0) file.resolve({ content: file.parentContent!, size: done.size });
+        else {
+          file.resolve({
+            content: { small: { blob: bundleId!, offset: done.offset, hash: done.hash.toString('hex') } },
+            size: done.size,
+          });
+        }
+      }
+    });
+    work.catch((error: unknown) => {
+      for (const file of batch) file.reject(error);
+    });
+  }
+
+  private async pagedFile(
+    source: SourceEntry,
+    size: number,
+    parent: TreeEntry | undefined,
+  ): Promise<{ content?: FileContent; size: number } | undefined> {
+    const { pageSize, regionPages } = this.archive.config;
+    const regionBytes = pageSize * regionPages;
+    const parentMaps = parent?.content && 'pages' in parent.content ? parent.content.pages : [];
+    const regions = Math.ceil(size / regionBytes);
+    const results = await Promise.all(
+      Array.from({ length: regions }, (_, r) =>
+        this.slots.use(async () => {
+          throwIfAborted(this.signal);
+          const parentMapHex = parentMaps[r];
+          const parentMapId = parentMapHex ? Buffer.from(parentMapHex, 'hex') : undefined;
+          const parentMap = parentMapId
+            ? await readMetadataBlob(
+                this.archive,
+                this.metadata,
+                parentMapId,
+                `snapshot ${this.parent!.id} file ${source.path}`,
+                this.signal,
+              )
+            : undefined;
+          const offset = r * regionBytes;
+          let result: PagesResult;
+          try {
+            result = await this.pool.run<PagesResult>({
+              kind: 'pages',
+              path: source.absolute,
+              offset,
+              length: Math.min(regionBytes, size - offset),
+              ...(parentMapId && parentMap ? { parentMapId, parentMap } : {}),
+            });
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+            throw error;
+          }
+          await this.store(result.blobs);
+          if (result.mapBlob) await this.store([result.mapBlob]);
+          this.counts.bytesRead += result.bytesRead;
+          this.progress.add(result.bytesRead);
+          return { id: result.mapId.toString('hex'), length: result.bytesRead };
+        }),
+      ),
+    );
+    if (results.some((r) => r === undefined)) return undefined;
+    const maps = results as { id: string; length: number }[];
+    return { content: { pages: maps.map((m) => m.id) }, size: maps.reduce((sum, m) => sum + m.length, 0) };
+  }
+
+  private async chunkedFile(
+    source: SourceEntry,
+    parent: TreeEntry | undefined,
+  ): Promise<{ content?: FileContent; size: number } | undefined> {
+    const known = await this.parentChunkIds(source.path, parent);
+    const chunks: ChunkRef[] = [];
+    let start = 0;
+    for (;;) {
+      const result = await this.slots.use(async () => {
+        throwIfAborted(this.signal);
+        let result: ChunksResult;
+        try {
+          result = await this.pool.run<ChunksResult>({
+            kind: 'chunks',
+            path: source.absolute,
+            start,
+            softEnd: start + CHUNK_TASK_BYTES,
+            ...(known ? { known } : {}),
+          });
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+          throw error;
+        }
+        await this.store(result.blobs);
+        this.counts.bytesRead += result.end - start;
+        this.progress.add(result.end - start);
+        return result;
+      });
+      if (!result) return undefined;
+      chunks.push(...result.chunks);
+      start = result.end;
+      if (result.eof) break;
+    }
+    const size = chunks.reduce((sum, c) => sum + c.length, 0);
+    if (size === 0) return { size: 0 };
+    if (chunks.length <= INLINE_CHUNKS) {
+      return { content: { chunks: chunks.map((c) => [c.id.toString('hex'), c.length] as const) }, size };
+    }
+    const maps: string[] = [];
+    let current: ChunkRef[] = [];
+    const cut = async () => {
+      const blob = sealBlob(
+        this.archive.keys.encryption,
+        this.archive.hash,
+        BlobType.Map,
+        encodeChunkMap(current),
+      );
+      maps.push(blob.id.toString('hex'));
+      await this.store([blob]);
+      current = [];
+    };
+    for (const chunk of chunks) {
+      current.push(chunk);
+      if (endsChunkMap(chunk.id, current.length)) await cut();
+    }
+    if (current.length > 0) await cut();
+    return { content: { chunkMaps: maps }, size };
+  }
+
+  /** The parent's chunk ids for the same path, which workers need not seal again. */
+  private async parentChunkIds(path: string, parent: TreeEntry | undefined): Promise<Buffer | undefined> {
+    const content = parent?.content;
+    if (!content) return undefined;
+    if ('chunks' in content) return Buffer.concat(content.chunks.map(([id]) => Buffer.from(id, 'hex')));
+    if (!('chunkMaps' in content)) return undefined;
+    const ids: Buffer[] = [];
+    for (const map of content.chunkMaps) {
+      const plain = await readMetadataBlob(
+        this.archive,
+        this.metadata,
+        Buffer.from(map, 'hex'),
+        `snapshot ${this.parent!.id} file ${path}`,
+        this.signal,
+      );
+      for (const chunk of decodeChunkMap(plain)) ids.push(chunk.id);
+    }
+    return ids.length > 0 ? Buffer.concat(ids, ids.length * ID_BYTES) : undefined;
+  }
+}

@@ -1,0 +1,75 @@
+import type { BigIntStats } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { compareNames } from '../snapshot/tree-entry.js';
+
+export interface SourceEntry {
+  /** Relative to the root, `/`-separated; "" is the root. */
+  readonly path: string;
+  readonly absolute: string;
+  readonly stats: BigIntStats;
+  readonly target?: string;
+}
+
+/**
+ * Walks a directory tree depth-first, each directory's names sorted, never following
+ * symlinks: the order trees are stored in. Entries that vanish while walking are
+ * skipped; `exclude` prunes a path and everything under it.
+ */
+export async function* walkSource(
+  root: string,
+  exclude: (path: string) => boolean = () => false,
+  signal?: AbortSignal,
+): AsyncGenerator<SourceEntry> {
+  const rootStats = await lstat(root, { bigint: true });
+  yield { path: '', absolute: root, stats: rootStats };
+  yield* walkDirectory(root, '', exclude, signal);
+}
+
+async function* walkDirectory(
+  absolute: string,
+  relative: string,
+  exclude: (path: string) => boolean,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<SourceEntry> {
+  signal?.throwIfAborted();
+  let names: string[];
+  try {
+    names = await readdir(absolute);
+  } catch (error) {
+    // Gone, or replaced by a file, since it was listed.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return;
+    throw error;
+  }
+  names.sort(compareNames);
+  // lstat the whole directory at once: the latency of one call per file adds up.
+  const stats = await Promise.all(
+    names.map((name) =>
+      lstat(join(absolute, name), { bigint: true }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      }),
+    ),
+  );
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const stat = stats[i];
+    const path = relative === '' ? name : `${relative}/${name}`;
+    if (!stat || exclude(path)) continue;
+    const child = join(absolute, name);
+    if (stat.isSymbolicLink()) {
+      let target: string;
+      try {
+        target = await readlink(child);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw error;
+      }
+      yield { path, absolute: child, stats: stat, target };
+    } else {
+      yield { path, absolute: child, stats: stat };
+      if (stat.isDirectory()) yield* walkDirectory(child, path, exclude, signal);
+    }
+  }
+}

@@ -1,0 +1,25 @@
+import { closeSync, constants, openSync, readSync } from 'node:fs';
+
+/** Fills `buffer` from `position` until it is full or the file ends; returns bytes read. */
+export function readFully(fd: number, buffer: Buffer, position: number, length = buffer.length): number {
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buffer, done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+/** Opens for reading without following a final symlink (sources are lstat'ed first). */
+export function openForRead(path: string): number {
+  return openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+}
+
+export function withFd<T>(fd: number, use: (fd: number) => T): T {
+  try {
+    return use(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,31 @@
+export { type BackupTreeOptions, backupTree } from './backup/backup-tree.js';
+export { isRelationPath } from './chunking/file-kind.js';
+export { type ChunkerParams, DEFAULT_CHUNKER } from './chunking/gear-cdc.js';
+export { createKeyFile } from './crypto/keys.js';
+export {
+  ArchiveError,
+  type ArchiveErrorCode,
+  CorruptDataError,
+  isArchiveError,
+} from './errors.js';
+export * from './lock/index.js';
+export type { Progress, ProgressListener } from './progress.js';
+export { Archive } from './repository/archive.js';
+export type { ArchiveConfig } from './repository/config.js';
+export {
+  type InitArchiveOptions,
+  type InitArchiveResult,
+  initArchive,
+  type OpenArchiveOptions,
+  openArchive,
+} from './repository/open-archive.js';
+export { type RestoreOptions, type RestoreResult, restoreSnapshot } from './restore/restore-snapshot.js';
+export * from './retention/index.js';
+export { type ListSnapshotsOptions, listSnapshots } from './snapshot/list-snapshots.js';
+export {
+  findSnapshot,
+  type Snapshot,
+  type SnapshotManifest,
+  type SnapshotStats,
+} from './snapshot/manifest.js';
+export type { FileContent, TreeEntry } from './snapshot/tree-entry.js';

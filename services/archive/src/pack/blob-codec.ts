@@ -1,0 +1,68 @@
+import { compressSync, uncompressSync } from 'lz4-napi';
+import type { KeyedHash } from '../crypto/hash.js';
+import { seal, unseal } from '../crypto/seal.js';
+import { type BlobEntry, type BlobType, Compression, type SealedBlob } from './blob-entry.js';
+
+/**
+ * Compresses (lz4, or stored as is when that does not shrink it) and seals a blob
+ * whose id is already known. The id is the AAD, so the sealed bytes only open as
+ * that blob.
+ */
+export function sealBlobWithId(
+  encryptionKey: Buffer,
+  type: BlobType,
+  id: Buffer,
+  plain: Buffer,
+  compress = true,
+): SealedBlob {
+  let compression = Compression.None;
+  let body = plain;
+  if (compress && plain.length > 64) {
+    const packed = compressSync(plain);
+    if (packed.length < plain.length) {
+      compression = Compression.Lz4;
+      body = packed;
+    }
+  }
+  return { type, compression, id, sealed: seal(encryptionKey, body, id), plainLength: plain.length };
+}
+
+/** Names a blob by the keyed hash of its plaintext, then compresses and seals it. */
+export function sealBlob(
+  encryptionKey: Buffer,
+  hash: KeyedHash,
+  type: BlobType,
+  plain: Buffer,
+  compress = true,
+): SealedBlob {
+  return sealBlobWithId(encryptionKey, type, hash.digest(plain), plain, compress);
+}
+
+export type OpenBlobResult = { ok: true; plain: Buffer } | { ok: false; reason: string };
+
+/**
+ * Opens a sealed blob: authenticates it under its id, decompresses it, and checks the
+ * keyed hash of the result against the id, so corrupt data is never returned.
+ */
+export function openBlob(
+  encryptionKey: Buffer,
+  hash: KeyedHash,
+  entry: Pick<BlobEntry, 'id' | 'compression' | 'plainLength'>,
+  sealed: Buffer,
+): OpenBlobResult {
+  const body = unseal(encryptionKey, sealed, entry.id);
+  if (body === undefined) return { ok: false, reason: 'authentication failed' };
+  let plain: Buffer;
+  if (entry.compression === Compression.Lz4) {
+    try {
+      plain = uncompressSync(body);
+    } catch {
+      return { ok: false, reason: 'cannot decompress' };
+    }
+  } else {
+    plain = body;
+  }
+  if (plain.length !== entry.plainLength) return { ok: false, reason: 'wrong length' };
+  if (!hash.digest(plain).equals(entry.id)) return { ok: false, reason: 'content does not match its id' };
+  return { ok: true, plain };
+}

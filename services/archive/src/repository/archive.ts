@@ -1,0 +1,202 @@
+import { randomBytes } from 'node:crypto';
+import { type Backend, isNotFound } from '@pullback/storage';
+import { KeyedHash, plainHash } from '../crypto/hash.js';
+import {
+  type ArchiveKeys,
+  type Credential,
+  deriveKeys,
+  MASTER_KEY_BYTES,
+  parseKeyObject,
+  unwrapMasterKey,
+  wrapMasterKey,
+} from '../crypto/keys.js';
+import { seal, unseal } from '../crypto/seal.js';
+import { ArchiveError, CorruptDataError } from '../errors.js';
+import { type BlobLocation, idKey } from '../index/blob-location.js';
+import { decodeIndex, type IndexFile } from '../index/index-file.js';
+import { openBlob } from '../pack/blob-codec.js';
+import type { BlobEntry } from '../pack/blob-entry.js';
+import { packName } from '../pack/pack-writer.js';
+import { type ArchiveConfig, type ArchiveConfigOptions, FORMAT_VERSION, newConfig } from './config.js';
+import { readAll } from './stream-bytes.js';
+
+const CONFIG_AAD = Buffer.from('pullback config');
+
+/**
+ * An open archive: the backend, the unlocked keys and the config. Everything here
+ * reads or writes whole objects; the data paths (backup, restore) live elsewhere and
+ * use this for the metadata they need.
+ */
+export class Archive {
+  readonly hash: KeyedHash;
+
+  private constructor(
+    readonly backend: Backend,
+    readonly keys: ArchiveKeys,
+    readonly config: ArchiveConfig,
+  ) {
+    this.hash = new KeyedHash(keys.id);
+  }
+
+  get location(): string {
+    return this.backend.location;
+  }
+
+  /** Creates an archive: a new master key, its key object, then `config` last. */
+  static async init(
+    backend: Backend,
+    credential: Credential,
+    options: ArchiveConfigOptions = {},
+  ): Promise<Archive> {
+    if (await exists(backend, 'config')) {
+      throw new ArchiveError('already-an-archive', `an archive already exists at ${backend.location}`);
+    }
+    for await (const _ of backend.list('')) {
+      throw new ArchiveError('already-an-archive', `not empty: ${backend.location}`, {
+        hint: 'create an archive in an empty directory or prefix',
+      });
+    }
+    const master = randomBytes(MASTER_KEY_BYTES);
+    const keyObject = await wrapMasterKey(master, credential);
+    const keyBody = Buffer.from(`${JSON.stringify(keyObject, null, 2)}\n`);
+    await backend.save(`keys/${plainHash(keyBody).toString('hex')}`, keyBody);
+    const keys = deriveKeys(master);
+    const config = newConfig(randomBytes(32).toString('hex'), options);
+    // The config is the archive's "exists" marker, so it is written after its key.
+    await backend.save('config', seal(keys.encryption, Buffer.from(JSON.stringify(config)), CONFIG_AAD));
+    return new Archive(backend, keys, config);
+  }
+
+  /** Opens an archive: finds a key object the credential unlocks, then reads `config`. */
+  static async open(backend: Backend, credential: Credential): Promise<Archive> {
+    let sealedConfig: Buffer;
+    try {
+      sealedConfig = await readAll(await backend.load('config'));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      throw new ArchiveError('not-an-archive', `not a pullback archive: ${backend.location}`, {
+        cause: error,
+        hint: 'create one with `pullback archive init`, or check the archive URL',
+      });
+    }
+    let master: Buffer | undefined;
+    for await (const info of backend.list('keys/')) {
+      const keyObject = parseKeyObject((await readAll(await backend.load(info.name))).toString('utf8'));
+      if (keyObject === undefined) continue;
+      master = await unwrapMasterKey(keyObject, credential);
+      if (master !== undefined) break;
+    }
+    const what = 'passphrase' in credential ? 'passphrase' : 'key file';
+    if (master === undefined) {
+      throw new ArchiveError('wrong-key', `wrong ${what} for archive ${backend.location}`, {
+        hint: 'check --key-file, PULLBACK_KEY_FILE or PULLBACK_PASSWORD',
+      });
+    }
+    const keys = deriveKeys(master);
+    const plain = unseal(keys.encryption, sealedConfig, CONFIG_AAD);
+    if (plain === undefined) {
+      throw new CorruptDataError(`config of archive ${backend.location} fails authentication`);
+    }
+    const config = JSON.parse(plain.toString('utf8')) as ArchiveConfig;
+    if (config.version !== FORMAT_VERSION) {
+      throw new ArchiveError(
+        'unsupported-version',
+        `archive ${backend.location} has format version ${config.version}, this pullback reads ${FORMAT_VERSION}`,
+      );
+    }
+    return new Archive(backend, keys, config);
+  }
+
+  /** Seals a JSON value for an object kind (`aad` names the kind). */
+  sealJson(value: unknown, aad: Buffer): Buffer {
+    return seal(this.keys.encryption, Buffer.from(JSON.stringify(value)), aad);
+  }
+
+  openJson<T>(sealed: Buffer, aad: Buffer, what: string): T {
+    const plain = unseal(this.keys.encryption, sealed, aad);
+    if (plain === undefined) throw new CorruptDataError(`${what} fails authentication`);
+    return JSON.parse(plain.toString('utf8')) as T;
+  }
+
+  async loadObject(name: string, signal?: AbortSignal): Promise<Buffer> {
+    return readAll(await this.backend.load(name, undefined, signal ? { signal } : {}));
+  }
+
+  /** Every index object's name and decoded content, skipping superseded ones. */
+  async *indexFiles(signal?: AbortSignal): AsyncGenerator<IndexFile & { name: string }> {
+    const names: string[] = [];
+    for await (const info of this.backend.list('index/', signal ? { signal } : {})) names.push(info.name);
+    const superseded = new Set<string>();
+    const files: (IndexFile & { name: string })[] = [];
+    for (const name of names) {
+      let sealed: Buffer;
+      try {
+        sealed = await this.loadObject(name, signal);
+      } catch (error) {
+        // Removed by a concurrent prune after it wrote the index that supersedes it.
+        if (isNotFound(error)) continue;
+        throw error;
+      }
+      const index = decodeIndex(this.keys.encryption, sealed);
+      if (index === undefined) throw new CorruptDataError(`index object ${name} fails authentication`);
+      for (const id of index.supersedes) superseded.add(`index/${id}`);
+      files.push({ ...index, name });
+    }
+    for (const file of files) if (!superseded.has(file.name)) yield file;
+  }
+
+  /**
+   * Locations of the blobs `wanted` accepts, from every index object. Callers pass a
+   * filter (metadata only, or the blobs one restore batch needs), so memory follows
+   * what is asked for, not the size of the archive.
+   */
+  async locate(
+    wanted: (entry: BlobEntry) => boolean,
+    signal?: AbortSignal,
+  ): Promise<Map<string, BlobLocation>> {
+    const found = new Map<string, BlobLocation>();
+    for await (const index of this.indexFiles(signal)) {
+      for (const pack of index.packs) {
+        for (const entry of pack.entries) {
+          if (wanted(entry)) found.set(idKey(entry.id), { ...entry, pack: pack.id });
+        }
+      }
+    }
+    return found;
+  }
+
+  /** Reads, authenticates, decompresses and checks one blob. */
+  async readBlob(location: BlobLocation, signal?: AbortSignal): Promise<Buffer> {
+    const sealed = await readAll(
+      await this.backend.load(
+        packName(location.pack),
+        { offset: location.offset, length: location.length },
+        signal ? { signal } : {},
+      ),
+    );
+    return this.openBlob(location, sealed);
+  }
+
+  openBlob(location: BlobLocation, sealed: Buffer): Buffer {
+    const result =
+      sealed.length === location.length
+        ? openBlob(this.keys.encryption, this.hash, location, sealed)
+        : ({ ok: false, reason: `short read (${sealed.length} of ${location.length} bytes)` } as const);
+    if (!result.ok) {
+      throw new CorruptDataError(
+        `blob ${location.id.toString('hex').slice(0, 16)} in pack ${location.pack.slice(0, 16)}: ${result.reason}`,
+      );
+    }
+    return result.plain;
+  }
+}
+
+async function exists(backend: Backend, name: string): Promise<boolean> {
+  try {
+    await backend.stat(name);
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
+}

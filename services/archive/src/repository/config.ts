@@ -1,0 +1,47 @@
+import { type ChunkerParams, DEFAULT_CHUNKER } from '../chunking/gear-cdc.js';
+
+export const FORMAT_VERSION = 1;
+
+/** The `config` object (sealed): what every reader and writer of the archive agrees on. */
+export interface ArchiveConfig {
+  readonly version: typeof FORMAT_VERSION;
+  /** 32 random bytes, hex. */
+  readonly id: string;
+  readonly created: string;
+  readonly chunker: ChunkerParams;
+  /** Relation files are cut into pages of this size (PostgreSQL's BLCKSZ). */
+  readonly pageSize: number;
+  /** Pages per superblock: the unit hashed first, and stored whole when all new. */
+  readonly superblockPages: number;
+  /** Pages per region: one page map blob describes one region of a relation file. */
+  readonly regionPages: number;
+  /** Files smaller than this are stored whole, several to a bundle blob. */
+  readonly smallFileMax: number;
+  /** A bundle blob is closed once it reaches this size. */
+  readonly bundleSize: number;
+  /** A pack is closed once its blobs reach this size. */
+  readonly packSize: number;
+  /** Compression of new data blobs. */
+  readonly compression: 'lz4';
+}
+
+export interface ArchiveConfigOptions {
+  readonly chunker?: ChunkerParams;
+  readonly packSize?: number;
+}
+
+export function newConfig(id: string, options: ArchiveConfigOptions = {}): ArchiveConfig {
+  return {
+    version: FORMAT_VERSION,
+    id,
+    created: new Date().toISOString(),
+    chunker: options.chunker ?? DEFAULT_CHUNKER,
+    pageSize: 8192,
+    superblockPages: 16,
+    regionPages: 2048,
+    smallFileMax: 64 * 1024,
+    bundleSize: 1024 * 1024,
+    packSize: options.packSize ?? 32 * 1024 * 1024,
+    compression: 'lz4',
+  };
+}

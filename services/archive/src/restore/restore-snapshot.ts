@@ -1,0 +1,511 @@
+import type { BigIntStats } from 'node:fs';
+import {
+  chmod,
+  lchown,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  readdir,
+  readlink,
+  rm,
+  symlink,
+  truncate,
+} from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Semaphore } from '../backup/semaphore.js';
+import { walkSource } from '../backup/walk-source.js';
+import { ArchiveError, CorruptDataError, throwIfAborted } from '../errors.js';
+import { type BlobLocation, idKey } from '../index/blob-location.js';
+import { packName } from '../pack/pack-writer.js';
+import { type ProgressListener, ProgressReporter } from '../progress.js';
+import type { Archive } from '../repository/archive.js';
+import { readAll } from '../repository/stream-bytes.js';
+import { decodeChunkMap } from '../snapshot/chunk-map.js';
+import { findSnapshot, type Snapshot } from '../snapshot/manifest.js';
+import { decodePageMap } from '../snapshot/page-map.js';
+import { comparePaths, type TreeEntry, TreeValidator } from '../snapshot/tree-entry.js';
+import { loadMetadataIndex, type MetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-io.js';
+import type { BlobWrite, CompareResult, CompareTask, WriteResult } from '../workers/tasks.js';
+import { WorkerPool } from '../workers/worker-pool.js';
+
+export interface RestoreOptions {
+  /** The directory to restore into: created if missing; must be empty unless `delta`. */
+  readonly target: string;
+  /**
+   * Restore over an existing tree: keep what already matches (compared by keyed hash,
+   * per page for relation files), rewrite only what differs, remove what the snapshot
+   * does not have. Default: false.
+   */
+  readonly delta?: boolean;
+  /** Restore owners (uid/gid). Default: only when running as root. */
+  readonly owner?: boolean;
+  /** Worker threads. Default: one per core, at most 4. */
+  readonly workers?: number;
+  readonly onProgress?: ProgressListener;
+  readonly signal?: AbortSignal;
+}
+
+export interface RestoreResult {
+  readonly snapshot: Snapshot;
+  readonly files: number;
+  /** Bytes written into files. */
+  readonly bytesWritten: number;
+  /** Delta: bytes found already equal and left alone. */
+  readonly bytesKept: number;
+  /** Delta: entries removed because the snapshot does not have them. */
+  readonly removed: number;
+}
+
+/** Writes gathered before their blobs are located and fetched (bounds memory). */
+const WRITES_PER_BATCH = 200_000;
+/** Files and directories waiting for their metadata before a batch is written. */
+const ENTRIES_PER_BATCH = 50_000;
+/** One ranged pack read covers at most this much, skipping gaps up to GAP bytes. */
+const RANGE_BYTES = 8 * 1024 * 1024;
+const GAP_BYTES = 256 * 1024;
+
+interface PendingWrite extends BlobWrite {
+  readonly file: string;
+}
+
+interface FileDone {
+  readonly absolute: string;
+  readonly entry: TreeEntry;
+}
+
+/**
+ * Restores a snapshot into `target`, exactly: contents, modes, mtimes, symlinks (as
+ * links), empty files and directories. Every blob is authenticated and checked against
+ * its id before a byte of it is written; a corrupt or missing blob fails the restore
+ * with the snapshot and the file it belongs to.
+ */
+export async function restoreSnapshot(
+  archive: Archive,
+  snapshotRef: string,
+  options: RestoreOptions,
+): Promise<RestoreResult> {
+  const snapshot = await findSnapshot(archive, snapshotRef, () => true, options.signal);
+  const target = resolve(options.target);
+  await prepareTarget(target, options.delta ?? false);
+  const restorer = new Restorer(archive, snapshot, target, options);
+  try {
+    return await restorer.execute();
+  } finally {
+    await restorer.close();
+  }
+}
+
+async function prepareTarget(target: string, delta: boolean): Promise<void> {
+  let stats: BigIntStats | undefined;
+  try {
+    stats = await lstat(target, { bigint: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (!stats) {
+    await mkdir(target, { recursive: true });
+    return;
+  }
+  if (!stats.isDirectory()) {
+    throw new ArchiveError('target-not-directory', `restore target is not a directory: ${target}`);
+  }
+  if (!delta && (await readdir(target)).length > 0) {
+    throw new ArchiveError('target-not-empty', `restore target is not empty: ${target}`, {
+      hint: 'restore into an empty directory, or pass --delta to update it in place',
+    });
+  }
+}
+
+class Restorer {
+  private readonly pool: WorkerPool;
+  private readonly progress: ProgressReporter;
+  private readonly signal: AbortSignal | undefined;
+  private readonly delta: boolean;
+  private readonly owner: boolean;
+  private metadata: MetadataIndex = new Map();
+  private writes = new Map<string, PendingWrite[]>();
+  private writeCount = 0;
+  /** Files and closed directories whose metadata waits for the batch's contents. */
+  private done: FileDone[] = [];
+  private fileWork: Promise<void>[] = [];
+  private readonly dirStack: FileDone[] = [];
+  private result = { files: 0, bytesWritten: 0, bytesKept: 0, removed: 0 };
+  private readonly loads = new Semaphore(4);
+  private readonly compares: Semaphore;
+
+  constructor(
+    private readonly archive: Archive,
+    private readonly snapshot: Snapshot,
+    private readonly target: string,
+    options: RestoreOptions,
+  ) {
+    this.signal = options.signal;
+    this.delta = options.delta ?? false;
+    this.owner = options.owner ?? process.getuid?.() === 0;
+    this.pool = new WorkerPool(
+      {
+        encryptionKey: archive.keys.encryption,
+        idKey: archive.keys.id,
+        gearKey: archive.keys.gear,
+        config: archive.config,
+      },
+      options.workers,
+    );
+    this.compares = new Semaphore(this.pool.size * 2 + 2);
+    this.progress = new ProgressReporter(options.onProgress);
+    this.progress.bytesTotal = snapshot.stats.logicalBytes;
+    this.progress.filesTotal = snapshot.stats.files;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  private tree(): AsyncGenerator<TreeEntry> {
+    return readTree(this.archive, this.metadata, this.snapshot.tree, this.snapshot.id, this.signal);
+  }
+
+  async execute(): Promise<RestoreResult> {
+    this.metadata = await loadMetadataIndex(this.archive, this.signal);
+    if (this.delta) await this.removeExtras();
+    const validator = new TreeValidator();
+    for await (const entry of this.tree()) {
+      throwIfAborted(this.signal);
+      validator.check(entry, this.snapshot.id);
+      this.closeDirsUntil(entry.path);
+      const absolute = entry.path === '' ? this.target : join(this.target, entry.path);
+      if (entry.type === 'dir') {
+        if (entry.path !== '') await mkdir(absolute).catch(ignoreCode('EEXIST'));
+        this.dirStack.push({ absolute, entry });
+      } else if (entry.type === 'symlink') {
+        await this.restoreSymlink(absolute, entry);
+      } else {
+        this.result.files++;
+        const work = this.restoreFile(absolute, entry);
+        work.catch(() => {});
+        this.fileWork.push(work);
+        if (this.fileWork.length >= 64) await Promise.all(this.fileWork.splice(0));
+      }
+      if (this.writeCount >= WRITES_PER_BATCH || this.done.length >= ENTRIES_PER_BATCH) await this.flush();
+    }
+    this.closeDirsUntil(undefined);
+    await this.flush();
+    this.progress.finish();
+    return { snapshot: this.snapshot, ...this.result };
+  }
+
+  /**
+   * Queues directories for their metadata once nothing more will be created in them
+   * (post-order): it is applied after the batch's contents, so a read-only directory
+   * still gets its files, and its mtime is not moved by them.
+   */
+  private closeDirsUntil(path: string | undefined): void {
+    while (this.dirStack.length > 0) {
+      const top = this.dirStack[this.dirStack.length - 1]!;
+      const inside = path !== undefined && (top.entry.path === '' || path.startsWith(`${top.entry.path}/`));
+      if (inside) return;
+      this.dirStack.pop();
+      this.done.push(top);
+    }
+  }
+
+  /** Waits for files being planned, writes the batch, then applies metadata in order. */
+  private async flush(): Promise<void> {
+    await Promise.all(this.fileWork.splice(0));
+    await this.runBatch();
+    const done = this.done;
+    this.done = [];
+    for (const item of done) {
+      await this.applyMetadata(item.absolute, item.entry);
+      if (item.entry.type === 'file') this.progress.add(0, 1);
+    }
+  }
+
+  private async applyMetadata(absolute: string, entry: TreeEntry): Promise<void> {
+    const seconds = Number(BigInt(entry.mtime) / 1000n) / 1e6;
+    if (entry.type === 'symlink') {
+      if (this.owner) await lchown(absolute, entry.uid, entry.gid);
+      await lutimes(absolute, seconds, seconds);
+      return;
+    }
+    if (this.owner) await lchown(absolute, entry.uid, entry.gid);
+    await chmod(absolute, entry.mode);
+    await lutimes(absolute, seconds, seconds);
+  }
+
+  private async restoreSymlink(absolute: string, entry: TreeEntry): Promise<void> {
+    if (this.delta) {
+      const existing = await readlink(absolute).catch(() => undefined);
+      if (existing === entry.target) {
+        await this.applyMetadata(absolute, entry);
+        return;
+      }
+      await rm(absolute, { force: true, recursive: true });
+    }
+    await symlink(entry.target!, absolute);
+    await this.applyMetadata(absolute, entry);
+  }
+
+  private async restoreFile(absolute: string, entry: TreeEntry): Promise<void> {
+    const size = entry.size ?? 0;
+    let differ: [number, number][] | undefined;
+    if (this.delta && (await isRegularFile(absolute))) {
+      differ = await this.compare(absolute, entry);
+      await truncate(absolute, size);
+    } else {
+      const handle = await open(absolute, 'wx', 0o600);
+      try {
+        if (size > 0) await handle.truncate(size);
+      } finally {
+        await handle.close();
+      }
+    }
+    if (entry.content) await this.planWrites(absolute, entry, differ);
+    this.done.push({ absolute, entry });
+  }
+
+  /** Delta: the ranges of an existing file that differ from the snapshot. */
+  private async compare(absolute: string, entry: TreeEntry): Promise<[number, number][]> {
+    const content = entry.content;
+    const size = entry.size ?? 0;
+    if (!content) return [];
+    const tasks: CompareTask[] = [];
+    if ('small' in content) {
+      tasks.push({ kind: 'compare', path: absolute, fileHash: Buffer.from(content.small.hash, 'hex') });
+    } else if ('pages' in content) {
+      const regionBytes = this.archive.config.pageSize * this.archive.config.regionPages;
+      for (let r = 0; r < content.pages.length; r++) {
+        const plain = await this.readMap(content.pages[r]!, entry.path);
+        tasks.push({ kind: 'compare', path: absolute, pageMap: { regionOffset: r * regionBytes, plain } });
+      }
+    } else {
+      const chunks: { offset: number; length: number; id: Buffer }[] = [];
+      let offset = 0;
+      for await (const chunk of this.chunkList(content, entry.path)) {
+        chunks.push({ offset, length: chunk.length, id: chunk.id });
+        offset += chunk.length;
+      }
+      tasks.push({ kind: 'compare', path: absolute, chunks });
+    }
+    const results = await Promise.all(
+      tasks.map((task) => this.compares.use(() => this.pool.run<CompareResult>(task))),
+    );
+    const differ = results.flatMap((r) => r.differ);
+    const differing = differ.reduce((sum, [, length]) => sum + Math.min(length, size), 0);
+    this.result.bytesKept += Math.max(0, size - differing);
+    this.progress.add(Math.max(0, size - differing));
+    return differ;
+  }
+
+  private async readMap(id: string, path: string): Promise<Buffer> {
+    return readMetadataBlob(
+      this.archive,
+      this.metadata,
+      Buffer.from(id, 'hex'),
+      `snapshot ${this.snapshot.id} file ${path}`,
+      this.signal,
+    );
+  }
+
+  private async *chunkList(
+    content: NonNullable<TreeEntry['content']>,
+    path: string,
+  ): AsyncGenerator<{ id: Buffer; length: number }> {
+    if ('chunks' in content) {
+      for (const [id, length] of content.chunks) yield { id: Buffer.from(id, 'hex'), length };
+    } else if ('chunkMaps' in content) {
+      for (const map of content.chunkMaps) yield* decodeChunkMap(await this.readMap(map, path));
+    }
+  }
+
+  /** Records which blob bytes go where in the file, limited to `differ` when given. */
+  private async planWrites(
+    absolute: string,
+    entry: TreeEntry,
+    differ: [number, number][] | undefined,
+  ): Promise<void> {
+    const content = entry.content!;
+    const add = (blob: string | Buffer, fileOffset: number, blobOffset: number, length: number) => {
+      if (differ) {
+        for (const [start, len] of differ) {
+          const from = Math.max(start, fileOffset);
+          const to = Math.min(start + len, fileOffset + length);
+          if (from < to)
+            this.addWrite(blob, absolute, entry.path, from, blobOffset + (from - fileOffset), to - from);
+        }
+      } else {
+        this.addWrite(blob, absolute, entry.path, fileOffset, blobOffset, length);
+      }
+    };
+    if ('small' in content) {
+      add(content.small.blob, 0, content.small.offset, entry.size ?? 0);
+    } else if ('pages' in content) {
+      const regionBytes = this.archive.config.pageSize * this.archive.config.regionPages;
+      for (let r = 0; r < content.pages.length; r++) {
+        const map = decodePageMap(await this.readMap(content.pages[r]!, entry.path));
+        const runs = map.runs;
+        for (let i = 0; i < runs.length; i += 4) {
+          add(map.blobs[runs[i + 2]!]!, r * regionBytes + runs[i]!, runs[i + 3]!, runs[i + 1]!);
+        }
+      }
+    } else {
+      let offset = 0;
+      for await (const chunk of this.chunkList(content, entry.path)) {
+        add(chunk.id, offset, 0, chunk.length);
+        offset += chunk.length;
+      }
+    }
+  }
+
+  private addWrite(
+    blob: string | Buffer,
+    path: string,
+    file: string,
+    fileOffset: number,
+    blobOffset: number,
+    length: number,
+  ): void {
+    const key = idKey(typeof blob === 'string' ? Buffer.from(blob, 'hex') : blob);
+    let list = this.writes.get(key);
+    if (!list) {
+      list = [];
+      this.writes.set(key, list);
+    }
+    list.push({ path, file, fileOffset, blobOffset, length });
+    this.writeCount++;
+  }
+
+  /** Locates the batch's blobs, reads them pack by pack in ranges, writes, then sets metadata. */
+  private async runBatch(): Promise<void> {
+    const writes = this.writes;
+    this.writes = new Map();
+    this.writeCount = 0;
+    if (writes.size > 0) {
+      const locations = await this.archive.locate((entry) => writes.has(idKey(entry.id)), this.signal);
+      for (const [key, list] of writes) {
+        if (!locations.has(key)) {
+          throw new ArchiveError(
+            'missing-data',
+            `snapshot ${this.snapshot.id.slice(0, 12)}: file ${list[0]!.file}: blob ${Buffer.from(key, 'latin1').toString('hex').slice(0, 16)} is not in the archive index`,
+            { hint: 'run `pullback verify`' },
+          );
+        }
+      }
+      const ranges = planRanges([...locations.values()]);
+      const failures: string[] = [];
+      await Promise.all(
+        ranges.map((range) =>
+          this.loads.use(async () => {
+            throwIfAborted(this.signal);
+            const first = range[0]!;
+            const last = range[range.length - 1]!;
+            const sealed = await readAll(
+              await this.archive.backend.load(
+                packName(first.pack),
+                { offset: first.offset, length: last.offset + last.length - first.offset },
+                this.signal ? { signal: this.signal } : {},
+              ),
+            );
+            const result = await this.pool.run<WriteResult>({
+              kind: 'write',
+              sealed,
+              blobs: range.map((location) => ({
+                at: location.offset - first.offset,
+                length: location.length,
+                id: location.id,
+                compression: location.compression,
+                plainLength: location.plainLength,
+                writes: writes.get(idKey(location.id))!.map(({ path, fileOffset, blobOffset, length }) => ({
+                  path,
+                  fileOffset,
+                  blobOffset,
+                  length,
+                })),
+              })),
+            });
+            this.result.bytesWritten += result.bytesWritten;
+            this.progress.add(result.bytesWritten);
+            for (const bad of result.corrupt) {
+              const list = writes.get(idKey(bad.id))!;
+              const names = [...new Set(list.map((w) => w.file))];
+              failures.push(
+                `snapshot ${this.snapshot.id.slice(0, 12)}: file ${names.join(', ')}: blob ${bad.id.toString('hex').slice(0, 16)} in pack ${first.pack.slice(0, 16)}: ${bad.reason}`,
+              );
+            }
+          }),
+        ),
+      );
+      if (failures.length > 0) {
+        throw new CorruptDataError(
+          failures.length === 1 ? failures[0]! : `${failures[0]} (and ${failures.length - 1} more)`,
+          {
+            hint: 'the archive is damaged; run `pullback verify --read-data`',
+          },
+        );
+      }
+    }
+  }
+
+  /**
+   * Delta: removes what the target has and the snapshot does not, and entries whose
+   * type differs (a directory where the snapshot has a file, a file where it has a
+   * symlink...), walking both trees in their common order.
+   */
+  private async removeExtras(): Promise<void> {
+    const tree = this.tree();
+    let next = await tree.next();
+    for await (const existing of walkSource(this.target)) {
+      if (existing.path === '') continue;
+      while (!next.done && comparePaths(next.value.path, existing.path) < 0) next = await tree.next();
+      const wanted = !next.done && next.value.path === existing.path ? next.value : undefined;
+      if (wanted && sameType(wanted, existing.stats)) continue;
+      await rm(existing.absolute, { recursive: true, force: true });
+      this.result.removed++;
+    }
+  }
+}
+
+function sameType(entry: TreeEntry, stats: BigIntStats): boolean {
+  if (entry.type === 'dir') return stats.isDirectory();
+  if (entry.type === 'symlink') return stats.isSymbolicLink();
+  return stats.isFile();
+}
+
+async function isRegularFile(path: string): Promise<boolean> {
+  try {
+    return (await lstat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function ignoreCode(code: string) {
+  return (error: NodeJS.ErrnoException) => {
+    if (error.code !== code) throw error;
+  };
+}
+
+/** Groups blob locations into ranged reads: same pack, in offset order, small gaps skipped. */
+function planRanges(locations: BlobLocation[]): BlobLocation[][] {
+  locations.sort((a, b) => (a.pack < b.pack ? -1 : a.pack > b.pack ? 1 : a.offset - b.offset));
+  const ranges: BlobLocation[][] = [];
+  let current: BlobLocation[] = [];
+  for (const location of locations) {
+    const first = current[0];
+    const last = current[current.length - 1];
+    if (
+      first &&
+      last &&
+      (location.pack !== first.pack ||
+        location.offset - (last.offset + last.length) > GAP_BYTES ||
+        location.offset + location.length - first.offset > RANGE_BYTES)
+    ) {
+      ranges.push(current);
+      current = [];
+    }
+    current.push(location);
+  }
+  if (current.length > 0) ranges.push(current);
+  return ranges;
+}

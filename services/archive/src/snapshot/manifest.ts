@@ -1,0 +1,114 @@
+import { isNotFound } from '@pullback/storage';
+import { plainHash } from '../crypto/hash.js';
+import { ArchiveError } from '../errors.js';
+import type { Archive } from '../repository/archive.js';
+
+const SNAPSHOT_AAD = Buffer.from('pullback snapshot');
+
+export interface SnapshotStats {
+  readonly files: number;
+  readonly dirs: number;
+  readonly symlinks: number;
+  /** Entries that are neither files, directories nor symlinks (sockets, fifos, devices). */
+  readonly skipped: number;
+  /** Sum of the sizes of the snapshot's files. */
+  readonly logicalBytes: number;
+  /** Bytes read from the source (files unchanged by size, mtime and ctime are not read). */
+  readonly bytesRead: number;
+  readonly newBlobs: number;
+  /** Bytes this snapshot added to the archive: new packs, index and manifest. */
+  readonly newBytesStored: number;
+  readonly durationMs: number;
+}
+
+/** The `snapshots/<id>` object (sealed JSON): written last, it commits a snapshot. */
+export interface SnapshotManifest {
+  readonly version: 1;
+  readonly time: string;
+  readonly hostname: string;
+  /** Absolute source paths; the tree's root "" is `paths[0]`. */
+  readonly paths: readonly string[];
+  readonly tags: Readonly<Record<string, string>>;
+  readonly parent: string | null;
+  /** Tree blob ids (hex), in order: their lines concatenated are the whole tree. */
+  readonly tree: readonly string[];
+  readonly stats: SnapshotStats;
+}
+
+export interface Snapshot extends SnapshotManifest {
+  /** BLAKE3 of the stored object, hex; also its name. */
+  readonly id: string;
+}
+
+export function encodeSnapshot(archive: Archive, manifest: SnapshotManifest): { id: string; body: Buffer } {
+  const body = archive.sealJson(manifest, SNAPSHOT_AAD);
+  return { id: plainHash(body).toString('hex'), body };
+}
+
+export async function saveSnapshot(archive: Archive, manifest: SnapshotManifest): Promise<Snapshot> {
+  const { id, body } = encodeSnapshot(archive, manifest);
+  await archive.backend.save(`snapshots/${id}`, body);
+  return { ...manifest, id };
+}
+
+export async function loadSnapshotById(
+  archive: Archive,
+  id: string,
+  signal?: AbortSignal,
+): Promise<Snapshot> {
+  const sealed = await archive.loadObject(`snapshots/${id}`, signal);
+  const manifest = archive.openJson<SnapshotManifest>(sealed, SNAPSHOT_AAD, `snapshot ${id}`);
+  return { ...manifest, id };
+}
+
+/** Every snapshot, oldest first. Snapshots removed while listing are skipped. */
+export async function listSnapshots(archive: Archive, signal?: AbortSignal): Promise<Snapshot[]> {
+  const ids: string[] = [];
+  for await (const info of archive.backend.list('snapshots/', signal ? { signal } : {})) {
+    ids.push(info.name.slice('snapshots/'.length));
+  }
+  const snapshots: Snapshot[] = [];
+  for (const id of ids) {
+    try {
+      snapshots.push(await loadSnapshotById(archive, id, signal));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+  return snapshots.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
+}
+
+/** Finds a snapshot by id, unique id prefix, or `latest` (among those `filter` keeps). */
+export async function findSnapshot(
+  archive: Archive,
+  ref: string,
+  filter: (snapshot: Snapshot) => boolean = () => true,
+  signal?: AbortSignal,
+): Promise<Snapshot> {
+  if (ref === 'latest') {
+    const latest = (await listSnapshots(archive, signal)).filter(filter).at(-1);
+    if (!latest) throw new ArchiveError('unknown-snapshot', `no snapshot in archive ${archive.location}`);
+    return latest;
+  }
+  if (!/^[0-9a-f]{4,64}$/.test(ref)) {
+    throw new ArchiveError('unknown-snapshot', `not a snapshot id: ${JSON.stringify(ref)}`, {
+      hint: 'use an id (or a unique prefix of at least 4 characters) from `pullback snapshots`, or latest',
+    });
+  }
+  const matches: string[] = [];
+  for await (const info of archive.backend.list(`snapshots/${ref}`, signal ? { signal } : {})) {
+    matches.push(info.name.slice('snapshots/'.length));
+  }
+  if (matches.length === 0) {
+    throw new ArchiveError('unknown-snapshot', `no snapshot ${ref} in archive ${archive.location}`, {
+      hint: 'list snapshots with `pullback snapshots`',
+    });
+  }
+  if (matches.length > 1) {
+    throw new ArchiveError(
+      'ambiguous-snapshot',
+      `snapshot id prefix ${ref} matches ${matches.length} snapshots`,
+    );
+  }
+  return loadSnapshotById(archive, matches[0]!, signal);
+}

@@ -1,0 +1,41 @@
+import { ID_BYTES } from '../crypto/hash.js';
+import { openForRead, readFully, withFd } from '../fs/read-range.js';
+import { idKey } from '../index/blob-location.js';
+import { sealBlobWithId } from '../pack/blob-codec.js';
+import { BlobType, type SealedBlob } from '../pack/blob-entry.js';
+import type { ChunksResult, ChunksTask } from './tasks.js';
+import type { WorkContext } from './work-context.js';
+
+/**
+ * Content-defined chunks of one stretch of a file. The stretch ends at the first cut
+ * at or past `softEnd`, so a large file is cut exactly as if read in one pass, while a
+ * task never holds more than `softEnd - start + maxSize` bytes.
+ */
+export function handleChunks(ctx: WorkContext, task: ChunksTask): ChunksResult {
+  const want = task.softEnd - task.start + ctx.config.chunker.maxSize;
+  const data = Buffer.allocUnsafe(want);
+  const read = withFd(openForRead(task.path), (fd) => readFully(fd, data, task.start, want));
+  const eof = read < want;
+  const known = new Set<string>();
+  if (task.known) {
+    for (let at = 0; at < task.known.length; at += ID_BYTES) {
+      known.add(idKey(task.known.subarray(at, at + ID_BYTES)));
+    }
+  }
+  const chunks: { id: Buffer; length: number }[] = [];
+  const blobs: SealedBlob[] = [];
+  let position = 0;
+  while (position < read && (position === 0 || task.start + position < task.softEnd)) {
+    const length = ctx.chunker.cut(data, position, read);
+    const chunk = data.subarray(position, position + length);
+    const id = ctx.hash.digest(chunk);
+    chunks.push({ id, length });
+    const key = idKey(id);
+    if (!known.has(key)) {
+      known.add(key);
+      blobs.push(sealBlobWithId(ctx.encryptionKey, BlobType.Data, id, chunk));
+    }
+    position += length;
+  }
+  return { chunks, blobs, end: task.start + position, eof: eof && position >= read };
+}

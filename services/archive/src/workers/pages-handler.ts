@@ -1,0 +1,202 @@
+import { ID_BYTES, PAGE_HASH_BYTES } from '../crypto/hash.js';
+import { openForRead, readFully, withFd } from '../fs/read-range.js';
+import { idKey } from '../index/blob-location.js';
+import { sealBlob, sealBlobWithId } from '../pack/blob-codec.js';
+import { BlobType, type SealedBlob } from '../pack/blob-entry.js';
+import { decodePageMap, encodePageMap, type PageMap } from '../snapshot/page-map.js';
+import type { PagesResult, PagesTask } from './tasks.js';
+import type { WorkContext } from './work-context.js';
+
+/** New pages that are not whole superblocks are sealed together up to this size. */
+const GROUP_BYTES = 128 * 1024;
+
+/** Index of the run covering byte `offset` (runs are sorted, gapless, from 0). */
+function runAt(runs: Uint32Array, offset: number): number {
+  let lo = 0;
+  let hi = runs.length / 4 - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (runs[mid * 4]! <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/**
+ * One region of a relation file. Each superblock is hashed; one equal to the parent's
+ * superblock at the same place keeps the parent's pages and runs. Otherwise its pages
+ * are hashed: pages equal to the parent's keep their runs, and the rest are stored,
+ * whole superblocks as one blob (named by the superblock hash) and scattered pages
+ * grouped into blobs of up to 128 KiB. The first backup hashes every page once, so
+ * later ones can store a changed page alone.
+ */
+export function handlePages(ctx: WorkContext, task: PagesTask): PagesResult {
+  const { pageSize, superblockPages } = ctx.config;
+  const superblockBytes = pageSize * superblockPages;
+  const data = Buffer.allocUnsafe(task.length);
+  const length = withFd(openForRead(task.path), (fd) => readFully(fd, data, task.offset, task.length));
+  const parent: PageMap | undefined = task.parentMap ? decodePageMap(task.parentMap) : undefined;
+  const pages = Math.ceil(length / pageSize);
+  const superblocks = Math.ceil(pages / superblockPages);
+  const superblockHashes = Buffer.allocUnsafe(superblocks * ID_BYTES);
+  const pageHashes = Buffer.allocUnsafe(pages * PAGE_HASH_BYTES);
+  const blobIds: Buffer[] = [];
+  const blobIndex = new Map<string, number>();
+  const indexOf = (id: Buffer) => {
+    const key = idKey(id);
+    let index = blobIndex.get(key);
+    if (index === undefined) {
+      index = blobIds.length;
+      blobIds.push(id);
+      blobIndex.set(key, index);
+    }
+    return index;
+  };
+  const runs: number[] = [];
+  const blobs: SealedBlob[] = [];
+  const sealed = new Set<string>();
+  let group: Buffer[] = [];
+  let groupStarts: number[] = [];
+  let groupBytes = 0;
+  let allSame = parent !== undefined && parent.length === length;
+
+  const flushGroup = () => {
+    if (group.length === 0) return;
+    const blob = sealBlob(ctx.encryptionKey, ctx.hash, BlobType.Data, Buffer.concat(group));
+    const index = indexOf(blob.id);
+    if (!sealed.has(idKey(blob.id))) {
+      sealed.add(idKey(blob.id));
+      blobs.push(blob);
+    }
+    let at = 0;
+    for (let i = 0; i < group.length; i++) {
+      runs.push(groupStarts[i]!, group[i]!.length, index, at);
+      at += group[i]!.length;
+    }
+    group = [];
+    groupStarts = [];
+    groupBytes = 0;
+  };
+
+  /** Copies the parent's runs over [start, end) of the region. */
+  const keepParent = (start: number, end: number) => {
+    const pr = parent!.runs;
+    for (let r = runAt(pr, start); r < pr.length / 4 && pr[r * 4]! < end; r++) {
+      const runStart = pr[r * 4]!;
+      const from = Math.max(start, runStart);
+      const to = Math.min(end, runStart + pr[r * 4 + 1]!);
+      const blob = parent!.blobs[pr[r * 4 + 2]!]!;
+      runs.push(from, to - from, indexOf(blob), pr[r * 4 + 3]! + (from - runStart));
+    }
+  };
+
+  const parentSuperblocks = parent ? parent.superblockHashes.length / ID_BYTES : 0;
+  const parentPages = parent ? parent.pageHashes.length / PAGE_HASH_BYTES : 0;
+  for (let s = 0; s < superblocks; s++) {
+    const start = s * superblockBytes;
+    const end = Math.min(length, start + superblockBytes);
+    const bytes = data.subarray(start, end);
+    const hash = ctx.hash.digest(bytes);
+    hash.copy(superblockHashes, s * ID_BYTES);
+    const parentEnd = parent ? Math.min(parent.length, start + superblockBytes) : 0;
+    if (
+      parent &&
+      s < parentSuperblocks &&
+      parentEnd === end &&
+      parent.superblockHashes.compare(hash, 0, ID_BYTES, s * ID_BYTES, (s + 1) * ID_BYTES) === 0
+    ) {
+      const firstPage = s * superblockPages;
+      const lastPage = Math.min(pages, firstPage + superblockPages);
+      parent.pageHashes.copy(
+        pageHashes,
+        firstPage * PAGE_HASH_BYTES,
+        firstPage * PAGE_HASH_BYTES,
+        lastPage * PAGE_HASH_BYTES,
+      );
+      keepParent(start, end);
+      continue;
+    }
+    allSame = false;
+    const changed: number[] = [];
+    const firstPage = s * superblockPages;
+    const lastPage = Math.ceil(end / pageSize);
+    for (let p = firstPage; p < lastPage; p++) {
+      const pageStart = p * pageSize;
+      const pageEnd = Math.min(end, pageStart + pageSize);
+      const pageHash = ctx.hash.digest(data.subarray(pageStart, pageEnd));
+      pageHash.copy(pageHashes, p * PAGE_HASH_BYTES, 0, PAGE_HASH_BYTES);
+      const same =
+        parent !== undefined &&
+        p < parentPages &&
+        Math.min(parent.length, pageStart + pageSize) === pageEnd &&
+        parent.pageHashes.compare(
+          pageHash,
+          0,
+          PAGE_HASH_BYTES,
+          p * PAGE_HASH_BYTES,
+          (p + 1) * PAGE_HASH_BYTES,
+        ) === 0;
+      if (same) keepParent(pageStart, pageEnd);
+      else changed.push(p);
+    }
+    if (changed.length === lastPage - firstPage) {
+      // Every page is new: the superblock is one blob, named by the hash just computed.
+      const index = indexOf(hash);
+      if (!sealed.has(idKey(hash))) {
+        sealed.add(idKey(hash));
+        blobs.push(sealBlobWithId(ctx.encryptionKey, BlobType.Data, hash, bytes));
+      }
+      runs.push(start, end - start, index, 0);
+      continue;
+    }
+    for (const p of changed) {
+      const pageStart = p * pageSize;
+      const page = data.subarray(pageStart, Math.min(end, pageStart + pageSize));
+      group.push(page);
+      groupStarts.push(pageStart);
+      groupBytes += page.length;
+      if (groupBytes >= GROUP_BYTES) flushGroup();
+    }
+  }
+  flushGroup();
+
+  if (allSame && task.parentMapId) {
+    return { mapId: task.parentMapId, blobs, bytesRead: length };
+  }
+  const map: PageMap = {
+    length,
+    pageSize,
+    superblockPages,
+    superblockHashes,
+    pageHashes,
+    blobs: blobIds,
+    runs: mergeRuns(runs),
+  };
+  const mapBlob = sealBlob(ctx.encryptionKey, ctx.hash, BlobType.Map, encodePageMap(map), false);
+  return { mapId: mapBlob.id, mapBlob, blobs, bytesRead: length };
+}
+
+/** Sorts runs by start and joins neighbours that continue the same blob. */
+function mergeRuns(flat: number[]): Uint32Array {
+  const count = flat.length / 4;
+  const order = Array.from({ length: count }, (_, i) => i).sort((a, b) => flat[a * 4]! - flat[b * 4]!);
+  const out: number[] = [];
+  for (const i of order) {
+    const start = flat[i * 4]!;
+    const len = flat[i * 4 + 1]!;
+    const blob = flat[i * 4 + 2]!;
+    const at = flat[i * 4 + 3]!;
+    const last = out.length - 4;
+    if (
+      last >= 0 &&
+      out[last + 2] === blob &&
+      out[last]! + out[last + 1]! === start &&
+      out[last + 3]! + out[last + 1]! === at
+    ) {
+      out[last + 1]! += len;
+    } else {
+      out.push(start, len, blob, at);
+    }
+  }
+  return Uint32Array.from(out);
+}

@@ -1,0 +1,121 @@
+import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
+import { ID_BYTES, PAGE_HASH_BYTES } from '../crypto/hash.js';
+import { openForRead, readFully, withFd } from '../fs/read-range.js';
+import { openBlob } from '../pack/blob-codec.js';
+import { decodePageMap } from '../snapshot/page-map.js';
+import type { CompareResult, CompareTask, WriteResult, WriteTask } from './tasks.js';
+import type { WorkContext } from './work-context.js';
+
+/**
+ * Opens each blob of a ranged pack read (authenticated, decompressed, id checked) and
+ * writes its pieces. A blob that fails is reported and nothing of it is written.
+ */
+export function handleWrite(ctx: WorkContext, task: WriteTask): WriteResult {
+  const fds = new Map<string, number>();
+  const corrupt: WriteResult['corrupt'] = [];
+  let bytesWritten = 0;
+  try {
+    for (const blob of task.blobs) {
+      const sealed = task.sealed.subarray(blob.at, blob.at + blob.length);
+      const opened =
+        sealed.length === blob.length
+          ? openBlob(ctx.encryptionKey, ctx.hash, blob, sealed)
+          : ({ ok: false, reason: 'pack is shorter than its index says' } as const);
+      if (!opened.ok) {
+        corrupt.push({ id: blob.id, reason: opened.reason });
+        continue;
+      }
+      for (const write of blob.writes) {
+        let fd = fds.get(write.path);
+        if (fd === undefined) {
+          // The file was created by the restorer; never follow a link put in its place.
+          fd = openSync(write.path, constants.O_WRONLY | constants.O_NOFOLLOW);
+          fds.set(write.path, fd);
+        }
+        let done = 0;
+        while (done < write.length) {
+          done += writeSync(
+            fd,
+            opened.plain,
+            write.blobOffset + done,
+            write.length - done,
+            write.fileOffset + done,
+          );
+        }
+        bytesWritten += write.length;
+      }
+    }
+  } finally {
+    for (const fd of fds.values()) closeSync(fd);
+  }
+  return { bytesWritten, corrupt };
+}
+
+/**
+ * Delta restore: reads an existing file and reports the byte ranges that differ from
+ * the snapshot (by keyed hash: whole file, chunk ids, or superblock then page hashes).
+ * Bytes past the end of the existing file always differ.
+ */
+export function handleCompare(ctx: WorkContext, task: CompareTask): CompareResult {
+  let fd: number;
+  try {
+    fd = openForRead(task.path);
+  } catch {
+    return { differ: [[0, Number.MAX_SAFE_INTEGER]], bytesRead: 0 };
+  }
+  return withFd(fd, (fd) => {
+    const differ: [number, number][] = [];
+    let bytesRead = 0;
+    const add = (offset: number, length: number) => {
+      const last = differ[differ.length - 1];
+      if (last && last[0] + last[1] === offset) last[1] += length;
+      else differ.push([offset, length]);
+    };
+    if (task.fileHash) {
+      const size = fstatSync(fd).size;
+      const data = Buffer.allocUnsafe(size);
+      bytesRead = readFully(fd, data, 0);
+      if (!ctx.hash.digest(data.subarray(0, bytesRead)).equals(task.fileHash))
+        add(0, Number.MAX_SAFE_INTEGER);
+    }
+    for (const chunk of task.chunks ?? []) {
+      const data = Buffer.allocUnsafe(chunk.length);
+      const n = readFully(fd, data, chunk.offset);
+      bytesRead += n;
+      if (n !== chunk.length || !ctx.hash.digest(data).equals(chunk.id)) add(chunk.offset, chunk.length);
+    }
+    if (task.pageMap) {
+      const map = decodePageMap(task.pageMap.plain);
+      const base = task.pageMap.regionOffset;
+      const data = Buffer.allocUnsafe(map.length);
+      const n = readFully(fd, data, base);
+      bytesRead += n;
+      const superblockBytes = map.pageSize * map.superblockPages;
+      for (let s = 0; s * superblockBytes < map.length; s++) {
+        const start = s * superblockBytes;
+        const end = Math.min(map.length, start + superblockBytes);
+        if (end <= n) {
+          const hash = ctx.hash.digest(data.subarray(start, end));
+          if (map.superblockHashes.compare(hash, 0, ID_BYTES, s * ID_BYTES, (s + 1) * ID_BYTES) === 0) {
+            continue;
+          }
+        }
+        for (let pageStart = start; pageStart < end; pageStart += map.pageSize) {
+          const pageEnd = Math.min(end, pageStart + map.pageSize);
+          const p = pageStart / map.pageSize;
+          const same =
+            pageEnd <= n &&
+            map.pageHashes.compare(
+              ctx.hash.digest(data.subarray(pageStart, pageEnd)),
+              0,
+              PAGE_HASH_BYTES,
+              p * PAGE_HASH_BYTES,
+              (p + 1) * PAGE_HASH_BYTES,
+            ) === 0;
+          if (!same) add(base + pageStart, pageEnd - pageStart);
+        }
+      }
+    }
+    return { differ, bytesRead };
+  });
+}

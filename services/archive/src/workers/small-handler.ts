@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { openForRead, withFd } from '../fs/read-range.js';
+import { sealBlob } from '../pack/blob-codec.js';
+import { BlobType } from '../pack/blob-entry.js';
+import type { SmallResult, SmallTask } from './tasks.js';
+import type { WorkContext } from './work-context.js';
+
+/**
+ * Small files, read whole and hashed. One equal to the parent's file at the same path
+ * is not stored again; the others are concatenated into one bundle blob, so a tree of
+ * many tiny files does not become as many blobs.
+ */
+export function handleSmall(ctx: WorkContext, task: SmallTask): SmallResult {
+  const parts: Buffer[] = [];
+  let size = 0;
+  const files: SmallResult['files'] = [];
+  for (const file of task.files) {
+    let data: Buffer;
+    try {
+      data = withFd(openForRead(file.path), (fd) => readFileSync(fd));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        files.push({ missing: true });
+        continue;
+      }
+      throw error;
+    }
+    const hash = ctx.hash.digest(data);
+    if (data.length === 0 || (file.parentHash && hash.equals(file.parentHash))) {
+      files.push({ hash, size: data.length, offset: -1 });
+      continue;
+    }
+    files.push({ hash, size: data.length, offset: size });
+    parts.push(data);
+    size += data.length;
+  }
+  if (parts.length === 0) return { files };
+  return { files, bundle: sealBlob(ctx.encryptionKey, ctx.hash, BlobType.Data, Buffer.concat(parts)) };
+}

@@ -1,0 +1,102 @@
+import type { SealedBlob } from '../pack/blob-entry.js';
+
+/** Reads one region of a relation file, compares it with the parent's page map. */
+export interface PagesTask {
+  readonly kind: 'pages';
+  readonly path: string;
+  readonly offset: number;
+  readonly length: number;
+  readonly parentMapId?: Buffer;
+  /** Plaintext of the parent snapshot's page map for the same region of the same path. */
+  readonly parentMap?: Buffer;
+}
+
+export interface PagesResult {
+  readonly mapId: Buffer;
+  /** Absent when the region is unchanged and the parent's map is reused. */
+  readonly mapBlob?: SealedBlob;
+  readonly blobs: SealedBlob[];
+  readonly bytesRead: number;
+}
+
+/** Cuts a file by content from `start` (a cut point) until the first cut past `softEnd`. */
+export interface ChunksTask {
+  readonly kind: 'chunks';
+  readonly path: string;
+  readonly start: number;
+  readonly softEnd: number;
+  /** Ids (32 bytes each) already in the archive, e.g. the parent's chunks of this file. */
+  readonly known?: Buffer;
+}
+
+export interface ChunksResult {
+  readonly chunks: { readonly id: Buffer; readonly length: number }[];
+  /** Only for chunks not in `known` and not repeated within the task. */
+  readonly blobs: SealedBlob[];
+  /** Where the next task starts. */
+  readonly end: number;
+  readonly eof: boolean;
+}
+
+/** Reads whole small files and bundles the ones whose hash differs from the parent's. */
+export interface SmallTask {
+  readonly kind: 'small';
+  readonly files: readonly { readonly path: string; readonly parentHash?: Buffer }[];
+}
+
+export interface SmallResult {
+  readonly files: (
+    | { readonly missing: true }
+    | { readonly missing?: false; readonly hash: Buffer; readonly size: number; readonly offset: number }
+  )[];
+  /** `offset` is -1 for a file equal to its parent (reuse the parent's content) or empty. */
+  readonly bundle?: SealedBlob;
+}
+
+/** A write of part of a blob's plaintext into a target file. */
+export interface BlobWrite {
+  readonly path: string;
+  readonly fileOffset: number;
+  readonly blobOffset: number;
+  readonly length: number;
+}
+
+/** Opens sealed blobs from one ranged pack read and writes their pieces to files. */
+export interface WriteTask {
+  readonly kind: 'write';
+  readonly sealed: Buffer;
+  readonly blobs: readonly {
+    readonly at: number;
+    readonly length: number;
+    readonly id: Buffer;
+    readonly compression: number;
+    readonly plainLength: number;
+    readonly writes: readonly BlobWrite[];
+  }[];
+}
+
+export interface WriteResult {
+  readonly bytesWritten: number;
+  /** Ids of blobs that failed authentication or their id check (nothing written from them). */
+  readonly corrupt: { readonly id: Buffer; readonly reason: string }[];
+}
+
+/** Delta restore: which parts of an existing file differ from what the snapshot holds. */
+export interface CompareTask {
+  readonly kind: 'compare';
+  readonly path: string;
+  /** Whole-file hash (small files). */
+  readonly fileHash?: Buffer;
+  /** Chunks at file offsets, compared by id. */
+  readonly chunks?: readonly { readonly offset: number; readonly length: number; readonly id: Buffer }[];
+  /** A page map region starting at `regionOffset`. */
+  readonly pageMap?: { readonly regionOffset: number; readonly plain: Buffer };
+}
+
+export interface CompareResult {
+  /** File byte ranges [offset, length] that must be rewritten. */
+  readonly differ: [number, number][];
+  readonly bytesRead: number;
+}
+
+export type Task = PagesTask | ChunksTask | SmallTask | WriteTask | CompareTask;

@@ -1,0 +1,120 @@
+import { cpus } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { runTask } from './run-task.js';
+import type { Task } from './tasks.js';
+import { reviveBuffers, transferList } from './transfer.js';
+import { type WorkContext, type WorkSetup, workContext } from './work-context.js';
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+interface Slot {
+  readonly worker: Worker;
+  busy: number;
+}
+
+/**
+ * Worker threads that hash, cut, compress, seal, open and write. Each worker gets at
+ * most two tasks at a time (one running, one ready), so a queue never builds up inside
+ * a worker and callers see back-pressure through `run`. With `size` 0 tasks run on the
+ * calling thread, which keeps small jobs cheap.
+ */
+export class WorkerPool {
+  private readonly slots: Slot[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private readonly waiting: (() => void)[] = [];
+  private nextId = 0;
+  private readonly inline: WorkContext | undefined;
+  private failure: Error | undefined;
+
+  constructor(setup: WorkSetup, size = defaultWorkers()) {
+    if (size === 0) {
+      this.inline = workContext(setup);
+      return;
+    }
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(workerEntry(), { workerData: setup });
+      const slot: Slot = { worker, busy: 0 };
+      worker.on('message', (message: { id: number; result?: unknown; error?: SerializedError }) => {
+        slot.busy--;
+        const pending = this.pending.get(message.id);
+        this.pending.delete(message.id);
+        this.waiting.shift()?.();
+        if (!pending) return;
+        if (message.error) pending.reject(deserializeError(message.error));
+        else pending.resolve(reviveBuffers(message.result));
+      });
+      worker.on('error', (error) => {
+        this.failure = error;
+        for (const pending of this.pending.values()) pending.reject(error);
+        this.pending.clear();
+      });
+      this.slots.push(slot);
+    }
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  async run<R>(task: Task): Promise<R> {
+    if (this.inline) {
+      // Let other async work (saves, reads) interleave with inline tasks.
+      await new Promise((resolve) => setImmediate(resolve));
+      return runTask(this.inline, task) as R;
+    }
+    for (;;) {
+      if (this.failure) throw this.failure;
+      const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+      if (slot.busy < 2) {
+        slot.busy++;
+        const id = this.nextId++;
+        return new Promise<R>((resolve, reject) => {
+          this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+          slot.worker.postMessage({ id, task }, transferList(task));
+        });
+      }
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+    this.slots.length = 0;
+  }
+}
+
+interface SerializedError {
+  message: string;
+  name: string;
+  code?: string;
+  path?: string;
+  stack?: string;
+}
+
+function deserializeError(serialized: SerializedError): Error {
+  const error = new Error(serialized.message) as NodeJS.ErrnoException;
+  error.name = serialized.name;
+  if (serialized.code !== undefined) error.code = serialized.code;
+  if (serialized.path !== undefined) error.path = serialized.path;
+  if (serialized.stack !== undefined) error.stack = serialized.stack;
+  return error;
+}
+
+/** Two workers on two cores: the main thread only walks, packs and saves. */
+export function defaultWorkers(): number {
+  return Math.max(1, Math.min(4, cpus().length));
+}
+
+/**
+ * The compiled worker script. Tests run this package from its TypeScript sources,
+ * where no `.js` sits beside this file: they use the build in `dist/` (made by the
+ * test setup) instead.
+ */
+function workerEntry(): URL {
+  const here = new URL('./worker-entry.js', import.meta.url);
+  if (!import.meta.url.endsWith('.ts')) return here;
+  return new URL(here.href.replace('/src/workers/', '/dist/workers/'));
+}
