@@ -69,6 +69,14 @@ describe('LockedError', () => {
     );
   });
 
+  it('keeps the summary and the hint apart for callers that print hints themselves', () => {
+    const error = new LockedError('shared', [{ id: 'a', state: 'live', record: RECORD }], 0, now);
+    expect(error.code).toBe('locked');
+    expect(error.message).toBe(`${error.summary}; HINT: ${error.hint}`);
+    expect(error.summary).not.toContain('HINT');
+    expect(error.hint).toMatch(/^wait for it to finish/);
+  });
+
   it('names the exclusive holder among shared ones, counts the rest, and says how long it waited', () => {
     const shared = { ...RECORD, kind: 'shared' as const, purpose: 'backup' };
     const error = new LockedError(

@@ -95,6 +95,20 @@ describe('applyRetention: input', () => {
     expect(plan.forget.at(-1)).toBe(all[0]);
   });
 
+  it('takes ISO 8601 strings for times, as snapshot manifests store them', () => {
+    const manifests = [
+      { id: 'old', time: '2024-01-01T10:00:00.000Z', component: 'shop' },
+      { id: 'new', time: '2024-01-01T11:00:00.000Z', component: 'shop' },
+      { id: 'newer', time: '2024-01-01T11:30:00.000Z', component: 'shop' },
+    ];
+    const plan = applyRetention(manifests, { keepHourly: 5 });
+    expect(plan.keep.map((entry) => entry.snapshot)).toEqual([manifests[2], manifests[0]]);
+    expect(plan.forget).toEqual([manifests[1]]);
+    expect(() => applyRetention([{ id: 'x', time: 'yesterday' }], { keepLast: 1 })).toThrow(
+      'snapshot x has no valid time',
+    );
+  });
+
   it('refuses a snapshot without a valid time', () => {
     expect(() => applyRetention([{ id: 'x', time: new Date('nope') }], { keepLast: 1 })).toThrow(
       'snapshot x has no valid time',

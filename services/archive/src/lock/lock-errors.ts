@@ -8,10 +8,15 @@ export type ConflictingLock = Extract<ListedLock, { state: 'live' | 'invalid' }>
 /**
  * The archive is locked in a way that conflicts with the lock asked for (and stayed so
  * for as long as the caller was willing to wait). The message is one line naming the
- * holder, with a HINT.
+ * holder, then `; HINT: ` and what to do; `summary` and `hint` hold the two parts for
+ * callers that print hints their own way.
  */
 export class LockedError extends Error {
   override readonly name = 'LockedError';
+  readonly code = 'locked';
+  /** The message without its hint. */
+  readonly summary: string;
+  readonly hint: string;
   constructor(
     /** The kind of lock that was asked for. */
     readonly wanted: LockKind,
@@ -22,7 +27,10 @@ export class LockedError extends Error {
     now = Date.now(),
     clockSkewMs = DEFAULT_CLOCK_SKEW_MS,
   ) {
-    super(describeConflicts(conflicts, waitedMs, now, clockSkewMs));
+    const { summary, hint } = describeConflicts(conflicts, waitedMs, now, clockSkewMs);
+    super(`${summary}; HINT: ${hint}`);
+    this.summary = summary;
+    this.hint = hint;
   }
 }
 
@@ -40,14 +48,14 @@ function describeConflicts(
   waitedMs: number,
   now: number,
   clockSkewMs: number,
-): string {
+): { summary: string; hint: string } {
   // An unreadable object first: no amount of waiting makes it go away.
   const invalid = conflicts.find((lock) => lock.state === 'invalid');
   if (invalid !== undefined) {
-    return (
-      `archive has a lock object ${LOCKS_PREFIX}${invalid.id} that is not a lock (${invalid.problem}); ` +
-      'HINT: if no pullback process is using the archive, delete that object from it'
-    );
+    return {
+      summary: `archive has a lock object ${LOCKS_PREFIX}${invalid.id} that is not a lock (${invalid.problem})`,
+      hint: 'if no pullback process is using the archive, delete that object from it',
+    };
   }
   const live = conflicts.flatMap((lock) => (lock.state === 'live' ? [lock.record] : []));
   // Name an exclusive holder when there is one: it is the one that matters to anybody.
@@ -55,11 +63,12 @@ function describeConflicts(
   const others = live.length - 1;
   const waited = waitedMs > 0 ? `, still after waiting ${formatSpan(waitedMs)}` : '';
   const expires = new Date(holder.renewedAt.getTime() + holder.leaseMs + clockSkewMs);
-  return (
-    `archive is locked${holder.kind === 'exclusive' ? ' exclusively' : ''} by ${describeHolder(holder, now)}` +
-    `${others > 0 ? ` (and ${others} more lock${others > 1 ? 's' : ''})` : ''}${waited}; ` +
-    `HINT: wait for it to finish; if that process is gone, its lock expires at ${expires.toISOString()}`
-  );
+  return {
+    summary:
+      `archive is locked${holder.kind === 'exclusive' ? ' exclusively' : ''} by ${describeHolder(holder, now)}` +
+      `${others > 0 ? ` (and ${others} more lock${others > 1 ? 's' : ''})` : ''}${waited}`,
+    hint: `wait for it to finish; if that process is gone, its lock expires at ${expires.toISOString()}`,
+  };
 }
 
 function describeHolder(record: LockRecord, now: number): string {

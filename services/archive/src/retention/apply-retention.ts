@@ -8,10 +8,13 @@ import {
 } from './policy.js';
 import { type BucketKey, dayKey, hourKey, isoWeekKey, monthKey, yearKey } from './time-buckets.js';
 
-/** What retention needs of a snapshot; anything else it carries is passed through. */
+/**
+ * What retention needs of a snapshot; anything else it carries is passed through.
+ * `time` may be a Date or an ISO 8601 string, as snapshot manifests store it.
+ */
 export interface DatedSnapshot {
   readonly id: string;
-  readonly time: Date;
+  readonly time: Date | string;
 }
 
 /** Why a snapshot is kept: the counted rule that picked it, or `within` for `keepWithin`. */
@@ -65,17 +68,13 @@ export function applyRetention<T extends DatedSnapshot>(
   policy: RetentionPolicy,
 ): RetentionPlan<T> {
   const checked = checkPolicy(policy);
-  for (const snapshot of snapshots) {
-    if (!(snapshot.time instanceof Date) || Number.isNaN(snapshot.time.getTime())) {
-      throw new TypeError(`snapshot ${snapshot.id} has no valid time`);
-    }
-  }
-  const newestFirst = [...snapshots].sort(
-    (a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
-  );
+  // Times read once (and checked) up front; ties broken by id for a stable result.
+  const newestFirst = snapshots
+    .map((snapshot) => ({ snapshot, time: timeOf(snapshot) }))
+    .sort((a, b) => b.time - a.time || compareIds(b.snapshot.id, a.snapshot.id));
   if (isEmptyPolicy(checked)) {
     return {
-      keep: newestFirst.map((snapshot) => ({ snapshot, reasons: [] })),
+      keep: newestFirst.map(({ snapshot }) => ({ snapshot, reasons: [] })),
       forget: [],
       policyEmpty: true,
     };
@@ -87,16 +86,17 @@ export function applyRetention<T extends DatedSnapshot>(
   const cutoff =
     newest === undefined || checked.within === undefined
       ? undefined
-      : subtractDuration(newest.time, checked.within).getTime();
+      : subtractDuration(new Date(newest.time), checked.within).getTime();
 
   const keep: KeptSnapshot<T>[] = [];
   const forget: T[] = [];
-  for (const snapshot of newestFirst) {
+  for (const { snapshot, time } of newestFirst) {
+    const date = new Date(time);
     const reasons: KeepReason[] = [];
     for (const rule of COUNTED_RULES) {
       const left = remaining.get(rule) ?? 0;
       if (left === 0) continue;
-      const key = BUCKETS[rule]?.(snapshot.time);
+      const key = BUCKETS[rule]?.(date);
       // Newest first, so a period's first snapshot is its newest; later ones in the
       // same period have the same key as the last one kept and are passed over.
       if (key !== undefined && key === lastKeys.get(rule)) continue;
@@ -104,9 +104,20 @@ export function applyRetention<T extends DatedSnapshot>(
       remaining.set(rule, left - 1);
       reasons.push(rule);
     }
-    if (cutoff !== undefined && snapshot.time.getTime() > cutoff) reasons.push('within');
+    if (cutoff !== undefined && time > cutoff) reasons.push('within');
     if (reasons.length > 0) keep.push({ snapshot, reasons });
     else forget.push(snapshot);
   }
   return { keep, forget, policyEmpty: false };
+}
+
+/** The snapshot's time in ms since the epoch; throws when it is not a valid time. */
+function timeOf(snapshot: DatedSnapshot): number {
+  const time = typeof snapshot.time === 'string' ? Date.parse(snapshot.time) : snapshot.time.getTime();
+  if (!Number.isFinite(time)) throw new TypeError(`snapshot ${snapshot.id} has no valid time`);
+  return time;
+}
+
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
