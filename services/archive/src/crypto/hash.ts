@@ -31,6 +31,15 @@ export class KeyedHash {
   }
 }
 
+/**
+ * Page hashes: unkeyed BLAKE3 truncated to 16 bytes. They are only stored inside sealed
+ * page maps and only compared with the page at the same offset, so a key adds nothing,
+ * and the one-shot call is cheaper than resetting a keyed hasher per 8 KiB page.
+ */
+export function pageHash(data: Uint8Array): Buffer {
+  return blake3(data);
+}
+
 /** Unkeyed BLAKE3, for names of objects (packs, snapshots) that anyone may check. */
 export function plainHash(data: Uint8Array): Buffer {
   return blake3(data);

@@ -73,16 +73,23 @@ export class PackWriter {
     this.parts = [];
     this.size = 0;
     parts.push(encodePackTrailer(this.options.key, entries));
-    const body = Buffer.concat(parts);
     const hasher = new Blake3Hasher();
-    hasher.update(body);
+    let size = 0;
+    for (const part of parts) {
+      hasher.update(part);
+      size += part.length;
+    }
     const id = hasher.digest('hex');
+    // One Buffer: replayable by the retry wrapper. (A stream of the parts would spare
+    // this copy, but the fs driver's stream path does not finish yet.)
+    const body = Buffer.concat(parts, size);
+    parts.length = 0;
     while (this.running.size >= (this.options.uploads ?? 2)) await Promise.race(this.running);
     if (this.failure !== undefined) throw this.failure;
     const save = this.options.backend
       .save(packName(id), body, { ...(this.options.signal ? { signal: this.options.signal } : {}) })
       .then(
-        () => this.options.onSaved({ id, entries, size: body.length }),
+        () => this.options.onSaved({ id, entries, size }),
         (error: unknown) => {
           this.failure ??= error;
         },

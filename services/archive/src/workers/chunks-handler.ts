@@ -4,7 +4,7 @@ import { idKey } from '../index/blob-location.js';
 import { sealBlobWithId } from '../pack/blob-codec.js';
 import { BlobType, type SealedBlob } from '../pack/blob-entry.js';
 import type { ChunksResult, ChunksTask } from './tasks.js';
-import type { WorkContext } from './work-context.js';
+import { scratch, type WorkContext } from './work-context.js';
 
 /**
  * Content-defined chunks of one stretch of a file. The stretch ends at the first cut
@@ -13,7 +13,7 @@ import type { WorkContext } from './work-context.js';
  */
 export function handleChunks(ctx: WorkContext, task: ChunksTask): ChunksResult {
   const want = task.softEnd - task.start + ctx.config.chunker.maxSize;
-  const data = Buffer.allocUnsafe(want);
+  const data = scratch(want);
   const read = withFd(openForRead(task.path), (fd) => readFully(fd, data, task.start, want));
   const eof = read < want;
   const known = new Set<string>();

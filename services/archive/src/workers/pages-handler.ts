@@ -1,11 +1,11 @@
-import { ID_BYTES, PAGE_HASH_BYTES } from '../crypto/hash.js';
+import { pageHash as hashPage, ID_BYTES, PAGE_HASH_BYTES } from '../crypto/hash.js';
 import { openForRead, readFully, withFd } from '../fs/read-range.js';
 import { idKey } from '../index/blob-location.js';
 import { sealBlob, sealBlobWithId } from '../pack/blob-codec.js';
 import { BlobType, type SealedBlob } from '../pack/blob-entry.js';
 import { decodePageMap, encodePageMap, type PageMap } from '../snapshot/page-map.js';
 import type { PagesResult, PagesTask } from './tasks.js';
-import type { WorkContext } from './work-context.js';
+import { scratch, type WorkContext } from './work-context.js';
 
 /** New pages that are not whole superblocks are sealed together up to this size. */
 const GROUP_BYTES = 128 * 1024;
@@ -33,7 +33,7 @@ function runAt(runs: Uint32Array, offset: number): number {
 export function handlePages(ctx: WorkContext, task: PagesTask): PagesResult {
   const { pageSize, superblockPages } = ctx.config;
   const superblockBytes = pageSize * superblockPages;
-  const data = Buffer.allocUnsafe(task.length);
+  const data = scratch(task.length);
   const length = withFd(openForRead(task.path), (fd) => readFully(fd, data, task.offset, task.length));
   const parent: PageMap | undefined = task.parentMap ? decodePageMap(task.parentMap) : undefined;
   const pages = Math.ceil(length / pageSize);
@@ -123,7 +123,7 @@ export function handlePages(ctx: WorkContext, task: PagesTask): PagesResult {
     for (let p = firstPage; p < lastPage; p++) {
       const pageStart = p * pageSize;
       const pageEnd = Math.min(end, pageStart + pageSize);
-      const pageHash = ctx.hash.digest(data.subarray(pageStart, pageEnd));
+      const pageHash = hashPage(data.subarray(pageStart, pageEnd));
       pageHash.copy(pageHashes, p * PAGE_HASH_BYTES, 0, PAGE_HASH_BYTES);
       const same =
         parent !== undefined &&

@@ -1,10 +1,10 @@
 import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
-import { ID_BYTES, PAGE_HASH_BYTES } from '../crypto/hash.js';
+import { ID_BYTES, PAGE_HASH_BYTES, pageHash } from '../crypto/hash.js';
 import { openForRead, readFully, withFd } from '../fs/read-range.js';
 import { openBlob } from '../pack/blob-codec.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import type { CompareResult, CompareTask, WriteResult, WriteTask } from './tasks.js';
-import type { WorkContext } from './work-context.js';
+import { scratch, type WorkContext } from './work-context.js';
 
 /**
  * Opens each blob of a ranged pack read (authenticated, decompressed, id checked) and
@@ -87,7 +87,7 @@ export function handleCompare(ctx: WorkContext, task: CompareTask): CompareResul
     if (task.pageMap) {
       const map = decodePageMap(task.pageMap.plain);
       const base = task.pageMap.regionOffset;
-      const data = Buffer.allocUnsafe(map.length);
+      const data = scratch(map.length);
       const n = readFully(fd, data, base);
       bytesRead += n;
       const superblockBytes = map.pageSize * map.superblockPages;
@@ -106,7 +106,7 @@ export function handleCompare(ctx: WorkContext, task: CompareTask): CompareResul
           const same =
             pageEnd <= n &&
             map.pageHashes.compare(
-              ctx.hash.digest(data.subarray(pageStart, pageEnd)),
+              pageHash(data.subarray(pageStart, pageEnd)),
               0,
               PAGE_HASH_BYTES,
               p * PAGE_HASH_BYTES,

@@ -26,3 +26,15 @@ export function workContext(setup: WorkSetup): WorkContext {
     config: setup.config,
   };
 }
+
+let scratchBuffer = Buffer.alloc(0);
+
+/**
+ * A read buffer reused by every task of this thread: tasks run one at a time, and a
+ * fresh 16-36 MiB allocation per task would leave garbage that raises peak memory
+ * until the collector runs. Callers must copy out anything they keep.
+ */
+export function scratch(size: number): Buffer {
+  if (scratchBuffer.length < size) scratchBuffer = Buffer.allocUnsafeSlow(size);
+  return scratchBuffer.subarray(0, size);
+}
