@@ -1,0 +1,225 @@
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, opendir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { addAbortSignal, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type {
+  Backend,
+  BackendProperties,
+  ByteRange,
+  ObjectInfo,
+  OperationOptions,
+  SaveBody,
+} from './backend.js';
+import { NotFoundError, PermanentError } from './errors.js';
+import { checkName, checkPrefix } from './names.js';
+import { checkRange, emptyStream } from './ranges.js';
+
+export interface FsBackendOptions {
+  /** How many operations the limit wrapper lets run at once by default. Default: 8. */
+  readonly connections?: number;
+}
+
+/**
+ * Where writes are staged before they are renamed into place: inside the root so the
+ * rename never crosses a filesystem, and hidden from `list`. Names under it are
+ * reserved.
+ */
+const TEMP_DIR = '.tmp';
+
+// Errors that will not go away by retrying the same request.
+const PERMANENT_CODES = new Set([
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'EISDIR',
+  'ENOTDIR',
+  'ENAMETOOLONG',
+  'ENOTEMPTY',
+]);
+
+/**
+ * A directory tree as a backend: the object `a/b` is the file `<root>/a/b`. Saves are
+ * atomic and durable (temp file, fsync, rename, fsync of the directory), so a crash
+ * leaves either the old object, the new one, or nothing, never half of one.
+ */
+export class FsBackend implements Backend {
+  readonly location: string;
+  readonly properties: BackendProperties;
+  private readonly root: string;
+
+  constructor(root: string, options: FsBackendOptions = {}) {
+    this.root = resolve(root);
+    this.location = this.root;
+    this.properties = { connections: options.connections ?? 8, hasAtomicReplace: true };
+  }
+
+  async save(name: string, body: SaveBody, options: OperationOptions = {}): Promise<void> {
+    const { signal } = options;
+    const temp = join(this.root, TEMP_DIR, randomUUID());
+    try {
+      const path = this.pathOf(name);
+      signal?.throwIfAborted();
+      await mkdir(dirname(temp), { recursive: true });
+      await writeDurably(temp, body, signal);
+      // The last moment an abort can still leave nothing behind.
+      signal?.throwIfAborted();
+      const created = await mkdir(dirname(path), { recursive: true });
+      await rename(temp, path);
+      await syncDirectories(dirname(path), created);
+    } catch (error) {
+      // A stream we never got to read must still be released, or its producer hangs.
+      if (body instanceof Readable) body.destroy();
+      await rm(temp, { force: true });
+      // The caller's reason, not the AbortError wrapped around it on the way.
+      throw signal?.aborted ? signal.reason : permanentIfHopeless(error, name);
+    }
+  }
+
+  async load(
+    name: string,
+    range: ByteRange = { offset: 0 },
+    options: OperationOptions = {},
+  ): Promise<Readable> {
+    const path = this.pathOf(name);
+    checkRange(name, range);
+    options.signal?.throwIfAborted();
+    const handle = await open(path, 'r').catch((error: unknown) => {
+      throw readError(error, name);
+    });
+    let size: number;
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) throw new NotFoundError(name);
+      size = info.size;
+    } catch (error) {
+      await handle.close();
+      throw readError(error, name);
+    }
+    if (range.length === 0 || range.offset >= size) {
+      await handle.close();
+      return emptyStream();
+    }
+    const stream = handle.createReadStream(
+      range.length === undefined
+        ? { start: range.offset }
+        : { start: range.offset, end: range.offset + range.length - 1 },
+    );
+    return options.signal === undefined ? stream : addAbortSignal(options.signal, stream);
+  }
+
+  async stat(name: string, options: OperationOptions = {}): Promise<ObjectInfo> {
+    const path = this.pathOf(name);
+    options.signal?.throwIfAborted();
+    const info = await stat(path).catch((error: unknown) => {
+      throw readError(error, name);
+    });
+    if (!info.isFile()) throw new NotFoundError(name);
+    return { name, size: info.size };
+  }
+
+  async *list(prefix: string, options: OperationOptions = {}): AsyncIterable<ObjectInfo> {
+    checkPrefix(prefix);
+    // Only the directory holding the prefix's last segment can contain matches.
+    const lastSlash = prefix.lastIndexOf('/');
+    yield* this.walk(lastSlash < 0 ? '' : prefix.slice(0, lastSlash), prefix, options.signal);
+  }
+
+  async remove(name: string, options: OperationOptions = {}): Promise<void> {
+    const path = this.pathOf(name);
+    options.signal?.throwIfAborted();
+    try {
+      await unlink(path);
+    } catch (error) {
+      // Already gone (or never an object): removal is idempotent.
+      const code = errorCode(error);
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return;
+      throw permanentIfHopeless(error, name);
+    }
+  }
+
+  private pathOf(name: string): string {
+    checkName(name);
+    if (name === TEMP_DIR || name.startsWith(`${TEMP_DIR}/`)) {
+      throw new PermanentError(`invalid object name ${JSON.stringify(name)}: ${TEMP_DIR}/ is reserved`);
+    }
+    return join(this.root, name);
+  }
+
+  /** Depth first, one open directory per level, so memory does not grow with the tree. */
+  private async *walk(dirName: string, prefix: string, signal?: AbortSignal): AsyncGenerator<ObjectInfo> {
+    signal?.throwIfAborted();
+    const dirPath = dirName === '' ? this.root : join(this.root, dirName);
+    const dir = await opendir(dirPath).catch((error: unknown) => {
+      const code = errorCode(error);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw permanentIfHopeless(error, dirName);
+    });
+    if (dir === undefined) return;
+    for await (const entry of dir) {
+      if (dirName === '' && entry.name === TEMP_DIR) continue;
+      const name = dirName === '' ? entry.name : `${dirName}/${entry.name}`;
+      if (!name.startsWith(prefix) && !prefix.startsWith(`${name}/`)) continue;
+      if (entry.isDirectory()) {
+        yield* this.walk(name, prefix, signal);
+      } else if (entry.isFile()) {
+        // Removed between readdir and stat: it is simply no longer listed.
+        const info = await stat(join(this.root, name)).catch(() => undefined);
+        if (info?.isFile()) yield { name, size: info.size };
+      }
+    }
+  }
+}
+
+/** Writes a new file and fsyncs it before it is closed (`flush`), so a rename publishes whole data. */
+async function writeDurably(path: string, body: SaveBody, signal: AbortSignal | undefined): Promise<void> {
+  const abort = signal === undefined ? {} : { signal };
+  if (Buffer.isBuffer(body)) {
+    await writeFile(path, body, { flag: 'wx', flush: true, ...abort });
+  } else {
+    const source = typeof body === 'function' ? body() : body;
+    // pipeline settles only after the sink has closed, so after its fsync.
+    await pipeline(source, createWriteStream(path, { flags: 'wx', flush: true }), abort);
+  }
+}
+
+/**
+ * A rename is durable only once its directory is synced; directories that `mkdir`
+ * just created must be synced in their parents too, up to the first one that existed.
+ */
+async function syncDirectories(dir: string, firstCreated: string | undefined): Promise<void> {
+  const dirs = [dir];
+  if (firstCreated !== undefined) {
+    for (let current = dir; current !== dirname(firstCreated) && current !== dirname(current); ) {
+      current = dirname(current);
+      dirs.push(current);
+    }
+  }
+  for (const path of dirs) {
+    const handle = await open(path, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function readError(error: unknown, name: string): unknown {
+  const code = errorCode(error);
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new NotFoundError(name, { cause: error });
+  return permanentIfHopeless(error, name);
+}
+
+function permanentIfHopeless(error: unknown, name: string): unknown {
+  const code = errorCode(error);
+  if (code !== undefined && PERMANENT_CODES.has(code)) {
+    return new PermanentError(`${name}: ${(error as Error).message}`, { cause: error });
+  }
+  return error;
+}

@@ -1,0 +1,181 @@
+import { Readable } from 'node:stream';
+import pRetry from 'p-retry';
+import type {
+  Backend,
+  BackendProperties,
+  ByteRange,
+  ObjectInfo,
+  OperationOptions,
+  SaveBody,
+} from './backend.js';
+import { isPermanent } from './errors.js';
+
+export type Operation = 'save' | 'load' | 'stat' | 'list' | 'remove';
+
+/** What `onRetry` is told before the backend tries again. */
+export interface RetryEvent {
+  readonly operation: Operation;
+  /** The object's name (the prefix, for `list`). */
+  readonly name: string;
+  /** The attempt that failed, counting from 1. */
+  readonly attempt: number;
+  readonly retriesLeft: number;
+  readonly error: Error;
+  /** Set when a `load` stream broke mid-way: the byte it is re-opened from. */
+  readonly resumeAt?: number;
+}
+
+export interface RetryOptions {
+  /** Retries after the first attempt. Default: 10. */
+  readonly retries?: number;
+  /** Delay before the first retry in ms; it doubles on each retry, times a random 1–2. Default: 500. */
+  readonly minTimeout?: number;
+  /** Longest delay between two attempts in ms. Default: 30 000. */
+  readonly maxTimeout?: number;
+  /** Called before each retry, for logging. */
+  readonly onRetry?: (event: RetryEvent) => void;
+}
+
+interface OpenedLoad {
+  readonly stream: Readable;
+  readonly chunks: AsyncIterator<Buffer>;
+  readonly first: IteratorResult<Buffer>;
+}
+
+/**
+ * Retries failed operations with exponential backoff and jitter. Only transient
+ * errors are retried: never a NotFoundError or PermanentError, never after an abort.
+ * A save is retried only when its body can be replayed (a Buffer or a factory). A
+ * load stream that breaks mid-way is re-opened from the byte it reached, so a long
+ * read survives a dropped connection without starting over.
+ */
+export class RetryBackend implements Backend {
+  readonly location: string;
+  readonly properties: BackendProperties;
+  private readonly options: Required<Omit<RetryOptions, 'onRetry'>> & Pick<RetryOptions, 'onRetry'>;
+
+  constructor(
+    private readonly inner: Backend,
+    options: RetryOptions = {},
+  ) {
+    this.location = inner.location;
+    this.properties = inner.properties;
+    this.options = {
+      retries: options.retries ?? 10,
+      minTimeout: options.minTimeout ?? 500,
+      maxTimeout: options.maxTimeout ?? 30_000,
+      ...(options.onRetry === undefined ? {} : { onRetry: options.onRetry }),
+    };
+  }
+
+  save(name: string, body: SaveBody, options: OperationOptions = {}): Promise<void> {
+    // A bare stream is consumed by the first attempt: nothing could replay it.
+    if (body instanceof Readable) return this.inner.save(name, body, options);
+    return this.retry('save', name, options.signal, () => this.inner.save(name, body, options));
+  }
+
+  async load(
+    name: string,
+    range: ByteRange = { offset: 0 },
+    options: OperationOptions = {},
+  ): Promise<Readable> {
+    const { signal } = options;
+    const end = range.length === undefined ? undefined : range.offset + range.length;
+    // An attempt counts as good only once bytes (or the end) arrive, so a stream that
+    // breaks before its first byte is retried with backoff like any failed request.
+    const open = (offset: number): Promise<OpenedLoad> =>
+      this.retry('load', name, signal, async () => {
+        const at = end === undefined ? { offset } : { offset, length: end - offset };
+        const stream = await this.inner.load(name, at, options);
+        const chunks: AsyncIterator<Buffer> = stream[Symbol.asyncIterator]();
+        return { stream, chunks, first: await chunks.next() };
+      });
+
+    let current = await open(range.offset);
+    let closed = false;
+    const resume = async (error: unknown, position: number): Promise<IteratorResult<Buffer>> => {
+      if (closed || !this.isTransient(error, signal)) throw error;
+      if (end !== undefined && position >= end) return { done: true, value: undefined };
+      this.options.onRetry?.({
+        operation: 'load',
+        name,
+        attempt: 1,
+        retriesLeft: this.options.retries,
+        error: error instanceof Error ? error : new Error(String(error)),
+        resumeAt: position,
+      });
+      current = await open(position);
+      if (closed) current.stream.destroy();
+      return closed ? { done: true, value: undefined } : current.first;
+    };
+    const chunks = async function* (): AsyncGenerator<Buffer> {
+      let position = range.offset;
+      let result = current.first;
+      while (!result.done) {
+        position += result.value.length;
+        yield result.value;
+        result = await current.chunks.next().catch((error: unknown) => resume(error, position));
+      }
+    };
+    const output = Readable.from(chunks(), { objectMode: false });
+    // Release the source at once when the reader gives up, even while the generator
+    // waits on it (a generator only sees `return()` at its next yield).
+    output.once('close', () => {
+      closed = true;
+      current.stream.destroy();
+    });
+    return output;
+  }
+
+  stat(name: string, options: OperationOptions = {}): Promise<ObjectInfo> {
+    return this.retry('stat', name, options.signal, () => this.inner.stat(name, options));
+  }
+
+  /**
+   * A listing is retried only until its first entry arrives: after that the caller
+   * has seen entries, and skipping them on a restart would take memory that grows
+   * with the listing.
+   */
+  async *list(prefix: string, options: OperationOptions = {}): AsyncIterable<ObjectInfo> {
+    const { iterator, first } = await this.retry('list', prefix, options.signal, async () => {
+      const iterator = this.inner.list(prefix, options)[Symbol.asyncIterator]();
+      return { iterator, first: await iterator.next() };
+    });
+    try {
+      for (let result = first; !result.done; result = await iterator.next()) yield result.value;
+    } finally {
+      await iterator.return?.();
+    }
+  }
+
+  remove(name: string, options: OperationOptions = {}): Promise<void> {
+    return this.retry('remove', name, options.signal, () => this.inner.remove(name, options));
+  }
+
+  private retry<T>(
+    operation: Operation,
+    name: string,
+    signal: AbortSignal | undefined,
+    attempt: () => Promise<T>,
+  ): Promise<T> {
+    const { retries, minTimeout, maxTimeout, onRetry } = this.options;
+    return pRetry(attempt, {
+      retries,
+      minTimeout,
+      maxTimeout,
+      factor: 2,
+      randomize: true,
+      ...(signal === undefined ? {} : { signal }),
+      shouldRetry: ({ error, attemptNumber, retriesLeft }) => {
+        if (!this.isTransient(error, signal)) return false;
+        onRetry?.({ operation, name, attempt: attemptNumber, retriesLeft, error });
+        return true;
+      },
+    });
+  }
+
+  private isTransient(error: unknown, signal: AbortSignal | undefined): boolean {
+    if (signal?.aborted || isPermanent(error)) return false;
+    return !(error instanceof Error && error.name === 'AbortError');
+  }
+}
