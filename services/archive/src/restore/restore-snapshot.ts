@@ -87,9 +87,12 @@ export async function restoreSnapshot(
 ): Promise<RestoreResult> {
   const snapshot = await findSnapshot(archive, snapshotRef, () => true, options.signal);
   const target = resolve(options.target);
-  await prepareTarget(target, options.delta ?? false);
   const restorer = new Restorer(archive, snapshot, target, options);
   try {
+    // The whole tree is checked before the target is touched: a crafted snapshot
+    // fails with nothing written.
+    await restorer.validate();
+    await prepareTarget(target, options.delta ?? false);
     return await restorer.execute();
   } finally {
     await restorer.close();
@@ -166,8 +169,13 @@ class Restorer {
     return readTree(this.archive, this.metadata, this.snapshot.tree, this.snapshot.id, this.signal);
   }
 
-  async execute(): Promise<RestoreResult> {
+  async validate(): Promise<void> {
     this.metadata = await loadMetadataIndex(this.archive, this.signal);
+    const validator = new TreeValidator();
+    for await (const entry of this.tree()) validator.check(entry, this.snapshot.id);
+  }
+
+  async execute(): Promise<RestoreResult> {
     if (this.delta) await this.removeExtras();
     const validator = new TreeValidator();
     for await (const entry of this.tree()) {

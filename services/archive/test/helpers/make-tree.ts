@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 /** Deterministic pseudo-random bytes (xorshift), fast enough for hundreds of MB. */
 export function pseudoRandom(seed: number, length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
-  let x = seed | 1;
+  let x = (seed * 2654435761 + 1) | 1;
   let i = 0;
   for (; i + 4 <= length; i += 4) {
     x ^= x << 13;
