@@ -17,3 +17,4 @@ export type {
   PostgresComponentConfig,
   RetentionPolicy,
 } from './config/schema.js';
+export * from './recipe.js';

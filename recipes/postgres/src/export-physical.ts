@@ -1,0 +1,82 @@
+import type { ArtifactManifest, ExportInput } from '@pullback/pipeline';
+import { RecipeError } from '@pullback/pipeline';
+import { walRangesOf } from './backup-manifest.js';
+import { conninfo, describeEndpoint } from './connection.js';
+import { spawnDataTool } from './data-tool.js';
+import { type PostgresRecipeOptions, runExport } from './run-export.js';
+import { serverFacts } from './server-facts.js';
+import { TarCheck } from './tar-check.js';
+import { pgTool } from './tools.js';
+
+/** The physical artifact's one data object: the data directory as pg_basebackup's tar. */
+export const BASE_OBJECT = 'base.tar';
+
+/**
+ * Exports the instance as a base backup: `pg_basebackup` writes the data directory as
+ * one tar on stdout (WAL needed for consistency in pg_wal, the backup_manifest with
+ * SHA-256 checksums as its last member), streamed into `<exportId>/base.tar`. The
+ * tar is parsed as it passes, so a truncated one is never saved; COMPLETE records the
+ * system identifier, timeline and WAL range from the manifest.
+ */
+export async function exportPhysical(
+  input: ExportInput,
+  options: PostgresRecipeOptions = {},
+): Promise<ArtifactManifest> {
+  return runExport(input, 'physical', options, async (writer, endpoint) => {
+    const { signal } = input;
+    const facts = await serverFacts(endpoint, {
+      ...(signal === undefined ? {} : { signal }),
+      ...(options.binDir === undefined ? {} : { binDir: options.binDir }),
+    });
+    if (facts.tablespaces > 0) {
+      throw new RecipeError(
+        `${describeEndpoint(endpoint)} has ${facts.tablespaces} tablespace(s); a streamed base backup holds only the data directory`,
+        { permanent: true, hint: 'move the tablespaces into pg_default, or back this server up another way' },
+      );
+    }
+    writer.bytesTotal = facts.bytes;
+    const tool = spawnDataTool(
+      `pg_basebackup from ${describeEndpoint(endpoint)}`,
+      await pgTool('pg_basebackup', options.binDir),
+      [
+        '--dbname',
+        conninfo(endpoint),
+        '--no-password',
+        '--pgdata=-',
+        '--format=tar',
+        '--wal-method=fetch',
+        '--manifest-checksums=SHA256',
+        '--checkpoint=fast',
+        `--label=pullback ${input.exportId}`,
+      ],
+      signal === undefined ? {} : { signal },
+    );
+    const tar = new TarCheck({
+      required: ['PG_VERSION', 'global/pg_control', 'backup_label', 'backup_manifest'],
+      keepTailOf: 'backup_manifest',
+    });
+    try {
+      await writer.saveStream(BASE_OBJECT, tool.stdout, { transforms: [tar], check: tool.exited });
+    } catch (error) {
+      throw await tool.explain(error);
+    } finally {
+      tool.kill();
+    }
+    const ranges = walRangesOf(tar.tailOf());
+    const first = ranges[0];
+    const last = ranges.at(-1);
+    if (first === undefined || last === undefined) {
+      throw new Error(`the backup_manifest in ${BASE_OBJECT} lists no WAL-Ranges`);
+    }
+    return {
+      server: {
+        systemIdentifier: facts.systemIdentifier,
+        timeline: last.timeline,
+        startLsn: first.startLsn,
+        endLsn: last.endLsn,
+        serverVersion: facts.serverVersion,
+      },
+      details: { tarMembers: tar.members, walRanges: ranges, fromStandby: facts.inRecovery },
+    };
+  });
+}

@@ -1,0 +1,26 @@
+export { type WalRange, walRangesOf } from './backup-manifest.js';
+export { conninfo, describeEndpoint, type PgEndpoint, query, queryJson } from './connection.js';
+export { decodeDatabaseName, encodeDatabaseName } from './database-names.js';
+export { DATABASES_DIR, type DumpedDatabase, exportLogical, GLOBALS_MEMBER } from './export-logical.js';
+export { BASE_OBJECT, exportPhysical } from './export-physical.js';
+export { compareLsn, lsnToBigInt } from './lsn.js';
+export { type OsAccount, serverAccount } from './os-user.js';
+export { DEFAULT_PART_SIZE, joinParts, tarOfParts } from './parts-tar.js';
+export { type PostgresImportOptions, postgresRecipe } from './postgres-recipe.js';
+export { type PostmasterStatus, postmasterStatus } from './postmaster.js';
+export { type LocalInstance, replayPosition } from './replay-position.js';
+export { restoreLogical } from './restore-logical.js';
+export { type PostgresRecipeOptions, RECIPE_NAME } from './run-export.js';
+export { createScratchServer, type ScratchServer, type ScratchServerOptions } from './scratch-server.js';
+export {
+  ensureDataDir,
+  type LocalServer,
+  type StartOptions,
+  startServer,
+  stopServer,
+} from './server-control.js';
+export { type ServerFacts, serverFacts } from './server-facts.js';
+export { serverPosition } from './server-position.js';
+export { checkStandby, DEFAULT_SOCKET_DIR, type StandbyOptions, startStandby } from './standby.js';
+export { TarCheck, type TarCheckOptions } from './tar-check.js';
+export { pgBinDir, pgTool } from './tools.js';

@@ -1,0 +1,85 @@
+import {
+  type ArtifactKind,
+  type ArtifactManifest,
+  ArtifactWriter,
+  checkExportId,
+  type ExportInput,
+  RecipeError,
+  type ServerPosition,
+} from '@pullback/pipeline';
+import type { PgEndpoint } from './connection.js';
+
+export const RECIPE_NAME = 'postgres';
+
+/** Settings of the postgres recipe that are not in the config. */
+export interface PostgresRecipeOptions {
+  /** The role exports connect as (needs REPLICATION and pg_monitor, or superuser). Default: `postgres`. */
+  readonly user?: string;
+  /** Where PostgreSQL's programs are. Default: the newest /usr/lib/postgresql/<major>/bin, else PATH. */
+  readonly binDir?: string;
+  /** The operating-system account servers run as. Default: `postgres`. */
+  readonly osUser?: string;
+  /** Logical exports: most bytes of one dump held in memory (dumps are cut into parts of this size). Default: 8 MiB. */
+  readonly partSize?: number;
+}
+
+/** What an export body hands back for COMPLETE. */
+export interface ExportResult {
+  readonly server: ServerPosition;
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The frame of every postgres export: checks the input, returns an already complete
+ * artifact as it is, runs `body`, commits, and on any failure removes what was
+ * written and rejects with one line naming the export.
+ */
+export async function runExport(
+  input: ExportInput,
+  kind: ArtifactKind,
+  options: PostgresRecipeOptions,
+  body: (writer: ArtifactWriter, endpoint: PgEndpoint) => Promise<ExportResult>,
+): Promise<ArtifactManifest> {
+  checkExportId(input.exportId);
+  const what = `export ${input.exportId} of ${input.component}`;
+  if (input.instance === undefined) {
+    throw new RecipeError(`${what}: no instance to export`, {
+      permanent: true,
+      hint: 'a postgres component needs an active instance',
+    });
+  }
+  const endpoint: PgEndpoint = {
+    host: input.instance.host,
+    port: input.instance.port,
+    user: options.user ?? 'postgres',
+  };
+  const begun = await ArtifactWriter.begin(input);
+  if (!(begun instanceof ArtifactWriter)) return begun;
+  const writer = begun;
+  try {
+    const result = await body(writer, endpoint);
+    return await writer.commit({
+      component: input.component,
+      recipe: RECIPE_NAME,
+      kind,
+      server: result.server,
+      ...(result.details === undefined ? {} : { details: result.details }),
+    });
+  } catch (error) {
+    // Never leave a partial artifact, even when the export was aborted.
+    const cleanup = await writer.discard().then(
+      () => '',
+      (cleanupError: unknown) =>
+        ` (and its partial objects could not be removed from ${input.outbox.location}: ${(cleanupError as Error).message})`,
+    );
+    if (input.signal?.aborted) throw input.signal.reason;
+    if (error instanceof RecipeError) {
+      throw new RecipeError(`${what}: ${error.message}${cleanup}`, {
+        cause: error,
+        permanent: error.permanent,
+        ...(error.hint === undefined ? {} : { hint: error.hint }),
+      });
+    }
+    throw new RecipeError(`${what}: ${(error as Error).message}${cleanup}`, { cause: error });
+  }
+}
