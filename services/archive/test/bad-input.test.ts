@@ -183,7 +183,7 @@ async function craftSnapshot(ws: Workspace, entries: TreeEntry[]): Promise<strin
     onSaved: (pack) => index.add(pack),
   });
   const plain = Buffer.from(entries.map((e) => `${JSON.stringify(e)}\n`).join(''));
-  const blob = sealBlob(archive.keys.encryption, archive.hash, BlobType.Tree, plain);
+  const blob = await sealBlob(archive.keys.encryption, archive.hash, BlobType.Tree, plain);
   await packs.add(blob);
   await packs.flush();
   await index.flush();

@@ -502,7 +502,7 @@ class BackupRun {
     const maps: string[] = [];
     let current: ChunkRef[] = [];
     const cut = async () => {
-      const blob = sealBlob(
+      const blob = await sealBlob(
         this.archive.keys.encryption,
         this.archive.hash,
         BlobType.Map,

@@ -47,7 +47,7 @@ export class TreeWriter {
     const plain = Buffer.concat(this.lines);
     this.lines = [];
     this.size = 0;
-    const blob = sealBlob(this.archive.keys.encryption, this.archive.hash, BlobType.Tree, plain);
+    const blob = await sealBlob(this.archive.keys.encryption, this.archive.hash, BlobType.Tree, plain);
     this.ids.push(blob.id.toString('hex'));
     if (this.onNewBlob(blob.id, blob.sealed.length)) await this.packs.add(blob);
   }

@@ -11,7 +11,7 @@ import { scratch, type WorkContext } from './work-context.js';
  * at or past `softEnd`, so a large file is cut exactly as if read in one pass, while a
  * task never holds more than `softEnd - start + maxSize` bytes.
  */
-export function handleChunks(ctx: WorkContext, task: ChunksTask): ChunksResult {
+export async function handleChunks(ctx: WorkContext, task: ChunksTask): Promise<ChunksResult> {
   const want = task.softEnd - task.start + ctx.config.chunker.maxSize;
   const data = scratch(want);
   const read = withFd(openForRead(task.path), (fd) => readFully(fd, data, task.start, want));
@@ -33,7 +33,7 @@ export function handleChunks(ctx: WorkContext, task: ChunksTask): ChunksResult {
     const key = idKey(id);
     if (!known.has(key)) {
       known.add(key);
-      blobs.push(sealBlobWithId(ctx.encryptionKey, BlobType.Data, id, chunk));
+      blobs.push(await sealBlobWithId(ctx.encryptionKey, BlobType.Data, id, chunk));
     }
     position += length;
   }

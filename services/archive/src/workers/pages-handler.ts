@@ -30,7 +30,7 @@ function runAt(runs: Uint32Array, offset: number): number {
  * grouped into blobs of up to 128 KiB. The first backup hashes every page once, so
  * later ones can store a changed page alone.
  */
-export function handlePages(ctx: WorkContext, task: PagesTask): PagesResult {
+export async function handlePages(ctx: WorkContext, task: PagesTask): Promise<PagesResult> {
   const { pageSize, superblockPages } = ctx.config;
   const superblockBytes = pageSize * superblockPages;
   const data = scratch(task.length);
@@ -60,9 +60,9 @@ export function handlePages(ctx: WorkContext, task: PagesTask): PagesResult {
   let groupBytes = 0;
   let allSame = parent !== undefined && parent.length === length;
 
-  const flushGroup = () => {
+  const flushGroup = async () => {
     if (group.length === 0) return;
-    const blob = sealBlob(ctx.encryptionKey, ctx.hash, BlobType.Data, Buffer.concat(group));
+    const blob = await sealBlob(ctx.encryptionKey, ctx.hash, BlobType.Data, Buffer.concat(group));
     const index = indexOf(blob.id);
     if (!sealed.has(idKey(blob.id))) {
       sealed.add(idKey(blob.id));
@@ -144,7 +144,7 @@ export function handlePages(ctx: WorkContext, task: PagesTask): PagesResult {
       const index = indexOf(hash);
       if (!sealed.has(idKey(hash))) {
         sealed.add(idKey(hash));
-        blobs.push(sealBlobWithId(ctx.encryptionKey, BlobType.Data, hash, bytes));
+        blobs.push(await sealBlobWithId(ctx.encryptionKey, BlobType.Data, hash, bytes));
       }
       runs.push(start, end - start, index, 0);
       continue;
@@ -155,10 +155,10 @@ export function handlePages(ctx: WorkContext, task: PagesTask): PagesResult {
       group.push(page);
       groupStarts.push(pageStart);
       groupBytes += page.length;
-      if (groupBytes >= GROUP_BYTES) flushGroup();
+      if (groupBytes >= GROUP_BYTES) await flushGroup();
     }
   }
-  flushGroup();
+  await flushGroup();
 
   if (allSame && task.parentMapId) {
     return { mapId: task.parentMapId, blobs, bytesRead: length };
@@ -172,7 +172,7 @@ export function handlePages(ctx: WorkContext, task: PagesTask): PagesResult {
     blobs: blobIds,
     runs: mergeRuns(runs),
   };
-  const mapBlob = sealBlob(ctx.encryptionKey, ctx.hash, BlobType.Map, encodePageMap(map), false);
+  const mapBlob = await sealBlob(ctx.encryptionKey, ctx.hash, BlobType.Map, encodePageMap(map), false);
   return { mapId: mapBlob.id, mapBlob, blobs, bytesRead: length };
 }
 

@@ -5,7 +5,7 @@ import { handleSmall } from './small-handler.js';
 import type { Task } from './tasks.js';
 import type { WorkContext } from './work-context.js';
 
-export function runTask(ctx: WorkContext, task: Task): unknown {
+export async function runTask(ctx: WorkContext, task: Task): Promise<unknown> {
   switch (task.kind) {
     case 'pages':
       return handlePages(ctx, task);

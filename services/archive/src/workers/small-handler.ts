@@ -10,7 +10,7 @@ import type { WorkContext } from './work-context.js';
  * is not stored again; the others are concatenated into one bundle blob, so a tree of
  * many tiny files does not become as many blobs.
  */
-export function handleSmall(ctx: WorkContext, task: SmallTask): SmallResult {
+export async function handleSmall(ctx: WorkContext, task: SmallTask): Promise<SmallResult> {
   const parts: Buffer[] = [];
   let size = 0;
   const files: SmallResult['files'] = [];
@@ -35,5 +35,5 @@ export function handleSmall(ctx: WorkContext, task: SmallTask): SmallResult {
     size += data.length;
   }
   if (parts.length === 0) return { files };
-  return { files, bundle: sealBlob(ctx.encryptionKey, ctx.hash, BlobType.Data, Buffer.concat(parts)) };
+  return { files, bundle: await sealBlob(ctx.encryptionKey, ctx.hash, BlobType.Data, Buffer.concat(parts)) };
 }

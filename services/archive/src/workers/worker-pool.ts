@@ -28,6 +28,7 @@ export class WorkerPool {
   private nextId = 0;
   private readonly inline: WorkContext | undefined;
   private failure: Error | undefined;
+  private inlineQueue: Promise<void> = Promise.resolve();
 
   constructor(setup: WorkSetup, size = defaultWorkers()) {
     if (size === 0) {
@@ -35,7 +36,13 @@ export class WorkerPool {
       return;
     }
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(workerEntry(), { workerData: setup });
+      // A small young generation makes scavenges frequent, and each one frees the large
+      // Buffers of finished tasks: without it, garbage waits for a full collection and
+      // peak memory grows with throughput rather than with what is in flight.
+      const worker = new Worker(workerEntry(), {
+        workerData: setup,
+        resourceLimits: { maxYoungGenerationSizeMb: 8 },
+      });
       const slot: Slot = { worker, busy: 0 };
       worker.on('message', (message: { id: number; result?: unknown; error?: SerializedError }) => {
         slot.busy--;
@@ -62,8 +69,13 @@ export class WorkerPool {
   async run<R>(task: Task): Promise<R> {
     if (this.inline) {
       // Let other async work (saves, reads) interleave with inline tasks.
-      await new Promise((resolve) => setImmediate(resolve));
-      return runTask(this.inline, task) as R;
+      // One at a time: inline tasks share the thread's read buffer too.
+      const turn = this.inlineQueue.then(() => runTask(this.inline!, task));
+      this.inlineQueue = turn.then(
+        () => {},
+        () => {},
+      );
+      return (await turn) as R;
     }
     for (;;) {
       if (this.failure) throw this.failure;
