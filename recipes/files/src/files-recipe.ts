@@ -1,0 +1,15 @@
+import type { Recipe } from '@pullback/pipeline';
+import { exportFiles, RECIPE_NAME } from './export-files.js';
+
+/**
+ * The files recipe: a directory tree, exported as a tar. Importing is the archive's
+ * restore of the tree alone; there is nothing to start or check, so it has no hooks.
+ */
+export function filesRecipe(): Recipe {
+  return {
+    name: RECIPE_NAME,
+    kinds: ['physical'],
+    importKinds: ['physical'],
+    export: exportFiles,
+  };
+}
