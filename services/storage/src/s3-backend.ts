@@ -43,9 +43,17 @@ export interface S3BackendOptions {
   readonly checksums?: 'when-supported' | 'when-required';
   /** How many operations the limit wrapper lets run at once by default. Default: 5. */
   readonly connections?: number;
-  /** Multipart part size in bytes (at least 5 MiB). Default: 8 MiB. */
+  /**
+   * Multipart part size in bytes, at least 5 MiB (S3's minimum). An object can have at
+   * most 10,000 parts, so this caps a streamed object's size: 48.8 GiB at the default.
+   * Default: 5 MiB.
+   */
   readonly partSize?: number;
-  /** Parts of one upload in flight at once; memory per upload is about partSize × queueSize. Default: 4. */
+  /**
+   * Parts of one upload in flight at once. A streamed save holds about
+   * (queueSize + 1) × partSize in memory, plus garbage the collector has yet to free.
+   * Default: 2.
+   */
   readonly queueSize?: number;
   /**
    * Attempts the SDK makes for one HTTP request. Whole operations are retried by the
@@ -142,8 +150,8 @@ export class S3Backend implements Backend {
     this.bucket = options.bucket;
     const prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
     this.keyPrefix = prefix === '' ? '' : `${prefix}/`;
-    this.partSize = Math.max(options.partSize ?? 8 * MIB, MIN_PART_SIZE);
-    this.queueSize = options.queueSize ?? 4;
+    this.partSize = Math.max(options.partSize ?? MIN_PART_SIZE, MIN_PART_SIZE);
+    this.queueSize = options.queueSize ?? 2;
     this.properties = { connections: options.connections ?? 5, hasAtomicReplace: true };
     const at = endpoint === undefined ? '' : ` at ${new URL(endpoint).origin}`;
     this.location = `s3://${this.bucket}/${prefix}${at}`;
@@ -234,6 +242,14 @@ export class S3Backend implements Backend {
       const body = output.Body;
       if (!(body instanceof Readable))
         throw new Error(`s3 get ${key}: the response body is not a Node stream`);
+      // A ranged answer names the object's size: a range starting at or past it holds
+      // no bytes, whatever the body claims (s3rver sends a phantom byte for any range
+      // of an empty object).
+      const size = /\/(\d+)$/.exec(output.ContentRange ?? '')?.[1];
+      if (size !== undefined && range.offset >= Number(size)) {
+        body.destroy();
+        return emptyStream();
+      }
       return signal === undefined ? body : addAbortSignal(signal, body);
     } catch (error) {
       // Only an existing object answers 416: the range starts at or past its end.
