@@ -1,7 +1,7 @@
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { type S3Server, startS3 } from '@pullback/harness';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { type S3Server, startS3 } from '@pullback/harness';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NotFoundError, PermanentError } from '../src/errors.js';
 import { openBackend } from '../src/open-backend.js';
@@ -106,7 +106,13 @@ describe('parseS3Url', () => {
   });
 
   it('rejects what is not a bucket and a clean prefix', () => {
-    for (const url of ['s3://', 's3:///prefix', 's3://bucket/a//b', 's3://bucket/a/../b', 'http://bucket/x']) {
+    for (const url of [
+      's3://',
+      's3:///prefix',
+      's3://bucket/a//b',
+      's3://bucket/a/../b',
+      'http://bucket/x',
+    ]) {
       expect(() => parseS3Url(url), url).toThrow(PermanentError);
     }
   });
