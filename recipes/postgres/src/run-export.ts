@@ -53,7 +53,11 @@ export async function runExport(
     port: input.instance.port,
     user: options.user ?? 'postgres',
   };
-  const begun = await ArtifactWriter.begin(input);
+  const begun = await ArtifactWriter.begin(input).catch((error: unknown) => {
+    throw new RecipeError(`${what}: cannot prepare ${input.outbox.location}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  });
   if (!(begun instanceof ArtifactWriter)) return begun;
   const writer = begun;
   try {
@@ -80,6 +84,12 @@ export async function runExport(
         ...(error.hint === undefined ? {} : { hint: error.hint }),
       });
     }
-    throw new RecipeError(`${what}: ${(error as Error).message}${cleanup}`, { cause: error });
+    const message = (error as Error).message;
+    throw new RecipeError(`${what}: ${message}${cleanup}`, {
+      cause: error,
+      ...(/connection to server .* failed/.test(message)
+        ? { hint: 'check that the active runs and that its host and port in the config are right' }
+        : {}),
+    });
   }
 }

@@ -97,7 +97,11 @@ export async function stopServer(options: LocalServer & { timeoutSeconds?: numbe
  * 0700. Its parent directories are created as needed and must let that account in.
  */
 export async function ensureDataDir(dataDir: string, account: OsAccount): Promise<void> {
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  // Parents get the usual 0755, so the server's account can reach the data directory.
+  await mkdir(dirname(dataDir), { recursive: true });
+  await mkdir(dataDir, { mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
   if (isRoot()) await chown(dataDir, account.uid, account.gid);
   await chmod(dataDir, 0o700);
 }

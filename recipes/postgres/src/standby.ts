@@ -6,7 +6,7 @@ import { conninfo, type PgEndpoint, query } from './connection.js';
 import { chownTree, isRoot, type OsAccount, serverAccount } from './os-user.js';
 import { postmasterStatus } from './postmaster.js';
 import { runTool } from './run-tool.js';
-import { ensureDataDir, logFileOf, type StartOptions, startServer } from './server-control.js';
+import { ensureDataDir, logFileOf, type StartOptions, startServer, stopServer } from './server-control.js';
 import { serverPosition } from './server-position.js';
 import { pgTool } from './tools.js';
 
@@ -79,9 +79,16 @@ export async function startStandby(options: StandbyOptions): Promise<InstancePos
   await writeFile(join(dataDir, 'standby.signal'), '', { mode: 0o600 });
   await chownTree(dataDir, account);
 
-  await startServer(options);
-  const local: PgEndpoint = { host: socketDir, port: options.port, user: options.user ?? 'postgres' };
-  return checkStandby(local, { as: account, ...pick(options) });
+  try {
+    await startServer(options);
+    const local: PgEndpoint = { host: socketDir, port: options.port, user: options.user ?? 'postgres' };
+    return await checkStandby(local, { as: account, ...pick(options) });
+  } catch (error) {
+    // A server that failed its checks (or is still starting) must not stay up unnoticed,
+    // least of all one that takes writes.
+    await stopServer(options).catch(() => {});
+    throw error;
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -212,6 +212,65 @@ describe('physical export', () => {
       if (senders !== '0') await sleep(100);
     }
     expect(senders).toBe('0');
+  });
+
+  it('refuses to start a fallback whose restored files do not match the backup manifest', async () => {
+    await postgresRecipe().export({
+      component: 'shop',
+      instance: instanceOf(active),
+      outbox,
+      exportId: 'c1',
+    });
+    const fallback = await serverDir('fallback');
+    try {
+      await extractTar(await outbox.load('c1/base.tar'), fallback.dataDir);
+      // Same size, different bytes: only the manifest's checksum can tell.
+      const file = join(
+        fallback.dataDir,
+        await active.psql(`select pg_relation_filepath('pgbench_accounts')`),
+      );
+      const handle = await open(file, 'r+');
+      await handle.write(Buffer.from('corrupt!'), 0, 8, 8192 * 10 + 100);
+      await handle.close();
+      const instance = {
+        name: 'shop-c',
+        host: '127.0.0.1',
+        port: await freePort(),
+        dataDir: fallback.dataDir,
+      };
+      const error = await postgresRecipe({ socketDir: fallback.socketDir })
+        .afterRestore?.({ component: 'shop', instance })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RecipeError);
+      expect((error as Error).message).toMatch(
+        /^fallback shop-c of shop: pg_verifybackup of .* failed .*checksum mismatch/,
+      );
+      expect((error as Error).message).not.toContain('\n');
+      expect((await postmasterStatus(fallback.dataDir)).running).toBe(false);
+    } finally {
+      await fallback.remove();
+      for (const name of await outboxNames(outbox)) await outbox.remove(name);
+    }
+  });
+
+  it('stops pg_basebackup and leaves nothing when aborted', async () => {
+    const controller = new AbortController();
+    const slow = faultyOutbox(outbox, {
+      delayMs: 5,
+      onBytes: (bytes) => {
+        if (bytes > 1024 * 1024) controller.abort(new Error('export cancelled'));
+      },
+    });
+    await expect(
+      postgresRecipe().export({
+        component: 'shop',
+        instance: instanceOf(active),
+        outbox: slow,
+        exportId: 'a1',
+        signal: controller.signal,
+      }),
+    ).rejects.toThrow('export cancelled');
+    await expectEmptyOutbox();
   });
 
   it('exports into an S3 outbox', async () => {
