@@ -49,7 +49,7 @@ export interface BackupTreeOptions {
 }
 
 /** Bytes a content-defined task reads before it looks for its last cut. */
-const CHUNK_TASK_BYTES = 32 * 1024 * 1024;
+const CHUNK_TASK_BYTES = 8 * 1024 * 1024;
 /** Chunk lists up to this long stay inline in the tree entry. */
 const INLINE_CHUNKS = 32;
 /** Tree entries waiting for their content before the walk pauses. */

@@ -19,7 +19,7 @@ export interface PackWriterOptions {
   readonly key: Buffer;
   /** A pack is closed once its blobs reach this many bytes. */
   readonly packSize: number;
-  /** Saves allowed at once; `add` waits when more are running. Default 2. */
+  /** Saves allowed at once; `add` waits when more are running. Default 1: one pack fills while one saves. */
   readonly uploads?: number;
   readonly signal?: AbortSignal;
   /** Called after each pack is saved, in the order packs are saved. */
@@ -28,11 +28,12 @@ export interface PackWriterOptions {
 
 /**
  * Appends sealed blobs to a pack in memory and saves it when full. Memory is bounded
- * by `packSize × (1 + uploads)`. The pack is named by the BLAKE3 of its bytes, so
+ * by `packSize × (1 + uploads)` (plus one blob). The pack is named by the BLAKE3 of its bytes, so
  * anyone can check a pack file without the key.
  */
 export class PackWriter {
-  private parts: Buffer[] = [];
+  /** The pack being filled: blobs are copied in as they come (one copy, no join). */
+  private buffer = Buffer.alloc(0);
   private entries: BlobEntry[] = [];
   private size = 0;
   private readonly running = new Set<Promise<void>>();
@@ -54,7 +55,8 @@ export class PackWriter {
       length: blob.sealed.length,
       plainLength: blob.plainLength,
     });
-    this.parts.push(blob.sealed);
+    this.reserve(blob.sealed.length);
+    blob.sealed.copy(this.buffer, this.size);
     this.size += blob.sealed.length;
     if (this.size >= this.options.packSize) await this.close();
   }
@@ -66,25 +68,35 @@ export class PackWriter {
     if (this.failure !== undefined) throw this.failure;
   }
 
+  /**
+   * Starts at 1 MiB (metadata packs are often small), then jumps to a whole pack plus
+   * a largest blob, so a pack is copied at most once more while it fills.
+   */
+  private reserve(bytes: number): void {
+    const needed = this.size + bytes;
+    if (needed <= this.buffer.length) return;
+    const full = this.options.packSize + 4 * 1024 * 1024 + 64 * 1024;
+    const capacity = Math.max(needed, this.buffer.length === 0 ? Math.min(1024 * 1024, full) : full);
+    const grown = Buffer.allocUnsafeSlow(capacity);
+    this.buffer.copy(grown, 0, 0, this.size);
+    this.buffer = grown;
+  }
+
   private async close(): Promise<void> {
     const entries = this.entries;
-    const parts = this.parts;
+    const trailer = encodePackTrailer(this.options.key, entries);
+    this.reserve(trailer.length);
+    trailer.copy(this.buffer, this.size);
+    const size = this.size + trailer.length;
+    const body = this.buffer.subarray(0, size);
+    // The next pack gets a buffer of its own; this one is held until its save ends.
+    this.buffer = Buffer.alloc(0);
     this.entries = [];
-    this.parts = [];
     this.size = 0;
-    parts.push(encodePackTrailer(this.options.key, entries));
     const hasher = new Blake3Hasher();
-    let size = 0;
-    for (const part of parts) {
-      hasher.update(part);
-      size += part.length;
-    }
+    hasher.update(body);
     const id = hasher.digest('hex');
-    // One Buffer: replayable by the retry wrapper. (A stream of the parts would spare
-    // this copy, but the fs driver's stream path does not finish yet.)
-    const body = Buffer.concat(parts, size);
-    parts.length = 0;
-    while (this.running.size >= (this.options.uploads ?? 2)) await Promise.race(this.running);
+    while (this.running.size >= (this.options.uploads ?? 1)) await Promise.race(this.running);
     if (this.failure !== undefined) throw this.failure;
     const save = this.options.backend
       .save(packName(id), body, { ...(this.options.signal ? { signal: this.options.signal } : {}) })

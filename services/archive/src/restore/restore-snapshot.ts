@@ -62,7 +62,7 @@ const WRITES_PER_BATCH = 200_000;
 /** Files and directories waiting for their metadata before a batch is written. */
 const ENTRIES_PER_BATCH = 50_000;
 /** One ranged pack read covers at most this much, skipping gaps up to GAP bytes. */
-const RANGE_BYTES = 8 * 1024 * 1024;
+const RANGE_BYTES = 4 * 1024 * 1024;
 const GAP_BYTES = 256 * 1024;
 
 interface PendingWrite extends BlobWrite {
@@ -134,7 +134,7 @@ class Restorer {
   private fileWork: Promise<void>[] = [];
   private readonly dirStack: FileDone[] = [];
   private result = { files: 0, bytesWritten: 0, bytesKept: 0, removed: 0 };
-  private readonly loads = new Semaphore(4);
+  private readonly loads = new Semaphore(3);
   private readonly compares: Semaphore;
 
   constructor(

@@ -1,5 +1,6 @@
+import { closeSync } from 'node:fs';
 import { pageHash as hashPage, ID_BYTES, PAGE_HASH_BYTES } from '../crypto/hash.js';
-import { openForRead, readFully, withFd } from '../fs/read-range.js';
+import { openForRead, readFully } from '../fs/read-range.js';
 import { idKey } from '../index/blob-location.js';
 import { sealBlob, sealBlobWithId } from '../pack/blob-codec.js';
 import { BlobType, type SealedBlob } from '../pack/blob-entry.js';
@@ -33,13 +34,34 @@ function runAt(runs: Uint32Array, offset: number): number {
 export async function handlePages(ctx: WorkContext, task: PagesTask): Promise<PagesResult> {
   const { pageSize, superblockPages } = ctx.config;
   const superblockBytes = pageSize * superblockPages;
-  const data = scratch(task.length);
-  const length = withFd(openForRead(task.path), (fd) => readFully(fd, data, task.offset, task.length));
+  const fd = openForRead(task.path);
+  try {
+    return await pagesOf(ctx, task, fd, pageSize, superblockPages, superblockBytes);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Superblocks read at a time: memory does not follow the region size. */
+const WINDOW_SUPERBLOCKS = 8;
+
+async function pagesOf(
+  ctx: WorkContext,
+  task: PagesTask,
+  fd: number,
+  pageSize: number,
+  superblockPages: number,
+  superblockBytes: number,
+): Promise<PagesResult> {
   const parent: PageMap | undefined = task.parentMap ? decodePageMap(task.parentMap) : undefined;
-  const pages = Math.ceil(length / pageSize);
-  const superblocks = Math.ceil(pages / superblockPages);
-  const superblockHashes = Buffer.allocUnsafe(superblocks * ID_BYTES);
-  const pageHashes = Buffer.allocUnsafe(pages * PAGE_HASH_BYTES);
+  const maxPages = Math.ceil(task.length / pageSize);
+  const superblockHashes = Buffer.allocUnsafe(Math.ceil(maxPages / superblockPages) * ID_BYTES);
+  const pageHashes = Buffer.allocUnsafe(maxPages * PAGE_HASH_BYTES);
+  const window = scratch(Math.min(WINDOW_SUPERBLOCKS * superblockBytes, task.length));
+  let windowStart = 0;
+  let windowLength = 0;
+  let eof = false;
+  let length = 0;
   const blobIds: Buffer[] = [];
   const blobIndex = new Map<string, number>();
   const indexOf = (id: Buffer) => {
@@ -58,7 +80,7 @@ export async function handlePages(ctx: WorkContext, task: PagesTask): Promise<Pa
   let group: Buffer[] = [];
   let groupStarts: number[] = [];
   let groupBytes = 0;
-  let allSame = parent !== undefined && parent.length === length;
+  let allSame = parent !== undefined;
 
   const flushGroup = async () => {
     if (group.length === 0) return;
@@ -92,10 +114,21 @@ export async function handlePages(ctx: WorkContext, task: PagesTask): Promise<Pa
 
   const parentSuperblocks = parent ? parent.superblockHashes.length / ID_BYTES : 0;
   const parentPages = parent ? parent.pageHashes.length / PAGE_HASH_BYTES : 0;
-  for (let s = 0; s < superblocks; s++) {
+  for (let s = 0; ; s++) {
     const start = s * superblockBytes;
-    const end = Math.min(length, start + superblockBytes);
-    const bytes = data.subarray(start, end);
+    if (start >= windowStart + windowLength) {
+      // A short read means the file ends (or shrank) there.
+      if (eof || start >= task.length) break;
+      const want = Math.min(window.length, task.length - start);
+      windowStart = start;
+      windowLength = readFully(fd, window, task.offset + start, want);
+      eof = windowLength < want;
+      if (windowLength === 0) break;
+    }
+    const end = Math.min(windowStart + windowLength, start + superblockBytes);
+    length = end;
+    const pages = Math.ceil(end / pageSize);
+    const bytes = window.subarray(start - windowStart, end - windowStart);
     const hash = ctx.hash.digest(bytes);
     hash.copy(superblockHashes, s * ID_BYTES);
     const parentEnd = parent ? Math.min(parent.length, start + superblockBytes) : 0;
@@ -123,7 +156,7 @@ export async function handlePages(ctx: WorkContext, task: PagesTask): Promise<Pa
     for (let p = firstPage; p < lastPage; p++) {
       const pageStart = p * pageSize;
       const pageEnd = Math.min(end, pageStart + pageSize);
-      const pageHash = hashPage(data.subarray(pageStart, pageEnd));
+      const pageHash = hashPage(window.subarray(pageStart - windowStart, pageEnd - windowStart));
       pageHash.copy(pageHashes, p * PAGE_HASH_BYTES, 0, PAGE_HASH_BYTES);
       const same =
         parent !== undefined &&
@@ -151,7 +184,10 @@ export async function handlePages(ctx: WorkContext, task: PagesTask): Promise<Pa
     }
     for (const p of changed) {
       const pageStart = p * pageSize;
-      const page = data.subarray(pageStart, Math.min(end, pageStart + pageSize));
+      // Copied: the window is reused for the next superblocks.
+      const page = Buffer.from(
+        window.subarray(pageStart - windowStart, Math.min(end, pageStart + pageSize) - windowStart),
+      );
       group.push(page);
       groupStarts.push(pageStart);
       groupBytes += page.length;
@@ -159,6 +195,9 @@ export async function handlePages(ctx: WorkContext, task: PagesTask): Promise<Pa
     }
   }
   await flushGroup();
+  const pages = Math.ceil(length / pageSize);
+  const superblocks = Math.ceil(pages / superblockPages);
+  if (parent?.length !== length) allSame = false;
 
   if (allSame && task.parentMapId) {
     return { mapId: task.parentMapId, blobs, bytesRead: length };
@@ -167,8 +206,8 @@ export async function handlePages(ctx: WorkContext, task: PagesTask): Promise<Pa
     length,
     pageSize,
     superblockPages,
-    superblockHashes,
-    pageHashes,
+    superblockHashes: superblockHashes.subarray(0, superblocks * ID_BYTES),
+    pageHashes: pageHashes.subarray(0, pages * PAGE_HASH_BYTES),
     blobs: blobIds,
     runs: mergeRuns(runs),
   };

@@ -11,11 +11,11 @@ const ctx = workContext(workerData as WorkSetup);
 /**
  * lz4-napi and blake-hash return Buffers whose memory V8 does not count, so V8 sees
  * no reason to collect them and the thread's memory grows with the data processed. A
- * collection after every 64 MiB of task input keeps it bounded (a few ms each).
+ * collection after every 32 MiB of task input keeps it bounded (a few ms each).
  */
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
-const COLLECT_EVERY = 64 * 1024 * 1024;
+const COLLECT_EVERY = 32 * 1024 * 1024;
 let sinceCollect = 0;
 
 function taskBytes(task: Task): number {
