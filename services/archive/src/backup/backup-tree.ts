@@ -11,6 +11,7 @@ import { BlobType, type SealedBlob } from '../pack/blob-entry.js';
 import { PackWriter } from '../pack/pack-writer.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
 import type { Archive } from '../repository/archive.js';
+import { withSharedLock } from '../repository/with-lock.js';
 import { type ChunkRef, decodeChunkMap, encodeChunkMap, endsChunkMap } from '../snapshot/chunk-map.js';
 import {
   encodeSnapshot,
@@ -46,6 +47,8 @@ export interface BackupTreeOptions {
   readonly knownBlobsMax?: number;
   readonly onProgress?: ProgressListener;
   readonly signal?: AbortSignal;
+  /** How long to wait for a prune's exclusive lock to go, in ms. Default: 10 000. */
+  readonly lockWaitMs?: number;
 }
 
 /** Bytes a content-defined task reads before it looks for its last cut. */
@@ -78,7 +81,6 @@ export async function backupTree(
 ): Promise<Snapshot> {
   const started = Date.now();
   const root = resolve(path);
-  const { signal } = options;
   try {
     const stats = await lstat(root);
     if (!stats.isDirectory()) throw new ArchiveError('source-missing', `not a directory: ${root}`);
@@ -87,13 +89,15 @@ export async function backupTree(
     throw new ArchiveError('source-missing', `no such directory: ${root}`, { cause: error });
   }
   const tags = options.tags ?? {};
-  const parent = await chooseParent(archive, root, tags, options.parent, signal);
-  const run = new BackupRun(archive, root, parent, options);
-  try {
-    return await run.execute(tags, started);
-  } finally {
-    await run.close();
-  }
+  return withSharedLock(archive, 'backup', options, async (signal) => {
+    const parent = await chooseParent(archive, root, tags, options.parent, signal);
+    const run = new BackupRun(archive, root, parent, { ...options, signal });
+    try {
+      return await run.execute(tags, started);
+    } finally {
+      await run.close();
+    }
+  });
 }
 
 async function chooseParent(

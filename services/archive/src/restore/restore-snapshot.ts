@@ -21,6 +21,7 @@ import { packName } from '../pack/pack-writer.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
 import type { Archive } from '../repository/archive.js';
 import { readAll } from '../repository/stream-bytes.js';
+import { withSharedLock } from '../repository/with-lock.js';
 import { decodeChunkMap } from '../snapshot/chunk-map.js';
 import { findSnapshot, type Snapshot } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
@@ -44,6 +45,8 @@ export interface RestoreOptions {
   readonly workers?: number;
   readonly onProgress?: ProgressListener;
   readonly signal?: AbortSignal;
+  /** How long to wait for a prune's exclusive lock to go, in ms. Default: 10 000. */
+  readonly lockWaitMs?: number;
 }
 
 export interface RestoreResult {
@@ -85,18 +88,20 @@ export async function restoreSnapshot(
   snapshotRef: string,
   options: RestoreOptions,
 ): Promise<RestoreResult> {
-  const snapshot = await findSnapshot(archive, snapshotRef, () => true, options.signal);
-  const target = resolve(options.target);
-  const restorer = new Restorer(archive, snapshot, target, options);
-  try {
-    // The whole tree is checked before the target is touched: a crafted snapshot
-    // fails with nothing written.
-    await restorer.validate();
-    await prepareTarget(target, options.delta ?? false);
-    return await restorer.execute();
-  } finally {
-    await restorer.close();
-  }
+  return withSharedLock(archive, 'restore', options, async (signal) => {
+    const snapshot = await findSnapshot(archive, snapshotRef, () => true, signal);
+    const target = resolve(options.target);
+    const restorer = new Restorer(archive, snapshot, target, { ...options, signal });
+    try {
+      // The whole tree is checked before the target is touched: a crafted snapshot
+      // fails with nothing written.
+      await restorer.validate();
+      await prepareTarget(target, options.delta ?? false);
+      return await restorer.execute();
+    } finally {
+      await restorer.close();
+    }
+  });
 }
 
 async function prepareTarget(target: string, delta: boolean): Promise<void> {
