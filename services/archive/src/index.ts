@@ -29,3 +29,9 @@ export {
   type SnapshotStats,
 } from './snapshot/manifest.js';
 export type { FileContent, TreeEntry } from './snapshot/tree-entry.js';
+export {
+  type VerifyOptions,
+  type VerifyProblem,
+  type VerifyResult,
+  verifyArchive,
+} from './verify/verify-archive.js';
