@@ -7,6 +7,11 @@
  */
 import { run } from './run.js';
 
+// The AWS SDK warns on Node 20 that its releases after January 2027 will need Node 22.
+// The lockfile pins releases that support Node 20, and a multi-line warning on stderr
+// would break the one-line error contract; users who care set the variable to "false".
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 // `pullback snapshots | head` closes the pipe early: that is not an error worth a stack trace.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error: NodeJS.ErrnoException) => {

@@ -75,6 +75,11 @@ function commandPath(exit: CommandLineExit): string {
 }
 
 function messageOf(error: unknown): string {
-  if (error instanceof Error) return error.message === '' ? error.name : error.message;
+  if (error instanceof Error) {
+    const message = error.message === '' ? error.name : error.message;
+    // Archive errors carry what the user can do apart, as pgBackRest's HINT does.
+    const hint = (error as { hint?: unknown }).hint;
+    return typeof hint === 'string' && !message.includes('HINT:') ? `${message}; HINT: ${hint}` : message;
+  }
   return String(error);
 }

@@ -51,14 +51,13 @@ describe.concurrent('command-line mistakes: one line, exit 2', () => {
 
 describe.concurrent('commands not built yet: one line, exit 2', () => {
   it.for<[string[], string]>([
-    [['archive', 'init', '--archive', '/tmp/a'], 'archive init'],
-    [['backup', 'files', '/srv/docs', '--archive', '/tmp/a'], 'backup files'],
     [['backup', 'shop'], 'backup'],
-    [['snapshots', '--json'], 'snapshots'],
     [
       [
         'restore',
         'latest',
+        '--archive',
+        '/tmp/a',
         '--target',
         '/tmp/r',
         '--at',
@@ -67,7 +66,7 @@ describe.concurrent('commands not built yet: one line, exit 2', () => {
         '--port',
         '5499',
       ],
-      'restore',
+      'restore --at',
     ],
     [['verify', '--read-data'], 'verify'],
     [['forget', '--keep-last', '3', '--prune'], 'forget'],

@@ -1,14 +1,43 @@
+import { backupTree } from '@pullback/archive';
+import picomatch from 'picomatch';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
-import { notImplemented } from '../errors.js';
+import { openArchiveFromFlags } from '../open-archive.js';
+import { formatBytes, progressDisplay } from '../progress-display.js';
 
-export type BackupFilesOptions = ArchiveFlags;
+export interface BackupFilesOptions extends ArchiveFlags {
+  readonly exclude?: readonly string[];
+  readonly json?: boolean;
+}
 
 /** `pullback backup files PATH`: one snapshot of a directory tree, straight into the archive. */
 export async function backupFiles(
-  _path: string,
-  _options: BackupFilesOptions,
-  _context: CommandContext,
+  path: string,
+  options: BackupFilesOptions,
+  context: CommandContext,
 ): Promise<void> {
-  notImplemented('backup files', 'the archive');
+  const { archive } = await openArchiveFromFlags(options, context);
+  const excluded = options.exclude?.length ? picomatch([...options.exclude], { dot: true }) : undefined;
+  const progress = progressDisplay(context, 'backup');
+  try {
+    const snapshot = await backupTree(archive, path, {
+      tags: { component: 'files', recipe: 'files', kind: 'files' },
+      ...(excluded === undefined ? {} : { exclude: excluded }),
+      onProgress: progress.update,
+      signal: context.signal,
+    });
+    progress.stop();
+    if (options.json) {
+      context.stdout.write(`${JSON.stringify(snapshot, null, 2)}\n`);
+      return;
+    }
+    const { stats } = snapshot;
+    context.stdout.write(
+      `snapshot ${snapshot.id.slice(0, 12)} of ${snapshot.paths[0]}: ${stats.files} files, ` +
+        `${formatBytes(stats.logicalBytes)}, ${formatBytes(stats.newBytesStored)} newly stored, ` +
+        `${(stats.durationMs / 1000).toFixed(1)} s\n`,
+    );
+  } finally {
+    progress.stop();
+  }
 }

@@ -1,6 +1,9 @@
+import { listSnapshots, restoreSnapshot } from '@pullback/archive';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
-import { notImplemented } from '../errors.js';
+import { CliError, notImplemented } from '../errors.js';
+import { openArchiveFromFlags } from '../open-archive.js';
+import { formatBytes, progressDisplay } from '../progress-display.js';
 
 export interface RestoreOptions extends ArchiveFlags {
   readonly target: string;
@@ -15,9 +18,42 @@ export interface RestoreOptions extends ArchiveFlags {
 
 /** `pullback restore <snapshot-id|latest>`: writes a snapshot out to a directory. */
 export async function restore(
-  _snapshot: string,
-  _options: RestoreOptions,
-  _context: CommandContext,
+  snapshot: string,
+  options: RestoreOptions,
+  context: CommandContext,
 ): Promise<void> {
-  notImplemented('restore', 'the archive');
+  if (options.at !== undefined) notImplemented('restore --at', 'continuous WAL');
+  if (options.start) notImplemented('restore --start', 'the PostgreSQL recipe');
+  const { archive } = await openArchiveFromFlags(options, context);
+  const reference =
+    options.component === undefined ? snapshot : await resolveInComponent(snapshot, options.component);
+  const progress = progressDisplay(context, 'restore');
+  try {
+    const result = await restoreSnapshot(archive, reference, {
+      target: options.target,
+      delta: options.delta ?? false,
+      onProgress: progress.update,
+      signal: context.signal,
+    });
+    progress.stop();
+    const kept = options.delta
+      ? `, ${formatBytes(result.bytesKept)} already in place, ${result.removed} removed`
+      : '';
+    context.stdout.write(
+      `restored snapshot ${result.snapshot.id.slice(0, 12)} into ${options.target}: ${result.files} files, ` +
+        `${formatBytes(result.bytesWritten)} written${kept}\n`,
+    );
+  } finally {
+    progress.stop();
+  }
+
+  async function resolveInComponent(reference: string, component: string): Promise<string> {
+    const snapshots = await listSnapshots(archive, { component, signal: context.signal });
+    const found =
+      reference === 'latest'
+        ? snapshots.at(-1)
+        : snapshots.find((candidate) => candidate.id.startsWith(reference));
+    if (found === undefined) throw new CliError(`no snapshot ${reference} of component ${component}`);
+    return found.id;
+  }
 }

@@ -1,13 +1,66 @@
+import { listSnapshots as listArchiveSnapshots, type Snapshot } from '@pullback/archive';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
-import { notImplemented } from '../errors.js';
+import { openArchiveFromFlags } from '../open-archive.js';
+import { formatBytes } from '../progress-display.js';
 
 export interface SnapshotsOptions extends ArchiveFlags {
   readonly component?: string;
   readonly json?: boolean;
 }
 
-/** `pullback snapshots`: lists the archive's snapshots, newest last. */
-export async function listSnapshots(_options: SnapshotsOptions, _context: CommandContext): Promise<void> {
-  notImplemented('snapshots', 'the archive');
+/** `pullback snapshots`: lists the archive's snapshots, oldest first. */
+export async function listSnapshots(options: SnapshotsOptions, context: CommandContext): Promise<void> {
+  const { archive } = await openArchiveFromFlags(options, context);
+  const snapshots = await listArchiveSnapshots(archive, {
+    ...(options.component === undefined ? {} : { component: options.component }),
+    signal: context.signal,
+  });
+  if (options.json) {
+    context.stdout.write(`${JSON.stringify(snapshots.map(describe), null, 2)}\n`);
+    return;
+  }
+  if (snapshots.length === 0) {
+    context.stdout.write('no snapshots\n');
+    return;
+  }
+  const rows = snapshots.map((snapshot) => [
+    snapshot.id.slice(0, 12),
+    snapshot.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+    snapshot.tags.component ?? '',
+    String(snapshot.stats.files),
+    formatBytes(snapshot.stats.logicalBytes),
+    formatBytes(snapshot.stats.newBytesStored),
+    snapshot.paths[0] ?? '',
+  ]);
+  printTable(context, ['ID', 'TIME', 'COMPONENT', 'FILES', 'SIZE', 'NEW', 'PATH'], rows);
+}
+
+/** The JSON form: id, time, component, sizes (logical and newly stored), and the rest of the manifest. */
+function describe(snapshot: Snapshot) {
+  return {
+    id: snapshot.id,
+    time: snapshot.time,
+    component: snapshot.tags.component ?? null,
+    sizes: { logical: snapshot.stats.logicalBytes, newlyStored: snapshot.stats.newBytesStored },
+    hostname: snapshot.hostname,
+    paths: snapshot.paths,
+    tags: snapshot.tags,
+    parent: snapshot.parent,
+    stats: snapshot.stats,
+  };
+}
+
+function printTable(context: CommandContext, header: string[], rows: string[][]): void {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column]!.length)),
+  );
+  for (const row of [header, ...rows]) {
+    context.stdout.write(
+      `${row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
+  }
 }

@@ -2,7 +2,7 @@ import type { Command } from '@commander-js/extra-typings';
 import { backupComponent } from '../actions/backup-component.js';
 import { backupFiles } from '../actions/backup-files.js';
 import type { CommandContext } from '../context.js';
-import { archiveOption, configOption, keyFileOption } from '../options.js';
+import { archiveOption, configOption, jsonOption, keyFileOption } from '../options.js';
 import { examples } from './help-text.js';
 
 /** `pullback backup <component>` and `pullback backup files PATH`: one-shot backups, no Redis needed. */
@@ -30,6 +30,11 @@ export function registerBackupCommands(program: Command, context: CommandContext
       'Snapshot a directory tree straight into the archive. Needs no config: give --archive and a key, or let the config provide them.',
     )
     .argument('<PATH>', 'the directory to back up')
+    .option(
+      '--exclude <PATTERN...>',
+      'leave out paths matching this glob, relative to PATH (e.g. "pg_wal/**", "*.tmp"); repeatable',
+    )
+    .addOption(jsonOption())
     .addOption(archiveOption())
     .addOption(keyFileOption())
     .addOption(configOption())
