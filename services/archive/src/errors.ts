@@ -18,6 +18,7 @@ export type ArchiveErrorCode =
   | 'corrupt'
   | 'missing-data'
   | 'locked'
+  | 'empty-policy'
   | 'aborted';
 
 export class ArchiveError extends Error {

@@ -10,6 +10,8 @@ export {
 } from './errors.js';
 export * from './lock/index.js';
 export type { Progress, ProgressListener } from './progress.js';
+export { type ForgetOptions, type ForgetResult, forgetSnapshots } from './prune/forget-snapshots.js';
+export { type PruneOptions, type PruneResult, pruneArchive } from './prune/prune-archive.js';
 export { Archive } from './repository/archive.js';
 export type { ArchiveConfig } from './repository/config.js';
 export {
