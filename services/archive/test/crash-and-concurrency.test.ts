@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { type S3Server, startS3 } from '@pullback/harness';
 import { openBackend } from '@pullback/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backupTree, listSnapshots, restoreSnapshot } from '../src/index.js';
+import { backupTree, listSnapshots, restoreSnapshot, verifyArchive } from '../src/index.js';
 import { newWorkspace, type Workspace } from './helpers/archive-fixture.js';
 import { compareTrees } from './helpers/compare-trees.js';
 import { compressible, makeMixedTree, pseudoRandom, writeAt, writeLargeFile } from './helpers/make-tree.js';
@@ -74,6 +74,9 @@ describe('kill -9 during a backup', () => {
         await rm(target, { recursive: true, force: true });
       }
     }
+    // What the killed backups left is unreferenced: the archive verifies, data included.
+    const verified = await verifyArchive(ws.archive, { readData: true });
+    expect(verified.problems).toEqual([]);
     // At least the first two kills came before their commit point.
     expect((await listSnapshots(ws.archive)).length).toBeLessThanOrEqual(2);
     // The killed process's lock is stale (dead pid on this host): no wait, no error.
