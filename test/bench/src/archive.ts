@@ -15,20 +15,20 @@ import { ensureDebianPackages } from './archive/system.js';
 const scale = Number(process.env.BENCH_SCALE ?? 100);
 const MB = 1e6;
 
-// What pgBackRest also leaves out of a backup: WAL is archived separately, the rest
-// is rebuilt by the server on start.
+// What pgBackRest also leaves out of a backup (the directories stay, empty): WAL is
+// archived separately, the rest is rebuilt by the server on start.
 const dataDirExcludes = [
-  'pg_wal/**',
+  'pg_wal/**/*',
   'postmaster.pid',
   'postmaster.opts',
-  'pg_replslot/**',
-  'pg_stat_tmp/**',
-  'pg_dynshmem/**',
-  'pg_notify/**',
-  'pg_serial/**',
-  'pg_snapshots/**',
-  'pg_subtrans/**',
-  'base/pgsql_tmp/**',
+  'pg_replslot/*',
+  'pg_stat_tmp/*',
+  'pg_dynshmem/*',
+  'pg_notify/*',
+  'pg_serial/*',
+  'pg_snapshots/*',
+  'pg_subtrans/*',
+  'base/pgsql_tmp/*',
 ];
 
 interface Row {

@@ -21,11 +21,11 @@ export async function directoryBytes(path: string): Promise<number> {
 
 /** Installs Debian packages that are missing (pgBackRest, GNU time) for the benchmark. */
 export async function ensureDebianPackages(packages: Record<string, string>): Promise<void> {
-  const missing = Object.entries(packages)
-    .filter(
-      ([binary]) => $({ nothrow: true, quiet: true }).sync`sh -c ${`command -v ${binary}`}`.exitCode !== 0,
-    )
-    .map(([, pkg]) => pkg);
+  const missing: string[] = [];
+  for (const [binary, pkg] of Object.entries(packages)) {
+    const found = await $({ nothrow: true, quiet: true })`sh -c ${`command -v ${binary}`}`;
+    if (found.exitCode !== 0) missing.push(pkg);
+  }
   if (missing.length === 0) return;
   console.error(`bench: installing ${missing.join(', ')}`);
   const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
