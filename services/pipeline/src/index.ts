@@ -17,4 +17,69 @@ export type {
   PostgresComponentConfig,
   RetentionPolicy,
 } from './config/schema.js';
+export { type ApplySnapshotInput, type ApplySnapshotResult, applySnapshot } from './domain/apply-snapshot.js';
+export { type BackupComponentInput, backupComponent } from './domain/backup-component.js';
+export { isPipelineError, messageOf, PipelineError, type PipelineErrorCode } from './domain/errors.js';
+export { exportIdFor } from './domain/export-id.js';
+export {
+  type ExtractArtifactOptions,
+  type ExtractResult,
+  extractArtifact,
+} from './domain/extract-artifact.js';
+export { holdLock } from './domain/hold-lock.js';
+export { type IngestArtifactInput, ingestArtifact } from './domain/ingest-artifact.js';
+export { instanceLocation } from './domain/instance-location.js';
+export type { PipelineStage, StepProgress, StepProgressListener } from './domain/progress.js';
+export {
+  type ForgetSnapshots,
+  type PullArtifactInput,
+  type PullArtifactResult,
+  pullArtifact,
+  snapshotTags,
+} from './domain/pull-artifact.js';
+export { type RunExportInput, type RunExportResult, removeArtifact, runExport } from './domain/run-export.js';
+export {
+  type ExportJob,
+  exportJobSchema,
+  type ImportJob,
+  InvalidJobError,
+  importJobSchema,
+  JOB_SCHEMAS,
+  type JobDataOf,
+  type JobRole,
+  type PullJob,
+  parseJob,
+  pullJobSchema,
+} from './queues/job-contracts.js';
+export {
+  DEFAULT_ATTEMPTS,
+  DEFAULT_BACKOFF_MS,
+  defaultJobOptions,
+  type RetryOptions,
+} from './queues/job-defaults.js';
+export { type JobErrorAction, jobErrorAction } from './queues/job-errors.js';
+export { type ExportNowResult, openPipeline, Pipeline, type PipelineOptions } from './queues/pipeline.js';
+export {
+  EXPORT_QUEUE,
+  exportNowJobId,
+  exportSchedulerId,
+  importJobId,
+  importQueueName,
+  PULL_QUEUE,
+  pullJobId,
+} from './queues/queue-names.js';
+export { connectRedis, type Redis } from './queues/redis-connection.js';
+export { type JobProgress, type JobWork, type RunJobOptions, runJob } from './queues/run-job.js';
+export { closeWorkers, type RunningWorker } from './queues/running-worker.js';
 export * from './recipe.js';
+export {
+  type ComponentStatus,
+  type InstanceStatus,
+  type PipelineStatus,
+  type ReadStatusOptions,
+  readStatus,
+  type SnapshotStatus,
+} from './registry/read-status.js';
+export type * from './registry/records.js';
+export { Registry, type RegistryLock, type RegistryOptions } from './registry/registry.js';
+export { DEFAULT_PREFIX, type RegistryKeys, registryKeys } from './registry/registry-keys.js';

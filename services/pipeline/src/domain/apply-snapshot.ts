@@ -1,0 +1,188 @@
+import { readdir } from 'node:fs/promises';
+import { type Archive, findSnapshot, restoreSnapshot, type Snapshot } from '@pullback/archive';
+import type { ComponentConfig } from '../config/schema.js';
+import type { ArtifactKind, InstancePosition, Recipe, RestoreTarget } from '../recipe.js';
+import type { FallbackState } from '../registry/records.js';
+import type { Registry } from '../registry/registry.js';
+import { messageOf, PipelineError } from './errors.js';
+import { holdLock } from './hold-lock.js';
+import { instanceLocation } from './instance-location.js';
+import type { StepProgressListener } from './progress.js';
+
+export interface ApplySnapshotInput {
+  readonly component: string;
+  readonly config: ComponentConfig;
+  /** The fallback to restore. */
+  readonly instance: string;
+  readonly epoch: number;
+  readonly snapshotId: string;
+  readonly archive: Archive;
+  readonly recipe: Recipe;
+  readonly registry: Registry;
+  /**
+   * The active the restored fallback follows while it can reach it. Default: the
+   * component's live active, as configured.
+   */
+  readonly upstream?: RestoreTarget['upstream'] | null;
+  /** Fetches archived WAL (postgres `restore_command`). Default: none. */
+  readonly restoreCommand?: string;
+  /** The fallback's lock TTL in ms, renewed while restoring. Default: 60 000. */
+  readonly lockTtlMs?: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: StepProgressListener;
+}
+
+export type ApplySnapshotResult =
+  | { readonly applied: true; readonly delta: boolean; readonly position: InstancePosition }
+  | { readonly applied: false; readonly skipped: 'superseded' | 'already-applied'; readonly reason: string };
+
+/**
+ * The import step: brings fallback `instance` to snapshot `snapshotId` and leaves
+ * it in service (postgres: a running, read-only hot standby), then reports where it
+ * stands. Skipped when a newer snapshot is already applied to it or queued for it
+ * (supersession), or when this one is applied and the fallback is running.
+ *
+ * The recipe stops what runs (`beforeRestore`), the archive restores the snapshot
+ * (in place, as a delta, when the data directory holds a tree already), the recipe
+ * starts and checks it (`afterRestore`). A snapshot that fails to restore or start
+ * is flagged bad in the registry with the reason (it stays good once it started on
+ * some fallback); a fallback that started proves the snapshot good.
+ */
+export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySnapshotResult> {
+  const { component, instance, epoch, snapshotId, registry, recipe } = input;
+  const what = `import of ${snapshotId.slice(0, 12)} into ${instance}`;
+  await registry.assertEpoch(component, epoch, what);
+  const record = await registry.instance(instance);
+  if (record === undefined || record.component !== component || record.role !== 'fallback') {
+    throw new PipelineError(
+      'not-a-fallback',
+      `${what}: ${instance} is not a fallback of ${component}${record === undefined ? '' : ` (it is ${record.role} of ${record.component})`}`,
+    );
+  }
+  const location = instanceLocation(input.config, instance);
+  if (location === undefined) {
+    throw new PipelineError('not-a-fallback', `${what}: ${instance} is not in the config of ${component}`);
+  }
+
+  const snapshot = await findSnapshot(input.archive, snapshotId, () => true, input.signal);
+  if (snapshot.tags.component !== component) {
+    throw new PipelineError('not-a-fallback', `${what}: snapshot ${snapshotId} is not of ${component}`);
+  }
+  const kind = (snapshot.tags.kind ?? 'physical') as ArtifactKind;
+  if (!recipe.importKinds.includes(kind)) {
+    throw new PipelineError(
+      'not-a-fallback',
+      `${what}: a ${kind} snapshot cannot be restored onto a fallback`,
+    );
+  }
+  const skip = await supersession(input, snapshot, record.state);
+  if (skip !== undefined) return skip;
+
+  return holdLock(
+    registry,
+    `import.${instance}`,
+    { ttlMs: input.lockTtlMs ?? 60_000, what, ...(input.signal ? { signal: input.signal } : {}) },
+    async (signal) => {
+      const upstream = input.upstream === undefined ? await activeUpstream(input) : input.upstream;
+      const target: RestoreTarget = {
+        component,
+        instance: location,
+        ...(upstream === null || upstream === undefined ? {} : { upstream }),
+        ...(input.restoreCommand === undefined ? {} : { restoreCommand: input.restoreCommand }),
+        signal,
+      };
+      const base = { snapshotId, snapshotTime: snapshot.time };
+      const report = (state: Omit<FallbackState, 'updatedAt'>) =>
+        registry.reportFallback(component, instance, epoch, {
+          ...state,
+          updatedAt: new Date().toISOString(),
+        });
+
+      await recipe.beforeRestore?.(target);
+      await report({ ...base, healthy: false, running: false, reason: 'restoring' });
+      let delta = false;
+      let position: InstancePosition;
+      try {
+        delta = (await readdir(location.dataDir).catch(() => [])).length > 0;
+        await restoreSnapshot(input.archive, snapshotId, {
+          target: location.dataDir,
+          delta,
+          signal,
+          onProgress: (progress) =>
+            input.onProgress?.({
+              stage: 'restore',
+              bytesDone: progress.bytesDone,
+              ...(progress.bytesTotal === undefined ? {} : { bytesTotal: progress.bytesTotal }),
+              filesDone: progress.filesDone,
+              detail: snapshotId,
+            }),
+        });
+        input.onProgress?.({ stage: 'start', bytesDone: 0, detail: instance });
+        position = (await recipe.afterRestore?.(target)) ?? { running: false };
+      } catch (error) {
+        const reason = messageOf(error);
+        await report({ ...base, healthy: false, running: false, reason }).catch(() => {});
+        // An interrupted restore says nothing about the snapshot.
+        if (!signal.aborted) {
+          await registry
+            .markSnapshot(component, snapshotId, {
+              state: 'bad',
+              instance,
+              reason,
+              at: new Date().toISOString(),
+            })
+            .catch(() => {});
+        }
+        throw error;
+      }
+      await report({
+        ...base,
+        healthy: true,
+        running: position.running,
+        ...(position.lsn === undefined ? {} : { lsn: position.lsn }),
+        ...(position.replayedAt === undefined ? {} : { replayedAt: position.replayedAt }),
+      });
+      await registry.markSnapshot(component, snapshotId, {
+        state: 'good',
+        instance,
+        at: new Date().toISOString(),
+      });
+      return { applied: true, delta, position };
+    },
+  );
+}
+
+/** Why this import is not needed, or undefined when it is. */
+async function supersession(
+  input: ApplySnapshotInput,
+  snapshot: Snapshot,
+  state: FallbackState | undefined,
+): Promise<ApplySnapshotResult | undefined> {
+  const time = Date.parse(snapshot.time);
+  const queued = await input.registry.queuedSnapshotTime(input.instance);
+  if (queued !== undefined && queued > time) {
+    return { applied: false, skipped: 'superseded', reason: 'a newer snapshot is queued for this fallback' };
+  }
+  if (state?.healthy && state.snapshotTime !== undefined && Date.parse(state.snapshotTime) > time) {
+    return { applied: false, skipped: 'superseded', reason: 'the fallback holds a newer snapshot' };
+  }
+  if (state?.healthy && state.snapshotId === snapshot.id) {
+    // Applied before; if it has stopped since, apply it again (it catches up from there).
+    const position = await input.recipe.position?.(
+      instanceLocation(input.config, input.instance) ?? { host: '', port: 0, dataDir: '' },
+      input.signal === undefined ? {} : { signal: input.signal },
+    );
+    if (position === undefined || position.running) {
+      return { applied: false, skipped: 'already-applied', reason: 'the fallback holds this snapshot' };
+    }
+  }
+  return undefined;
+}
+
+/** The live active's address, for a fallback to stream from. */
+async function activeUpstream(input: ApplySnapshotInput): Promise<RestoreTarget['upstream'] | undefined> {
+  const active = (await input.registry.component(input.component))?.active;
+  if (active === undefined) return undefined;
+  const location = instanceLocation(input.config, active);
+  return location === undefined ? undefined : { host: location.host, port: location.port };
+}

@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import type { Archive } from '@pullback/archive';
+import type { ComponentConfig } from '../config/schema.js';
+import type { Outbox, Recipe } from '../recipe.js';
+import { PipelineError } from './errors.js';
+import { exportIdFor } from './export-id.js';
+import { instanceLocation } from './instance-location.js';
+import type { StepProgressListener } from './progress.js';
+import { type ForgetSnapshots, type PullArtifactResult, pullArtifact } from './pull-artifact.js';
+
+export interface BackupComponentInput {
+  readonly component: string;
+  readonly config: ComponentConfig;
+  readonly recipe: Recipe;
+  /** The component's outbox, opened. */
+  readonly outbox: Outbox;
+  readonly archive: Archive;
+  /** See `IngestArtifactInput.stagingDir`. */
+  readonly stagingDir: string;
+  /** The instance to export. Default: the config's initial active (there is no registry to ask). */
+  readonly instance?: string;
+  /** Default: a new id. */
+  readonly exportId?: string;
+  readonly forget?: ForgetSnapshots;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: StepProgressListener;
+}
+
+/**
+ * `pullback backup <component>`: one export and its pull, with no Redis: the
+ * recipe writes the artifact into the outbox, then it is ingested as a snapshot
+ * (epoch tag absent) and removed from the outbox. No fallback is touched.
+ */
+export async function backupComponent(input: BackupComponentInput): Promise<PullArtifactResult> {
+  const { component, config, signal } = input;
+  const exportId = input.exportId ?? exportIdFor(component, randomUUID(), Date.now());
+  const active = input.instance ?? config.instances.find((instance) => instance.role === 'active')?.name;
+  const location = active === undefined ? undefined : instanceLocation(config, active);
+  if (active !== undefined && location === undefined) {
+    throw new PipelineError(
+      'unknown-component',
+      `backup of ${component}: no instance ${active} in the config`,
+    );
+  }
+  await input.recipe.export({
+    component,
+    ...(location === undefined ? {} : { instance: location }),
+    ...(config.recipe === 'files' ? { path: config.path } : {}),
+    outbox: input.outbox,
+    exportId,
+    ...(signal === undefined ? {} : { signal }),
+    onProgress: (progress) =>
+      input.onProgress?.({
+        stage: 'export',
+        bytesDone: progress.bytesDone,
+        ...(progress.bytesTotal === undefined ? {} : { bytesTotal: progress.bytesTotal }),
+        detail: progress.object,
+      }),
+  });
+  return pullArtifact({
+    component,
+    config,
+    exportId,
+    epoch: 0,
+    outbox: input.outbox,
+    archive: input.archive,
+    stagingDir: input.stagingDir,
+    ...(input.forget === undefined ? {} : { forget: input.forget }),
+    ...(signal === undefined ? {} : { signal }),
+    ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),
+  });
+}

@@ -1,0 +1,56 @@
+/**
+ * What the pipeline's steps fail with, named once; workers translate codes into
+ * BullMQ's retry decisions in one place (`jobErrorFor`). Messages are one lowercase
+ * line naming the object.
+ *
+ * - `stale-epoch`: the job's epoch is not the component's (permanent).
+ * - `unknown-component`: not in the registry or the config (permanent).
+ * - `incomplete-artifact`: no COMPLETE for the export in the outbox (permanent).
+ * - `corrupt-artifact`: an object differs from COMPLETE, or its tar is unsafe (permanent).
+ * - `busy`: another export of the component, or restore of the fallback, holds its lock (try later, not a failure).
+ * - `not-a-fallback`: an import for an instance that is not a fallback (any more) (permanent).
+ * - `not-active-here`: the component's active is not this agent's (hand the job on).
+ * - `lock-lost`: the lock expired under running work (retried).
+ */
+export type PipelineErrorCode =
+  | 'stale-epoch'
+  | 'unknown-component'
+  | 'incomplete-artifact'
+  | 'corrupt-artifact'
+  | 'busy'
+  | 'not-a-fallback'
+  | 'not-active-here'
+  | 'lock-lost';
+
+const PERMANENT: ReadonlySet<PipelineErrorCode> = new Set([
+  'stale-epoch',
+  'unknown-component',
+  'incomplete-artifact',
+  'corrupt-artifact',
+  'not-a-fallback',
+]);
+
+export class PipelineError extends Error {
+  override readonly name = 'PipelineError';
+  readonly code: PipelineErrorCode;
+  readonly hint: string | undefined;
+  /** Retrying the same job cannot help. */
+  readonly permanent: boolean;
+
+  constructor(code: PipelineErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? {} : { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+    this.permanent = PERMANENT.has(code);
+  }
+}
+
+export function isPipelineError(error: unknown, code?: PipelineErrorCode): error is PipelineError {
+  return error instanceof PipelineError && (code === undefined || error.code === code);
+}
+
+/** The message of anything thrown, on one line. */
+export function messageOf(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}

@@ -1,0 +1,169 @@
+import { type Archive, applyRetention, listSnapshots, type Snapshot } from '@pullback/archive';
+import type { ComponentConfig, RetentionPolicy } from '../config/schema.js';
+import type { ImportJob } from '../queues/job-contracts.js';
+import { type ArtifactKind, type ArtifactManifest, type Outbox, readArtifactManifest } from '../recipe.js';
+import type { Registry } from '../registry/registry.js';
+import { PipelineError } from './errors.js';
+import { ingestArtifact } from './ingest-artifact.js';
+import type { StepProgressListener } from './progress.js';
+import { removeArtifact } from './run-export.js';
+
+/**
+ * Forgets the snapshots of `component` that `policy` does not keep (the archive's
+ * `forgetSnapshots`); prune reclaims their data later.
+ */
+export type ForgetSnapshots = (
+  archive: Archive,
+  options: { policy: RetentionPolicy; component: string; signal?: AbortSignal },
+) => Promise<{ readonly forgotten: readonly { readonly id: string }[] }>;
+
+export interface PullArtifactInput {
+  readonly component: string;
+  readonly config: ComponentConfig;
+  readonly exportId: string;
+  /** The job's epoch. */
+  readonly epoch: number;
+  readonly outbox: Outbox;
+  readonly archive: Archive;
+  /** See `IngestArtifactInput.stagingDir`. */
+  readonly stagingDir: string;
+  /**
+   * The registry: the epoch is checked, the snapshot recorded and imports queued.
+   * Undefined for a one-shot backup without Redis (`pullback backup <component>`).
+   */
+  readonly registry?: Registry;
+  /** Enqueues one import (with `registry`). */
+  readonly enqueueImport?: (job: ImportJob) => Promise<void>;
+  /** The kinds restored onto fallbacks (the recipe's `importKinds`). Default: physical. */
+  readonly importKinds?: readonly ArtifactKind[];
+  /**
+   * Applies the component's retention. Default: none; then the plan is computed
+   * (`applyRetention`) and returned, and nothing is removed. Prune is never run here.
+   */
+  readonly forget?: ForgetSnapshots;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: StepProgressListener;
+}
+
+export interface PullArtifactResult {
+  readonly snapshot: Snapshot;
+  /** True when the snapshot was already committed (a retried pull). */
+  readonly reused: boolean;
+  /** The fallbacks an import was queued for. */
+  readonly imports: readonly string[];
+  /** Snapshots of the component the retention policy lets go. */
+  readonly expired: readonly string[];
+  /** Whether they were forgotten (false: no forget available, or nothing to forget). */
+  readonly forgotten: boolean;
+}
+
+/**
+ * The pull-backup step: ingests artifact `exportId` from the outbox into the
+ * archive as a snapshot of the component, tagged with what the artifact says
+ * (component, recipe, kind, epoch, export id, and for databases the system
+ * identifier, timeline and LSNs), its parent the component's latest snapshot of the
+ * same kind. Only once the snapshot is committed is the artifact removed from the
+ * outbox; then the component's retention is applied and one import per fallback is
+ * queued (supersession: a fallback with a newer snapshot queued gets none).
+ *
+ * Idempotent: a retried pull that finds the snapshot of its export id committed
+ * reuses it and finishes the rest. A corrupted or incomplete artifact fails with a
+ * permanent error and is never archived.
+ */
+export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifactResult> {
+  const { component, exportId, epoch, archive, registry, signal } = input;
+  const what = `pull of ${exportId} of ${component}`;
+  await registry?.assertEpoch(component, epoch, what);
+
+  const snapshots = await listSnapshots(archive, { component, ...(signal ? { signal } : {}) });
+  let snapshot = snapshots.find((candidate) => candidate.tags.exportId === exportId);
+  const reused = snapshot !== undefined;
+  if (snapshot === undefined) {
+    const manifest = await readArtifactManifest(input.outbox, exportId, signal);
+    if (manifest === undefined) {
+      throw new PipelineError(
+        'incomplete-artifact',
+        `${what}: ${input.outbox.location} has no complete artifact ${exportId}`,
+        { hint: 'the export did not finish, or the artifact was removed; run a new export' },
+      );
+    }
+    if (manifest.component !== component) {
+      throw new PipelineError(
+        'corrupt-artifact',
+        `${what}: artifact ${exportId} in ${input.outbox.location} belongs to ${manifest.component}`,
+      );
+    }
+    const parent = snapshots.filter((candidate) => candidate.tags.kind === manifest.kind).at(-1);
+    snapshot = await ingestArtifact({
+      archive,
+      outbox: input.outbox,
+      manifest,
+      stagingDir: input.stagingDir,
+      // Without a registry (a one-shot backup) there is no epoch to record.
+      tags: snapshotTags(manifest, registry === undefined ? undefined : epoch),
+      parent: parent?.id ?? null,
+      ...(signal === undefined ? {} : { signal }),
+      ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),
+    });
+    snapshots.push(snapshot);
+  }
+  // Committed: the staged artifact is no longer the only copy.
+  await removeArtifact(input.outbox, exportId, signal);
+
+  const policy = input.config.retention;
+  const plan = applyRetention(snapshots, policy);
+  let expired = plan.forget.map((old) => old.id);
+  const forgotten = !plan.policyEmpty && expired.length > 0 && input.forget !== undefined;
+  if (forgotten && input.forget !== undefined) {
+    const result = await input.forget(archive, { policy, component, ...(signal ? { signal } : {}) });
+    expired = result.forgotten.map((old) => old.id);
+  }
+
+  const imports: string[] = [];
+  if (registry !== undefined) {
+    await registry.recordSnapshot(component, epoch, {
+      id: snapshot.id,
+      time: snapshot.time,
+      exportId,
+      logicalBytes: snapshot.stats.logicalBytes,
+      newBytesStored: snapshot.stats.newBytesStored,
+    });
+    const kind = snapshot.tags.kind as ArtifactKind;
+    if (input.enqueueImport !== undefined && (input.importKinds ?? ['physical']).includes(kind)) {
+      // A stale pull must not push its snapshot onto fallbacks of the new epoch.
+      await registry.assertEpoch(component, epoch, what);
+      for (const fallback of await registry.fallbacks(component)) {
+        if (!(await registry.queueSnapshot(fallback.name, snapshot.id, snapshot.time))) continue;
+        await input.enqueueImport({ component, instance: fallback.name, epoch, snapshotId: snapshot.id });
+        imports.push(fallback.name);
+      }
+    }
+  }
+  return {
+    snapshot,
+    reused,
+    imports,
+    expired,
+    forgotten,
+  };
+}
+
+/** The tags of an artifact's snapshot: what `snapshots` filters on and the election reads. */
+export function snapshotTags(manifest: ArtifactManifest, epoch?: number): Record<string, string> {
+  const server = manifest.server;
+  return {
+    component: manifest.component,
+    recipe: manifest.recipe,
+    kind: manifest.kind,
+    exportId: manifest.exportId,
+    ...(epoch === undefined ? {} : { epoch: String(epoch) }),
+    ...(server === undefined
+      ? {}
+      : {
+          systemIdentifier: server.systemIdentifier,
+          timeline: String(server.timeline),
+          startLsn: server.startLsn,
+          endLsn: server.endLsn,
+        }),
+  };
+}

@@ -1,0 +1,146 @@
+import type { ComponentConfig } from '../config/schema.js';
+import type { PullJob } from '../queues/job-contracts.js';
+import type { ArtifactManifest, Outbox, Recipe } from '../recipe.js';
+import { completeName } from '../recipe.js';
+import type { Registry } from '../registry/registry.js';
+import { messageOf, PipelineError } from './errors.js';
+import { holdLock } from './hold-lock.js';
+import { instanceLocation } from './instance-location.js';
+import type { StepProgressListener } from './progress.js';
+
+export interface RunExportInput {
+  readonly component: string;
+  readonly config: ComponentConfig;
+  readonly recipe: Recipe;
+  /** The component's outbox, opened (`openBackend(config.outbox)`). */
+  readonly outbox: Outbox;
+  readonly exportId: string;
+  /** The job's epoch. */
+  readonly epoch: number;
+  readonly registry: Registry;
+  /**
+   * The instances this agent runs next to: the export runs only when the
+   * component's live active is one of them, else it fails with `not-active-here`.
+   * Default: undefined, any active (one agent for everything, `pullback up`).
+   */
+  readonly localInstances?: readonly string[];
+  /** Enqueues the pull of the finished artifact. */
+  readonly enqueuePull: (job: PullJob) => Promise<void>;
+  /** The export lock's TTL in ms; renewed every third of it. Default: 60 000. */
+  readonly lockTtlMs?: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: StepProgressListener;
+}
+
+export interface RunExportResult {
+  readonly exportId: string;
+  readonly manifest: ArtifactManifest;
+  /** The instance exported, when the component has one. */
+  readonly instance?: string;
+}
+
+const DEFAULT_LOCK_TTL_MS = 60_000;
+
+/**
+ * One export: checks the epoch and that the component's active is here, takes the
+ * component's export lock (so a scheduled export and `--now` never run at once,
+ * from any number of agents), has the recipe write the artifact into the outbox,
+ * checks the epoch again, enqueues the pull and records the outcome. The export
+ * never touches the archive.
+ *
+ * Idempotent per export id: a retried job finds its complete artifact, or the
+ * recipe replaces a partial one. Fails with `export-busy` while another export of
+ * the component runs, and `stale-epoch` when the job's epoch is not current, before
+ * or after exporting (an activation during the export); then the artifact is
+ * removed, as a stale one must never become a snapshot.
+ */
+export async function runExport(input: RunExportInput): Promise<RunExportResult> {
+  const { component, config, registry, exportId, epoch } = input;
+  const what = `export ${exportId} of ${component}`;
+  await registry.assertEpoch(component, epoch, what);
+  const record = await registry.requireComponent(component);
+  const active = record.active;
+  if (active === undefined && config.instances.length > 0) {
+    throw new PipelineError('not-active-here', `${what}: the component has no active instance`);
+  }
+  if (active !== undefined && input.localInstances !== undefined && !input.localInstances.includes(active)) {
+    throw new PipelineError('not-active-here', `${what}: the active ${active} is not served by this agent`);
+  }
+  const instance = active === undefined ? undefined : instanceLocation(config, active);
+  if (active !== undefined && instance === undefined) {
+    throw new PipelineError('unknown-component', `${what}: the active ${active} is not in the config`);
+  }
+
+  return holdLock(
+    registry,
+    `export.${component}`,
+    {
+      ttlMs: input.lockTtlMs ?? DEFAULT_LOCK_TTL_MS,
+      what,
+      ...(input.signal ? { signal: input.signal } : {}),
+    },
+    async (signal) => {
+      const startedAt = new Date().toISOString();
+      const outcome = (ok: boolean, extra: { reason?: string; bytes?: number }) => ({
+        exportId,
+        ...(active === undefined ? {} : { instance: active }),
+        startedAt,
+        finishedAt: new Date().toISOString(),
+        ok,
+        ...extra,
+      });
+      try {
+        const manifest = await input.recipe.export({
+          component,
+          ...(instance === undefined ? {} : { instance }),
+          ...(config.recipe === 'files' ? { path: config.path } : {}),
+          outbox: input.outbox,
+          exportId,
+          signal,
+          onProgress: (progress) =>
+            input.onProgress?.({
+              stage: 'export',
+              bytesDone: progress.bytesDone,
+              ...(progress.bytesTotal === undefined ? {} : { bytesTotal: progress.bytesTotal }),
+              detail: progress.object,
+            }),
+        });
+        const now = await registry.checkEpoch(component, epoch);
+        if (!now.ok) {
+          await removeArtifact(input.outbox, exportId);
+          throw new PipelineError(
+            'stale-epoch',
+            `${what}: epoch ${epoch} of ${component} became stale during the export (now ${now.current}); artifact removed`,
+          );
+        }
+        await input.enqueuePull({ component, epoch, exportId, outbox: config.outbox });
+        const bytes = manifest.objects.reduce((sum, object) => sum + object.size, 0);
+        await registry.recordExport(component, epoch, outcome(true, { bytes }));
+        return { exportId, manifest, ...(active === undefined ? {} : { instance: active }) };
+      } catch (error) {
+        const reason = messageOf(signal.aborted && !input.signal?.aborted ? signal.reason : error);
+        await registry.recordExport(component, epoch, outcome(false, { reason })).catch(() => {});
+        throw error;
+      }
+    },
+  );
+}
+
+/**
+ * Removes every object of export `exportId` from the outbox, the data objects first
+ * and COMPLETE last. An interrupted removal leaves a COMPLETE whose objects are
+ * partly gone; that is safe because it only happens once the artifact is no longer
+ * needed: its snapshot is committed (a retried pull finds the snapshot by export id
+ * and finishes the removal) or it was refused (stale).
+ */
+export async function removeArtifact(outbox: Outbox, exportId: string, signal?: AbortSignal): Promise<void> {
+  const complete = completeName(exportId);
+  const names: string[] = [];
+  for await (const info of outbox.list(`${exportId}/`, signal === undefined ? {} : { signal })) {
+    if (info.name !== complete) names.push(info.name);
+  }
+  for (const name of names) await outbox.remove(name);
+  for await (const info of outbox.list(complete)) {
+    if (info.name === complete) await outbox.remove(complete);
+  }
+}

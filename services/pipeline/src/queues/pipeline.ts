@@ -1,0 +1,173 @@
+import { type Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/schema.js';
+import { PipelineError } from '../domain/errors.js';
+import { type PipelineStatus, type ReadStatusOptions, readStatus } from '../registry/read-status.js';
+import { Registry } from '../registry/registry.js';
+import { DEFAULT_PREFIX } from '../registry/registry-keys.js';
+import type { ExportJob, ImportJob, PullJob } from './job-contracts.js';
+import { defaultJobOptions, type RetryOptions } from './job-defaults.js';
+import {
+  EXPORT_QUEUE,
+  exportNowJobId,
+  exportSchedulerId,
+  importJobId,
+  importQueueName,
+  PULL_QUEUE,
+  pullJobId,
+} from './queue-names.js';
+import { connectRedis } from './redis-connection.js';
+
+export interface PipelineOptions {
+  /** A Redis URL (the config's `redis`), or an open connection (then not closed by `close`). */
+  readonly redis: string | Redis;
+  /**
+   * Namespace of every key, BullMQ's and the registry's, so that pipelines sharing
+   * a Redis (tests, two deployments) never meet. Default: `pullback`.
+   */
+  readonly prefix?: string;
+  /** Retries of failed jobs (see `RetryOptions` for defaults). */
+  readonly retry?: RetryOptions;
+}
+
+/** What `exportNow` did. */
+export interface ExportNowResult {
+  readonly jobId: string;
+  /** False when a `--now` export of the component was already waiting or running: that one stands. */
+  readonly created: boolean;
+  readonly epoch: number;
+}
+
+/**
+ * The pipeline's producer side and control plane: the queues, the job schedulers
+ * and the registry, over one Redis connection. Workers (workers/*) consume the
+ * queues; the command line uses this to register the config, ask for an export and
+ * read the status.
+ */
+export class Pipeline {
+  readonly connection: Redis;
+  readonly prefix: string;
+  readonly registry: Registry;
+  readonly exportQueue: Queue<ExportJob>;
+  readonly pullQueue: Queue<PullJob>;
+  private readonly importQueues = new Map<string, Queue<ImportJob>>();
+  private readonly ownsConnection: boolean;
+  private readonly jobOptions;
+
+  constructor(options: PipelineOptions) {
+    this.ownsConnection = typeof options.redis === 'string';
+    this.connection = typeof options.redis === 'string' ? connectRedis(options.redis) : options.redis;
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.registry = new Registry(this.connection, { prefix: this.prefix });
+    this.jobOptions = defaultJobOptions(options.retry);
+    this.exportQueue = this.queue<ExportJob>(EXPORT_QUEUE);
+    this.pullQueue = this.queue<PullJob>(PULL_QUEUE);
+  }
+
+  /** The options a worker of this pipeline needs for BullMQ (connection and prefix). */
+  get queueOptions(): { connection: Redis; prefix: string } {
+    return { connection: this.connection, prefix: this.prefix };
+  }
+
+  /** Fallback `instance`'s import queue. */
+  importQueue(instance: string): Queue<ImportJob> {
+    let queue = this.importQueues.get(instance);
+    if (queue === undefined) {
+      queue = this.queue<ImportJob>(importQueueName(instance));
+      this.importQueues.set(instance, queue);
+    }
+    return queue;
+  }
+
+  /**
+   * Registers the config's components in the registry (live roles and epochs are
+   * kept, see `Registry.registerComponent`) and upserts one export job scheduler
+   * per component with its cron and current epoch; schedulers of components no
+   * longer in the config are removed. Safe to run at every start.
+   */
+  async register(config: Config): Promise<void> {
+    await this.registry.registerConfig(config);
+    for (const [name, component] of Object.entries(config.components)) {
+      await this.upsertSchedule(name, component.schedule);
+    }
+    const wanted = new Set(Object.keys(config.components).map(exportSchedulerId));
+    for (const scheduler of await this.exportQueue.getJobSchedulers(0, -1)) {
+      if (!wanted.has(scheduler.key)) await this.exportQueue.removeJobScheduler(scheduler.key);
+    }
+  }
+
+  /**
+   * Upserts component `component`'s export scheduler: `schedule` (cron), and jobs
+   * carrying the component's current epoch. Run it again after an activation: a
+   * scheduler's jobs carry the epoch it was upserted with.
+   */
+  async upsertSchedule(component: string, schedule: string): Promise<void> {
+    const { epoch } = await this.registry.requireComponent(component);
+    await this.exportQueue.upsertJobScheduler(
+      exportSchedulerId(component),
+      { pattern: schedule },
+      { name: 'export', data: { component, epoch, requestedBy: 'schedule' } },
+    );
+  }
+
+  /**
+   * `pullback export <component> --now`: adds an export job under the component's
+   * fixed `--now` job id, so that a second request while one waits, runs or retries
+   * is the same job rather than a second export. A scheduled export and this one
+   * never run at once either: each export takes the component's export lock, and one
+   * that finds it taken waits its turn.
+   */
+  async exportNow(component: string): Promise<ExportNowResult> {
+    const record = await this.registry.component(component);
+    if (record === undefined) {
+      throw new PipelineError('unknown-component', `component ${component} is not in the registry`, {
+        hint: 'start `pullback up` with a config that has it, or check the name',
+      });
+    }
+    const jobId = exportNowJobId(component);
+    const existing = await this.exportQueue.getJob(jobId);
+    await this.exportQueue.add(
+      'export',
+      { component, epoch: record.epoch, requestedBy: 'now' },
+      // Removed once finished, so that the next --now is a new job; the registry keeps the outcome.
+      { jobId, removeOnComplete: true, removeOnFail: true },
+    );
+    return { jobId, created: existing === undefined, epoch: record.epoch };
+  }
+
+  async enqueuePull(job: PullJob): Promise<Job<PullJob>> {
+    return this.pullQueue.add('pull', job, { jobId: pullJobId(job.component, job.exportId) });
+  }
+
+  /** Enqueues an import; `catchUp` makes a new job even when one for the same snapshot finished before. */
+  async enqueueImport(job: ImportJob, options: { catchUp?: boolean } = {}): Promise<Job<ImportJob>> {
+    const base = importJobId(job.instance, job.snapshotId);
+    const jobId = options.catchUp ? `${base}.${Date.now()}` : base;
+    return this.importQueue(job.instance).add('import', job, { jobId });
+  }
+
+  /** Everything `pullback status` shows. */
+  async readStatus(options: ReadStatusOptions = {}): Promise<PipelineStatus> {
+    return readStatus(this.registry, options);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      [this.exportQueue, this.pullQueue, ...this.importQueues.values()].map((q) => q.close()),
+    );
+    if (this.ownsConnection) await this.connection.quit().catch(() => this.connection.disconnect());
+  }
+
+  private queue<T>(name: string): Queue<T> {
+    return new Queue<T>(name, {
+      connection: this.connection,
+      prefix: this.prefix,
+      defaultJobOptions: this.jobOptions,
+    });
+  }
+}
+
+/** Opens the pipeline's queues and registry on Redis. Close it when done. */
+export function openPipeline(options: PipelineOptions): Pipeline {
+  return new Pipeline(options);
+}

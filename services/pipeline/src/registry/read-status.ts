@@ -1,0 +1,114 @@
+import type { InstanceRole } from '../config/schema.js';
+import type {
+  ExportRecord,
+  FailureRecord,
+  FallbackState,
+  SnapshotHealth,
+  SnapshotRecord,
+} from './records.js';
+import type { Registry } from './registry.js';
+
+/** One instance in `pullback status`. */
+export interface InstanceStatus {
+  readonly name: string;
+  readonly role: InstanceRole;
+  readonly epoch: number;
+  readonly host: string;
+  readonly port: number;
+  readonly priority: number;
+  /** Fallbacks: what their import agent last reported. */
+  readonly state?: FallbackState;
+  /** Fallbacks: whether they hold the component's last snapshot. */
+  readonly atLastSnapshot?: boolean;
+  /**
+   * Fallbacks: how far behind the active they are, in seconds: now less the commit
+   * time of the last transaction replayed, else less the time of the snapshot held.
+   */
+  readonly behindSeconds?: number;
+}
+
+export interface SnapshotStatus extends SnapshotRecord {
+  readonly ageSeconds: number;
+}
+
+/** One component in `pullback status`. */
+export interface ComponentStatus {
+  readonly name: string;
+  readonly recipe: string;
+  readonly schedule: string;
+  readonly epoch: number;
+  readonly active: string | undefined;
+  readonly lastExport?: ExportRecord;
+  readonly lastSnapshot?: SnapshotStatus;
+  readonly instances: readonly InstanceStatus[];
+  /** Snapshots that failed to restore or start on a fallback (and never started elsewhere). */
+  readonly badSnapshots: Readonly<Record<string, SnapshotHealth>>;
+  /** The newest failures first. */
+  readonly failures: readonly FailureRecord[];
+}
+
+/** The whole picture, for `pullback status [--json]`. */
+export interface PipelineStatus {
+  readonly at: string;
+  readonly components: readonly ComponentStatus[];
+}
+
+export interface ReadStatusOptions {
+  /** Failures listed per component. Default: 10. */
+  readonly failures?: number;
+  /** Default: the current time. */
+  readonly now?: Date;
+}
+
+/** Reads everything `pullback status` shows from the registry. */
+export async function readStatus(
+  registry: Registry,
+  options: ReadStatusOptions = {},
+): Promise<PipelineStatus> {
+  const now = options.now ?? new Date();
+  const components: ComponentStatus[] = [];
+  for (const name of await registry.componentNames()) {
+    const component = await registry.component(name);
+    if (component === undefined) continue;
+    const lastSnapshot = component.lastSnapshot;
+    const instances = (await registry.instances(name)).map((instance): InstanceStatus => {
+      const base = {
+        name: instance.name,
+        role: instance.role,
+        epoch: instance.epoch,
+        host: instance.host,
+        port: instance.port,
+        priority: instance.priority,
+      };
+      if (instance.role !== 'fallback') return base;
+      const state = instance.state;
+      const since = state?.replayedAt ?? state?.snapshotTime;
+      return {
+        ...base,
+        ...(state === undefined ? {} : { state }),
+        atLastSnapshot: lastSnapshot !== undefined && state?.snapshotId === lastSnapshot.id,
+        ...(since === undefined ? {} : { behindSeconds: secondsBetween(since, now) }),
+      };
+    });
+    const health = await registry.snapshotHealth(name);
+    components.push({
+      name,
+      recipe: component.recipe,
+      schedule: component.schedule,
+      epoch: component.epoch,
+      active: component.active,
+      ...(component.lastExport === undefined ? {} : { lastExport: component.lastExport }),
+      ...(lastSnapshot === undefined
+        ? {}
+        : { lastSnapshot: { ...lastSnapshot, ageSeconds: secondsBetween(lastSnapshot.time, now) } }),
+      instances,
+      badSnapshots: Object.fromEntries(Object.entries(health).filter(([, h]) => h.state === 'bad')),
+      failures: await registry.failures(name, options.failures ?? 10),
+    });
+  }
+  return { at: now.toISOString(), components };
+}
+
+function secondsBetween(time: string, now: Date): number {
+  return Math.max(0, Math.round((now.getTime() - Date.parse(time)) / 1000));
+}

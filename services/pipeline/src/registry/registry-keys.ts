@@ -1,0 +1,36 @@
+/**
+ * The registry's Redis keys, all under `<prefix>:registry:` so that several
+ * pipelines (tests, or two deployments sharing a Redis) never collide. BullMQ's own
+ * keys sit beside them, under `<prefix>:<queue>:`.
+ */
+export interface RegistryKeys {
+  /** SET of component names. */
+  readonly components: string;
+  /** HASH: recipe, schedule, outbox, epoch, active, createdAt, lastExport (JSON), lastSnapshot (JSON). */
+  component(component: string): string;
+  /** SET of the component's instance names. */
+  instances(component: string): string;
+  /** HASH: component, role, epoch, host, port, dataDir, priority, state (JSON), queuedSnapshotId, queuedSnapshotTime. */
+  instance(instance: string): string;
+  /** LIST of failure records (JSON), newest first, trimmed. */
+  failures(component: string): string;
+  /** HASH: snapshot id -> health record (JSON). */
+  snapshotHealth(component: string): string;
+  /** STRING: the token of the holder of lock `scope` (`export.<component>`, `import.<instance>`), with a TTL. */
+  lock(scope: string): string;
+}
+
+export const DEFAULT_PREFIX = 'pullback';
+
+export function registryKeys(prefix: string = DEFAULT_PREFIX): RegistryKeys {
+  const base = `${prefix}:registry`;
+  return {
+    components: `${base}:components`,
+    component: (component) => `${base}:component:${component}`,
+    instances: (component) => `${base}:instances:${component}`,
+    instance: (instance) => `${base}:instance:${instance}`,
+    failures: (component) => `${base}:failures:${component}`,
+    snapshotHealth: (component) => `${base}:snapshot-health:${component}`,
+    lock: (scope) => `${base}:lock:${scope}`,
+  };
+}

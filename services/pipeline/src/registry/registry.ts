@@ -1,0 +1,327 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { ComponentConfig, Config, InstanceRole } from '../config/schema.js';
+import { PipelineError } from '../domain/errors.js';
+import type {
+  ComponentRecord,
+  ExportRecord,
+  FailureRecord,
+  FallbackState,
+  InstanceRecord,
+  SnapshotHealth,
+  SnapshotRecord,
+} from './records.js';
+import { DEFAULT_PREFIX, type RegistryKeys, registryKeys } from './registry-keys.js';
+import {
+  CHECK_EPOCH,
+  QUEUE_SNAPSHOT,
+  REGISTER_COMPONENT,
+  RELEASE_LOCK,
+  RENEW_LOCK,
+  WRITE_IF_EPOCH,
+} from './scripts.js';
+
+export interface RegistryOptions {
+  /** Namespace of every key. Default: `pullback` (keys under `pullback:registry:`). */
+  readonly prefix?: string;
+  /** Failure records kept per component. Default: 50. */
+  readonly failuresKept?: number;
+}
+
+/** A held registry lock: renew it while working, release it after. */
+export interface RegistryLock {
+  readonly scope: string;
+  /** False once the lock expired or was taken over: the work must stop. */
+  renew(): Promise<boolean>;
+  release(): Promise<void>;
+}
+
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+
+const SCRIPTS = {
+  pullbackRegisterComponent: REGISTER_COMPONENT,
+  pullbackCheckEpoch: CHECK_EPOCH,
+  pullbackWriteIfEpoch: WRITE_IF_EPOCH,
+  pullbackQueueSnapshot: QUEUE_SNAPSHOT,
+  pullbackRenewLock: RENEW_LOCK,
+  pullbackReleaseLock: RELEASE_LOCK,
+} as const;
+
+/**
+ * The pipeline's live state in Redis: components, instances with their live role
+ * and epoch, the last export and snapshot, each fallback's position, failures.
+ * Coordination only: everything here can be rebuilt (from the config and the
+ * archive), and nothing here is history.
+ */
+export class Registry {
+  readonly keys: RegistryKeys;
+  readonly prefix: string;
+  private readonly failuresKept: number;
+
+  constructor(
+    readonly redis: Redis,
+    options: RegistryOptions = {},
+  ) {
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.keys = registryKeys(this.prefix);
+    this.failuresKept = options.failuresKept ?? 50;
+    for (const [name, lua] of Object.entries(SCRIPTS)) {
+      // The key count is the first argument of each call, so scripts take any number of keys.
+      if (!(name in redis)) redis.defineCommand(name, { lua });
+    }
+  }
+
+  private script(name: keyof typeof SCRIPTS): ScriptCall {
+    const call = (this.redis as unknown as Record<string, ScriptCall>)[name];
+    if (call === undefined) throw new Error(`registry script ${name} is not defined`);
+    return call.bind(this.redis);
+  }
+
+  /** Registers every component of the config (see `registerComponent`). */
+  async registerConfig(config: Config): Promise<void> {
+    for (const [name, component] of Object.entries(config.components)) {
+      await this.registerComponent(name, component);
+    }
+  }
+
+  /**
+   * Registers a component and its instances. The first registration takes the
+   * config's initial roles at epoch 1; later ones (restarts) only refresh what the
+   * config owns (host, port, data directory, priority, schedule, outbox) and never
+   * the live role or epoch.
+   */
+  async registerComponent(
+    name: string,
+    component: ComponentConfig,
+  ): Promise<{ epoch: number; active?: string }> {
+    const instances = component.instances;
+    const result = (await this.script('pullbackRegisterComponent')(
+      3 + instances.length,
+      this.keys.components,
+      this.keys.component(name),
+      this.keys.instances(name),
+      ...instances.map((instance) => this.keys.instance(instance.name)),
+      name,
+      component.recipe,
+      component.schedule,
+      component.outbox,
+      new Date().toISOString(),
+      ...instances.map((instance) =>
+        JSON.stringify({
+          name: instance.name,
+          role: instance.role,
+          host: instance.host,
+          port: instance.port,
+          dataDir: instance.dataDir,
+          priority: instance.priority,
+        }),
+      ),
+    )) as [number, string, number];
+    return { epoch: result[0], ...(result[1] === '' ? {} : { active: result[1] }) };
+  }
+
+  async componentNames(): Promise<string[]> {
+    return (await this.redis.smembers(this.keys.components)).sort();
+  }
+
+  async component(name: string): Promise<ComponentRecord | undefined> {
+    const hash = await this.redis.hgetall(this.keys.component(name));
+    if (hash.epoch === undefined) return undefined;
+    return {
+      name,
+      recipe: hash.recipe ?? '',
+      schedule: hash.schedule ?? '',
+      outbox: hash.outbox ?? '',
+      epoch: Number(hash.epoch),
+      active: hash.active === undefined || hash.active === '' ? undefined : hash.active,
+      ...parsedField<ExportRecord>('lastExport', hash.lastExport),
+      ...parsedField<SnapshotRecord>('lastSnapshot', hash.lastSnapshot),
+    };
+  }
+
+  /** The component, or a permanent `unknown-component` error. */
+  async requireComponent(name: string): Promise<ComponentRecord> {
+    const record = await this.component(name);
+    if (record === undefined) {
+      throw new PipelineError('unknown-component', `component ${name} is not in the registry`, {
+        hint: 'start `pullback up` with a config that has it',
+      });
+    }
+    return record;
+  }
+
+  async instance(name: string): Promise<InstanceRecord | undefined> {
+    const hash = await this.redis.hgetall(this.keys.instance(name));
+    if (hash.role === undefined) return undefined;
+    return {
+      name,
+      component: hash.component ?? '',
+      role: hash.role as InstanceRole,
+      epoch: Number(hash.epoch),
+      host: hash.host ?? '',
+      port: Number(hash.port),
+      dataDir: hash.dataDir ?? '',
+      priority: Number(hash.priority),
+      ...parsedField<FallbackState>('state', hash.state),
+      ...(hash.queuedSnapshotId === undefined ? {} : { queuedSnapshotId: hash.queuedSnapshotId }),
+    };
+  }
+
+  /** The component's instances, by name. */
+  async instances(component: string): Promise<InstanceRecord[]> {
+    const names = (await this.redis.smembers(this.keys.instances(component))).sort();
+    const records = await Promise.all(names.map((name) => this.instance(name)));
+    return records.filter((record): record is InstanceRecord => record !== undefined);
+  }
+
+  /** The component's fallbacks (live role), by name. */
+  async fallbacks(component: string): Promise<InstanceRecord[]> {
+    return (await this.instances(component)).filter((instance) => instance.role === 'fallback');
+  }
+
+  /** Whether `epoch` is the component's epoch now, and what that is. */
+  async checkEpoch(component: string, epoch: number): Promise<{ ok: boolean; current: number | undefined }> {
+    const [status, current] = (await this.script('pullbackCheckEpoch')(
+      1,
+      this.keys.component(component),
+      epoch,
+    )) as [number, number];
+    if (status === -1) return { ok: false, current: undefined };
+    return { ok: status === 1, current };
+  }
+
+  /** Throws a permanent `stale-epoch` (or `unknown-component`) error unless `epoch` is current. */
+  async assertEpoch(component: string, epoch: number, what: string): Promise<void> {
+    const { ok, current } = await this.checkEpoch(component, epoch);
+    if (ok) return;
+    if (current === undefined) {
+      throw new PipelineError('unknown-component', `${what}: component ${component} is not in the registry`);
+    }
+    throw new PipelineError(
+      'stale-epoch',
+      `${what}: epoch ${epoch} of ${component} is stale (the component is at epoch ${current})`,
+    );
+  }
+
+  /**
+   * Takes lock `scope` for `ttlMs` if it is free. The TTL frees it when the holder
+   * dies; a live holder renews it. Scopes: `export.<component>` (one export of a
+   * component at a time), `import.<instance>` (one restore of a fallback at a time).
+   */
+  async acquireLock(scope: string, ttlMs: number): Promise<RegistryLock | undefined> {
+    const key = this.keys.lock(scope);
+    const token = randomUUID();
+    const taken = await this.redis.set(key, token, 'PX', ttlMs, 'NX');
+    if (taken !== 'OK') return undefined;
+    return {
+      scope,
+      renew: async () => (await this.script('pullbackRenewLock')(1, key, token, ttlMs)) === 1,
+      release: async () => {
+        await this.script('pullbackReleaseLock')(1, key, token);
+      },
+    };
+  }
+
+  /** Records an export's outcome, unless the epoch moved on meanwhile. Returns whether it was written. */
+  async recordExport(component: string, epoch: number, record: ExportRecord): Promise<boolean> {
+    return this.writeIfEpoch(component, epoch, this.keys.component(component), {
+      lastExport: JSON.stringify(record),
+    });
+  }
+
+  /** Records the component's newest snapshot (an older one never replaces a newer). */
+  async recordSnapshot(component: string, epoch: number, record: SnapshotRecord): Promise<boolean> {
+    const current = (await this.component(component))?.lastSnapshot;
+    if (current !== undefined && Date.parse(current.time) > Date.parse(record.time)) return false;
+    return this.writeIfEpoch(component, epoch, this.keys.component(component), {
+      lastSnapshot: JSON.stringify(record),
+    });
+  }
+
+  /**
+   * Records that `snapshotId` is queued for fallback `instance`, unless a newer
+   * snapshot was queued already. Returns false only in that case.
+   */
+  async queueSnapshot(instance: string, snapshotId: string, time: string): Promise<boolean> {
+    const result = await this.script('pullbackQueueSnapshot')(
+      1,
+      this.keys.instance(instance),
+      snapshotId,
+      Date.parse(time),
+    );
+    return result === 1;
+  }
+
+  /** The time (ms) of the newest snapshot queued for `instance`, if any. */
+  async queuedSnapshotTime(instance: string): Promise<number | undefined> {
+    const value = await this.redis.hget(this.keys.instance(instance), 'queuedSnapshotTime');
+    return value === null ? undefined : Number(value);
+  }
+
+  /** Reports where fallback `instance` stands, unless the epoch moved on. */
+  async reportFallback(
+    component: string,
+    instance: string,
+    epoch: number,
+    state: FallbackState,
+  ): Promise<boolean> {
+    return this.writeIfEpoch(component, epoch, this.keys.instance(instance), {
+      state: JSON.stringify(state),
+    });
+  }
+
+  /** Records whether a snapshot restored and started (good) or not (bad). A good one stays good. */
+  async markSnapshot(component: string, snapshotId: string, health: SnapshotHealth): Promise<void> {
+    const key = this.keys.snapshotHealth(component);
+    if (health.state === 'good') {
+      await this.redis.hset(key, snapshotId, JSON.stringify(health));
+      return;
+    }
+    const known = await this.redis.hget(key, snapshotId);
+    // A snapshot that started on one fallback is good; a later failure elsewhere is that fallback's.
+    if (known !== null && (JSON.parse(known) as SnapshotHealth).state === 'good') return;
+    await this.redis.hset(key, snapshotId, JSON.stringify(health));
+  }
+
+  async snapshotHealth(component: string): Promise<Record<string, SnapshotHealth>> {
+    const hash = await this.redis.hgetall(this.keys.snapshotHealth(component));
+    return Object.fromEntries(
+      Object.entries(hash).map(([id, value]) => [id, JSON.parse(value) as SnapshotHealth]),
+    );
+  }
+
+  async recordFailure(component: string, failure: FailureRecord): Promise<void> {
+    const key = this.keys.failures(component);
+    await this.redis
+      .multi()
+      .lpush(key, JSON.stringify(failure))
+      .ltrim(key, 0, this.failuresKept - 1)
+      .exec();
+  }
+
+  /** The newest failures first. */
+  async failures(component: string, count = 10): Promise<FailureRecord[]> {
+    const items = await this.redis.lrange(this.keys.failures(component), 0, count - 1);
+    return items.map((item) => JSON.parse(item) as FailureRecord);
+  }
+
+  private async writeIfEpoch(
+    component: string,
+    epoch: number,
+    key: string,
+    fields: Record<string, string>,
+  ): Promise<boolean> {
+    const result = await this.script('pullbackWriteIfEpoch')(
+      2,
+      this.keys.component(component),
+      key,
+      epoch,
+      ...Object.entries(fields).flat(),
+    );
+    return result === 1;
+  }
+}
+
+function parsedField<T>(field: string, value: string | undefined): Record<string, T> {
+  return value === undefined || value === '' ? {} : { [field]: JSON.parse(value) as T };
+}

@@ -1,0 +1,113 @@
+/*
+ * The registry's atomic steps, as Lua scripts run with EVALSHA (ioredis
+ * defineCommand). Each states its keys, arguments and return values; callers are in
+ * registry.ts. Every key a script touches is passed in KEYS.
+ */
+
+/**
+ * Registers a component and its instances from the config without overwriting live
+ * state: the epoch, the active and each instance's role and epoch are set only when
+ * missing, so a restart with the config's initial roles never undoes an activation.
+ * An instance added to the config of a component that already has an active starts
+ * as a fallback, whatever the config says.
+ *
+ * KEYS[1] components SET    KEYS[2] component HASH    KEYS[3] instances SET
+ * KEYS[4..] one instance HASH per instance, in the order of ARGV[6..]
+ * ARGV[1] component name    ARGV[2] recipe    ARGV[3] schedule    ARGV[4] outbox
+ * ARGV[5] now (ISO 8601)
+ * ARGV[6..] per instance: JSON {name, role, host, port, dataDir, priority}
+ * Returns {epoch, active ('' when none), 1 if the component was new else 0}.
+ */
+export const REGISTER_COMPONENT = `
+local componentKey = KEYS[2]
+local isNew = redis.call('HSETNX', componentKey, 'epoch', 1)
+if isNew == 1 then
+  redis.call('HSET', componentKey, 'createdAt', ARGV[5], 'active', '')
+end
+redis.call('HSET', componentKey, 'recipe', ARGV[2], 'schedule', ARGV[3], 'outbox', ARGV[4])
+redis.call('SADD', KEYS[1], ARGV[1])
+local epoch = redis.call('HGET', componentKey, 'epoch')
+for i = 6, #ARGV do
+  local instance = cjson.decode(ARGV[i])
+  local key = KEYS[i - 2]
+  redis.call('SADD', KEYS[3], instance.name)
+  local role = 'fallback'
+  if isNew == 1 then role = instance.role end
+  if redis.call('HSETNX', key, 'role', role) == 1 then
+    redis.call('HSET', key, 'epoch', epoch)
+    if role == 'active' then redis.call('HSET', componentKey, 'active', instance.name) end
+  end
+  redis.call('HSET', key, 'component', ARGV[1], 'host', instance.host, 'port', instance.port,
+    'dataDir', instance.dataDir, 'priority', instance.priority)
+end
+return {tonumber(epoch), redis.call('HGET', componentKey, 'active'), isNew}
+`;
+
+/**
+ * Compares a job's epoch with the component's.
+ *
+ * KEYS[1] component HASH
+ * ARGV[1] the job's epoch
+ * Returns {1, epoch} when they are equal, {0, current} when the job's is another
+ * (stale, or from a registry that was reset), {-1, 0} when the component is unknown.
+ */
+export const CHECK_EPOCH = `
+local current = redis.call('HGET', KEYS[1], 'epoch')
+if not current then return {-1, 0} end
+if current == ARGV[1] then return {1, tonumber(current)} end
+return {0, tonumber(current)}
+`;
+
+/**
+ * Writes fields only while the epoch is still the one the writer worked under, so
+ * that a worker of a stale epoch cannot report over the current one.
+ *
+ * KEYS[1] component HASH (holds the epoch)    KEYS[2] the HASH to write
+ * ARGV[1] the writer's epoch    ARGV[2..] field, value, field, value ...
+ * Returns 1 when written, 0 when the epoch differs (nothing written).
+ */
+export const WRITE_IF_EPOCH = `
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+return 1
+`;
+
+/**
+ * Records that snapshot ARGV[1] was queued for a fallback, unless a newer one
+ * already was: an import worker skips every snapshot older than the one recorded.
+ *
+ * KEYS[1] instance HASH
+ * ARGV[1] snapshot id    ARGV[2] snapshot time (ms since 1970)
+ * Returns 1 when recorded (or it is the one recorded: a retried pull queues it again),
+ * 0 when a newer snapshot was queued before.
+ */
+export const QUEUE_SNAPSHOT = `
+if redis.call('HGET', KEYS[1], 'queuedSnapshotId') == ARGV[1] then return 1 end
+local queued = tonumber(redis.call('HGET', KEYS[1], 'queuedSnapshotTime') or '-1')
+if queued >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'queuedSnapshotId', ARGV[1], 'queuedSnapshotTime', ARGV[2])
+return 1
+`;
+
+/**
+ * Extends the export lock if the caller still holds it.
+ *
+ * KEYS[1] lock STRING    ARGV[1] the holder's token    ARGV[2] new TTL in ms
+ * Returns 1 when extended, 0 when the lock is gone or held by another.
+ */
+export const RENEW_LOCK = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+
+/**
+ * Releases the export lock if the caller still holds it (never another's).
+ *
+ * KEYS[1] lock STRING    ARGV[1] the holder's token
+ * Returns 1 when released, 0 otherwise.
+ */
+export const RELEASE_LOCK = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+`;

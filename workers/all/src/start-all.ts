@@ -1,0 +1,165 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as archiveModule from '@pullback/archive';
+import { type Archive, openArchive } from '@pullback/archive';
+import {
+  type ComponentConfig,
+  type Config,
+  type ForgetSnapshots,
+  openPipeline,
+  type Pipeline,
+  type Recipe,
+  type Redis,
+  type RetryOptions,
+  type RunningWorker,
+} from '@pullback/pipeline';
+import { startExportWorker } from '@pullback/worker-export';
+import { startImportWorker } from '@pullback/worker-import';
+import { startPullWorker } from '@pullback/worker-pull-backup';
+import { type BuiltInRecipeOptions, builtInRecipes } from './built-in-recipes.js';
+
+export interface StartAllOptions extends BuiltInRecipeOptions {
+  /** Redis: an open connection (not closed by `close`). Default: the config's `redis` URL. */
+  readonly redis?: Redis;
+  /** Namespace of every Redis key. Default: `pullback`. */
+  readonly prefix?: string;
+  /** Which roles run here. Default: all three. */
+  readonly roles?: { readonly export?: boolean; readonly pull?: boolean; readonly import?: boolean };
+  /** The instances this machine runs next to (exports and imports). Default: every instance in the config. */
+  readonly instances?: readonly string[];
+  /** The archive, open. Default: opened from the config with `keyFile` / `passphrase`, if pull or import run here. */
+  readonly archive?: Archive;
+  /** Default: the config's `archive.keyFile`, else PULLBACK_KEY_FILE. */
+  readonly keyFile?: string;
+  /** Used when there is no key file. Default: PULLBACK_PASSWORD. */
+  readonly passphrase?: string;
+  /** Where pulls stage artifacts. Default: `<tmpdir>/pullback-staging`. */
+  readonly stagingDir?: string;
+  /** The recipe of a component. Default: the built-in recipes (`builtInRecipes`). */
+  readonly recipeFor?: (component: ComponentConfig, name: string) => Recipe;
+  /** Retries of failed jobs. Default: 5 attempts, exponential backoff from 10 s. */
+  readonly retry?: RetryOptions;
+  /** How long a job that cannot run now waits, in ms. Default: 5 000. */
+  readonly laterDelayMs?: number;
+  /** How often fallbacks report their position, in ms. Default: 30 000. */
+  readonly positionIntervalMs?: number;
+  /** Stops everything when aborted (SIGINT/SIGTERM in `pullback up`). */
+  readonly signal?: AbortSignal;
+}
+
+export interface RunningPipeline {
+  readonly pipeline: Pipeline;
+  readonly workers: readonly RunningWorker[];
+  /**
+   * Stops every worker (running jobs are aborted and retried later, unless
+   * `graceful`), then the queues and the Redis connection. Safe to call twice.
+   */
+  close(options?: { graceful?: boolean }): Promise<void>;
+  /** Settles once closed (by `close` or the signal). */
+  readonly closed: Promise<void>;
+}
+
+/**
+ * `pullback up`: every role in one process for a single machine. Registers the
+ * config (components, instances at their initial roles and epoch 1 the first time,
+ * one export scheduler per component), then starts the export, pull-backup and
+ * import workers. The export role never opens the archive.
+ */
+export async function startAll(config: Config, options: StartAllOptions = {}): Promise<RunningPipeline> {
+  const pipeline = openPipeline({
+    redis: options.redis ?? config.redis,
+    ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+    ...(options.retry === undefined ? {} : { retry: options.retry }),
+  });
+  const roles = { export: true, pull: true, import: true, ...options.roles };
+  const workers: RunningWorker[] = [];
+  let closing: Promise<void> | undefined;
+  let resolveClosed = () => {};
+  const closed = new Promise<void>((resolve) => {
+    resolveClosed = resolve;
+  });
+  const close = (closeOptions: { graceful?: boolean } = {}) => {
+    closing ??= (async () => {
+      await Promise.allSettled(workers.map((worker) => worker.close(closeOptions)));
+      await pipeline.close();
+      resolveClosed();
+    })();
+    return closing;
+  };
+  try {
+    await pipeline.register(config);
+    const defaultRecipes = builtInRecipes(options);
+    const recipeFor = options.recipeFor ?? ((component: ComponentConfig) => defaultRecipes(component));
+    const archive =
+      roles.pull || roles.import
+        ? (options.archive ?? (await openConfiguredArchive(config, options)))
+        : undefined;
+    const instances = options.instances === undefined ? {} : { instances: options.instances };
+    if (roles.export) {
+      workers.push(
+        startExportWorker({
+          pipeline,
+          config,
+          recipeFor,
+          ...instances,
+          ...(options.laterDelayMs === undefined ? {} : { laterDelayMs: options.laterDelayMs }),
+        }),
+      );
+    }
+    if (roles.pull && archive !== undefined) {
+      const forget = archiveForget();
+      workers.push(
+        startPullWorker({
+          pipeline,
+          config,
+          archive,
+          stagingDir: options.stagingDir ?? join(tmpdir(), 'pullback-staging'),
+          importKinds: (component, name) => recipeFor(component, name).importKinds,
+          ...(forget === undefined ? {} : { forget }),
+        }),
+      );
+    }
+    if (roles.import && archive !== undefined) {
+      workers.push(
+        await startImportWorker({
+          pipeline,
+          config,
+          archive,
+          recipeFor,
+          ...instances,
+          ...(options.positionIntervalMs === undefined
+            ? {}
+            : { positionIntervalMs: options.positionIntervalMs }),
+        }),
+      );
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  if (options.signal?.aborted) await close();
+  else options.signal?.addEventListener('abort', () => void close(), { once: true });
+  return { pipeline, workers, close, closed };
+}
+
+async function openConfiguredArchive(config: Config, options: StartAllOptions): Promise<Archive> {
+  const keyFile = options.keyFile ?? config.archive.keyFile ?? nonEmpty(process.env.PULLBACK_KEY_FILE);
+  const passphrase = options.passphrase ?? nonEmpty(process.env.PULLBACK_PASSWORD);
+  return openArchive({
+    archive: config.archive.url,
+    ...(keyFile !== undefined ? { keyFile } : passphrase !== undefined ? { passphrase } : {}),
+  });
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/**
+ * The archive's `forgetSnapshots`, when this build of the archive has it (it lands
+ * separately); without it, retention is planned but nothing is forgotten.
+ */
+function archiveForget(): ForgetSnapshots | undefined {
+  const forget = (archiveModule as Record<string, unknown>).forgetSnapshots;
+  return typeof forget === 'function' ? (forget as ForgetSnapshots) : undefined;
+}

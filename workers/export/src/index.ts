@@ -1,0 +1,1 @@
+export { type ExportJobResult, type ExportWorkerOptions, startExportWorker } from './export-worker.js';

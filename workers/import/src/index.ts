@@ -1,0 +1,1 @@
+export { type ImportJobResult, type ImportWorkerOptions, startImportWorker } from './import-worker.js';

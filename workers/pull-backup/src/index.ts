@@ -1,0 +1,1 @@
+export { type PullJobResult, type PullWorkerOptions, startPullWorker } from './pull-worker.js';

@@ -1,0 +1,108 @@
+import type { Archive } from '@pullback/archive';
+import {
+  type ArtifactKind,
+  type ComponentConfig,
+  type Config,
+  closeWorkers,
+  type ForgetSnapshots,
+  type Outbox,
+  type Pipeline,
+  PipelineError,
+  PULL_QUEUE,
+  pullArtifact,
+  type RunningWorker,
+  runJob,
+} from '@pullback/pipeline';
+import { openBackend } from '@pullback/storage';
+import { Worker } from 'bullmq';
+
+export interface PullWorkerOptions {
+  /** The pipeline's queues and registry (`openPipeline`). */
+  readonly pipeline: Pipeline;
+  readonly config: Config;
+  /** The archive, open with its key. */
+  readonly archive: Archive;
+  /** Where artifacts are staged while they are ingested (see `IngestArtifactInput.stagingDir`). */
+  readonly stagingDir: string;
+  /** Opens an outbox URL. Default: `openBackend` (path, file://, s3://). */
+  readonly openOutbox?: (url: string) => Outbox;
+  /** The kinds a component's fallbacks restore (its recipe's `importKinds`). Default: physical. */
+  readonly importKinds?: (component: ComponentConfig, name: string) => readonly ArtifactKind[];
+  /** Applies retention (the archive's `forgetSnapshots`). Default: none, retention is only planned. */
+  readonly forget?: ForgetSnapshots;
+  /** Pulls run at once by this worker. Default: 1 (a 2-core archive keeper is busy with one). */
+  readonly concurrency?: number;
+}
+
+/** What a finished pull job returns. */
+export interface PullJobResult {
+  readonly snapshotId: string;
+  readonly reused: boolean;
+  readonly imports: readonly string[];
+  readonly expired: readonly string[];
+  readonly forgotten: boolean;
+}
+
+/**
+ * The pull-backup worker: a BullMQ worker on the pull queue. Each job ingests a
+ * complete artifact into the archive (`pullArtifact`), which then queues one import
+ * per fallback. Any number of them can run, on any machine that reaches the outbox
+ * and the archive.
+ */
+export function startPullWorker(options: PullWorkerOptions): RunningWorker {
+  const { pipeline, config } = options;
+  const openOutbox = options.openOutbox ?? ((url: string) => openBackend(url));
+  const worker = new Worker(
+    PULL_QUEUE,
+    (job, token, signal) =>
+      runJob(
+        'pull',
+        job,
+        token,
+        signal,
+        { registry: pipeline.registry },
+        async ({ data, signal: aborted, onProgress }) => {
+          const what = `pull of ${data.exportId} of ${data.component}`;
+          const component = config.components[data.component];
+          if (component === undefined) {
+            throw new PipelineError('unknown-component', `${what}: ${data.component} is not in the config`);
+          }
+          // The job names the outbox; only the component's own is trusted, so that a
+          // forged job cannot slip a foreign artifact into the component's history.
+          if (data.outbox !== component.outbox) {
+            throw new PipelineError(
+              'corrupt-artifact',
+              `${what}: outbox ${data.outbox} is not the component's (${component.outbox})`,
+            );
+          }
+          const importKinds = options.importKinds?.(component, data.component);
+          const result = await pullArtifact({
+            component: data.component,
+            config: component,
+            exportId: data.exportId,
+            epoch: data.epoch,
+            outbox: openOutbox(data.outbox),
+            archive: options.archive,
+            stagingDir: options.stagingDir,
+            registry: pipeline.registry,
+            enqueueImport: async (importJob) => {
+              await pipeline.enqueueImport(importJob);
+            },
+            ...(importKinds === undefined ? {} : { importKinds }),
+            ...(options.forget === undefined ? {} : { forget: options.forget }),
+            signal: aborted,
+            onProgress,
+          });
+          return {
+            snapshotId: result.snapshot.id,
+            reused: result.reused,
+            imports: result.imports,
+            expired: result.expired,
+            forgotten: result.forgotten,
+          } satisfies PullJobResult;
+        },
+      ),
+    { ...pipeline.queueOptions, concurrency: options.concurrency ?? 1 },
+  );
+  return { workers: [worker], close: (closeOptions) => closeWorkers([worker], closeOptions) };
+}
