@@ -1,7 +1,9 @@
 import { type RedisServer, startRedis } from '@pullback/harness';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { connectRedis, PipelineError, parseConfig, type Redis, Registry, readStatus } from '../src/index.js';
 import { testPrefix } from './helpers/fixtures.js';
+
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 let redis: RedisServer;
 let connection: Redis;
@@ -9,7 +11,7 @@ let connection: Redis;
 beforeAll(async () => {
   redis = await startRedis();
   connection = connectRedis(redis.url);
-}, 30_000);
+});
 
 afterAll(async () => {
   await connection?.quit();
