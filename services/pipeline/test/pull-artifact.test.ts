@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { listSnapshots, restoreSnapshot } from '@pullback/archive';
 import { type RedisServer, startRedis } from '@pullback/harness';
 import { pack } from 'tar-stream';
@@ -203,5 +204,18 @@ describe('pullArtifact', () => {
     expect(result.reused).toBe(false);
     expect(await listSnapshots(box.archive)).toHaveLength(1);
     expect(await outboxNames()).toEqual([]);
+  });
+});
+
+describe('pullArtifact on a tar that does not parse', () => {
+  it('refuses it as corrupt, permanently', async () => {
+    const writer = await ArtifactWriter.begin({ component: 'docs', outbox: box.outbox, exportId: 'junk' });
+    if (!(writer instanceof ArtifactWriter)) throw new Error('unexpected complete artifact');
+    await writer.saveStream('tree.tar', Readable.from([randomBytes(4096)]));
+    await writer.commit({ component: 'docs', recipe: 'tree', kind: 'physical' });
+    const error = await pull('junk').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'corrupt-artifact', permanent: true });
+    expect((error as Error).message).toMatch(/is not a valid tar: /);
+    expect(await listSnapshots(box.archive)).toEqual([]);
   });
 });

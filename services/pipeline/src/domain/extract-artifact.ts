@@ -56,11 +56,34 @@ export async function extractArtifact(
         throw error;
       }
     })();
-    await Promise.all([pipeline(source, verifier, parser, signal === undefined ? {} : { signal }), members]);
+    try {
+      await Promise.all([
+        pipeline(source, verifier, parser, signal === undefined ? {} : { signal }),
+        members,
+      ]);
+    } catch (error) {
+      // A tar that does not parse is as corrupt as one whose digest differs (which is
+      // only known at its end); anything else (I/O, an abort) is what it is.
+      if (!signal?.aborted && !(error instanceof PipelineError) && isTarError(error)) {
+        throw corrupt(
+          manifest,
+          `${object.name} in ${outbox.location} is not a valid tar: ${(error as Error).message}`,
+        );
+      }
+      throw error;
+    }
     bytesBefore += object.size;
   }
   await tree.finish();
   return { members: tree.members, bytes: bytesBefore };
+}
+
+/** tar-stream's own parse errors. */
+function isTarError(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    /invalid (tar )?header|tar header|unexpected end of data|header exceeds max size/i.test(error.message)
+  );
 }
 
 function corrupt(manifest: ArtifactManifest, message: string): PipelineError {
