@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { plainHash } from '../crypto/hash.js';
 import { ArchiveError, throwIfAborted } from '../errors.js';
 import { idKey } from '../index/blob-location.js';
@@ -64,6 +65,7 @@ export async function pruneArchive(archive: Archive, options: PruneOptions = {})
   });
   try {
     const signal = options.signal ? AbortSignal.any([options.signal, lock.signal]) : lock.signal;
+    setMaxListeners(0, signal);
     return await prune(archive, options, signal);
   } finally {
     await lock.release().catch(() => {});

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { acquireLock } from '../lock/index.js';
 import type { Archive } from './archive.js';
 
@@ -26,6 +27,8 @@ export async function withSharedLock<T>(
   });
   try {
     const signal = options.signal ? AbortSignal.any([options.signal, lock.signal]) : lock.signal;
+    // Every backend call in flight listens on it; hundreds at once are expected.
+    setMaxListeners(0, signal);
     return await work(signal);
   } finally {
     // A lock left behind goes stale on its own; the work's outcome matters more.

@@ -339,11 +339,16 @@ class Restorer {
     differ: [number, number][] | undefined,
   ): Promise<void> {
     const content = entry.content!;
+    // Pieces come in increasing file offset, and `differ` is sorted: one cursor walks it.
+    let cursor = 0;
     const add = (blob: string | Buffer, fileOffset: number, blobOffset: number, length: number) => {
       if (differ) {
-        for (const [start, len] of differ) {
+        const end = fileOffset + length;
+        while (cursor < differ.length && differ[cursor]![0] + differ[cursor]![1] <= fileOffset) cursor++;
+        for (let k = cursor; k < differ.length && differ[k]![0] < end; k++) {
+          const [start, len] = differ[k]!;
           const from = Math.max(start, fileOffset);
-          const to = Math.min(start + len, fileOffset + length);
+          const to = Math.min(start + len, end);
           if (from < to)
             this.addWrite(blob, absolute, entry.path, from, blobOffset + (from - fileOffset), to - from);
         }
