@@ -31,6 +31,9 @@ export interface ByteRange {
  */
 export type SaveBody = Buffer | Readable | (() => Readable);
 
+/** The five verbs, as wrappers name them (in retry events, for instance). */
+export type BackendOperation = 'save' | 'load' | 'stat' | 'list' | 'remove';
+
 export interface OperationOptions {
   readonly signal?: AbortSignal;
 }
@@ -50,7 +53,9 @@ export interface Backend {
 
   /**
    * Opens `name` for reading, whole or a range. Rejects with `NotFoundError` when the
-   * object is missing. A range past the end yields the bytes that exist.
+   * object is missing. A range past the end yields the bytes that exist. The caller
+   * must read the stream to its end or destroy it: until then it may hold a connection
+   * (and a slot of the limit wrapper).
    */
   load(name: string, range?: ByteRange, options?: OperationOptions): Promise<Readable>;
 

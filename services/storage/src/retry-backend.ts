@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import pRetry from 'p-retry';
 import type {
   Backend,
+  BackendOperation,
   BackendProperties,
   ByteRange,
   ObjectInfo,
@@ -10,11 +11,9 @@ import type {
 } from './backend.js';
 import { isPermanent } from './errors.js';
 
-export type Operation = 'save' | 'load' | 'stat' | 'list' | 'remove';
-
 /** What `onRetry` is told before the backend tries again. */
 export interface RetryEvent {
-  readonly operation: Operation;
+  readonly operation: BackendOperation;
   /** The object's name (the prefix, for `list`). */
   readonly name: string;
   /** The attempt that failed, counting from 1. */
@@ -153,7 +152,7 @@ export class RetryBackend implements Backend {
   }
 
   private retry<T>(
-    operation: Operation,
+    operation: BackendOperation,
     name: string,
     signal: AbortSignal | undefined,
     attempt: () => Promise<T>,

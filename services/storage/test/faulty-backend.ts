@@ -2,13 +2,13 @@ import { type Readable, Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   Backend,
+  BackendOperation,
   BackendProperties,
   ByteRange,
   ObjectInfo,
   OperationOptions,
   SaveBody,
 } from '../src/backend.js';
-import type { Operation } from '../src/retry-backend.js';
 
 /** A transient failure, as a dropped connection would give. */
 export function connectionReset(): Error {
@@ -23,10 +23,10 @@ export function connectionReset(): Error {
 export class FaultyBackend implements Backend {
   readonly location: string;
   readonly properties: BackendProperties;
-  readonly calls: Record<Operation, number> = { save: 0, load: 0, stat: 0, list: 0, remove: 0 };
+  readonly calls: Record<BackendOperation, number> = { save: 0, load: 0, stat: 0, list: 0, remove: 0 };
   active = 0;
   peakActive = 0;
-  private readonly failures = new Map<Operation, Error[]>();
+  private readonly failures = new Map<BackendOperation, Error[]>();
   private brokenStreams: { afterBytes: number; left: number } = { afterBytes: 0, left: 0 };
 
   constructor(
@@ -38,7 +38,7 @@ export class FaultyBackend implements Backend {
   }
 
   /** The next `times` calls of `operation` fail with `error` before reaching the store. */
-  failNext(operation: Operation, times: number, error: () => Error = connectionReset): void {
+  failNext(operation: BackendOperation, times: number, error: () => Error = connectionReset): void {
     this.failures.set(operation, Array.from({ length: times }, error));
   }
 
@@ -91,7 +91,7 @@ export class FaultyBackend implements Backend {
     });
   }
 
-  private async track<T>(operation: Operation, run: () => Promise<T>): Promise<T> {
+  private async track<T>(operation: BackendOperation, run: () => Promise<T>): Promise<T> {
     this.calls[operation]++;
     this.enter();
     try {
@@ -107,7 +107,7 @@ export class FaultyBackend implements Backend {
     this.peakActive = Math.max(this.peakActive, this.active);
   }
 
-  private injectFailure(operation: Operation): void {
+  private injectFailure(operation: BackendOperation): void {
     const error = this.failures.get(operation)?.shift();
     if (error !== undefined) throw error;
   }
