@@ -5,6 +5,7 @@ import {
   type ComponentConfig,
   type Config,
   closeWorkers,
+  importJobId,
   importQueueName,
   instanceLocation,
   messageOf,
@@ -136,6 +137,8 @@ function resultOf(result: ApplySnapshotResult): ImportJobResult {
   return { applied: true, delta: result.delta, ...(result.position.lsn ? { lsn: result.position.lsn } : {}) };
 }
 
+const PENDING_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
+
 /** Queues the newest importable snapshot for a fallback that does not hold it healthy. */
 async function catchUp(
   options: ImportWorkerOptions,
@@ -153,6 +156,9 @@ async function catchUp(
     .at(-1);
   if (newest === undefined) return;
   if (record.state?.healthy && record.state.snapshotId === newest.id) return;
+  // Its import is still pending: it will run now that the agent is back.
+  const pending = await options.pipeline.importQueue(instance).getJob(importJobId(instance, newest.id));
+  if (pending !== undefined && PENDING_STATES.has(await pending.getState())) return;
   await registry.queueSnapshot(instance, newest.id, newest.time);
   await options.pipeline.enqueueImport(
     { component: name, instance, epoch: componentRecord.epoch, snapshotId: newest.id },

@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Archive, initArchive } from '@pullback/archive';
+import { type RedisServer, scratchDir, startRedis } from '@pullback/harness';
+import {
+  type Config,
+  openPipeline,
+  type Pipeline,
+  parseConfig,
+  pullArtifact,
+  type Recipe,
+  RecipeError,
+} from '@pullback/pipeline';
+import { filesRecipe } from '@pullback/recipe-files';
+import { openBackend } from '@pullback/storage';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startImportWorker } from '../src/index.js';
+
+let redis: RedisServer;
+let scratch: { path: string; remove(): Promise<void> };
+let pipeline: Pipeline;
+let archive: Archive;
+let config: Config;
+const stops: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+
+afterAll(async () => {
+  await redis?.stop();
+});
+
+beforeEach(async () => {
+  scratch = await scratchDir('import-worker');
+  const root = scratch.path;
+  await mkdir(join(root, 'docs'));
+  ({ archive } = await initArchive({ archive: join(root, 'archive'), keyFile: join(root, 'key') }));
+  config = parseConfig(`
+redis: ${redis.url}
+archive: { url: ${join(root, 'archive')} }
+components:
+  docs:
+    recipe: files
+    path: ${join(root, 'docs')}
+    outbox: ${join(root, 'outbox')}
+    instances:
+      - { name: docs-a, role: active, host: 127.0.0.1, port: 1, dataDir: ${join(root, 'a')}, priority: 0 }
+      - { name: docs-b, role: fallback, host: 127.0.0.1, port: 2, dataDir: ${join(root, 'b')}, priority: 0 }
+      - { name: docs-c, role: fallback, host: 127.0.0.1, port: 3, dataDir: ${join(root, 'c')}, priority: 0 }
+`);
+  pipeline = openPipeline({
+    redis: redis.url,
+    prefix: `t${randomUUID().slice(0, 8)}`,
+    retry: { attempts: 3, backoffMs: 300 },
+  });
+  await pipeline.register(config);
+});
+
+afterEach(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop();
+  await pipeline.close();
+  await scratch.remove();
+});
+
+async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** Exports `docs` with `status` in it and pulls it, queueing imports as the pull worker does. */
+async function cycle(status: string, exportId: string): Promise<string> {
+  await writeFile(join(scratch.path, 'docs', 'status'), status);
+  const outbox = openBackend(join(scratch.path, 'outbox'));
+  await filesRecipe().export({ component: 'docs', path: join(scratch.path, 'docs'), outbox, exportId });
+  const result = await pullArtifact({
+    component: 'docs',
+    config: config.components.docs!,
+    exportId,
+    epoch: 1,
+    outbox,
+    archive,
+    stagingDir: join(scratch.path, 'staging'),
+    registry: pipeline.registry,
+    enqueueImport: async (job) => {
+      await pipeline.enqueueImport(job);
+    },
+  });
+  return result.snapshot.id;
+}
+
+async function start(instances: string[], recipe: Recipe = filesRecipe()) {
+  const running = await startImportWorker({ pipeline, config, archive, recipeFor: () => recipe, instances });
+  stops.push(() => running.close());
+  return running;
+}
+
+const statusOf = (instance: string) => readFile(join(scratch.path, instance.slice(-1), 'status'), 'utf8');
+
+async function stateOf(instance: string) {
+  return (await pipeline.registry.instance(instance))?.state;
+}
+
+describe('import worker', () => {
+  it('a fallback whose agent is down when its imports arrive catches up, newest only, when it returns', async () => {
+    await start(['docs-b']);
+    const first = await cycle('first\n', 'e1');
+    const at = (instance: string, snapshot: string) => async () => {
+      const state = await stateOf(instance);
+      return state?.snapshotId === snapshot && state.healthy ? true : undefined;
+    };
+    await waitFor('docs-b at the first snapshot', at('docs-b', first));
+    const second = await cycle('second\n', 'e2');
+    await waitFor('docs-b at the second snapshot', at('docs-b', second));
+    expect(await statusOf('docs-b')).toBe('second\n');
+    // docs-c's agent was away for both: two imports wait for it.
+    expect(await pipeline.importQueue('docs-c').count()).toBe(2);
+
+    await start(['docs-c']);
+    await waitFor('docs-c at the second snapshot', at('docs-c', second));
+    expect(await statusOf('docs-c')).toBe('second\n');
+    const done = await waitFor('both imports done', async () => {
+      const completed = await pipeline.importQueue('docs-c').getCompleted();
+      return completed.length === 2 ? completed : undefined;
+    });
+    const results = done.map((job) => [
+      job.data.snapshotId,
+      job.returnvalue.applied,
+      job.returnvalue.skipped,
+    ]);
+    expect(results).toEqual(
+      expect.arrayContaining([
+        [first, false, 'superseded'],
+        [second, true, undefined],
+      ]),
+    );
+    const status = await pipeline.readStatus();
+    expect(status.components[0]?.instances.filter((i) => i.atLastSnapshot).map((i) => i.name)).toEqual([
+      'docs-b',
+      'docs-c',
+    ]);
+  });
+
+  it('a fallback that fails to start is retried, flagged while failing, and recovers when it can start', async () => {
+    let failures = 0;
+    const flaky: Recipe = {
+      ...filesRecipe(),
+      async afterRestore(target) {
+        if (failures < 2) {
+          failures++;
+          throw new RecipeError(`fallback ${target.instance.name} of docs: could not start (port in use)`);
+        }
+        return { running: true, inRecovery: true };
+      },
+    };
+    await start(['docs-b'], flaky);
+    const first = await cycle('first\n', 'e1');
+    const job = await waitFor(
+      'the import',
+      async () => (await pipeline.importQueue('docs-b').getCompleted())[0],
+    );
+    // Two failed attempts, then the one that succeeded.
+    expect(job.attemptsMade).toBe(3);
+    expect(await stateOf('docs-b')).toMatchObject({ snapshotId: first, healthy: true, running: true });
+    expect((await pipeline.registry.snapshotHealth('docs'))[first]?.state).toBe('good');
+    const recorded = await pipeline.registry.failures('docs');
+    expect(recorded.map((f) => [f.stage, f.instance, f.final])).toEqual([
+      ['import', 'docs-b', false],
+      ['import', 'docs-b', false],
+    ]);
+  });
+
+  it('a fallback whose imports ran out of attempts catches up when its agent restarts', async () => {
+    const broken: Recipe = {
+      ...filesRecipe(),
+      async afterRestore() {
+        throw new RecipeError('fallback docs-b of docs: data disk unreachable');
+      },
+    };
+    const first = await start(['docs-b'], broken);
+    const snapshot = await cycle('first\n', 'e1');
+    await waitFor(
+      'the import to fail for good',
+      async () => (await pipeline.importQueue('docs-b').getFailed())[0],
+    );
+    expect(await stateOf('docs-b')).toMatchObject({
+      healthy: false,
+      reason: 'fallback docs-b of docs: data disk unreachable',
+    });
+    expect((await pipeline.readStatus()).components[0]?.badSnapshots[snapshot]).toMatchObject({
+      instance: 'docs-b',
+    });
+    await first.close();
+
+    await start(['docs-b']);
+    await waitFor('docs-b healthy', async () => ((await stateOf('docs-b'))?.healthy ? true : undefined));
+    expect(await statusOf('docs-b')).toBe('first\n');
+    expect((await pipeline.registry.snapshotHealth('docs'))[snapshot]?.state).toBe('good');
+  });
+});
