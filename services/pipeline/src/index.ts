@@ -38,6 +38,7 @@ export {
   snapshotTags,
 } from './domain/pull-artifact.js';
 export { type RunExportInput, type RunExportResult, removeArtifact, runExport } from './domain/run-export.js';
+export { type ErrorReporter, reportToStderr } from './queues/error-reporter.js';
 export {
   type ExportJob,
   exportJobSchema,
@@ -70,7 +71,7 @@ export {
 } from './queues/queue-names.js';
 export { connectRedis, type Redis } from './queues/redis-connection.js';
 export { type JobProgress, type JobWork, type RunJobOptions, runJob } from './queues/run-job.js';
-export { closeWorkers, type RunningWorker } from './queues/running-worker.js';
+export { closeWorkers, type RunningWorker, reportWorkerErrors } from './queues/running-worker.js';
 export * from './recipe.js';
 export {
   type ComponentStatus,

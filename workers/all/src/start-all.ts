@@ -5,6 +5,7 @@ import { type Archive, openArchive } from '@pullback/archive';
 import {
   type ComponentConfig,
   type Config,
+  type ErrorReporter,
   type ForgetSnapshots,
   openPipeline,
   type Pipeline,
@@ -43,6 +44,8 @@ export interface StartAllOptions extends BuiltInRecipeOptions {
   readonly laterDelayMs?: number;
   /** How often fallbacks report their position, in ms. Default: 30 000. */
   readonly positionIntervalMs?: number;
+  /** Errors that belong to no job (connections). Default: one line on stderr. */
+  readonly onError?: ErrorReporter;
   /** Stops everything when aborted (SIGINT/SIGTERM in `pullback up`). */
   readonly signal?: AbortSignal;
 }
@@ -70,6 +73,7 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
     redis: options.redis ?? config.redis,
     ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
     ...(options.retry === undefined ? {} : { retry: options.retry }),
+    ...(options.onError === undefined ? {} : { onError: options.onError }),
   });
   const roles = { export: true, pull: true, import: true, ...options.roles };
   const workers: RunningWorker[] = [];

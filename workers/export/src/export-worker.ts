@@ -10,6 +10,7 @@ import {
   PipelineError,
   type Recipe,
   type RunningWorker,
+  reportWorkerErrors,
   runExport,
   runJob,
 } from '@pullback/pipeline';
@@ -103,5 +104,6 @@ export function startExportWorker(options: ExportWorkerOptions): RunningWorker {
       ),
     { ...pipeline.queueOptions, concurrency: options.concurrency ?? 1 },
   );
+  reportWorkerErrors(worker, pipeline.onError, 'export worker');
   return { workers: [worker], close: (closeOptions) => closeWorkers([worker], closeOptions) };
 }

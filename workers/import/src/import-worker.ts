@@ -13,6 +13,7 @@ import {
   PipelineError,
   type Recipe,
   type RunningWorker,
+  reportWorkerErrors,
   runJob,
 } from '@pullback/pipeline';
 import { Worker } from 'bullmq';
@@ -103,12 +104,16 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
         { ...pipeline.queueOptions, concurrency: 1 },
       ),
   );
+  for (const [index, worker] of workers.entries()) {
+    reportWorkerErrors(worker, pipeline.onError, `import worker of ${placed[index]?.instance}`);
+  }
 
   if (options.catchUp ?? true) {
     for (const { instance, name, component } of placed) {
-      await catchUp(options, instance, name, component).catch(() => {
-        // Best effort: the next snapshot reaches the fallback anyway.
-      });
+      // Best effort: the next snapshot reaches the fallback anyway.
+      await catchUp(options, instance, name, component).catch((error: Error) =>
+        pipeline.onError(error, `catch-up of ${instance}`),
+      );
     }
   }
 
@@ -117,7 +122,9 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
     intervalMs > 0
       ? setInterval(() => {
           for (const { instance, name, component } of placed) {
-            reportPosition(options, instance, name, component).catch(() => {});
+            reportPosition(options, instance, name, component).catch((error: Error) =>
+              pipeline.onError(error, `position of ${instance}`),
+            );
           }
         }, intervalMs)
       : undefined;

@@ -11,6 +11,7 @@ import {
   PULL_QUEUE,
   pullArtifact,
   type RunningWorker,
+  reportWorkerErrors,
   runJob,
 } from '@pullback/pipeline';
 import { openBackend } from '@pullback/storage';
@@ -104,5 +105,6 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
       ),
     { ...pipeline.queueOptions, concurrency: options.concurrency ?? 1 },
   );
+  reportWorkerErrors(worker, pipeline.onError, 'pull-backup worker');
   return { workers: [worker], close: (closeOptions) => closeWorkers([worker], closeOptions) };
 }

@@ -5,6 +5,7 @@ import { PipelineError } from '../domain/errors.js';
 import { type PipelineStatus, type ReadStatusOptions, readStatus } from '../registry/read-status.js';
 import { Registry } from '../registry/registry.js';
 import { DEFAULT_PREFIX } from '../registry/registry-keys.js';
+import { type ErrorReporter, reportToStderr } from './error-reporter.js';
 import type { ExportJob, ImportJob, PullJob } from './job-contracts.js';
 import { defaultJobOptions, type RetryOptions } from './job-defaults.js';
 import {
@@ -28,6 +29,8 @@ export interface PipelineOptions {
   readonly prefix?: string;
   /** Retries of failed jobs (see `RetryOptions` for defaults). */
   readonly retry?: RetryOptions;
+  /** Errors of the queues' and workers' connections. Default: one line on stderr. */
+  readonly onError?: ErrorReporter;
 }
 
 /** What `exportNow` did. */
@@ -52,6 +55,8 @@ export class Pipeline {
   readonly pullQueue: Queue<PullJob>;
   private readonly importQueues = new Map<string, Queue<ImportJob>>();
   private readonly ownsConnection: boolean;
+  /** Where workers of this pipeline report errors that belong to no job. */
+  readonly onError: ErrorReporter;
   private readonly jobOptions;
 
   constructor(options: PipelineOptions) {
@@ -60,6 +65,7 @@ export class Pipeline {
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     this.registry = new Registry(this.connection, { prefix: this.prefix });
     this.jobOptions = defaultJobOptions(options.retry);
+    this.onError = options.onError ?? reportToStderr;
     this.exportQueue = this.queue<ExportJob>(EXPORT_QUEUE);
     this.pullQueue = this.queue<PullJob>(PULL_QUEUE);
   }
@@ -159,11 +165,13 @@ export class Pipeline {
   }
 
   private queue<T>(name: string): Queue<T> {
-    return new Queue<T>(name, {
+    const queue = new Queue<T>(name, {
       connection: this.connection,
       prefix: this.prefix,
       defaultJobOptions: this.jobOptions,
     });
+    queue.on('error', (error: Error) => this.onError(error, `queue ${name}`));
+    return queue;
   }
 }
 

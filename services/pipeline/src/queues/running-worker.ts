@@ -1,4 +1,5 @@
 import type { Worker } from 'bullmq';
+import type { ErrorReporter } from './error-reporter.js';
 
 /** A started worker (or group of BullMQ workers) of one role. */
 export interface RunningWorker {
@@ -18,4 +19,10 @@ export async function closeWorkers(
 ): Promise<void> {
   if (!options.graceful) for (const worker of workers) worker.cancelAllJobs('the worker is shutting down');
   await Promise.all(workers.map((worker) => worker.close()));
+}
+
+/** Sends a worker's `error` events (connection trouble, not job failures) to `report`. */
+export function reportWorkerErrors(worker: Worker, report: ErrorReporter, where: string): Worker {
+  worker.on('error', (error: Error) => report(error, where));
+  return worker;
 }
