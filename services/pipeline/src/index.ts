@@ -59,7 +59,15 @@ export {
   type RetryOptions,
 } from './queues/job-defaults.js';
 export { type JobErrorAction, jobErrorAction } from './queues/job-errors.js';
-export { type ExportNowResult, openPipeline, Pipeline, type PipelineOptions } from './queues/pipeline.js';
+export {
+  type ExportNowResult,
+  type FullStatus,
+  openPipeline,
+  Pipeline,
+  type PipelineOptions,
+  type QueueCounts,
+  type RunningJob,
+} from './queues/pipeline.js';
 export {
   EXPORT_QUEUE,
   exportNowJobId,

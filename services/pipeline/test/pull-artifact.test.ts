@@ -219,3 +219,41 @@ describe('pullArtifact on a tar that does not parse', () => {
     expect(await listSnapshots(box.archive)).toEqual([]);
   });
 });
+
+describe('pullArtifact retention', () => {
+  it("plans the component's retention after each pull and forgets through the archive when it can", async () => {
+    const calls: unknown[] = [];
+    const retained = { ...docs(), retention: { keepLast: 1 } };
+    const run = (exportId: string, forget: boolean) =>
+      pullArtifact({
+        component: 'docs',
+        config: retained,
+        exportId,
+        epoch: 1,
+        outbox: box.outbox,
+        archive: box.archive,
+        stagingDir: box.stagingDir,
+        registry,
+        ...(forget
+          ? {
+              forget: async (_archive, options) => {
+                calls.push({ policy: options.policy, component: options.component });
+                return { forgotten: [{ id: 'forgotten-id' }] };
+              },
+            }
+          : {}),
+      });
+    await exportTree('e1');
+    const first = await run('e1', false);
+    expect(first).toMatchObject({ expired: [], forgotten: false });
+    await exportTree('e2');
+    // Without a forget, the plan is returned and nothing is removed.
+    const second = await run('e2', false);
+    expect(second).toMatchObject({ expired: [first.snapshot.id], forgotten: false });
+    expect(await listSnapshots(box.archive)).toHaveLength(2);
+    await exportTree('e3');
+    const third = await run('e3', true);
+    expect(third).toMatchObject({ expired: ['forgotten-id'], forgotten: true });
+    expect(calls).toEqual([{ policy: { keepLast: 1 }, component: 'docs' }]);
+  });
+});

@@ -95,6 +95,11 @@ describe('queues', () => {
         attempts: 5,
         backoff: { type: 'exponential', delay: 10_000 },
       });
+      const status = await pipeline.readStatus();
+      expect(status.queues.export).toMatchObject({ waiting: 1, delayed: 2, active: 0 });
+      expect(Object.keys(status.nextExports).sort()).toEqual(['docs', 'shop']);
+      expect(Date.parse(status.nextExports.shop!)).toBeGreaterThan(Date.now());
+      expect(status.running).toEqual([]);
     } finally {
       await pipeline.close();
     }

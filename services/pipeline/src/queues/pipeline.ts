@@ -18,6 +18,7 @@ import {
   pullJobId,
 } from './queue-names.js';
 import { connectRedis } from './redis-connection.js';
+import type { JobProgress } from './run-job.js';
 
 export interface PipelineOptions {
   /** A Redis URL (the config's `redis`), or an open connection (then not closed by `close`). */
@@ -31,6 +32,33 @@ export interface PipelineOptions {
   readonly retry?: RetryOptions;
   /** Errors of the queues' and workers' connections. Default: one line on stderr. */
   readonly onError?: ErrorReporter;
+}
+
+/** Jobs of one queue by state. */
+export interface QueueCounts {
+  readonly waiting: number;
+  readonly active: number;
+  readonly delayed: number;
+  readonly failed: number;
+  readonly completed: number;
+}
+
+/** A job being worked on, with its last reported progress. */
+export interface RunningJob {
+  readonly queue: string;
+  readonly jobId: string;
+  readonly component: string;
+  readonly instance?: string;
+  readonly progress?: JobProgress;
+}
+
+/** `readStatus` of the registry, plus what the queues say. */
+export interface FullStatus extends PipelineStatus {
+  /** Per queue name. */
+  readonly queues: Readonly<Record<string, QueueCounts>>;
+  /** Per component: when its scheduler runs the next export (ISO 8601). */
+  readonly nextExports: Readonly<Record<string, string>>;
+  readonly running: readonly RunningJob[];
 }
 
 /** What `exportNow` did. */
@@ -152,9 +180,52 @@ export class Pipeline {
     return this.importQueue(job.instance).add('import', job, { jobId });
   }
 
-  /** Everything `pullback status` shows. */
-  async readStatus(options: ReadStatusOptions = {}): Promise<PipelineStatus> {
-    return readStatus(this.registry, options);
+  /**
+   * Everything `pullback status` shows: the registry's picture, the queues' job
+   * counts, each component's next scheduled export, and the jobs running now with
+   * their progress.
+   */
+  async readStatus(options: ReadStatusOptions = {}): Promise<FullStatus> {
+    const status = await readStatus(this.registry, options);
+    const queues: Record<string, Queue> = { [EXPORT_QUEUE]: this.exportQueue, [PULL_QUEUE]: this.pullQueue };
+    for (const component of status.components) {
+      for (const instance of component.instances) {
+        if (instance.role === 'fallback')
+          queues[importQueueName(instance.name)] = this.importQueue(instance.name);
+      }
+    }
+    const counts: Record<string, QueueCounts> = {};
+    const running: RunningJob[] = [];
+    for (const [name, queue] of Object.entries(queues)) {
+      const jobs = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
+      counts[name] = {
+        waiting: jobs.waiting ?? 0,
+        active: jobs.active ?? 0,
+        delayed: jobs.delayed ?? 0,
+        failed: jobs.failed ?? 0,
+        completed: jobs.completed ?? 0,
+      };
+      for (const job of await queue.getActive()) {
+        const data = job.data as { component?: string; instance?: string };
+        const progress =
+          typeof job.progress === 'object' ? (job.progress as unknown as JobProgress) : undefined;
+        running.push({
+          queue: name,
+          jobId: job.id ?? '?',
+          component: data.component ?? '?',
+          ...(data.instance === undefined ? {} : { instance: data.instance }),
+          ...(progress === undefined ? {} : { progress }),
+        });
+      }
+    }
+    const nextExports: Record<string, string> = {};
+    for (const scheduler of await this.exportQueue.getJobSchedulers(0, -1)) {
+      const component = scheduler.template?.data?.component;
+      if (component !== undefined && scheduler.next !== undefined) {
+        nextExports[component] = new Date(scheduler.next).toISOString();
+      }
+    }
+    return { ...status, queues: counts, nextExports, running };
   }
 
   async close(): Promise<void> {
