@@ -49,7 +49,7 @@ const DEFAULT_LOCK_TTL_MS = 60_000;
  * never touches the archive.
  *
  * Idempotent per export id: a retried job finds its complete artifact, or the
- * recipe replaces a partial one. Fails with `export-busy` while another export of
+ * recipe replaces a partial one. Fails with `busy` while another export of
  * the component runs, and `stale-epoch` when the job's epoch is not current, before
  * or after exporting (an activation during the export); then the artifact is
  * removed, as a stale one must never become a snapshot.
