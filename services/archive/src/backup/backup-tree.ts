@@ -6,6 +6,7 @@ import { ID_BYTES } from '../crypto/hash.js';
 import { ArchiveError, throwIfAborted } from '../errors.js';
 import { idKey } from '../index/blob-location.js';
 import { IndexWriter } from '../index/index-writer.js';
+import { GarbageBudget } from '../memory/collect-garbage.js';
 import { sealBlob } from '../pack/blob-codec.js';
 import { BlobType, type SealedBlob } from '../pack/blob-entry.js';
 import { PackWriter } from '../pack/pack-writer.js';
@@ -52,7 +53,7 @@ export interface BackupTreeOptions {
 }
 
 /** Bytes a content-defined task reads before it looks for its last cut. */
-const CHUNK_TASK_BYTES = 8 * 1024 * 1024;
+const CHUNK_TASK_BYTES = 4 * 1024 * 1024;
 /** Chunk lists up to this long stay inline in the tree entry. */
 const INLINE_CHUNKS = 32;
 /** Tree entries waiting for their content before the walk pauses. */
@@ -131,6 +132,8 @@ class BackupRun {
   private readonly signal: AbortSignal | undefined;
   private counts = { files: 0, dirs: 0, symlinks: 0, skipped: 0, logicalBytes: 0, bytesRead: 0 };
   private newBlobs = 0;
+  /** Sealed blobs arriving from workers are garbage once packed: see `collectGarbage`. */
+  private readonly garbage = new GarbageBudget(32 * 1024 * 1024);
   private storedBytes = 0;
 
   constructor(
@@ -150,7 +153,7 @@ class BackupRun {
       options.workers,
     );
     // Enough tasks in flight to keep every worker busy while results are packed.
-    this.slots = new Semaphore(Math.max(2, this.pool.size * 2 + 2));
+    this.slots = new Semaphore(this.pool.size + 2);
     this.index = new IndexWriter(archive);
     const onSaved = (pack: { id: string; size: number; entries: readonly unknown[] }) => {
       this.storedBytes += pack.size;
@@ -289,6 +292,7 @@ class BackupRun {
 
   private async store(blobs: readonly SealedBlob[]): Promise<void> {
     for (const blob of blobs) {
+      this.garbage.spend(blob.sealed.length);
       if (!this.claim(blob.id)) continue;
       await (blob.type === BlobType.Data ? this.dataPacks : this.metaPacks).add(blob);
     }
@@ -373,7 +377,7 @@ class BackupRun {
         reject,
       });
       const bytes = this.smallBatch.length * this.archive.config.smallFileMax;
-      if (this.smallBatch.length >= SMALL_FILES_PER_TASK || bytes >= 16 * this.archive.config.bundleSize) {
+      if (this.smallBatch.length >= SMALL_FILES_PER_TASK || bytes >= 4 * this.archive.config.bundleSize) {
         this.flushSmall();
       }
     });
@@ -388,8 +392,7 @@ class BackupRun {
         kind: 'small',
         files: batch.map((f) => ({ path: f.path, ...(f.parentHash ? { parentHash: f.parentHash } : {}) })),
       });
-      if (result.bundle) await this.store([result.bundle]);
-      const bundleId = result.bundle?.id.toString('hex');
+      await this.store(result.bundles);
       for (let i = 0; i < batch.length; i++) {
         const file = batch[i]!;
         const done = result.files[i]!;
@@ -400,10 +403,11 @@ class BackupRun {
         this.counts.bytesRead += done.size;
         this.progress.add(done.size);
         if (done.size === 0) file.resolve({ size: 0 });
-        else if (done.offset < 0) file.resolve({ content: file.parentContent!, size: done.size });
+        else if (done.bundle < 0) file.resolve({ content: file.parentContent!, size: done.size });
         else {
+          const blob = result.bundles[done.bundle]!.id.toString('hex');
           file.resolve({
-            content: { small: { blob: bundleId!, offset: done.offset, hash: done.hash.toString('hex') } },
+            content: { small: { blob, offset: done.offset, hash: done.hash.toString('hex') } },
             size: done.size,
           });
         }

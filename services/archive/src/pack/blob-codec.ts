@@ -1,7 +1,8 @@
-import { compress as lz4Compress, uncompressSync } from 'lz4-napi';
+import { compress as lz4Compress } from 'lz4-napi';
 import type { KeyedHash } from '../crypto/hash.js';
 import { seal, unseal } from '../crypto/seal.js';
 import { type BlobEntry, type BlobType, Compression, type SealedBlob } from './blob-entry.js';
+import { compressPieces, uncompressPieces } from './lz4-pieces.js';
 
 /**
  * Compresses (lz4, or stored as is when that does not shrink it) and seals a blob
@@ -17,16 +18,29 @@ export async function sealBlobWithId(
 ): Promise<SealedBlob> {
   let compression = Compression.None;
   let body = plain;
-  if (compress && plain.length > 64) {
-    // The async call: lz4-napi 2.10's compressSync never frees its output (about 130
-    // KiB lost per 128 KiB blob), while compress() releases it normally.
-    const packed = await lz4Compress(plain);
+  if (compress && plain.length > 64 && (await worthCompressing(plain))) {
+    const packed = await compressPieces(plain);
     if (packed.length < plain.length) {
       compression = Compression.Lz4;
       body = packed;
     }
   }
   return { type, compression, id, sealed: seal(encryptionKey, body, id), plainLength: plain.length };
+}
+
+/** Large blobs are first sampled: this much, from the middle. */
+const SAMPLE_BYTES = 64 * 1024;
+
+/**
+ * Whether a large blob is worth compressing, judged on a sample: compressing random
+ * data (already compressed or encrypted files) costs time for nothing, and lz4-napi
+ * 2.10 also keeps part of the memory of large incompressible inputs.
+ */
+async function worthCompressing(plain: Buffer): Promise<boolean> {
+  if (plain.length <= 4 * SAMPLE_BYTES) return true;
+  const start = Math.floor((plain.length - SAMPLE_BYTES) / 2);
+  const sample = plain.subarray(start, start + SAMPLE_BYTES);
+  return (await lz4Compress(sample)).length < SAMPLE_BYTES * 0.95;
 }
 
 /** Names a blob by the keyed hash of its plaintext, then compresses and seals it. */
@@ -57,7 +71,7 @@ export function openBlob(
   let plain: Buffer;
   if (entry.compression === Compression.Lz4) {
     try {
-      plain = uncompressSync(body);
+      plain = uncompressPieces(body, entry.plainLength);
     } catch {
       return { ok: false, reason: 'cannot decompress' };
     }

@@ -9,7 +9,7 @@ export enum BlobType {
 
 export enum Compression {
   None = 0,
-  /** lz4 block format with the uncompressed length prepended as u32le (lz4_flex). */
+  /** lz4 blocks of 128 KiB pieces: see `compressPieces`. */
   Lz4 = 1,
 }
 

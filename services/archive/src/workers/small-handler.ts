@@ -11,9 +11,16 @@ import type { WorkContext } from './work-context.js';
  * many tiny files does not become as many blobs.
  */
 export async function handleSmall(ctx: WorkContext, task: SmallTask): Promise<SmallResult> {
-  const parts: Buffer[] = [];
+  let parts: Buffer[] = [];
   let size = 0;
   const files: SmallResult['files'] = [];
+  const bundles: SmallResult['bundles'] = [];
+  const cut = async () => {
+    if (parts.length === 0) return;
+    bundles.push(await sealBlob(ctx.encryptionKey, ctx.hash, BlobType.Data, Buffer.concat(parts)));
+    parts = [];
+    size = 0;
+  };
   for (const file of task.files) {
     let data: Buffer;
     try {
@@ -27,13 +34,14 @@ export async function handleSmall(ctx: WorkContext, task: SmallTask): Promise<Sm
     }
     const hash = ctx.hash.digest(data);
     if (data.length === 0 || (file.parentHash && hash.equals(file.parentHash))) {
-      files.push({ hash, size: data.length, offset: -1 });
+      files.push({ hash, size: data.length, bundle: -1, offset: -1 });
       continue;
     }
-    files.push({ hash, size: data.length, offset: size });
+    files.push({ hash, size: data.length, bundle: bundles.length, offset: size });
     parts.push(data);
     size += data.length;
+    if (size >= ctx.config.bundleSize) await cut();
   }
-  if (parts.length === 0) return { files };
-  return { files, bundle: await sealBlob(ctx.encryptionKey, ctx.hash, BlobType.Data, Buffer.concat(parts)) };
+  await cut();
+  return { files, bundles };
 }

@@ -47,10 +47,17 @@ export interface SmallTask {
 export interface SmallResult {
   readonly files: (
     | { readonly missing: true }
-    | { readonly missing?: false; readonly hash: Buffer; readonly size: number; readonly offset: number }
+    | {
+        readonly missing?: false;
+        readonly hash: Buffer;
+        readonly size: number;
+        /** Which of `bundles` holds the file; -1 when equal to its parent's or empty. */
+        readonly bundle: number;
+        readonly offset: number;
+      }
   )[];
-  /** `offset` is -1 for a file equal to its parent (reuse the parent's content) or empty. */
-  readonly bundle?: SealedBlob;
+  /** Bundles of about `bundleSize` each. */
+  readonly bundles: SealedBlob[];
 }
 
 /** A write of part of a blob's plaintext into a target file. */

@@ -1,6 +1,5 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
+import { GarbageBudget } from '../memory/collect-garbage.js';
 import { runTask } from './run-task.js';
 import type { Task } from './tasks.js';
 import { reviveBuffers, transferList } from './transfer.js';
@@ -8,15 +7,8 @@ import { type WorkSetup, workContext } from './work-context.js';
 
 const ctx = workContext(workerData as WorkSetup);
 
-/**
- * lz4-napi and blake-hash return Buffers whose memory V8 does not count, so V8 sees
- * no reason to collect them and the thread's memory grows with the data processed. A
- * collection after every 32 MiB of task input keeps it bounded (a few ms each).
- */
-setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as () => void;
-const COLLECT_EVERY = 32 * 1024 * 1024;
-let sinceCollect = 0;
+/** See `collectGarbage`: a collection after every 32 MiB of task input. */
+const garbage = new GarbageBudget(32 * 1024 * 1024);
 
 function taskBytes(task: Task): number {
   switch (task.kind) {
@@ -41,11 +33,7 @@ parentPort?.on('message', (message: { id: number; task: Task }) => {
 async function handle(message: { id: number; task: Task }): Promise<void> {
   try {
     const result = await runTask(ctx, reviveBuffers(message.task));
-    sinceCollect += taskBytes(message.task);
-    if (sinceCollect >= COLLECT_EVERY) {
-      sinceCollect = 0;
-      collect();
-    }
+    garbage.spend(taskBytes(message.task));
     parentPort?.postMessage({ id: message.id, result }, transferList(result));
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
