@@ -67,3 +67,30 @@ describe('relation files and delta restore', () => {
     expect(await readdir(ws.path('restored'))).toContain('base');
   });
 });
+
+describe('names that are not UTF-8', () => {
+  it('are skipped with a warning by backup, and removed by delta restore', async () => {
+    const ws = await newWorkspace('odd-names');
+    try {
+      await mkdir(ws.path('src', 'dir'), { recursive: true });
+      await writeFile(ws.path('src', 'dir', 'ok.txt'), 'fine');
+      const odd = Buffer.concat([Buffer.from(`${ws.path('src', 'dir')}/bad-`), Buffer.from([0xff, 0xfe])]);
+      await writeFile(odd, 'latin-1 name');
+      const warnings: string[] = [];
+      const snapshot = await backupTree(ws.archive, ws.path('src'), { onWarning: (m) => warnings.push(m) });
+      expect(snapshot.stats.skipped).toBe(1);
+      expect(warnings).toEqual(['skipped "dir"/6261642dfffe (hex): name is not valid UTF-8']);
+
+      await restoreSnapshot(ws.archive, snapshot.id, { target: ws.path('out') });
+      await writeFile(
+        Buffer.concat([Buffer.from(`${ws.path('out', 'dir')}/x-`), Buffer.from([0xc3])]),
+        'extra',
+      );
+      const delta = await restoreSnapshot(ws.archive, snapshot.id, { target: ws.path('out'), delta: true });
+      expect(delta.removed).toBe(1);
+      expect(await readdir(ws.path('out', 'dir'))).toEqual(['ok.txt']);
+    } finally {
+      await ws.remove();
+    }
+  });
+});

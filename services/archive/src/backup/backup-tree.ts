@@ -47,6 +47,12 @@ export interface BackupTreeOptions {
   /** Blob ids of the archive kept in memory for deduplication, at most. Default: 2,000,000. */
   readonly knownBlobsMax?: number;
   readonly onProgress?: ProgressListener;
+  /**
+   * Told of each entry left out that is not an error of the backup: names that are
+   * not valid UTF-8 (not stored by this format version). They are counted in
+   * `stats.skipped`. Default: ignore.
+   */
+  readonly onWarning?: (message: string) => void;
   readonly signal?: AbortSignal;
   /** How long to wait for a prune's exclusive lock to go, in ms. Default: 10 000. */
   readonly lockWaitMs?: number;
@@ -184,7 +190,13 @@ class BackupRun {
       : undefined;
     let parentNext = parentEntries ? await parentEntries.next() : undefined;
     const exclude = this.options.exclude;
-    for await (const source of walkSource(this.root, exclude, this.signal)) {
+    const unreadable = (directory: string, name: Buffer) => {
+      this.counts.skipped++;
+      this.options.onWarning?.(
+        `skipped ${JSON.stringify(directory === '' ? '.' : directory)}/${name.toString('hex')} (hex): name is not valid UTF-8`,
+      );
+    };
+    for await (const source of walkSource(this.root, exclude, this.signal, unreadable)) {
       throwIfAborted(this.signal);
       let parentEntry: TreeEntry | undefined;
       while (parentEntries && parentNext && !parentNext.done) {

@@ -20,10 +20,11 @@ export async function* walkSource(
   root: string,
   exclude: (path: string) => boolean = () => false,
   signal?: AbortSignal,
+  onUnreadableName: (directory: string, name: Buffer) => void = () => {},
 ): AsyncGenerator<SourceEntry> {
   const rootStats = await lstat(root, { bigint: true });
   yield { path: '', absolute: root, stats: rootStats };
-  yield* walkDirectory(root, '', exclude, signal);
+  yield* walkDirectory(root, '', exclude, signal, onUnreadableName);
 }
 
 async function* walkDirectory(
@@ -31,11 +32,19 @@ async function* walkDirectory(
   relative: string,
   exclude: (path: string) => boolean,
   signal: AbortSignal | undefined,
+  onUnreadableName: (directory: string, name: Buffer) => void,
 ): AsyncGenerator<SourceEntry> {
   signal?.throwIfAborted();
   let names: string[];
   try {
-    names = await readdir(absolute);
+    // Read as bytes: a name that is not UTF-8 would come back as a different string,
+    // and the file it names could not be found again.
+    names = [];
+    for (const raw of await readdir(absolute, { encoding: 'buffer' })) {
+      const name = raw.toString('utf8');
+      if (Buffer.from(name, 'utf8').equals(raw)) names.push(name);
+      else onUnreadableName(relative, raw);
+    }
   } catch (error) {
     // Gone, or replaced by a file, since it was listed.
     const code = (error as NodeJS.ErrnoException).code;
@@ -69,7 +78,7 @@ async function* walkDirectory(
       yield { path, absolute: child, stats: stat, target };
     } else {
       yield { path, absolute: child, stats: stat };
-      if (stat.isDirectory()) yield* walkDirectory(child, path, exclude, signal);
+      if (stat.isDirectory()) yield* walkDirectory(child, path, exclude, signal, onUnreadableName);
     }
   }
 }

@@ -473,12 +473,26 @@ class Restorer {
   private async removeExtras(): Promise<void> {
     const tree = this.tree();
     let next = await tree.next();
-    for await (const existing of walkSource(this.target)) {
+    // Names that are not UTF-8 cannot be in a snapshot: always extra.
+    const odd: Buffer[] = [];
+    const unreadable = (directory: string, name: Buffer) => {
+      odd.push(
+        Buffer.concat([
+          Buffer.from(directory === '' ? `${this.target}/` : `${this.target}/${directory}/`),
+          name,
+        ]),
+      );
+    };
+    for await (const existing of walkSource(this.target, undefined, this.signal, unreadable)) {
       if (existing.path === '') continue;
       while (!next.done && comparePaths(next.value.path, existing.path) < 0) next = await tree.next();
       const wanted = !next.done && next.value.path === existing.path ? next.value : undefined;
       if (wanted && sameType(wanted, existing.stats)) continue;
       await rm(existing.absolute, { recursive: true, force: true });
+      this.result.removed++;
+    }
+    for (const path of odd) {
+      await rm(path, { recursive: true, force: true });
       this.result.removed++;
     }
   }
