@@ -149,7 +149,7 @@ describe('pull-backup worker', () => {
     await waitFor('the ingest under way', async () => {
       const [active] = await pipeline.pullQueue.getActive();
       const progress = active?.progress as JobProgress | undefined;
-      return progress?.detail === 'archiving' && progress.bytesDone > 0 ? true : undefined;
+      return progress?.detail === 'archiving' ? true : undefined;
     });
     await first.close();
     expect(await listSnapshots(archive)).toEqual([]);

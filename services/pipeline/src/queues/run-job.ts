@@ -53,13 +53,15 @@ export async function runJob<R extends JobRole, T>(
   const aborted = signal ?? new AbortController().signal;
   const interval = options.progressIntervalMs ?? 1000;
   let last = 0;
-  let stage: { name: string; started: number } | undefined;
+  let stage: { name: string; detail: string | undefined; started: number } | undefined;
   const onProgress = (progress: StepProgress) => {
     const now = Date.now();
-    if (stage?.name !== progress.stage) stage = { name: progress.stage, started: now };
-    if (now - last < interval) return;
+    // A new stage (or part of one) is news: reported at once, whatever the interval.
+    const changed = stage?.name !== progress.stage || stage.detail !== progress.detail;
+    if (changed) stage = { name: progress.stage, detail: progress.detail, started: now };
+    if (!changed && now - last < interval) return;
     last = now;
-    const seconds = (now - stage.started) / 1000;
+    const seconds = (now - (stage?.started ?? now)) / 1000;
     const report: JobProgress = {
       ...progress,
       ...(seconds > 0 ? { bytesPerSecond: Math.round(progress.bytesDone / seconds) } : {}),
