@@ -1,12 +1,10 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as archiveModule from '@pullback/archive';
-import { type Archive, openArchive } from '@pullback/archive';
+import { type Archive, forgetSnapshots, openArchive } from '@pullback/archive';
 import {
   type ComponentConfig,
   type Config,
   type ErrorReporter,
-  type ForgetSnapshots,
   openPipeline,
   type Pipeline,
   type Recipe,
@@ -111,7 +109,6 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
       );
     }
     if (roles.pull && archive !== undefined) {
-      const forget = archiveForget();
       workers.push(
         startPullWorker({
           pipeline,
@@ -119,7 +116,7 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
           archive,
           stagingDir: options.stagingDir ?? join(tmpdir(), 'pullback-staging'),
           importKinds: (component, name) => recipeFor(component, name).importKinds,
-          ...(forget === undefined ? {} : { forget }),
+          forget: forgetSnapshots,
         }),
       );
     }
@@ -157,13 +154,4 @@ async function openConfiguredArchive(config: Config, options: StartAllOptions): 
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
-}
-
-/**
- * The archive's `forgetSnapshots`, when this build of the archive has it (it lands
- * separately); without it, retention is planned but nothing is forgotten.
- */
-function archiveForget(): ForgetSnapshots | undefined {
-  const forget = (archiveModule as Record<string, unknown>).forgetSnapshots;
-  return typeof forget === 'function' ? (forget as ForgetSnapshots) : undefined;
 }

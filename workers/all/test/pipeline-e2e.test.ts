@@ -60,6 +60,7 @@ archive: { url: ${join(root, 'archive')}, keyFile: ${join(root, 'archive.key')} 
 components:
   shop:
     recipe: postgres
+    retention: { keepLast: 2 }
     outbox: ${join(root, 'outbox', 'shop')}
     instances:
       - { name: shop-a, role: active, host: 127.0.0.1, port: ${active.port}, dataDir: ${active.dataDir}, priority: 100 }
@@ -155,14 +156,18 @@ describe('the pipeline, end to end on one machine', () => {
       return state?.healthy === false && state.reason === 'not running' ? true : undefined;
     });
     await active.psql(`update marker set status = 'third'`);
+    started = Date.now();
     const third = await cycle(pipeline, second);
+    const thirdMs = Date.now() - started;
     for (const port of fallbackPorts) {
       expect(await query({ host: '127.0.0.1', port }, 'select status from marker')).toBe('third');
     }
 
+    // keepLast: 2 — the pull of the third forgot the first.
     const snapshots = await listSnapshots(archive, { component: 'shop' });
-    expect(snapshots.map((s) => s.id)).toEqual([first, second, third]);
-    expect(snapshots[1]?.parent).toBe(first);
+    expect(snapshots.map((s) => s.id)).toEqual([second, third]);
+    expect(snapshots[0]?.parent).toBe(first);
+    expect(snapshots[1]?.parent).toBe(second);
     expect(snapshots[1]?.tags).toMatchObject({
       component: 'shop',
       recipe: 'postgres',
@@ -182,7 +187,7 @@ describe('the pipeline, end to end on one machine', () => {
     }
     console.log(
       `e2e: export -> both fallbacks hot standbys: first cycle ${firstMs} ms, second cycle ${secondMs} ms ` +
-        `(snapshot ${snapshots[1]?.stats.logicalBytes} bytes, ${snapshots[1]?.stats.newBytesStored} new)`,
+        `third ${thirdMs} ms (snapshot ${snapshots[1]?.stats.logicalBytes} bytes, ${snapshots[1]?.stats.newBytesStored} new)`,
     );
   });
 
