@@ -9,4 +9,4 @@ npx biome check .
 echo "test: typecheck"
 npx turbo run typecheck --output-logs=errors-only
 echo "test: tests"
-npx turbo run test --concurrency=1
+npx turbo run test --concurrency=1 --continue
