@@ -138,8 +138,11 @@ class BackupRun {
   private readonly signal: AbortSignal | undefined;
   private counts = { files: 0, dirs: 0, symlinks: 0, skipped: 0, logicalBytes: 0, bytesRead: 0 };
   private newBlobs = 0;
-  /** Sealed blobs arriving from workers are garbage once packed: see `collectGarbage`. */
-  private readonly garbage = new GarbageBudget(32 * 1024 * 1024);
+  /**
+   * Sealed blobs from the workers are garbage once copied into a pack; V8 counts them
+   * late, so incompressible data would otherwise pile up (see `collectGarbage`).
+   */
+  private readonly garbage = new GarbageBudget(128 * 1024 * 1024);
   private storedBytes = 0;
 
   constructor(

@@ -5,10 +5,11 @@ let collect: (() => void) | undefined;
 
 /**
  * A full garbage collection, now. The native lz4 and BLAKE3 bindings return Buffers
- * whose memory V8 does not count, and large Buffers moved between threads are counted
- * late, so V8 sees little reason to collect while a backup or restore allocates
- * hundreds of MB per second: peak memory would follow throughput instead of what is in
- * flight. Callers collect after every few tens of MiB of work (a few ms each).
+ * whose memory V8 does not count (freed by N-API finalizers, which run once V8 has
+ * collected the Buffer and the event loop has turned), so V8 sees little reason to
+ * collect while a worker compresses hundreds of MB per second: memory would follow
+ * throughput instead of what is in flight. Worker threads collect after every few tens
+ * of MiB of work (a few ms each) and then return to their event loop.
  */
 export function collectGarbage(): void {
   if (!collect) {
@@ -24,11 +25,12 @@ export class GarbageBudget {
 
   constructor(private readonly every: number) {}
 
-  spend(bytes: number): void {
+  /** True when it collected. */
+  spend(bytes: number): boolean {
     this.since += bytes;
-    if (this.since >= this.every) {
-      this.since = 0;
-      collectGarbage();
-    }
+    if (this.since < this.every) return false;
+    this.since = 0;
+    collectGarbage();
+    return true;
   }
 }

@@ -1,4 +1,4 @@
-import { compress as lz4Compress } from 'lz4-napi';
+import { compressSync } from 'lz4-napi';
 import type { KeyedHash } from '../crypto/hash.js';
 import { seal, unseal } from '../crypto/seal.js';
 import { type BlobEntry, type BlobType, Compression, type SealedBlob } from './blob-entry.js';
@@ -18,8 +18,8 @@ export async function sealBlobWithId(
 ): Promise<SealedBlob> {
   let compression = Compression.None;
   let body = plain;
-  if (compress && plain.length > 64 && (await worthCompressing(plain))) {
-    const packed = await compressPieces(plain);
+  if (compress && plain.length > 64 && worthCompressing(plain)) {
+    const packed = compressPieces(plain);
     if (packed.length < plain.length) {
       compression = Compression.Lz4;
       body = packed;
@@ -33,14 +33,13 @@ const SAMPLE_BYTES = 64 * 1024;
 
 /**
  * Whether a large blob is worth compressing, judged on a sample: compressing random
- * data (already compressed or encrypted files) costs time for nothing, and lz4-napi
- * 2.10 also keeps part of the memory of large incompressible inputs.
+ * data (already compressed or encrypted files) costs time for nothing.
  */
-async function worthCompressing(plain: Buffer): Promise<boolean> {
+function worthCompressing(plain: Buffer): boolean {
   if (plain.length <= 4 * SAMPLE_BYTES) return true;
   const start = Math.floor((plain.length - SAMPLE_BYTES) / 2);
   const sample = plain.subarray(start, start + SAMPLE_BYTES);
-  return (await lz4Compress(sample)).length < SAMPLE_BYTES * 0.95;
+  return compressSync(sample).length < SAMPLE_BYTES * 0.95;
 }
 
 /** Names a blob by the keyed hash of its plaintext, then compresses and seals it. */

@@ -1,4 +1,4 @@
-import { compress as lz4Compress, uncompressSync } from 'lz4-napi';
+import { compressSync, uncompressSync } from 'lz4-napi';
 
 /** Plaintext per piece: lz4 works on at most this much at a time. */
 export const PIECE_BYTES = 128 * 1024;
@@ -6,15 +6,16 @@ export const PIECE_BYTES = 128 * 1024;
 /**
  * Compression 1: the plaintext cut into pieces of 128 KiB (the last may be shorter),
  * each stored as `u32le L ‖ L bytes`, the L bytes being an lz4 block with the piece's
- * length prepended as u32le (lz4_flex `compress_prepend_size`). Pieces bound the
- * memory lz4-napi 2.10 holds per call: its async `compress` keeps part of large
- * incompressible inputs, and its `compressSync` keeps every output.
+ * length prepended as u32le (lz4_flex `compress_prepend_size`). Pieces keep each
+ * native buffer small. (lz4-napi frees its output buffers in N-API finalizers, which
+ * only run once V8 has collected them and the event loop has turned: threads that
+ * compress a lot collect now and then, see `collectGarbage`.)
  */
-export async function compressPieces(plain: Buffer): Promise<Buffer> {
+export function compressPieces(plain: Buffer): Buffer {
   const parts: Buffer[] = [];
   let size = 0;
   for (let at = 0; at < plain.length; at += PIECE_BYTES) {
-    const packed = await lz4Compress(plain.subarray(at, at + PIECE_BYTES));
+    const packed = compressSync(plain.subarray(at, at + PIECE_BYTES));
     const length = Buffer.allocUnsafe(4);
     length.writeUInt32LE(packed.length);
     parts.push(length, packed);

@@ -33,7 +33,11 @@ parentPort?.on('message', (message: { id: number; task: Task }) => {
 async function handle(message: { id: number; task: Task }): Promise<void> {
   try {
     const result = await runTask(ctx, reviveBuffers(message.task));
-    garbage.spend(taskBytes(message.task));
+    if (garbage.spend(taskBytes(message.task))) {
+      // Let the finalizers of what was just collected run (they wait for the event
+      // loop, which a queue of tasks chained on promises would never reach).
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     parentPort?.postMessage({ id: message.id, result }, transferList(result));
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
