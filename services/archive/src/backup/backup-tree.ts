@@ -8,7 +8,7 @@ import { idKey } from '../index/blob-location.js';
 import { IndexWriter } from '../index/index-writer.js';
 import { GarbageBudget } from '../memory/collect-garbage.js';
 import { sealBlob } from '../pack/blob-codec.js';
-import { BlobType, type SealedBlob } from '../pack/blob-entry.js';
+import { BlobType, Compression, type SealedBlob } from '../pack/blob-entry.js';
 import { PackWriter } from '../pack/pack-writer.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
 import type { Archive } from '../repository/archive.js';
@@ -530,6 +530,8 @@ class BackupRun {
         this.archive.hash,
         BlobType.Map,
         encodeChunkMap(current),
+        // Ids and lengths: nothing to compress.
+        Compression.None,
       );
       maps.push(blob.id.toString('hex'));
       await this.store([blob]);

@@ -3,6 +3,7 @@ import type { KeyedHash } from '../crypto/hash.js';
 import { seal, unseal } from '../crypto/seal.js';
 import { type BlobEntry, type BlobType, Compression, type SealedBlob } from './blob-entry.js';
 import { compressPieces, uncompressPieces } from './lz4-pieces.js';
+import { zstdCompress, zstdDecompress } from './zstd-codec.js';
 
 /**
  * Compresses (lz4, or stored as is when that does not shrink it) and seals a blob
@@ -14,18 +15,23 @@ export async function sealBlobWithId(
   type: BlobType,
   id: Buffer,
   plain: Buffer,
-  compress = true,
+  compress: Compression = Compression.Zstd,
 ): Promise<SealedBlob> {
   let compression = Compression.None;
   let body = plain;
-  if (compress && plain.length > 64 && worthCompressing(plain)) {
-    const packed = compressPieces(plain);
+  if (compress !== Compression.None && plain.length > 64 && worthCompressing(plain)) {
+    const packed = compress === Compression.Zstd ? zstdCompress(plain) : compressPieces(plain);
     if (packed.length < plain.length) {
-      compression = Compression.Lz4;
+      compression = compress;
       body = packed;
     }
   }
   return { type, compression, id, sealed: seal(encryptionKey, body, id), plainLength: plain.length };
+}
+
+/** The compression an archive's config asks for. */
+export function configuredCompression(name: 'zstd' | 'lz4'): Compression {
+  return name === 'lz4' ? Compression.Lz4 : Compression.Zstd;
 }
 
 /** Large blobs are first sampled: this much, from the middle. */
@@ -48,7 +54,7 @@ export function sealBlob(
   hash: KeyedHash,
   type: BlobType,
   plain: Buffer,
-  compress = true,
+  compress: Compression = Compression.Zstd,
 ): Promise<SealedBlob> {
   return sealBlobWithId(encryptionKey, type, hash.digest(plain), plain, compress);
 }
@@ -71,6 +77,12 @@ export function openBlob(
   if (entry.compression === Compression.Lz4) {
     try {
       plain = uncompressPieces(body, entry.plainLength);
+    } catch {
+      return { ok: false, reason: 'cannot decompress' };
+    }
+  } else if (entry.compression === Compression.Zstd) {
+    try {
+      plain = zstdDecompress(body, entry.plainLength);
     } catch {
       return { ok: false, reason: 'cannot decompress' };
     }

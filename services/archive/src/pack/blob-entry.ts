@@ -11,6 +11,8 @@ export enum Compression {
   None = 0,
   /** lz4 blocks of 128 KiB pieces: see `compressPieces`. */
   Lz4 = 1,
+  /** One zstd frame: see `zstdCompress`. */
+  Zstd = 2,
 }
 
 /** Where one blob sits in one pack, as pack headers and index files record it. */

@@ -21,13 +21,14 @@ export interface ArchiveConfig {
   readonly bundleSize: number;
   /** A pack is closed once its blobs reach this size. */
   readonly packSize: number;
-  /** Compression of new data blobs. */
-  readonly compression: 'lz4';
+  /** Compression of new blobs: `zstd` (level 1, the default) or `lz4`. */
+  readonly compression: 'zstd' | 'lz4';
 }
 
 export interface ArchiveConfigOptions {
   readonly chunker?: ChunkerParams;
   readonly packSize?: number;
+  readonly compression?: 'zstd' | 'lz4';
 }
 
 export function newConfig(id: string, options: ArchiveConfigOptions = {}): ArchiveConfig {
@@ -43,6 +44,6 @@ export function newConfig(id: string, options: ArchiveConfigOptions = {}): Archi
     bundleSize: 1024 * 1024,
     // 16 MiB: one pack filling and one saving stay well inside the 300 MB budget.
     packSize: options.packSize ?? 16 * 1024 * 1024,
-    compression: 'lz4',
+    compression: options.compression ?? 'zstd',
   };
 }

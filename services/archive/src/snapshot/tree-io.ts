@@ -1,6 +1,6 @@
 import { ArchiveError } from '../errors.js';
 import { type BlobLocation, idKey } from '../index/blob-location.js';
-import { sealBlob } from '../pack/blob-codec.js';
+import { configuredCompression, sealBlob } from '../pack/blob-codec.js';
 import { BlobType } from '../pack/blob-entry.js';
 import type { PackWriter } from '../pack/pack-writer.js';
 import type { Archive } from '../repository/archive.js';
@@ -47,7 +47,13 @@ export class TreeWriter {
     const plain = Buffer.concat(this.lines);
     this.lines = [];
     this.size = 0;
-    const blob = await sealBlob(this.archive.keys.encryption, this.archive.hash, BlobType.Tree, plain);
+    const blob = await sealBlob(
+      this.archive.keys.encryption,
+      this.archive.hash,
+      BlobType.Tree,
+      plain,
+      configuredCompression(this.archive.config.compression),
+    );
     this.ids.push(blob.id.toString('hex'));
     if (this.onNewBlob(blob.id, blob.sealed.length)) await this.packs.add(blob);
   }

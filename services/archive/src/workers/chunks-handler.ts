@@ -33,7 +33,7 @@ export async function handleChunks(ctx: WorkContext, task: ChunksTask): Promise<
     const key = idKey(id);
     if (!known.has(key)) {
       known.add(key);
-      blobs.push(await sealBlobWithId(ctx.encryptionKey, BlobType.Data, id, chunk));
+      blobs.push(await sealBlobWithId(ctx.encryptionKey, BlobType.Data, id, chunk, ctx.compression));
     }
     position += length;
   }

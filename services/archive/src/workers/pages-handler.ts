@@ -3,7 +3,7 @@ import { pageHash as hashPage, ID_BYTES, PAGE_HASH_BYTES } from '../crypto/hash.
 import { openForRead, readFully } from '../fs/read-range.js';
 import { idKey } from '../index/blob-location.js';
 import { sealBlob, sealBlobWithId } from '../pack/blob-codec.js';
-import { BlobType, type SealedBlob } from '../pack/blob-entry.js';
+import { BlobType, Compression, type SealedBlob } from '../pack/blob-entry.js';
 import { decodePageMap, encodePageMap, type PageMap } from '../snapshot/page-map.js';
 import type { PagesResult, PagesTask } from './tasks.js';
 import { scratch, type WorkContext } from './work-context.js';
@@ -84,7 +84,13 @@ async function pagesOf(
 
   const flushGroup = async () => {
     if (group.length === 0) return;
-    const blob = await sealBlob(ctx.encryptionKey, ctx.hash, BlobType.Data, Buffer.concat(group));
+    const blob = await sealBlob(
+      ctx.encryptionKey,
+      ctx.hash,
+      BlobType.Data,
+      Buffer.concat(group),
+      ctx.compression,
+    );
     const index = indexOf(blob.id);
     if (!sealed.has(idKey(blob.id))) {
       sealed.add(idKey(blob.id));
@@ -177,7 +183,7 @@ async function pagesOf(
       const index = indexOf(hash);
       if (!sealed.has(idKey(hash))) {
         sealed.add(idKey(hash));
-        blobs.push(await sealBlobWithId(ctx.encryptionKey, BlobType.Data, hash, bytes));
+        blobs.push(await sealBlobWithId(ctx.encryptionKey, BlobType.Data, hash, bytes, ctx.compression));
       }
       runs.push(start, end - start, index, 0);
       continue;
@@ -211,7 +217,13 @@ async function pagesOf(
     blobs: blobIds,
     runs: mergeRuns(runs),
   };
-  const mapBlob = await sealBlob(ctx.encryptionKey, ctx.hash, BlobType.Map, encodePageMap(map), false);
+  const mapBlob = await sealBlob(
+    ctx.encryptionKey,
+    ctx.hash,
+    BlobType.Map,
+    encodePageMap(map),
+    Compression.None,
+  );
   return { mapId: mapBlob.id, mapBlob, blobs, bytesRead: length };
 }
 

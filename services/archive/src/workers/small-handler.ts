@@ -17,7 +17,9 @@ export async function handleSmall(ctx: WorkContext, task: SmallTask): Promise<Sm
   const bundles: SmallResult['bundles'] = [];
   const cut = async () => {
     if (parts.length === 0) return;
-    bundles.push(await sealBlob(ctx.encryptionKey, ctx.hash, BlobType.Data, Buffer.concat(parts)));
+    bundles.push(
+      await sealBlob(ctx.encryptionKey, ctx.hash, BlobType.Data, Buffer.concat(parts), ctx.compression),
+    );
     parts = [];
     size = 0;
   };

@@ -1,5 +1,7 @@
 import { GearChunker, gearTable } from '../chunking/gear-cdc.js';
 import { KeyedHash } from '../crypto/hash.js';
+import { configuredCompression } from '../pack/blob-codec.js';
+import type { Compression } from '../pack/blob-entry.js';
 import type { ArchiveConfig } from '../repository/config.js';
 
 /** What a worker needs to hash, cut, compress and seal: derived keys and the config. */
@@ -12,6 +14,8 @@ export interface WorkSetup {
 
 export interface WorkContext {
   readonly encryptionKey: Buffer;
+  /** How new data blobs are compressed (from the config). */
+  readonly compression: Compression;
   readonly hash: KeyedHash;
   readonly chunker: GearChunker;
   readonly config: ArchiveConfig;
@@ -21,6 +25,7 @@ export function workContext(setup: WorkSetup): WorkContext {
   const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   return {
     encryptionKey: asBuffer(setup.encryptionKey),
+    compression: configuredCompression(setup.config.compression),
     hash: new KeyedHash(asBuffer(setup.idKey)),
     chunker: new GearChunker(gearTable(asBuffer(setup.gearKey)), setup.config.chunker),
     config: setup.config,
