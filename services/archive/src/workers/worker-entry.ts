@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { GarbageBudget } from '../memory/collect-garbage.js';
+import type { SealedBlob } from '../pack/blob-entry.js';
 import { runTask } from './run-task.js';
 import type { Task } from './tasks.js';
 import { reviveBuffers, transferList } from './transfer.js';
@@ -10,17 +11,19 @@ const ctx = workContext(workerData as WorkSetup);
 /** See `collectGarbage`: a collection after every 32 MiB of task input. */
 const garbage = new GarbageBudget(32 * 1024 * 1024);
 
-function taskBytes(task: Task): number {
-  switch (task.kind) {
-    case 'pages':
-      return task.length;
-    case 'chunks':
-      return task.softEnd - task.start;
-    case 'write':
-      return task.blobs.reduce((sum, blob) => sum + blob.plainLength, 0);
-    default:
-      return 1024 * 1024;
-  }
+/**
+ * Roughly how much untracked native memory a task left behind: what it compressed or
+ * decompressed (the codecs' output buffers), plus a little for its hash digests. Input
+ * merely read and hashed leaves almost nothing, so an unchanged file costs no
+ * collections.
+ */
+function garbageOf(task: Task, result: unknown): number {
+  const DIGESTS = 256 * 1024;
+  if (task.kind === 'write') return task.blobs.reduce((sum, blob) => sum + blob.plainLength, 0) + DIGESTS;
+  const produced = result as { blobs?: SealedBlob[]; bundles?: SealedBlob[]; mapBlob?: SealedBlob };
+  let bytes = DIGESTS;
+  for (const blob of [...(produced.blobs ?? []), ...(produced.bundles ?? [])]) bytes += blob.plainLength;
+  return bytes;
 }
 
 // Tasks run one after another: they share this thread's read buffer.
@@ -33,7 +36,7 @@ parentPort?.on('message', (message: { id: number; task: Task }) => {
 async function handle(message: { id: number; task: Task }): Promise<void> {
   try {
     const result = await runTask(ctx, reviveBuffers(message.task));
-    if (garbage.spend(taskBytes(message.task))) {
+    if (garbage.spend(garbageOf(message.task, result))) {
       // Let the finalizers of what was just collected run (they wait for the event
       // loop, which a queue of tasks chained on promises would never reach).
       await new Promise((resolve) => setImmediate(resolve));
