@@ -175,12 +175,20 @@ export class FsBackend implements Backend {
 /** Writes a new file and fsyncs it before it is closed (`flush`), so a rename publishes whole data. */
 async function writeDurably(path: string, body: SaveBody, signal: AbortSignal | undefined): Promise<void> {
   const abort = signal === undefined ? {} : { signal };
+  // Open before writing, so the temp file exists by the time an abort or error can
+  // reach the caller's cleanup: a lazily opening stream could create it afterwards.
+  const handle = await open(path, 'wx');
   if (Buffer.isBuffer(body)) {
-    await writeFile(path, body, { flag: 'wx', flush: true, ...abort });
+    try {
+      await handle.writeFile(body, abort);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
   } else {
     const source = typeof body === 'function' ? body() : body;
     // pipeline settles only after the sink has closed, so after its fsync.
-    await pipeline(source, createWriteStream(path, { flags: 'wx', flush: true }), abort);
+    await pipeline(source, handle.createWriteStream({ flush: true }), abort);
   }
 }
 
