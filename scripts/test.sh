@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "test: lint"
-npx biome check .
+npx biome check --error-on-warnings .
 echo "test: typecheck"
 npx turbo run typecheck --output-logs=errors-only
 echo "test: tests"
