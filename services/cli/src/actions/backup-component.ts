@@ -1,14 +1,64 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { forgetSnapshots } from '@pullback/archive';
+import { backupComponent as backupOnce } from '@pullback/pipeline';
+import { openBackend } from '@pullback/storage';
+import { builtInRecipes } from '@pullback/workers';
 import type { ArchiveFlags } from '../archive-access.js';
+import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
-import { notImplemented } from '../errors.js';
+import { CliError } from '../errors.js';
+import { openArchiveFromFlags } from '../open-archive.js';
+import { formatBytes } from '../progress-display.js';
+import { stageProgress } from '../stage-progress.js';
 
 export type BackupComponentOptions = ArchiveFlags;
 
 /** `pullback backup <component>`: the component's export and pull, once, in this process, without Redis. */
 export async function backupComponent(
-  _component: string,
-  _options: BackupComponentOptions,
-  _context: CommandContext,
+  component: string,
+  options: BackupComponentOptions,
+  context: CommandContext,
 ): Promise<void> {
-  notImplemented('backup', 'the recipes and the pipeline');
+  const { config, path } = await loadCliConfig(options.config, context.env);
+  const componentConfig = config.components[component];
+  if (componentConfig === undefined) {
+    throw new CliError(
+      `no component ${component} in ${path} (it has: ${Object.keys(config.components).join(', ') || 'none'})`,
+    );
+  }
+  const { archive } = await openArchiveFromFlags(options, context);
+  const stagingDir = await mkdtemp(join(tmpdir(), 'pullback-backup-'));
+  const progress = stageProgress(context);
+  const started = Date.now();
+  try {
+    const result = await backupOnce({
+      component,
+      config: componentConfig,
+      recipe: builtInRecipes()(componentConfig),
+      outbox: openBackend(componentConfig.outbox),
+      archive,
+      stagingDir,
+      forget: forgetSnapshots,
+      signal: context.signal,
+      onProgress: progress.update,
+    });
+    progress.stop();
+    const { snapshot } = result;
+    const { stats } = snapshot;
+    context.stdout.write(
+      `snapshot ${snapshot.id.slice(0, 12)} of ${component} (${snapshot.tags.kind ?? 'physical'}): ${stats.files} files, ` +
+        `${formatBytes(stats.logicalBytes)}, ${formatBytes(stats.newBytesStored)} newly stored, ` +
+        `${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+    );
+    if (result.forgotten && result.expired.length > 0) {
+      context.stdout.write(
+        `retention forgot ${result.expired.length} older snapshot${result.expired.length === 1 ? '' : 's'}\n`,
+      );
+    }
+  } finally {
+    progress.stop();
+    await rm(stagingDir, { recursive: true, force: true });
+  }
 }

@@ -1,5 +1,7 @@
+import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
-import { notImplemented } from '../errors.js';
+import { CliError } from '../errors.js';
+import { openReachablePipeline } from '../reach-redis.js';
 
 export interface ExportNowOptions {
   readonly config?: string;
@@ -7,9 +9,25 @@ export interface ExportNowOptions {
 
 /** `pullback export <component> --now`: queues an export job now, outside the schedule. */
 export async function exportNow(
-  _component: string,
-  _options: ExportNowOptions,
-  _context: CommandContext,
+  component: string,
+  options: ExportNowOptions,
+  context: CommandContext,
 ): Promise<void> {
-  notImplemented('export', 'the pipeline');
+  const { config, path } = await loadCliConfig(options.config, context.env);
+  if (config.components[component] === undefined) {
+    throw new CliError(
+      `no component ${component} in ${path} (it has: ${Object.keys(config.components).join(', ') || 'none'})`,
+    );
+  }
+  const pipeline = await openReachablePipeline(config.redis);
+  try {
+    const result = await pipeline.exportNow(component);
+    context.stdout.write(
+      result.created
+        ? `export of ${component} queued: job ${result.jobId}, epoch ${result.epoch}\n`
+        : `an export of ${component} was already queued: job ${result.jobId}, epoch ${result.epoch}; it stands\n`,
+    );
+  } finally {
+    await pipeline.close();
+  }
 }

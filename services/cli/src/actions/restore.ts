@@ -1,5 +1,6 @@
-import { listSnapshots, restoreSnapshot } from '@pullback/archive';
+import { findSnapshot, listSnapshots, restoreSnapshot } from '@pullback/archive';
 import type { ArchiveFlags } from '../archive-access.js';
+import { startAuditServer } from '../audit-server.js';
 import type { CommandContext } from '../context.js';
 import { CliError, notImplemented } from '../errors.js';
 import { openArchiveFromFlags } from '../open-archive.js';
@@ -23,12 +24,33 @@ export async function restore(
   context: CommandContext,
 ): Promise<void> {
   if (options.at !== undefined) notImplemented('restore --at', 'continuous WAL');
-  if (options.start) notImplemented('restore --start', 'the PostgreSQL recipe');
   const { archive } = await openArchiveFromFlags(options, context);
   const reference =
     options.component === undefined ? snapshot : await resolveInComponent(snapshot, options.component);
   const progress = progressDisplay(context, 'restore');
   try {
+    if (options.start) {
+      const found = await findSnapshot(archive, reference, () => true, context.signal);
+      const server = await startAuditServer(archive, found, {
+        target: options.target,
+        port: options.port ?? 0,
+        onProgress: progress.update,
+        signal: context.signal,
+      });
+      progress.stop();
+      const say = (line: string) => context.stdout.write(`${line}\n`);
+      say(
+        `restored snapshot ${found.id.slice(0, 12)} (${found.tags.component ?? 'no component'}, ${found.time}) into ${options.target}`,
+      );
+      say(
+        server.kind === 'physical'
+          ? `PostgreSQL runs read-only (a standby with no upstream) on port ${server.port}, pid ${server.pid ?? '?'}`
+          : `logical dumps of ${server.databases?.join(', ') || 'no database'} restored into a scratch server on port ${server.port}, pid ${server.pid ?? '?'}`,
+      );
+      say(`connect: ${server.connect}`);
+      say(`stop:    ${server.stopCommand}`);
+      return;
+    }
     const result = await restoreSnapshot(archive, reference, {
       target: options.target,
       delta: options.delta ?? false,

@@ -1,11 +1,39 @@
+import { startAll } from '@pullback/workers';
+import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
-import { notImplemented } from '../errors.js';
+import { openReachablePipeline, redactUrl } from '../reach-redis.js';
 
 export interface UpOptions {
   readonly config?: string;
 }
 
 /** `pullback up`: every worker in this process until SIGINT/SIGTERM (`context.signal`). */
-export async function up(_options: UpOptions, _context: CommandContext): Promise<void> {
-  notImplemented('up', 'the pipeline');
+export async function up(options: UpOptions, context: CommandContext): Promise<void> {
+  const { config, path } = await loadCliConfig(options.config, context.env);
+  // Fail with one line when Redis is not there, rather than workers waiting for it forever.
+  await (await openReachablePipeline(config.redis)).close();
+  const socketDir = context.env.PULLBACK_PG_SOCKET_DIR;
+  const running = await startAll(config, {
+    signal: context.signal,
+    ...(socketDir ? { postgres: { socketDir } } : {}),
+    onError: (error, where) => context.stderr.write(`pullback: ${where}: ${error.message}\n`),
+  });
+  const say = (line: string) => context.stdout.write(`${line}\n`);
+  say(`pullback up: config ${path}, redis ${redactUrl(config.redis)}, archive ${config.archive.url}`);
+  for (const [name, component] of Object.entries(config.components)) {
+    const active = component.instances.find((instance) => instance.role === 'active');
+    const fallbacks = component.instances.filter((instance) => instance.role === 'fallback');
+    say(
+      `  export worker       ${name}: ${active === undefined ? `files at ${'path' in component ? component.path : '?'}` : `${active.name} (${active.host}:${active.port})`}, schedule "${component.schedule}"`,
+    );
+    say(`  pull-backup worker  ${name}: outbox ${component.outbox} -> archive`);
+    for (const fallback of fallbacks) {
+      say(
+        `  import worker       ${name}: ${fallback.name} (${fallback.host}:${fallback.port}, ${fallback.dataDir})`,
+      );
+    }
+  }
+  say('running; stop with Ctrl-C (SIGINT) or SIGTERM');
+  await running.closed;
+  say('pullback up: stopped');
 }

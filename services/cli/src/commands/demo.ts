@@ -9,5 +9,6 @@ export function registerDemoCommand(program: Command, context: CommandContext): 
     .description(
       'Run a local sandbox of the whole pipeline: throwaway PostgreSQL and Redis, an archive, backups, a failover.',
     )
-    .action(() => demo(context));
+    .option('--keep', 'leave the sandbox running (servers and workers) until Ctrl-C, to explore it')
+    .action((options) => demo(options, context));
 }

@@ -1,0 +1,127 @@
+import type { ComponentStatus, FullStatus, InstanceStatus } from '@pullback/pipeline';
+import { formatBytes } from './progress-display.js';
+
+/**
+ * `pullback status` as text: per component, the active and its epoch, the last
+ * export and snapshot with their age, each fallback with its state, snapshot, LSN
+ * and how far behind it is, then bad snapshots, failures and running jobs. The demo
+ * prints the same, so what it shows is what a user will see.
+ */
+export function renderStatus(status: FullStatus): string {
+  if (status.components.length === 0) {
+    return 'no components in the registry: start `pullback up` with a config that has some\n';
+  }
+  const now = Date.parse(status.at);
+  return status.components.map((component) => renderComponent(component, status, now)).join('\n');
+}
+
+function renderComponent(component: ComponentStatus, status: FullStatus, now: number): string {
+  const lines: string[] = [];
+  lines.push(
+    `${component.name} (${component.recipe}, schedule "${component.schedule}")  active: ${component.active ?? 'none'}, epoch ${component.epoch}`,
+  );
+  const lastExport = component.lastExport;
+  const next = status.nextExports[component.name];
+  lines.push(
+    `  last export    ${
+      lastExport === undefined
+        ? 'none yet'
+        : `${lastExport.ok ? 'ok' : `FAILED: ${lastExport.reason ?? 'no reason recorded'}`}, ${ago(lastExport.finishedAt, now)}${
+            lastExport.bytes === undefined ? '' : `, ${formatBytes(lastExport.bytes)}`
+          }`
+    }${next === undefined ? '' : `; next scheduled ${inTime(next, now)}`}`,
+  );
+  const snapshot = component.lastSnapshot;
+  lines.push(
+    `  last snapshot  ${
+      snapshot === undefined
+        ? 'none yet'
+        : `${snapshot.id.slice(0, 12)}  ${clock(snapshot.time)}, ${duration(snapshot.ageSeconds)} ago, ` +
+          `${formatBytes(snapshot.logicalBytes)} (${formatBytes(snapshot.newBytesStored)} new)`
+    }`,
+  );
+
+  const fallbacks = component.instances.filter((instance) => instance.role === 'fallback');
+  if (fallbacks.length > 0) {
+    const rows = fallbacks.map((instance) => fallbackRow(instance));
+    lines.push(...table(['FALLBACK', 'STATE', 'SNAPSHOT', 'LSN', 'BEHIND', 'WHY'], rows, '  '));
+  }
+  const bad = Object.entries(component.badSnapshots);
+  for (const [id, health] of bad) {
+    lines.push(
+      `  bad snapshot   ${id.slice(0, 12)} on ${health.instance}: ${health.reason ?? 'failed to start'}`,
+    );
+  }
+  for (const failure of component.failures.slice(0, 5)) {
+    lines.push(
+      `  failure        ${failure.stage}${failure.instance === undefined ? '' : ` ${failure.instance}`}, ` +
+        `${ago(failure.at, now)}${failure.final ? '' : ' (will retry)'}: ${failure.message}`,
+    );
+  }
+  for (const job of status.running.filter((running) => running.component === component.name)) {
+    const progress = job.progress;
+    lines.push(
+      `  running        ${job.queue}${job.instance === undefined ? '' : ` ${job.instance}`}${
+        progress === undefined
+          ? ''
+          : `: ${progress.stage} ${formatBytes(progress.bytesDone)}${
+              progress.bytesTotal === undefined ? '' : ` of ${formatBytes(progress.bytesTotal)}`
+            }`
+      }`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function fallbackRow(instance: InstanceStatus): string[] {
+  const state = instance.state;
+  const condition =
+    state === undefined ? 'unknown' : state.healthy ? 'healthy' : state.running ? 'unhealthy' : 'down';
+  const snapshot =
+    state?.snapshotId === undefined
+      ? '-'
+      : `${state.snapshotId.slice(0, 12)}${instance.atLastSnapshot ? ' (last)' : ''}`;
+  return [
+    `${instance.name} :${instance.port}`,
+    condition,
+    snapshot,
+    state?.lsn ?? '-',
+    instance.behindSeconds === undefined ? '-' : duration(instance.behindSeconds),
+    state?.healthy ? '' : (state?.reason ?? (state === undefined ? 'no report from its import agent' : '')),
+  ];
+}
+
+function table(header: string[], rows: string[][], indent: string): string[] {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  return [header, ...rows].map(
+    (row) =>
+      `${indent}${row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join('  ')
+        .trimEnd()}`,
+  );
+}
+
+/** A span of seconds the way people say it: 42 s, 3 min, 2 h 5 min, 3 d. */
+export function duration(seconds: number): string {
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 90) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ${minutes % 60} min`;
+  return `${Math.round(hours / 24)} d`;
+}
+
+function ago(time: string, now: number): string {
+  return `${duration(Math.max(0, (now - Date.parse(time)) / 1000))} ago`;
+}
+
+function inTime(time: string, now: number): string {
+  return `in ${duration(Math.max(0, (Date.parse(time) - now) / 1000))}`;
+}
+
+function clock(time: string): string {
+  return time.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}

@@ -1,0 +1,68 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { MAIN } from './run-cli.js';
+
+/** Runs `pullback demo` as the README's `npm run demo` does, at pgbench scale 1 to stay quick. */
+function runDemo(): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [MAIN, 'demo'],
+      { env: { ...process.env, PULLBACK_DEMO_SCALE: '1' }, timeout: 170_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Whether `pid` runs; an exited process its parent has not reaped yet (a zombie) does not. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+describe('pullback demo', () => {
+  it('runs the whole pipeline in a sandbox, shows the row on both fallbacks and not in the audit, and cleans up', {
+    timeout: 180_000,
+  }, async () => {
+    const started = Date.now();
+    const { code, stdout, stderr } = await runDemo();
+    const seconds = (Date.now() - started) / 1000;
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/pullback demo: done\n$/);
+
+    const fallbacks = stdout.split('==> the row on both fallbacks')[1]?.split('==> ')[0] ?? '';
+    for (const name of ['shop-b', 'shop-c']) {
+      const section = fallbacks.split(`${name}: psql`)[1]?.split('(2 rows)')[0] ?? '';
+      expect(section, name).toContain('written before the first snapshot');
+      expect(section, name).toContain('written after the first snapshot');
+    }
+    const audit = stdout.split('==> restore the FIRST snapshot')[1]?.split('==> ')[0] ?? '';
+    expect(audit).toContain('written before the first snapshot');
+    expect(audit).not.toContain('| written after the first snapshot');
+    expect(audit).toContain('(1 row)');
+    expect(stdout).toMatch(/healthy {2}[0-9a-f]{12} \(last\)/);
+
+    const sandbox = /sandbox: {2}(\S+)/.exec(stdout)?.[1];
+    expect(sandbox).toMatch(/pullback-demo-/);
+    await expect(access(sandbox!)).rejects.toThrow();
+    const pids = [...stdout.matchAll(/process: (.+) pid (\d+)/g)].map((match) => ({
+      name: match[1],
+      pid: Number(match[2]),
+    }));
+    // redis, s3rver, the active, two fallbacks and the audit.
+    expect(pids).toHaveLength(6);
+    expect(pids.filter((process) => alive(process.pid))).toEqual([]);
+    console.log(`pullback demo (scale 1): ${seconds.toFixed(1)} s`);
+  });
+});
