@@ -39,6 +39,8 @@ export interface RestoreOptions {
    * does not have. Default: false.
    */
   readonly delta?: boolean;
+  /** With `latest`: the latest snapshot whose `component` tag is this. Default: any. */
+  readonly component?: string;
   /** Restore owners (uid/gid). Default: only when running as root. */
   readonly owner?: boolean;
   /** Worker threads. Default: one per core, at most 4. */
@@ -89,7 +91,12 @@ export async function restoreSnapshot(
   options: RestoreOptions,
 ): Promise<RestoreResult> {
   return withSharedLock(archive, 'restore', options, async (signal) => {
-    const snapshot = await findSnapshot(archive, snapshotRef, () => true, signal);
+    const snapshot = await findSnapshot(
+      archive,
+      snapshotRef,
+      (s) => options.component === undefined || s.tags.component === options.component,
+      signal,
+    );
     const target = resolve(options.target);
     const restorer = new Restorer(archive, snapshot, target, { ...options, signal });
     try {
