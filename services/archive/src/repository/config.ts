@@ -42,7 +42,7 @@ export function newConfig(id: string, options: ArchiveConfigOptions = {}): Archi
     regionPages: 2048,
     smallFileMax: 64 * 1024,
     bundleSize: 1024 * 1024,
-    // 16 MiB: one pack filling and one saving stay well inside the 300 MB budget.
+    // 16 MiB: one pack filling and one saving keep a backup inside the 300 MB budget.
     packSize: options.packSize ?? 16 * 1024 * 1024,
     compression: options.compression ?? 'zstd',
   };
