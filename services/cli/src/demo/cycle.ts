@@ -173,7 +173,11 @@ export function describeStages(stages: ReturnType<typeof stagesOfCycle>, cycle: 
   for (const job of stages.imports) {
     const restored = job.bytes.restore;
     parts.push(
-      `import ${job.queue.slice('import.'.length)} ${span(job)}${restored === undefined ? '' : ` (${formatBytes(restored)} restored)`}`,
+      `import ${job.queue.slice('import.'.length)} ${span(job)}${
+        restored === undefined
+          ? ''
+          : ` (${formatBytes(restored)} ${(job.result as { delta?: boolean } | undefined)?.delta ? 'delta-restored' : 'restored'})`
+      }`,
     );
   }
   return `${parts.join(', ')}; ${(cycle.ms / 1000).toFixed(1)} s in all`;

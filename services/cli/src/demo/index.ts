@@ -1,0 +1,20 @@
+/*
+ * The demo's sandbox and cycle, for bench:pipeline (`@pullback/cli/demo`): the bench
+ * measures what the demo shows, with the same code.
+ */
+export {
+  type CycleResult,
+  describeStages,
+  runCycle,
+  type StageRecord,
+  stagesOfCycle,
+  watchStages,
+} from './cycle.js';
+export {
+  SANDBOX_COMPONENT,
+  type Sandbox,
+  type SandboxFallback,
+  type SandboxOptions,
+  type SandboxProcess,
+  startSandbox,
+} from './sandbox.js';
