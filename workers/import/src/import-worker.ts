@@ -174,6 +174,13 @@ async function catchUp(
 }
 
 const REPORTED_REASONS = new Set(['not running', 'not in recovery']);
+/** Prefix of the reason this reporter sets when it cannot ask the server where it is. */
+const UNREACHABLE = 'not reachable: ';
+
+/** A reason this reporter set itself, so that its next round may clear or change it. */
+function reportedByPosition(reason: string | undefined): boolean {
+  return REPORTED_REASONS.has(reason ?? '') || (reason ?? '').startsWith(UNREACHABLE);
+}
 
 /** Refreshes a healthy fallback's position (LSN, replay time), or marks it unhealthy when it stopped. */
 async function reportPosition(
@@ -191,7 +198,7 @@ async function reportPosition(
     return;
   // Only states this reporter set are refreshed: a restore reports for itself, and a
   // failed one keeps its reason until the next restore.
-  if (!state.healthy && !REPORTED_REASONS.has(state.reason ?? '')) return;
+  if (!state.healthy && !reportedByPosition(state.reason)) return;
   const epoch = (await registry.component(name))?.epoch;
   if (epoch === undefined) return;
   let update: typeof state;
@@ -209,7 +216,14 @@ async function reportPosition(
       updatedAt: new Date().toISOString(),
     };
   } catch (error) {
-    update = { ...state, healthy: false, reason: messageOf(error), updatedAt: new Date().toISOString() };
+    // A server caught shutting down answers with an error: the next round, which finds
+    // it stopped, must still be able to say so, hence a reason of this reporter's own.
+    update = {
+      ...state,
+      healthy: false,
+      reason: `${UNREACHABLE}${messageOf(error)}`,
+      updatedAt: new Date().toISOString(),
+    };
   }
   await registry.reportFallback(name, instance, epoch, update);
 }

@@ -1,6 +1,7 @@
 import { compressSync } from 'lz4-napi';
 import type { KeyedHash } from '../crypto/hash.js';
 import { seal, unseal } from '../crypto/seal.js';
+import { ArchiveError } from '../errors.js';
 import { type BlobEntry, type BlobType, Compression, type SealedBlob } from './blob-entry.js';
 import { compressPieces, uncompressPieces } from './lz4-pieces.js';
 import { zstdCompress, zstdDecompress } from './zstd-codec.js';
@@ -83,7 +84,9 @@ export function openBlob(
   } else if (entry.compression === Compression.Zstd) {
     try {
       plain = zstdDecompress(body, entry.plainLength);
-    } catch {
+    } catch (error) {
+      // zstd missing here is not the data's fault: say so rather than call it corrupt.
+      if (error instanceof ArchiveError) throw error;
       return { ok: false, reason: 'cannot decompress' };
     }
   } else {

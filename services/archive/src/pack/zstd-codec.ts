@@ -1,7 +1,41 @@
-import { Compressor, Decompressor } from 'zstd-napi';
+import { createRequire } from 'node:module';
+import type * as Zstd from 'zstd-napi';
+import { ArchiveError } from '../errors.js';
 
-let compressor: Compressor | undefined;
-let decompressor: Decompressor | undefined;
+/*
+ * zstd-napi is an optional dependency: it has no prebuilt binary for every platform
+ * and builds with node-gyp (a C++ compiler) when it has none. Without it, new archives
+ * use lz4, and an archive that holds zstd blobs says plainly what is missing instead of
+ * reporting them as corrupt.
+ */
+function loadZstd(): typeof Zstd | undefined {
+  try {
+    return createRequire(import.meta.url)('zstd-napi') as typeof Zstd;
+  } catch {
+    return undefined;
+  }
+}
+
+const zstd = loadZstd();
+
+/** Whether zstd can be used here. */
+export const zstdAvailable = zstd !== undefined;
+
+let compressor: Zstd.Compressor | undefined;
+let decompressor: Zstd.Decompressor | undefined;
+
+function requireZstd(): typeof Zstd {
+  if (zstd === undefined) {
+    throw new ArchiveError(
+      'unsupported-version',
+      'this archive holds zstd-compressed data and zstd-napi is not installed',
+      {
+        hint: 'install it with `npm install zstd-napi` (it builds with a C++ compiler when no prebuilt binary fits)',
+      },
+    );
+  }
+  return zstd;
+}
 
 /**
  * Compression 2: one zstd frame (level 1) of the whole plaintext. Level 1 because it
@@ -10,14 +44,15 @@ let decompressor: Decompressor | undefined;
  */
 export function zstdCompress(plain: Buffer): Buffer {
   if (!compressor) {
-    compressor = new Compressor();
+    compressor = new (requireZstd().Compressor)();
     compressor.setParameters({ compressionLevel: 1 });
   }
   return compressor.compress(plain);
 }
 
+/** Throws ArchiveError when zstd is missing (not corruption); RangeError on a bad frame. */
 export function zstdDecompress(body: Buffer, plainLength: number): Buffer {
-  decompressor ??= new Decompressor();
+  decompressor ??= new (requireZstd().Decompressor)();
   const plain = decompressor.decompress(body);
   if (plain.length !== plainLength) throw new RangeError('wrong length');
   return plain;

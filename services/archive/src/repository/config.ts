@@ -1,4 +1,5 @@
 import { type ChunkerParams, DEFAULT_CHUNKER } from '../chunking/gear-cdc.js';
+import { zstdAvailable } from '../pack/zstd-codec.js';
 
 export const FORMAT_VERSION = 1;
 
@@ -21,7 +22,7 @@ export interface ArchiveConfig {
   readonly bundleSize: number;
   /** A pack is closed once its blobs reach this size. */
   readonly packSize: number;
-  /** Compression of new blobs: `zstd` (level 1, the default) or `lz4`. */
+  /** Compression of new blobs: `zstd` (level 1; the default where zstd-napi is installed) or `lz4`. */
   readonly compression: 'zstd' | 'lz4';
 }
 
@@ -44,6 +45,6 @@ export function newConfig(id: string, options: ArchiveConfigOptions = {}): Archi
     bundleSize: 1024 * 1024,
     // 16 MiB: one pack filling and one saving keep a backup inside the 300 MB budget.
     packSize: options.packSize ?? 16 * 1024 * 1024,
-    compression: options.compression ?? 'zstd',
+    compression: options.compression ?? (zstdAvailable ? 'zstd' : 'lz4'),
   };
 }
