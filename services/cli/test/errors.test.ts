@@ -67,8 +67,6 @@ describe.concurrent('commands not built yet: one line, exit 2', () => {
       ],
       'restore --at',
     ],
-    [['verify', '--read-data'], 'verify'],
-    [['forget', '--keep-last', '3', '--prune'], 'forget'],
     [['import', 'shop-b', '--activate', '--force'], 'import'],
   ])('pullback %j', async ([args, name], { expect }) => {
     const result = await runCli(args);

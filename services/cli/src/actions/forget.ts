@@ -1,7 +1,11 @@
+import { type Archive, forgetSnapshots, pruneArchive, type Snapshot } from '@pullback/archive';
 import type { RetentionPolicy } from '@pullback/pipeline';
 import type { ArchiveFlags } from '../archive-access.js';
+import { loadOptionalConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
-import { notImplemented } from '../errors.js';
+import { CliError } from '../errors.js';
+import { openArchiveFromFlags } from '../open-archive.js';
+import { formatBytes } from '../progress-display.js';
 
 /** The `--keep-*` options mirror the config's retention keys one for one. */
 export interface ForgetOptions extends ArchiveFlags, RetentionPolicy {
@@ -10,7 +14,75 @@ export interface ForgetOptions extends ArchiveFlags, RetentionPolicy {
   readonly dryRun?: boolean;
 }
 
-/** `pullback forget`: drops the snapshots the retention policy does not keep, and with prune their data. */
-export async function forget(_options: ForgetOptions, _context: CommandContext): Promise<void> {
-  notImplemented('forget', 'the archive');
+const POLICY_KEYS = [
+  'keepLast',
+  'keepHourly',
+  'keepDaily',
+  'keepWeekly',
+  'keepMonthly',
+  'keepWithin',
+] as const;
+
+/**
+ * `pullback forget`: drops the snapshots the retention policy does not keep, and with
+ * prune their data. Without --keep-* options each component of the config keeps what
+ * its `retention` says.
+ */
+export async function forget(options: ForgetOptions, context: CommandContext): Promise<void> {
+  const { archive } = await openArchiveFromFlags(options, context);
+  const given = policyOf(options);
+  const plans: Array<{ component?: string; policy: RetentionPolicy }> = [];
+  if (Object.keys(given).length > 0) {
+    plans.push({
+      ...(options.component === undefined ? {} : { component: options.component }),
+      policy: given,
+    });
+  } else {
+    const loaded = await loadOptionalConfig(options.config, context.env);
+    if (loaded === undefined) {
+      throw new CliError(
+        'no retention policy: give --keep-* options, or a config whose components have a retention',
+      );
+    }
+    for (const [component, settings] of Object.entries(loaded.config.components)) {
+      if (options.component !== undefined && component !== options.component) continue;
+      if (Object.keys(policyOf(settings.retention)).length > 0)
+        plans.push({ component, policy: settings.retention });
+    }
+    if (plans.length === 0) throw new CliError(`no component in ${loaded.path} has a retention policy`);
+  }
+
+  const verb = options.dryRun ? 'would forget' : 'forgot';
+  for (const plan of plans) {
+    const result = await forgetSnapshots(archive, {
+      policy: plan.policy,
+      ...(plan.component === undefined ? {} : { component: plan.component }),
+      dryRun: options.dryRun ?? false,
+      signal: context.signal,
+    });
+    const label = plan.component === undefined ? '' : `${plan.component}: `;
+    context.stdout.write(
+      `${label}kept ${result.kept.length}, ${verb} ${result.forgotten.length}${list(result.forgotten)}\n`,
+    );
+  }
+  if (options.prune) await prune(archive, options.dryRun ?? false, context);
+}
+
+async function prune(archive: Archive, dryRun: boolean, context: CommandContext): Promise<void> {
+  const result = await pruneArchive(archive, { dryRun, signal: context.signal });
+  const verb = dryRun ? 'would remove' : 'removed';
+  context.stdout.write(
+    `prune: ${verb} ${result.packsRemoved} packs (${formatBytes(result.bytesRemoved)}), ` +
+      `repacked ${result.packsRewritten} into ${result.packsWritten} (${formatBytes(result.bytesWritten)} written)\n`,
+  );
+}
+
+function policyOf(source: Partial<RetentionPolicy>): RetentionPolicy {
+  const policy: Record<string, unknown> = {};
+  for (const key of POLICY_KEYS) if (source[key] !== undefined) policy[key] = source[key];
+  return policy as RetentionPolicy;
+}
+
+function list(snapshots: readonly Snapshot[]): string {
+  return snapshots.length === 0 ? '' : `: ${snapshots.map((snapshot) => snapshot.id.slice(0, 12)).join(' ')}`;
 }

@@ -1,13 +1,56 @@
+import { verifyArchive } from '@pullback/archive';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
-import { notImplemented } from '../errors.js';
+import { SilentExit } from '../errors.js';
+import { openArchiveFromFlags } from '../open-archive.js';
+import { formatBytes, progressDisplay } from '../progress-display.js';
 
 export interface VerifyOptions extends ArchiveFlags {
   readonly readData?: boolean;
   readonly json?: boolean;
 }
 
-/** `pullback verify`: checks the archive's structure, and with readData every chunk's bytes. */
-export async function verify(_options: VerifyOptions, _context: CommandContext): Promise<void> {
-  notImplemented('verify', 'the archive');
+/**
+ * `pullback verify`: checks the archive's structure, and with readData every chunk's
+ * bytes. Each problem is one line naming the snapshot and file it affects; any problem
+ * makes the exit status 1.
+ */
+export async function verify(options: VerifyOptions, context: CommandContext): Promise<void> {
+  const { archive, access } = await openArchiveFromFlags(options, context);
+  const progress = progressDisplay(context, 'verify');
+  let result: Awaited<ReturnType<typeof verifyArchive>>;
+  try {
+    result = await verifyArchive(archive, {
+      readData: options.readData ?? false,
+      onProgress: progress.update,
+      signal: context.signal,
+    });
+  } finally {
+    progress.stop();
+  }
+  if (options.json) {
+    context.stdout.write(`${JSON.stringify({ archive: access.url, ...result }, null, 2)}\n`);
+  } else {
+    for (const problem of result.problems) {
+      const where = [
+        problem.snapshot && `snapshot ${problem.snapshot.slice(0, 12)}`,
+        problem.file && `file ${problem.file}`,
+      ]
+        .filter(Boolean)
+        .join(', ');
+      context.stdout.write(`${where ? `${where}: ` : ''}${problem.message}\n`);
+    }
+    const read = options.readData
+      ? `, ${result.blobsRead} chunks (${formatBytes(result.bytesRead)}) read and checked`
+      : '';
+    context.stdout.write(
+      `${result.ok ? 'ok' : `${result.problems.length} problems`}: ${result.snapshots} snapshots, ${result.packs} packs${read}\n`,
+    );
+  }
+  if (!result.ok) {
+    context.stderr.write(
+      `pullback: the archive ${access.url} is damaged: ${result.problems.length} problems\n`,
+    );
+    throw new SilentExit(1);
+  }
 }
