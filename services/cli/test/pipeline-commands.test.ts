@@ -132,7 +132,9 @@ describe('status, export --now, up, backup and restore --start against real Redi
       status = await statusJson();
       const shop = status.components.find((c) => c.name === 'shop');
       const b = shop?.instances.find((i) => i.name === 'shop-b');
-      if (b?.atLastSnapshot && b.state?.healthy) break;
+      // Settled: the second --now may have made a second export when the first had finished.
+      const busy = Object.values(status.queues).some((queue) => queue.waiting + queue.active > 0);
+      if (b?.atLastSnapshot && b.state?.healthy && !busy) break;
     }
     const shop = status?.components.find((c) => c.name === 'shop');
     expect(shop).toMatchObject({ active: 'shop-a', epoch: 1, lastExport: { ok: true } });
