@@ -5,3 +5,4 @@ export { type RedisServer, startRedis } from './redis.js';
 export { type S3Options, type S3Server, startS3 } from './s3.js';
 export { scratchDir } from './scratch-dir.js';
 export { type RunningServer, startServer } from './server-process.js';
+export { waitFor } from './wait-for.js';

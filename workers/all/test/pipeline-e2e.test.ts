@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chown, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { type Archive, initArchive, listSnapshots } from '@pullback/archive';
 import {
@@ -13,6 +12,7 @@ import {
   scratchDir,
   startPostgres,
   startRedis,
+  waitFor,
 } from '@pullback/harness';
 import { type Config, parseConfig } from '@pullback/pipeline';
 import { query, stopServer } from '@pullback/recipe-postgres';
@@ -83,24 +83,13 @@ afterAll(async () => {
   await scratch?.remove();
 });
 
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 240_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
+/** Waits in this file allow for a loaded machine. */
+const waitLong = <T>(what: string, check: () => Promise<T | undefined>) => waitFor(what, check, 240_000);
 
 /** Asks for an export now and waits until both fallbacks are healthy at the snapshot it made. */
 async function cycle(pipeline: RunningPipeline['pipeline'], previous: string | undefined): Promise<string> {
   await pipeline.exportNow('shop');
-  return waitFor('both fallbacks at the new snapshot', async () => {
+  return waitLong('both fallbacks at the new snapshot', async () => {
     const component = (await pipeline.readStatus()).components.find((c) => c.name === 'shop');
     const last = component?.lastSnapshot?.id;
     if (last === undefined || last === previous) return undefined;
@@ -151,7 +140,7 @@ describe('the pipeline, end to end on one machine', () => {
 
     // A fallback that went down is reported so, and the next import brings it back.
     await stopServer({ dataDir: join(scratch.path, 'c') });
-    await waitFor('shop-c reported down', async () => {
+    await waitLong('shop-c reported down', async () => {
       const state = (await pipeline.registry.instance('shop-c'))?.state;
       return state?.healthy === false && state.reason === 'not running' ? true : undefined;
     });
@@ -194,7 +183,7 @@ describe('the pipeline, end to end on one machine', () => {
   it('takes a files component through the same pipeline', async () => {
     const pipeline = running!.pipeline;
     await pipeline.exportNow('docs');
-    const snapshot = await waitFor('the docs snapshot', async () => {
+    const snapshot = await waitLong('the docs snapshot', async () => {
       const [found] = await listSnapshots(archive, { component: 'docs' });
       return found;
     });

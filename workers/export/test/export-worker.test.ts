@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, type RedisServer, scratchDir, startRedis } from '@pullback/harness';
+import { freePort, type RedisServer, scratchDir, startRedis, waitFor } from '@pullback/harness';
 import { type Config, openPipeline, type Pipeline, parseConfig, type Recipe } from '@pullback/pipeline';
 import { filesRecipe } from '@pullback/recipe-files';
 import { postgresRecipe } from '@pullback/recipe-postgres';
@@ -46,16 +46,6 @@ redis: ${redis.url}
 archive: { url: ${join(scratch.path, 'archive')} }
 components:
 ${component}`);
-}
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 /** A recipe that records how many exports of it run at once, each lasting at least `ms`. */

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type Archive, initArchive } from '@pullback/archive';
-import { type RedisServer, scratchDir, startRedis } from '@pullback/harness';
+import { type RedisServer, scratchDir, startRedis, waitFor } from '@pullback/harness';
 import {
   type Config,
   openPipeline,
@@ -64,16 +63,6 @@ afterEach(async () => {
   await pipeline.close();
   await scratch.remove();
 });
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 /** Exports `docs` with `status` in it and pulls it, queueing imports as the pull worker does. */
 async function cycle(status: string, exportId: string): Promise<string> {

@@ -1,9 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type Archive, initArchive, listSnapshots } from '@pullback/archive';
-import { type RedisServer, scratchDir, startRedis } from '@pullback/harness';
+import { type RedisServer, scratchDir, startRedis, waitFor } from '@pullback/harness';
 import { type Config, type JobProgress, openPipeline, type Pipeline, parseConfig } from '@pullback/pipeline';
 import { filesRecipe } from '@pullback/recipe-files';
 import { type Backend, openBackend } from '@pullback/storage';
@@ -59,19 +58,8 @@ afterEach(async () => {
   await scratch.remove();
 });
 
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+/** Waits in this file allow for a loaded machine. */
+const waitLong = <T>(what: string, check: () => Promise<T | undefined>) => waitFor(what, check, 120_000);
 
 function startWorker() {
   const worker = startPullWorker({ pipeline, config, archive, stagingDir: join(scratch.path, 'staging') });
@@ -94,7 +82,7 @@ describe('pull-backup worker', () => {
   it('ingests a pulled artifact, empties the outbox and queues an import for the fallback', async () => {
     startWorker();
     await exportDocs('e1');
-    const job = await waitFor('the pull', async () => {
+    const job = await waitLong('the pull', async () => {
       const [done] = await pipeline.pullQueue.getCompleted();
       return done;
     });
@@ -125,7 +113,7 @@ describe('pull-backup worker', () => {
       outbox: join(scratch.path, 'outbox'),
     });
     startWorker();
-    const failed = await waitFor('the refusal', async () => (await pipeline.pullQueue.getFailed())[0]);
+    const failed = await waitLong('the refusal', async () => (await pipeline.pullQueue.getFailed())[0]);
     expect(failed.attemptsMade).toBe(1);
     expect(failed.failedReason).toMatch(
       /^artifact e1 of docs: e1\/files\.tar in .* does not match its SHA-256 in COMPLETE$/,
@@ -138,7 +126,7 @@ describe('pull-backup worker', () => {
   it('refuses a pull naming another outbox than the component’s', async () => {
     await pipeline.enqueuePull({ component: 'docs', epoch: 1, exportId: 'e1', outbox: '/elsewhere' });
     startWorker();
-    const failed = await waitFor('the refusal', async () => (await pipeline.pullQueue.getFailed())[0]);
+    const failed = await waitLong('the refusal', async () => (await pipeline.pullQueue.getFailed())[0]);
     expect(failed.failedReason).toMatch(/outbox \/elsewhere is not the component's/);
   });
 
@@ -146,7 +134,7 @@ describe('pull-backup worker', () => {
     await writeFile(join(scratch.path, 'docs', 'big'), randomBytes(48 * 1024 * 1024));
     await exportDocs('e1');
     const first = startWorker();
-    await waitFor('the ingest under way', async () => {
+    await waitLong('the ingest under way', async () => {
       const [active] = await pipeline.pullQueue.getActive();
       const progress = active?.progress as JobProgress | undefined;
       return progress?.detail === 'archiving' ? true : undefined;
@@ -157,7 +145,7 @@ describe('pull-backup worker', () => {
     expect(await outboxNames()).toEqual(['e1/COMPLETE', 'e1/files.tar']);
 
     startWorker();
-    const job = await waitFor('the retried pull', async () => (await pipeline.pullQueue.getCompleted())[0]);
+    const job = await waitLong('the retried pull', async () => (await pipeline.pullQueue.getCompleted())[0]);
     expect(job.attemptsMade).toBe(2);
     const snapshots = await listSnapshots(archive);
     expect(snapshots).toHaveLength(1);
