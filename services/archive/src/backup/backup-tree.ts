@@ -63,7 +63,7 @@ const CHUNK_TASK_BYTES = 4 * 1024 * 1024;
 /** Chunk lists up to this long stay inline in the tree entry. */
 const INLINE_CHUNKS = 32;
 /** Tree entries waiting for their content before the walk pauses. */
-const MAX_PENDING_ENTRIES = 4096;
+const MAX_PENDING_ENTRIES = 1024;
 /** Small files per bundle task, at most. */
 const SMALL_FILES_PER_TASK = 512;
 
@@ -142,7 +142,7 @@ class BackupRun {
    * Sealed blobs from the workers are garbage once copied into a pack; V8 counts them
    * late, so incompressible data would otherwise pile up (see `collectGarbage`).
    */
-  private readonly garbage = new GarbageBudget(128 * 1024 * 1024);
+  private readonly garbage = new GarbageBudget(16 * 1024 * 1024);
   private storedBytes = 0;
 
   constructor(

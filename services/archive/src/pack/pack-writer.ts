@@ -33,7 +33,13 @@ export interface PackWriterOptions {
  */
 export class PackWriter {
   /** The pack being filled: blobs are copied in as they come (one copy, no join). */
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer = Buffer.alloc(0);
+  /**
+   * A whole-pack buffer whose save has finished, reused for the next pack: a fresh
+   * 20 MiB buffer per pack would otherwise wait, outside V8's accounting, for the
+   * collector, and peak memory would follow throughput.
+   */
+  private spare: Buffer | undefined;
   private entries: BlobEntry[] = [];
   private size = 0;
   private readonly running = new Set<Promise<void>>();
@@ -77,7 +83,13 @@ export class PackWriter {
     if (needed <= this.buffer.length) return;
     const full = this.options.packSize + 4 * 1024 * 1024 + 64 * 1024;
     const capacity = Math.max(needed, this.buffer.length === 0 ? Math.min(1024 * 1024, full) : full);
-    const grown = Buffer.allocUnsafeSlow(capacity);
+    let grown: Buffer;
+    if (this.spare && this.spare.length >= needed) {
+      grown = this.spare;
+      this.spare = undefined;
+    } else {
+      grown = Buffer.allocUnsafeSlow(capacity);
+    }
     this.buffer.copy(grown, 0, 0, this.size);
     this.buffer = grown;
   }
@@ -88,7 +100,8 @@ export class PackWriter {
     this.reserve(trailer.length);
     trailer.copy(this.buffer, this.size);
     const size = this.size + trailer.length;
-    const body = this.buffer.subarray(0, size);
+    const backing = this.buffer;
+    const body = backing.subarray(0, size);
     // The next pack gets a buffer of its own; this one is held until its save ends.
     this.buffer = Buffer.alloc(0);
     this.entries = [];
@@ -101,7 +114,11 @@ export class PackWriter {
     const save = this.options.backend
       .save(packName(id), body, { ...(this.options.signal ? { signal: this.options.signal } : {}) })
       .then(
-        () => this.options.onSaved({ id, entries, size }),
+        () => {
+          // Saved: the backend holds no reference to the bytes any more.
+          if (backing.length >= this.options.packSize) this.spare = backing;
+          this.options.onSaved({ id, entries, size });
+        },
         (error: unknown) => {
           this.failure ??= error;
         },

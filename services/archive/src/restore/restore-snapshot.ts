@@ -17,6 +17,7 @@ import { Semaphore } from '../backup/semaphore.js';
 import { walkSource } from '../backup/walk-source.js';
 import { ArchiveError, CorruptDataError, throwIfAborted } from '../errors.js';
 import { type BlobLocation, idKey } from '../index/blob-location.js';
+import { GarbageBudget } from '../memory/collect-garbage.js';
 import { packName } from '../pack/pack-writer.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
 import type { Archive } from '../repository/archive.js';
@@ -147,6 +148,11 @@ class Restorer {
   private readonly dirStack: FileDone[] = [];
   private result = { files: 0, bytesWritten: 0, bytesKept: 0, removed: 0 };
   private readonly loads = new Semaphore(3);
+  /**
+   * The pieces of each ranged read are garbage once joined and handed to a worker;
+   * V8 counts them late, so collect after each 32 MiB read (see `collectGarbage`).
+   */
+  private readonly garbage = new GarbageBudget(32 * 1024 * 1024);
   private readonly compares: Semaphore;
 
   constructor(
@@ -432,6 +438,7 @@ class Restorer {
                 this.signal ? { signal: this.signal } : {},
               ),
             );
+            this.garbage.spend(sealed.length);
             const result = await this.pool.run<WriteResult>({
               kind: 'write',
               sealed,

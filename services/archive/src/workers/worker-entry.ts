@@ -8,8 +8,8 @@ import { type WorkSetup, workContext } from './work-context.js';
 
 const ctx = workContext(workerData as WorkSetup);
 
-/** See `collectGarbage`: a collection after every 32 MiB of task input. */
-const garbage = new GarbageBudget(32 * 1024 * 1024);
+/** See `collectGarbage`: a collection after every 8 MiB of task output. */
+const garbage = new GarbageBudget(8 * 1024 * 1024);
 
 /**
  * Roughly how much untracked native memory a task left behind: what it compressed or

@@ -41,7 +41,7 @@ export class WorkerPool {
       // peak memory grows with throughput rather than with what is in flight.
       const worker = new Worker(workerEntry(), {
         workerData: setup,
-        resourceLimits: { maxYoungGenerationSizeMb: 8 },
+        resourceLimits: { maxYoungGenerationSizeMb: 2 },
       });
       const slot: Slot = { worker, busy: 0 };
       worker.on('message', (message: { id: number; result?: unknown; error?: SerializedError }) => {
