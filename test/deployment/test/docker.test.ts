@@ -76,7 +76,9 @@ describe('docker/Dockerfile', () => {
 
   it('runs as the postgres user, since PostgreSQL refuses root', () => {
     expect(dockerfile).toMatch(/^USER postgres$/m);
-    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "\/opt\/pullback\/bin\/pullback.js"\]$/m);
+    expect(dockerfile).toMatch(
+      /^ENTRYPOINT \["node", "--max-semi-space-size=2", "\/opt\/pullback\/bin\/pullback.js"\]$/m,
+    );
   });
 
   it('builds on the Node.js major the project supports', () => {

@@ -58,7 +58,8 @@ export class PullbackCli {
   }
 
   private async run(args: readonly string[]): Promise<Cost & { stdout: string }> {
-    const cost = await timed(process.execPath, [cli, ...args], { ...process.env, CI: 'true' });
+    // Run as users do (`npx pullback`): the bin's shebang sets Node's flags.
+    const cost = await timed(cli, args, { ...process.env, CI: 'true' });
     this.peakRssMB = Math.max(this.peakRssMB, cost.peakRssMB);
     return cost;
   }
