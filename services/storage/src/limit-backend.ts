@@ -77,7 +77,11 @@ export class LimitBackend implements Backend {
     return this.run(options.signal, () => this.inner.remove(name, options));
   }
 
-  /** Queues `operation`; an abort while it waits rejects at once and drops it. */
+  /**
+   * Queues `operation`; an abort while it waits rejects at once and drops it. Once it
+   * runs, it settles on its own (it has the signal too): rejecting early would let the
+   * caller go on while the operation still cleans up after itself.
+   */
   private run<T>(signal: AbortSignal | undefined, operation: () => Promise<T>): Promise<T> {
     if (signal === undefined) return this.limit(operation);
     if (signal.aborted) return Promise.reject(signal.reason);
@@ -85,9 +89,10 @@ export class LimitBackend implements Backend {
       const onAbort = (): void => reject(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
       this.limit(async () => {
+        signal.removeEventListener('abort', onAbort);
         if (signal.aborted) return;
         await operation().then(resolve, reject);
-      }).finally(() => signal.removeEventListener('abort', onAbort));
+      });
     });
   }
 }

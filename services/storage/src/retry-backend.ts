@@ -151,26 +151,40 @@ export class RetryBackend implements Backend {
     return this.retry('remove', name, options.signal, () => this.inner.remove(name, options));
   }
 
-  private retry<T>(
+  private async retry<T>(
     operation: BackendOperation,
     name: string,
     signal: AbortSignal | undefined,
     attempt: () => Promise<T>,
   ): Promise<T> {
     const { retries, minTimeout, maxTimeout, onRetry } = this.options;
-    return pRetry(attempt, {
-      retries,
-      minTimeout,
-      maxTimeout,
-      factor: 2,
-      randomize: true,
-      ...(signal === undefined ? {} : { signal }),
-      shouldRetry: ({ error, attemptNumber, retriesLeft }) => {
-        if (!this.isTransient(error, signal)) return false;
-        onRetry?.({ operation, name, attempt: attemptNumber, retriesLeft, error });
-        return true;
-      },
-    });
+    // p-retry rejects as soon as the signal aborts, while the attempt under way is
+    // still cleaning up (an fs save removing its temp file): the caller must not hear
+    // of the failure before that attempt has settled.
+    let current: Promise<unknown> = Promise.resolve();
+    const tracked = (): Promise<T> => {
+      const result = attempt();
+      current = result.catch(() => {});
+      return result;
+    };
+    try {
+      return await pRetry(tracked, {
+        retries,
+        minTimeout,
+        maxTimeout,
+        factor: 2,
+        randomize: true,
+        ...(signal === undefined ? {} : { signal }),
+        shouldRetry: ({ error, attemptNumber, retriesLeft }) => {
+          if (!this.isTransient(error, signal)) return false;
+          onRetry?.({ operation, name, attempt: attemptNumber, retriesLeft, error });
+          return true;
+        },
+      });
+    } catch (error) {
+      await current;
+      throw error;
+    }
   }
 
   private isTransient(error: unknown, signal: AbortSignal | undefined): boolean {
