@@ -225,5 +225,10 @@ async function reportPosition(
       updatedAt: new Date().toISOString(),
     };
   }
+  // The position query takes a while, and a restore may have reported a new snapshot
+  // meanwhile: writing this update (built on the older state) would roll it back.
+  // Re-reading narrows that window to the two Redis round trips below.
+  const now = (await registry.instance(instance))?.state;
+  if (now?.snapshotId !== state.snapshotId || now?.updatedAt !== state.updatedAt) return;
   await registry.reportFallback(name, instance, epoch, update);
 }
