@@ -176,7 +176,7 @@ export class S3Backend implements Backend {
           },
         )
         .catch((error: unknown) => {
-          throw this.translate(error, name);
+          throw this.translate(error, name, signal);
         });
       return;
     }
@@ -210,7 +210,7 @@ export class S3Backend implements Backend {
       // The cause, not what cleaning up after it reported (s3rver, for one, refuses
       // AbortMultipartUpload).
       if (signal?.aborted) throw signal.reason;
-      throw sourceError ?? this.translate(error, name);
+      throw sourceError ?? this.translate(error, name, signal);
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
@@ -254,7 +254,7 @@ export class S3Backend implements Backend {
     } catch (error) {
       // Only an existing object answers 416: the range starts at or past its end.
       if (describe(error).status === 416) return emptyStream();
-      throw this.translate(error, name);
+      throw this.translate(error, name, signal);
     }
   }
 
@@ -267,7 +267,7 @@ export class S3Backend implements Backend {
       );
       return { name, size: output.ContentLength ?? 0 };
     } catch (error) {
-      throw this.translate(error, name);
+      throw this.translate(error, name, options.signal);
     }
   }
 
@@ -287,7 +287,7 @@ export class S3Backend implements Backend {
         }
       }
     } catch (error) {
-      throw this.translate(error, prefix);
+      throw this.translate(error, prefix, options.signal);
     }
   }
 
@@ -300,7 +300,7 @@ export class S3Backend implements Backend {
         options.signal === undefined ? {} : { abortSignal: options.signal },
       )
       .catch((error: unknown) => {
-        throw this.translate(error, name);
+        throw this.translate(error, name, options.signal);
       });
   }
 
@@ -309,8 +309,13 @@ export class S3Backend implements Backend {
     return this.keyPrefix + name;
   }
 
-  /** NotFoundError and PermanentError as the contract defines them; anything else is transient. */
-  private translate(error: unknown, name: string): unknown {
+  /**
+   * NotFoundError and PermanentError as the contract defines them; anything else is
+   * transient. An aborted call rejects with the signal's reason, as the fs driver's
+   * calls do, not with the SDK's own "Request aborted".
+   */
+  private translate(error: unknown, name: string, signal: AbortSignal | undefined): unknown {
+    if (signal?.aborted) return signal.reason;
     const { code, status, message } = describe(error);
     if (code === 'NoSuchBucket') {
       return new PermanentError(`bucket ${this.bucket} does not exist (${this.location})`, { cause: error });

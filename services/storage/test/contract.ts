@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import { describe, expect, it } from 'vitest';
-import type { Backend, ObjectInfo } from '../src/backend.js';
+import type { Backend, ObjectInfo, OperationOptions } from '../src/backend.js';
 import { isNotFound, NotFoundError, PermanentError } from '../src/errors.js';
 import { digest, endlessStream, failingStream, randomStream, readAll } from './byte-streams.js';
 import { watchRss } from './rss-watch.js';
@@ -14,9 +14,13 @@ export interface ContractOptions {
   readonly bigObjectSize?: number;
 }
 
-async function listAll(backend: Backend, prefix: string): Promise<ObjectInfo[]> {
+async function listAll(
+  backend: Backend,
+  prefix: string,
+  options: OperationOptions = {},
+): Promise<ObjectInfo[]> {
   const found: ObjectInfo[] = [];
-  for await (const info of backend.list(prefix)) found.push(info);
+  for await (const info of backend.list(prefix, options)) found.push(info);
   return found.sort((a, b) => a.name.localeCompare(b.name));
 }
 
@@ -201,6 +205,19 @@ export function describeBackendContract(
       await expect(backend.save('aborted', Buffer.from('x'), { signal: controller.signal })).rejects.toThrow(
         'stopped by the test',
       );
+    });
+
+    it('rejects an aborted operation with the signal’s own reason', async () => {
+      const backend = await create();
+      await backend.save('here', Buffer.from('x'));
+      const reason = new Error('stopped by the caller');
+      const signal = AbortSignal.abort(reason);
+      // Callers tell "I gave up" from a store failure by this identity.
+      await expect(backend.stat('here', { signal })).rejects.toBe(reason);
+      await expect(backend.load('here', { offset: 0 }, { signal })).rejects.toBe(reason);
+      await expect(backend.remove('here', { signal })).rejects.toBe(reason);
+      await expect(listAll(backend, '', { signal })).rejects.toBe(reason);
+      expect(await listAll(backend, '')).toEqual([{ name: 'here', size: 1 }]);
     });
 
     it('rejects invalid names with PermanentError', async () => {

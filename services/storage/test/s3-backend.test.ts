@@ -41,6 +41,17 @@ async function names(target: S3Backend, prefix = ''): Promise<string[]> {
 describeBackendContract('s3', async () => backend({ prefix: `run-${++runs}` }));
 
 describe('s3 backend', () => {
+  // The test server itself: s3rver used to die when a delete emptied a directory just
+  // as a save was about to write into it (the lock protocol does exactly that).
+  it('survives saves racing removes in the same directory', async () => {
+    const scoped = backend({ prefix: `race-${++runs}`, maxAttempts: 1 });
+    await scoped.save('dir/0', Buffer.from('0'));
+    for (let i = 1; i <= 300; i++) {
+      await Promise.all([scoped.save(`dir/${i}`, Buffer.from(String(i))), scoped.remove(`dir/${i - 1}`)]);
+    }
+    expect(await names(scoped)).toEqual(['dir/300']);
+  });
+
   it('keeps objects under the URL prefix and names them relative to it', async () => {
     const scoped = backend({ prefix: 'scoped/deep' });
     await scoped.save('a/b', Buffer.from('x'));

@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort } from './free-port.js';
 import { scratchDir } from './scratch-dir.js';
 import { type RunningServer, startServer } from './server-process.js';
@@ -30,12 +30,12 @@ const REGION = 'us-east-1';
  * Starts s3rver (an S3-compatible server) as its own process on 127.0.0.1.
  * It needs the OpenSSL legacy provider: it hashes list continuation tokens with an
  * algorithm OpenSSL 3 disables, and answers every truncated listing with HTTP 500
- * without it.
+ * without it. It runs through `s3rver-main`, which mends a crash of s3rver's.
  */
 export async function startS3(options: S3Options = {}): Promise<S3Server> {
   const scratch = options.dir === undefined ? await scratchDir('s3') : undefined;
   const dir = options.dir ?? scratch!.path;
-  const script = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
+  const script = fileURLToPath(launcher());
   const bucketArgs = (options.buckets ?? []).flatMap((bucket) => ['--configure-bucket', bucket]);
 
   for (let attempt = 1; ; attempt++) {
@@ -82,4 +82,11 @@ export async function startS3(options: S3Options = {}): Promise<S3Server> {
       if (attempt >= 3) throw error;
     }
   }
+}
+
+/** The compiled launcher; this package's own tests run from sources, beside no `.js`. */
+function launcher(): URL {
+  const here = new URL('./s3rver-main.js', import.meta.url);
+  if (!import.meta.url.endsWith('.ts')) return here;
+  return new URL(here.href.replace('/src/', '/dist/'));
 }
