@@ -1,4 +1,4 @@
-import { type Config, ConfigError, loadConfig, locateConfig } from '@pullback/pipeline';
+import { type Config, ConfigError, loadConfig, locateConfig } from '@pullback/pipeline/config';
 
 /** A loaded config and the file it came from. */
 export interface LoadedConfig {

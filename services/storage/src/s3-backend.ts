@@ -1,14 +1,5 @@
 import { addAbortSignal, Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  paginateListObjectsV2,
-  S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type {
   Backend,
   BackendProperties,
@@ -117,10 +108,17 @@ export function parseS3Url(url: string): S3Url {
  * memory does not depend on object size. S3 replaces objects atomically; a failed or
  * aborted upload never becomes visible.
  */
+interface Sdk {
+  readonly s3: typeof import('@aws-sdk/client-s3');
+  readonly Upload: typeof import('@aws-sdk/lib-storage').Upload;
+  readonly client: S3Client;
+}
+
 export class S3Backend implements Backend {
   readonly location: string;
   readonly properties: BackendProperties;
-  private readonly client: S3Client;
+  private readonly clientConfig: S3ClientConfig;
+  private sdk: Promise<Sdk> | undefined;
   private readonly bucket: string;
   /** Empty, or ends with `/`. */
   private readonly keyPrefix: string;
@@ -136,7 +134,7 @@ export class S3Backend implements Backend {
         : (env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL));
     const checksums = options.checksums ?? (endpoint === undefined ? undefined : 'when-required');
     const checksumMode = checksums === 'when-required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
-    this.client = new S3Client({
+    this.clientConfig = {
       region: options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
       forcePathStyle: true,
       maxAttempts: options.maxAttempts ?? 3,
@@ -146,7 +144,7 @@ export class S3Backend implements Backend {
       ...(checksums === undefined
         ? {}
         : { requestChecksumCalculation: checksumMode, responseChecksumValidation: checksumMode }),
-    });
+    };
     this.bucket = options.bucket;
     const prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
     this.keyPrefix = prefix === '' ? '' : `${prefix}/`;
@@ -167,10 +165,11 @@ export class S3Backend implements Backend {
       if (body instanceof Readable) body.destroy();
       throw error;
     }
+    const { client, s3, Upload } = await this.connect();
     if (Buffer.isBuffer(body) && body.length <= this.partSize) {
-      await this.client
+      await client
         .send(
-          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length }),
+          new s3.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length }),
           {
             ...(signal === undefined ? {} : { abortSignal: signal }),
           },
@@ -183,7 +182,7 @@ export class S3Backend implements Backend {
 
     const source = typeof body === 'function' ? body() : body;
     const upload = new Upload({
-      client: this.client,
+      client,
       params: { Bucket: this.bucket, Key: key, Body: source },
       partSize: this.partSize,
       queueSize: this.queueSize,
@@ -231,8 +230,9 @@ export class S3Backend implements Backend {
     const end = range.length === undefined ? '' : String(range.offset + range.length - 1);
     const header = range.offset === 0 && end === '' ? undefined : `bytes=${range.offset}-${end}`;
     try {
-      const output = await this.client.send(
-        new GetObjectCommand({
+      const { client, s3 } = await this.connect();
+      const output = await client.send(
+        new s3.GetObjectCommand({
           Bucket: this.bucket,
           Key: key,
           ...(header === undefined ? {} : { Range: header }),
@@ -261,8 +261,9 @@ export class S3Backend implements Backend {
   async stat(name: string, options: OperationOptions = {}): Promise<ObjectInfo> {
     const key = this.keyOf(name);
     try {
-      const output = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.bucket, Key: key }),
+      const { client, s3 } = await this.connect();
+      const output = await client.send(
+        new s3.HeadObjectCommand({ Bucket: this.bucket, Key: key }),
         options.signal === undefined ? {} : { abortSignal: options.signal },
       );
       return { name, size: output.ContentLength ?? 0 };
@@ -273,8 +274,9 @@ export class S3Backend implements Backend {
 
   async *list(prefix: string, options: OperationOptions = {}): AsyncIterable<ObjectInfo> {
     checkPrefix(prefix);
-    const pages = paginateListObjectsV2(
-      { client: this.client, pageSize: 1000 },
+    const { client, s3 } = await this.connect();
+    const pages = s3.paginateListObjectsV2(
+      { client, pageSize: 1000 },
       { Bucket: this.bucket, Prefix: this.keyPrefix + prefix },
       options.signal === undefined ? {} : { abortSignal: options.signal },
     );
@@ -294,14 +296,26 @@ export class S3Backend implements Backend {
   async remove(name: string, options: OperationOptions = {}): Promise<void> {
     const key = this.keyOf(name);
     // S3 answers a delete of a missing key with success: idempotent as the contract wants.
-    await this.client
+    const { client, s3 } = await this.connect();
+    await client
       .send(
-        new DeleteObjectCommand({ Bucket: this.bucket, Key: key }),
+        new s3.DeleteObjectCommand({ Bucket: this.bucket, Key: key }),
         options.signal === undefined ? {} : { abortSignal: options.signal },
       )
       .catch((error: unknown) => {
         throw this.translate(error, name, options.signal);
       });
+  }
+
+  /**
+   * The SDK, loaded on first use: it takes a quarter of a second to load, which every
+   * command that never touches S3 would otherwise pay at start.
+   */
+  private connect(): Promise<Sdk> {
+    this.sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(
+      ([s3, storage]) => ({ s3, Upload: storage.Upload, client: new s3.S3Client(this.clientConfig) }),
+    );
+    return this.sdk;
   }
 
   private keyOf(name: string): string {

@@ -4,7 +4,7 @@ import { seal, unseal } from '../crypto/seal.js';
 import { ArchiveError } from '../errors.js';
 import { type BlobEntry, type BlobType, Compression, type SealedBlob } from './blob-entry.js';
 import { compressPieces, uncompressPieces } from './lz4-pieces.js';
-import { zstdCompress, zstdDecompress } from './zstd-codec.js';
+import { zstdCompress, zstdDecompress, zstdDecompressInto } from './zstd-codec.js';
 
 /**
  * Compresses (lz4, or stored as is when that does not shrink it) and seals a blob
@@ -64,13 +64,16 @@ export type OpenBlobResult = { ok: true; plain: Buffer } | { ok: false; reason: 
 
 /**
  * Opens a sealed blob: authenticates it under its id, decompresses it, and checks the
- * keyed hash of the result against the id, so corrupt data is never returned.
+ * keyed hash of the result against the id, so corrupt data is never returned. With
+ * `into` (at least `plainLength` long), zstd blobs are decompressed into it and the
+ * plaintext returned is a view of it, valid until `into` is used again.
  */
 export function openBlob(
   encryptionKey: Buffer,
   hash: KeyedHash,
   entry: Pick<BlobEntry, 'id' | 'compression' | 'plainLength'>,
   sealed: Buffer,
+  into?: Buffer,
 ): OpenBlobResult {
   const body = unseal(encryptionKey, sealed, entry.id);
   if (body === undefined) return { ok: false, reason: 'authentication failed' };
@@ -83,7 +86,10 @@ export function openBlob(
     }
   } else if (entry.compression === Compression.Zstd) {
     try {
-      plain = zstdDecompress(body, entry.plainLength);
+      plain =
+        into === undefined
+          ? zstdDecompress(body, entry.plainLength)
+          : zstdDecompressInto(body, entry.plainLength, into);
     } catch (error) {
       // zstd missing here is not the data's fault: say so rather than call it corrupt.
       if (error instanceof ArchiveError) throw error;

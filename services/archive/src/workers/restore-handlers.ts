@@ -19,7 +19,7 @@ export function handleWrite(ctx: WorkContext, task: WriteTask): WriteResult {
       const sealed = task.sealed.subarray(blob.at, blob.at + blob.length);
       const opened =
         sealed.length === blob.length
-          ? openBlob(ctx.encryptionKey, ctx.hash, blob, sealed)
+          ? openBlob(ctx.encryptionKey, ctx.hash, blob, sealed, scratch(blob.plainLength, 'plain'))
           : ({ ok: false, reason: 'pack is shorter than its index says' } as const);
       if (!opened.ok) {
         corrupt.push({ id: blob.id, reason: opened.reason });

@@ -32,14 +32,15 @@ export function workContext(setup: WorkSetup): WorkContext {
   };
 }
 
-let scratchBuffer = Buffer.alloc(0);
+const scratchBuffers = { read: Buffer.alloc(0), plain: Buffer.alloc(0) };
 
 /**
- * A read buffer reused by every task of this thread: tasks run one at a time, and a
- * fresh 16-36 MiB allocation per task would leave garbage that raises peak memory
- * until the collector runs. Callers must copy out anything they keep.
+ * Buffers reused by every task of this thread, one per purpose (`read`: file bytes
+ * read in; `plain`: a blob opened for writing out): tasks run one at a time, and a
+ * fresh allocation per task or blob would leave garbage that raises peak memory until
+ * the collector runs. Callers must copy out anything they keep.
  */
-export function scratch(size: number): Buffer {
-  if (scratchBuffer.length < size) scratchBuffer = Buffer.allocUnsafeSlow(size);
-  return scratchBuffer.subarray(0, size);
+export function scratch(size: number, purpose: keyof typeof scratchBuffers = 'read'): Buffer {
+  if (scratchBuffers[purpose].length < size) scratchBuffers[purpose] = Buffer.allocUnsafeSlow(size);
+  return scratchBuffers[purpose].subarray(0, size);
 }

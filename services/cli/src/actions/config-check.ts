@@ -1,4 +1,4 @@
-import { type Config, ConfigError, loadConfig, locateConfig } from '@pullback/pipeline';
+import { type Config, ConfigError, loadConfig, locateConfig } from '@pullback/pipeline/config';
 import type { CommandContext } from '../context.js';
 import { SilentExit } from '../errors.js';
 

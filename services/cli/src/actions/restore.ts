@@ -1,6 +1,5 @@
 import { findSnapshot, listSnapshots, restoreSnapshot } from '@pullback/archive';
 import type { ArchiveFlags } from '../archive-access.js';
-import { startAuditServer } from '../audit-server.js';
 import type { CommandContext } from '../context.js';
 import { CliError, notImplemented } from '../errors.js';
 import { openArchiveFromFlags } from '../open-archive.js';
@@ -31,6 +30,8 @@ export async function restore(
   try {
     if (options.start) {
       const found = await findSnapshot(archive, reference, () => true, context.signal);
+      // Loaded here: it brings the PostgreSQL recipe, which plain restores do without.
+      const { startAuditServer } = await import('../audit-server.js');
       const server = await startAuditServer(archive, found, {
         target: options.target,
         port: options.port ?? 0,

@@ -1,5 +1,4 @@
 import type { Command } from '@commander-js/extra-typings';
-import { archiveInit } from '../actions/archive-init.js';
 import type { CommandContext } from '../context.js';
 import { archiveOption, configOption, keyFileOption } from '../options.js';
 import { examples } from './help-text.js';
@@ -27,5 +26,5 @@ export function registerArchiveCommands(program: Command, context: CommandContex
         'AWS_ENDPOINT_URL=http://127.0.0.1:9000 pullback archive init --archive s3://backups/pullback',
       ),
     )
-    .action((options) => archiveInit(options, context));
+    .action(async (options) => (await import('../actions/archive-init.js')).archiveInit(options, context));
 }

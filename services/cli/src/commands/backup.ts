@@ -1,6 +1,4 @@
 import type { Command } from '@commander-js/extra-typings';
-import { backupComponent } from '../actions/backup-component.js';
-import { backupFiles } from '../actions/backup-files.js';
 import type { CommandContext } from '../context.js';
 import { archiveOption, configOption, jsonOption, keyFileOption } from '../options.js';
 import { examples } from './help-text.js';
@@ -21,7 +19,9 @@ export function registerBackupCommands(program: Command, context: CommandContext
       'after',
       examples('pullback backup shop', 'pullback backup shop --config /etc/pullback/pullback.yaml'),
     )
-    .action((component, options) => backupComponent(component, options, context));
+    .action(async (component, options) =>
+      (await import('../actions/backup-component.js')).backupComponent(component, options, context),
+    );
 
   backup
     .command('files')
@@ -45,5 +45,7 @@ export function registerBackupCommands(program: Command, context: CommandContext
         'PULLBACK_PASSWORD=… pullback backup files ~/notes --archive s3://backups/pullback',
       ),
     )
-    .action((path, options) => backupFiles(path, options, context));
+    .action(async (path, options) =>
+      (await import('../actions/backup-files.js')).backupFiles(path, options, context),
+    );
 }

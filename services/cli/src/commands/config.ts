@@ -1,5 +1,4 @@
 import type { Command } from '@commander-js/extra-typings';
-import { configCheck } from '../actions/config-check.js';
 import type { CommandContext } from '../context.js';
 import { examples } from './help-text.js';
 
@@ -21,5 +20,5 @@ export function registerConfigCommands(program: Command, context: CommandContext
       'after',
       examples('pullback config check', 'pullback config check /etc/pullback/pullback.yaml'),
     )
-    .action((file) => configCheck(file, context));
+    .action(async (file) => (await import('../actions/config-check.js')).configCheck(file, context));
 }

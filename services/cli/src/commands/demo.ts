@@ -1,5 +1,4 @@
 import type { Command } from '@commander-js/extra-typings';
-import { demo } from '../actions/demo.js';
 import type { CommandContext } from '../context.js';
 
 export function registerDemoCommand(program: Command, context: CommandContext): void {
@@ -10,5 +9,5 @@ export function registerDemoCommand(program: Command, context: CommandContext): 
       'Run a local sandbox of the whole pipeline: throwaway PostgreSQL and Redis, an archive, backups, a failover.',
     )
     .option('--keep', 'leave the sandbox running (servers and workers) until Ctrl-C, to explore it')
-    .action((options) => demo(options, context));
+    .action(async (options) => (await import('../actions/demo.js')).demo(options, context));
 }

@@ -1,5 +1,4 @@
 import { type Command, Option } from '@commander-js/extra-typings';
-import { exportNow } from '../actions/export-now.js';
 import type { CommandContext } from '../context.js';
 import { configOption } from '../options.js';
 import { examples } from './help-text.js';
@@ -16,5 +15,7 @@ export function registerExportCommand(program: Command, context: CommandContext)
     .addOption(new Option('--now', 'export now (required)').makeOptionMandatory())
     .addOption(configOption())
     .addHelpText('after', examples('pullback export shop --now'))
-    .action((component, options) => exportNow(component, options, context));
+    .action(async (component, options) =>
+      (await import('../actions/export-now.js')).exportNow(component, options, context),
+    );
 }

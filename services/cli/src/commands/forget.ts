@@ -1,6 +1,5 @@
 import type { Command } from '@commander-js/extra-typings';
-import { DURATION_HELP } from '@pullback/pipeline';
-import { forget } from '../actions/forget.js';
+import { DURATION_HELP } from '@pullback/pipeline/config';
 import type { CommandContext } from '../context.js';
 import {
   archiveOption,
@@ -44,5 +43,5 @@ export function registerForgetCommand(program: Command, context: CommandContext)
           'pullback forget --keep-within 30d --prune --archive /mnt/archive',
         ),
     )
-    .action((options) => forget(options, context));
+    .action(async (options) => (await import('../actions/forget.js')).forget(options, context));
 }

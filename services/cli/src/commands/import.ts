@@ -1,5 +1,4 @@
 import { type Command, Option } from '@commander-js/extra-typings';
-import { importActivate } from '../actions/import-activate.js';
 import type { CommandContext } from '../context.js';
 import { configOption } from '../options.js';
 import { examples } from './help-text.js';
@@ -23,5 +22,7 @@ export function registerImportCommand(program: Command, context: CommandContext)
       'after',
       examples('pullback import shop-b --activate', 'pullback import shop-b --activate --force'),
     )
-    .action((instance, options) => importActivate(instance, options, context));
+    .action(async (instance, options) =>
+      (await import('../actions/import-activate.js')).importActivate(instance, options, context),
+    );
 }

@@ -1,5 +1,4 @@
 import type { Command } from '@commander-js/extra-typings';
-import { restore } from '../actions/restore.js';
 import type { CommandContext } from '../context.js';
 import { USAGE_EXIT_CODE } from '../errors.js';
 import {
@@ -45,7 +44,7 @@ export function registerRestoreCommand(program: Command, context: CommandContext
         'pullback restore 4f3a9c --target /srv/pg/b --delta',
       ),
     )
-    .action((snapshot, options) => {
+    .action(async (snapshot, options) => {
       // commander has "conflicts" and "implies" but no "requires": check the pair here.
       if (options.start === true && options.port === undefined) {
         command.error('--start needs --port N', { exitCode: USAGE_EXIT_CODE });
@@ -53,6 +52,6 @@ export function registerRestoreCommand(program: Command, context: CommandContext
       if (options.port !== undefined && options.start !== true) {
         command.error('--port is only used with --start', { exitCode: USAGE_EXIT_CODE });
       }
-      return restore(snapshot, options, context);
+      return (await import('../actions/restore.js')).restore(snapshot, options, context);
     });
 }

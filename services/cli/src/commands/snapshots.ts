@@ -1,5 +1,4 @@
 import type { Command } from '@commander-js/extra-typings';
-import { listSnapshots } from '../actions/snapshots.js';
 import type { CommandContext } from '../context.js';
 import { archiveOption, componentOption, configOption, jsonOption, keyFileOption } from '../options.js';
 import { examples } from './help-text.js';
@@ -24,5 +23,5 @@ export function registerSnapshotsCommand(program: Command, context: CommandConte
         'pullback snapshots --archive /mnt/archive',
       ),
     )
-    .action((options) => listSnapshots(options, context));
+    .action(async (options) => (await import('../actions/snapshots.js')).listSnapshots(options, context));
 }

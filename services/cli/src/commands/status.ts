@@ -1,5 +1,4 @@
 import type { Command } from '@commander-js/extra-typings';
-import { status } from '../actions/status.js';
 import type { CommandContext } from '../context.js';
 import { configOption, jsonOption } from '../options.js';
 import { examples } from './help-text.js';
@@ -14,5 +13,5 @@ export function registerStatusCommand(program: Command, context: CommandContext)
     .addOption(jsonOption())
     .addOption(configOption())
     .addHelpText('after', examples('pullback status', 'pullback status --json'))
-    .action((options) => status(options, context));
+    .action(async (options) => (await import('../actions/status.js')).status(options, context));
 }

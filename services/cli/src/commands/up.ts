@@ -1,5 +1,4 @@
 import type { Command } from '@commander-js/extra-typings';
-import { up } from '../actions/up.js';
 import type { CommandContext } from '../context.js';
 import { configOption } from '../options.js';
 import { examples } from './help-text.js';
@@ -13,5 +12,5 @@ export function registerUpCommand(program: Command, context: CommandContext): vo
     )
     .addOption(configOption())
     .addHelpText('after', examples('pullback up', 'pullback up --config /etc/pullback/pullback.yaml'))
-    .action((options) => up(options, context));
+    .action(async (options) => (await import('../actions/up.js')).up(options, context));
 }

@@ -1,5 +1,4 @@
 import type { Command } from '@commander-js/extra-typings';
-import { verify } from '../actions/verify.js';
 import type { CommandContext } from '../context.js';
 import { archiveOption, configOption, jsonOption, keyFileOption } from '../options.js';
 import { examples } from './help-text.js';
@@ -17,5 +16,5 @@ export function registerVerifyCommand(program: Command, context: CommandContext)
     .addOption(keyFileOption())
     .addOption(configOption())
     .addHelpText('after', examples('pullback verify', 'pullback verify --read-data --json'))
-    .action((options) => verify(options, context));
+    .action(async (options) => (await import('../actions/verify.js')).verify(options, context));
 }
