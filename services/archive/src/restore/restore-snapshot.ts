@@ -63,7 +63,12 @@ export interface RestoreResult {
   readonly removed: number;
 }
 
-/** Writes gathered before their blobs are located and fetched (bounds memory). */
+/**
+ * Writes gathered before their blobs are located and fetched (bounds memory). The
+ * first batch is small so that data flows at once; each next one is twice as large,
+ * so an archive whose index takes long to scan is scanned a few times only.
+ */
+const FIRST_BATCH_WRITES = 2_000;
 const WRITES_PER_BATCH = 200_000;
 /** Files and directories waiting for their metadata before a batch is written. */
 const ENTRIES_PER_BATCH = 50_000;
@@ -142,6 +147,9 @@ class Restorer {
   private metadata: MetadataIndex = new Map();
   private writes = new Map<string, PendingWrite[]>();
   private writeCount = 0;
+  private batchWrites = FIRST_BATCH_WRITES;
+  /** The batch being written while the next is planned; it also sets its metadata. */
+  private batchInFlight: Promise<void> = Promise.resolve();
   /** Files and closed directories whose metadata waits for the batch's contents. */
   private done: FileDone[] = [];
   private fileWork: Promise<void>[] = [];
@@ -194,6 +202,16 @@ class Restorer {
   }
 
   async execute(): Promise<RestoreResult> {
+    try {
+      return await this.restoreTree();
+    } catch (error) {
+      // Nothing may still be writing into the target when the caller hears of it.
+      await this.batchInFlight.catch(() => {});
+      throw error;
+    }
+  }
+
+  private async restoreTree(): Promise<RestoreResult> {
     if (this.delta) await this.removeExtras();
     const validator = new TreeValidator();
     for await (const entry of this.tree()) {
@@ -213,10 +231,11 @@ class Restorer {
         this.fileWork.push(work);
         if (this.fileWork.length >= 64) await Promise.all(this.fileWork.splice(0));
       }
-      if (this.writeCount >= WRITES_PER_BATCH || this.done.length >= ENTRIES_PER_BATCH) await this.flush();
+      if (this.writeCount >= this.batchWrites || this.done.length >= ENTRIES_PER_BATCH) await this.flush();
     }
     this.closeDirsUntil(undefined);
     await this.flush();
+    await this.batchInFlight;
     this.progress.finish();
     return { snapshot: this.snapshot, ...this.result };
   }
@@ -236,16 +255,36 @@ class Restorer {
     }
   }
 
-  /** Waits for files being planned, writes the batch, then applies metadata in order. */
+  /**
+   * Waits for files being planned, starts writing the batch, and returns once the
+   * batch before it is done: the next batch is planned while this one is written.
+   * Metadata is applied after each batch's contents, batches in order, so a directory
+   * is closed only after everything in it.
+   */
   private async flush(): Promise<void> {
     await Promise.all(this.fileWork.splice(0));
-    await this.runBatch();
+    const writes = this.writes;
     const done = this.done;
+    this.writes = new Map();
     this.done = [];
-    for (const item of done) {
-      await this.applyMetadata(item.absolute, item.entry);
-      if (item.entry.type === 'file') this.progress.add(0, 1);
-    }
+    this.writeCount = 0;
+    this.batchWrites = Math.min(WRITES_PER_BATCH, this.batchWrites * 2);
+    // Batches touch different files, so their contents are written side by side;
+    // their metadata is applied in order, each batch's after its contents.
+    const written = this.runBatch(writes);
+    written.catch(() => {});
+    const previous = this.batchInFlight;
+    const batch = Promise.all([written, previous]).then(async () => {
+      for (const item of done) {
+        await this.applyMetadata(item.absolute, item.entry);
+        if (item.entry.type === 'file') this.progress.add(0, 1);
+      }
+    });
+    // A failure is reported by the next flush, or at the end.
+    batch.catch(() => {});
+    this.batchInFlight = batch;
+    // At most two batches in flight: memory holds two batches' writes and reads.
+    await previous;
   }
 
   private async applyMetadata(absolute: string, entry: TreeEntry): Promise<void> {
@@ -408,10 +447,7 @@ class Restorer {
   }
 
   /** Locates the batch's blobs, reads them pack by pack in ranges, writes, then sets metadata. */
-  private async runBatch(): Promise<void> {
-    const writes = this.writes;
-    this.writes = new Map();
-    this.writeCount = 0;
+  private async runBatch(writes: Map<string, PendingWrite[]>): Promise<void> {
     if (writes.size > 0) {
       const locations = await this.archive.locate((entry) => writes.has(idKey(entry.id)), this.signal);
       for (const [key, list] of writes) {
