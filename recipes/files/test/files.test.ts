@@ -13,6 +13,7 @@ import {
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { scratchDir } from '@pullback/harness';
 import { type ArtifactManifest, completeName, RecipeError } from '@pullback/pipeline';
 import { type Backend, openBackend } from '@pullback/storage';
@@ -45,6 +46,7 @@ afterEach(async () => {
 });
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+const blake3 = (bytes: Buffer) => new Blake3Hasher().update(bytes).digestBuffer().toString('hex');
 
 async function loadBytes(backend: Backend, name: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -127,7 +129,7 @@ describe('files recipe', () => {
     expect(object?.name).toBe('f1/files.tar');
     expect(object?.size).toBe((await outbox.stat('f1/files.tar')).size);
 
-    expect(object?.sha256).toBe(sha256(await loadBytes(outbox, 'f1/files.tar')));
+    expect(object?.blake3).toBe(blake3(await loadBytes(outbox, 'f1/files.tar')));
 
     const inTar = await readTar(await outbox.load('f1/files.tar'));
     const onDisk = await describeTree(root);

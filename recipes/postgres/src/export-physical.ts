@@ -14,7 +14,8 @@ export const BASE_OBJECT = 'base.tar';
 /**
  * Exports the instance as a base backup: `pg_basebackup` writes the data directory as
  * one tar on stdout (WAL needed for consistency in pg_wal, the backup_manifest with
- * SHA-256 checksums as its last member), streamed into `<exportId>/base.tar`. The
+ * CRC32C checksums as its last member: enough to catch corruption, which is what
+ * pg_verifybackup checks them for, and SHA-256 cost the server 1 s per 1.6 GB), streamed into `<exportId>/base.tar`. The
  * tar is parsed as it passes, so a truncated one is never saved; COMPLETE records the
  * system identifier, timeline and WAL range from the manifest.
  */
@@ -45,7 +46,7 @@ export async function exportPhysical(
         '--pgdata=-',
         '--format=tar',
         '--wal-method=fetch',
-        '--manifest-checksums=SHA256',
+        '--manifest-checksums=CRC32C',
         '--checkpoint=fast',
         `--label=pullback ${input.exportId}`,
       ],

@@ -116,7 +116,7 @@ export async function checkStandby(
   return position;
 }
 
-/** pg_verifybackup: every restored file against the manifest's SHA-256, and the WAL it needs. */
+/** pg_verifybackup: every restored file against the manifest's checksums, and the WAL it needs. */
 async function verifyBackup(options: StandbyOptions, account: OsAccount): Promise<void> {
   const ignore: string[] = [];
   const log = relative(options.dataDir, logFileOf(options));

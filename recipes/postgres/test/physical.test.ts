@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { freePort, type PostgresServer, scratchDir, startPostgres, startS3 } from '@pullback/harness';
 import { type ArtifactManifest, completeName, RecipeError } from '@pullback/pipeline';
 import { type Backend, openBackend } from '@pullback/storage';
@@ -47,10 +47,10 @@ const instanceOf = (server: PostgresServer) => ({
   dataDir: server.dataDir,
 });
 
-async function sha256Of(backend: Backend, name: string): Promise<string> {
-  const hash = createHash('sha256');
+async function blake3Of(backend: Backend, name: string): Promise<string> {
+  const hash = new Blake3Hasher();
   for await (const chunk of await backend.load(name)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+  return hash.digestBuffer().toString('hex');
 }
 
 /** The outbox holds nothing, not even a temp file of an interrupted save. */
@@ -80,7 +80,7 @@ describe('physical export', () => {
     const [object] = manifest.objects;
     expect(object?.name).toBe('e1/base.tar');
     expect(object?.size).toBe((await outbox.stat('e1/base.tar')).size);
-    expect(object?.sha256).toBe(await sha256Of(outbox, 'e1/base.tar'));
+    expect(object?.blake3).toBe(await blake3Of(outbox, 'e1/base.tar'));
     expect(manifest.server?.systemIdentifier).toBe(
       await active.psql('select system_identifier from pg_control_system()'),
     );
@@ -286,7 +286,7 @@ describe('physical export', () => {
         exportId: 's1',
       });
       expect(await outboxNames(bucket)).toEqual(['s1/COMPLETE', 's1/base.tar']);
-      expect(manifest.objects[0]?.sha256).toBe(await sha256Of(bucket, 's1/base.tar'));
+      expect(manifest.objects[0]?.blake3).toBe(await blake3Of(bucket, 's1/base.tar'));
     } finally {
       process.env = saved;
       await s3.stop();

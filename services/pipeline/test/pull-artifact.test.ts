@@ -143,7 +143,7 @@ describe('pullArtifact', () => {
     expect(error).toBeInstanceOf(PipelineError);
     expect(error).toMatchObject({ code: 'corrupt-artifact', permanent: true });
     expect((error as Error).message).toMatch(
-      /^artifact e1 of docs: e1\/tree\.tar in .* does not match its SHA-256/,
+      /^artifact e1 of docs: e1\/tree\.tar in .* does not match its BLAKE3 digest/,
     );
     expect(await listSnapshots(box.archive)).toEqual([]);
     expect(await readdir(box.stagingDir)).toEqual([]);
