@@ -116,7 +116,7 @@ describe('pull-backup worker', () => {
     const failed = await waitLong('the refusal', async () => (await pipeline.pullQueue.getFailed())[0]);
     expect(failed.attemptsMade).toBe(1);
     expect(failed.failedReason).toMatch(
-      /^artifact e1 of docs: e1\/files\.tar in .* does not match its SHA-256 in COMPLETE$/,
+      /^artifact e1 of docs: e1\/files\.tar in .* does not match its BLAKE3 digest in COMPLETE$/,
     );
     expect(await listSnapshots(archive)).toEqual([]);
     expect((await pipeline.registry.failures('docs'))[0]).toMatchObject({ stage: 'pull', final: true });
