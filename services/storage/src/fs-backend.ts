@@ -100,11 +100,13 @@ export class FsBackend implements Backend {
       await handle.close();
       return emptyStream();
     }
-    const stream = handle.createReadStream(
-      range.length === undefined
-        ? { start: range.offset }
-        : { start: range.offset, end: range.offset + range.length - 1 },
-    );
+    // 1 MiB reads: a large object read 64 KiB at a time spends more on the round trips
+    // to the thread pool than on the bytes (an artifact's tar: 3.3 -> 2.x s per 1.6 GB).
+    const stream = handle.createReadStream({
+      start: range.offset,
+      ...(range.length === undefined ? {} : { end: range.offset + range.length - 1 }),
+      highWaterMark: READ_BUFFER_BYTES,
+    });
     return options.signal === undefined ? stream : addAbortSignal(options.signal, stream);
   }
 
@@ -171,6 +173,8 @@ export class FsBackend implements Backend {
   }
 }
 
+/** Bytes a load reads at a time. */
+const READ_BUFFER_BYTES = 1024 * 1024;
 /** Bytes a streamed save holds at most before they are written (bounds its memory). */
 const WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
 
