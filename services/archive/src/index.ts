@@ -1,4 +1,5 @@
 export { type BackupTreeOptions, backupTree } from './backup/backup-tree.js';
+export type { SourceEntry, SourceStats } from './backup/walk-source.js';
 export { isRelationPath } from './chunking/file-kind.js';
 export { type ChunkerParams, DEFAULT_CHUNKER } from './chunking/gear-cdc.js';
 export { createKeyFile } from './crypto/keys.js';
@@ -30,7 +31,7 @@ export {
   type SnapshotManifest,
   type SnapshotStats,
 } from './snapshot/manifest.js';
-export type { FileContent, TreeEntry } from './snapshot/tree-entry.js';
+export { comparePaths, type FileContent, type TreeEntry } from './snapshot/tree-entry.js';
 export {
   type VerifyOptions,
   type VerifyProblem,

@@ -3,11 +3,6 @@ export { type ApplySnapshotInput, type ApplySnapshotResult, applySnapshot } from
 export { type BackupComponentInput, backupComponent } from './domain/backup-component.js';
 export { isPipelineError, messageOf, PipelineError, type PipelineErrorCode } from './domain/errors.js';
 export { exportIdFor } from './domain/export-id.js';
-export {
-  type ExtractArtifactOptions,
-  type ExtractResult,
-  extractArtifact,
-} from './domain/extract-artifact.js';
 export { holdLock } from './domain/hold-lock.js';
 export { type IngestArtifactInput, ingestArtifact } from './domain/ingest-artifact.js';
 export { instanceLocation } from './domain/instance-location.js';

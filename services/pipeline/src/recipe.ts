@@ -55,6 +55,8 @@ export interface Outbox {
   load(name: string, range?: undefined, options?: { signal?: AbortSignal }): Promise<Readable>;
   list(prefix: string, options?: { signal?: AbortSignal }): AsyncIterable<{ readonly name: string }>;
   remove(name: string, options?: { signal?: AbortSignal }): Promise<void>;
+  /** Where an object is on this machine, for outboxes that are directories (read in place). */
+  readonly localPath?: (name: string) => string;
 }
 
 export interface ExportInput {

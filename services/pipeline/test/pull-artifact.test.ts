@@ -155,6 +155,38 @@ describe('pullArtifact', () => {
     expect(await listSnapshots(box.archive)).toEqual([]);
   });
 
+  it('downloads the tar first from an outbox it cannot read in place, checking it on the way', async () => {
+    await exportTree('e1');
+    // The directory outbox, without the capability that lets a pull read it in place,
+    // as an S3 outbox is.
+    const { localPath: _, ...remote } = Object.assign({}, box.outbox, {
+      save: box.outbox.save.bind(box.outbox),
+      load: box.outbox.load.bind(box.outbox),
+      stat: box.outbox.stat.bind(box.outbox),
+      list: box.outbox.list.bind(box.outbox),
+      remove: box.outbox.remove.bind(box.outbox),
+    });
+    const staging: number[] = [];
+    const result = await pullArtifact({
+      component: 'docs',
+      config: docs(),
+      exportId: 'e1',
+      epoch: 1,
+      outbox: remote,
+      archive: box.archive,
+      stagingDir: box.stagingDir,
+      onProgress: (progress) => {
+        if (progress.detail === 'staging') staging.push(progress.bytesDone);
+      },
+    });
+    expect(staging.at(-1)).toBeGreaterThan(200_000);
+    expect(await readdir(box.stagingDir)).toEqual([]);
+    const restored = join(box.root, 'restored');
+    await restoreSnapshot(box.archive, result.snapshot.id, { target: restored });
+    expect(await readFile(join(restored, 'status'), 'utf8')).toBe('first\n');
+    expect((await readFile(join(restored, 'sub', 'data'))).length).toBe(200_000);
+  });
+
   it('refuses an artifact whose tar would write outside its tree', async () => {
     const writer = await ArtifactWriter.begin({ component: 'docs', outbox: box.outbox, exportId: 'evil' });
     if (!(writer instanceof ArtifactWriter)) throw new Error('unexpected complete artifact');

@@ -67,4 +67,11 @@ export interface Backend {
 
   /** Removes `name`. Removing a missing object is not an error (idempotent). */
   remove(name: string, options?: OperationOptions): Promise<void>;
+
+  /**
+   * Where `name` is on this machine's file system, for backends that keep objects as
+   * files (the fs driver): a reader that can do better than a stream, such as one
+   * reading a tar's members in place, may read it there. Absent on the others.
+   */
+  readonly localPath?: (name: string) => string;
 }

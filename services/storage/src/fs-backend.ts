@@ -54,6 +54,8 @@ export class FsBackend implements Backend {
     this.properties = { connections: options.connections ?? 8, hasAtomicReplace: true };
   }
 
+  readonly localPath = (name: string): string => this.pathOf(name);
+
   async save(name: string, body: SaveBody, options: OperationOptions = {}): Promise<void> {
     const { signal } = options;
     const temp = join(this.root, TEMP_DIR, randomUUID());

@@ -33,7 +33,10 @@ export class LimitBackend implements Backend {
     this.limit = pLimit(connections);
     this.location = inner.location;
     this.properties = { ...inner.properties, connections };
+    if (inner.localPath) this.localPath = inner.localPath.bind(inner);
   }
+
+  readonly localPath?: (name: string) => string;
 
   save(name: string, body: SaveBody, options: OperationOptions = {}): Promise<void> {
     return this.run(options.signal, () => this.inner.save(name, body, options));

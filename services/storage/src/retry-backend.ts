@@ -59,6 +59,7 @@ export class RetryBackend implements Backend {
   ) {
     this.location = inner.location;
     this.properties = inner.properties;
+    if (inner.localPath) this.localPath = inner.localPath.bind(inner);
     this.options = {
       retries: options.retries ?? 10,
       minTimeout: options.minTimeout ?? 500,
@@ -66,6 +67,8 @@ export class RetryBackend implements Backend {
       ...(options.onRetry === undefined ? {} : { onRetry: options.onRetry }),
     };
   }
+
+  readonly localPath?: (name: string) => string;
 
   save(name: string, body: SaveBody, options: OperationOptions = {}): Promise<void> {
     // A bare stream is consumed by the first attempt: nothing could replay it.

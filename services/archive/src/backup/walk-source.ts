@@ -3,11 +3,23 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareNames } from '../snapshot/tree-entry.js';
 
+/** What a backup reads of an entry's status: `lstat`'s, or what a tar header says. */
+export type SourceStats = Pick<
+  BigIntStats,
+  'isDirectory' | 'isFile' | 'isSymbolicLink' | 'mode' | 'mtimeNs' | 'ctimeNs' | 'uid' | 'gid' | 'size'
+>;
+
 export interface SourceEntry {
   /** Relative to the root, `/`-separated; "" is the root. */
   readonly path: string;
+  /** The file holding the entry's bytes. */
   readonly absolute: string;
-  readonly stats: BigIntStats;
+  /**
+   * Where the entry's bytes start in `absolute`, when it is a member of a container
+   * (a tar) rather than a file of its own; it holds `stats.size` bytes from there.
+   */
+  readonly base?: number;
+  readonly stats: SourceStats;
   readonly target?: string;
 }
 

@@ -14,7 +14,7 @@ import {
 } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Semaphore } from '../backup/semaphore.js';
-import { walkSource } from '../backup/walk-source.js';
+import { type SourceStats, walkSource } from '../backup/walk-source.js';
 import { ArchiveError, CorruptDataError, throwIfAborted } from '../errors.js';
 import { type BlobLocation, idKey } from '../index/blob-location.js';
 import { GarbageBudget } from '../memory/collect-garbage.js';
@@ -548,7 +548,7 @@ class Restorer {
   }
 }
 
-function sameType(entry: TreeEntry, stats: BigIntStats): boolean {
+function sameType(entry: TreeEntry, stats: SourceStats): boolean {
   if (entry.type === 'dir') return stats.isDirectory();
   if (entry.type === 'symlink') return stats.isSymbolicLink();
   return stats.isFile();

@@ -14,7 +14,11 @@ import { scratch, type WorkContext } from './work-context.js';
 export async function handleChunks(ctx: WorkContext, task: ChunksTask): Promise<ChunksResult> {
   const want = task.softEnd - task.start + ctx.config.chunker.maxSize;
   const data = scratch(want);
-  const read = withFd(openForRead(task.path), (fd) => readFully(fd, data, task.start, want));
+  // A file inside a container ends at its size, not at the container's end.
+  const length = task.size === undefined ? want : Math.max(0, Math.min(want, task.size - task.start));
+  const read = withFd(openForRead(task.path), (fd) =>
+    readFully(fd, data, (task.base ?? 0) + task.start, length),
+  );
   const eof = read < want;
   const known = new Set<string>();
   if (task.known) {

@@ -127,7 +127,7 @@ async function pagesOf(
       if (eof || start >= task.length) break;
       const want = Math.min(window.length, task.length - start);
       windowStart = start;
-      windowLength = readFully(fd, window, task.offset + start, want);
+      windowLength = readFully(fd, window, (task.base ?? 0) + task.offset + start, want);
       eof = windowLength < want;
       if (windowLength === 0) break;
     }

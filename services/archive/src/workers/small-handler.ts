@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { openForRead, withFd } from '../fs/read-range.js';
+import { openForRead, readFully, withFd } from '../fs/read-range.js';
 import { sealBlob } from '../pack/blob-codec.js';
 import { BlobType } from '../pack/blob-entry.js';
 import type { SmallResult, SmallTask } from './tasks.js';
@@ -26,7 +26,11 @@ export async function handleSmall(ctx: WorkContext, task: SmallTask): Promise<Sm
   for (const file of task.files) {
     let data: Buffer;
     try {
-      data = withFd(openForRead(file.path), (fd) => readFileSync(fd));
+      data = withFd(openForRead(file.path), (fd) => {
+        if (file.size === undefined) return readFileSync(fd);
+        const slice = Buffer.allocUnsafe(file.size);
+        return slice.subarray(0, readFully(fd, slice, file.base ?? 0));
+      });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         files.push({ missing: true });

@@ -4,6 +4,8 @@ import type { SealedBlob } from '../pack/blob-entry.js';
 export interface PagesTask {
   readonly kind: 'pages';
   readonly path: string;
+  /** Where the file's bytes start in `path` (a member of a tar); offsets count from here. Default: 0. */
+  readonly base?: number;
   readonly offset: number;
   readonly length: number;
   readonly parentMapId?: Buffer;
@@ -23,6 +25,9 @@ export interface PagesResult {
 export interface ChunksTask {
   readonly kind: 'chunks';
   readonly path: string;
+  /** Where the file's bytes start in `path`, and how many there are (else: to its end). */
+  readonly base?: number;
+  readonly size?: number;
   readonly start: number;
   readonly softEnd: number;
   /** Ids (32 bytes each) already in the archive, e.g. the parent's chunks of this file. */
@@ -41,7 +46,13 @@ export interface ChunksResult {
 /** Reads whole small files and bundles the ones whose hash differs from the parent's. */
 export interface SmallTask {
   readonly kind: 'small';
-  readonly files: readonly { readonly path: string; readonly parentHash?: Buffer }[];
+  readonly files: readonly {
+    readonly path: string;
+    /** Where the file's bytes start in `path`, and how many there are (else: all of it). */
+    readonly base?: number;
+    readonly size?: number;
+    readonly parentHash?: Buffer;
+  }[];
 }
 
 export interface SmallResult {

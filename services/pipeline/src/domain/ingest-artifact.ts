@@ -1,8 +1,13 @@
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { type Archive, backupTree, type Snapshot } from '@pullback/archive';
 import type { ArtifactManifest, Outbox } from '../recipe.js';
-import { extractArtifact } from './extract-artifact.js';
+import { corruptArtifact, verifyingStream } from './artifact-check.js';
+import { type ArtifactTar, artifactTree } from './artifact-tree.js';
+import { PipelineError } from './errors.js';
 import type { StepProgressListener } from './progress.js';
 import { claimStaging } from './staging-lock.js';
 
@@ -28,35 +33,46 @@ export interface IngestArtifactInput {
 }
 
 /**
- * Turns a complete artifact into a snapshot: the one place that knows how. For now
- * it extracts the artifact's tar objects into a staging directory, checked against
- * COMPLETE as they stream, then backs that tree up with `backupTree` under a shared
- * archive lock. An archive that ingests tar streams directly replaces the body of
- * this function, and nothing else. Pulls of one component on one machine take
- * turns (the staging directory is claimed with a lock file).
+ * Turns a complete artifact into a snapshot: the one place that knows how. The
+ * artifact's tars are archived in place, their members read as slices of the tar
+ * (see `artifactTree`): nothing is unpacked. A tar in a directory outbox is read where
+ * it is; one in S3 is first downloaded into the staging directory. Each tar's size and
+ * BLAKE3 digest are checked against COMPLETE (while it downloads, or alongside the
+ * backup) before the snapshot commits; a mismatch, or a member that could not be
+ * unpacked safely, fails with `corrupt-artifact`. Pulls of one component on one
+ * machine take turns (the staging directory is claimed with a lock file).
  *
  * The snapshot commits last (the archive's manifest); failing or aborted at any
  * point, it leaves no snapshot and no staged files.
  */
 export async function ingestArtifact(input: IngestArtifactInput): Promise<Snapshot> {
-  const { manifest, signal } = input;
+  const { manifest } = input;
+  // The tree's root path names the component's snapshots (parents, retention).
   const staged = join(input.stagingDir, manifest.component);
   await mkdir(input.stagingDir, { recursive: true, mode: 0o700 });
   const release = await claimStaging(`${staged}.lock`, `pull of ${manifest.exportId}`);
+  // A digest found wrong while the backup runs stops it at once.
+  const stop = new AbortController();
+  const signal = input.signal === undefined ? stop.signal : AbortSignal.any([input.signal, stop.signal]);
+  let verified: Promise<void> = Promise.resolve();
   try {
     // Leftovers of an attempt that died (a killed worker) are replaced, never reused.
     await rm(staged, { recursive: true, force: true });
-    await extractArtifact(input.outbox, manifest, staged, {
-      ...(signal === undefined ? {} : { signal }),
-      onProgress: (bytesDone, bytesTotal) =>
-        input.onProgress?.({ stage: 'ingest', bytesDone, bytesTotal, detail: 'staging' }),
-    });
+    await mkdir(staged, { recursive: true, mode: 0o700 });
+    const local = await localTars(input, staged, signal);
+    verified = local.verified;
+    verified.catch((error: unknown) => stop.abort(error));
+    const entries = await artifactTree(manifest, local.tars);
     // backupTree holds a shared archive lock itself (prune waits for it).
     return await backupTree(input.archive, staged, {
       tags: input.tags,
       parent: input.parent,
       lockWaitMs: input.lockWaitMs ?? 300_000,
-      ...(signal === undefined ? {} : { signal }),
+      signal,
+      source: async function* () {
+        yield* entries;
+      },
+      beforeCommit: () => verified,
       onProgress: (progress) =>
         input.onProgress?.({
           stage: 'ingest',
@@ -66,8 +82,69 @@ export async function ingestArtifact(input: IngestArtifactInput): Promise<Snapsh
           detail: 'archiving',
         }),
     });
+  } catch (error) {
+    // A wrong digest explains whatever else failed: a tar that does not parse, an
+    // abort it caused.
+    const digest = await verified.then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    throw digest instanceof PipelineError ? digest : error;
   } finally {
     await rm(staged, { recursive: true, force: true });
     await release();
   }
 }
+
+/**
+ * Every tar of the artifact as a local file, in COMPLETE's order, and a promise that
+ * settles once all of them are checked against COMPLETE.
+ */
+async function localTars(
+  input: IngestArtifactInput,
+  staged: string,
+  signal: AbortSignal,
+): Promise<{ tars: ArtifactTar[]; verified: Promise<void> }> {
+  const { manifest, outbox } = input;
+  const bytesTotal = manifest.objects.reduce((sum, object) => sum + object.size, 0);
+  let bytesBefore = 0;
+  const tars: ArtifactTar[] = [];
+  const checks: Promise<void>[] = [];
+  for (const [index, object] of manifest.objects.entries()) {
+    if (!object.name.startsWith(`${manifest.exportId}/`)) {
+      throw corruptArtifact(manifest, `object ${object.name} is not under ${manifest.exportId}/`);
+    }
+    const before = bytesBefore;
+    const onBytes = (done: number) =>
+      input.onProgress?.({ stage: 'ingest', bytesDone: before + done, bytesTotal, detail: 'staging' });
+    const verifier = verifyingStream(manifest, object, outbox.location, onBytes);
+    if (outbox.localPath !== undefined) {
+      // Missing: the driver's own not-found error, as a download would give.
+      await outbox.stat(object.name, { signal });
+      const file = outbox.localPath(object.name);
+      tars.push({ file, name: object.name });
+      const check = pipeline(
+        createReadStream(file, { highWaterMark: READ_BYTES }),
+        verifier,
+        new Writable({ write: (_chunk, _encoding, callback) => callback() }),
+        { signal },
+      );
+      check.catch(() => {});
+      checks.push(check);
+    } else {
+      const file = join(staged, `object-${index}.tar`);
+      await pipeline(
+        await outbox.load(object.name, undefined, { signal }),
+        verifier,
+        createWriteStream(file, { flags: 'wx', mode: 0o600, highWaterMark: READ_BYTES }),
+        { signal },
+      );
+      tars.push({ file, name: object.name });
+    }
+    bytesBefore += object.size;
+  }
+  return { tars, verified: Promise.all(checks).then(() => {}) };
+}
+
+/** Bytes read or written at a time while checking or downloading a tar. */
+const READ_BYTES = 4 * 1024 * 1024;

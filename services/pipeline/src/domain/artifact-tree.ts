@@ -1,0 +1,151 @@
+import { posix } from 'node:path';
+import { comparePaths, type SourceEntry, type SourceStats } from '@pullback/archive';
+import type { ArtifactManifest } from '../recipe.js';
+import { corruptArtifact } from './artifact-check.js';
+import { scanTar, TarFormatError } from './tar-index.js';
+
+/** A tar of the artifact, as a local file. */
+export interface ArtifactTar {
+  readonly file: string;
+  /** The object's name, for messages. */
+  readonly name: string;
+}
+
+interface Node {
+  readonly type: 'file' | 'directory' | 'symlink';
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly mtimeNs: bigint;
+  readonly size: number;
+  readonly file?: string;
+  readonly base?: number;
+  readonly target?: string;
+}
+
+/**
+ * The tree an artifact's tars hold, as entries for `backupTree` in tree order, each
+ * file a slice of its tar: what unpacking them in COMPLETE's order would give, without
+ * writing a byte. The rules of unpacking hold: a member's path stays inside the tree
+ * (no absolute path, no `..`, nothing under a symlink member), a later member replaces
+ * an earlier one (never a directory with a file), a hard link is its target's bytes,
+ * directories a member implies exist, and only files, directories and links are
+ * allowed. Anything else fails with `corrupt-artifact`, before anything is stored.
+ *
+ * Owners are the header's when running as root, else this process's, as unpacking
+ * would leave them. The ctime of every entry is now: a tar has none, and a file must
+ * never be taken as unchanged from its parent on size and a whole-second mtime alone.
+ */
+export async function artifactTree(
+  manifest: ArtifactManifest,
+  tars: readonly ArtifactTar[],
+): Promise<SourceEntry[]> {
+  const nodes = new Map<string, Node>();
+  const symlinks = new Set<string>();
+  const owner = (uid: number, gid: number) =>
+    isRoot ? { uid, gid } : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  for (const tar of tars) {
+    try {
+      for await (const member of scanTar(tar.file)) {
+        const path = safePath(manifest, member.name, symlinks);
+        if (path === '') continue;
+        const mtimeNs = BigInt(Math.round(member.mtime * 1000)) * 1_000_000n;
+        const common = { mode: member.mode & 0o7777, ...owner(member.uid, member.gid), mtimeNs };
+        let node: Node;
+        if (member.type === 'file') {
+          node = { type: 'file', ...common, size: member.size, file: tar.file, base: member.dataOffset };
+        } else if (member.type === 'directory') {
+          node = { type: 'directory', ...common, size: 0 };
+        } else if (member.type === 'symlink') {
+          node = { type: 'symlink', ...common, size: 0, target: member.linkname };
+        } else if (member.type === 'link') {
+          const target = nodes.get(safePath(manifest, member.linkname, symlinks));
+          if (target?.type !== 'file') {
+            throw corruptArtifact(
+              manifest,
+              `member ${member.name} links to ${member.linkname}, which is no file`,
+            );
+          }
+          node = target;
+        } else {
+          throw corruptArtifact(
+            manifest,
+            `member ${member.name} is of tar type ${JSON.stringify(member.flag)}, which a snapshot cannot hold`,
+          );
+        }
+        const existing = nodes.get(path);
+        if (existing?.type === 'directory' && node.type !== 'directory') {
+          throw corruptArtifact(manifest, `member ${member.name} would replace a directory`);
+        }
+        nodes.set(path, node);
+        if (node.type === 'symlink') symlinks.add(path);
+        else symlinks.delete(path);
+      }
+    } catch (error) {
+      if (error instanceof TarFormatError) {
+        throw corruptArtifact(manifest, `${tar.name} is not a valid tar: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+  return entriesOf(nodes, owner(0, 0));
+}
+
+const isRoot = process.getuid?.() === 0;
+
+/** Sorted entries, the root and implied directories added. */
+function entriesOf(nodes: Map<string, Node>, self: { uid: number; gid: number }): SourceEntry[] {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const implied: Node = { type: 'directory', mode: 0o755, ...self, mtimeNs: now, size: 0 };
+  for (const path of [...nodes.keys()]) {
+    for (let parent = posix.dirname(path); parent !== '.'; parent = posix.dirname(parent)) {
+      if (nodes.has(parent)) break;
+      nodes.set(parent, implied);
+    }
+  }
+  // The root is the staging directory unpacking would have made (mode 0700).
+  nodes.set('', { ...implied, mode: 0o700 });
+  const paths = [...nodes.keys()].sort(comparePaths);
+  return paths.map((path) => {
+    const node = nodes.get(path)!;
+    return {
+      path,
+      absolute: node.file ?? '',
+      ...(node.base === undefined ? {} : { base: node.base }),
+      stats: statsOf(node, now),
+      ...(node.target === undefined ? {} : { target: node.target }),
+    };
+  });
+}
+
+function statsOf(node: Node, now: bigint): SourceStats {
+  return {
+    isDirectory: () => node.type === 'directory',
+    isFile: () => node.type === 'file',
+    isSymbolicLink: () => node.type === 'symlink',
+    mode: BigInt(node.mode),
+    uid: BigInt(node.uid),
+    gid: BigInt(node.gid),
+    mtimeNs: node.mtimeNs,
+    ctimeNs: now,
+    size: BigInt(node.size),
+  };
+}
+
+/** The member's path relative to the root, or `corrupt-artifact` when it would leave it. */
+function safePath(manifest: ArtifactManifest, name: string, symlinks: ReadonlySet<string>): string {
+  const normal = posix.normalize(name.replace(/\/+$/, ''));
+  if (normal === '.' || normal === '') return '';
+  if (posix.isAbsolute(normal) || normal === '..' || normal.startsWith('../') || normal.includes('\0')) {
+    throw corruptArtifact(
+      manifest,
+      `member ${JSON.stringify(name)} would be written outside the snapshot's tree`,
+    );
+  }
+  for (let parent = posix.dirname(normal); parent !== '.'; parent = posix.dirname(parent)) {
+    if (symlinks.has(parent)) {
+      throw corruptArtifact(manifest, `member ${JSON.stringify(name)} lies under the symlink ${parent}`);
+    }
+  }
+  return normal;
+}
