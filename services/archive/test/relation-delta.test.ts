@@ -41,6 +41,8 @@ describe('relation files and delta restore', () => {
   it('delta restore rewrites only what differs and removes what the snapshot lacks', async () => {
     const latest = await backupTree(ws.archive, ws.path('pg'));
     expect(latest.stats.newBytesStored).toBeLessThan(64 * 1024);
+    // Nothing changed since the last backup: not a byte read again.
+    expect(latest.stats.bytesRead).toBe(0);
     // Damage the restored copy: two pages, a small file, extras, a missing file, and
     // a directory where the snapshot has a file.
     await writeAt(ws.path('restored', RELATION), 7 * PAGE + 100, Buffer.from('scribble'));

@@ -56,6 +56,19 @@ export interface BackupTreeOptions {
   readonly signal?: AbortSignal;
   /** How long to wait for a prune's exclusive lock to go, in ms. Default: 10 000. */
   readonly lockWaitMs?: number;
+  /**
+   * The entries to back up instead of walking `path`, in tree order (`comparePaths`),
+   * the root ("") first; called again for each pass. `path` then only names the source
+   * (parents are chosen by it). Entries with a `base` are read from inside a container
+   * file, as the members of a tar are, so nothing needs unpacking first.
+   */
+  readonly source?: () => AsyncIterable<SourceEntry>;
+  /**
+   * Runs once everything is stored, before the manifest commits the snapshot; a
+   * rejection leaves no snapshot. For checks that finish alongside the backup (the
+   * digest of the tar being read).
+   */
+  readonly beforeCommit?: () => Promise<void>;
 }
 
 /** Bytes a content-defined task reads before it looks for its last cut. */
@@ -71,6 +84,8 @@ const SMALL_FILE_GARBAGE = 8 * 1024;
 
 interface SmallBatchFile {
   readonly path: string;
+  readonly base?: number;
+  readonly size?: number;
   readonly parentHash?: Buffer;
   readonly parentContent?: FileContent;
   readonly resolve: (value: { content?: FileContent; size: number } | undefined) => void;
@@ -90,13 +105,7 @@ export async function backupTree(
 ): Promise<Snapshot> {
   const started = Date.now();
   const root = resolve(path);
-  try {
-    const stats = await lstat(root);
-    if (!stats.isDirectory()) throw new ArchiveError('source-missing', `not a directory: ${root}`);
-  } catch (error) {
-    if (error instanceof ArchiveError) throw error;
-    throw new ArchiveError('source-missing', `no such directory: ${root}`, { cause: error });
-  }
+  if (options.source === undefined) await checkDirectory(root);
   const tags = options.tags ?? {};
   return withSharedLock(archive, 'backup', options, async (signal) => {
     const parent = await chooseParent(archive, root, tags, options.parent, signal);
@@ -107,6 +116,16 @@ export async function backupTree(
       await run.close();
     }
   });
+}
+
+async function checkDirectory(root: string): Promise<void> {
+  try {
+    const stats = await lstat(root);
+    if (!stats.isDirectory()) throw new ArchiveError('source-missing', `not a directory: ${root}`);
+  } catch (error) {
+    if (error instanceof ArchiveError) throw error;
+    throw new ArchiveError('source-missing', `no such directory: ${root}`, { cause: error });
+  }
 }
 
 async function chooseParent(
@@ -194,14 +213,13 @@ class BackupRun {
       ? readTree(this.archive, this.metadata, this.parent.tree, this.parent.id, this.signal)
       : undefined;
     let parentNext = parentEntries ? await parentEntries.next() : undefined;
-    const exclude = this.options.exclude;
     const unreadable = (directory: string, name: Buffer) => {
       this.counts.skipped++;
       this.options.onWarning?.(
         `skipped ${JSON.stringify(directory === '' ? '.' : directory)}/${name.toString('hex')} (hex): name is not valid UTF-8`,
       );
     };
-    for await (const source of walkSource(this.root, exclude, this.signal, unreadable)) {
+    for await (const source of this.entries(unreadable)) {
       throwIfAborted(this.signal);
       let parentEntry: TreeEntry | undefined;
       while (parentEntries && parentNext && !parentNext.done) {
@@ -223,6 +241,7 @@ class BackupRun {
     await this.dataPacks.flush();
     await this.metaPacks.flush();
     await this.index.flush();
+    await this.options.beforeCommit?.();
     throwIfAborted(this.signal);
     const stats = {
       ...this.counts,
@@ -277,10 +296,24 @@ class BackupRun {
     }
   }
 
+  /** The source's entries, in tree order, without the excluded ones. */
+  private async *entries(
+    onUnreadableName?: (directory: string, name: Buffer) => void,
+  ): AsyncGenerator<SourceEntry> {
+    const { source, exclude } = this.options;
+    if (source === undefined) {
+      yield* walkSource(this.root, exclude, this.signal, onUnreadableName);
+      return;
+    }
+    for await (const entry of source()) {
+      if (entry.path === '' || !exclude?.(entry.path)) yield entry;
+    }
+  }
+
   private async measureSource(): Promise<void> {
     let bytes = 0;
     let files = 0;
-    for await (const source of walkSource(this.root, this.options.exclude, this.signal)) {
+    for await (const source of this.entries()) {
       if (source.stats.isFile()) {
         bytes += Number(source.stats.size);
         files++;
@@ -362,8 +395,10 @@ class BackupRun {
     const parentFile = parent?.type === 'file' ? parent : undefined;
     const relation = isRelationPath(source.path);
     if (size === 0) return { size: 0 };
+    // Unchanged by size, mtime and ctime (nanoseconds): not read again, relation files
+    // included, as pgBackRest trusts timestamps (PostgreSQL writes move mtime). A source
+    // without real ctimes (a tar) gives none that match, so everything is read there.
     if (
-      !relation &&
       !this.options.force &&
       parentFile &&
       parentFile.size === size &&
@@ -392,6 +427,7 @@ class BackupRun {
     return new Promise((resolve, reject) => {
       this.smallBatch.push({
         path: source.absolute,
+        ...sliceOf(source),
         ...(parentHash ? { parentHash, parentContent: parentContent! } : {}),
         resolve,
         reject,
@@ -410,7 +446,11 @@ class BackupRun {
     const work = this.slots.use(async () => {
       const result = await this.pool.run<SmallResult>({
         kind: 'small',
-        files: batch.map((f) => ({ path: f.path, ...(f.parentHash ? { parentHash: f.parentHash } : {}) })),
+        files: batch.map((f) => ({
+          path: f.path,
+          ...(f.base === undefined ? {} : { base: f.base, size: f.size }),
+          ...(f.parentHash ? { parentHash: f.parentHash } : {}),
+        })),
       });
       await this.store(result.bundles);
       for (let i = 0; i < batch.length; i++) {
@@ -468,6 +508,7 @@ class BackupRun {
             result = await this.pool.run<PagesResult>({
               kind: 'pages',
               path: source.absolute,
+              ...(source.base === undefined ? {} : { base: source.base }),
               offset,
               length: Math.min(regionBytes, size - offset),
               ...(parentMapId && parentMap ? { parentMapId, parentMap } : {}),
@@ -504,6 +545,7 @@ class BackupRun {
           result = await this.pool.run<ChunksResult>({
             kind: 'chunks',
             path: source.absolute,
+            ...sliceOf(source),
             start,
             softEnd: start + CHUNK_TASK_BYTES,
             ...(known ? { known } : {}),
@@ -569,4 +611,9 @@ class BackupRun {
     }
     return ids.length > 0 ? Buffer.concat(ids, ids.length * ID_BYTES) : undefined;
   }
+}
+
+/** Where a member of a container sits in it; nothing for a file of its own. */
+function sliceOf(source: SourceEntry): { base?: number; size?: number } {
+  return source.base === undefined ? {} : { base: source.base, size: Number(source.stats.size) };
 }
