@@ -77,6 +77,14 @@ describe.each(['fs', 's3'] as const)('archive commands on the %s driver', (drive
     const restored = await runCli(['restore', 'latest', ...archiveArgs, '--target', target], { env });
     expect(restored.stderr).toBe('');
     expect(await fingerprint(target)).toEqual(await fingerprint(source()));
+
+    // Unchanged files are not read again, unless --force says to.
+    const again = await runCli(['backup', 'files', source(), ...archiveArgs, '--json'], { env });
+    expect((JSON.parse(again.stdout) as { stats: { bytesRead: number } }).stats.bytesRead).toBe(0);
+    const forced = await runCli(['backup', 'files', source(), ...archiveArgs, '--json', '--force'], { env });
+    expect((JSON.parse(forced.stdout) as { stats: { bytesRead: number } }).stats.bytesRead).toBe(
+      3 * 1024 * 1024 + 6,
+    );
   });
 
   it('restores with --delta over a changed tree and leaves out excluded paths', async () => {

@@ -15,6 +15,16 @@ export {
   snapshotTags,
 } from './domain/pull-artifact.js';
 export { type RunExportInput, type RunExportResult, removeArtifact, runExport } from './domain/run-export.js';
+export {
+  cString,
+  decodeTarHeader,
+  isMetaHeader,
+  paddedSize,
+  parsePax,
+  TAR_BLOCK,
+  TarFormatError,
+  type TarHeader,
+} from './domain/tar-header.js';
 export { type ErrorReporter, reportToStderr } from './queues/error-reporter.js';
 export {
   type ExportJob,

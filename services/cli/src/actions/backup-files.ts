@@ -8,6 +8,7 @@ import { formatBytes, progressDisplay } from '../progress-display.js';
 export interface BackupFilesOptions extends ArchiveFlags {
   readonly exclude?: readonly string[];
   readonly json?: boolean;
+  readonly force?: boolean;
 }
 
 /** `pullback backup files PATH`: one snapshot of a directory tree, straight into the archive. */
@@ -23,6 +24,7 @@ export async function backupFiles(
     const snapshot = await backupTree(archive, path, {
       tags: { component: 'files', recipe: 'files', kind: 'files' },
       ...(excluded === undefined ? {} : { exclude: excluded }),
+      ...(options.force ? { force: true } : {}),
       onProgress: progress.update,
       signal: context.signal,
     });

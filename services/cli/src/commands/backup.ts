@@ -34,6 +34,10 @@ export function registerBackupCommands(program: Command, context: CommandContext
       '--exclude <PATTERN...>',
       'leave out paths matching this glob, relative to PATH (e.g. "pg_wal/**", "*.tmp"); repeatable',
     )
+    .option(
+      '--force',
+      'read every file again, also those whose size, mtime and ctime match the last snapshot',
+    )
     .addOption(jsonOption())
     .addOption(archiveOption())
     .addOption(keyFileOption())

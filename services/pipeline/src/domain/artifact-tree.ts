@@ -2,7 +2,8 @@ import { posix } from 'node:path';
 import { comparePaths, type SourceEntry, type SourceStats } from '@pullback/archive';
 import type { ArtifactManifest } from '../recipe.js';
 import { corruptArtifact } from './artifact-check.js';
-import { scanTar, TarFormatError } from './tar-index.js';
+import { TarFormatError } from './tar-header.js';
+import { scanTar } from './tar-index.js';
 
 /** A tar of the artifact, as a local file. */
 export interface ArtifactTar {
