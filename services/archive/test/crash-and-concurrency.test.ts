@@ -7,7 +7,16 @@ import { fileURLToPath } from 'node:url';
 import { type S3Server, startS3 } from '@pullback/harness';
 import { openBackend } from '@pullback/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backupTree, listSnapshots, restoreSnapshot, verifyArchive } from '../src/index.js';
+import {
+  backupTree,
+  CorruptDataError,
+  forgetSnapshots,
+  listSnapshots,
+  pruneArchive,
+  restoreSnapshot,
+  verifyArchive,
+} from '../src/index.js';
+import { readAll } from '../src/repository/stream-bytes.js';
 import { newWorkspace, type Workspace } from './helpers/archive-fixture.js';
 import { compareTrees } from './helpers/compare-trees.js';
 import { compressible, makeMixedTree, pseudoRandom, writeAt, writeLargeFile } from './helpers/make-tree.js';
@@ -135,5 +144,83 @@ describe('on the S3 driver', () => {
     await restoreSnapshot(ws.archive, b.id, { target: ws.path('out-b') });
     expect(await compareTrees(ws.path('a'), ws.path('out-a2'))).toEqual([]);
     expect(await compareTrees(ws.path('b'), ws.path('out-b'))).toEqual([]);
+  });
+
+  const packs = async () => {
+    const found: { name: string; size: number }[] = [];
+    for await (const info of ws.backend.list('data/')) found.push(info);
+    return found;
+  };
+
+  it('keeps what it committed restorable when a backup is killed -9 midway', async () => {
+    await writeLargeFile(ws.path('a', 'base', '5', '1259'), 24 * 1024 * 1024, (i, n) =>
+      pseudoRandom(i + 9, n),
+    );
+    const committed = (await listSnapshots(ws.archive)).map((s) => s.id);
+    const before = (await packs()).length;
+    const child = spawn(process.execPath, [CHILD, 's3://archive/pullback', ws.keyFile, ws.path('a')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...s3.env },
+    });
+    await once(child.stdout!, 'data');
+    while ((await packs()).length < before + 1 && child.exitCode === null) await sleep(5);
+    child.kill('SIGKILL');
+    await once(child, 'exit').catch(() => {});
+    const archive = await ws.reopen();
+    expect((await verifyArchive(archive, { readData: true })).problems).toEqual([]);
+    const listed = (await listSnapshots(archive)).map((s) => s.id);
+    expect(listed.slice(0, committed.length)).toEqual(committed);
+    for (const id of listed) {
+      await restoreSnapshot(archive, id, { target: ws.path('after-kill') });
+      await rm(ws.path('after-kill'), { recursive: true, force: true });
+    }
+    // The killed process's lock is stale (dead pid on this host): it blocks nothing.
+    const after = await backupTree(archive, ws.path('a'), { tags: { component: 'a' }, lockWaitMs: 0 });
+    await restoreSnapshot(archive, after.id, { target: ws.path('after-kill') });
+    expect(await compareTrees(ws.path('a'), ws.path('after-kill'))).toEqual([]);
+  });
+
+  it('forgets and prunes, reclaiming the space of forgotten snapshots', async () => {
+    const ids: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      await writeLargeFile(ws.path('b', 'noise.bin'), 16 * 1024 * 1024, (i, n) =>
+        pseudoRandom(round * 100 + i + 7, n),
+      );
+      ids.push((await backupTree(ws.archive, ws.path('b'), { tags: { component: 'b' } })).id);
+    }
+    const bytes = async () => (await packs()).reduce((sum, p) => sum + p.size, 0);
+    const before = await bytes();
+    const forgot = await forgetSnapshots(ws.archive, { policy: { keepLast: 1 }, component: 'b' });
+    expect(forgot.kept.map((s) => s.id)).toEqual([ids[2]]);
+    expect(
+      (await listSnapshots(ws.archive)).filter((s) => s.tags.component === 'b').map((s) => s.id),
+    ).toEqual([ids[2]]);
+    await pruneArchive(ws.archive);
+    expect(await bytes()).toBeLessThan(before - 24 * 1024 * 1024);
+    await restoreSnapshot(ws.archive, ids[2]!, { target: ws.path('out-pruned') });
+    expect(await compareTrees(ws.path('b'), ws.path('out-pruned'))).toEqual([]);
+    expect(await verifyArchive(ws.archive, { readData: true })).toMatchObject({ ok: true });
+  });
+
+  // Last: it damages the archive.
+  it('finds a flipped byte in a pack with verify --read-data, and restore refuses it', async () => {
+    const largest = (await packs()).sort((a, b) => b.size - a.size)[0]!;
+    const bytes = await readAll(await ws.backend.load(largest.name));
+    bytes[5000] = bytes[5000]! ^ 1;
+    await ws.backend.save(largest.name, bytes);
+    const verified = await verifyArchive(ws.archive, { readData: true });
+    expect(verified.ok).toBe(false);
+    expect(verified.problems.some((p) => p.snapshot !== undefined && p.file !== undefined)).toBe(true);
+    let refused = 0;
+    for (const snapshot of await listSnapshots(ws.archive)) {
+      const target = ws.path(`damaged-${snapshot.id.slice(0, 8)}`);
+      try {
+        await restoreSnapshot(ws.archive, snapshot.id, { target });
+      } catch (error) {
+        expect(error).toBeInstanceOf(CorruptDataError);
+        refused++;
+      }
+    }
+    expect(refused).toBeGreaterThan(0);
   });
 });

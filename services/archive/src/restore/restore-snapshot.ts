@@ -28,7 +28,7 @@ import { findSnapshot, type Snapshot } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import { comparePaths, type TreeEntry, TreeValidator } from '../snapshot/tree-entry.js';
 import { loadMetadataIndex, type MetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-io.js';
-import type { BlobWrite, CompareResult, CompareTask, WriteResult } from '../workers/tasks.js';
+import type { BlobWrite, CompareResult, CompareTask, WriteResult, WriteTask } from '../workers/tasks.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 
 export interface RestoreOptions {
@@ -467,17 +467,26 @@ class Restorer {
             throwIfAborted(this.signal);
             const first = range[0]!;
             const last = range[range.length - 1]!;
-            const sealed = await readAll(
-              await this.archive.backend.load(
-                packName(first.pack),
-                { offset: first.offset, length: last.offset + last.length - first.offset },
-                this.signal ? { signal: this.signal } : {},
-              ),
-            );
-            this.garbage.spend(sealed.length);
+            const span = { offset: first.offset, length: last.offset + last.length - first.offset };
+            // A pack on this machine's disk is read by the worker itself: no copy here.
+            const localPath = this.archive.backend.localPath;
+            let read: Pick<WriteTask, 'sealed' | 'file'>;
+            if (localPath !== undefined) {
+              read = { file: { path: localPath(packName(first.pack)), ...span } };
+            } else {
+              const sealed = await readAll(
+                await this.archive.backend.load(
+                  packName(first.pack),
+                  span,
+                  this.signal ? { signal: this.signal } : {},
+                ),
+              );
+              this.garbage.spend(sealed.length);
+              read = { sealed };
+            }
             const result = await this.pool.run<WriteResult>({
               kind: 'write',
-              sealed,
+              ...read,
               blobs: range.map((location) => ({
                 at: location.offset - first.offset,
                 length: location.length,

@@ -14,9 +14,10 @@ export function handleWrite(ctx: WorkContext, task: WriteTask): WriteResult {
   const fds = new Map<string, number>();
   const corrupt: WriteResult['corrupt'] = [];
   let bytesWritten = 0;
+  const range = task.sealed ?? readRange(task.file!);
   try {
     for (const blob of task.blobs) {
-      const sealed = task.sealed.subarray(blob.at, blob.at + blob.length);
+      const sealed = range.subarray(blob.at, blob.at + blob.length);
       const opened =
         sealed.length === blob.length
           ? openBlob(ctx.encryptionKey, ctx.hash, blob, sealed, scratch(blob.plainLength, 'plain'))
@@ -49,6 +50,25 @@ export function handleWrite(ctx: WorkContext, task: WriteTask): WriteResult {
     for (const fd of fds.values()) closeSync(fd);
   }
   return { bytesWritten, corrupt };
+}
+
+/**
+ * A ranged read of a local pack, into this thread's read buffer: short when the pack
+ * is, empty when it is missing (every blob in it is then reported, with its files).
+ */
+function readRange(file: NonNullable<WriteTask['file']>): Buffer {
+  const buffer = scratch(file.length);
+  let fd: number;
+  try {
+    fd = openForRead(file.path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return buffer.subarray(0, 0);
+    throw error;
+  }
+  return buffer.subarray(
+    0,
+    withFd(fd, (fd) => readFully(fd, buffer, file.offset)),
+  );
 }
 
 /**

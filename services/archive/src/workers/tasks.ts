@@ -82,7 +82,9 @@ export interface BlobWrite {
 /** Opens sealed blobs from one ranged pack read and writes their pieces to files. */
 export interface WriteTask {
   readonly kind: 'write';
-  readonly sealed: Buffer;
+  /** The ranged read, or where the worker reads it itself (a pack on this machine's disk). */
+  readonly sealed?: Buffer;
+  readonly file?: { readonly path: string; readonly offset: number; readonly length: number };
   readonly blobs: readonly {
     readonly at: number;
     readonly length: number;
