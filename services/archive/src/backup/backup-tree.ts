@@ -84,8 +84,8 @@ const SMALL_FILE_GARBAGE = 8 * 1024;
 
 interface SmallBatchFile {
   readonly path: string;
-  readonly base?: number;
-  readonly size?: number;
+  /** Where the file sits in a container; empty for a file of its own. */
+  readonly slice: { base?: number; size?: number };
   readonly parentHash?: Buffer;
   readonly parentContent?: FileContent;
   readonly resolve: (value: { content?: FileContent; size: number } | undefined) => void;
@@ -427,7 +427,7 @@ class BackupRun {
     return new Promise((resolve, reject) => {
       this.smallBatch.push({
         path: source.absolute,
-        ...sliceOf(source),
+        slice: sliceOf(source),
         ...(parentHash ? { parentHash, parentContent: parentContent! } : {}),
         resolve,
         reject,
@@ -448,7 +448,7 @@ class BackupRun {
         kind: 'small',
         files: batch.map((f) => ({
           path: f.path,
-          ...(f.base === undefined ? {} : { base: f.base, size: f.size }),
+          ...f.slice,
           ...(f.parentHash ? { parentHash: f.parentHash } : {}),
         })),
       });

@@ -12,6 +12,8 @@ export interface ArtifactTar {
   readonly name: string;
 }
 
+const isRoot = process.getuid?.() === 0;
+
 interface Node {
   readonly type: 'file' | 'directory' | 'symlink';
   readonly mode: number;
@@ -42,13 +44,12 @@ export async function artifactTree(
   tars: readonly ArtifactTar[],
 ): Promise<SourceEntry[]> {
   const nodes = new Map<string, Node>();
-  const symlinks = new Set<string>();
   const owner = (uid: number, gid: number) =>
     isRoot ? { uid, gid } : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   for (const tar of tars) {
     try {
       for await (const member of scanTar(tar.file)) {
-        const path = safePath(manifest, member.name, symlinks);
+        const path = safePath(manifest, member.name, nodes);
         if (path === '') continue;
         const mtimeNs = BigInt(Math.round(member.mtime * 1000)) * 1_000_000n;
         const common = { mode: member.mode & 0o7777, ...owner(member.uid, member.gid), mtimeNs };
@@ -60,7 +61,7 @@ export async function artifactTree(
         } else if (member.type === 'symlink') {
           node = { type: 'symlink', ...common, size: 0, target: member.linkname };
         } else if (member.type === 'link') {
-          const target = nodes.get(safePath(manifest, member.linkname, symlinks));
+          const target = nodes.get(safePath(manifest, member.linkname, nodes));
           if (target?.type !== 'file') {
             throw corruptArtifact(
               manifest,
@@ -79,8 +80,6 @@ export async function artifactTree(
           throw corruptArtifact(manifest, `member ${member.name} would replace a directory`);
         }
         nodes.set(path, node);
-        if (node.type === 'symlink') symlinks.add(path);
-        else symlinks.delete(path);
       }
     } catch (error) {
       if (error instanceof TarFormatError) {
@@ -91,8 +90,6 @@ export async function artifactTree(
   }
   return entriesOf(nodes, owner(0, 0));
 }
-
-const isRoot = process.getuid?.() === 0;
 
 /** Sorted entries, the root and implied directories added. */
 function entriesOf(nodes: Map<string, Node>, self: { uid: number; gid: number }): SourceEntry[] {
@@ -134,7 +131,7 @@ function statsOf(node: Node, now: bigint): SourceStats {
 }
 
 /** The member's path relative to the root, or `corrupt-artifact` when it would leave it. */
-function safePath(manifest: ArtifactManifest, name: string, symlinks: ReadonlySet<string>): string {
+function safePath(manifest: ArtifactManifest, name: string, nodes: ReadonlyMap<string, Node>): string {
   const normal = posix.normalize(name.replace(/\/+$/, ''));
   if (normal === '.' || normal === '') return '';
   if (posix.isAbsolute(normal) || normal === '..' || normal.startsWith('../') || normal.includes('\0')) {
@@ -144,7 +141,7 @@ function safePath(manifest: ArtifactManifest, name: string, symlinks: ReadonlySe
     );
   }
   for (let parent = posix.dirname(normal); parent !== '.'; parent = posix.dirname(parent)) {
-    if (symlinks.has(parent)) {
+    if (nodes.get(parent)?.type === 'symlink') {
       throw corruptArtifact(manifest, `member ${JSON.stringify(name)} lies under the symlink ${parent}`);
     }
   }
