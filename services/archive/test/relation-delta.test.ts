@@ -58,8 +58,9 @@ describe('relation files and delta restore', () => {
     const result = await restoreSnapshot(ws.archive, latest.id, { target: ws.path('restored'), delta: true });
     expect(await compareTrees(ws.path('pg'), ws.path('restored'))).toEqual([]);
     expect(result.removed).toBe(3);
-    // Two pages, PG_VERSION, the fsm file and pg_control: nothing else rewritten.
-    expect(result.bytesWritten).toBe(2 * PAGE + 3 + 3 * PAGE + 8192);
+    // The two superblocks (16 pages each) holding the damaged pages, PG_VERSION, the
+    // fsm file and pg_control: nothing else rewritten.
+    expect(result.bytesWritten).toBe(2 * 16 * PAGE + 3 + 3 * PAGE + 8192);
     expect(result.bytesKept).toBeGreaterThan(95 * 1024 * 1024);
 
     // A second delta restore over an identical tree writes nothing.

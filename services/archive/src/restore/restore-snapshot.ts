@@ -36,7 +36,7 @@ export interface RestoreOptions {
   readonly target: string;
   /**
    * Restore over an existing tree: keep what already matches (compared by keyed hash,
-   * per page for relation files), rewrite only what differs, remove what the snapshot
+   * per 128 KiB superblock for relation files), rewrite only what differs, remove what the snapshot
    * does not have. Default: false.
    */
   readonly delta?: boolean;
@@ -87,9 +87,10 @@ interface FileDone {
 
 /**
  * Restores a snapshot into `target`, exactly: contents, modes, mtimes, symlinks (as
- * links), empty files and directories. Every blob is authenticated and checked against
- * its id before a byte of it is written; a corrupt or missing blob fails the restore
- * with the snapshot and the file it belongs to.
+ * links), empty files and directories. Every blob is authenticated under its id and
+ * its decompression checked (zstd's frame checksum, else the id recomputed) before a
+ * byte of it is written; a corrupt or missing blob fails the restore with the snapshot
+ * and the file it belongs to.
  */
 export async function restoreSnapshot(
   archive: Archive,

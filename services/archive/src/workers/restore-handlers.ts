@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
-import { ID_BYTES, PAGE_HASH_BYTES, pageHash } from '../crypto/hash.js';
+import { ID_BYTES } from '../crypto/hash.js';
 import { openForRead, readFully, withFd } from '../fs/read-range.js';
 import { openBlob } from '../pack/blob-codec.js';
 import { decodePageMap } from '../snapshot/page-map.js';
@@ -20,7 +20,10 @@ export function handleWrite(ctx: WorkContext, task: WriteTask): WriteResult {
       const sealed = range.subarray(blob.at, blob.at + blob.length);
       const opened =
         sealed.length === blob.length
-          ? openBlob(ctx.encryptionKey, ctx.hash, blob, sealed, scratch(blob.plainLength, 'plain'))
+          ? openBlob(ctx.encryptionKey, ctx.hash, blob, sealed, {
+              into: scratch(blob.plainLength, 'plain'),
+              trustFrameChecksum: true,
+            })
           : ({ ok: false, reason: 'pack is shorter than its index says' } as const);
       if (!opened.ok) {
         corrupt.push({ id: blob.id, reason: opened.reason });
@@ -73,7 +76,7 @@ function readRange(file: NonNullable<WriteTask['file']>): Buffer {
 
 /**
  * Delta restore: reads an existing file and reports the byte ranges that differ from
- * the snapshot (by keyed hash: whole file, chunk ids, or superblock then page hashes).
+ * the snapshot (by keyed hash: whole file, chunk ids, or superblock hashes).
  * Bytes past the end of the existing file always differ.
  */
 export function handleCompare(ctx: WorkContext, task: CompareTask): CompareResult {
@@ -110,30 +113,24 @@ export function handleCompare(ctx: WorkContext, task: CompareTask): CompareResul
       const data = scratch(map.length);
       const n = readFully(fd, data, base);
       bytesRead += n;
+      // A superblock that differs is rewritten whole, without looking for its changed
+      // pages: a changed page costs opening its whole blob anyway, and overwriting 8 KiB
+      // of cached file costs less than hashing it (a native call and a digest to
+      // collect per page: 1.4 GB/s, against 3-4 GB/s for whole superblocks).
       const superblockBytes = map.pageSize * map.superblockPages;
       for (let s = 0; s * superblockBytes < map.length; s++) {
         const start = s * superblockBytes;
         const end = Math.min(map.length, start + superblockBytes);
-        if (end <= n) {
-          const hash = ctx.hash.digest(data.subarray(start, end));
-          if (map.superblockHashes.compare(hash, 0, ID_BYTES, s * ID_BYTES, (s + 1) * ID_BYTES) === 0) {
-            continue;
-          }
-        }
-        for (let pageStart = start; pageStart < end; pageStart += map.pageSize) {
-          const pageEnd = Math.min(end, pageStart + map.pageSize);
-          const p = pageStart / map.pageSize;
-          const same =
-            pageEnd <= n &&
-            map.pageHashes.compare(
-              pageHash(data.subarray(pageStart, pageEnd)),
-              0,
-              PAGE_HASH_BYTES,
-              p * PAGE_HASH_BYTES,
-              (p + 1) * PAGE_HASH_BYTES,
-            ) === 0;
-          if (!same) add(base + pageStart, pageEnd - pageStart);
-        }
+        const same =
+          end <= n &&
+          map.superblockHashes.compare(
+            ctx.hash.digest(data.subarray(start, end)),
+            0,
+            ID_BYTES,
+            s * ID_BYTES,
+            (s + 1) * ID_BYTES,
+          ) === 0;
+        if (!same) add(base + start, end - start);
       }
     }
     return { differ, bytesRead };
