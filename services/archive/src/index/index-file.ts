@@ -1,6 +1,14 @@
 import { ID_BYTES } from '../crypto/hash.js';
 import { seal, unseal } from '../crypto/seal.js';
-import { type BlobEntry, ENTRY_BYTES, readEntry, writeEntry } from '../pack/blob-entry.js';
+import {
+  type BlobEntry,
+  BlobType,
+  checkEntry,
+  ENTRY_BYTES,
+  readEntry,
+  writeEntry,
+} from '../pack/blob-entry.js';
+import { type BlobLocation, idKey } from './blob-location.js';
 
 const MAGIC = Buffer.from('PBIX');
 const VERSION = 1;
@@ -39,7 +47,56 @@ export function encodeIndex(key: Buffer, index: IndexFile): Buffer {
   return seal(key, plain, INDEX_AAD);
 }
 
-export function decodeIndex(key: Buffer, sealed: Buffer): IndexFile | undefined {
+/**
+ * An opened index object. Its entries are decoded when first asked for: a restore
+ * looks up a few thousand ids per batch in indexes of millions of entries, and
+ * turning each into an object would cost more than the lookups.
+ */
+export class IndexObject implements IndexFile {
+  private decoded: IndexedPack[] | undefined;
+
+  constructor(
+    readonly supersedes: readonly string[],
+    private readonly plain: Buffer,
+    /** Where each pack's entries start, after its id and count. */
+    private readonly packStarts: readonly {
+      readonly id: string;
+      readonly at: number;
+      readonly count: number;
+    }[],
+  ) {}
+
+  get packs(): readonly IndexedPack[] {
+    this.decoded ??= this.packStarts.map(({ id, at, count }) => {
+      const entries: BlobEntry[] = [];
+      for (let i = 0; i < count; i++) entries.push(readEntry(this.plain, at + i * ENTRY_BYTES));
+      return { id, entries };
+    });
+    return this.decoded;
+  }
+
+  /** The entries whose id, as an `idKey`, `wanted` holds; the others are not decoded. */
+  find(wanted: { has(key: string): boolean }): Generator<BlobLocation> {
+    return this.select((at) => wanted.has(this.plain.toString('latin1', at + 2, at + 2 + ID_BYTES)));
+  }
+
+  /** The entries of metadata blobs (trees and maps). */
+  metadata(): Generator<BlobLocation> {
+    return this.select((at) => this.plain[at] !== BlobType.Data);
+  }
+
+  /** The entries `accept` takes, judged on their raw bytes (type at +0, id at +2). */
+  private *select(accept: (at: number) => boolean): Generator<BlobLocation> {
+    for (const { id, at, count } of this.packStarts) {
+      for (let i = 0, entry = at; i < count; i++, entry += ENTRY_BYTES) {
+        if (accept(entry)) yield { ...readEntry(this.plain, entry), pack: id };
+      }
+    }
+  }
+}
+
+/** Opens and checks an index object; `undefined` when it fails authentication or is malformed. */
+export function decodeIndex(key: Buffer, sealed: Buffer): IndexObject | undefined {
   const plain = unseal(key, sealed, INDEX_AAD);
   if (plain === undefined || plain.length < 13 || !plain.subarray(0, 4).equals(MAGIC)) return undefined;
   if (plain.readUInt8(4) !== VERSION) return undefined;
@@ -53,18 +110,29 @@ export function decodeIndex(key: Buffer, sealed: Buffer): IndexFile | undefined 
     }
     const packCount = plain.readUInt32LE(at);
     at += 4;
-    const packs: IndexedPack[] = [];
+    const packStarts: { id: string; at: number; count: number }[] = [];
     for (let p = 0; p < packCount; p++) {
       const id = plain.toString('hex', at, at + ID_BYTES);
       at += ID_BYTES;
       const count = plain.readUInt32LE(at);
       at += 4;
-      const entries: BlobEntry[] = [];
-      for (let i = 0; i < count; i++, at += ENTRY_BYTES) entries.push(readEntry(plain, at));
-      packs.push({ id, entries });
+      packStarts.push({ id, at, count });
+      for (let i = 0; i < count; i++, at += ENTRY_BYTES) checkEntry(plain, at);
     }
-    return at === plain.length ? { supersedes, packs } : undefined;
+    return at === plain.length ? new IndexObject(supersedes, plain, packStarts) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Locations of the blobs whose `idKey` `ids` holds, from opened index objects. */
+export function findBlobs(
+  indexes: readonly IndexObject[],
+  ids: { has(key: string): boolean },
+): Map<string, BlobLocation> {
+  const found = new Map<string, BlobLocation>();
+  for (const index of indexes) {
+    for (const location of index.find(ids)) found.set(idKey(location.id), location);
+  }
+  return found;
 }

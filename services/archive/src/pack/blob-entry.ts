@@ -50,12 +50,20 @@ export function writeEntry(out: Buffer, at: number, entry: BlobEntry): number {
   return at + ENTRY_BYTES;
 }
 
-export function readEntry(input: Buffer, at: number): BlobEntry {
+/** Throws RangeError unless the entry at `at` has a known type and compression (and is whole). */
+export function checkEntry(input: Buffer, at: number): void {
+  if (at + ENTRY_BYTES > input.length) throw new RangeError('entry past the end');
   const type = input.readUInt8(at);
   const compression = input.readUInt8(at + 1);
   if (!(type in BlobType) || !(compression in Compression)) {
     throw new RangeError(`unknown blob type ${type} or compression ${compression}`);
   }
+}
+
+export function readEntry(input: Buffer, at: number): BlobEntry {
+  checkEntry(input, at);
+  const type = input.readUInt8(at);
+  const compression = input.readUInt8(at + 1);
   return {
     type,
     compression,

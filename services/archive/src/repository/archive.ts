@@ -12,10 +12,9 @@ import {
 } from '../crypto/keys.js';
 import { seal, unseal } from '../crypto/seal.js';
 import { ArchiveError, CorruptDataError } from '../errors.js';
-import { type BlobLocation, idKey } from '../index/blob-location.js';
-import { decodeIndex, type IndexFile } from '../index/index-file.js';
+import type { BlobLocation } from '../index/blob-location.js';
+import { decodeIndex, findBlobs, type IndexObject } from '../index/index-file.js';
 import { openBlob } from '../pack/blob-codec.js';
-import type { BlobEntry } from '../pack/blob-entry.js';
 import { packName } from '../pack/pack-writer.js';
 import { type ArchiveConfig, type ArchiveConfigOptions, FORMAT_VERSION, newConfig } from './config.js';
 import { readAll } from './stream-bytes.js';
@@ -123,11 +122,11 @@ export class Archive {
   }
 
   /** Every index object's name and decoded content, skipping superseded ones. */
-  async *indexFiles(signal?: AbortSignal): AsyncGenerator<IndexFile & { name: string }> {
+  async *indexFiles(signal?: AbortSignal): AsyncGenerator<IndexObject & { name: string }> {
     const names: string[] = [];
     for await (const info of this.backend.list('index/', signal ? { signal } : {})) names.push(info.name);
     const superseded = new Set<string>();
-    const files: (IndexFile & { name: string })[] = [];
+    const files: { name: string; index: IndexObject }[] = [];
     for (const name of names) {
       let sealed: Buffer;
       try {
@@ -140,29 +139,30 @@ export class Archive {
       const index = decodeIndex(this.keys.encryption, sealed);
       if (index === undefined) throw new CorruptDataError(`index object ${name} fails authentication`);
       for (const id of index.supersedes) superseded.add(`index/${id}`);
-      files.push({ ...index, name });
+      files.push({ index, name });
     }
-    for (const file of files) if (!superseded.has(file.name)) yield file;
+    for (const { index, name } of files) {
+      if (!superseded.has(name)) yield Object.assign(index, { name });
+    }
   }
 
   /**
-   * Locations of the blobs `wanted` accepts, from every index object. Callers pass a
-   * filter (metadata only, or the blobs one restore batch needs), so memory follows
-   * what is asked for, not the size of the archive.
+   * Every live index object, opened, for a caller that looks up batch after batch
+   * (restore): `indexFiles` holds them all while it reads them anyway, so keeping
+   * them does not raise the peak, and each batch is then a scan in memory.
    */
-  async locate(
-    wanted: (entry: BlobEntry) => boolean,
+  async openIndexes(signal?: AbortSignal): Promise<IndexObject[]> {
+    const indexes: IndexObject[] = [];
+    for await (const index of this.indexFiles(signal)) indexes.push(index);
+    return indexes;
+  }
+
+  /** Locations of the blobs whose `idKey` `ids` holds (a verify batch). */
+  async locateIds(
+    ids: { has(key: string): boolean },
     signal?: AbortSignal,
   ): Promise<Map<string, BlobLocation>> {
-    const found = new Map<string, BlobLocation>();
-    for await (const index of this.indexFiles(signal)) {
-      for (const pack of index.packs) {
-        for (const entry of pack.entries) {
-          if (wanted(entry)) found.set(idKey(entry.id), { ...entry, pack: pack.id });
-        }
-      }
-    }
-    return found;
+    return findBlobs(await this.openIndexes(signal), ids);
   }
 
   /** Reads, authenticates, decompresses and checks one blob. */

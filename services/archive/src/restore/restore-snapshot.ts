@@ -17,6 +17,7 @@ import { Semaphore } from '../backup/semaphore.js';
 import { type SourceStats, walkSource } from '../backup/walk-source.js';
 import { ArchiveError, CorruptDataError, throwIfAborted } from '../errors.js';
 import { type BlobLocation, idKey } from '../index/blob-location.js';
+import { findBlobs, type IndexObject } from '../index/index-file.js';
 import { GarbageBudget } from '../memory/collect-garbage.js';
 import { packName } from '../pack/pack-writer.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
@@ -68,13 +69,21 @@ export interface RestoreResult {
  * first batch is small so that data flows at once; each next one is twice as large,
  * so an archive whose index takes long to scan is scanned a few times only.
  */
-const FIRST_BATCH_WRITES = 2_000;
+const FIRST_BATCH_WRITES = 256;
 const WRITES_PER_BATCH = 200_000;
+/** Regions of one relation file compared and planned at a time. */
+const REGIONS_IN_FLIGHT = 4;
 /** Files and directories waiting for their metadata before a batch is written. */
 const ENTRIES_PER_BATCH = 50_000;
 /** One ranged pack read covers at most this much, skipping gaps up to GAP bytes. */
 const RANGE_BYTES = 4 * 1024 * 1024;
 const GAP_BYTES = 256 * 1024;
+/**
+ * ...and opens at most this much plaintext: well-compressed data (PostgreSQL pages
+ * shrink 30x) would otherwise make a few huge tasks that leave a worker idle at the
+ * end of each batch.
+ */
+const RANGE_PLAIN_BYTES = 16 * 1024 * 1024;
 
 interface PendingWrite extends BlobWrite {
   readonly file: string;
@@ -146,6 +155,8 @@ class Restorer {
   private readonly delta: boolean;
   private readonly owner: boolean;
   private metadata: MetadataIndex = new Map();
+  /** The archive's index objects, read once (see `Archive.openIndexes`). */
+  private indexes: readonly IndexObject[] = [];
   private writes = new Map<string, PendingWrite[]>();
   private writeCount = 0;
   private batchWrites = FIRST_BATCH_WRITES;
@@ -154,9 +165,12 @@ class Restorer {
   /** Files and closed directories whose metadata waits for the batch's contents. */
   private done: FileDone[] = [];
   private fileWork: Promise<void>[] = [];
+  /** A batch being started: planning waits for it (see `maybeFlush`). */
+  private starting: Promise<void> | undefined;
   private readonly dirStack: FileDone[] = [];
   private result = { files: 0, bytesWritten: 0, bytesKept: 0, removed: 0 };
-  private readonly loads = new Semaphore(3);
+  /** Ranged reads in flight: enough to keep every worker's next task ready. */
+  private readonly loads: Semaphore;
   /**
    * The pieces of each ranged read are garbage once joined and handed to a worker;
    * V8 counts them late, so collect after each 32 MiB read (see `collectGarbage`).
@@ -183,6 +197,7 @@ class Restorer {
       options.workers,
     );
     this.compares = new Semaphore(this.pool.size * 2 + 2);
+    this.loads = new Semaphore(this.pool.size * 2 + 1);
     this.progress = new ProgressReporter(options.onProgress);
     this.progress.bytesTotal = snapshot.stats.logicalBytes;
     this.progress.filesTotal = snapshot.stats.files;
@@ -197,7 +212,10 @@ class Restorer {
   }
 
   async validate(): Promise<void> {
-    this.metadata = await loadMetadataIndex(this.archive, this.signal);
+    // The index is read once: metadata first, then every batch's blobs.
+    const indexes = await this.archive.openIndexes(this.signal);
+    this.indexes = indexes;
+    this.metadata = await loadMetadataIndex(this.archive, this.signal, indexes);
     const validator = new TreeValidator();
     for await (const entry of this.tree()) validator.check(entry, this.snapshot.id);
   }
@@ -227,51 +245,75 @@ class Restorer {
         await this.restoreSymlink(absolute, entry);
       } else {
         this.result.files++;
-        const work = this.restoreFile(absolute, entry);
-        work.catch(() => {});
-        this.fileWork.push(work);
+        this.track(this.restoreFile(absolute, entry));
         if (this.fileWork.length >= 64) await Promise.all(this.fileWork.splice(0));
       }
-      if (this.writeCount >= this.batchWrites || this.done.length >= ENTRIES_PER_BATCH) await this.flush();
+      await this.maybeFlush();
     }
     this.closeDirsUntil(undefined);
-    await this.flush();
+    await Promise.all(this.fileWork.splice(0));
+    await this.startBatch();
     await this.batchInFlight;
     this.progress.finish();
     return { snapshot: this.snapshot, ...this.result };
   }
 
-  /**
-   * Queues directories for their metadata once nothing more will be created in them
-   * (post-order): it is applied after the batch's contents, so a read-only directory
-   * still gets its files, and its mtime is not moved by them.
-   */
-  private closeDirsUntil(path: string | undefined): void {
-    while (this.dirStack.length > 0) {
-      const top = this.dirStack[this.dirStack.length - 1]!;
-      const inside = path !== undefined && (top.entry.path === '' || path.startsWith(`${top.entry.path}/`));
-      if (inside) return;
-      this.dirStack.pop();
-      this.done.push(top);
-    }
+  private track(work: Promise<void>): void {
+    // Awaited in bulk later; a failure before then must not count as unhandled.
+    work.catch(() => {});
+    this.fileWork.push(work);
   }
 
   /**
-   * Waits for files being planned, starts writing the batch, and returns once the
-   * batch before it is done: the next batch is planned while this one is written.
-   * Metadata is applied after each batch's contents, batches in order, so a directory
-   * is closed only after everything in it.
+   * Queues directories for their metadata once nothing more will be created in them
+   * (post-order), and only after the files started in them are created and planned:
+   * metadata is applied after the batch's contents, so a read-only directory still
+   * gets its files, and its mtime is not moved by them.
    */
-  private async flush(): Promise<void> {
-    await Promise.all(this.fileWork.splice(0));
+  private closeDirsUntil(path: string | undefined): void {
+    const closed: FileDone[] = [];
+    while (this.dirStack.length > 0) {
+      const top = this.dirStack[this.dirStack.length - 1]!;
+      const inside = path !== undefined && (top.entry.path === '' || path.startsWith(`${top.entry.path}/`));
+      if (inside) break;
+      this.dirStack.pop();
+      closed.push(top);
+    }
+    if (closed.length === 0) return;
+    if (this.fileWork.length === 0) this.done.push(...closed);
+    else this.track(Promise.all(this.fileWork).then(() => void this.done.push(...closed)));
+  }
+
+  /**
+   * Starts a batch once enough writes (or finished entries) are gathered. Files call
+   * it as they plan, region by region, so writing starts before a large file is
+   * planned to its end; while a batch waits to start, everyone planning waits too.
+   */
+  private async maybeFlush(): Promise<void> {
+    while (this.starting) await this.starting;
+    if (this.writeCount < this.batchWrites && this.done.length < ENTRIES_PER_BATCH) return;
+    this.starting = this.startBatch().finally(() => {
+      this.starting = undefined;
+    });
+    await this.starting;
+  }
+
+  /**
+   * Starts writing the writes gathered so far, and returns once the batch before it
+   * is done: the next batch is planned while this one is written. A file's writes may
+   * span batches; its metadata goes with the batch planned after its last write.
+   * Metadata is applied after each batch's contents, batches in order, so nothing is
+   * written into a file or directory after its metadata is set.
+   */
+  private async startBatch(): Promise<void> {
     const writes = this.writes;
     const done = this.done;
     this.writes = new Map();
     this.done = [];
     this.writeCount = 0;
     this.batchWrites = Math.min(WRITES_PER_BATCH, this.batchWrites * 2);
-    // Batches touch different files, so their contents are written side by side;
-    // their metadata is applied in order, each batch's after its contents.
+    // Batches touch different parts of files, so their contents are written side by
+    // side; their metadata is applied in order, each batch's after its contents.
     const written = this.runBatch(writes);
     written.catch(() => {});
     const previous = this.batchInFlight;
@@ -281,7 +323,7 @@ class Restorer {
         if (item.entry.type === 'file') this.progress.add(0, 1);
       }
     });
-    // A failure is reported by the next flush, or at the end.
+    // A failure is reported by the next batch, or at the end.
     batch.catch(() => {});
     this.batchInFlight = batch;
     // At most two batches in flight: memory holds two batches' writes and reads.
@@ -315,9 +357,9 @@ class Restorer {
 
   private async restoreFile(absolute: string, entry: TreeEntry): Promise<void> {
     const size = entry.size ?? 0;
-    let differ: [number, number][] | undefined;
-    if (this.delta && (await isRegularFile(absolute))) {
-      differ = await this.compare(absolute, entry);
+    // Delta: an existing file is cut to size first; only [0, size) is compared.
+    const existing = this.delta && (await isRegularFile(absolute));
+    if (existing) {
       await truncate(absolute, size);
     } else {
       const handle = await open(absolute, 'wx', 0o600);
@@ -327,24 +369,66 @@ class Restorer {
         await handle.close();
       }
     }
-    if (entry.content) await this.planWrites(absolute, entry, differ);
+    const content = entry.content;
+    if (content && 'pages' in content) {
+      await this.restoreRegions(absolute, entry, content.pages, existing);
+    } else if (content) {
+      const differ = existing ? await this.compare(absolute, entry) : undefined;
+      await this.planWrites(absolute, entry, differ);
+    }
     this.done.push({ absolute, entry });
   }
 
-  /** Delta: the ranges of an existing file that differ from the snapshot. */
+  /**
+   * A relation file, region by region (a few at a time): compared when it exists,
+   * then planned; the batch may start before the file's last region is planned.
+   */
+  private async restoreRegions(
+    absolute: string,
+    entry: TreeEntry,
+    maps: readonly string[],
+    existing: boolean,
+  ): Promise<void> {
+    const regionBytes = this.archive.config.pageSize * this.archive.config.regionPages;
+    const regions = new Semaphore(REGIONS_IN_FLIGHT);
+    await Promise.all(
+      maps.map((mapId, r) =>
+        regions.use(async () => {
+          const plain = await this.readMap(mapId, entry.path);
+          const regionOffset = r * regionBytes;
+          let differ: [number, number][] | undefined;
+          if (existing) {
+            // A copy: what a task carries is moved to the worker, and the map is planned here.
+            const pageMap = { regionOffset, plain: Buffer.from(plain) };
+            const task: CompareTask = { kind: 'compare', path: absolute, pageMap };
+            differ = (await this.compares.use(() => this.pool.run<CompareResult>(task))).differ;
+            const length = Math.max(0, Math.min(regionBytes, (entry.size ?? 0) - regionOffset));
+            this.keep(length - differ.reduce((sum, [, n]) => sum + Math.min(n, length), 0));
+          }
+          const map = decodePageMap(plain);
+          const add = this.writer(absolute, entry.path, differ);
+          const runs = map.runs;
+          for (let i = 0; i < runs.length; i += 4) {
+            add(map.blobs[runs[i + 2]!]!, regionOffset + runs[i]!, runs[i + 3]!, runs[i + 1]!);
+          }
+          await this.maybeFlush();
+        }),
+      ),
+    );
+  }
+
+  private keep(bytes: number): void {
+    this.result.bytesKept += Math.max(0, bytes);
+    this.progress.add(Math.max(0, bytes));
+  }
+
+  /** Delta: the ranges of an existing small or chunked file that differ from the snapshot. */
   private async compare(absolute: string, entry: TreeEntry): Promise<[number, number][]> {
-    const content = entry.content;
+    const content = entry.content!;
     const size = entry.size ?? 0;
-    if (!content) return [];
-    const tasks: CompareTask[] = [];
+    let task: CompareTask;
     if ('small' in content) {
-      tasks.push({ kind: 'compare', path: absolute, fileHash: Buffer.from(content.small.hash, 'hex') });
-    } else if ('pages' in content) {
-      const regionBytes = this.archive.config.pageSize * this.archive.config.regionPages;
-      for (let r = 0; r < content.pages.length; r++) {
-        const plain = await this.readMap(content.pages[r]!, entry.path);
-        tasks.push({ kind: 'compare', path: absolute, pageMap: { regionOffset: r * regionBytes, plain } });
-      }
+      task = { kind: 'compare', path: absolute, fileHash: Buffer.from(content.small.hash, 'hex') };
     } else {
       const chunks: { offset: number; length: number; id: Buffer }[] = [];
       let offset = 0;
@@ -352,15 +436,10 @@ class Restorer {
         chunks.push({ offset, length: chunk.length, id: chunk.id });
         offset += chunk.length;
       }
-      tasks.push({ kind: 'compare', path: absolute, chunks });
+      task = { kind: 'compare', path: absolute, chunks };
     }
-    const results = await Promise.all(
-      tasks.map((task) => this.compares.use(() => this.pool.run<CompareResult>(task))),
-    );
-    const differ = results.flatMap((r) => r.differ);
-    const differing = differ.reduce((sum, [, length]) => sum + Math.min(length, size), 0);
-    this.result.bytesKept += Math.max(0, size - differing);
-    this.progress.add(Math.max(0, size - differing));
+    const { differ } = await this.compares.use(() => this.pool.run<CompareResult>(task));
+    this.keep(size - differ.reduce((sum, [, length]) => sum + Math.min(length, size), 0));
     return differ;
   }
 
@@ -385,47 +464,45 @@ class Restorer {
     }
   }
 
-  /** Records which blob bytes go where in the file, limited to `differ` when given. */
+  /**
+   * A function that records which blob bytes go where in a file, limited to `differ`
+   * when given. Pieces must come in increasing file offset (and `differ` is sorted):
+   * one cursor walks it.
+   */
+  private writer(absolute: string, path: string, differ: [number, number][] | undefined) {
+    let cursor = 0;
+    return (blob: string | Buffer, fileOffset: number, blobOffset: number, length: number) => {
+      if (!differ) {
+        this.addWrite(blob, absolute, path, fileOffset, blobOffset, length);
+        return;
+      }
+      const end = fileOffset + length;
+      while (cursor < differ.length && differ[cursor]![0] + differ[cursor]![1] <= fileOffset) cursor++;
+      for (let k = cursor; k < differ.length && differ[k]![0] < end; k++) {
+        const [start, len] = differ[k]!;
+        const from = Math.max(start, fileOffset);
+        const to = Math.min(start + len, end);
+        if (from < to) this.addWrite(blob, absolute, path, from, blobOffset + (from - fileOffset), to - from);
+      }
+    };
+  }
+
+  /** Plans the writes of a small or chunked file. */
   private async planWrites(
     absolute: string,
     entry: TreeEntry,
     differ: [number, number][] | undefined,
   ): Promise<void> {
     const content = entry.content!;
-    // Pieces come in increasing file offset, and `differ` is sorted: one cursor walks it.
-    let cursor = 0;
-    const add = (blob: string | Buffer, fileOffset: number, blobOffset: number, length: number) => {
-      if (differ) {
-        const end = fileOffset + length;
-        while (cursor < differ.length && differ[cursor]![0] + differ[cursor]![1] <= fileOffset) cursor++;
-        for (let k = cursor; k < differ.length && differ[k]![0] < end; k++) {
-          const [start, len] = differ[k]!;
-          const from = Math.max(start, fileOffset);
-          const to = Math.min(start + len, end);
-          if (from < to)
-            this.addWrite(blob, absolute, entry.path, from, blobOffset + (from - fileOffset), to - from);
-        }
-      } else {
-        this.addWrite(blob, absolute, entry.path, fileOffset, blobOffset, length);
-      }
-    };
+    const add = this.writer(absolute, entry.path, differ);
     if ('small' in content) {
       add(content.small.blob, 0, content.small.offset, entry.size ?? 0);
-    } else if ('pages' in content) {
-      const regionBytes = this.archive.config.pageSize * this.archive.config.regionPages;
-      for (let r = 0; r < content.pages.length; r++) {
-        const map = decodePageMap(await this.readMap(content.pages[r]!, entry.path));
-        const runs = map.runs;
-        for (let i = 0; i < runs.length; i += 4) {
-          add(map.blobs[runs[i + 2]!]!, r * regionBytes + runs[i]!, runs[i + 3]!, runs[i + 1]!);
-        }
-      }
-    } else {
-      let offset = 0;
-      for await (const chunk of this.chunkList(content, entry.path)) {
-        add(chunk.id, offset, 0, chunk.length);
-        offset += chunk.length;
-      }
+      return;
+    }
+    let offset = 0;
+    for await (const chunk of this.chunkList(content, entry.path)) {
+      add(chunk.id, offset, 0, chunk.length);
+      offset += chunk.length;
     }
   }
 
@@ -450,7 +527,7 @@ class Restorer {
   /** Locates the batch's blobs, reads them pack by pack in ranges, writes, then sets metadata. */
   private async runBatch(writes: Map<string, PendingWrite[]>): Promise<void> {
     if (writes.size > 0) {
-      const locations = await this.archive.locate((entry) => writes.has(idKey(entry.id)), this.signal);
+      const locations = findBlobs(this.indexes, writes);
       for (const [key, list] of writes) {
         if (!locations.has(key)) {
           throw new ArchiveError(
@@ -583,6 +660,7 @@ function planRanges(locations: BlobLocation[]): BlobLocation[][] {
   locations.sort((a, b) => (a.pack < b.pack ? -1 : a.pack > b.pack ? 1 : a.offset - b.offset));
   const ranges: BlobLocation[][] = [];
   let current: BlobLocation[] = [];
+  let plainBytes = 0;
   for (const location of locations) {
     const first = current[0];
     const last = current[current.length - 1];
@@ -591,12 +669,15 @@ function planRanges(locations: BlobLocation[]): BlobLocation[][] {
       last &&
       (location.pack !== first.pack ||
         location.offset - (last.offset + last.length) > GAP_BYTES ||
-        location.offset + location.length - first.offset > RANGE_BYTES)
+        location.offset + location.length - first.offset > RANGE_BYTES ||
+        plainBytes + location.plainLength > RANGE_PLAIN_BYTES)
     ) {
       ranges.push(current);
       current = [];
+      plainBytes = 0;
     }
     current.push(location);
+    plainBytes += location.plainLength;
   }
   if (current.length > 0) ranges.push(current);
   return ranges;

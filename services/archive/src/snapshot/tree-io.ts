@@ -1,5 +1,6 @@
 import { ArchiveError } from '../errors.js';
 import { type BlobLocation, idKey } from '../index/blob-location.js';
+import type { IndexObject } from '../index/index-file.js';
 import { configuredCompression, sealBlob } from '../pack/blob-codec.js';
 import { BlobType } from '../pack/blob-entry.js';
 import type { PackWriter } from '../pack/pack-writer.js';
@@ -62,8 +63,16 @@ export class TreeWriter {
 /** Locations of metadata blobs (trees and maps), from the index. */
 export type MetadataIndex = Map<string, BlobLocation>;
 
-export async function loadMetadataIndex(archive: Archive, signal?: AbortSignal): Promise<MetadataIndex> {
-  return archive.locate((entry) => entry.type !== BlobType.Data, signal);
+export async function loadMetadataIndex(
+  archive: Archive,
+  signal?: AbortSignal,
+  indexes?: readonly IndexObject[],
+): Promise<MetadataIndex> {
+  const found: MetadataIndex = new Map();
+  for (const index of indexes ?? (await archive.openIndexes(signal))) {
+    for (const location of index.metadata()) found.set(idKey(location.id), location);
+  }
+  return found;
 }
 
 /** Reads one metadata blob by id; a missing one is reported with `what` it belongs to. */

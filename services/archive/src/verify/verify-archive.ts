@@ -204,7 +204,7 @@ class Verifier {
       const batch = refs;
       refs = new Map();
       if (batch.size === 0) return;
-      const found = await this.archive.locate((entry) => batch.has(idKey(entry.id)), this.signal);
+      const found = await this.archive.locateIds(batch, this.signal);
       for (const [key, file] of batch) {
         const hex = Buffer.from(key, 'latin1').toString('hex').slice(0, 16);
         const location = found.get(key) ?? this.metadata.get(key);
