@@ -1,4 +1,8 @@
-import { type Config, ConfigError, loadConfig, locateConfig } from '@pullback/pipeline/config';
+import type { Config } from '@pullback/pipeline/config';
+import { ConfigError } from '@pullback/pipeline/config/flags';
+
+/** The config loader (YAML parser, schema) is loaded only by commands that read a config. */
+const configModule = () => import('@pullback/pipeline/config');
 
 /** A loaded config and the file it came from. */
 export interface LoadedConfig {
@@ -15,6 +19,7 @@ export async function loadCliConfig(
   explicit: string | undefined,
   env: NodeJS.ProcessEnv,
 ): Promise<LoadedConfig> {
+  const { loadConfig, locateConfig } = await configModule();
   const { path, source } = locateConfig(explicit, env);
   try {
     return { config: await loadConfig(path), path };
@@ -37,6 +42,7 @@ export async function loadOptionalConfig(
   explicit: string | undefined,
   env: NodeJS.ProcessEnv,
 ): Promise<LoadedConfig | undefined> {
+  const { loadConfig, locateConfig } = await configModule();
   const { path, source } = locateConfig(explicit, env);
   try {
     return { config: await loadConfig(path), path };

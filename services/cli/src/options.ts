@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option } from '@commander-js/extra-typings';
-import { checkLocation, DURATION_HELP, parseDuration } from '@pullback/pipeline/config';
+import { checkLocation, DURATION_HELP, parseDuration } from '@pullback/pipeline/config/flags';
 
 /*
  * Options shared by several commands, and the parsers that turn option text into

@@ -1,5 +1,5 @@
 import type { CommandUnknownOpts } from '@commander-js/extra-typings';
-import { ConfigError } from '@pullback/pipeline/config';
+import { ConfigError } from '@pullback/pipeline/config/flags';
 import type { CommandContext } from './context.js';
 import { CliError, SilentExit, USAGE_EXIT_CODE } from './errors.js';
 import { CommandLineExit, createProgram } from './program.js';

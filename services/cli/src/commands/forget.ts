@@ -1,5 +1,5 @@
 import type { Command } from '@commander-js/extra-typings';
-import { DURATION_HELP } from '@pullback/pipeline/config';
+import { DURATION_HELP } from '@pullback/pipeline/config/flags';
 import type { CommandContext } from '../context.js';
 import {
   archiveOption,

@@ -3,12 +3,8 @@
  * config file, without loading the queues, Redis client or archive (that is most of
  * a command's start-up time). `@pullback/pipeline/config`.
  */
-export type { Duration } from './duration.js';
-export { DURATION_HELP, parseDuration } from './duration.js';
-export type { ConfigErrorKind } from './error.js';
-export { ConfigError } from './error.js';
+export * from './flags.js';
 export { loadConfig, parseConfig } from './load.js';
-export { checkLocation, checkRedisUrl } from './location.js';
 export type { ConfigPathSource } from './path.js';
 export { DEFAULT_CONFIG_PATH, locateConfig, resolveConfigPath } from './path.js';
 export { DEFAULT_SCHEDULE } from './schedule.js';
