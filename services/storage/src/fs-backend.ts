@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, opendir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { addAbortSignal, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { destroyOnAbort } from './abort-stream.js';
 import type {
   Backend,
   BackendProperties,
@@ -110,7 +111,7 @@ export class FsBackend implements Backend {
       ...(range.length === undefined ? {} : { end: range.offset + range.length - 1 }),
       highWaterMark: READ_BUFFER_BYTES,
     });
-    return options.signal === undefined ? stream : addAbortSignal(options.signal, stream);
+    return destroyOnAbort(options.signal, stream);
   }
 
   async stat(name: string, options: OperationOptions = {}): Promise<ObjectInfo> {

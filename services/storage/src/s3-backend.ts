@@ -1,5 +1,6 @@
-import { addAbortSignal, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { destroyOnAbort } from './abort-stream.js';
 import type {
   Backend,
   BackendProperties,
@@ -250,7 +251,7 @@ export class S3Backend implements Backend {
         body.destroy();
         return emptyStream();
       }
-      return signal === undefined ? body : addAbortSignal(signal, body);
+      return destroyOnAbort(signal, body);
     } catch (error) {
       // Only an existing object answers 416: the range starts at or past its end.
       if (describe(error).status === 416) return emptyStream();

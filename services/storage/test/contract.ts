@@ -220,6 +220,18 @@ export function describeBackendContract(
       expect(await listAll(backend, '')).toEqual([{ name: 'here', size: 1 }]);
     });
 
+    it('ends a load aborted midway with the signal’s own reason', async () => {
+      const backend = await create();
+      await backend.save('big', Buffer.alloc(8 * 1024 * 1024, 7));
+      const controller = new AbortController();
+      const reason = new Error('stopped midway');
+      const stream = await backend.load('big', { offset: 0 }, { signal: controller.signal });
+      const read = (async () => {
+        for await (const _ of stream) controller.abort(reason);
+      })();
+      await expect(read).rejects.toBe(reason);
+    });
+
     it('rejects invalid names with PermanentError', async () => {
       const backend = await create();
       const invalid = ['', '/abs', 'a//b', 'a/', 'a/../b', '..', '.', './a', 'a/.', 'a/..', 'nul\0byte'];

@@ -72,7 +72,7 @@ export interface BackupTreeOptions {
 }
 
 /** Bytes a content-defined task reads before it looks for its last cut. */
-const CHUNK_TASK_BYTES = 4 * 1024 * 1024;
+const CHUNK_TASK_BYTES = 2 * 1024 * 1024;
 /** Chunk lists up to this long stay inline in the tree entry. */
 const INLINE_CHUNKS = 32;
 /** Tree entries waiting for their content before the walk pauses. */
@@ -163,7 +163,7 @@ class BackupRun {
    * Sealed blobs from the workers are garbage once copied into a pack; V8 counts them
    * late, so incompressible data would otherwise pile up (see `collectGarbage`).
    */
-  private readonly garbage = new GarbageBudget(16 * 1024 * 1024);
+  private readonly garbage = new GarbageBudget(8 * 1024 * 1024);
   private storedBytes = 0;
 
   constructor(
