@@ -67,7 +67,7 @@ export interface RestoreResult {
 /**
  * Writes gathered before their blobs are located and fetched (bounds memory). The
  * first batch is small so that data flows at once; each next one is twice as large,
- * so an archive whose index takes long to scan is scanned a few times only.
+ * so the index (scanned once per batch) is scanned a few times only.
  */
 const FIRST_BATCH_WRITES = 256;
 const WRITES_PER_BATCH = 200_000;
@@ -402,8 +402,7 @@ class Restorer {
             const pageMap = { regionOffset, plain: Buffer.from(plain) };
             const task: CompareTask = { kind: 'compare', path: absolute, pageMap };
             differ = (await this.compares.use(() => this.pool.run<CompareResult>(task))).differ;
-            const length = Math.max(0, Math.min(regionBytes, (entry.size ?? 0) - regionOffset));
-            this.keep(length - differ.reduce((sum, [, n]) => sum + Math.min(n, length), 0));
+            this.keep(Math.min(regionBytes, (entry.size ?? 0) - regionOffset), differ);
           }
           const map = decodePageMap(plain);
           const add = this.writer(absolute, entry.path, differ);
@@ -417,9 +416,12 @@ class Restorer {
     );
   }
 
-  private keep(bytes: number): void {
-    this.result.bytesKept += Math.max(0, bytes);
-    this.progress.add(Math.max(0, bytes));
+  /** Delta: counts the bytes of a compared stretch of `length` that `differ` leaves alone. */
+  private keep(length: number, differ: readonly [number, number][]): void {
+    const differing = differ.reduce((sum, [, n]) => sum + Math.min(n, length), 0);
+    const kept = Math.max(0, length - differing);
+    this.result.bytesKept += kept;
+    this.progress.add(kept);
   }
 
   /** Delta: the ranges of an existing small or chunked file that differ from the snapshot. */
@@ -439,7 +441,7 @@ class Restorer {
       task = { kind: 'compare', path: absolute, chunks };
     }
     const { differ } = await this.compares.use(() => this.pool.run<CompareResult>(task));
-    this.keep(size - differ.reduce((sum, [, length]) => sum + Math.min(length, size), 0));
+    this.keep(size, differ);
     return differ;
   }
 
@@ -524,7 +526,7 @@ class Restorer {
     this.writeCount++;
   }
 
-  /** Locates the batch's blobs, reads them pack by pack in ranges, writes, then sets metadata. */
+  /** Locates the batch's blobs, reads them pack by pack in ranges, and writes them. */
   private async runBatch(writes: Map<string, PendingWrite[]>): Promise<void> {
     if (writes.size > 0) {
       const locations = findBlobs(this.indexes, writes);
