@@ -7,7 +7,8 @@ export type {
   OperationOptions,
   SaveBody,
 } from './backend.js';
-export { isNotFound, isPermanent, NotFoundError, PermanentError } from './errors.js';
+export { type ErrorKind, errorKind, isPermanent } from './error-kind.js';
+export { isNotFound, NotFoundError, PermanentError } from './errors.js';
 export { FsBackend, type FsBackendOptions } from './fs-backend.js';
 export { LimitBackend, type LimitOptions } from './limit-backend.js';
 export { checkName, checkPrefix, isValidName } from './names.js';
