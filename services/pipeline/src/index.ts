@@ -46,6 +46,7 @@ export {
   type RetryOptions,
 } from './queues/job-defaults.js';
 export { type JobErrorAction, jobErrorAction } from './queues/job-errors.js';
+export { type PeriodicTask, startPeriodicTask } from './queues/periodic-task.js';
 export {
   type ExportNowResult,
   type FullStatus,
