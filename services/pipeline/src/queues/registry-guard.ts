@@ -47,8 +47,12 @@ export function guardRegistry(
   // A check waits for Redis while it is away: stopping does not wait for it to return.
   const round = (signal: AbortSignal) =>
     new Promise<void>((resolve) => {
-      signal.addEventListener('abort', () => resolve(), { once: true });
-      check().then(resolve);
+      const done = () => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      signal.addEventListener('abort', done, { once: true });
+      check().then(done);
     });
   const periodic = startPeriodicTask(options.intervalMs ?? 10_000, round, options.onError);
   return {
