@@ -8,6 +8,11 @@ import { type RunningServer, startServer } from './server-process.js';
 export interface RedisServer extends RunningServer {
   /** `redis://127.0.0.1:PORT` (without the password, when one is required) */
   readonly url: string;
+  /**
+   * Kills the server by PID (SIGKILL, a crash) and starts it again on the same port,
+   * empty: what a Redis without persistence does after a crash. `pid` is the new one after.
+   */
+  restartEmpty(): Promise<void>;
 }
 
 export interface RedisOptions {
@@ -22,36 +27,45 @@ export interface RedisOptions {
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const scratch = await scratchDir('redis');
   const command = await findExecutable('redis-server', ['/usr/bin', '/usr/local/bin', '/usr/sbin']);
+  const launch = (port: number) =>
+    startServer({
+      command,
+      args: [
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--dir',
+        scratch.path,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--maxmemory-policy',
+        'noeviction',
+        '--daemonize',
+        'no',
+        ...(options.password === undefined ? [] : ['--requirepass', options.password]),
+      ],
+      logFile: join(scratch.path, 'redis.log'),
+      isReady: () => ping(port, options.password),
+    });
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     try {
-      const server = await startServer({
-        command,
-        args: [
-          '--bind',
-          '127.0.0.1',
-          '--port',
-          String(port),
-          '--dir',
-          scratch.path,
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-          '--maxmemory-policy',
-          'noeviction',
-          '--daemonize',
-          'no',
-          ...(options.password === undefined ? [] : ['--requirepass', options.password]),
-        ],
-        logFile: join(scratch.path, 'redis.log'),
-        isReady: () => ping(port, options.password),
-      });
+      let server = await launch(port);
       return {
-        pid: server.pid,
+        get pid() {
+          return server.pid;
+        },
         host: '127.0.0.1',
         port,
         url: `redis://127.0.0.1:${port}`,
+        restartEmpty: async () => {
+          await server.kill();
+          // The port was just ours; another process taking it meanwhile is not expected on loopback.
+          server = await launch(port);
+        },
         stop: async () => {
           await server.stop();
           await scratch.remove();

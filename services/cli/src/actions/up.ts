@@ -18,6 +18,7 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
     signal: context.signal,
     ...(socketDir ? { postgres: { socketDir } } : {}),
     onError: (error, where) => context.stderr.write(`pullback: ${where}: ${error.message}\n`),
+    onNotice: (line) => context.stdout.write(`pullback up: ${line}\n`),
   });
   const say = (line: string) => context.stdout.write(`${line}\n`);
   say(
