@@ -160,22 +160,62 @@ describe('artifactTree on crafted headers', () => {
   const body = Buffer.from('x');
   it.each([
     // Each was found by hand: a pax size of -1536 sent the scan back to the pax header for ever.
-    ['a pax size of -1536', { pax: { size: '-1536' } }, /member "f" at byte 1024 has an invalid size: "-1536" \(pax\)$/],
-    ['a pax size in hexadecimal', { pax: { size: '0x1' } }, /member "f" at byte 1024 has an invalid size: "0x1" \(pax\)$/],
-    ['a pax size beyond any file', { pax: { size: '99999999999999999999' } }, /invalid size: "99999999999999999999" \(pax\)$/],
-    ['a pax mtime of abc', { pax: { mtime: 'abc' } }, /member "f" at byte 1024 has an invalid mtime: "abc" \(pax\)$/],
+    [
+      'a pax size of -1536',
+      { pax: { size: '-1536' } },
+      /member "f" at byte 1024 has an invalid size: "-1536" \(pax\)$/,
+    ],
+    [
+      'a pax size in hexadecimal',
+      { pax: { size: '0x1' } },
+      /member "f" at byte 1024 has an invalid size: "0x1" \(pax\)$/,
+    ],
+    [
+      'a pax size beyond any file',
+      { pax: { size: '99999999999999999999' } },
+      /invalid size: "99999999999999999999" \(pax\)$/,
+    ],
+    [
+      'a pax mtime of abc',
+      { pax: { mtime: 'abc' } },
+      /member "f" at byte 1024 has an invalid mtime: "abc" \(pax\)$/,
+    ],
     ['a pax mtime before 1970', { pax: { mtime: '-5' } }, /invalid mtime: "-5" \(pax\)$/],
-    ['a pax uid of abc', { pax: { uid: 'abc' } }, /member "f" at byte 1024 has an invalid uid: "abc" \(pax\)$/],
+    [
+      'a pax uid of abc',
+      { pax: { uid: 'abc' } },
+      /member "f" at byte 1024 has an invalid uid: "abc" \(pax\)$/,
+    ],
     ['a pax gid beyond 32 bits', { pax: { gid: '4294967296' } }, /invalid gid: "4294967296" \(pax\)$/],
-    ['a negative base-256 size', { raw: { size: Buffer.from([0xff, ...Array(11).fill(0xff)]) } }, /member "f" at byte 0 has an invalid size field$/],
-    ['a base-256 size beyond any file', { raw: { size: Buffer.from([0x80, ...Array(11).fill(0xff)]) } }, /member "f" at byte 0 has an invalid size field$/],
-    ['an octal mtime with letters', { raw: { mtime: '0000000abc0\0' } }, /member "f" at byte 0 has an invalid mtime field$/],
-    ['a sparse file (pax)', { pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0' } }, /member "f" at byte 1024 is a sparse file/],
-  ] as const)('refuses %s as a corrupt artifact, naming the member', { timeout: 20_000 }, async (_what, extra, message) => {
-    const error = await refusal([{ name: 'f', body, ...extra }]);
-    expect(error.message).toMatch(/^artifact e1 of docs: e1\/crafted\.tar is not a valid tar: /);
-    expect(error.message).toMatch(message);
-  });
+    [
+      'a negative base-256 size',
+      { raw: { size: Buffer.from([0xff, ...Array(11).fill(0xff)]) } },
+      /member "f" at byte 0 has an invalid size field$/,
+    ],
+    [
+      'a base-256 size beyond any file',
+      { raw: { size: Buffer.from([0x80, ...Array(11).fill(0xff)]) } },
+      /member "f" at byte 0 has an invalid size field$/,
+    ],
+    [
+      'an octal mtime with letters',
+      { raw: { mtime: '0000000abc0\0' } },
+      /member "f" at byte 0 has an invalid mtime field$/,
+    ],
+    [
+      'a sparse file (pax)',
+      { pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0' } },
+      /member "f" at byte 1024 is a sparse file/,
+    ],
+  ] as const)(
+    'refuses %s as a corrupt artifact, naming the member',
+    { timeout: 20_000 },
+    async (_what, extra, message) => {
+      const error = await refusal([{ name: 'f', body, ...extra }]);
+      expect(error.message).toMatch(/^artifact e1 of docs: e1\/crafted\.tar is not a valid tar: /);
+      expect(error.message).toMatch(message);
+    },
+  );
 
   it('refuses a file that a later member takes as its directory, naming both', async () => {
     // Found by hand: committed, then verify said `parent directory missing: "f/x"`.

@@ -18,8 +18,8 @@ export function unrestorableName(path: string, target?: string): string | undefi
   if (byteLength(path) + 2 > PATH_MAX) return `path longer than ${PATH_MAX - 2} bytes`;
   if (target === undefined) return undefined;
   if (target === '') return 'symlink to nothing';
-  if (target.includes('\0')) return 'symlink target with a NUL byte';
-  if (byteLength(target) + 1 > PATH_MAX) return `symlink target longer than ${PATH_MAX - 1} bytes`;
+  if (target.includes('\0')) return 'symlink to a target with a NUL byte';
+  if (byteLength(target) + 1 > PATH_MAX) return `symlink to a target longer than ${PATH_MAX - 1} bytes`;
   return undefined;
 }
 
