@@ -32,6 +32,7 @@ export {
   type SnapshotManifest,
   type SnapshotStats,
 } from './snapshot/manifest.js';
+export { NAME_MAX, PATH_MAX, unrestorableName } from './snapshot/name-limits.js';
 export { comparePaths, type FileContent, type TreeEntry } from './snapshot/tree-entry.js';
 export {
   type VerifyOptions,

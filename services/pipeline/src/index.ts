@@ -25,6 +25,7 @@ export {
   TarFormatError,
   type TarHeader,
 } from './domain/tar-header.js';
+export { META_MAX, TarMeta } from './domain/tar-meta.js';
 export { type ErrorReporter, reportToStderr } from './queues/error-reporter.js';
 export {
   type ExportJob,

@@ -26,6 +26,7 @@ import { type MetadataIndex, readMetadataBlob, readTree, TreeWriter } from '../s
 import type { ChunksResult, PagesResult, SmallResult } from '../workers/tasks.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 import { Semaphore } from './semaphore.js';
+import { StorableEntries } from './storable-entries.js';
 import { type SourceEntry, walkSource } from './walk-source.js';
 
 export interface BackupTreeOptions {
@@ -219,8 +220,11 @@ class BackupRun {
         `skipped ${JSON.stringify(directory === '' ? '.' : directory)}/${name.toString('hex')} (hex): name is not valid UTF-8`,
       );
     };
+    // Whatever no restore could take is refused here, before the commit.
+    const storable = new StorableEntries(this.root);
     for await (const source of this.entries(unreadable)) {
       throwIfAborted(this.signal);
+      storable.check(source);
       let parentEntry: TreeEntry | undefined;
       while (parentEntries && parentNext && !parentNext.done) {
         const order = comparePaths(parentNext.value.path, source.path);
