@@ -2,7 +2,6 @@ import { lstat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { isRelationPath } from '../chunking/file-kind.js';
-import { ID_BYTES } from '../crypto/hash.js';
 import { ArchiveError, throwIfAborted } from '../errors.js';
 import { idKey } from '../index/blob-location.js';
 import { IndexWriter } from '../index/index-writer.js';
@@ -23,6 +22,7 @@ import {
 } from '../snapshot/manifest.js';
 import { comparePaths, type FileContent, type TreeEntry } from '../snapshot/tree-entry.js';
 import { type MetadataIndex, readMetadataBlob, readTree, TreeWriter } from '../snapshot/tree-io.js';
+import { sharedSortedIds } from '../workers/sorted-ids.js';
 import type { ChunksResult, PagesResult, SmallResult } from '../workers/tasks.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 import { Semaphore } from './semaphore.js';
@@ -505,14 +505,17 @@ class BackupRun {
           const offset = r * regionBytes;
           let result: PagesResult;
           try {
-            result = await this.pool.run<PagesResult>({
-              kind: 'pages',
-              path: source.absolute,
-              ...(source.base === undefined ? {} : { base: source.base }),
-              offset,
-              length: Math.min(regionBytes, size - offset),
-              ...(parentMapId && parentMap ? { parentMapId, parentMap } : {}),
-            });
+            result = await this.pool.run<PagesResult>(
+              {
+                kind: 'pages',
+                path: source.absolute,
+                ...(source.base === undefined ? {} : { base: source.base }),
+                offset,
+                length: Math.min(regionBytes, size - offset),
+                ...(parentMapId && parentMap ? { parentMapId, parentMap } : {}),
+              },
+              parentMap ? [parentMap] : [],
+            );
           } catch (error) {
             if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
             throw error;
@@ -592,11 +595,11 @@ class BackupRun {
     return { content: { chunkMaps: maps }, size };
   }
 
-  /** The parent's chunk ids for the same path, which workers need not seal again. */
+  /** The parent's chunk ids for the same path, which workers need not seal again (shared by every task of the file). */
   private async parentChunkIds(path: string, parent: TreeEntry | undefined): Promise<Buffer | undefined> {
     const content = parent?.content;
     if (!content) return undefined;
-    if ('chunks' in content) return Buffer.concat(content.chunks.map(([id]) => Buffer.from(id, 'hex')));
+    if ('chunks' in content) return sharedSortedIds(content.chunks.map(([id]) => Buffer.from(id, 'hex')));
     if (!('chunkMaps' in content)) return undefined;
     const ids: Buffer[] = [];
     for (const map of content.chunkMaps) {
@@ -609,7 +612,7 @@ class BackupRun {
       );
       for (const chunk of decodeChunkMap(plain)) ids.push(chunk.id);
     }
-    return ids.length > 0 ? Buffer.concat(ids, ids.length * ID_BYTES) : undefined;
+    return ids.length > 0 ? sharedSortedIds(ids) : undefined;
   }
 }
 

@@ -398,10 +398,11 @@ class Restorer {
           const regionOffset = r * regionBytes;
           let differ: [number, number][] | undefined;
           if (existing) {
-            // A copy: what a task carries is moved to the worker, and the map is planned here.
+            // A copy, moved to the worker: the map itself is planned here.
             const pageMap = { regionOffset, plain: Buffer.from(plain) };
             const task: CompareTask = { kind: 'compare', path: absolute, pageMap };
-            differ = (await this.compares.use(() => this.pool.run<CompareResult>(task))).differ;
+            differ = (await this.compares.use(() => this.pool.run<CompareResult>(task, [pageMap.plain])))
+              .differ;
             this.keep(Math.min(regionBytes, (entry.size ?? 0) - regionOffset), differ);
           }
           const map = decodePageMap(plain);
@@ -564,23 +565,26 @@ class Restorer {
               this.garbage.spend(sealed.length);
               read = { sealed };
             }
-            const result = await this.pool.run<WriteResult>({
-              kind: 'write',
-              ...read,
-              blobs: range.map((location) => ({
-                at: location.offset - first.offset,
-                length: location.length,
-                id: location.id,
-                compression: location.compression,
-                plainLength: location.plainLength,
-                writes: writes.get(idKey(location.id))!.map(({ path, fileOffset, blobOffset, length }) => ({
-                  path,
-                  fileOffset,
-                  blobOffset,
-                  length,
+            const result = await this.pool.run<WriteResult>(
+              {
+                kind: 'write',
+                ...read,
+                blobs: range.map((location) => ({
+                  at: location.offset - first.offset,
+                  length: location.length,
+                  id: location.id,
+                  compression: location.compression,
+                  plainLength: location.plainLength,
+                  writes: writes.get(idKey(location.id))!.map(({ path, fileOffset, blobOffset, length }) => ({
+                    path,
+                    fileOffset,
+                    blobOffset,
+                    length,
+                  })),
                 })),
-              })),
-            });
+              },
+              read.sealed ? [read.sealed] : [],
+            );
             this.result.bytesWritten += result.bytesWritten;
             this.progress.add(result.bytesWritten);
             for (const bad of result.corrupt) {
