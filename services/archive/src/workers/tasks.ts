@@ -56,8 +56,9 @@ export interface SmallTask {
 }
 
 export interface SmallResult {
-  readonly files: (
-    | { readonly missing: true }
+  readonly files: /** Not read: why (`skipReason`). */
+  (
+    | { readonly missing: true; readonly why: string }
     | {
         readonly missing?: false;
         readonly hash: Buffer;
