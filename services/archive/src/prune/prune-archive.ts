@@ -14,6 +14,7 @@ import { decodePageMap } from '../snapshot/page-map.js';
 import { loadMetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-io.js';
 import type { WriteResult } from '../workers/tasks.js';
 import { WorkerPool } from '../workers/worker-pool.js';
+import { refuseIfUnreadable } from './refuse-unreadable.js';
 
 export interface PruneOptions {
   /**
@@ -74,6 +75,7 @@ export async function pruneArchive(archive: Archive, options: PruneOptions = {})
 
 async function prune(archive: Archive, options: PruneOptions, signal: AbortSignal): Promise<PruneResult> {
   const threshold = options.repackThreshold ?? 0.3;
+  await refuseIfUnreadable(archive, signal);
   const referenced = await referencedBlobs(archive, signal);
 
   // Every pack in storage, and what the (non-superseded) index says of each.
@@ -85,7 +87,7 @@ async function prune(archive: Archive, options: PruneOptions, signal: AbortSigna
   for await (const info of archive.backend.list('index/', { signal })) indexNames.push(info.name);
   const uses = new Map<string, PackUse>();
   const chosen = new Set<string>();
-  for await (const index of archive.indexFiles(signal)) {
+  for (const index of (await archive.readIndexes(signal)).live) {
     for (const pack of index.packs) {
       const size = stored.get(pack.id);
       if (size === undefined || uses.has(pack.id)) continue;
