@@ -86,30 +86,34 @@ describe.each(drivers)('archive integrity on the $name driver', (driver) => {
     return { ws, warnings };
   };
 
-  it('a backup after a lost pack stores the lost data again; restore says the pack is missing; repair heals', async () => {
-    const { ws } = await workspace('lost-pack');
-    await makeTree(ws.path('src'), 1);
-    const first = await backupTree(ws.archive, ws.path('src'));
-    const packs = await names(ws.backend, 'data/');
-    const lost = packs.sort((a, b) => b.size - a.size)[0]!;
+  it('restore names a lost pack as missing, with the files that need it, and verify names the lost blobs', async () => {
+    const { ws } = await workspace('restore-lost');
+    await makeTree(ws.path('src'), 4);
+    const snapshot = await backupTree(ws.archive, ws.path('src'));
+    const lost = (await names(ws.backend, 'data/')).sort((a, b) => b.size - a.size)[0]!;
     await ws.backend.remove(lost.name);
     const lostId = lost.name.slice(lost.name.lastIndexOf('/') + 1);
-
-    // Restore names the pack as missing, with the files that need it.
-    const refused = await restoreSnapshot(ws.archive, first.id, { target: ws.path('refused') }).catch(
+    const refused = await restoreSnapshot(ws.archive, snapshot.id, { target: ws.path('refused') }).catch(
       (error: Error) => error,
     );
     expect(refused).toBeInstanceOf(Error);
     expect((refused as Error).message).toContain(`pack ${lostId.slice(0, 16)} is missing`);
     expect((refused as Error).message).toMatch(/needed by file (small\/f\d+|large\.bin)/);
     expect((refused as Error).message).not.toContain('shorter');
-
-    // Verify names the lost blobs.
     const damaged = await verifyArchive(ws.archive);
     expect(damaged.ok).toBe(false);
     expect(
       damaged.problems.some((p) => /blob [0-9a-f]{16}: pack [0-9a-f]{16} is missing/.test(p.message)),
     ).toBe(true);
+  });
+
+  it('a backup after a lost pack stores the lost data again, and repair cleans the index', async () => {
+    const { ws } = await workspace('lost-pack');
+    await makeTree(ws.path('src'), 1);
+    const first = await backupTree(ws.archive, ws.path('src'));
+    const lost = (await names(ws.backend, 'data/')).sort((a, b) => b.size - a.size)[0]!;
+    await ws.backend.remove(lost.name);
+    const lostId = lost.name.slice(lost.name.lastIndexOf('/') + 1);
 
     // The next backup (unchanged files, default options) must not point at the lost pack.
     const second = await backupTree(ws.archive, ws.path('src'));
