@@ -4,6 +4,7 @@ import { ArchiveError, throwIfAborted } from '../errors.js';
 import { idKey } from '../index/blob-location.js';
 import { encodeIndex, type IndexedPack } from '../index/index-file.js';
 import { acquireLock } from '../lock/index.js';
+import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { PackWriter, packName, type SavedPack } from '../pack/pack-writer.js';
 import type { Archive } from '../repository/archive.js';
@@ -37,6 +38,9 @@ export interface PruneResult {
   readonly bytesRemoved: number;
   readonly bytesWritten: number;
   readonly indexObjectsReplaced: number;
+  /** Temporaries of killed processes removed (fs driver; counted, not removed, by a dry run). */
+  readonly temporariesRemoved: number;
+  readonly temporaryBytesRemoved: number;
 }
 
 interface PackUse {
@@ -58,6 +62,7 @@ interface PackUse {
  * (about 100 bytes per blob), as restic's prune does.
  */
 export async function pruneArchive(archive: Archive, options: PruneOptions = {}): Promise<PruneResult> {
+  const lockTakenAt = Date.now();
   const lock = await acquireLock(archive.backend, {
     kind: 'exclusive',
     purpose: 'prune',
@@ -67,13 +72,22 @@ export async function pruneArchive(archive: Archive, options: PruneOptions = {})
   try {
     const signal = options.signal ? AbortSignal.any([options.signal, lock.signal]) : lock.signal;
     setMaxListeners(0, signal);
-    return await prune(archive, options, signal);
+    const temporaries = options.dryRun
+      ? { files: 0, bytes: 0 }
+      : await removeDeadTemporaries(archive.backend, lockTakenAt);
+    return {
+      ...(await prune(archive, options, signal)),
+      temporariesRemoved: temporaries.files,
+      temporaryBytesRemoved: temporaries.bytes,
+    };
   } finally {
     await lock.release().catch(() => {});
   }
 }
 
-async function prune(archive: Archive, options: PruneOptions, signal: AbortSignal): Promise<PruneResult> {
+type PackPruneResult = Omit<PruneResult, 'temporariesRemoved' | 'temporaryBytesRemoved'>;
+
+async function prune(archive: Archive, options: PruneOptions, signal: AbortSignal): Promise<PackPruneResult> {
   const threshold = options.repackThreshold ?? 0.3;
   await refuseIfUnreadable(archive, signal);
   const referenced = await referencedBlobs(archive, signal);
