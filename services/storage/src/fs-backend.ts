@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdir, open, opendir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -17,18 +16,12 @@ import { NotFoundError, PermanentError } from './errors.js';
 import { DurableFileSink } from './file-sink.js';
 import { checkName, checkPrefix } from './names.js';
 import { checkRange, emptyStream } from './ranges.js';
+import { TEMP_DIR, temporaryName } from './temporaries.js';
 
 export interface FsBackendOptions {
   /** How many operations the limit wrapper lets run at once by default. Default: 8. */
   readonly connections?: number;
 }
-
-/**
- * Where writes are staged before they are renamed into place: inside the root so the
- * rename never crosses a filesystem, and hidden from `list`. Names under it are
- * reserved.
- */
-const TEMP_DIR = '.tmp';
 
 /**
  * Objects and directories are the owner's alone, whatever the umask (which can only
@@ -57,7 +50,8 @@ export class FsBackend implements Backend {
 
   async save(name: string, body: SaveBody, options: OperationOptions = {}): Promise<void> {
     const { signal } = options;
-    const temp = join(this.root, TEMP_DIR, randomUUID());
+    // Named by its owner, so that one a killed process left can be told from one in use.
+    const temp = join(this.root, TEMP_DIR, temporaryName());
     try {
       const path = this.pathOf(name);
       signal?.throwIfAborted();

@@ -16,3 +16,11 @@ export { type OpenBackendOptions, openBackend, openDriver } from './open-backend
 export { redactUrl } from './redact-url.js';
 export { RetryBackend, type RetryEvent, type RetryOptions } from './retry-backend.js';
 export { parseS3Url, S3Backend, type S3BackendOptions, type S3Url } from './s3-backend.js';
+export {
+  removeTemporaries,
+  type Temporary,
+  type TemporaryOwner,
+  temporaryName,
+  temporaryOwner,
+  thisHostForTemporaries,
+} from './temporaries.js';

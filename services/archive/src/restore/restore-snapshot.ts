@@ -13,11 +13,13 @@ import {
   truncate,
 } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { isNotFound } from '@pullback/storage';
 import { Semaphore } from '../backup/semaphore.js';
 import { type SourceStats, walkSource } from '../backup/walk-source.js';
 import { ArchiveError, CorruptDataError, throwIfAborted } from '../errors.js';
 import { type BlobLocation, idKey } from '../index/blob-location.js';
-import { findBlobs, type IndexObject } from '../index/index-file.js';
+import type { IndexObject } from '../index/index-file.js';
+import { findLiveBlobs } from '../index/live-locations.js';
 import { GarbageBudget } from '../memory/collect-garbage.js';
 import { packName } from '../pack/pack-writer.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
@@ -30,8 +32,16 @@ import { findSnapshot, type Snapshot } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import { comparePaths, type TreeEntry, TreeValidator } from '../snapshot/tree-entry.js';
 import { loadMetadataIndex, type MetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-io.js';
-import type { BlobWrite, CompareResult, CompareTask, WriteResult, WriteTask } from '../workers/tasks.js';
+import {
+  type BlobWrite,
+  type CompareResult,
+  type CompareTask,
+  PACK_MISSING,
+  type WriteResult,
+  type WriteTask,
+} from '../workers/tasks.js';
 import { WorkerPool } from '../workers/worker-pool.js';
+import { MissingPacks } from './missing-packs.js';
 
 export interface RestoreOptions {
   /** The directory to restore into: created if missing; must be empty unless `delta`. */
@@ -533,7 +543,7 @@ class Restorer {
   /** Locates the batch's blobs, reads them pack by pack in ranges, and writes them. */
   private async runBatch(writes: Map<string, PendingWrite[]>): Promise<void> {
     if (writes.size > 0) {
-      const locations = findBlobs(this.indexes, writes);
+      const locations = await findLiveBlobs(this.archive, this.indexes, writes, this.signal);
       for (const [key, list] of writes) {
         if (!locations.has(key)) {
           throw new ArchiveError(
@@ -545,6 +555,7 @@ class Restorer {
       }
       const ranges = planRanges([...locations.values()]);
       const failures: string[] = [];
+      const missing = new MissingPacks(this.snapshot.id);
       await Promise.all(
         ranges.map((range) =>
           this.loads.use(async () => {
@@ -558,13 +569,16 @@ class Restorer {
             if (localPath !== undefined) {
               read = { file: { path: localPath(packName(first.pack)), ...span } };
             } else {
-              const sealed = await readAll(
-                await this.archive.backend.load(
-                  packName(first.pack),
-                  span,
-                  this.signal ? { signal: this.signal } : {},
-                ),
-              );
+              const sealed = await this.archive.backend
+                .load(packName(first.pack), span, this.signal ? { signal: this.signal } : {})
+                .then(readAll, (error: unknown) => {
+                  if (isNotFound(error)) return undefined;
+                  throw error;
+                });
+              if (sealed === undefined) {
+                for (const location of range) missing.add(first.pack, writes.get(idKey(location.id))!);
+                return;
+              }
               this.garbage.spend(sealed.length);
               read = { sealed };
             }
@@ -592,6 +606,10 @@ class Restorer {
             this.progress.add(result.bytesWritten);
             for (const bad of result.corrupt) {
               const list = writes.get(idKey(bad.id))!;
+              if (bad.reason === PACK_MISSING) {
+                missing.add(first.pack, list);
+                continue;
+              }
               const names = [...new Set(list.map((w) => w.file))];
               failures.push(
                 `snapshot ${this.snapshot.id.slice(0, 12)}: file ${names.join(', ')}: blob ${bad.id.toString('hex').slice(0, 16)} in pack ${first.pack.slice(0, 16)}: ${bad.reason}`,
@@ -600,6 +618,7 @@ class Restorer {
           }),
         ),
       );
+      missing.throwIfAny();
       if (failures.length > 0) {
         throw new CorruptDataError(
           failures.length === 1 ? failures[0]! : `${failures[0]} (and ${failures.length - 1} more)`,
