@@ -333,7 +333,7 @@ class Restorer {
 
   private async applyMetadata(absolute: string, entry: TreeEntry): Promise<void> {
     const path = nativePath(absolute);
-    const seconds = Number(BigInt(entry.mtime) / 1000n) / 1e6;
+    const seconds = utimesSeconds(entry.mtime);
     if (entry.type === 'symlink') {
       if (this.owner) await lchown(path, entry.uid, entry.gid);
       await lutimes(path, seconds, seconds);
@@ -360,8 +360,17 @@ class Restorer {
 
   private async restoreFile(absolute: string, entry: TreeEntry): Promise<void> {
     const size = entry.size ?? 0;
-    // Delta: an existing file is cut to size first; only [0, size) is compared.
-    const existing = this.delta && (await isRegularFile(absolute));
+    // Delta: an existing file is cut to size first; only [0, size) is compared. One
+    // with other links is replaced, not written in place: the other paths may not be
+    // meant to change (the ones that are get linked again).
+    let found = this.delta ? await regularFile(absolute) : undefined;
+    if (found && found.nlink > 1n) {
+      await rm(nativePath(absolute));
+      found = undefined;
+    }
+    const existing = found !== undefined;
+    // Bytes from here on are zeros (a hole) before anything is written: zero blocks written there may stay holes.
+    const zerosFrom = found ? Math.min(Number(found.size), size) : 0;
     if (existing) {
       await truncate(nativePath(absolute), size);
     } else {
@@ -374,10 +383,10 @@ class Restorer {
     }
     const content = entry.content;
     if (content && 'pages' in content) {
-      await this.restoreRegions(absolute, entry, content.pages, existing);
+      await this.restoreRegions(absolute, entry, content.pages, existing, zerosFrom);
     } else if (content) {
       const differ = existing ? await this.compare(absolute, entry) : undefined;
-      await this.planWrites(absolute, entry, differ);
+      await this.planWrites(absolute, entry, differ, zerosFrom);
     }
     this.done.push({ absolute, entry });
   }
@@ -391,6 +400,7 @@ class Restorer {
     entry: TreeEntry,
     maps: readonly string[],
     existing: boolean,
+    zerosFrom: number,
   ): Promise<void> {
     const regionBytes = this.archive.config.pageSize * this.archive.config.regionPages;
     const regions = new Semaphore(REGIONS_IN_FLIGHT);
@@ -409,7 +419,7 @@ class Restorer {
             this.keep(Math.min(regionBytes, (entry.size ?? 0) - regionOffset), differ);
           }
           const map = decodePageMap(plain);
-          const add = this.writer(absolute, entry.path, differ);
+          const add = this.writer(absolute, entry.path, differ, zerosFrom);
           const runs = map.runs;
           for (let i = 0; i < runs.length; i += 4) {
             add(map.blobs[runs[i + 2]!]!, regionOffset + runs[i]!, runs[i + 3]!, runs[i + 1]!);
@@ -473,13 +483,13 @@ class Restorer {
   /**
    * A function that records which blob bytes go where in a file, limited to `differ`
    * when given. Pieces must come in increasing file offset (and `differ` is sorted):
-   * one cursor walks it.
+   * one cursor walks it. Pieces at or past `zerosFrom` go where the file is a hole.
    */
-  private writer(absolute: string, path: string, differ: [number, number][] | undefined) {
+  private writer(absolute: string, path: string, differ: [number, number][] | undefined, zerosFrom: number) {
     let cursor = 0;
     return (blob: string | Buffer, fileOffset: number, blobOffset: number, length: number) => {
       if (!differ) {
-        this.addWrite(blob, absolute, path, fileOffset, blobOffset, length);
+        this.addWrite(blob, absolute, path, fileOffset, blobOffset, length, fileOffset >= zerosFrom);
         return;
       }
       const end = fileOffset + length;
@@ -488,7 +498,17 @@ class Restorer {
         const [start, len] = differ[k]!;
         const from = Math.max(start, fileOffset);
         const to = Math.min(start + len, end);
-        if (from < to) this.addWrite(blob, absolute, path, from, blobOffset + (from - fileOffset), to - from);
+        if (from < to) {
+          this.addWrite(
+            blob,
+            absolute,
+            path,
+            from,
+            blobOffset + (from - fileOffset),
+            to - from,
+            from >= zerosFrom,
+          );
+        }
       }
     };
   }
@@ -498,9 +518,10 @@ class Restorer {
     absolute: string,
     entry: TreeEntry,
     differ: [number, number][] | undefined,
+    zerosFrom: number,
   ): Promise<void> {
     const content = entry.content!;
-    const add = this.writer(absolute, entry.path, differ);
+    const add = this.writer(absolute, entry.path, differ, zerosFrom);
     if ('small' in content) {
       add(content.small.blob, 0, content.small.offset, entry.size ?? 0);
       return;
@@ -519,6 +540,7 @@ class Restorer {
     fileOffset: number,
     blobOffset: number,
     length: number,
+    sparse: boolean,
   ): void {
     const key = idKey(typeof blob === 'string' ? Buffer.from(blob, 'hex') : blob);
     let list = this.writes.get(key);
@@ -526,7 +548,7 @@ class Restorer {
       list = [];
       this.writes.set(key, list);
     }
-    list.push({ path, file, fileOffset, blobOffset, length });
+    list.push({ path, file, fileOffset, blobOffset, length, ...(sparse ? { sparse } : {}) });
     this.writeCount++;
   }
 
@@ -578,12 +600,15 @@ class Restorer {
                   id: location.id,
                   compression: location.compression,
                   plainLength: location.plainLength,
-                  writes: writes.get(idKey(location.id))!.map(({ path, fileOffset, blobOffset, length }) => ({
-                    path,
-                    fileOffset,
-                    blobOffset,
-                    length,
-                  })),
+                  writes: writes
+                    .get(idKey(location.id))!
+                    .map(({ path, fileOffset, blobOffset, length, sparse }) => ({
+                      path,
+                      fileOffset,
+                      blobOffset,
+                      length,
+                      ...(sparse ? { sparse } : {}),
+                    })),
                 })),
               },
               read.sealed ? [read.sealed] : [],
@@ -636,11 +661,13 @@ function sameType(entry: TreeEntry, stats: SourceStats): boolean {
   return stats.isFile();
 }
 
-async function isRegularFile(path: string): Promise<boolean> {
+/** The status of `path` when it is a regular file. */
+async function regularFile(path: string): Promise<BigIntStats | undefined> {
   try {
-    return (await lstat(nativePath(path))).isFile();
+    const stats = await lstat(nativePath(path), { bigint: true });
+    return stats.isFile() ? stats : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -676,4 +703,16 @@ function planRanges(locations: BlobLocation[]): BlobLocation[][] {
   }
   if (current.length > 0) ranges.push(current);
   return ranges;
+}
+
+/**
+ * The seconds to give `utimes` for an mtime in nanoseconds. libuv (under node:fs)
+ * keeps whole microseconds of the double it is given, truncating; a double near
+ * today's times is only good to about 240 ns, so the microsecond's own value could
+ * land just below it and lose one. Its middle lands inside it: the restored mtime is
+ * the original's microsecond exactly (the nanoseconds below it are lost: Node has no
+ * utimensat with nanoseconds).
+ */
+function utimesSeconds(mtimeNs: string): number {
+  return (Number(BigInt(mtimeNs) / 1000n) + 0.5) / 1e6;
 }
