@@ -84,7 +84,7 @@ describe.each(['fs', 's3'] as const)('restore fidelity on the %s driver', (drive
     await rm(target, { recursive: true });
   });
 
-  it.skip('restores hard links within the snapshot as hard links, also by delta restore', async () => {
+  it('restores hard links within the snapshot as hard links, also by delta restore', async () => {
     const source = ws.path('links');
     await mkdir(`${source}/x/y`, { recursive: true });
     await writeFile(`${source}/a`, data);

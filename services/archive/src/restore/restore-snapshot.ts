@@ -2,6 +2,7 @@ import type { BigIntStats } from 'node:fs';
 import {
   chmod,
   lchown,
+  link,
   lstat,
   lutimes,
   mkdir,
@@ -169,6 +170,8 @@ class Restorer {
   /** A batch being started: planning waits for it (see `maybeFlush`). */
   private starting: Promise<void> | undefined;
   private readonly dirStack: FileDone[] = [];
+  /** Files that hard links may name (`nlink` > 1), until they exist. */
+  private readonly linkable = new Map<string, Promise<void>>();
   private result = { files: 0, bytesWritten: 0, bytesKept: 0, removed: 0 };
   /** Ranged reads in flight: enough to keep every worker's next task ready. */
   private readonly loads: Semaphore;
@@ -244,9 +247,14 @@ class Restorer {
         this.dirStack.push({ absolute, entry });
       } else if (entry.type === 'symlink') {
         await this.restoreSymlink(absolute, entry);
+      } else if (entry.type === 'hardlink') {
+        this.result.files++;
+        this.track(this.restoreHardLink(absolute, entry));
       } else {
         this.result.files++;
-        this.track(this.restoreFile(absolute, entry));
+        const created = this.restoreFile(absolute, entry);
+        if (entry.nlink !== undefined && entry.nlink > 1) this.linkable.set(entry.path, created);
+        this.track(created);
         if (this.fileWork.length >= 64) await Promise.all(this.fileWork.splice(0));
       }
       await this.maybeFlush();
@@ -356,6 +364,26 @@ class Restorer {
     }
     await symlink(nativePath(entry.target!), path);
     await this.applyMetadata(absolute, entry);
+  }
+
+  /**
+   * Another name of an earlier file (checked by `TreeValidator`): linked once that file
+   * exists. Its metadata is the file's own. Delta: a name already linked to it stays.
+   */
+  private async restoreHardLink(absolute: string, entry: TreeEntry): Promise<void> {
+    await this.linkable.get(entry.target!);
+    const existing = nativePath(join(this.target, entry.target!));
+    const path = nativePath(absolute);
+    if (this.delta) {
+      const [file, here] = await Promise.all([
+        lstat(existing, { bigint: true }),
+        lstat(path, { bigint: true }).catch(() => undefined),
+      ]);
+      if (here && here.ino === file.ino && here.dev === file.dev) return;
+      if (here) await rm(path, { recursive: true, force: true });
+    }
+    await link(existing, path);
+    this.progress.add(0, 1);
   }
 
   private async restoreFile(absolute: string, entry: TreeEntry): Promise<void> {
@@ -658,6 +686,7 @@ class Restorer {
 function sameType(entry: TreeEntry, stats: SourceStats): boolean {
   if (entry.type === 'dir') return stats.isDirectory();
   if (entry.type === 'symlink') return stats.isSymbolicLink();
+  // Files and hard links.
   return stats.isFile();
 }
 
