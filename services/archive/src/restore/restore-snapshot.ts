@@ -2,6 +2,7 @@ import type { BigIntStats } from 'node:fs';
 import {
   chmod,
   lchown,
+  link,
   lstat,
   lutimes,
   mkdir,
@@ -179,6 +180,8 @@ class Restorer {
   /** A batch being started: planning waits for it (see `maybeFlush`). */
   private starting: Promise<void> | undefined;
   private readonly dirStack: FileDone[] = [];
+  /** Files that hard links may name (`nlink` > 1), until they exist. */
+  private readonly linkable = new Map<string, Promise<void>>();
   private result = { files: 0, bytesWritten: 0, bytesKept: 0, removed: 0 };
   /** Ranged reads in flight: enough to keep every worker's next task ready. */
   private readonly loads: Semaphore;
@@ -254,9 +257,14 @@ class Restorer {
         this.dirStack.push({ absolute, entry });
       } else if (entry.type === 'symlink') {
         await this.restoreSymlink(absolute, entry);
+      } else if (entry.type === 'hardlink') {
+        this.result.files++;
+        this.track(this.restoreHardLink(absolute, entry));
       } else {
         this.result.files++;
-        this.track(this.restoreFile(absolute, entry));
+        const created = this.restoreFile(absolute, entry);
+        if (entry.nlink !== undefined && entry.nlink > 1) this.linkable.set(entry.path, created);
+        this.track(created);
         if (this.fileWork.length >= 64) await Promise.all(this.fileWork.splice(0));
       }
       await this.maybeFlush();
@@ -343,7 +351,7 @@ class Restorer {
 
   private async applyMetadata(absolute: string, entry: TreeEntry): Promise<void> {
     const path = nativePath(absolute);
-    const seconds = Number(BigInt(entry.mtime) / 1000n) / 1e6;
+    const seconds = utimesSeconds(entry.mtime);
     if (entry.type === 'symlink') {
       if (this.owner) await lchown(path, entry.uid, entry.gid);
       await lutimes(path, seconds, seconds);
@@ -368,10 +376,39 @@ class Restorer {
     await this.applyMetadata(absolute, entry);
   }
 
+  /**
+   * Another name of an earlier file (checked by `TreeValidator`): linked once that file
+   * exists. Its metadata is the file's own. Delta: a name already linked to it stays.
+   */
+  private async restoreHardLink(absolute: string, entry: TreeEntry): Promise<void> {
+    await this.linkable.get(entry.target!);
+    const existing = nativePath(join(this.target, entry.target!));
+    const path = nativePath(absolute);
+    if (this.delta) {
+      const [file, here] = await Promise.all([
+        lstat(existing, { bigint: true }),
+        lstat(path, { bigint: true }).catch(() => undefined),
+      ]);
+      if (here && here.ino === file.ino && here.dev === file.dev) return;
+      if (here) await rm(path, { recursive: true, force: true });
+    }
+    await link(existing, path);
+    this.progress.add(0, 1);
+  }
+
   private async restoreFile(absolute: string, entry: TreeEntry): Promise<void> {
     const size = entry.size ?? 0;
-    // Delta: an existing file is cut to size first; only [0, size) is compared.
-    const existing = this.delta && (await isRegularFile(absolute));
+    // Delta: an existing file is cut to size first; only [0, size) is compared. One
+    // with other links is replaced, not written in place: the other paths may not be
+    // meant to change (the ones that are get linked again).
+    let found = this.delta ? await regularFile(absolute) : undefined;
+    if (found && found.nlink > 1n) {
+      await rm(nativePath(absolute));
+      found = undefined;
+    }
+    const existing = found !== undefined;
+    // Bytes from here on are zeros (a hole) before anything is written: zero blocks written there may stay holes.
+    const zerosFrom = found ? Math.min(Number(found.size), size) : 0;
     if (existing) {
       await truncate(nativePath(absolute), size);
     } else {
@@ -384,10 +421,10 @@ class Restorer {
     }
     const content = entry.content;
     if (content && 'pages' in content) {
-      await this.restoreRegions(absolute, entry, content.pages, existing);
+      await this.restoreRegions(absolute, entry, content.pages, existing, zerosFrom);
     } else if (content) {
       const differ = existing ? await this.compare(absolute, entry) : undefined;
-      await this.planWrites(absolute, entry, differ);
+      await this.planWrites(absolute, entry, differ, zerosFrom);
     }
     this.done.push({ absolute, entry });
   }
@@ -401,6 +438,7 @@ class Restorer {
     entry: TreeEntry,
     maps: readonly string[],
     existing: boolean,
+    zerosFrom: number,
   ): Promise<void> {
     const regionBytes = this.archive.config.pageSize * this.archive.config.regionPages;
     const regions = new Semaphore(REGIONS_IN_FLIGHT);
@@ -419,7 +457,7 @@ class Restorer {
             this.keep(Math.min(regionBytes, (entry.size ?? 0) - regionOffset), differ);
           }
           const map = decodePageMap(plain);
-          const add = this.writer(absolute, entry.path, differ);
+          const add = this.writer(absolute, entry.path, differ, zerosFrom);
           const runs = map.runs;
           for (let i = 0; i < runs.length; i += 4) {
             add(map.blobs[runs[i + 2]!]!, regionOffset + runs[i]!, runs[i + 3]!, runs[i + 1]!);
@@ -483,13 +521,13 @@ class Restorer {
   /**
    * A function that records which blob bytes go where in a file, limited to `differ`
    * when given. Pieces must come in increasing file offset (and `differ` is sorted):
-   * one cursor walks it.
+   * one cursor walks it. Pieces at or past `zerosFrom` go where the file is a hole.
    */
-  private writer(absolute: string, path: string, differ: [number, number][] | undefined) {
+  private writer(absolute: string, path: string, differ: [number, number][] | undefined, zerosFrom: number) {
     let cursor = 0;
     return (blob: string | Buffer, fileOffset: number, blobOffset: number, length: number) => {
       if (!differ) {
-        this.addWrite(blob, absolute, path, fileOffset, blobOffset, length);
+        this.addWrite(blob, absolute, path, fileOffset, blobOffset, length, fileOffset >= zerosFrom);
         return;
       }
       const end = fileOffset + length;
@@ -498,7 +536,17 @@ class Restorer {
         const [start, len] = differ[k]!;
         const from = Math.max(start, fileOffset);
         const to = Math.min(start + len, end);
-        if (from < to) this.addWrite(blob, absolute, path, from, blobOffset + (from - fileOffset), to - from);
+        if (from < to) {
+          this.addWrite(
+            blob,
+            absolute,
+            path,
+            from,
+            blobOffset + (from - fileOffset),
+            to - from,
+            from >= zerosFrom,
+          );
+        }
       }
     };
   }
@@ -508,9 +556,10 @@ class Restorer {
     absolute: string,
     entry: TreeEntry,
     differ: [number, number][] | undefined,
+    zerosFrom: number,
   ): Promise<void> {
     const content = entry.content!;
-    const add = this.writer(absolute, entry.path, differ);
+    const add = this.writer(absolute, entry.path, differ, zerosFrom);
     if ('small' in content) {
       add(content.small.blob, 0, content.small.offset, entry.size ?? 0);
       return;
@@ -529,6 +578,7 @@ class Restorer {
     fileOffset: number,
     blobOffset: number,
     length: number,
+    sparse: boolean,
   ): void {
     const key = idKey(typeof blob === 'string' ? Buffer.from(blob, 'hex') : blob);
     let list = this.writes.get(key);
@@ -536,7 +586,7 @@ class Restorer {
       list = [];
       this.writes.set(key, list);
     }
-    list.push({ path, file, fileOffset, blobOffset, length });
+    list.push({ path, file, fileOffset, blobOffset, length, ...(sparse ? { sparse } : {}) });
     this.writeCount++;
   }
 
@@ -592,12 +642,15 @@ class Restorer {
                   id: location.id,
                   compression: location.compression,
                   plainLength: location.plainLength,
-                  writes: writes.get(idKey(location.id))!.map(({ path, fileOffset, blobOffset, length }) => ({
-                    path,
-                    fileOffset,
-                    blobOffset,
-                    length,
-                  })),
+                  writes: writes
+                    .get(idKey(location.id))!
+                    .map(({ path, fileOffset, blobOffset, length, sparse }) => ({
+                      path,
+                      fileOffset,
+                      blobOffset,
+                      length,
+                      ...(sparse ? { sparse } : {}),
+                    })),
                 })),
               },
               read.sealed ? [read.sealed] : [],
@@ -652,14 +705,17 @@ class Restorer {
 function sameType(entry: TreeEntry, stats: SourceStats): boolean {
   if (entry.type === 'dir') return stats.isDirectory();
   if (entry.type === 'symlink') return stats.isSymbolicLink();
+  // Files and hard links.
   return stats.isFile();
 }
 
-async function isRegularFile(path: string): Promise<boolean> {
+/** The status of `path` when it is a regular file. */
+async function regularFile(path: string): Promise<BigIntStats | undefined> {
   try {
-    return (await lstat(nativePath(path))).isFile();
+    const stats = await lstat(nativePath(path), { bigint: true });
+    return stats.isFile() ? stats : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -695,4 +751,16 @@ function planRanges(locations: BlobLocation[]): BlobLocation[][] {
   }
   if (current.length > 0) ranges.push(current);
   return ranges;
+}
+
+/**
+ * The seconds to give `utimes` for an mtime in nanoseconds. libuv (under node:fs)
+ * keeps whole microseconds of the double it is given, truncating; a double near
+ * today's times is only good to about 240 ns, so the microsecond's own value could
+ * land just below it and lose one. Its middle lands inside it: the restored mtime is
+ * the original's microsecond exactly (the nanoseconds below it are lost: Node has no
+ * utimensat with nanoseconds).
+ */
+function utimesSeconds(mtimeNs: string): number {
+  return (Number(BigInt(mtimeNs) / 1000n) + 0.5) / 1e6;
 }
