@@ -244,9 +244,11 @@ class BackupRun {
       }
       // Never reuse a parent's content that needs a blob the archive lost (a lost
       // pack, or a damaged blob `verify --repair` dropped).
-      parentEntry = await usableParent(parentEntry, this.missing, this.lost.size > 0, (id) =>
-        this.readParentMap(id, source.path),
-      );
+      if (parentEntry?.content) {
+        parentEntry = await usableParent(parentEntry, this.missing, this.lost.size > 0, (id) =>
+          this.readParentMap(id, source.path),
+        );
+      }
       const entry = this.entryOrLink(source, parentEntry);
       // Awaited in order by writeHead; this only keeps an early failure from being
       // reported as unhandled before its turn comes.

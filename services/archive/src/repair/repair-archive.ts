@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { acquireLock } from '../lock/index.js';
+import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { Archive } from '../repository/archive.js';
 import { readSnapshots } from '../snapshot/manifest.js';
 import { type RepairIndexResult, rebuildIndex } from './repair-index.js';
@@ -28,6 +29,7 @@ export async function repairArchive(
   archive: Archive,
   options: RepairArchiveOptions = {},
 ): Promise<RepairArchiveResult> {
+  const lockTakenAt = Date.now();
   const lock = await acquireLock(archive.backend, {
     kind: 'exclusive',
     purpose: 'repair',
@@ -37,6 +39,7 @@ export async function repairArchive(
   try {
     const signal = options.signal ? AbortSignal.any([options.signal, lock.signal]) : lock.signal;
     setMaxListeners(0, signal);
+    await removeDeadTemporaries(archive.backend, lockTakenAt);
     const { damaged } = await readSnapshots(archive, signal);
     for (const id of damaged) await archive.backend.remove(`snapshots/${id}`, { signal });
     const index = await rebuildIndex(archive, options.dropBlobs ?? new Set(), signal);

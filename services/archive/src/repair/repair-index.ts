@@ -4,6 +4,7 @@ import { throwIfAborted } from '../errors.js';
 import { idKey } from '../index/blob-location.js';
 import { encodeIndex, type IndexedPack } from '../index/index-file.js';
 import { acquireLock } from '../lock/index.js';
+import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { readPackHeader } from '../pack/read-pack-header.js';
 import type { Archive } from '../repository/archive.js';
@@ -50,6 +51,7 @@ export async function repairIndex(
   archive: Archive,
   options: RepairIndexOptions = {},
 ): Promise<RepairIndexResult> {
+  const lockTakenAt = Date.now();
   const lock = await acquireLock(archive.backend, {
     kind: 'exclusive',
     purpose: 'repair index',
@@ -59,6 +61,8 @@ export async function repairIndex(
   try {
     const signal = options.signal ? AbortSignal.any([options.signal, lock.signal]) : lock.signal;
     setMaxListeners(0, signal);
+    // Any command holding the exclusive lock clears what killed processes left.
+    await removeDeadTemporaries(archive.backend, lockTakenAt);
     return await rebuildIndex(archive, options.dropBlobs ?? new Set(), signal);
   } finally {
     await lock.release().catch(() => {});

@@ -129,6 +129,11 @@ export class Archive {
   onWarning: ((message: string) => void) | undefined;
   private readonly warned = new Set<string>();
 
+  /** Keeps `warn` quiet about `about`, for a caller that reports it otherwise (verify). */
+  reported(about: string): void {
+    this.warned.add(about);
+  }
+
   /** Tells `onWarning` of `message`, once per `about` (an object name). */
   warn(about: string, message: string): void {
     if (this.warned.has(about)) return;

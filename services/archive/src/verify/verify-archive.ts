@@ -91,6 +91,7 @@ class Verifier {
     }
     const indexes = await this.archive.readIndexes(this.signal);
     for (const name of indexes.damaged) {
+      this.archive.reported(name);
       this.problems.push({
         message: `index object ${name} fails authentication (\`pullback repair index\` rebuilds the index from the packs)`,
       });
@@ -99,6 +100,7 @@ class Verifier {
     if (this.options.readData) await this.readAllPacks();
     const { snapshots, damaged } = await readSnapshots(this.archive, this.signal);
     for (const id of damaged) {
+      this.archive.reported(`snapshots/${id}`);
       this.problems.push({ snapshot: id, message: `snapshot ${id.slice(0, 12)} fails authentication` });
     }
     for (const snapshot of snapshots) await this.checkSnapshot(snapshot);
