@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { readdir, utimes, writeFile } from 'node:fs/promises';
+import { readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,21 +28,31 @@ describe('temporaries of killed processes', () => {
   });
 
   const temporaries = async () => readdir(join(ws.archiveDir, '.tmp')).catch(() => [] as string[]);
+  // Bytes in the temporaries: a backup killed the moment its temporary appears may not
+  // have written into it yet, and the test needs some bytes to see them reclaimed.
+  const temporaryBytes = async () => {
+    let bytes = 0;
+    for (const name of await temporaries()) {
+      bytes += (await stat(join(ws.archiveDir, '.tmp', name)).catch(() => ({ size: 0 }))).size;
+    }
+    return bytes;
+  };
 
   it('are removed by prune, while a live process keeps its own', async () => {
     // Kill -9 backups while they save, until one has left a temporary behind.
-    for (let round = 0; round < 10 && (await temporaries()).length === 0; round++) {
+    for (let round = 0; round < 10 && (await temporaryBytes()) === 0; round++) {
       const child = spawn(process.execPath, [CHILD, ws.archiveDir, ws.keyFile, ws.path('src')], {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       children.push(child);
       await once(child.stdout!, 'data');
-      while ((await temporaries()).length === 0 && child.exitCode === null) await sleep(1);
+      while ((await temporaryBytes()) === 0 && child.exitCode === null) await sleep(1);
       child.kill('SIGKILL');
       await once(child, 'exit').catch(() => {});
     }
     const left = await temporaries();
     expect(left.length).toBeGreaterThan(0);
+    expect(await temporaryBytes()).toBeGreaterThan(0);
 
     // A process that lives (a backup waiting for the lock, say) owns this one: it
     // must stay, however old it looks.
