@@ -84,6 +84,30 @@ describe.each(['fs', 's3'] as const)('restore fidelity on the %s driver', (drive
     await rm(target, { recursive: true });
   });
 
+  it('writes the zeros of a file that had no holes: it is allocated again, as a WAL segment must be', async () => {
+    const source = ws.path('allocated');
+    await mkdir(source);
+    // A zero-filled 16 MiB segment with a record at its start, as PostgreSQL preallocates WAL.
+    const file = `${source}/000000010000000000000001`;
+    const segment = Buffer.alloc(16 * 1024 * 1024);
+    data.copy(segment, 0, 0, 8192);
+    await writeFile(file, segment);
+    expect(await allocated(file)).toBeGreaterThanOrEqual(segment.length);
+    const snapshot = await backupTree(ws.archive, source);
+
+    const target = ws.path('allocated-restored');
+    await restoreSnapshot(ws.archive, snapshot.id, { target });
+    const restored = `${target}/000000010000000000000001`;
+    expect((await readFile(restored)).equals(segment)).toBe(true);
+    expect(await allocated(restored)).toBeGreaterThanOrEqual(segment.length);
+    // Delta from a shorter file: the zeros past its end are written too.
+    await truncate(restored, 4096);
+    await restoreSnapshot(ws.archive, snapshot.id, { target, delta: true });
+    expect((await readFile(restored)).equals(segment)).toBe(true);
+    expect(await allocated(restored)).toBeGreaterThanOrEqual(segment.length);
+    await rm(target, { recursive: true });
+  });
+
   it('restores hard links within the snapshot as hard links, also by delta restore', async () => {
     const source = ws.path('links');
     await mkdir(`${source}/x/y`, { recursive: true });

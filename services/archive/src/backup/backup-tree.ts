@@ -453,6 +453,7 @@ class BackupRun {
       ctime,
       size: stored.size,
       ...(stats.nlink !== undefined && stats.nlink > 1n ? { nlink: Number(stats.nlink) } : {}),
+      ...(hasHoles(stats) ? { sparse: true as const } : {}),
       ...(stored.content ? { content: stored.content } : {}),
     };
   }
@@ -691,4 +692,14 @@ class BackupRun {
 /** Where a member of a container sits in it; nothing for a file of its own. */
 function sliceOf(source: SourceEntry): { base?: number; size?: number } {
   return source.base === undefined ? {} : { base: source.base, size: Number(source.stats.size) };
+}
+
+/**
+ * Whether a file has holes: fewer 512-byte blocks allocated than its size needs. A tar
+ * member (no `blocks`) has none. Small files that fit inside their inode report 0
+ * blocks, so a file needs a whole filesystem block of size to count.
+ */
+function hasHoles(stats: SourceEntry['stats']): boolean {
+  if (stats.blocks === undefined) return false;
+  return stats.size >= 4096n && stats.blocks * 512n < stats.size;
 }

@@ -407,10 +407,18 @@ class Restorer {
       found = undefined;
     }
     const existing = found !== undefined;
-    // Bytes from here on are zeros (a hole) before anything is written: zero blocks written there may stay holes.
-    const zerosFrom = found ? Math.min(Number(found.size), size) : 0;
-    if (existing) {
-      await truncate(nativePath(absolute), size);
+    // Bytes from here on are zeros (a hole) before anything is written: zero blocks
+    // written there may stay holes, for a file that had holes. Any other file is
+    // written whole, so that it is allocated as it was.
+    const zerosFrom = !entry.sparse
+      ? Number.POSITIVE_INFINITY
+      : found
+        ? Math.min(Number(found.size), size)
+        : 0;
+    if (found) {
+      // A file that had no holes is not extended here: the bytes past its old end then
+      // compare as differing and are all written, so it ends up allocated.
+      await truncate(nativePath(absolute), entry.sparse ? size : Math.min(size, Number(found.size)));
     } else {
       const handle = await open(nativePath(absolute), 'wx', 0o600);
       try {

@@ -34,6 +34,12 @@ export interface TreeEntry {
   readonly target?: string;
   /** Files with other names (st_nlink > 1): how many it had; later names in the tree are `hardlink` entries. */
   readonly nlink?: number;
+  /**
+   * Files that had holes (fewer blocks allocated than their size needs): a restore
+   * leaves their all-zero blocks unwritten. Other files are written whole, zeros
+   * included, so a file that was allocated (a WAL segment, say) is allocated again.
+   */
+  readonly sparse?: true;
   /** Files with at least one byte. */
   readonly content?: FileContent;
 }
