@@ -6,6 +6,7 @@
  * library entry without side effects is index.ts.
  */
 import { run } from './run.js';
+import { stopOnSignals } from './stop-signals.js';
 
 // The AWS SDK warns on Node 20 that its releases after January 2027 will need Node 22.
 // The lockfile pins releases that support Node 20, and a multi-line warning on stderr
@@ -20,21 +21,11 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-const stop = new AbortController();
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    // First signal: let the running command stop cleanly; second: stop now.
-    if (stopping) process.exit(130);
-    stopping = true;
-    process.stderr.write(`pullback: stopping (${signal} again to stop at once)\n`);
-    stop.abort(new Error(`received ${signal}`));
-  });
-}
-
-process.exitCode = await run(process.argv, {
+const stop = stopOnSignals(process.stderr);
+const status = await run(process.argv, {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
   signal: stop.signal,
 });
+process.exitCode = stop.exitCode() ?? status;

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -252,5 +252,46 @@ describe('loadConfig', () => {
       kind: 'missing-file',
     });
     await expect(loadConfig(missing)).rejects.toBeInstanceOf(ConfigError);
+  });
+
+  it('a 50 MB file is refused within a second, unread', async () => {
+    const huge = join(dir, 'huge.yaml');
+    await writeFile(huge, VALID);
+    await truncate(huge, 50 * 1024 * 1024);
+    const started = Date.now();
+    await expect(loadConfig(huge)).rejects.toMatchObject({
+      lines: [`${huge}: too large for a config (50.0 MiB; at most 1 MiB)`],
+    });
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+});
+
+describe('parseConfig: hostile input under the size limit', () => {
+  it('1 MiB of 60,000 keys is answered in seconds, not minutes', () => {
+    const keys = Array.from({ length: 60_000 }, (_, index) => `k${index}: 1`).join('\n');
+    const started = Date.now();
+    const lines = problems(keys.slice(0, 1_000_000));
+    expect(lines[0]).toBe('pullback.yaml: redis: required');
+    expect(Date.now() - started).toBeLessThan(20_000);
+  }, 60_000);
+
+  it('an alias bomb is refused', () => {
+    // Nine times nine ... of "x": a billion laughs in a few hundred bytes.
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+    const levels = names.map((name, level) => {
+      const items = Array(9)
+        .fill(level === 0 ? 'x' : `*${names[level - 1]}`)
+        .join(', ');
+      return `${name}: &${name} [${items}]`;
+    });
+    expect(problems(levels.join('\n'))).toEqual([
+      'pullback.yaml: invalid YAML: excessive alias count indicates a resource exhaustion attack',
+    ]);
+  });
+
+  it('a repeated key is found in nested mappings too', () => {
+    expect(problems('components:\n  a: {}\n  b: {}\n  a: {}\n')).toEqual([
+      'pullback.yaml:4:3: invalid YAML: map keys must be unique',
+    ]);
   });
 });

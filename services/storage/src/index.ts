@@ -15,6 +15,7 @@ export { checkName, checkPrefix, isValidName } from './names.js';
 export { type OpenBackendOptions, openBackend, openDriver } from './open-backend.js';
 export { redactUrl } from './redact-url.js';
 export { RetryBackend, type RetryEvent, type RetryOptions } from './retry-backend.js';
+export { retryLine } from './retry-line.js';
 export { parseS3Url, S3Backend, type S3BackendOptions, type S3Url } from './s3-backend.js';
 export {
   removeTemporaries,

@@ -15,6 +15,7 @@ import {
   type RetryOptions,
   type RunningWorker,
 } from '@pullback/pipeline';
+import { type Backend, openBackend, type RetryEvent } from '@pullback/storage';
 import { startExportWorker } from '@pullback/worker-export';
 import { startImportWorker } from '@pullback/worker-import';
 import { startPullWorker } from '@pullback/worker-pull-backup';
@@ -55,8 +56,13 @@ export interface StartAllOptions extends BuiltInRecipeOptions {
   readonly onError?: ErrorReporter;
   /** What the process has to say that is no error (a restored registry). Default: one line on stderr. */
   readonly onNotice?: (line: string) => void;
-  /** Stops everything when aborted (SIGINT/SIGTERM in `pullback up`). */
+  /** Stops everything when aborted (SIGINT/SIGTERM in `pullback up`); also cuts storage retries short. */
   readonly signal?: AbortSignal;
+  /**
+   * Told of each retry of an archive or outbox operation, as it happens (`retryLine`
+   * makes it one log line). Default: none.
+   */
+  readonly onStorageRetry?: (event: RetryEvent, location: string) => void;
 }
 
 export interface RunningPipeline {
@@ -130,6 +136,7 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
           config,
           recipeFor,
           ...instances,
+          openOutbox: (url) => openStorage(url, options),
           ...(options.laterDelayMs === undefined ? {} : { laterDelayMs: options.laterDelayMs }),
         }),
       );
@@ -141,6 +148,7 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
           config,
           archive,
           stagingDir: options.stagingDir ?? join(tmpdir(), 'pullback-staging'),
+          openOutbox: (url) => openStorage(url, options),
           importKinds: (component, name) => recipeFor(component, name).importKinds,
           forget: forgetSnapshots,
         }),
@@ -173,9 +181,23 @@ async function openConfiguredArchive(config: Config, options: StartAllOptions): 
   const keyFile = options.keyFile ?? config.archive.keyFile ?? nonEmpty(process.env.PULLBACK_KEY_FILE);
   const passphrase = options.passphrase ?? nonEmpty(process.env.PULLBACK_PASSWORD);
   return openArchive({
-    archive: config.archive.url,
+    archive: openStorage(config.archive.url, options),
     ...(keyFile !== undefined ? { keyFile } : passphrase !== undefined ? { passphrase } : {}),
   });
+}
+
+/** An archive or outbox whose retries are reported and end with the signal. */
+function openStorage(url: string, options: StartAllOptions): Backend {
+  const { onStorageRetry, signal } = options;
+  const backend: Backend = openBackend(url, {
+    retry: {
+      ...(signal === undefined ? {} : { signal }),
+      ...(onStorageRetry === undefined
+        ? {}
+        : { onRetry: (event) => onStorageRetry(event, backend.location) }),
+    },
+  });
+  return backend;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -8,7 +8,7 @@ export type ArchiveInitOptions = ArchiveFlags;
 /** `pullback archive init`: creates an empty archive and says where its key is. */
 export async function archiveInit(options: ArchiveInitOptions, context: CommandContext): Promise<void> {
   const access = await resolveArchiveAccess(options, context.env);
-  const { keyFileCreated } = await initArchive(credentialsOf(access));
+  const { keyFileCreated } = await initArchive(credentialsOf(access, context));
   const key =
     access.keyFile === undefined
       ? 'its key is protected by the passphrase in PULLBACK_PASSWORD'

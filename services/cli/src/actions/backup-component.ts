@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { forgetSnapshots } from '@pullback/archive';
 import { backupComponent as backupOnce } from '@pullback/pipeline';
-import { openBackend } from '@pullback/storage';
 import { builtInRecipes } from '@pullback/workers';
 import type { ArchiveFlags } from '../archive-access.js';
 import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
 import { CliError, skippedEntries } from '../errors.js';
 import { openArchiveFromFlags } from '../open-archive.js';
+import { openStorage } from '../open-storage.js';
 import { formatBytes } from '../progress-display.js';
 import { stageProgress } from '../stage-progress.js';
 
@@ -38,7 +38,7 @@ export async function backupComponent(
       component,
       config: componentConfig,
       recipe: builtInRecipes()(componentConfig),
-      outbox: openBackend(componentConfig.outbox),
+      outbox: openStorage(componentConfig.outbox, context),
       archive,
       stagingDir,
       forget: forgetSnapshots,

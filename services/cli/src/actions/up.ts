@@ -1,3 +1,4 @@
+import { retryLine } from '@pullback/storage';
 import { redactUrl } from '@pullback/storage/redact-url';
 import { startAll } from '@pullback/workers';
 import { loadCliConfig } from '../config-source.js';
@@ -19,6 +20,7 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
     ...(socketDir ? { postgres: { socketDir } } : {}),
     onError: (error, where) => context.stderr.write(`pullback: ${where}: ${error.message}\n`),
     onNotice: (line) => context.stdout.write(`pullback up: ${line}\n`),
+    onStorageRetry: (event, location) => context.stderr.write(`pullback: ${retryLine(event, location)}\n`),
   });
   const say = (line: string) => context.stdout.write(`${line}\n`);
   say(
