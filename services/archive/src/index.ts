@@ -24,7 +24,7 @@ export {
 } from './repository/open-archive.js';
 export { type RestoreOptions, type RestoreResult, restoreSnapshot } from './restore/restore-snapshot.js';
 export * from './retention/index.js';
-export { decodeFileName, encodeFileName, fsPath, hasEscapedBytes } from './snapshot/file-name.js';
+export { decodeFileName, encodeFileName, fsPath, hasEscapedBytes, nativePath } from './snapshot/file-name.js';
 export { type ListSnapshotsOptions, listSnapshots } from './snapshot/list-snapshots.js';
 export {
   findSnapshot,

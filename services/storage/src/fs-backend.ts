@@ -12,6 +12,7 @@ import type {
   OperationOptions,
   SaveBody,
 } from './backend.js';
+import { errnoCode, errorKind } from './error-kind.js';
 import { NotFoundError, PermanentError } from './errors.js';
 import { DurableFileSink } from './file-sink.js';
 import { checkName, checkPrefix } from './names.js';
@@ -29,16 +30,12 @@ export interface FsBackendOptions {
  */
 const TEMP_DIR = '.tmp';
 
-// Errors that will not go away by retrying the same request.
-const PERMANENT_CODES = new Set([
-  'EACCES',
-  'EPERM',
-  'EROFS',
-  'EISDIR',
-  'ENOTDIR',
-  'ENAMETOOLONG',
-  'ENOTEMPTY',
-]);
+/**
+ * Objects and directories are the owner's alone, whatever the umask (which can only
+ * take bits away from these): an archive holds key objects and encrypted data.
+ */
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
 
 /**
  * A directory tree as a backend: the object `a/b` is the file `<root>/a/b`. Saves are
@@ -64,11 +61,11 @@ export class FsBackend implements Backend {
     try {
       const path = this.pathOf(name);
       signal?.throwIfAborted();
-      await mkdir(dirname(temp), { recursive: true });
+      await mkdir(dirname(temp), { recursive: true, mode: DIR_MODE });
       await writeDurably(temp, body, signal);
       // The last moment an abort can still leave nothing behind.
       signal?.throwIfAborted();
-      const created = await mkdir(dirname(path), { recursive: true });
+      const created = await mkdir(dirname(path), { recursive: true, mode: DIR_MODE });
       await rename(temp, path);
       await syncDirectories(dirname(path), created);
     } catch (error) {
@@ -185,7 +182,7 @@ async function writeDurably(path: string, body: SaveBody, signal: AbortSignal | 
   const abort = signal === undefined ? {} : { signal };
   // Open before writing, so the temp file exists by the time an abort or error can
   // reach the caller's cleanup: a lazily opening stream could create it afterwards.
-  const handle = await open(path, 'wx');
+  const handle = await open(path, 'wx', FILE_MODE);
   if (Buffer.isBuffer(body)) {
     try {
       await handle.writeFile(body, abort);
@@ -227,7 +224,7 @@ async function syncDirectories(dir: string, firstCreated: string | undefined): P
 }
 
 function errorCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
+  return errnoCode(error);
 }
 
 function readError(error: unknown, name: string): unknown {
@@ -236,9 +233,9 @@ function readError(error: unknown, name: string): unknown {
   return permanentIfHopeless(error, name);
 }
 
+/** A full disk, a refused permission ... as a PermanentError naming the object (see error-kind.ts). */
 function permanentIfHopeless(error: unknown, name: string): unknown {
-  const code = errorCode(error);
-  if (code !== undefined && PERMANENT_CODES.has(code)) {
+  if (errorKind(error) === 'permanent' && !(error instanceof PermanentError)) {
     return new PermanentError(`${name}: ${(error as Error).message}`, { cause: error });
   }
   return error;

@@ -32,6 +32,8 @@ export interface IngestArtifactInput {
   readonly workers?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: StepProgressListener;
+  /** Told of each entry left out of the artifact or snapshot (the path and why). Default: ignore. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /**
@@ -76,6 +78,7 @@ export async function ingestArtifact(input: IngestArtifactInput): Promise<Snapsh
         yield* entries;
       },
       beforeCommit: () => verified,
+      ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
       onProgress: (progress) =>
         input.onProgress?.({
           stage: 'ingest',
