@@ -28,6 +28,8 @@ export interface IngestArtifactInput {
   readonly parent: string | null;
   /** How long to wait for an exclusive archive lock (a prune) to go, in ms. Default: 300 000. */
   readonly lockWaitMs?: number;
+  /** Worker threads of the backup (0: on this thread, cheapest for tiny artifacts). Default: `backupTree`'s. */
+  readonly workers?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: StepProgressListener;
   /** Told of each entry left out of the artifact or snapshot (the path and why). Default: ignore. */
@@ -70,6 +72,7 @@ export async function ingestArtifact(input: IngestArtifactInput): Promise<Snapsh
       tags: input.tags,
       parent: input.parent,
       lockWaitMs: input.lockWaitMs ?? 300_000,
+      ...(input.workers === undefined ? {} : { workers: input.workers }),
       signal,
       source: async function* () {
         yield* entries;

@@ -42,24 +42,26 @@ export interface RawMember {
 
 /** A whole tar of `members`, with the two end-of-archive blocks. */
 export function rawTar(members: readonly RawMember[]): Buffer {
+  return Buffer.concat([...members.map(memberBlocks), Buffer.alloc(2 * BLOCK)]);
+}
+
+/** The blocks of one member: its meta headers, its header, its data. */
+export function memberBlocks(member: RawMember): Buffer {
   const parts: Buffer[] = [];
-  for (const member of members) {
-    if (member.pax !== undefined) parts.push(...metaMember('x', paxData(member.pax)));
-    if (member.longName !== undefined) parts.push(...metaMember('L', cData(member.longName)));
-    if (member.longLink !== undefined) parts.push(...metaMember('K', cData(member.longLink)));
-    const body = member.body ?? Buffer.alloc(0);
-    parts.push(
-      header({
-        name: member.name,
-        flag: member.flag ?? '0',
-        size: body.length,
-        ...(member.linkname === undefined ? {} : { linkname: member.linkname }),
-        ...(member.raw === undefined ? {} : { raw: member.raw }),
-      }),
-      padded(body),
-    );
-  }
-  parts.push(Buffer.alloc(2 * BLOCK));
+  if (member.pax !== undefined) parts.push(...metaMember('x', paxData(member.pax)));
+  if (member.longName !== undefined) parts.push(...metaMember('L', cData(member.longName)));
+  if (member.longLink !== undefined) parts.push(...metaMember('K', cData(member.longLink)));
+  const body = member.body ?? Buffer.alloc(0);
+  parts.push(
+    header({
+      name: member.name,
+      flag: member.flag ?? '0',
+      size: body.length,
+      ...(member.linkname === undefined ? {} : { linkname: member.linkname }),
+      ...(member.raw === undefined ? {} : { raw: member.raw }),
+    }),
+    padded(body),
+  );
   return Buffer.concat(parts);
 }
 
@@ -125,18 +127,20 @@ export function padded(data: Buffer): Buffer {
 
 /**
  * The offsets of the header blocks of a well-formed tar, found with nothing but the
- * ustar size field (independently of the reader under test); stops at anything odd.
+ * ustar size field (independently of the reader under test), and where its members
+ * end; stops at anything odd.
  */
-export function headerOffsets(tar: Buffer): number[] {
+export function tarLayout(tar: Buffer): { offsets: number[]; end: number } {
   const offsets: number[] = [];
-  for (let at = 0; at + BLOCK <= tar.length; ) {
+  let at = 0;
+  while (at + BLOCK <= tar.length) {
     const block = tar.subarray(at, at + BLOCK);
     if (block.every((byte) => byte === 0)) break;
-    offsets.push(at);
     const [offset, length] = FIELDS.size;
-    const size = Number.parseInt(block.toString('latin1', offset, offset + length).replace(/\0.*/, ''), 8);
-    if (!Number.isSafeInteger(size)) break;
+    const size = Number.parseInt(block.toString('latin1', offset, offset + length).replace(/\0.*/s, ''), 8);
+    if (!Number.isSafeInteger(size) || size < 0) break;
+    offsets.push(at);
     at += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
   }
-  return offsets;
+  return { offsets, end: Math.min(at, tar.length) };
 }
