@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry from 'p-retry';
 import type {
   Backend,
   BackendOperation,
@@ -21,8 +21,6 @@ export interface RetryEvent {
   readonly attempt: number;
   readonly retriesLeft: number;
   readonly error: Error;
-  /** How long the backend waits before the next attempt, in ms. */
-  readonly delayMs: number;
   /** Set when a `load` stream broke mid-way: the byte it is re-opened from. */
   readonly resumeAt?: number;
 }
@@ -124,7 +122,6 @@ export class RetryBackend implements Backend {
         attempt: 1,
         retriesLeft: this.options.retries,
         error: error instanceof Error ? error : new Error(String(error)),
-        delayMs: 0,
         resumeAt: position,
       });
       current = await open(position);
@@ -191,25 +188,45 @@ export class RetryBackend implements Backend {
     signal: AbortSignal | undefined,
     attempt: () => Promise<T>,
   ): Promise<T> {
-    const { onRetry } = this.options;
-    for (let attemptNumber = 1; ; attemptNumber++) {
-      signal?.throwIfAborted();
-      try {
-        return await attempt();
-      } catch (error) {
-        // The caller's reason, not whatever the aborted request failed with.
-        if (signal?.aborted) throw signal.reason;
-        if (error instanceof Error && error.name === 'AbortError') throw error;
-        const kind = errorKind(error);
-        const retriesLeft = this.budget(kind) - attemptNumber + 1;
-        if (retriesLeft <= 0) throw this.givenUp(kind, error, operation, name, attemptNumber);
-        const delayMs = this.delay(attemptNumber);
-        const failure = error instanceof Error ? error : new Error(String(error));
-        onRetry?.({ operation, name, attempt: attemptNumber, retriesLeft, error: failure, delayMs });
-        await sleep(delayMs, undefined, signal === undefined ? {} : { signal }).catch(() => {
-          throw signal?.reason ?? error;
-        });
-      }
+    const { retries, minTimeout, maxTimeout, onRetry } = this.options;
+    // p-retry rejects as soon as the signal aborts, while the attempt under way is
+    // still cleaning up (an fs save removing its temp file): the caller must not hear
+    // of the failure before that attempt has settled.
+    let current: Promise<unknown> = Promise.resolve();
+    let attempts = 0;
+    const tracked = (): Promise<T> => {
+      attempts++;
+      const result = attempt();
+      current = result.catch(() => {});
+      return result;
+    };
+    try {
+      return await pRetry(tracked, {
+        retries,
+        minTimeout,
+        maxTimeout,
+        factor: 2,
+        randomize: true,
+        ...(signal === undefined ? {} : { signal }),
+        shouldRetry: ({ error, attemptNumber, retriesLeft }) => {
+          if (signal?.aborted || error.name === 'AbortError') return false;
+          const left = this.budget(errorKind(error)) - attemptNumber + 1;
+          if (left <= 0) return false;
+          onRetry?.({
+            operation,
+            name,
+            attempt: attemptNumber,
+            retriesLeft: Math.min(left, retriesLeft),
+            error,
+          });
+          return true;
+        },
+      });
+    } catch (error) {
+      await current;
+      // The caller's reason, not whatever the aborted request failed with.
+      if (signal?.aborted) throw signal.reason;
+      throw this.givenUp(errorKind(error), error, operation, name, attempts);
     }
   }
 
@@ -217,12 +234,6 @@ export class RetryBackend implements Backend {
     if (kind === 'transient') return this.options.retries;
     if (kind === 'unreachable') return Math.min(this.options.unreachableRetries, this.options.retries);
     return 0;
-  }
-
-  /** Exponential from minTimeout, doubled per retry, times a random 1–2, at most maxTimeout. */
-  private delay(attemptNumber: number): number {
-    const { minTimeout, maxTimeout } = this.options;
-    return Math.round(Math.min(minTimeout * 2 ** (attemptNumber - 1) * (1 + Math.random()), maxTimeout));
   }
 
   /** An endpoint that never answered is said to be unreachable, as a PermanentError no outer layer retries. */
