@@ -15,7 +15,7 @@ import {
 import { join, resolve } from 'node:path';
 import { Semaphore } from '../backup/semaphore.js';
 import { type SourceStats, walkSource } from '../backup/walk-source.js';
-import { ArchiveError, CorruptDataError, throwIfAborted } from '../errors.js';
+import { ArchiveError, throwIfAborted } from '../errors.js';
 import { type BlobLocation, idKey } from '../index/blob-location.js';
 import { findBlobs, type IndexObject } from '../index/index-file.js';
 import { GarbageBudget } from '../memory/collect-garbage.js';
@@ -31,6 +31,7 @@ import { comparePaths, type TreeEntry, TreeValidator } from '../snapshot/tree-en
 import { loadMetadataIndex, type MetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-io.js';
 import type { BlobWrite, CompareResult, CompareTask, WriteResult, WriteTask } from '../workers/tasks.js';
 import { WorkerPool } from '../workers/worker-pool.js';
+import { DamagedRestoreError, DamageLedger } from './damaged-files.js';
 
 export interface RestoreOptions {
   /** The directory to restore into: created if missing; must be empty unless `delta`. */
@@ -177,6 +178,10 @@ class Restorer {
    */
   private readonly garbage = new GarbageBudget(32 * 1024 * 1024);
   private readonly compares: Semaphore;
+  /** Files whose data failed: left out, and reported at the end. */
+  private readonly damage = new DamageLedger();
+  /** Files created (or cut to size) whose metadata is not set yet: removed if the restore fails. */
+  private readonly unfinished = new Set<string>();
 
   constructor(
     private readonly archive: Archive,
@@ -224,8 +229,11 @@ class Restorer {
     try {
       return await this.restoreTree();
     } catch (error) {
-      // Nothing may still be writing into the target when the caller hears of it.
+      // Nothing may still be writing into the target when the caller hears of it, and
+      // no file left half-written may pass for a restored one.
       await this.batchInFlight.catch(() => {});
+      await Promise.allSettled(this.fileWork.splice(0));
+      for (const path of this.unfinished) await rm(path, { force: true });
       throw error;
     }
   }
@@ -255,6 +263,13 @@ class Restorer {
     await this.startBatch();
     await this.batchInFlight;
     this.progress.finish();
+    if (this.damage.size > 0) {
+      throw new DamagedRestoreError(
+        this.snapshot.id,
+        this.result.files - this.damage.size,
+        this.damage.list(),
+      );
+    }
     return { snapshot: this.snapshot, ...this.result };
   }
 
@@ -319,6 +334,11 @@ class Restorer {
     const previous = this.batchInFlight;
     const batch = Promise.all([written, previous]).then(async () => {
       for (const item of done) {
+        this.unfinished.delete(item.absolute);
+        if (this.damage.has(item.entry.path)) {
+          await rm(item.absolute, { force: true });
+          continue;
+        }
         await this.applyMetadata(item.absolute, item.entry);
         if (item.entry.type === 'file') this.progress.add(0, 1);
       }
@@ -359,6 +379,7 @@ class Restorer {
     const size = entry.size ?? 0;
     // Delta: an existing file is cut to size first; only [0, size) is compared.
     const existing = this.delta && (await isRegularFile(absolute));
+    this.unfinished.add(absolute);
     if (existing) {
       await truncate(absolute, size);
     } else {
@@ -532,15 +553,11 @@ class Restorer {
       const locations = findBlobs(this.indexes, writes);
       for (const [key, list] of writes) {
         if (!locations.has(key)) {
-          throw new ArchiveError(
-            'missing-data',
-            `snapshot ${this.snapshot.id.slice(0, 12)}: file ${list[0]!.file}: blob ${Buffer.from(key, 'latin1').toString('hex').slice(0, 16)} is not in the archive index`,
-            { hint: 'run `pullback verify`' },
-          );
+          const reason = `blob ${Buffer.from(key, 'latin1').toString('hex').slice(0, 16)} is not in the archive index`;
+          for (const write of list) this.damage.add(write.file, reason);
         }
       }
       const ranges = planRanges([...locations.values()]);
-      const failures: string[] = [];
       await Promise.all(
         ranges.map((range) =>
           this.loads.use(async () => {
@@ -583,24 +600,14 @@ class Restorer {
             });
             this.result.bytesWritten += result.bytesWritten;
             this.progress.add(result.bytesWritten);
+            // Its files are left out and the restore goes on: see `DamagedRestoreError`.
             for (const bad of result.corrupt) {
-              const list = writes.get(idKey(bad.id))!;
-              const names = [...new Set(list.map((w) => w.file))];
-              failures.push(
-                `snapshot ${this.snapshot.id.slice(0, 12)}: file ${names.join(', ')}: blob ${bad.id.toString('hex').slice(0, 16)} in pack ${first.pack.slice(0, 16)}: ${bad.reason}`,
-              );
+              const reason = `blob ${bad.id.toString('hex').slice(0, 16)} in pack ${first.pack.slice(0, 16)}: ${bad.reason}`;
+              for (const write of writes.get(idKey(bad.id))!) this.damage.add(write.file, reason);
             }
           }),
         ),
       );
-      if (failures.length > 0) {
-        throw new CorruptDataError(
-          failures.length === 1 ? failures[0]! : `${failures[0]} (and ${failures.length - 1} more)`,
-          {
-            hint: 'the archive is damaged; run `pullback verify --read-data`',
-          },
-        );
-      }
     }
   }
 

@@ -1,0 +1,54 @@
+import { CorruptDataError } from '../errors.js';
+
+/** A file of the snapshot that a restore left out because a blob of it is damaged or missing. */
+export interface DamagedFile {
+  /** The file's path in the snapshot. */
+  readonly path: string;
+  /** Why its data could not be restored (the first blob that failed). */
+  readonly reason: string;
+}
+
+/**
+ * Thrown by a restore that refused damaged data: everything else was restored, with its
+ * metadata, and the damaged files were removed from the target (a file with a hole of
+ * zeros where its data should be must not pass for a restored one).
+ */
+export class DamagedRestoreError extends CorruptDataError {
+  constructor(
+    readonly snapshot: string,
+    /** Files restored whole. */
+    readonly filesRestored: number,
+    readonly damaged: readonly DamagedFile[],
+  ) {
+    const short = snapshot.slice(0, 12);
+    super(
+      `snapshot ${short}: ${filesRestored} files restored, ${damaged.length} damaged files not restored (first: ${damaged[0]?.path}: ${damaged[0]?.reason})`,
+      { hint: 'the archive is damaged; run `pullback verify --read-data`' },
+    );
+  }
+}
+
+/** The files of a restore whose data failed, by path in the snapshot. */
+export class DamageLedger {
+  private readonly files = new Map<string, string>();
+
+  /** Records `reason` for `path`, unless an earlier failure of it is recorded already. */
+  add(path: string, reason: string): void {
+    if (!this.files.has(path)) this.files.set(path, reason);
+  }
+
+  has(path: string): boolean {
+    return this.files.has(path);
+  }
+
+  get size(): number {
+    return this.files.size;
+  }
+
+  /** Sorted by path, so the report reads like a listing of the tree. */
+  list(): DamagedFile[] {
+    return [...this.files]
+      .map(([path, reason]) => ({ path, reason }))
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+}
