@@ -25,7 +25,7 @@ export {
 export { type DamagedFile, DamagedRestoreError } from './restore/damaged-files.js';
 export { type RestoreOptions, type RestoreResult, restoreSnapshot } from './restore/restore-snapshot.js';
 export * from './retention/index.js';
-export { decodeFileName, encodeFileName, fsPath, hasEscapedBytes } from './snapshot/file-name.js';
+export { decodeFileName, encodeFileName, fsPath, hasEscapedBytes, nativePath } from './snapshot/file-name.js';
 export { type ListSnapshotsOptions, listSnapshots } from './snapshot/list-snapshots.js';
 export {
   findSnapshot,

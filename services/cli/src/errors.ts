@@ -12,6 +12,19 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * Exit status of a backup that made its snapshot but left entries out (each told in a
+ * warning): the snapshot is usable, but not complete. restic uses 3 the same way.
+ */
+export const INCOMPLETE_EXIT_CODE = 3;
+
+export function skippedEntries(count: number): CliError {
+  return new CliError(
+    `snapshot made, ${count} ${count === 1 ? 'entry' : 'entries'} skipped`,
+    INCOMPLETE_EXIT_CODE,
+  );
+}
+
 /** Exit status for a command line that cannot be run as written, and for commands not built yet. */
 export const USAGE_EXIT_CODE = 2;
 

@@ -8,12 +8,15 @@ import type { CommandContext } from './context.js';
  */
 export interface ProgressDisplay {
   readonly update: (progress: Progress) => void;
+  /** Writes one line to stderr, above the bar (which is redrawn below it). */
+  readonly say: (line: string) => void;
   stop(): void;
 }
 
 export function progressDisplay(context: CommandContext, label: string): ProgressDisplay {
   const stream = context.stderr as NodeJS.WriteStream;
-  if (!stream.isTTY || context.env.CI === 'true') return { update: () => {}, stop: () => {} };
+  const plain = (line: string) => void stream.write(`${line}\n`);
+  if (!stream.isTTY || context.env.CI === 'true') return { update: () => {}, say: plain, stop: () => {} };
 
   const started = Date.now();
   const bar = new SingleBar(
@@ -44,6 +47,10 @@ export function progressDisplay(context: CommandContext, label: string): Progres
         bar.setTotal(total);
         bar.update(progress.bytesDone, payload);
       }
+    },
+    say: (line) => {
+      // Clears the bar's line first; its next redraw comes below.
+      plain(started_ ? `\r\x1b[2K${line}` : line);
     },
     stop: () => {
       if (started_) bar.stop();

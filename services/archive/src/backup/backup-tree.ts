@@ -2,8 +2,8 @@ import { lstat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { isRelationPath } from '../chunking/file-kind.js';
-import { ID_BYTES } from '../crypto/hash.js';
 import { ArchiveError, throwIfAborted } from '../errors.js';
+import { skipReason } from '../fs/skip-reason.js';
 import { idKey } from '../index/blob-location.js';
 import { IndexWriter } from '../index/index-writer.js';
 import { GarbageBudget } from '../memory/collect-garbage.js';
@@ -23,10 +23,11 @@ import {
 } from '../snapshot/manifest.js';
 import { comparePaths, type FileContent, type TreeEntry } from '../snapshot/tree-entry.js';
 import { type MetadataIndex, readMetadataBlob, readTree, TreeWriter } from '../snapshot/tree-io.js';
+import { sharedSortedIds } from '../workers/sorted-ids.js';
 import type { ChunksResult, PagesResult, SmallResult } from '../workers/tasks.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 import { Semaphore } from './semaphore.js';
-import { type SourceEntry, walkSource } from './walk-source.js';
+import { type SkipListener, type SourceEntry, specialKind, walkSource } from './walk-source.js';
 
 export interface BackupTreeOptions {
   /** Labels stored with the snapshot, e.g. `{ component: 'shop', kind: 'files' }`. */
@@ -48,9 +49,10 @@ export interface BackupTreeOptions {
   readonly knownBlobsMax?: number;
   readonly onProgress?: ProgressListener;
   /**
-   * Told of each entry left out that is not an error of the backup: names that are
-   * not valid UTF-8 (not stored by this format version). They are counted in
-   * `stats.skipped`. Default: ignore.
+   * Told of each entry left out (one line: the path and why): files that vanished or
+   * may not be read, directories that may not be listed, sockets, fifos and devices.
+   * They are counted in `stats.skipped`; the snapshot is made without them. Default:
+   * ignore.
    */
   readonly onWarning?: (message: string) => void;
   readonly signal?: AbortSignal;
@@ -82,13 +84,19 @@ const SMALL_FILES_PER_TASK = 512;
 /** What a small file counts toward the main thread's collection budget. */
 const SMALL_FILE_GARBAGE = 8 * 1024;
 
+/** A file's content as stored; a string instead says why the file was not (`skipReason`). */
+interface StoredFile {
+  readonly content?: FileContent;
+  readonly size: number;
+}
+
 interface SmallBatchFile {
   readonly path: string;
   /** Where the file sits in a container; empty for a file of its own. */
   readonly slice: { base?: number; size?: number };
   readonly parentHash?: Buffer;
   readonly parentContent?: FileContent;
-  readonly resolve: (value: { content?: FileContent; size: number } | undefined) => void;
+  readonly resolve: (value: StoredFile | string) => void;
   readonly reject: (error: unknown) => void;
 }
 
@@ -213,13 +221,7 @@ class BackupRun {
       ? readTree(this.archive, this.metadata, this.parent.tree, this.parent.id, this.signal)
       : undefined;
     let parentNext = parentEntries ? await parentEntries.next() : undefined;
-    const unreadable = (directory: string, name: Buffer) => {
-      this.counts.skipped++;
-      this.options.onWarning?.(
-        `skipped ${JSON.stringify(directory === '' ? '.' : directory)}/${name.toString('hex')} (hex): name is not valid UTF-8`,
-      );
-    };
-    for await (const source of this.entries(unreadable)) {
+    for await (const source of this.entries((path, why) => this.skip(path, why))) {
       throwIfAborted(this.signal);
       let parentEntry: TreeEntry | undefined;
       while (parentEntries && parentNext && !parentNext.done) {
@@ -296,13 +298,17 @@ class BackupRun {
     }
   }
 
+  /** An entry left out of the snapshot (or a directory whose contents are), and why. */
+  private skip(path: string, why: string): void {
+    this.counts.skipped++;
+    this.options.onWarning?.(`skipped ${JSON.stringify(path === '' ? '.' : path)}: ${why}`);
+  }
+
   /** The source's entries, in tree order, without the excluded ones. */
-  private async *entries(
-    onUnreadableName?: (directory: string, name: Buffer) => void,
-  ): AsyncGenerator<SourceEntry> {
+  private async *entries(onSkip?: SkipListener): AsyncGenerator<SourceEntry> {
     const { source, exclude } = this.options;
     if (source === undefined) {
-      yield* walkSource(this.root, exclude, this.signal, onUnreadableName);
+      yield* walkSource(this.root, exclude, this.signal, onSkip);
       return;
     }
     for await (const entry of source()) {
@@ -366,13 +372,16 @@ class BackupRun {
       return { ...base, type: 'symlink', target: source.target! };
     }
     if (!stats.isFile()) {
-      this.counts.skipped++;
+      this.skip(source.path, `a ${specialKind(stats)} (not stored)`);
       return undefined;
     }
     const ctime = stats.ctimeNs.toString();
     const size = Number(stats.size);
     const stored = await this.fileContent(source, size, base.mtime, ctime, parent);
-    if (!stored) return undefined;
+    if (typeof stored === 'string') {
+      this.skip(source.path, `cannot read the file (${stored})`);
+      return undefined;
+    }
     this.counts.files++;
     this.counts.logicalBytes += stored.size;
     this.progress.add(0, 1);
@@ -391,7 +400,7 @@ class BackupRun {
     mtime: string,
     ctime: string,
     parent: TreeEntry | undefined,
-  ): Promise<{ content?: FileContent; size: number } | undefined> {
+  ): Promise<StoredFile | string> {
     const parentFile = parent?.type === 'file' ? parent : undefined;
     const relation = isRelationPath(source.path);
     if (size === 0) return { size: 0 };
@@ -414,10 +423,7 @@ class BackupRun {
     return this.chunkedFile(source, parentFile);
   }
 
-  private smallFile(
-    source: SourceEntry,
-    parent: TreeEntry | undefined,
-  ): Promise<{ content?: FileContent; size: number } | undefined> {
+  private smallFile(source: SourceEntry, parent: TreeEntry | undefined): Promise<StoredFile | string> {
     const parentContent = parent?.content;
     const parentHash =
       parentContent && 'small' in parentContent ? Buffer.from(parentContent.small.hash, 'hex') : undefined;
@@ -457,7 +463,7 @@ class BackupRun {
         const file = batch[i]!;
         const done = result.files[i]!;
         if (done.missing) {
-          file.resolve(undefined);
+          file.resolve(done.why);
           continue;
         }
         this.counts.bytesRead += done.size;
@@ -482,7 +488,7 @@ class BackupRun {
     source: SourceEntry,
     size: number,
     parent: TreeEntry | undefined,
-  ): Promise<{ content?: FileContent; size: number } | undefined> {
+  ): Promise<StoredFile | string> {
     const { pageSize, regionPages } = this.archive.config;
     const regionBytes = pageSize * regionPages;
     const parentMaps = parent?.content && 'pages' in parent.content ? parent.content.pages : [];
@@ -505,17 +511,21 @@ class BackupRun {
           const offset = r * regionBytes;
           let result: PagesResult;
           try {
-            result = await this.pool.run<PagesResult>({
-              kind: 'pages',
-              path: source.absolute,
-              ...(source.base === undefined ? {} : { base: source.base }),
-              offset,
-              length: Math.min(regionBytes, size - offset),
-              ...(parentMapId && parentMap ? { parentMapId, parentMap } : {}),
-            });
+            result = await this.pool.run<PagesResult>(
+              {
+                kind: 'pages',
+                path: source.absolute,
+                ...(source.base === undefined ? {} : { base: source.base }),
+                offset,
+                length: Math.min(regionBytes, size - offset),
+                ...(parentMapId && parentMap ? { parentMapId, parentMap } : {}),
+              },
+              parentMap ? [parentMap] : [],
+            );
           } catch (error) {
-            if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-            throw error;
+            const why = skipReason(error);
+            if (why === undefined) throw error;
+            return why;
           }
           await this.store(result.blobs);
           if (result.mapBlob) await this.store([result.mapBlob]);
@@ -525,7 +535,8 @@ class BackupRun {
         }),
       ),
     );
-    if (results.some((r) => r === undefined)) return undefined;
+    const skipped = results.find((r) => typeof r === 'string');
+    if (skipped !== undefined) return skipped;
     const maps = results as { id: string; length: number }[];
     return { content: { pages: maps.map((m) => m.id) }, size: maps.reduce((sum, m) => sum + m.length, 0) };
   }
@@ -533,7 +544,7 @@ class BackupRun {
   private async chunkedFile(
     source: SourceEntry,
     parent: TreeEntry | undefined,
-  ): Promise<{ content?: FileContent; size: number } | undefined> {
+  ): Promise<StoredFile | string> {
     const known = await this.parentChunkIds(source.path, parent);
     const chunks: ChunkRef[] = [];
     let start = 0;
@@ -551,15 +562,16 @@ class BackupRun {
             ...(known ? { known } : {}),
           });
         } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-          throw error;
+          const why = skipReason(error);
+          if (why === undefined) throw error;
+          return why;
         }
         await this.store(result.blobs);
         this.counts.bytesRead += result.end - start;
         this.progress.add(result.end - start);
         return result;
       });
-      if (!result) return undefined;
+      if (typeof result === 'string') return result;
       chunks.push(...result.chunks);
       start = result.end;
       if (result.eof) break;
@@ -592,11 +604,11 @@ class BackupRun {
     return { content: { chunkMaps: maps }, size };
   }
 
-  /** The parent's chunk ids for the same path, which workers need not seal again. */
+  /** The parent's chunk ids for the same path, which workers need not seal again (shared by every task of the file). */
   private async parentChunkIds(path: string, parent: TreeEntry | undefined): Promise<Buffer | undefined> {
     const content = parent?.content;
     if (!content) return undefined;
-    if ('chunks' in content) return Buffer.concat(content.chunks.map(([id]) => Buffer.from(id, 'hex')));
+    if ('chunks' in content) return sharedSortedIds(content.chunks.map(([id]) => Buffer.from(id, 'hex')));
     if (!('chunkMaps' in content)) return undefined;
     const ids: Buffer[] = [];
     for (const map of content.chunkMaps) {
@@ -609,7 +621,7 @@ class BackupRun {
       );
       for (const chunk of decodeChunkMap(plain)) ids.push(chunk.id);
     }
-    return ids.length > 0 ? Buffer.concat(ids, ids.length * ID_BYTES) : undefined;
+    return ids.length > 0 ? sharedSortedIds(ids) : undefined;
   }
 }
 

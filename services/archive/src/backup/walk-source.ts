@@ -1,18 +1,21 @@
-import type { BigIntStats } from 'node:fs';
+import { type BigIntStats, constants } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { skipReason } from '../fs/skip-reason.js';
+import { decodeFileName, nativePath } from '../snapshot/file-name.js';
 import { compareNames } from '../snapshot/tree-entry.js';
 
 /** What a backup reads of an entry's status: `lstat`'s, or what a tar header says. */
 export type SourceStats = Pick<
   BigIntStats,
   'isDirectory' | 'isFile' | 'isSymbolicLink' | 'mode' | 'mtimeNs' | 'ctimeNs' | 'uid' | 'gid' | 'size'
->;
+> &
+  Partial<Pick<BigIntStats, 'nlink' | 'dev' | 'ino' | 'blocks'>>;
 
 export interface SourceEntry {
-  /** Relative to the root, `/`-separated; "" is the root. */
+  /** Relative to the root, `/`-separated, names decoded (`decodeFileName`); "" is the root. */
   readonly path: string;
-  /** The file holding the entry's bytes. */
+  /** The file holding the entry's bytes, decoded: `nativePath` gives what `node:fs` takes. */
   readonly absolute: string;
   /**
    * Where the entry's bytes start in `absolute`, when it is a member of a container
@@ -20,23 +23,29 @@ export interface SourceEntry {
    */
   readonly base?: number;
   readonly stats: SourceStats;
+  /** Symlinks: the target's bytes, decoded. */
   readonly target?: string;
 }
 
+/** Told of each entry left out of a walk, or whose contents were: its path and why. */
+export type SkipListener = (path: string, why: string) => void;
+
 /**
  * Walks a directory tree depth-first, each directory's names sorted, never following
- * symlinks: the order trees are stored in. Entries that vanish while walking are
- * skipped; `exclude` prunes a path and everything under it.
+ * symlinks: the order trees are stored in. Names are bytes, decoded losslessly, so
+ * every name can be stored and found again. Entries that vanish or may not be read
+ * while walking are left out and told to `onSkip`; `exclude` prunes a path and
+ * everything under it.
  */
 export async function* walkSource(
   root: string,
   exclude: (path: string) => boolean = () => false,
   signal?: AbortSignal,
-  onUnreadableName: (directory: string, name: Buffer) => void = () => {},
+  onSkip: SkipListener = () => {},
 ): AsyncGenerator<SourceEntry> {
-  const rootStats = await lstat(root, { bigint: true });
+  const rootStats = await lstat(nativePath(root), { bigint: true });
   yield { path: '', absolute: root, stats: rootStats };
-  yield* walkDirectory(root, '', exclude, signal, onUnreadableName);
+  yield* walkDirectory(root, '', exclude, signal, onSkip);
 }
 
 async function* walkDirectory(
@@ -44,53 +53,71 @@ async function* walkDirectory(
   relative: string,
   exclude: (path: string) => boolean,
   signal: AbortSignal | undefined,
-  onUnreadableName: (directory: string, name: Buffer) => void,
+  onSkip: SkipListener,
 ): AsyncGenerator<SourceEntry> {
   signal?.throwIfAborted();
   let names: string[];
   try {
     // Read as bytes: a name that is not UTF-8 would come back as a different string,
     // and the file it names could not be found again.
-    names = [];
-    for (const raw of await readdir(absolute, { encoding: 'buffer' })) {
-      const name = raw.toString('utf8');
-      if (Buffer.from(name, 'utf8').equals(raw)) names.push(name);
-      else onUnreadableName(relative, raw);
-    }
+    names = (await readdir(nativePath(absolute), { encoding: 'buffer' })).map(decodeFileName);
   } catch (error) {
-    // Gone, or replaced by a file, since it was listed.
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return;
-    throw error;
+    // Gone, or replaced by a file, since it was listed; or closed to this user.
+    const why = skipReason(error);
+    if (why === undefined) throw error;
+    onSkip(relative, `cannot list the directory (${why})`);
+    return;
   }
   names.sort(compareNames);
   // lstat the whole directory at once: the latency of one call per file adds up.
   const stats = await Promise.all(
     names.map((name) =>
-      lstat(join(absolute, name), { bigint: true }).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return undefined;
-        throw error;
+      lstat(nativePath(join(absolute, name)), { bigint: true }).catch((error: unknown) => {
+        if (skipReason(error) === undefined) throw error;
+        return error as NodeJS.ErrnoException;
       }),
     ),
   );
   for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
-    const stat = stats[i];
+    const stat = stats[i]!;
     const path = relative === '' ? name : `${relative}/${name}`;
-    if (!stat || exclude(path)) continue;
+    if (exclude(path)) continue;
+    if (stat instanceof Error) {
+      onSkip(path, `cannot read its status (${skipReason(stat)})`);
+      continue;
+    }
     const child = join(absolute, name);
     if (stat.isSymbolicLink()) {
       let target: string;
       try {
-        target = await readlink(child);
+        target = decodeFileName(await readlink(nativePath(child), { encoding: 'buffer' }));
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw error;
+        const why = skipReason(error);
+        if (why === undefined) throw error;
+        onSkip(path, `cannot read the link (${why})`);
+        continue;
       }
       yield { path, absolute: child, stats: stat, target };
     } else {
       yield { path, absolute: child, stats: stat };
-      if (stat.isDirectory()) yield* walkDirectory(child, path, exclude, signal, onUnreadableName);
+      if (stat.isDirectory()) yield* walkDirectory(child, path, exclude, signal, onSkip);
     }
+  }
+}
+
+/** What a source entry that is neither a file, a directory nor a symlink is. */
+export function specialKind(stats: SourceStats): string {
+  switch (Number(stats.mode) & constants.S_IFMT) {
+    case constants.S_IFIFO:
+      return 'fifo';
+    case constants.S_IFSOCK:
+      return 'socket';
+    case constants.S_IFCHR:
+      return 'character device';
+    case constants.S_IFBLK:
+      return 'block device';
+    default:
+      return 'special file';
   }
 }

@@ -1,4 +1,5 @@
 import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { nativePath } from '../snapshot/file-name.js';
 
 /** Fills `buffer` from `position` until it is full or the file ends; returns bytes read. */
 export function readFully(fd: number, buffer: Buffer, position: number, length = buffer.length): number {
@@ -11,9 +12,12 @@ export function readFully(fd: number, buffer: Buffer, position: number, length =
   return done;
 }
 
-/** Opens for reading without following a final symlink (sources are lstat'ed first). */
+/**
+ * Opens for reading without following a final symlink (sources are lstat'ed first).
+ * `path` is decoded (`decodeFileName`): a name that is not UTF-8 reaches the OS as its bytes.
+ */
 export function openForRead(path: string): number {
-  return openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  return openSync(nativePath(path), constants.O_RDONLY | constants.O_NOFOLLOW);
 }
 
 export function withFd<T>(fd: number, use: (fd: number) => T): T {

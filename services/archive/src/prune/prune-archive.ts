@@ -164,11 +164,14 @@ async function prune(archive: Archive, options: PruneOptions, signal: AbortSigna
         Buffer.from(body.subarray(entry.offset, entry.offset + entry.length)),
       );
       // Copied only once checked: prune must never spread a damaged blob.
-      const check = await pool.run<WriteResult>({
-        kind: 'write',
-        sealed: body,
-        blobs: use.live.map((e) => ({ ...e, at: e.offset, writes: [] })),
-      });
+      const check = await pool.run<WriteResult>(
+        {
+          kind: 'write',
+          sealed: body,
+          blobs: use.live.map((e) => ({ ...e, at: e.offset, writes: [] })),
+        },
+        [body],
+      );
       if (check.corrupt.length > 0) {
         throw new ArchiveError(
           'corrupt',

@@ -25,6 +25,7 @@ import type { Archive } from '../repository/archive.js';
 import { readAll } from '../repository/stream-bytes.js';
 import { withSharedLock } from '../repository/with-lock.js';
 import { decodeChunkMap } from '../snapshot/chunk-map.js';
+import { decodeFileName, nativePath } from '../snapshot/file-name.js';
 import { findSnapshot, type Snapshot } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import { comparePaths, type TreeEntry, TreeValidator } from '../snapshot/tree-entry.js';
@@ -247,7 +248,7 @@ class Restorer {
       this.closeDirsUntil(entry.path);
       const absolute = entry.path === '' ? this.target : join(this.target, entry.path);
       if (entry.type === 'dir') {
-        if (entry.path !== '') await mkdir(absolute).catch(ignoreCode('EEXIST'));
+        if (entry.path !== '') await mkdir(nativePath(absolute)).catch(ignoreCode('EEXIST'));
         this.dirStack.push({ absolute, entry });
       } else if (entry.type === 'symlink') {
         await this.restoreSymlink(absolute, entry);
@@ -351,27 +352,29 @@ class Restorer {
   }
 
   private async applyMetadata(absolute: string, entry: TreeEntry): Promise<void> {
+    const path = nativePath(absolute);
     const seconds = Number(BigInt(entry.mtime) / 1000n) / 1e6;
     if (entry.type === 'symlink') {
-      if (this.owner) await lchown(absolute, entry.uid, entry.gid);
-      await lutimes(absolute, seconds, seconds);
+      if (this.owner) await lchown(path, entry.uid, entry.gid);
+      await lutimes(path, seconds, seconds);
       return;
     }
-    if (this.owner) await lchown(absolute, entry.uid, entry.gid);
-    await chmod(absolute, entry.mode);
-    await lutimes(absolute, seconds, seconds);
+    if (this.owner) await lchown(path, entry.uid, entry.gid);
+    await chmod(path, entry.mode);
+    await lutimes(path, seconds, seconds);
   }
 
   private async restoreSymlink(absolute: string, entry: TreeEntry): Promise<void> {
+    const path = nativePath(absolute);
     if (this.delta) {
-      const existing = await readlink(absolute).catch(() => undefined);
-      if (existing === entry.target) {
+      const existing = await readlink(path, { encoding: 'buffer' }).catch(() => undefined);
+      if (existing && decodeFileName(existing) === entry.target) {
         await this.applyMetadata(absolute, entry);
         return;
       }
-      await rm(absolute, { force: true, recursive: true });
+      await rm(path, { force: true, recursive: true });
     }
-    await symlink(entry.target!, absolute);
+    await symlink(nativePath(entry.target!), path);
     await this.applyMetadata(absolute, entry);
   }
 
@@ -381,9 +384,9 @@ class Restorer {
     const existing = this.delta && (await isRegularFile(absolute));
     this.unfinished.add(absolute);
     if (existing) {
-      await truncate(absolute, size);
+      await truncate(nativePath(absolute), size);
     } else {
-      const handle = await open(absolute, 'wx', 0o600);
+      const handle = await open(nativePath(absolute), 'wx', 0o600);
       try {
         if (size > 0) await handle.truncate(size);
       } finally {
@@ -419,10 +422,11 @@ class Restorer {
           const regionOffset = r * regionBytes;
           let differ: [number, number][] | undefined;
           if (existing) {
-            // A copy: what a task carries is moved to the worker, and the map is planned here.
+            // A copy, moved to the worker: the map itself is planned here.
             const pageMap = { regionOffset, plain: Buffer.from(plain) };
             const task: CompareTask = { kind: 'compare', path: absolute, pageMap };
-            differ = (await this.compares.use(() => this.pool.run<CompareResult>(task))).differ;
+            differ = (await this.compares.use(() => this.pool.run<CompareResult>(task, [pageMap.plain])))
+              .differ;
             this.keep(Math.min(regionBytes, (entry.size ?? 0) - regionOffset), differ);
           }
           const map = decodePageMap(plain);
@@ -581,23 +585,26 @@ class Restorer {
               this.garbage.spend(sealed.length);
               read = { sealed };
             }
-            const result = await this.pool.run<WriteResult>({
-              kind: 'write',
-              ...read,
-              blobs: range.map((location) => ({
-                at: location.offset - first.offset,
-                length: location.length,
-                id: location.id,
-                compression: location.compression,
-                plainLength: location.plainLength,
-                writes: writes.get(idKey(location.id))!.map(({ path, fileOffset, blobOffset, length }) => ({
-                  path,
-                  fileOffset,
-                  blobOffset,
-                  length,
+            const result = await this.pool.run<WriteResult>(
+              {
+                kind: 'write',
+                ...read,
+                blobs: range.map((location) => ({
+                  at: location.offset - first.offset,
+                  length: location.length,
+                  id: location.id,
+                  compression: location.compression,
+                  plainLength: location.plainLength,
+                  writes: writes.get(idKey(location.id))!.map(({ path, fileOffset, blobOffset, length }) => ({
+                    path,
+                    fileOffset,
+                    blobOffset,
+                    length,
+                  })),
                 })),
-              })),
-            });
+              },
+              read.sealed ? [read.sealed] : [],
+            );
             this.result.bytesWritten += result.bytesWritten;
             this.progress.add(result.bytesWritten);
             // Its files are left out and the restore goes on: see `DamagedRestoreError`.
@@ -619,26 +626,12 @@ class Restorer {
   private async removeExtras(): Promise<void> {
     const tree = this.tree();
     let next = await tree.next();
-    // Names that are not UTF-8 cannot be in a snapshot: always extra.
-    const odd: Buffer[] = [];
-    const unreadable = (directory: string, name: Buffer) => {
-      odd.push(
-        Buffer.concat([
-          Buffer.from(directory === '' ? `${this.target}/` : `${this.target}/${directory}/`),
-          name,
-        ]),
-      );
-    };
-    for await (const existing of walkSource(this.target, undefined, this.signal, unreadable)) {
+    for await (const existing of walkSource(this.target, undefined, this.signal)) {
       if (existing.path === '') continue;
       while (!next.done && comparePaths(next.value.path, existing.path) < 0) next = await tree.next();
       const wanted = !next.done && next.value.path === existing.path ? next.value : undefined;
       if (wanted && sameType(wanted, existing.stats)) continue;
-      await rm(existing.absolute, { recursive: true, force: true });
-      this.result.removed++;
-    }
-    for (const path of odd) {
-      await rm(path, { recursive: true, force: true });
+      await rm(nativePath(existing.absolute), { recursive: true, force: true });
       this.result.removed++;
     }
   }
@@ -652,7 +645,7 @@ function sameType(entry: TreeEntry, stats: SourceStats): boolean {
 
 async function isRegularFile(path: string): Promise<boolean> {
   try {
-    return (await lstat(path)).isFile();
+    return (await lstat(nativePath(path))).isFile();
   } catch {
     return false;
   }

@@ -64,7 +64,11 @@ export function hasEscapedBytes(name: string): boolean {
  * `root`: a string when it is plain text, else the exact bytes.
  */
 export function fsPath(root: string, relative: string): string | Buffer {
-  const path = relative === '' ? root : join(root, relative);
+  return nativePath(relative === '' ? root : join(root, relative));
+}
+
+/** The path to hand to `node:fs` for a decoded absolute path. */
+export function nativePath(path: string): string | Buffer {
   return hasEscapedBytes(path) ? encodeFileName(path) : path;
 }
 

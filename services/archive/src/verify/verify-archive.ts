@@ -153,18 +153,21 @@ class Verifier {
               }
             }
           }
-          const result = await pool.run<WriteResult>({
-            kind: 'write',
-            sealed: body,
-            blobs: entries.map((entry) => ({
-              at: entry.offset,
-              length: entry.length,
-              id: entry.id,
-              compression: entry.compression,
-              plainLength: entry.plainLength,
-              writes: [],
-            })),
-          });
+          const result = await pool.run<WriteResult>(
+            {
+              kind: 'write',
+              sealed: body,
+              blobs: entries.map((entry) => ({
+                at: entry.offset,
+                length: entry.length,
+                id: entry.id,
+                compression: entry.compression,
+                plainLength: entry.plainLength,
+                writes: [],
+              })),
+            },
+            [body],
+          );
           this.blobsRead += entries.length;
           for (const bad of result.corrupt) {
             this.bad.set(idKey(bad.id), `blob in pack ${pack.slice(0, 16)}: ${bad.reason}`);

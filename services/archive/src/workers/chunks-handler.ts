@@ -1,8 +1,8 @@
-import { ID_BYTES } from '../crypto/hash.js';
 import { openForRead, readFully, withFd } from '../fs/read-range.js';
 import { idKey } from '../index/blob-location.js';
 import { sealBlobWithId } from '../pack/blob-codec.js';
 import { BlobType, type SealedBlob } from '../pack/blob-entry.js';
+import { hasSortedId } from './sorted-ids.js';
 import type { ChunksResult, ChunksTask } from './tasks.js';
 import { scratch, type WorkContext } from './work-context.js';
 
@@ -20,12 +20,8 @@ export async function handleChunks(ctx: WorkContext, task: ChunksTask): Promise<
     readFully(fd, data, (task.base ?? 0) + task.start, length),
   );
   const eof = read < want;
-  const known = new Set<string>();
-  if (task.known) {
-    for (let at = 0; at < task.known.length; at += ID_BYTES) {
-      known.add(idKey(task.known.subarray(at, at + ID_BYTES)));
-    }
-  }
+  // Repeats within this task; the parent's ids are looked up in `task.known`.
+  const sealed = new Set<string>();
   const chunks: { id: Buffer; length: number }[] = [];
   const blobs: SealedBlob[] = [];
   let position = 0;
@@ -35,8 +31,8 @@ export async function handleChunks(ctx: WorkContext, task: ChunksTask): Promise<
     const id = ctx.hash.digest(chunk);
     chunks.push({ id, length });
     const key = idKey(id);
-    if (!known.has(key)) {
-      known.add(key);
+    if (!sealed.has(key) && !(task.known && hasSortedId(task.known, id))) {
+      sealed.add(key);
       blobs.push(await sealBlobWithId(ctx.encryptionKey, BlobType.Data, id, chunk, ctx.compression));
     }
     position += length;

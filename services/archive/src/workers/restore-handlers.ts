@@ -2,6 +2,7 @@ import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
 import { ID_BYTES } from '../crypto/hash.js';
 import { openForRead, readFully, withFd } from '../fs/read-range.js';
 import { openBlob } from '../pack/blob-codec.js';
+import { nativePath } from '../snapshot/file-name.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import type { CompareResult, CompareTask, WriteResult, WriteTask } from './tasks.js';
 import { scratch, type WorkContext } from './work-context.js';
@@ -33,7 +34,7 @@ export function handleWrite(ctx: WorkContext, task: WriteTask): WriteResult {
         let fd = fds.get(write.path);
         if (fd === undefined) {
           // The file was created by the restorer; never follow a link put in its place.
-          fd = openSync(write.path, constants.O_WRONLY | constants.O_NOFOLLOW);
+          fd = openSync(nativePath(write.path), constants.O_WRONLY | constants.O_NOFOLLOW);
           fds.set(write.path, fd);
         }
         let done = 0;

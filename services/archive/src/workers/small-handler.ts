@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { openForRead, readFully, withFd } from '../fs/read-range.js';
+import { skipReason } from '../fs/skip-reason.js';
 import { sealBlob } from '../pack/blob-codec.js';
 import { BlobType } from '../pack/blob-entry.js';
 import type { SmallResult, SmallTask } from './tasks.js';
@@ -32,11 +33,10 @@ export async function handleSmall(ctx: WorkContext, task: SmallTask): Promise<Sm
         return slice.subarray(0, readFully(fd, slice, file.base ?? 0));
       });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        files.push({ missing: true });
-        continue;
-      }
-      throw error;
+      const why = skipReason(error);
+      if (why === undefined) throw error;
+      files.push({ missing: true, why });
+      continue;
     }
     const hash = ctx.hash.digest(data);
     if (data.length === 0 || (file.parentHash && hash.equals(file.parentHash))) {

@@ -30,7 +30,7 @@ export interface ChunksTask {
   readonly size?: number;
   readonly start: number;
   readonly softEnd: number;
-  /** Ids (32 bytes each) already in the archive, e.g. the parent's chunks of this file. */
+  /** Ids already in the archive, e.g. the parent's chunks of this file (`sharedSortedIds`). */
   readonly known?: Buffer;
 }
 
@@ -56,8 +56,9 @@ export interface SmallTask {
 }
 
 export interface SmallResult {
-  readonly files: (
-    | { readonly missing: true }
+  readonly files: /** Not read: why (`skipReason`). */
+  (
+    | { readonly missing: true; readonly why: string }
     | {
         readonly missing?: false;
         readonly hash: Buffer;

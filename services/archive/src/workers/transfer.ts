@@ -1,7 +1,6 @@
 /**
  * Buffers cross a worker boundary as plain Uint8Arrays; these helpers turn them back
- * into Buffers and pick the ones whose memory can be moved instead of copied (only a
- * Buffer that owns its whole ArrayBuffer: a pooled small Buffer shares its pool).
+ * into Buffers and pick the ones whose memory can be moved instead of copied.
  */
 export function reviveBuffers<T>(value: T): T {
   if (value instanceof Uint8Array) {
@@ -20,29 +19,35 @@ export function reviveBuffers<T>(value: T): T {
   return value;
 }
 
-export function transferList(
-  value: unknown,
-  out: ArrayBuffer[] = [],
-  seen = new Set<ArrayBuffer>(),
-): ArrayBuffer[] {
-  if (value instanceof Uint8Array) {
-    const buffer = value.buffer;
+/**
+ * The memory of `buffers` that can be moved to another thread rather than copied: only
+ * a buffer that owns its whole ArrayBuffer (a pooled small Buffer shares its pool), each
+ * once. Moving detaches it here, so name only buffers that the sender drops: a buffer
+ * still referenced (one list handed to several tasks) would be unusable, and a second
+ * message naming it fails with "An ArrayBuffer is detached and could not be cloned".
+ */
+export function movableMemory(buffers: Iterable<Uint8Array>): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const view of buffers) {
+    const buffer = view.buffer;
     if (
       buffer instanceof ArrayBuffer &&
-      value.byteLength >= 4096 &&
-      value.byteOffset === 0 &&
-      value.byteLength === buffer.byteLength &&
-      !seen.has(buffer)
+      view.byteLength >= 4096 &&
+      view.byteOffset === 0 &&
+      view.byteLength === buffer.byteLength
     ) {
-      seen.add(buffer);
-      out.push(buffer);
+      out.add(buffer);
     }
-    return out;
   }
-  if (Array.isArray(value)) {
-    for (const item of value) transferList(item, out, seen);
-  } else if (value !== null && typeof value === 'object') {
-    for (const item of Object.values(value)) transferList(item, out, seen);
+  return [...out];
+}
+
+/** Every buffer inside `value`: a worker's result, made for the message and dropped once sent. */
+export function buffersIn(value: unknown, out: Uint8Array[] = []): Uint8Array[] {
+  if (value instanceof Uint8Array) out.push(value);
+  else if (Array.isArray(value)) for (const item of value) buffersIn(item, out);
+  else if (value !== null && typeof value === 'object') {
+    for (const item of Object.values(value)) buffersIn(item, out);
   }
   return out;
 }

@@ -3,7 +3,7 @@ import { GarbageBudget } from '../memory/collect-garbage.js';
 import type { SealedBlob } from '../pack/blob-entry.js';
 import { runTask } from './run-task.js';
 import type { Task } from './tasks.js';
-import { reviveBuffers, transferList } from './transfer.js';
+import { buffersIn, movableMemory, reviveBuffers } from './transfer.js';
 import { type WorkSetup, workContext } from './work-context.js';
 
 const ctx = workContext(workerData as WorkSetup);
@@ -43,7 +43,7 @@ async function handle(message: { id: number; task: Task }): Promise<void> {
       // loop, which a queue of tasks chained on promises would never reach).
       await new Promise((resolve) => setImmediate(resolve));
     }
-    parentPort?.postMessage({ id: message.id, result }, transferList(result));
+    parentPort?.postMessage({ id: message.id, result }, movableMemory(buffersIn(result)));
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     parentPort?.postMessage({

@@ -2,7 +2,7 @@ import { cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { runTask } from './run-task.js';
 import type { Task } from './tasks.js';
-import { reviveBuffers, transferList } from './transfer.js';
+import { movableMemory, reviveBuffers } from './transfer.js';
 import { type WorkContext, type WorkSetup, workContext } from './work-context.js';
 
 interface Pending {
@@ -66,7 +66,12 @@ export class WorkerPool {
     return this.slots.length;
   }
 
-  async run<R>(task: Task): Promise<R> {
+  /**
+   * Runs `task` on a worker. `give` names the task's buffers the caller drops: their
+   * memory moves to the worker instead of being copied. Everything else is copied, so
+   * the caller may hand the same buffer to many tasks.
+   */
+  async run<R>(task: Task, give: readonly Uint8Array[] = []): Promise<R> {
     if (this.inline) {
       // Let other async work (saves, reads) interleave with inline tasks.
       // One at a time: inline tasks share the thread's read buffer too.
@@ -85,7 +90,7 @@ export class WorkerPool {
         const id = this.nextId++;
         return new Promise<R>((resolve, reject) => {
           this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-          slot.worker.postMessage({ id, task }, transferList(task));
+          slot.worker.postMessage({ id, task }, movableMemory(give));
         });
       }
       await new Promise<void>((resolve) => this.waiting.push(resolve));

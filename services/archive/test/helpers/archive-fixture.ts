@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { scratchDir } from '@pullback/harness';
 import { type Backend, openBackend } from '@pullback/storage';
 import { type Archive, initArchive, openArchive } from '../../src/index.js';
+import type { ArchiveConfigOptions } from '../../src/repository/config.js';
 
 /** A scratch directory holding an fs archive, its key file, and room for trees. */
 export interface Workspace {
@@ -15,12 +16,21 @@ export interface Workspace {
   remove(): Promise<void>;
 }
 
-export async function newWorkspace(label: string, backend?: Backend): Promise<Workspace> {
+export async function newWorkspace(
+  label: string,
+  backend?: Backend,
+  config: ArchiveConfigOptions = {},
+): Promise<Workspace> {
   const scratch = await scratchDir(label);
   const archiveDir = join(scratch.path, 'archive');
   const keyFile = join(scratch.path, 'archive.key');
   const store = backend ?? openBackend(archiveDir);
-  const { archive } = await initArchive({ archive: store, keyFile, packSize: 8 * 1024 * 1024 });
+  const { archive } = await initArchive({
+    archive: store,
+    keyFile,
+    packSize: 8 * 1024 * 1024,
+    ...config,
+  });
   const workspace: Workspace = {
     dir: scratch.path,
     archiveDir,

@@ -2,6 +2,7 @@ import { backupTree } from '@pullback/archive';
 import picomatch from 'picomatch';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
+import { skippedEntries } from '../errors.js';
 import { openArchiveFromFlags } from '../open-archive.js';
 import { formatBytes, progressDisplay } from '../progress-display.js';
 
@@ -26,19 +27,21 @@ export async function backupFiles(
       ...(excluded === undefined ? {} : { exclude: excluded }),
       ...(options.force ? { force: true } : {}),
       onProgress: progress.update,
+      onWarning: (message) => progress.say(`pullback: warning: ${message}`),
       signal: context.signal,
     });
     progress.stop();
+    const { stats } = snapshot;
     if (options.json) {
       context.stdout.write(`${JSON.stringify(snapshot, null, 2)}\n`);
-      return;
+    } else {
+      context.stdout.write(
+        `snapshot ${snapshot.id.slice(0, 12)} of ${snapshot.paths[0]}: ${stats.files} files, ` +
+          `${formatBytes(stats.logicalBytes)}, ${formatBytes(stats.newBytesStored)} newly stored, ` +
+          `${(stats.durationMs / 1000).toFixed(1)} s\n`,
+      );
     }
-    const { stats } = snapshot;
-    context.stdout.write(
-      `snapshot ${snapshot.id.slice(0, 12)} of ${snapshot.paths[0]}: ${stats.files} files, ` +
-        `${formatBytes(stats.logicalBytes)}, ${formatBytes(stats.newBytesStored)} newly stored, ` +
-        `${(stats.durationMs / 1000).toFixed(1)} s\n`,
-    );
+    if (stats.skipped > 0) throw skippedEntries(stats.skipped);
   } finally {
     progress.stop();
   }
