@@ -234,7 +234,7 @@ class Restorer {
       // no file left half-written may pass for a restored one.
       await this.batchInFlight.catch(() => {});
       await Promise.allSettled(this.fileWork.splice(0));
-      for (const path of this.unfinished) await rm(path, { force: true });
+      for (const path of this.unfinished) await rm(nativePath(path), { force: true });
       throw error;
     }
   }
@@ -337,7 +337,7 @@ class Restorer {
       for (const item of done) {
         this.unfinished.delete(item.absolute);
         if (this.damage.has(item.entry.path)) {
-          await rm(item.absolute, { force: true });
+          await rm(nativePath(item.absolute), { force: true });
           continue;
         }
         await this.applyMetadata(item.absolute, item.entry);

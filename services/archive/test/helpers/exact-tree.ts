@@ -1,0 +1,121 @@
+import { createHash } from 'node:crypto';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { decodeFileName } from '../../src/snapshot/file-name.js';
+import type { Fidelity } from './property-tree.js';
+
+/** What a restore must reproduce of one entry, names and link targets as bytes. */
+export interface ExactFacts {
+  readonly type: 'dir' | 'file' | 'symlink' | 'other';
+  readonly mode: number;
+  readonly mtimeNs: bigint;
+  readonly size: number;
+  /** Bytes allocated on disk: a sparse file's holes take none. */
+  readonly allocated: number;
+  readonly sha256?: string;
+  /** Symlinks: the target's bytes, hex. */
+  readonly target?: string;
+  /** Files with more than one name in the tree: the first of them (in walk order). */
+  readonly linkGroup?: string;
+}
+
+/** Every entry under `root`, by its path decoded losslessly (see src/snapshot/file-name.ts). */
+export async function describeExact(root: string): Promise<Map<string, ExactFacts>> {
+  const out = new Map<string, ExactFacts>();
+  const inodes = new Map<bigint, string>();
+  const visit = async (absolute: Buffer, relative: Buffer | undefined): Promise<void> => {
+    const stats = await lstat(absolute, { bigint: true });
+    const key = relative === undefined ? '' : decodeFileName(relative);
+    const type = stats.isDirectory()
+      ? 'dir'
+      : stats.isFile()
+        ? 'file'
+        : stats.isSymbolicLink()
+          ? 'symlink'
+          : 'other';
+    let linkGroup: string | undefined;
+    if (type === 'file' && stats.nlink > 1n) {
+      linkGroup = inodes.get(stats.ino) ?? key;
+      inodes.set(stats.ino, linkGroup);
+    }
+    out.set(key, {
+      type,
+      mode: Number(stats.mode & 0o7777n),
+      mtimeNs: stats.mtimeNs,
+      size: type === 'dir' ? 0 : Number(stats.size),
+      allocated: Number(stats.blocks) * 512,
+      ...(type === 'file' ? { sha256: await sha256(absolute) } : {}),
+      ...(type === 'symlink'
+        ? { target: (await readlink(absolute, { encoding: 'buffer' })).toString('hex') }
+        : {}),
+      ...(linkGroup === undefined ? {} : { linkGroup }),
+    });
+    if (type !== 'dir') return;
+    const names = (await readdir(absolute, { encoding: 'buffer' })).sort(Buffer.compare);
+    for (const name of names) {
+      const slash = Buffer.from('/');
+      await visit(
+        Buffer.concat([absolute, slash, name]),
+        relative === undefined ? name : Buffer.concat([relative, slash, name]),
+      );
+    }
+  };
+  await visit(Buffer.from(root), undefined);
+  return out;
+}
+
+/** Files here are a few MiB at most: read whole, which costs fewer calls than a stream. */
+async function sha256(path: Buffer): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
+}
+
+/** Sparse files may gain this much allocation on restore (filesystem block rounding). */
+const ALLOCATION_SLACK = 64 * 1024;
+
+/**
+ * The differences between the tree a snapshot was made of and a restore of it, one
+ * line each. What is compared exactly follows `fidelity`: with a feature off, its
+ * facts are compared as today's format keeps them (mtimes to the microsecond, hard
+ * links and holes not at all).
+ */
+export function diffExact(
+  expected: Map<string, ExactFacts>,
+  actual: Map<string, ExactFacts>,
+  fidelity: Fidelity,
+): string[] {
+  const problems: string[] = [];
+  for (const [path, want] of expected) {
+    const got = actual.get(path);
+    const name = JSON.stringify(path);
+    if (!got) {
+      problems.push(`missing: ${name}`);
+      continue;
+    }
+    for (const key of ['type', 'mode', 'size', 'sha256', 'target'] as const) {
+      if (want[key] !== got[key])
+        problems.push(`${name}: ${key} ${String(want[key])} != ${String(got[key])}`);
+    }
+    // Without nanosecond mtimes, utimes(2) from Node takes a double of seconds: about
+    // two microseconds of rounding either way today.
+    const skew = want.mtimeNs - got.mtimeNs;
+    const tolerance = fidelity.nanosecondMtimes ? 0n : 2000n;
+    if (skew > tolerance || skew < -tolerance)
+      problems.push(`${name}: mtime ${want.mtimeNs} != ${got.mtimeNs}`);
+    if (fidelity.hardLinks && want.linkGroup !== got.linkGroup) {
+      problems.push(`${name}: hard link group ${String(want.linkGroup)} != ${String(got.linkGroup)}`);
+    }
+    if (
+      fidelity.holes &&
+      want.type === 'file' &&
+      want.allocated + ALLOCATION_SLACK < want.size &&
+      got.allocated > want.allocated + ALLOCATION_SLACK
+    ) {
+      problems.push(
+        `${name}: sparse file of ${want.size} B allocated ${got.allocated} B, source ${want.allocated} B`,
+      );
+    }
+  }
+  for (const path of actual.keys()) if (!expected.has(path)) problems.push(`extra: ${JSON.stringify(path)}`);
+  return problems;
+}
