@@ -103,7 +103,9 @@ export function diffExact(
     if (skew > tolerance || skew < -tolerance)
       problems.push(`${name}: mtime ${want.mtimeNs} != ${got.mtimeNs}`);
     if (fidelity.hardLinks && want.linkGroup !== got.linkGroup) {
-      problems.push(`${name}: hard link group ${String(want.linkGroup)} != ${String(got.linkGroup)}`);
+      problems.push(
+        `${name}: hard link group ${JSON.stringify(want.linkGroup)} != ${JSON.stringify(got.linkGroup)}`,
+      );
     }
     if (
       fidelity.holes &&
