@@ -30,7 +30,10 @@ export async function exportFiles(input: ExportInput): Promise<ArtifactManifest>
   if (!(begun instanceof ArtifactWriter)) return begun;
   const writer = begun;
   try {
-    const tree = packTree(input.path, input.signal === undefined ? {} : { signal: input.signal });
+    const tree = packTree(input.path, {
+      ...(input.signal === undefined ? {} : { signal: input.signal }),
+      ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
+    });
     await writer.saveStream(FILES_OBJECT, tree.stream);
     return await writer.commit({
       component: input.component,

@@ -1,4 +1,5 @@
-import { lstat, open, opendir, readlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,7 +10,11 @@ export interface TreeStats {
   files: number;
   dirs: number;
   symlinks: number;
-  /** Sockets, fifos and devices: a backup cannot hold them. */
+  /**
+   * Entries left out, each told to `onWarning`: sockets, fifos and devices (a backup
+   * cannot hold them), entries that vanished or may not be read, and names that are
+   * not UTF-8 (a tar member's name is text here).
+   */
   skipped: number;
   /** Bytes of file contents. */
   bytes: number;
@@ -24,9 +29,30 @@ export interface TreeStats {
  */
 export function packTree(
   root: string,
-  options: { signal?: AbortSignal } = {},
+  options: { signal?: AbortSignal; onWarning?: (message: string) => void } = {},
 ): { stream: Readable; stats: TreeStats } {
   const stats: TreeStats = { files: 0, dirs: 0, symlinks: 0, skipped: 0, bytes: 0 };
+  const skip = (name: string, why: string) => {
+    stats.skipped++;
+    options.onWarning?.(`skipped ${JSON.stringify(name === '' ? '.' : name)}: ${why}`);
+  };
+  /** Runs `read`; an entry that vanished or may not be read is skipped (undefined) instead of failing the export. */
+  const orSkip = async <T>(name: string, what: string, read: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await read();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const why =
+        code === 'ENOENT' || code === 'ENOTDIR'
+          ? 'vanished'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'permission denied'
+            : undefined;
+      if (why === undefined) throw error;
+      skip(name, `${what} (${why})`);
+      return undefined;
+    }
+  };
   const archive = pack();
 
   const addEntry = (header: Header | (Partial<Header> & { name: string }), body?: Buffer) =>
@@ -65,30 +91,34 @@ export function packTree(
   };
 
   const walk = async (dir: string, prefix: string): Promise<void> => {
+    const raw = await orSkip(prefix, 'cannot list the directory', () => readdir(dir, { encoding: 'buffer' }));
     const names: string[] = [];
-    for await (const entry of await opendir(dir)) names.push(entry.name);
+    for (const bytes of raw ?? []) {
+      const child = bytes.toString('utf8');
+      if (Buffer.from(child).equals(bytes)) names.push(child);
+      else
+        skip(`${prefix === '' ? '' : `${prefix}/`}${child}`, 'name is not UTF-8 (a tar member name is text)');
+    }
     names.sort();
     for (const child of names) {
       options.signal?.throwIfAborted();
       const path = join(dir, child);
       const name = prefix === '' ? child : `${prefix}/${child}`;
-      // Gone between the listing and now: it is simply not in this backup.
-      const info = await lstat(path).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return undefined;
-        throw error;
-      });
+      const info = await orSkip(name, 'cannot read its status', () => lstat(path));
       if (info === undefined) continue;
       if (info.isDirectory()) {
         await addEntry({ name, type: 'directory', ...modeOf(info) });
         stats.dirs++;
         await walk(path, name);
       } else if (info.isSymbolicLink()) {
-        await addEntry({ name, type: 'symlink', linkname: await readlink(path), ...modeOf(info) });
+        const linkname = await orSkip(name, 'cannot read the link', () => readlink(path));
+        if (linkname === undefined) continue;
+        await addEntry({ name, type: 'symlink', linkname, ...modeOf(info) });
         stats.symlinks++;
       } else if (info.isFile()) {
-        await addFile(path, name);
+        await orSkip(name, 'cannot read the file', () => addFile(path, name));
       } else {
-        stats.skipped++;
+        skip(name, `a ${specialKind(info.mode)} (not stored)`);
       }
     }
   };
@@ -110,4 +140,19 @@ export function packTree(
 
 function modeOf(info: { mode: number; mtime: Date; uid: number; gid: number }) {
   return { mode: info.mode & 0o7777, mtime: info.mtime, uid: info.uid, gid: info.gid };
+}
+
+function specialKind(mode: number): string {
+  switch (mode & constants.S_IFMT) {
+    case constants.S_IFIFO:
+      return 'fifo';
+    case constants.S_IFSOCK:
+      return 'socket';
+    case constants.S_IFCHR:
+      return 'character device';
+    case constants.S_IFBLK:
+      return 'block device';
+    default:
+      return 'special file';
+  }
 }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   chmod,
@@ -151,5 +152,25 @@ describe('files recipe', () => {
     const names: string[] = [];
     for await (const info of outbox.list('')) names.push(info.name);
     expect(names).toEqual([]);
+  });
+
+  it('tells of every entry it leaves out: special files, names that are not UTF-8', async () => {
+    const root = source.path;
+    await writeFile(join(root, 'kept'), 'kept\n');
+    execFileSync('mkfifo', [join(root, 'pipe')]);
+    await writeFile(Buffer.from([...Buffer.from(`${root}/caf`), 0xe9]), 'latin-1 name\n');
+    const warnings: string[] = [];
+    const manifest = await filesRecipe().export({
+      component: 'docs',
+      path: root,
+      outbox,
+      exportId: 'f3',
+      onWarning: (message) => warnings.push(message),
+    });
+    expect(manifest.details).toMatchObject({ files: 1, skipped: 2 });
+    expect(warnings).toEqual([
+      'skipped "caf\ufffd": name is not UTF-8 (a tar member name is text)',
+      'skipped "pipe": a fifo (not stored)',
+    ]);
   });
 });

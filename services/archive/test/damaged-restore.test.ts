@@ -1,4 +1,4 @@
-import { access, chmod, mkdir, utimes, writeFile } from 'node:fs/promises';
+import { access, chmod, link, mkdir, utimes, writeFile } from 'node:fs/promises';
 import { type S3Server, startS3 } from '@pullback/harness';
 import { openBackend } from '@pullback/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,8 @@ async function makeTree(root: string): Promise<void> {
   // Chunked, each chunk a blob of its own: damage stays within this file.
   await writeFile(`${root}/big/victim.bin`, pseudoRandom(99, 3 * 1024 * 1024));
   await chmod(`${root}/big/victim.bin`, 0o640);
+  // Another name of the same file: damaged with it.
+  await link(`${root}/big/victim.bin`, `${root}/big/victim.link`);
   await writeFile(`${root}/big/neighbour.bin`, pseudoRandom(98, 2 * 1024 * 1024));
   await chmod(`${root}/big/neighbour.bin`, 0o444);
   for (const dir of ['docs/deep', 'docs', 'big']) await utimes(`${root}/${dir}`, old, old);
@@ -62,16 +64,20 @@ describe.each(['fs', 's3'] as const)('a restore that meets a damaged blob, on th
     expect(error).toBeInstanceOf(CorruptDataError);
     expect(error).toBeInstanceOf(DamagedRestoreError);
     const damaged = error as DamagedRestoreError;
-    expect(damaged.damaged.map((d) => d.path)).toEqual(['big/victim.bin']);
+    expect(damaged.damaged.map((d) => d.path)).toEqual(['big/victim.bin', 'big/victim.link']);
     expect(damaged.damaged[0]!.reason).toMatch(/blob [0-9a-f]{16} in pack [0-9a-f]{16}: /);
+    expect(damaged.damaged[1]!.reason).toBe('a hard link of damaged big/victim.bin');
     expect(damaged.filesRestored).toBe(13);
-    expect(damaged.message).toContain('13 files restored, 1 damaged files not restored');
+    expect(damaged.message).toContain('13 files restored, 2 damaged files not restored');
 
     // Nothing that looks like data where the damaged file was.
-    await expect(access(ws.path('out', 'big', 'victim.bin'))).rejects.toMatchObject({ code: 'ENOENT' });
+    for (const name of ['victim.bin', 'victim.link']) {
+      await expect(access(ws.path('out', 'big', name))).rejects.toMatchObject({ code: 'ENOENT' });
+    }
     // Everything else as it was: contents, modes, mtimes (directories' too).
     const expected = await describeTree(ws.path('src'));
     expected.delete('big/victim.bin');
+    expected.delete('big/victim.link');
     expect(diffFacts(expected, await describeTree(target))).toEqual([]);
   });
 
@@ -84,10 +90,15 @@ describe.each(['fs', 's3'] as const)('a restore that meets a damaged blob, on th
       () => undefined,
       (e: unknown) => e,
     );
-    expect((error as DamagedRestoreError).damaged?.map((d) => d.path)).toEqual(['big/victim.bin']);
+    expect((error as DamagedRestoreError).damaged?.map((d) => d.path)).toEqual([
+      'big/victim.bin',
+      'big/victim.link',
+    ]);
     await expect(access(`${target}/big/victim.bin`)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(access(`${target}/big/victim.link`)).rejects.toMatchObject({ code: 'ENOENT' });
     const expected = await describeTree(ws.path('src'));
     expected.delete('big/victim.bin');
+    expected.delete('big/victim.link');
     expect(diffFacts(expected, await describeTree(target))).toEqual([]);
   });
 

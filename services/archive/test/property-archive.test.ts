@@ -16,9 +16,9 @@ import { type Fidelity, PROPERTY_CHUNKER, type PropertyCase, propertyCase } from
  */
 const FIDELITY: Fidelity = {
   nonUtf8Names: true,
-  holes: false,
-  hardLinks: false,
-  nanosecondMtimes: false,
+  holes: true,
+  hardLinks: true,
+  microsecondMtimes: true,
   ...Object.fromEntries(
     (process.env.PROPERTY_FIDELITY ?? '')
       .split(',')

@@ -8,6 +8,8 @@ import { type ProgressDisplay, progressDisplay } from './progress-display.js';
  */
 export function stageProgress(context: CommandContext): {
   update: (progress: StepProgress) => void;
+  /** One line on stderr, above the bar. */
+  say: (line: string) => void;
   stop: () => void;
 } {
   let stage: string | undefined;
@@ -24,6 +26,10 @@ export function stageProgress(context: CommandContext): {
         filesDone: progress.filesDone ?? 0,
         ...(progress.bytesTotal === undefined ? {} : { bytesTotal: progress.bytesTotal }),
       });
+    },
+    say: (line) => {
+      if (display) display.say(line);
+      else context.stderr.write(`${line}\n`);
     },
     stop: () => display?.stop(),
   };

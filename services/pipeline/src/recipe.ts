@@ -73,6 +73,8 @@ export interface ExportInput {
   readonly kind?: ArtifactKind;
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: ExportProgress) => void;
+  /** Told of each entry left out of the artifact or snapshot (the path and why). Default: ignore. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** One data object of an artifact. */

@@ -87,6 +87,8 @@ export function startExportWorker(options: ExportWorkerOptions): RunningWorker {
               ...(options.lockTtlMs === undefined ? {} : { lockTtlMs: options.lockTtlMs }),
               signal: aborted,
               onProgress,
+              // Entries the recipe left out go to the job's log (see `pullback status`).
+              onWarning: (message) => void job.log(`warning: ${message}`).catch(() => {}),
             });
             return {
               exportId: result.exportId,

@@ -93,6 +93,7 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
             ...(options.forget === undefined ? {} : { forget: options.forget }),
             signal: aborted,
             onProgress,
+            onWarning: (message) => void job.log(`warning: ${message}`).catch(() => {}),
           });
           return {
             snapshotId: result.snapshot.id,

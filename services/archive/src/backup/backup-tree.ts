@@ -163,6 +163,8 @@ class BackupRun {
   private metadata: MetadataIndex = new Map();
   private readonly slots: Semaphore;
   private smallBatch: SmallBatchFile[] = [];
+  /** The first name met of each file with several names (`dev:ino`), and its entry. */
+  private readonly inodes = new Map<string, { path: string; entry: Promise<TreeEntry | undefined> }>();
   private readonly pendingEntries: Promise<TreeEntry | undefined>[] = [];
   private readonly signal: AbortSignal | undefined;
   private counts = { files: 0, dirs: 0, symlinks: 0, skipped: 0, logicalBytes: 0, bytesRead: 0 };
@@ -230,7 +232,7 @@ class BackupRun {
         if (order === 0) parentEntry = parentNext.value;
         parentNext = await parentEntries.next();
       }
-      const entry = this.entryFor(source, parentEntry);
+      const entry = this.entryOrLink(source, parentEntry);
       // Awaited in order by writeHead; this only keeps an early failure from being
       // reported as unhandled before its turn comes.
       entry.catch(() => {});
@@ -354,6 +356,46 @@ class BackupRun {
     }
   }
 
+  /**
+   * A file with several names (st_nlink > 1) is stored under the first name met; the
+   * later ones become `hardlink` entries naming it, so a restore links them again.
+   */
+  private entryOrLink(source: SourceEntry, parent: TreeEntry | undefined): Promise<TreeEntry | undefined> {
+    const { stats } = source;
+    if (!stats.isFile() || stats.nlink === undefined || stats.nlink < 2n || stats.ino === undefined) {
+      return this.entryFor(source, parent);
+    }
+    const key = `${stats.dev}:${stats.ino}`;
+    const first = this.inodes.get(key);
+    if (first === undefined) {
+      const entry = this.entryFor(source, parent);
+      this.inodes.set(key, { path: source.path, entry });
+      return entry;
+    }
+    return this.hardLink(source, first, parent);
+  }
+
+  private async hardLink(
+    source: SourceEntry,
+    first: { path: string; entry: Promise<TreeEntry | undefined> },
+    parent: TreeEntry | undefined,
+  ): Promise<TreeEntry | undefined> {
+    // The first name was left out (it vanished, or may not be read): this one stands alone.
+    if ((await first.entry.catch(() => undefined)) === undefined) return this.entryFor(source, parent);
+    const { stats } = source;
+    this.counts.files++;
+    this.progress.add(0, 1);
+    return {
+      path: source.path,
+      type: 'hardlink',
+      target: first.path,
+      mode: Number(stats.mode & 0o7777n),
+      mtime: stats.mtimeNs.toString(),
+      uid: Number(stats.uid),
+      gid: Number(stats.gid),
+    };
+  }
+
   private async entryFor(source: SourceEntry, parent: TreeEntry | undefined): Promise<TreeEntry | undefined> {
     const stats = source.stats;
     const base = {
@@ -390,6 +432,7 @@ class BackupRun {
       type: 'file',
       ctime,
       size: stored.size,
+      ...(stats.nlink !== undefined && stats.nlink > 1n ? { nlink: Number(stats.nlink) } : {}),
       ...(stored.content ? { content: stored.content } : {}),
     };
   }

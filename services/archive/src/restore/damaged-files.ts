@@ -28,9 +28,29 @@ export class DamagedRestoreError extends CorruptDataError {
   }
 }
 
+/** Another name (hard link) of a restored file: it goes when the file does. */
+interface LinkName {
+  readonly path: string;
+  readonly absolute: string;
+}
+
 /** The files of a restore whose data failed, by path in the snapshot. */
 export class DamageLedger {
   private readonly files = new Map<string, string>();
+  /** Hard links by the absolute path of the file they name (few: kept whole). */
+  private readonly links = new Map<string, LinkName[]>();
+
+  /** Records that `path` (at `absolute`) is another name of the file at `targetAbsolute`. */
+  addLink(targetAbsolute: string, path: string, absolute: string): void {
+    const names = this.links.get(targetAbsolute) ?? [];
+    names.push({ path, absolute });
+    this.links.set(targetAbsolute, names);
+  }
+
+  /** The other names of the file at `absolute`. */
+  linksOf(absolute: string): readonly LinkName[] {
+    return this.links.get(absolute) ?? [];
+  }
 
   /** Records `reason` for `path`, unless an earlier failure of it is recorded already. */
   add(path: string, reason: string): void {

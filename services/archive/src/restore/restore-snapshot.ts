@@ -2,6 +2,7 @@ import type { BigIntStats } from 'node:fs';
 import {
   chmod,
   lchown,
+  link,
   lstat,
   lutimes,
   mkdir,
@@ -12,7 +13,7 @@ import {
   symlink,
   truncate,
 } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Semaphore } from '../backup/semaphore.js';
 import { type SourceStats, walkSource } from '../backup/walk-source.js';
 import { ArchiveError, throwIfAborted } from '../errors.js';
@@ -170,6 +171,8 @@ class Restorer {
   /** A batch being started: planning waits for it (see `maybeFlush`). */
   private starting: Promise<void> | undefined;
   private readonly dirStack: FileDone[] = [];
+  /** Files that hard links may name (`nlink` > 1), until they exist. */
+  private readonly linkable = new Map<string, Promise<void>>();
   private result = { files: 0, bytesWritten: 0, bytesKept: 0, removed: 0 };
   /** Ranged reads in flight: enough to keep every worker's next task ready. */
   private readonly loads: Semaphore;
@@ -234,7 +237,10 @@ class Restorer {
       // no file left half-written may pass for a restored one.
       await this.batchInFlight.catch(() => {});
       await Promise.allSettled(this.fileWork.splice(0));
-      for (const path of this.unfinished) await rm(nativePath(path), { force: true });
+      for (const path of this.unfinished) {
+        await rm(nativePath(path), { force: true });
+        for (const link of this.damage.linksOf(path)) await rm(nativePath(link.absolute), { force: true });
+      }
       throw error;
     }
   }
@@ -252,9 +258,15 @@ class Restorer {
         this.dirStack.push({ absolute, entry });
       } else if (entry.type === 'symlink') {
         await this.restoreSymlink(absolute, entry);
+      } else if (entry.type === 'hardlink') {
+        this.result.files++;
+        this.damage.addLink(join(this.target, entry.target!), entry.path, absolute);
+        this.track(this.restoreHardLink(absolute, entry));
       } else {
         this.result.files++;
-        this.track(this.restoreFile(absolute, entry));
+        const created = this.restoreFile(absolute, entry);
+        if (entry.nlink !== undefined && entry.nlink > 1) this.linkable.set(entry.path, created);
+        this.track(created);
         if (this.fileWork.length >= 64) await Promise.all(this.fileWork.splice(0));
       }
       await this.maybeFlush();
@@ -265,6 +277,7 @@ class Restorer {
     await this.batchInFlight;
     this.progress.finish();
     if (this.damage.size > 0) {
+      await this.removeLinksToDamaged();
       throw new DamagedRestoreError(
         this.snapshot.id,
         this.result.files - this.damage.size,
@@ -272,6 +285,23 @@ class Restorer {
       );
     }
     return { snapshot: this.snapshot, ...this.result };
+  }
+
+  /**
+   * Hard links to damaged files go too, reported as damaged themselves; the directory
+   * keeps the mtime restored already.
+   */
+  private async removeLinksToDamaged(): Promise<void> {
+    for (const { path } of this.damage.list()) {
+      for (const link of this.damage.linksOf(join(this.target, path))) {
+        const directory = nativePath(dirname(link.absolute));
+        const { mtimeNs } = await lstat(directory, { bigint: true });
+        await rm(nativePath(link.absolute), { force: true });
+        const seconds = utimesSeconds(String(mtimeNs));
+        await lutimes(directory, seconds, seconds);
+        this.damage.add(link.path, `a hard link of damaged ${path}`);
+      }
+    }
   }
 
   private track(work: Promise<void>): void {
@@ -353,7 +383,7 @@ class Restorer {
 
   private async applyMetadata(absolute: string, entry: TreeEntry): Promise<void> {
     const path = nativePath(absolute);
-    const seconds = Number(BigInt(entry.mtime) / 1000n) / 1e6;
+    const seconds = utimesSeconds(entry.mtime);
     if (entry.type === 'symlink') {
       if (this.owner) await lchown(path, entry.uid, entry.gid);
       await lutimes(path, seconds, seconds);
@@ -378,11 +408,40 @@ class Restorer {
     await this.applyMetadata(absolute, entry);
   }
 
+  /**
+   * Another name of an earlier file (checked by `TreeValidator`): linked once that file
+   * exists. Its metadata is the file's own. Delta: a name already linked to it stays.
+   */
+  private async restoreHardLink(absolute: string, entry: TreeEntry): Promise<void> {
+    await this.linkable.get(entry.target!);
+    const existing = nativePath(join(this.target, entry.target!));
+    const path = nativePath(absolute);
+    if (this.delta) {
+      const [file, here] = await Promise.all([
+        lstat(existing, { bigint: true }),
+        lstat(path, { bigint: true }).catch(() => undefined),
+      ]);
+      if (here && here.ino === file.ino && here.dev === file.dev) return;
+      if (here) await rm(path, { recursive: true, force: true });
+    }
+    await link(existing, path);
+    this.progress.add(0, 1);
+  }
+
   private async restoreFile(absolute: string, entry: TreeEntry): Promise<void> {
     const size = entry.size ?? 0;
-    // Delta: an existing file is cut to size first; only [0, size) is compared.
-    const existing = this.delta && (await isRegularFile(absolute));
+    // Delta: an existing file is cut to size first; only [0, size) is compared. One
+    // with other links is replaced, not written in place: the other paths may not be
+    // meant to change (the ones that are get linked again).
+    let found = this.delta ? await regularFile(absolute) : undefined;
+    if (found && found.nlink > 1n) {
+      await rm(nativePath(absolute));
+      found = undefined;
+    }
+    const existing = found !== undefined;
     this.unfinished.add(absolute);
+    // Bytes from here on are zeros (a hole) before anything is written: zero blocks written there may stay holes.
+    const zerosFrom = found ? Math.min(Number(found.size), size) : 0;
     if (existing) {
       await truncate(nativePath(absolute), size);
     } else {
@@ -395,10 +454,10 @@ class Restorer {
     }
     const content = entry.content;
     if (content && 'pages' in content) {
-      await this.restoreRegions(absolute, entry, content.pages, existing);
+      await this.restoreRegions(absolute, entry, content.pages, existing, zerosFrom);
     } else if (content) {
       const differ = existing ? await this.compare(absolute, entry) : undefined;
-      await this.planWrites(absolute, entry, differ);
+      await this.planWrites(absolute, entry, differ, zerosFrom);
     }
     this.done.push({ absolute, entry });
   }
@@ -412,6 +471,7 @@ class Restorer {
     entry: TreeEntry,
     maps: readonly string[],
     existing: boolean,
+    zerosFrom: number,
   ): Promise<void> {
     const regionBytes = this.archive.config.pageSize * this.archive.config.regionPages;
     const regions = new Semaphore(REGIONS_IN_FLIGHT);
@@ -430,7 +490,7 @@ class Restorer {
             this.keep(Math.min(regionBytes, (entry.size ?? 0) - regionOffset), differ);
           }
           const map = decodePageMap(plain);
-          const add = this.writer(absolute, entry.path, differ);
+          const add = this.writer(absolute, entry.path, differ, zerosFrom);
           const runs = map.runs;
           for (let i = 0; i < runs.length; i += 4) {
             add(map.blobs[runs[i + 2]!]!, regionOffset + runs[i]!, runs[i + 3]!, runs[i + 1]!);
@@ -494,13 +554,13 @@ class Restorer {
   /**
    * A function that records which blob bytes go where in a file, limited to `differ`
    * when given. Pieces must come in increasing file offset (and `differ` is sorted):
-   * one cursor walks it.
+   * one cursor walks it. Pieces at or past `zerosFrom` go where the file is a hole.
    */
-  private writer(absolute: string, path: string, differ: [number, number][] | undefined) {
+  private writer(absolute: string, path: string, differ: [number, number][] | undefined, zerosFrom: number) {
     let cursor = 0;
     return (blob: string | Buffer, fileOffset: number, blobOffset: number, length: number) => {
       if (!differ) {
-        this.addWrite(blob, absolute, path, fileOffset, blobOffset, length);
+        this.addWrite(blob, absolute, path, fileOffset, blobOffset, length, fileOffset >= zerosFrom);
         return;
       }
       const end = fileOffset + length;
@@ -509,7 +569,17 @@ class Restorer {
         const [start, len] = differ[k]!;
         const from = Math.max(start, fileOffset);
         const to = Math.min(start + len, end);
-        if (from < to) this.addWrite(blob, absolute, path, from, blobOffset + (from - fileOffset), to - from);
+        if (from < to) {
+          this.addWrite(
+            blob,
+            absolute,
+            path,
+            from,
+            blobOffset + (from - fileOffset),
+            to - from,
+            from >= zerosFrom,
+          );
+        }
       }
     };
   }
@@ -519,9 +589,10 @@ class Restorer {
     absolute: string,
     entry: TreeEntry,
     differ: [number, number][] | undefined,
+    zerosFrom: number,
   ): Promise<void> {
     const content = entry.content!;
-    const add = this.writer(absolute, entry.path, differ);
+    const add = this.writer(absolute, entry.path, differ, zerosFrom);
     if ('small' in content) {
       add(content.small.blob, 0, content.small.offset, entry.size ?? 0);
       return;
@@ -540,6 +611,7 @@ class Restorer {
     fileOffset: number,
     blobOffset: number,
     length: number,
+    sparse: boolean,
   ): void {
     const key = idKey(typeof blob === 'string' ? Buffer.from(blob, 'hex') : blob);
     let list = this.writes.get(key);
@@ -547,7 +619,7 @@ class Restorer {
       list = [];
       this.writes.set(key, list);
     }
-    list.push({ path, file, fileOffset, blobOffset, length });
+    list.push({ path, file, fileOffset, blobOffset, length, ...(sparse ? { sparse } : {}) });
     this.writeCount++;
   }
 
@@ -595,12 +667,15 @@ class Restorer {
                   id: location.id,
                   compression: location.compression,
                   plainLength: location.plainLength,
-                  writes: writes.get(idKey(location.id))!.map(({ path, fileOffset, blobOffset, length }) => ({
-                    path,
-                    fileOffset,
-                    blobOffset,
-                    length,
-                  })),
+                  writes: writes
+                    .get(idKey(location.id))!
+                    .map(({ path, fileOffset, blobOffset, length, sparse }) => ({
+                      path,
+                      fileOffset,
+                      blobOffset,
+                      length,
+                      ...(sparse ? { sparse } : {}),
+                    })),
                 })),
               },
               read.sealed ? [read.sealed] : [],
@@ -640,14 +715,17 @@ class Restorer {
 function sameType(entry: TreeEntry, stats: SourceStats): boolean {
   if (entry.type === 'dir') return stats.isDirectory();
   if (entry.type === 'symlink') return stats.isSymbolicLink();
+  // Files and hard links.
   return stats.isFile();
 }
 
-async function isRegularFile(path: string): Promise<boolean> {
+/** The status of `path` when it is a regular file. */
+async function regularFile(path: string): Promise<BigIntStats | undefined> {
   try {
-    return (await lstat(nativePath(path))).isFile();
+    const stats = await lstat(nativePath(path), { bigint: true });
+    return stats.isFile() ? stats : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -683,4 +761,16 @@ function planRanges(locations: BlobLocation[]): BlobLocation[][] {
   }
   if (current.length > 0) ranges.push(current);
   return ranges;
+}
+
+/**
+ * The seconds to give `utimes` for an mtime in nanoseconds. libuv (under node:fs)
+ * keeps whole microseconds of the double it is given, truncating; a double near
+ * today's times is only good to about 240 ns, so the microsecond's own value could
+ * land just below it and lose one. Its middle lands inside it: the restored mtime is
+ * the original's microsecond exactly (the nanoseconds below it are lost: Node has no
+ * utimensat with nanoseconds).
+ */
+function utimesSeconds(mtimeNs: string): number {
+  return (Number(BigInt(mtimeNs) / 1000n) + 0.5) / 1e6;
 }

@@ -15,7 +15,8 @@ export type FileContent =
 /** One line of a tree blob. Paths are relative to the snapshot root; the root is "". */
 export interface TreeEntry {
   readonly path: string;
-  readonly type: 'dir' | 'file' | 'symlink';
+  /** `hardlink`: another name of the earlier file entry at `target` (same inode). */
+  readonly type: 'dir' | 'file' | 'symlink' | 'hardlink';
   /** Permission bits, including setuid/setgid/sticky (mode & 0o7777). */
   readonly mode: number;
   /** Modification time in nanoseconds since the epoch, as a decimal string. */
@@ -26,8 +27,13 @@ export interface TreeEntry {
   readonly gid: number;
   /** Files: the size in bytes. */
   readonly size?: number;
-  /** Symlinks: the target, exactly as read (never followed). */
+  /**
+   * Symlinks: the target, exactly as read (never followed). Hard links: the path of
+   * the earlier file entry they are another name of.
+   */
   readonly target?: string;
+  /** Files with other names (st_nlink > 1): how many it had; later names in the tree are `hardlink` entries. */
+  readonly nlink?: number;
   /** Files with at least one byte. */
   readonly content?: FileContent;
 }
@@ -63,6 +69,8 @@ export function compareNames(a: string, b: string): number {
 export class TreeValidator {
   private previous: string | undefined;
   private readonly dirs: string[] = [];
+  /** Files with other names: what a hard link may point at (one per linked inode). */
+  private readonly linkable = new Set<string>();
 
   check(entry: TreeEntry, snapshot: string): void {
     const fail = (why: string) =>
@@ -84,8 +92,14 @@ export class TreeValidator {
     while (this.dirs.length > 0 && this.dirs[this.dirs.length - 1] !== parent) this.dirs.pop();
     if (this.dirs.length === 0) throw fail('parent directory missing');
     if (entry.type === 'dir') this.dirs.push(path);
-    else if (entry.type !== 'file' && entry.type !== 'symlink')
+    else if (entry.type !== 'file' && entry.type !== 'symlink' && entry.type !== 'hardlink')
       throw fail(`unknown type ${String(entry.type)}`);
     if (entry.type === 'symlink' && typeof entry.target !== 'string') throw fail('symlink without target');
+    // A hard link names an earlier file entry, never a path of its own choosing: linking
+    // through a symlink could reach a file outside the target.
+    if (entry.type === 'file' && typeof entry.nlink === 'number' && entry.nlink > 1) this.linkable.add(path);
+    if (entry.type === 'hardlink' && !(typeof entry.target === 'string' && this.linkable.has(entry.target))) {
+      throw fail('hard link to no earlier linked file');
+    }
   }
 }

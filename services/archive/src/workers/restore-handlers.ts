@@ -1,6 +1,7 @@
-import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { ID_BYTES } from '../crypto/hash.js';
 import { openForRead, readFully, withFd } from '../fs/read-range.js';
+import { writeFully, writeSkippingZeros } from '../fs/zero-blocks.js';
 import { openBlob } from '../pack/blob-codec.js';
 import { nativePath } from '../snapshot/file-name.js';
 import { decodePageMap } from '../snapshot/page-map.js';
@@ -37,16 +38,8 @@ export function handleWrite(ctx: WorkContext, task: WriteTask): WriteResult {
           fd = openSync(nativePath(write.path), constants.O_WRONLY | constants.O_NOFOLLOW);
           fds.set(write.path, fd);
         }
-        let done = 0;
-        while (done < write.length) {
-          done += writeSync(
-            fd,
-            opened.plain,
-            write.blobOffset + done,
-            write.length - done,
-            write.fileOffset + done,
-          );
-        }
+        const writeOut = write.sparse ? writeSkippingZeros : writeFully;
+        writeOut(fd, opened.plain, write.blobOffset, write.length, write.fileOffset);
         bytesWritten += write.length;
       }
     }

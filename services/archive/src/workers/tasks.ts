@@ -78,6 +78,8 @@ export interface BlobWrite {
   readonly fileOffset: number;
   readonly blobOffset: number;
   readonly length: number;
+  /** The file's bytes there are zeros (a new file, created at its size): all-zero blocks are left as holes. */
+  readonly sparse?: boolean;
 }
 
 /** Opens sealed blobs from one ranged pack read and writes their pieces to files. */

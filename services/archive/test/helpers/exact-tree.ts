@@ -76,7 +76,7 @@ const ALLOCATION_SLACK = 64 * 1024;
 /**
  * The differences between the tree a snapshot was made of and a restore of it, one
  * line each. What is compared exactly follows `fidelity`: with a feature off, its
- * facts are compared as today's format keeps them (mtimes to the microsecond, hard
+ * facts are compared as today's format keeps them (mtimes within two microseconds, hard
  * links and holes not at all).
  */
 export function diffExact(
@@ -96,12 +96,14 @@ export function diffExact(
       if (want[key] !== got[key])
         problems.push(`${name}: ${key} ${String(want[key])} != ${String(got[key])}`);
     }
-    // Without nanosecond mtimes, utimes(2) from Node takes a double of seconds: about
-    // two microseconds of rounding either way today.
+    // utimes(2) from Node takes a double of seconds, truncated by libuv to the
+    // microsecond: the microsecond is what a restore can give back exactly. Without
+    // that, about two microseconds of rounding either way.
     const skew = want.mtimeNs - got.mtimeNs;
-    const tolerance = fidelity.nanosecondMtimes ? 0n : 2000n;
-    if (skew > tolerance || skew < -tolerance)
+    const exact = want.mtimeNs / 1000n === got.mtimeNs / 1000n;
+    if (fidelity.microsecondMtimes ? !exact : skew > 2000n || skew < -2000n) {
       problems.push(`${name}: mtime ${want.mtimeNs} != ${got.mtimeNs}`);
+    }
     if (fidelity.hardLinks && want.linkGroup !== got.linkGroup) {
       problems.push(
         `${name}: hard link group ${JSON.stringify(want.linkGroup)} != ${JSON.stringify(got.linkGroup)}`,

@@ -12,8 +12,11 @@ export interface Fidelity {
   readonly holes: boolean;
   /** Hard links within the tree come back as hard links. */
   readonly hardLinks: boolean;
-  /** mtimes compared to the nanosecond, not to the microsecond. */
-  readonly nanosecondMtimes: boolean;
+  /**
+   * mtimes equal to the microsecond (what utimes(2) from Node can set: libuv truncates
+   * to microseconds), not only within two.
+   */
+  readonly microsecondMtimes: boolean;
 }
 
 /**

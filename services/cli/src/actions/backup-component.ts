@@ -8,7 +8,7 @@ import { builtInRecipes } from '@pullback/workers';
 import type { ArchiveFlags } from '../archive-access.js';
 import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
-import { CliError } from '../errors.js';
+import { CliError, skippedEntries } from '../errors.js';
 import { openArchiveFromFlags } from '../open-archive.js';
 import { formatBytes } from '../progress-display.js';
 import { stageProgress } from '../stage-progress.js';
@@ -32,6 +32,7 @@ export async function backupComponent(
   const stagingDir = await mkdtemp(join(tmpdir(), 'pullback-backup-'));
   const progress = stageProgress(context);
   const started = Date.now();
+  let skipped = 0;
   try {
     const result = await backupOnce({
       component,
@@ -43,6 +44,10 @@ export async function backupComponent(
       forget: forgetSnapshots,
       signal: context.signal,
       onProgress: progress.update,
+      onWarning: (message) => {
+        skipped++;
+        progress.say(`pullback: warning: ${message}`);
+      },
     });
     progress.stop();
     const { snapshot } = result;
@@ -57,6 +62,7 @@ export async function backupComponent(
         `retention forgot ${result.expired.length} older snapshot${result.expired.length === 1 ? '' : 's'}\n`,
       );
     }
+    if (skipped > 0) throw skippedEntries(skipped);
   } finally {
     progress.stop();
     await rm(stagingDir, { recursive: true, force: true });

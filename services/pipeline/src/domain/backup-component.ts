@@ -24,6 +24,8 @@ export interface BackupComponentInput {
   readonly forget?: ForgetSnapshots;
   readonly signal?: AbortSignal;
   readonly onProgress?: StepProgressListener;
+  /** Told of each entry left out of the artifact or snapshot (the path and why). Default: ignore. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /**
@@ -49,6 +51,7 @@ export async function backupComponent(input: BackupComponentInput): Promise<Pull
     outbox: input.outbox,
     exportId,
     ...(signal === undefined ? {} : { signal }),
+    ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
     onProgress: (progress) =>
       input.onProgress?.({
         stage: 'export',
@@ -68,5 +71,6 @@ export async function backupComponent(input: BackupComponentInput): Promise<Pull
     ...(input.forget === undefined ? {} : { forget: input.forget }),
     ...(signal === undefined ? {} : { signal }),
     ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),
+    ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
   });
 }

@@ -30,6 +30,8 @@ export interface IngestArtifactInput {
   readonly lockWaitMs?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: StepProgressListener;
+  /** Told of each entry left out of the artifact or snapshot (the path and why). Default: ignore. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /**
@@ -73,6 +75,7 @@ export async function ingestArtifact(input: IngestArtifactInput): Promise<Snapsh
         yield* entries;
       },
       beforeCommit: () => verified,
+      ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
       onProgress: (progress) =>
         input.onProgress?.({
           stage: 'ingest',

@@ -43,6 +43,8 @@ export interface PullArtifactInput {
   readonly forget?: ForgetSnapshots;
   readonly signal?: AbortSignal;
   readonly onProgress?: StepProgressListener;
+  /** Told of each entry left out of the artifact or snapshot (the path and why). Default: ignore. */
+  readonly onWarning?: (message: string) => void;
 }
 
 export interface PullArtifactResult {
@@ -104,6 +106,7 @@ export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifa
       parent: parent?.id ?? null,
       ...(signal === undefined ? {} : { signal }),
       ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),
+      ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
     });
     snapshots.push(snapshot);
   }

@@ -30,6 +30,8 @@ export interface RunExportInput {
   readonly lockTtlMs?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: StepProgressListener;
+  /** Told of each entry left out of the artifact or snapshot (the path and why). Default: ignore. */
+  readonly onWarning?: (message: string) => void;
 }
 
 export interface RunExportResult {
@@ -97,6 +99,7 @@ export async function runExport(input: RunExportInput): Promise<RunExportResult>
           outbox: input.outbox,
           exportId,
           signal,
+          ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
           onProgress: (progress) =>
             input.onProgress?.({
               stage: 'export',
