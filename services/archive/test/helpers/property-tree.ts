@@ -8,8 +8,13 @@ import fc from 'fast-check';
 export interface Fidelity {
   /** Names that are not valid UTF-8 (bytes 0x80-0xff in any order). */
   readonly nonUtf8Names: boolean;
-  /** Sparse files: holes stay holes (not allocated) after a restore. */
+  /** Sparse files: holes stay holes (not allocated) after a full restore. */
   readonly holes: boolean;
+  /**
+   * ...and after a delta restore over a file whose bytes there were not zeros (the zeros
+   * must then be punched, not written).
+   */
+  readonly holesInDeltaRestores: boolean;
   /** Hard links within the tree come back as hard links. */
   readonly hardLinks: boolean;
   /**
