@@ -189,6 +189,20 @@ export class PropertyDisk {
       case 'create':
         await this.place(change.entry, dirs, files);
         return;
+      case 'replace': {
+        const entry = all[change.pick % Math.max(1, all.length)];
+        if (!entry) return;
+        const slash = entry.path.lastIndexOf(SLASH);
+        await rm(entry.path, { recursive: true, force: true });
+        const parent = entry.path.subarray(0, slash);
+        // A hard link names a file that is still there.
+        const inside = Buffer.concat([entry.path, SLASH]);
+        const left = files.filter(
+          (file) => !file.equals(entry.path) && !file.subarray(0, inside.length).equals(inside),
+        );
+        await this.place({ dir: 0, name: entry.path.subarray(slash + 1), spec: change.spec }, [parent], left);
+        return;
+      }
       case 'remove': {
         const entry = all[change.pick % Math.max(1, all.length)];
         if (entry) await rm(entry.path, { recursive: true, force: true });

@@ -78,6 +78,8 @@ export type Change =
   | { readonly kind: 'rename'; readonly pick: number; readonly dir: number; readonly name: Buffer }
   | { readonly kind: 'create'; readonly dir: number; readonly entry: PlacedEntry }
   | { readonly kind: 'remove'; readonly pick: number }
+  /** Another entry (often of another type) in the place of one, under the same name. */
+  | { readonly kind: 'replace'; readonly pick: number; readonly spec: EntrySpec }
   | { readonly kind: 'chmod'; readonly pick: number; readonly mode: number }
   | { readonly kind: 'touch'; readonly pick: number; readonly mtime: number };
 
@@ -244,6 +246,7 @@ function change(fidelity: Fidelity, blocks: number): fc.Arbitrary<Change> {
     fc.record({ kind: fc.constant('rename' as const), pick, dir: fc.nat(8), name: nameArb(fidelity) }),
     fc.record({ kind: fc.constant('create' as const), dir: fc.nat(8), entry: placed(fidelity, blocks) }),
     fc.record({ kind: fc.constant('remove' as const), pick }),
+    fc.record({ kind: fc.constant('replace' as const), pick, spec: entrySpec(fidelity, blocks) }),
     fc.record({ kind: fc.constant('chmod' as const), pick, mode: fc.constantFrom(...FILE_MODES) }),
     fc.record({
       kind: fc.constant('touch' as const),
