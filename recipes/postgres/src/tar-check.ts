@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { cString, decodeTarHeader, isMetaHeader, paddedSize, parsePax, TAR_BLOCK } from '@pullback/pipeline';
+import { decodeTarHeader, isMetaHeader, paddedSize, TAR_BLOCK, TarMeta } from '@pullback/pipeline';
 
 export interface TarCheckOptions {
   /** Members that must be present, or the stream is incomplete. */
@@ -41,8 +41,7 @@ export class TarCheck extends Transform {
   private ended = false;
   /** Zero bytes after the first end-of-archive block: a whole archive has a second one. */
   private zerosAfterEnd = 0;
-  private pax: Record<string, string> = {};
-  private longName: string | undefined;
+  private readonly meta = new TarMeta();
   private tailParts: Buffer[] = [];
   private tailLength = 0;
   private failed: Error | undefined;
@@ -111,22 +110,19 @@ export class TarCheck extends Transform {
       this.ended = true;
       return;
     }
-    const meta = isMetaHeader(header.flag);
-    const size = !meta && this.pax.size !== undefined ? Number(this.pax.size) : header.size;
-    if (!meta) {
-      const name = (this.pax.path ?? this.longName ?? header.name).replace(/^\.\//, '').replace(/\/$/, '');
-      this.seen.add(name);
-      this.members++;
-      this.pax = {};
-      this.longName = undefined;
-      if (name === this.keepTailOf) {
-        this.tailParts = [];
-        this.tailLength = 0;
-      }
-      this.startData(size, header.flag, name === this.keepTailOf);
-    } else {
-      this.startData(size, header.flag, false, []);
+    if (isMetaHeader(header.flag)) {
+      this.startData(TarMeta.dataSize(header, position), header.flag, false, []);
+      return;
     }
+    const member = this.meta.apply(header, position);
+    const name = member.name.replace(/^\.\//, '').replace(/\/$/, '');
+    this.seen.add(name);
+    this.members++;
+    if (name === this.keepTailOf) {
+      this.tailParts = [];
+      this.tailLength = 0;
+    }
+    this.startData(member.size, header.flag, name === this.keepTailOf);
   }
 
   private startData(size: number, flag: string, keep: boolean, collect?: Buffer[]): void {
@@ -150,11 +146,7 @@ export class TarCheck extends Transform {
     data.dataLeft -= useful;
     if (data.left === 0) {
       this.data = undefined;
-      if (data.collect) {
-        const body = Buffer.concat(data.collect);
-        if (data.flag === 'x') this.pax = parsePax(body, this.bytes + at);
-        if (data.flag === 'L') this.longName = cString(body);
-      }
+      if (data.collect) this.meta.add(data.flag, Buffer.concat(data.collect), this.bytes + at);
     }
     return n;
   }

@@ -65,3 +65,45 @@ describe('TarCheck', () => {
     await expect(check(whole, options)).rejects.toThrow(/fails its checksum/);
   });
 });
+
+describe('TarCheck on crafted headers', () => {
+  /** One member `f` whose pax header says `records`, then the end of the archive. */
+  function paxTar(records: string): Buffer {
+    const block = (name: string, flag: string, size: number) => {
+      const header = Buffer.alloc(512);
+      header.write(name, 0);
+      header.write('0000644\0', 100);
+      header.write('0001750\0', 108);
+      header.write('0001750\0', 116);
+      header.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
+      header.write('14531066400\0', 136);
+      header.write(flag, 156);
+      header.write('ustar\x0000', 257, 'latin1');
+      header.fill(0x20, 148, 156);
+      let sum = 0;
+      for (const byte of header) sum += byte;
+      header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+      return header;
+    };
+    const data = Buffer.alloc(512);
+    data.write(records);
+    return Buffer.concat([
+      block('PaxHeaders/f', 'x', records.length),
+      data,
+      block('f', '0', 1),
+      Buffer.alloc(512 * 3),
+    ]);
+  }
+
+  it('fails a pax size of -1536 at once instead of running backwards', { timeout: 20_000 }, async () => {
+    await expect(check(paxTar('14 size=-1536\n'), {})).rejects.toThrow(
+      /^incomplete tar stream after \d+ bytes: member "f" at byte 1024 has an invalid size: "-1536" \(pax\)$/,
+    );
+  });
+
+  it('fails a pax mtime that is no number', async () => {
+    await expect(check(paxTar('13 mtime=abc\n'), {})).rejects.toThrow(
+      /member "f" at byte 1024 has an invalid mtime/,
+    );
+  });
+});

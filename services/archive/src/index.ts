@@ -13,6 +13,12 @@ export * from './lock/index.js';
 export type { Progress, ProgressListener } from './progress.js';
 export { type ForgetOptions, type ForgetResult, forgetSnapshots } from './prune/forget-snapshots.js';
 export { type PruneOptions, type PruneResult, pruneArchive } from './prune/prune-archive.js';
+export {
+  type RepairArchiveOptions,
+  type RepairArchiveResult,
+  repairArchive,
+} from './repair/repair-archive.js';
+export { type RepairIndexOptions, type RepairIndexResult, repairIndex } from './repair/repair-index.js';
 export { Archive } from './repository/archive.js';
 export type { ArchiveConfig } from './repository/config.js';
 export {
@@ -33,6 +39,7 @@ export {
   type SnapshotManifest,
   type SnapshotStats,
 } from './snapshot/manifest.js';
+export { NAME_MAX, PATH_MAX, unrestorableName } from './snapshot/name-limits.js';
 export { comparePaths, type FileContent, type TreeEntry } from './snapshot/tree-entry.js';
 export {
   type VerifyOptions,

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupTree, restoreSnapshot } from '../src/index.js';
 import { newWorkspace, type Workspace } from './helpers/archive-fixture.js';
@@ -72,26 +72,36 @@ describe('relation files and delta restore', () => {
 });
 
 describe('names that are not UTF-8', () => {
-  it('are skipped with a warning by backup, and removed by delta restore', async () => {
+  it('are stored as their bytes and restored exactly; an extra one is removed by delta restore', async () => {
     const ws = await newWorkspace('odd-names');
     try {
       await mkdir(ws.path('src', 'dir'), { recursive: true });
       await writeFile(ws.path('src', 'dir', 'ok.txt'), 'fine');
-      const odd = Buffer.concat([Buffer.from(`${ws.path('src', 'dir')}/bad-`), Buffer.from([0xff, 0xfe])]);
-      await writeFile(odd, 'latin-1 name');
+      const odd = Buffer.from([...Buffer.from('bad-'), 0xff, 0xfe]);
+      await writeFile(Buffer.concat([Buffer.from(`${ws.path('src', 'dir')}/`), odd]), 'latin-1 name');
       const warnings: string[] = [];
       const snapshot = await backupTree(ws.archive, ws.path('src'), { onWarning: (m) => warnings.push(m) });
-      expect(snapshot.stats.skipped).toBe(1);
-      expect(warnings).toEqual(['skipped "dir"/6261642dfffe (hex): name is not valid UTF-8']);
+      expect(snapshot.stats.skipped).toBe(0);
+      expect(warnings).toEqual([]);
 
       await restoreSnapshot(ws.archive, snapshot.id, { target: ws.path('out') });
+      const names = async () =>
+        (await readdir(ws.path('out', 'dir'), { encoding: 'buffer' })).map((n) => n.toString('hex'));
+      expect((await names()).sort()).toEqual(
+        [odd.toString('hex'), Buffer.from('ok.txt').toString('hex')].sort(),
+      );
+      expect(await readFile(Buffer.concat([Buffer.from(`${ws.path('out', 'dir')}/`), odd]), 'utf8')).toBe(
+        'latin-1 name',
+      );
       await writeFile(
         Buffer.concat([Buffer.from(`${ws.path('out', 'dir')}/x-`), Buffer.from([0xc3])]),
         'extra',
       );
       const delta = await restoreSnapshot(ws.archive, snapshot.id, { target: ws.path('out'), delta: true });
       expect(delta.removed).toBe(1);
-      expect(await readdir(ws.path('out', 'dir'))).toEqual(['ok.txt']);
+      expect((await names()).sort()).toEqual(
+        [odd.toString('hex'), Buffer.from('ok.txt').toString('hex')].sort(),
+      );
     } finally {
       await ws.remove();
     }

@@ -9,6 +9,8 @@ export async function openArchiveFromFlags(
 ): Promise<{ archive: Archive; access: ArchiveAccess }> {
   const access = await resolveArchiveAccess(flags, context.env);
   const archive = await openArchive(credentialsOf(access));
+  // Damage a command works around (a damaged snapshot or index object) is said once.
+  archive.onWarning = (message) => context.stderr.write(`pullback: warning: ${message}\n`);
   return { archive, access };
 }
 

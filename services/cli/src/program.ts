@@ -6,6 +6,7 @@ import { registerDemoCommand } from './commands/demo.js';
 import { registerExportCommand } from './commands/export.js';
 import { registerForgetCommand } from './commands/forget.js';
 import { registerImportCommand } from './commands/import.js';
+import { registerRepairCommand } from './commands/repair.js';
 import { registerRestoreCommand } from './commands/restore.js';
 import { registerSnapshotsCommand } from './commands/snapshots.js';
 import { registerStatusCommand } from './commands/status.js';
@@ -71,6 +72,7 @@ export function createProgram(context: CommandContext): Command {
   registerSnapshotsCommand(program, context);
   registerRestoreCommand(program, context);
   registerVerifyCommand(program, context);
+  registerRepairCommand(program, context);
   registerForgetCommand(program, context);
   program.commandsGroup('Pipeline:');
   registerUpCommand(program, context);

@@ -1,4 +1,5 @@
 import { openPipeline, type Pipeline } from '@pullback/pipeline';
+import { redactUrl } from '@pullback/storage/redact-url';
 import { Redis } from 'ioredis';
 import { CliError } from './errors.js';
 
@@ -18,28 +19,36 @@ export async function openReachablePipeline(url: string, prefix?: string): Promi
     retryStrategy: () => null,
     enableOfflineQueue: false,
   });
-  // Connection errors are reported by the rejected connect below; this keeps ioredis quiet.
-  probe.on('error', () => {});
+  // ioredis rejects with a bare "Connection is closed."; what went wrong comes as an event.
+  let cause: Error | undefined;
+  probe.on('error', (error: Error) => {
+    cause = error;
+  });
   try {
     await probe.connect();
     await probe.ping();
   } catch (error) {
-    throw new CliError(
-      `cannot reach redis at ${redactUrl(url)}: ${(error as Error).message || 'no answer'}; HINT: start redis-server, or fix "redis" in the config`,
-    );
+    throw unreachable(url, cause ?? (error as Error));
   } finally {
     probe.disconnect();
   }
   return openPipeline({ redis: url, ...(prefix === undefined ? {} : { prefix }) });
 }
 
-/** A Redis URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString().replace(/\/$/, '');
-  } catch {
-    return url;
+// NOAUTH: no password given; WRONGPASS (Redis 6+) or "invalid password" (older): a wrong one;
+// "without any password configured": one given to a server that wants none.
+const AUTH_REFUSED = /^(NOAUTH|WRONGPASS)\b|invalid password|without any password configured/i;
+
+/** A refused password is told apart from a server that is not there: the fixes differ. */
+function unreachable(url: string, error: Error): CliError {
+  const at = redactUrl(url);
+  const message = error.message.replace(/\.$/, '') || 'no answer';
+  if (AUTH_REFUSED.test(message)) {
+    return new CliError(
+      `redis at ${at}: authentication failed (${message}); HINT: check the password in "redis" in the config (redis://:PASSWORD@host:port)`,
+    );
   }
+  return new CliError(
+    `cannot reach redis at ${at}: ${message}; HINT: start redis-server, or fix "redis" in the config`,
+  );
 }

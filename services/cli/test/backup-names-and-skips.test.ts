@@ -180,3 +180,42 @@ function runAs(user: string, args: readonly string[], env: NodeJS.ProcessEnv): P
     );
   });
 }
+
+describe('backup <component> of a files component', () => {
+  let work: string;
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'pullback-cli-component-'));
+  });
+  afterAll(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('warns of what the export left out and exits 3 after making the snapshot', async () => {
+    await mkdir(join(work, 'source'));
+    await writeFile(join(work, 'source', 'kept.txt'), 'kept\n');
+    execFileSync('mkfifo', [join(work, 'source', 'pipe')]);
+    const archiveArgs = ['--archive', join(work, 'archive'), '--key-file', join(work, 'key')];
+    expect((await runCli(['archive', 'init', ...archiveArgs])).code).toBe(0);
+    const config = join(work, 'pullback.yaml');
+    await writeFile(
+      config,
+      `redis: redis://127.0.0.1:1
+archive: { url: ${join(work, 'archive')}, keyFile: ${join(work, 'key')} }
+components:
+  docs:
+    recipe: files
+    path: ${join(work, 'source')}
+    outbox: ${join(work, 'outbox')}
+    instances:
+      - { name: docs-a, role: active, host: 127.0.0.1, port: 1, dataDir: ${join(work, 'a')}, priority: 0 }
+`,
+    );
+    const backup = await runCli(['backup', 'docs', '--config', config]);
+    expect(backup.errorLines).toEqual([
+      'pullback: warning: skipped "pipe": a fifo (not stored)',
+      'pullback: snapshot made, 1 entry skipped',
+    ]);
+    expect(backup.code).toBe(3);
+    expect(backup.stdout).toMatch(/^snapshot [0-9a-f]{12} of docs \(physical\): 1 files,/);
+  });
+});

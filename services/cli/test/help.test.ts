@@ -37,7 +37,16 @@ const CONTRACT: ReadonlyArray<{ command: string; listed: RegExp; options: readon
       '--archive <URL>',
     ],
   },
-  { command: 'verify', listed: /^ {2}verify /m, options: ['--read-data', '--json', '--archive <URL>'] },
+  {
+    command: 'verify',
+    listed: /^ {2}verify /m,
+    options: ['--read-data', '--repair', '--json', '--archive <URL>'],
+  },
+  {
+    command: 'repair index',
+    listed: /^ {2}repair index /m,
+    options: ['--archive <URL>', '--key-file <FILE>'],
+  },
   {
     command: 'forget',
     listed: /^ {2}forget /m,

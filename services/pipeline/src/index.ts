@@ -25,6 +25,7 @@ export {
   TarFormatError,
   type TarHeader,
 } from './domain/tar-header.js';
+export { META_MAX, TarMeta } from './domain/tar-meta.js';
 export { type ErrorReporter, reportToStderr } from './queues/error-reporter.js';
 export {
   type ExportJob,
@@ -46,6 +47,7 @@ export {
   type RetryOptions,
 } from './queues/job-defaults.js';
 export { type JobErrorAction, jobErrorAction } from './queues/job-errors.js';
+export { type PeriodicTask, startPeriodicTask } from './queues/periodic-task.js';
 export {
   type ExportNowResult,
   type FullStatus,
@@ -53,6 +55,7 @@ export {
   Pipeline,
   type PipelineOptions,
   type QueueCounts,
+  type RegistryRestore,
   type RunningJob,
 } from './queues/pipeline.js';
 export {
@@ -65,6 +68,7 @@ export {
   pullJobId,
 } from './queues/queue-names.js';
 export { connectRedis, type Redis } from './queues/redis-connection.js';
+export { describeRestore, guardRegistry, type RegistryGuardOptions } from './queues/registry-guard.js';
 export { type JobProgress, type JobWork, type RunJobOptions, runJob } from './queues/run-job.js';
 export { closeWorkers, type RunningWorker, reportWorkerErrors } from './queues/running-worker.js';
 export * from './recipe.js';

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { open, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SourceEntry } from '@pullback/archive';
+import { decodeFileName, type SourceEntry } from '@pullback/archive';
 import { scratchDir } from '@pullback/harness';
 import { type Header, pack } from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { artifactTree } from '../src/domain/artifact-tree.js';
 import type { ArtifactManifest } from '../src/recipe.js';
+import { type RawMember, rawTar } from './helpers/raw-tar.js';
 
 const manifest = { exportId: 'e1', component: 'docs' } as ArtifactManifest;
 let dir: Awaited<ReturnType<typeof scratchDir>>;
@@ -140,5 +141,142 @@ describe('artifactTree', () => {
     await expect(artifactTree(manifest, [{ file, name: 'e1/a.tar' }])).rejects.toThrow(
       /e1\/a\.tar is not a valid tar: member a is cut short/,
     );
+  });
+});
+
+describe('artifactTree on crafted headers', () => {
+  async function refusal(members: readonly RawMember[]): Promise<Error> {
+    const file = join(dir.path, 'crafted.tar');
+    await writeFile(file, rawTar(members));
+    const error = await artifactTree(manifest, [{ file, name: 'e1/crafted.tar' }]).then(
+      () => new Error('accepted'),
+      (e: unknown) => e as Error,
+    );
+    expect(error).toMatchObject({ code: 'corrupt-artifact' });
+    expect(error.message).not.toContain('\n');
+    return error;
+  }
+
+  const body = Buffer.from('x');
+  it.each([
+    // Each was found by hand: a pax size of -1536 sent the scan back to the pax header for ever.
+    [
+      'a pax size of -1536',
+      { pax: { size: '-1536' } },
+      /member "f" at byte 1024 has an invalid size: "-1536" \(pax\)$/,
+    ],
+    [
+      'a pax size in hexadecimal',
+      { pax: { size: '0x1' } },
+      /member "f" at byte 1024 has an invalid size: "0x1" \(pax\)$/,
+    ],
+    [
+      'a pax size beyond any file',
+      { pax: { size: '99999999999999999999' } },
+      /invalid size: "99999999999999999999" \(pax\)$/,
+    ],
+    [
+      'a pax mtime of abc',
+      { pax: { mtime: 'abc' } },
+      /member "f" at byte 1024 has an invalid mtime: "abc" \(pax\)$/,
+    ],
+    ['a pax mtime before 1970', { pax: { mtime: '-5' } }, /invalid mtime: "-5" \(pax\)$/],
+    [
+      'a pax uid of abc',
+      { pax: { uid: 'abc' } },
+      /member "f" at byte 1024 has an invalid uid: "abc" \(pax\)$/,
+    ],
+    ['a pax gid beyond 32 bits', { pax: { gid: '4294967296' } }, /invalid gid: "4294967296" \(pax\)$/],
+    [
+      'a negative base-256 size',
+      { raw: { size: Buffer.from([0xff, ...Array(11).fill(0xff)]) } },
+      /member "f" at byte 0 has an invalid size field$/,
+    ],
+    [
+      'a base-256 size beyond any file',
+      { raw: { size: Buffer.from([0x80, ...Array(11).fill(0xff)]) } },
+      /member "f" at byte 0 has an invalid size field$/,
+    ],
+    [
+      'an octal mtime with letters',
+      { raw: { mtime: '0000000abc0\0' } },
+      /member "f" at byte 0 has an invalid mtime field$/,
+    ],
+    [
+      'a sparse file (pax)',
+      { pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0' } },
+      /member "f" at byte 1024 is a sparse file/,
+    ],
+  ] as const)(
+    'refuses %s as a corrupt artifact, naming the member',
+    { timeout: 20_000 },
+    async (_what, extra, message) => {
+      const error = await refusal([{ name: 'f', body, ...extra }]);
+      expect(error.message).toMatch(/^artifact e1 of docs: e1\/crafted\.tar is not a valid tar: /);
+      expect(error.message).toMatch(message);
+    },
+  );
+
+  it('refuses a file that a later member takes as its directory, naming both', async () => {
+    // Found by hand: committed, then verify said `parent directory missing: "f/x"`.
+    const error = await refusal([
+      { name: 'f', body },
+      { name: 'f/x', body },
+    ]);
+    expect(error.message).toMatch(/member "f\/x" lies under member "f", which is no directory$/);
+  });
+
+  it('refuses a member that replaces a directory other members implied', async () => {
+    const error = await refusal([
+      { name: 'f/x', body },
+      { name: 'f', body },
+    ]);
+    expect(error.message).toMatch(/member "f" would replace a directory$/);
+  });
+
+  it('refuses a name with a component longer than 255 bytes, naming the member', async () => {
+    // Found by hand: committed, then restore failed with ENAMETOOLONG.
+    const long = `d/${'n'.repeat(300)}`;
+    const error = await refusal([{ name: 'f', body, pax: { path: long } }]);
+    expect(error.message).toMatch(
+      new RegExp(`member "${long}" has a name longer than 255 bytes: no filesystem can hold it$`),
+    );
+  });
+
+  it('refuses a symlink with an empty target, which no filesystem can hold', async () => {
+    const error = await refusal([{ name: 'l', flag: '2', linkname: '' }]);
+    expect(error.message).toMatch(/member "l" is a symlink to nothing$/);
+  });
+
+  it('decodes names that are not UTF-8 losslessly, whichever header holds them', async () => {
+    const latin1 = Buffer.from('caf\xe9', 'latin1');
+    const file = join(dir.path, 'names.tar');
+    const longRaw = Buffer.concat([Buffer.from(`${'l'.repeat(120)}-`), latin1]);
+    await writeFile(
+      file,
+      rawTar([
+        { name: latin1, body },
+        { name: 'ignored', body, pax: { path: Buffer.concat([Buffer.from('pax-'), latin1]) } },
+        { name: 'ignored', body, longName: longRaw },
+        { name: 'link', flag: '2', linkname: latin1 },
+      ]),
+    );
+    const entries = await artifactTree(manifest, [{ file, name: 'e1/names.tar' }]);
+    const byPath = new Map(entries.map((e) => [e.path, e]));
+    expect(byPath.has(decodeFileName(latin1))).toBe(true);
+    expect(byPath.has(decodeFileName(Buffer.concat([Buffer.from('pax-'), latin1])))).toBe(true);
+    expect(byPath.has(decodeFileName(longRaw))).toBe(true);
+    expect(byPath.get('link')?.target).toBe(decodeFileName(latin1));
+  });
+
+  it('stops reading the tars once its signal aborts', async () => {
+    const members: RawMember[] = [];
+    for (let i = 0; i < 20_000; i++) members.push({ name: `m${i}`, body });
+    const file = join(dir.path, 'many.tar');
+    await writeFile(file, rawTar(members));
+    const controller = new AbortController();
+    const scan = artifactTree(manifest, [{ file, name: 'e1/many.tar' }], controller.signal);
+    controller.abort(new Error('job aborted'));
+    await expect(scan).rejects.toThrow(/^job aborted$/);
   });
 });

@@ -11,7 +11,7 @@ export class NotFoundError extends Error {
 
 /**
  * The request cannot succeed by retrying it: bad credentials, a missing bucket,
- * a malformed name. Every other error is treated as transient.
+ * a malformed name, an endpoint that never answered. error-kind.ts classifies the rest.
  */
 export class PermanentError extends Error {
   override readonly name = 'PermanentError';
@@ -19,8 +19,4 @@ export class PermanentError extends Error {
 
 export function isNotFound(error: unknown): error is NotFoundError {
   return error instanceof NotFoundError;
-}
-
-export function isPermanent(error: unknown): boolean {
-  return error instanceof PermanentError || error instanceof NotFoundError;
 }

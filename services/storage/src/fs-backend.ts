@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdir, open, opendir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -12,10 +11,12 @@ import type {
   OperationOptions,
   SaveBody,
 } from './backend.js';
+import { errnoCode, errorKind } from './error-kind.js';
 import { NotFoundError, PermanentError } from './errors.js';
 import { DurableFileSink } from './file-sink.js';
 import { checkName, checkPrefix } from './names.js';
 import { checkRange, emptyStream } from './ranges.js';
+import { TEMP_DIR, temporaryName } from './temporaries.js';
 
 export interface FsBackendOptions {
   /** How many operations the limit wrapper lets run at once by default. Default: 8. */
@@ -23,22 +24,11 @@ export interface FsBackendOptions {
 }
 
 /**
- * Where writes are staged before they are renamed into place: inside the root so the
- * rename never crosses a filesystem, and hidden from `list`. Names under it are
- * reserved.
+ * Objects and directories are the owner's alone, whatever the umask (which can only
+ * take bits away from these): an archive holds key objects and encrypted data.
  */
-const TEMP_DIR = '.tmp';
-
-// Errors that will not go away by retrying the same request.
-const PERMANENT_CODES = new Set([
-  'EACCES',
-  'EPERM',
-  'EROFS',
-  'EISDIR',
-  'ENOTDIR',
-  'ENAMETOOLONG',
-  'ENOTEMPTY',
-]);
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
 
 /**
  * A directory tree as a backend: the object `a/b` is the file `<root>/a/b`. Saves are
@@ -60,15 +50,16 @@ export class FsBackend implements Backend {
 
   async save(name: string, body: SaveBody, options: OperationOptions = {}): Promise<void> {
     const { signal } = options;
-    const temp = join(this.root, TEMP_DIR, randomUUID());
+    // Named by its owner, so that one a killed process left can be told from one in use.
+    const temp = join(this.root, TEMP_DIR, temporaryName());
     try {
       const path = this.pathOf(name);
       signal?.throwIfAborted();
-      await mkdir(dirname(temp), { recursive: true });
+      await mkdir(dirname(temp), { recursive: true, mode: DIR_MODE });
       await writeDurably(temp, body, signal);
       // The last moment an abort can still leave nothing behind.
       signal?.throwIfAborted();
-      const created = await mkdir(dirname(path), { recursive: true });
+      const created = await mkdir(dirname(path), { recursive: true, mode: DIR_MODE });
       await rename(temp, path);
       await syncDirectories(dirname(path), created);
     } catch (error) {
@@ -185,7 +176,7 @@ async function writeDurably(path: string, body: SaveBody, signal: AbortSignal | 
   const abort = signal === undefined ? {} : { signal };
   // Open before writing, so the temp file exists by the time an abort or error can
   // reach the caller's cleanup: a lazily opening stream could create it afterwards.
-  const handle = await open(path, 'wx');
+  const handle = await open(path, 'wx', FILE_MODE);
   if (Buffer.isBuffer(body)) {
     try {
       await handle.writeFile(body, abort);
@@ -227,7 +218,7 @@ async function syncDirectories(dir: string, firstCreated: string | undefined): P
 }
 
 function errorCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
+  return errnoCode(error);
 }
 
 function readError(error: unknown, name: string): unknown {
@@ -236,9 +227,9 @@ function readError(error: unknown, name: string): unknown {
   return permanentIfHopeless(error, name);
 }
 
+/** A full disk, a refused permission ... as a PermanentError naming the object (see error-kind.ts). */
 function permanentIfHopeless(error: unknown, name: string): unknown {
-  const code = errorCode(error);
-  if (code !== undefined && PERMANENT_CODES.has(code)) {
+  if (errorKind(error) === 'permanent' && !(error instanceof PermanentError)) {
     return new PermanentError(`${name}: ${(error as Error).message}`, { cause: error });
   }
   return error;

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import pRetry from 'p-retry';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   Backend,
   BackendOperation,
@@ -9,7 +9,8 @@ import type {
   OperationOptions,
   SaveBody,
 } from './backend.js';
-import { isPermanent } from './errors.js';
+import { type ErrorKind, errorKind } from './error-kind.js';
+import { PermanentError } from './errors.js';
 
 /** What `onRetry` is told before the backend tries again. */
 export interface RetryEvent {
@@ -20,6 +21,8 @@ export interface RetryEvent {
   readonly attempt: number;
   readonly retriesLeft: number;
   readonly error: Error;
+  /** How long the backend waits before the next attempt, in ms. */
+  readonly delayMs: number;
   /** Set when a `load` stream broke mid-way: the byte it is re-opened from. */
   readonly resumeAt?: number;
 }
@@ -31,8 +34,19 @@ export interface RetryOptions {
   readonly minTimeout?: number;
   /** Longest delay between two attempts in ms. Default: 30 000. */
   readonly maxTimeout?: number;
-  /** Called before each retry, for logging. */
+  /**
+   * Retries after the first attempt when nothing listens at the endpoint or its host
+   * does not resolve (see error-kind.ts): a server may be starting, but a wrong URL
+   * must not keep the user waiting for minutes. Default: 3 (a few seconds).
+   */
+  readonly unreachableRetries?: number;
+  /** Called before each retry's wait, for logging. */
   readonly onRetry?: (event: RetryEvent) => void;
+  /**
+   * Aborts every operation and its backoff waits, whatever signal the operation was
+   * given: a command's SIGINT/SIGTERM reaches the storage without each caller passing it.
+   */
+  readonly signal?: AbortSignal;
 }
 
 interface OpenedLoad {
@@ -43,7 +57,8 @@ interface OpenedLoad {
 
 /**
  * Retries failed operations with exponential backoff and jitter. Only transient
- * errors are retried: never a NotFoundError or PermanentError, never after an abort.
+ * errors are retried (error-kind.ts decides), an unreachable endpoint only briefly,
+ * never after an abort; a wait for the next attempt ends at once on abort.
  * A save is retried only when its body can be replayed (a Buffer or a factory). A
  * load stream that breaks mid-way is re-opened from the byte it reached, so a long
  * read survives a dropped connection without starting over.
@@ -51,7 +66,8 @@ interface OpenedLoad {
 export class RetryBackend implements Backend {
   readonly location: string;
   readonly properties: BackendProperties;
-  private readonly options: Required<Omit<RetryOptions, 'onRetry'>> & Pick<RetryOptions, 'onRetry'>;
+  private readonly options: Required<Omit<RetryOptions, 'onRetry' | 'signal'>> &
+    Pick<RetryOptions, 'onRetry' | 'signal'>;
 
   constructor(
     private readonly inner: Backend,
@@ -64,13 +80,16 @@ export class RetryBackend implements Backend {
       retries: options.retries ?? 10,
       minTimeout: options.minTimeout ?? 500,
       maxTimeout: options.maxTimeout ?? 30_000,
+      unreachableRetries: options.unreachableRetries ?? 3,
       ...(options.onRetry === undefined ? {} : { onRetry: options.onRetry }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
     };
   }
 
   readonly localPath?: (name: string) => string;
 
-  save(name: string, body: SaveBody, options: OperationOptions = {}): Promise<void> {
+  save(name: string, body: SaveBody, given: OperationOptions = {}): Promise<void> {
+    const options = this.withSignal(given);
     // A bare stream is consumed by the first attempt: nothing could replay it.
     if (body instanceof Readable) return this.inner.save(name, body, options);
     return this.retry('save', name, options.signal, () => this.inner.save(name, body, options));
@@ -79,8 +98,9 @@ export class RetryBackend implements Backend {
   async load(
     name: string,
     range: ByteRange = { offset: 0 },
-    options: OperationOptions = {},
+    given: OperationOptions = {},
   ): Promise<Readable> {
+    const options = this.withSignal(given);
     const { signal } = options;
     const end = range.length === undefined ? undefined : range.offset + range.length;
     // An attempt counts as good only once bytes (or the end) arrive, so a stream that
@@ -96,7 +116,7 @@ export class RetryBackend implements Backend {
     let current = await open(range.offset);
     let closed = false;
     const resume = async (error: unknown, position: number): Promise<IteratorResult<Buffer>> => {
-      if (closed || !this.isTransient(error, signal)) throw error;
+      if (closed || signal?.aborted || errorKind(error) !== 'transient') throw error;
       if (end !== undefined && position >= end) return { done: true, value: undefined };
       this.options.onRetry?.({
         operation: 'load',
@@ -104,6 +124,7 @@ export class RetryBackend implements Backend {
         attempt: 1,
         retriesLeft: this.options.retries,
         error: error instanceof Error ? error : new Error(String(error)),
+        delayMs: 0,
         resumeAt: position,
       });
       current = await open(position);
@@ -129,7 +150,8 @@ export class RetryBackend implements Backend {
     return output;
   }
 
-  stat(name: string, options: OperationOptions = {}): Promise<ObjectInfo> {
+  stat(name: string, given: OperationOptions = {}): Promise<ObjectInfo> {
+    const options = this.withSignal(given);
     return this.retry('stat', name, options.signal, () => this.inner.stat(name, options));
   }
 
@@ -138,7 +160,8 @@ export class RetryBackend implements Backend {
    * has seen entries, and skipping them on a restart would take memory that grows
    * with the listing.
    */
-  async *list(prefix: string, options: OperationOptions = {}): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, given: OperationOptions = {}): AsyncIterable<ObjectInfo> {
+    const options = this.withSignal(given);
     const { iterator, first } = await this.retry('list', prefix, options.signal, async () => {
       const iterator = this.inner.list(prefix, options)[Symbol.asyncIterator]();
       return { iterator, first: await iterator.next() };
@@ -150,8 +173,16 @@ export class RetryBackend implements Backend {
     }
   }
 
-  remove(name: string, options: OperationOptions = {}): Promise<void> {
+  remove(name: string, given: OperationOptions = {}): Promise<void> {
+    const options = this.withSignal(given);
     return this.retry('remove', name, options.signal, () => this.inner.remove(name, options));
+  }
+
+  private withSignal(options: OperationOptions): OperationOptions {
+    const own = this.options.signal;
+    if (own === undefined) return options;
+    const signal = options.signal === undefined ? own : AbortSignal.any([own, options.signal]);
+    return { ...options, signal };
   }
 
   private async retry<T>(
@@ -160,38 +191,53 @@ export class RetryBackend implements Backend {
     signal: AbortSignal | undefined,
     attempt: () => Promise<T>,
   ): Promise<T> {
-    const { retries, minTimeout, maxTimeout, onRetry } = this.options;
-    // p-retry rejects as soon as the signal aborts, while the attempt under way is
-    // still cleaning up (an fs save removing its temp file): the caller must not hear
-    // of the failure before that attempt has settled.
-    let current: Promise<unknown> = Promise.resolve();
-    const tracked = (): Promise<T> => {
-      const result = attempt();
-      current = result.catch(() => {});
-      return result;
-    };
-    try {
-      return await pRetry(tracked, {
-        retries,
-        minTimeout,
-        maxTimeout,
-        factor: 2,
-        randomize: true,
-        ...(signal === undefined ? {} : { signal }),
-        shouldRetry: ({ error, attemptNumber, retriesLeft }) => {
-          if (!this.isTransient(error, signal)) return false;
-          onRetry?.({ operation, name, attempt: attemptNumber, retriesLeft, error });
-          return true;
-        },
-      });
-    } catch (error) {
-      await current;
-      throw error;
+    const { onRetry } = this.options;
+    for (let attemptNumber = 1; ; attemptNumber++) {
+      signal?.throwIfAborted();
+      try {
+        return await attempt();
+      } catch (error) {
+        // The caller's reason, not whatever the aborted request failed with.
+        if (signal?.aborted) throw signal.reason;
+        if (error instanceof Error && error.name === 'AbortError') throw error;
+        const kind = errorKind(error);
+        const retriesLeft = this.budget(kind) - attemptNumber + 1;
+        if (retriesLeft <= 0) throw this.givenUp(kind, error, operation, name, attemptNumber);
+        const delayMs = this.delay(attemptNumber);
+        const failure = error instanceof Error ? error : new Error(String(error));
+        onRetry?.({ operation, name, attempt: attemptNumber, retriesLeft, error: failure, delayMs });
+        await sleep(delayMs, undefined, signal === undefined ? {} : { signal }).catch(() => {
+          throw signal?.reason ?? error;
+        });
+      }
     }
   }
 
-  private isTransient(error: unknown, signal: AbortSignal | undefined): boolean {
-    if (signal?.aborted || isPermanent(error)) return false;
-    return !(error instanceof Error && error.name === 'AbortError');
+  private budget(kind: ErrorKind): number {
+    if (kind === 'transient') return this.options.retries;
+    if (kind === 'unreachable') return Math.min(this.options.unreachableRetries, this.options.retries);
+    return 0;
+  }
+
+  /** Exponential from minTimeout, doubled per retry, times a random 1–2, at most maxTimeout. */
+  private delay(attemptNumber: number): number {
+    const { minTimeout, maxTimeout } = this.options;
+    return Math.round(Math.min(minTimeout * 2 ** (attemptNumber - 1) * (1 + Math.random()), maxTimeout));
+  }
+
+  /** An endpoint that never answered is said to be unreachable, as a PermanentError no outer layer retries. */
+  private givenUp(
+    kind: ErrorKind,
+    error: unknown,
+    operation: BackendOperation,
+    name: string,
+    attempts: number,
+  ): unknown {
+    if (kind !== 'unreachable') return error;
+    const message = error instanceof Error ? error.message : String(error);
+    return new PermanentError(
+      `cannot reach ${this.location} (${operation} ${name}: ${message}; gave up after ${attempts} attempts)`,
+      { cause: error },
+    );
   }
 }

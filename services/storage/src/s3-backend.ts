@@ -9,6 +9,7 @@ import type {
   OperationOptions,
   SaveBody,
 } from './backend.js';
+import { errorKind, s3Fields } from './error-kind.js';
 import { NotFoundError, PermanentError } from './errors.js';
 import { checkName, checkPrefix, isValidName } from './names.js';
 import { checkRange, emptyStream } from './ranges.js';
@@ -65,27 +66,6 @@ export interface S3Url {
 const MIB = 1024 * 1024;
 // S3 refuses smaller parts (all but the last).
 const MIN_PART_SIZE = 5 * MIB;
-
-// Error codes that mean the request itself is wrong: retrying cannot help.
-const PERMANENT_CODES = new Set([
-  'AccessDenied',
-  'AccountProblem',
-  'AllAccessDisabled',
-  'AuthorizationHeaderMalformed',
-  'CredentialsProviderError',
-  'InvalidAccessKeyId',
-  'InvalidArgument',
-  'InvalidBucketName',
-  'InvalidObjectState',
-  'InvalidRequest',
-  'InvalidToken',
-  'KeyTooLongError',
-  'MethodNotAllowed',
-  'NoSuchBucket',
-  'NotImplemented',
-  'PermanentRedirect',
-  'SignatureDoesNotMatch',
-]);
 
 export function parseS3Url(url: string): S3Url {
   const match = /^s3:\/\/([^/]+)\/*(.*?)\/*$/.exec(url);
@@ -337,7 +317,7 @@ export class S3Backend implements Backend {
     }
     if (code === 'NoSuchKey' || code === 'NotFound' || status === 404)
       return new NotFoundError(name, { cause: error });
-    if ((code !== undefined && PERMANENT_CODES.has(code)) || status === 401 || status === 403) {
+    if (errorKind(error) === 'permanent') {
       return new PermanentError(`${this.location}: ${name}: ${code ?? status}: ${message}`, { cause: error });
     }
     return error;
@@ -345,22 +325,11 @@ export class S3Backend implements Backend {
 }
 
 function describe(error: unknown): { code?: string; status?: number; message: string } {
-  const fields = error as {
-    name?: unknown;
-    Code?: unknown;
-    message?: unknown;
-    $metadata?: { httpStatusCode?: unknown };
-  };
-  const code =
-    typeof fields?.Code === 'string'
-      ? fields.Code
-      : typeof fields?.name === 'string'
-        ? fields.name
-        : undefined;
-  const status = fields?.$metadata?.httpStatusCode;
+  const { s3Code, status } = s3Fields(error);
+  const message = (error as { message?: unknown } | null)?.message;
   return {
-    ...(code === undefined ? {} : { code }),
-    ...(typeof status === 'number' ? { status } : {}),
-    message: typeof fields?.message === 'string' ? fields.message : String(error),
+    ...(s3Code === undefined ? {} : { code: s3Code }),
+    ...(status === undefined ? {} : { status }),
+    message: typeof message === 'string' ? message : String(error),
   };
 }

@@ -1,9 +1,12 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PermanentError } from '../src/errors.js';
 import { FsBackend } from '../src/fs-backend.js';
+import { RetryBackend } from '../src/retry-backend.js';
 import { failingStream } from './byte-streams.js';
 import { describeBackendContract } from './contract.js';
 
@@ -18,6 +21,31 @@ async function freshRoot(): Promise<string> {
 afterAll(async () => {
   await Promise.all(roots.map((root) => rm(root, { recursive: true, force: true })));
 });
+
+/** `name mode` of `root` itself ("/") and everything under it, directories ending in "/". */
+async function modesUnder(root: string): Promise<string[]> {
+  const lines: string[] = [];
+  const walk = async (dir: string, prefix: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      const mode = ((await lstat(path)).mode & 0o777).toString(8);
+      lines.push(`${prefix}${entry.name}${entry.isDirectory() ? '/' : ''} ${mode}`);
+      if (entry.isDirectory()) await walk(path, `${prefix}${entry.name}/`);
+    }
+  };
+  lines.push(`/ ${((await lstat(root)).mode & 0o777).toString(8)}`);
+  await walk(root, '');
+  return lines.sort();
+}
+
+/** A stream of `size` zero bytes in 64 KiB chunks. */
+function zeroStream(size: number): Readable {
+  return Readable.from(
+    (function* () {
+      for (let left = size; left > 0; left -= 65_536) yield Buffer.alloc(Math.min(left, 65_536));
+    })(),
+  );
+}
 
 describeBackendContract('fs', async () => new FsBackend(await freshRoot()));
 
@@ -59,7 +87,59 @@ describe('fs backend', () => {
     await expect(backend.save('dir', Buffer.from('y'))).rejects.toBeInstanceOf(PermanentError);
   });
 
+  it('writes objects 0600 and directories 0700 whatever the umask', async () => {
+    const root = join(await freshRoot(), 'archive');
+    const backend = new FsBackend(root);
+    const previous = process.umask(0);
+    try {
+      await backend.save('keys/abc', Buffer.from('key'));
+      await backend.save('data/ab/abcdef', () => zeroStream(2 * 1024 * 1024));
+      await backend.save('config', Buffer.from('config'));
+    } finally {
+      process.umask(previous);
+    }
+    expect(await modesUnder(root)).toEqual([
+      '.tmp/ 700',
+      '/ 700',
+      'config 600',
+      'data/ 700',
+      'data/ab/ 700',
+      'data/ab/abcdef 600',
+      'keys/ 700',
+      'keys/abc 600',
+    ]);
+  });
+
   it('reports its properties', () => {
     expect(new FsBackend('/tmp/x').properties).toEqual({ connections: 8, hasAtomicReplace: true });
   });
+});
+
+// A real full disk: a 1 MiB tmpfs (mounting needs root; skipped where that is refused).
+const tmpfsRoot = await mkdtemp(join(tmpdir(), 'pullback-full-disk-'));
+const mounted = (() => {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', tmpfsRoot], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.runIf(mounted)('fs backend on a full disk', () => {
+  afterAll(() => {
+    execFileSync('umount', [tmpfsRoot]);
+    execFileSync('rmdir', [tmpfsRoot]);
+  });
+
+  it('reports ENOSPC at once through the retry wrapper, leaving no temp file', async () => {
+    const backend = new RetryBackend(new FsBackend(tmpfsRoot));
+    const started = Date.now();
+    await expect(backend.save('data/big', Buffer.alloc(2 * 1024 * 1024, 1))).rejects.toThrow(
+      /^data\/big: ENOSPC: no space left on device/,
+    );
+    await expect(backend.save('data/streamed', () => zeroStream(2 * 1024 * 1024))).rejects.toThrow(/ENOSPC/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await readdir(join(tmpfsRoot, '.tmp'))).toEqual([]);
+  }, 20_000);
 });

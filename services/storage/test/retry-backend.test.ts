@@ -33,6 +33,104 @@ function setup(retries = 3): { faulty: FaultyBackend; retrying: RetryBackend; ev
   return { faulty, retrying, events };
 }
 
+/** A Node error with an errno code, as the fs driver or a socket would throw. */
+function errno(code: string): () => Error {
+  return () => Object.assign(new Error(`${code} (injected)`), { code });
+}
+
+/** An error shaped as the S3 SDK throws it. */
+function s3Error(name: string, status: number): () => Error {
+  return () =>
+    Object.assign(new Error(`${name} (injected)`), { name, $metadata: { httpStatusCode: status } });
+}
+
+describe('retry backend error classes', () => {
+  it.each([
+    ['a full disk', errno('ENOSPC')],
+    ['a full quota', errno('EDQUOT')],
+    ['a refused permission', errno('EACCES')],
+    ['a refused operation', errno('EPERM')],
+    ['a read-only filesystem', errno('EROFS')],
+    ['a 403', s3Error('AccessDenied', 403)],
+    ['a 401', s3Error('Unauthorized', 401)],
+    ['a bad request', s3Error('BadRequest', 400)],
+    ['a missing bucket', s3Error('NoSuchBucket', 404)],
+    ['a wrong signature', s3Error('SignatureDoesNotMatch', 403)],
+    ['an unknown access key', s3Error('InvalidAccessKeyId', 403)],
+  ])('reports %s at once, without retrying', async (_what, error) => {
+    const { faulty, retrying, events } = setup(10);
+    faulty.failNext('save', 1, error);
+    await expect(retrying.save('x', Buffer.from('x'))).rejects.toThrow('(injected)');
+    expect(faulty.calls.save).toBe(1);
+    expect(events).toEqual([]);
+  });
+
+  it.each([
+    ['a reset', errno('ECONNRESET')],
+    ['a timeout', errno('ETIMEDOUT')],
+    ['a resolver that did not answer', errno('EAI_AGAIN')],
+    ['a 500', s3Error('InternalError', 500)],
+    ['a 503 SlowDown', s3Error('SlowDown', 503)],
+    ['a 429', s3Error('TooManyRequests', 429)],
+  ])('retries %s', async (_what, error) => {
+    const { faulty, retrying, events } = setup(10);
+    faulty.failNext('save', 2, error);
+    await retrying.save('x', Buffer.from('x'));
+    expect(faulty.calls.save).toBe(3);
+    expect(events.map((event) => event.attempt)).toEqual([1, 2]);
+  });
+
+  it.each([
+    ['nothing listening', errno('ECONNREFUSED')],
+    ['a host that does not resolve', errno('ENOTFOUND')],
+  ])('gives %s a short budget and says it gave up', async (_what, error) => {
+    const { faulty, retrying, events } = setup(10);
+    faulty.failNext('stat', 100, error);
+    await expect(retrying.stat('config')).rejects.toThrow(
+      /^cannot reach .+ \(stat config: .+\(injected\); gave up after 4 attempts\)$/,
+    );
+    expect(faulty.calls.stat).toBe(4);
+    expect(events).toHaveLength(3);
+  });
+
+  it('tells onRetry the operation, object, attempt, error and next delay', async () => {
+    const faulty = new FaultyBackend(new FsBackend(join(root, String(++stores))));
+    const events: RetryEvent[] = [];
+    const retrying = new RetryBackend(faulty, {
+      minTimeout: 2,
+      maxTimeout: 3,
+      onRetry: (e) => events.push(e),
+    });
+    faulty.failNext('remove', 2);
+    await retrying.remove('some/object');
+    expect(
+      events.map(({ operation, name, attempt, error }) => [operation, name, attempt, error.message]),
+    ).toEqual([
+      ['remove', 'some/object', 1, 'read ECONNRESET (injected)'],
+      ['remove', 'some/object', 2, 'read ECONNRESET (injected)'],
+    ]);
+    for (const event of events) expect(event.delayMs).toBeGreaterThanOrEqual(2);
+    for (const event of events) expect(event.delayMs).toBeLessThanOrEqual(3);
+  });
+
+  it('ends a backoff wait at once when its own signal aborts, whatever the operation was given', async () => {
+    const faulty = new FaultyBackend(new FsBackend(join(root, String(++stores))));
+    const stop = new AbortController();
+    const retrying = new RetryBackend(faulty, {
+      minTimeout: 60_000,
+      signal: stop.signal,
+      onRetry: () => stop.abort(new Error('received SIGTERM')),
+    });
+    faulty.failNext('stat', 10);
+    const started = Date.now();
+    await expect(retrying.stat('x')).rejects.toThrow('received SIGTERM');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(faulty.calls.stat).toBe(1);
+    await expect(retrying.save('y', Buffer.from('y'))).rejects.toThrow('received SIGTERM');
+    expect(faulty.calls.save).toBe(0);
+  }, 10_000);
+});
+
 describe('retry backend', () => {
   it('retries transient failures until the operation succeeds', async () => {
     const { faulty, retrying, events } = setup();

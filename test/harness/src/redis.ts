@@ -6,46 +6,66 @@ import { scratchDir } from './scratch-dir.js';
 import { type RunningServer, startServer } from './server-process.js';
 
 export interface RedisServer extends RunningServer {
-  /** `redis://127.0.0.1:PORT` */
+  /** `redis://127.0.0.1:PORT` (without the password, when one is required) */
   readonly url: string;
+  /**
+   * Kills the server by PID (SIGKILL, a crash) and starts it again on the same port,
+   * empty: what a Redis without persistence does after a crash. `pid` is the new one after.
+   */
+  restartEmpty(): Promise<void>;
+}
+
+export interface RedisOptions {
+  /** A password clients must give (`requirepass`). Default: none. */
+  readonly password?: string;
 }
 
 /**
  * Starts a throwaway redis-server on 127.0.0.1: no persistence, and `noeviction`,
  * the policy BullMQ requires (an evicted job key would silently lose work).
  */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const scratch = await scratchDir('redis');
   const command = await findExecutable('redis-server', ['/usr/bin', '/usr/local/bin', '/usr/sbin']);
+  const launch = (port: number) =>
+    startServer({
+      command,
+      args: [
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--dir',
+        scratch.path,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--maxmemory-policy',
+        'noeviction',
+        '--daemonize',
+        'no',
+        ...(options.password === undefined ? [] : ['--requirepass', options.password]),
+      ],
+      logFile: join(scratch.path, 'redis.log'),
+      isReady: () => ping(port, options.password),
+    });
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     try {
-      const server = await startServer({
-        command,
-        args: [
-          '--bind',
-          '127.0.0.1',
-          '--port',
-          String(port),
-          '--dir',
-          scratch.path,
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-          '--maxmemory-policy',
-          'noeviction',
-          '--daemonize',
-          'no',
-        ],
-        logFile: join(scratch.path, 'redis.log'),
-        isReady: () => ping(port),
-      });
+      let server = await launch(port);
       return {
-        pid: server.pid,
+        get pid() {
+          return server.pid;
+        },
         host: '127.0.0.1',
         port,
         url: `redis://127.0.0.1:${port}`,
+        restartEmpty: async () => {
+          await server.kill();
+          // The port was just ours; another process taking it meanwhile is not expected on loopback.
+          server = await launch(port);
+        },
         stop: async () => {
           await server.stop();
           await scratch.remove();
@@ -60,12 +80,16 @@ export async function startRedis(): Promise<RedisServer> {
   }
 }
 
-function ping(port: number): Promise<boolean> {
+function ping(port: number, password: string | undefined): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port }, () => socket.write('PING\r\n'));
-    socket.once('data', (data) => {
+    const auth = password === undefined ? '' : `AUTH ${password}\r\n`;
+    const socket = createConnection({ host: '127.0.0.1', port }, () => socket.write(`${auth}PING\r\n`));
+    let answer = '';
+    socket.on('data', (data) => {
+      answer += data.toString();
+      if (!answer.includes('\r\n', auth === '' ? 0 : answer.indexOf('\r\n') + 2)) return;
       socket.destroy();
-      resolve(data.toString().startsWith('+PONG'));
+      resolve(answer.endsWith('+PONG\r\n'));
     });
     socket.once('error', () => resolve(false));
   });

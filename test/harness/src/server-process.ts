@@ -37,7 +37,9 @@ process.once('exit', () => {
  * ready, and returns a handle. A server that exits or times out before it is ready
  * rejects with the tail of its log.
  */
-export async function startServer(options: StartOptions): Promise<{ pid: number; stop(): Promise<void> }> {
+export async function startServer(
+  options: StartOptions,
+): Promise<{ pid: number; stop(): Promise<void>; kill(): Promise<void> }> {
   const log = createWriteStream(options.logFile, { flags: 'a' });
   await once(log, 'open');
   const child = spawn(options.command, options.args, {
@@ -73,5 +75,13 @@ export async function startServer(options: StartOptions): Promise<{ pid: number;
     }
     log.end();
   };
-  return { pid, stop };
+  /** SIGKILL, as a crash: the server has no chance to save or clean up. */
+  const kill = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    log.end();
+  };
+  return { pid, stop, kill };
 }

@@ -54,6 +54,21 @@ describe('test harness', () => {
     await expectGone(redis.pid);
   });
 
+  it('restarts redis-server empty on the same port after killing it', async () => {
+    const redis = await startRedis();
+    const first = redis.pid;
+    try {
+      expect(await redisReply(redis.port, 'SET marker 1')).toBe('+OK');
+      await redis.restartEmpty();
+      expect(redis.pid).not.toBe(first);
+      expect(await redisReply(redis.port, 'EXISTS marker')).toBe(':0');
+    } finally {
+      await redis.stop();
+    }
+    await expectGone(first);
+    await expectGone(redis.pid);
+  });
+
   it('starts an S3-compatible server with a bucket', async () => {
     const s3 = await startS3({ buckets: ['harness'] });
     try {
@@ -78,6 +93,23 @@ async function redisCommand(port: number, command: string): Promise<string> {
       if (reply.split('\r\n').length > 4) {
         socket.destroy();
         resolve(reply);
+      }
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** The first line of a one-line reply (`+OK`, `:0`). */
+async function redisReply(port: number, command: string): Promise<string> {
+  const { createConnection } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: '127.0.0.1', port }, () => socket.write(`${command}\r\n`));
+    let reply = '';
+    socket.on('data', (data) => {
+      reply += data.toString();
+      if (reply.includes('\r\n')) {
+        socket.destroy();
+        resolve(reply.slice(0, reply.indexOf('\r\n')));
       }
     });
     socket.once('error', reject);

@@ -4,8 +4,11 @@ import { type Archive, forgetSnapshots, openArchive } from '@pullback/archive';
 import {
   type ComponentConfig,
   type Config,
+  describeRestore,
   type ErrorReporter,
+  guardRegistry,
   openPipeline,
+  type PeriodicTask,
   type Pipeline,
   type Recipe,
   type Redis,
@@ -16,6 +19,7 @@ import { startExportWorker } from '@pullback/worker-export';
 import { startImportWorker } from '@pullback/worker-import';
 import { startPullWorker } from '@pullback/worker-pull-backup';
 import { type BuiltInRecipeOptions, builtInRecipes } from './built-in-recipes.js';
+import { recordedEpochs } from './recorded-epochs.js';
 
 export interface StartAllOptions extends BuiltInRecipeOptions {
   /** Redis: an open connection (not closed by `close`). Default: the config's `redis` URL. */
@@ -42,8 +46,15 @@ export interface StartAllOptions extends BuiltInRecipeOptions {
   readonly laterDelayMs?: number;
   /** How often fallbacks report their position, in ms. Default: 30 000. */
   readonly positionIntervalMs?: number;
+  /**
+   * How often this process checks, besides at each reconnection, that Redis still
+   * holds the registry, in ms. Default: 10 000.
+   */
+  readonly registryCheckIntervalMs?: number;
   /** Errors that belong to no job (connections). Default: one line on stderr. */
   readonly onError?: ErrorReporter;
+  /** What the process has to say that is no error (a restored registry). Default: one line on stderr. */
+  readonly onNotice?: (line: string) => void;
   /** Stops everything when aborted (SIGINT/SIGTERM in `pullback up`). */
   readonly signal?: AbortSignal;
 }
@@ -63,8 +74,10 @@ export interface RunningPipeline {
 /**
  * `pullback up`: every role in one process for a single machine. Registers the
  * config (components, instances at their initial roles and epoch 1 the first time,
- * one export scheduler per component), then starts the export, pull-backup and
- * import workers. The export role never opens the archive.
+ * or the highest epoch the archive's snapshots record, one export scheduler per
+ * component), then starts the export, pull-backup and import workers. The export
+ * role never opens the archive. While it runs, it restores the registry whenever
+ * Redis loses it (`guardRegistry`), and says so through `onNotice`.
  */
 export async function startAll(config: Config, options: StartAllOptions = {}): Promise<RunningPipeline> {
   const pipeline = openPipeline({
@@ -75,6 +88,7 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
   });
   const roles = { export: true, pull: true, import: true, ...options.roles };
   const workers: RunningWorker[] = [];
+  let guard: PeriodicTask | undefined;
   let closing: Promise<void> | undefined;
   let resolveClosed = () => {};
   const closed = new Promise<void>((resolve) => {
@@ -82,6 +96,7 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
   });
   const close = (closeOptions: { graceful?: boolean } = {}) => {
     closing ??= (async () => {
+      await guard?.stop();
       await Promise.allSettled(workers.map((worker) => worker.close(closeOptions)));
       await pipeline.close();
       resolveClosed();
@@ -89,13 +104,24 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
     return closing;
   };
   try {
-    await pipeline.register(config);
-    const defaultRecipes = builtInRecipes(options);
-    const recipeFor = options.recipeFor ?? ((component: ComponentConfig) => defaultRecipes(component));
     const archive =
       roles.pull || roles.import
         ? (options.archive ?? (await openConfiguredArchive(config, options)))
         : undefined;
+    // Without the archive (an export-only agent), another process brings the epochs up to what it records.
+    const lowestEpochs = async () => (archive === undefined ? {} : recordedEpochs(archive));
+    await pipeline.register(config, await lowestEpochs());
+    const notice = options.onNotice ?? ((line: string) => process.stderr.write(`pullback: ${line}\n`));
+    guard = guardRegistry(pipeline, config, {
+      lowestEpochs,
+      ...(options.registryCheckIntervalMs === undefined
+        ? {}
+        : { intervalMs: options.registryCheckIntervalMs }),
+      onRestored: (restore) => notice(describeRestore(restore)),
+      onError: (error) => pipeline.onError(error, 'registry check'),
+    });
+    const defaultRecipes = builtInRecipes(options);
+    const recipeFor = options.recipeFor ?? ((component: ComponentConfig) => defaultRecipes(component));
     const instances = options.instances === undefined ? {} : { instances: options.instances };
     if (roles.export) {
       workers.push(

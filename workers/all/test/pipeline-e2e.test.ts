@@ -1,90 +1,22 @@
-import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { chown, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { type Archive, initArchive, listSnapshots } from '@pullback/archive';
-import {
-  freePort,
-  type PostgresServer,
-  postgresOwner,
-  type RedisServer,
-  scratchDir,
-  startPostgres,
-  startRedis,
-  waitFor,
-} from '@pullback/harness';
-import { type Config, parseConfig } from '@pullback/pipeline';
+import { listSnapshots } from '@pullback/archive';
+import { type RedisServer, startRedis } from '@pullback/harness';
 import { query, stopServer } from '@pullback/recipe-postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningPipeline, startAll } from '../src/index.js';
+import type { RunningPipeline } from '../src/index.js';
+import { shopCluster, startInWorld, testWorld, waitLong, worldConfig } from './e2e-fixtures.js';
 
-const execFileAsync = promisify(execFile);
-
+// One redis-server for the file; each test has its own namespace, clusters, outbox and archive.
 let redis: RedisServer;
-let active: PostgresServer;
-let scratch: { path: string; remove(): Promise<void> };
-let archive: Archive;
-let config: Config;
-let running: RunningPipeline | undefined;
-const fallbackPorts: number[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
-  active = await startPostgres();
-  await execFileAsync(join(active.binDir, 'pgbench'), [
-    '-i',
-    '-s',
-    '1',
-    '-q',
-    '-d',
-    active.connectionString(),
-  ]);
-  await active.psql(`create table marker (status text); insert into marker values ('first')`);
-  scratch = await scratchDir('e2e');
-  const root = scratch.path;
-  // Fallback data directories and sockets live here: the postgres account must reach them.
-  const owner = await postgresOwner();
-  await mkdir(join(root, 'socket'));
-  await mkdir(join(root, 'docs'));
-  await writeFile(join(root, 'docs', 'readme'), 'hello\n');
-  if (owner) {
-    await chown(root, owner.uid, owner.gid);
-    await chown(join(root, 'socket'), owner.uid, owner.gid);
-  }
-  ({ archive } = await initArchive({ archive: join(root, 'archive'), keyFile: join(root, 'archive.key') }));
-  fallbackPorts.push(await freePort(), await freePort());
-  config = parseConfig(`
-redis: ${redis.url}
-archive: { url: ${join(root, 'archive')}, keyFile: ${join(root, 'archive.key')} }
-components:
-  shop:
-    recipe: postgres
-    retention: { keepLast: 2 }
-    outbox: ${join(root, 'outbox', 'shop')}
-    instances:
-      - { name: shop-a, role: active, host: 127.0.0.1, port: ${active.port}, dataDir: ${active.dataDir}, priority: 100 }
-      - { name: shop-b, role: fallback, host: 127.0.0.1, port: ${fallbackPorts[0]}, dataDir: ${join(root, 'b')}, priority: 50 }
-      - { name: shop-c, role: fallback, host: 127.0.0.1, port: ${fallbackPorts[1]}, dataDir: ${join(root, 'c')}, priority: 10 }
-  docs:
-    recipe: files
-    path: ${join(root, 'docs')}
-    outbox: ${join(root, 'outbox', 'docs')}
-`);
 });
 
 afterAll(async () => {
-  await running?.close();
-  for (const dataDir of [join(scratch.path, 'b'), join(scratch.path, 'c')]) {
-    await stopServer({ dataDir }).catch(() => {});
-  }
-  await active?.stop();
   await redis?.stop();
-  await scratch?.remove();
 });
-
-/** Waits in this file allow for a loaded machine. */
-const waitLong = <T>(what: string, check: () => Promise<T | undefined>) => waitFor(what, check, 240_000);
 
 /** Asks for an export now and waits until both fallbacks are healthy at the snapshot it made. */
 async function cycle(pipeline: RunningPipeline['pipeline'], previous: string | undefined): Promise<string> {
@@ -102,19 +34,13 @@ async function cycle(pipeline: RunningPipeline['pipeline'], previous: string | u
 
 describe('the pipeline, end to end on one machine', () => {
   it('export --now -> pull -> both fallbacks become read-only hot standbys showing the newest marker, a stopped one included', async () => {
-    running = await startAll(config, {
-      prefix: `t${randomUUID().slice(0, 8)}`,
-      archive,
-      stagingDir: join(scratch.path, 'staging'),
-      retry: { attempts: 3, backoffMs: 500 },
-      postgres: { socketDir: join(scratch.path, 'socket') },
-      positionIntervalMs: 1000,
-    });
-    const { pipeline } = running;
-    expect((await pipeline.exportQueue.getJobSchedulers()).map((s) => s.key).sort()).toEqual([
-      'export.docs',
-      'export.shop',
-    ]);
+    const world = await testWorld('e2e-shop');
+    const { active, fallbacks, yaml } = await shopCluster(world, { fallbacks: 2, keepLast: 2 });
+    const { archive } = world;
+    const fallbackPorts = fallbacks.map((f) => f.port);
+    const config = worldConfig(world, redis.url, yaml);
+    const { pipeline } = await startInWorld(world, config);
+    expect((await pipeline.exportQueue.getJobSchedulers()).map((s) => s.key)).toEqual(['export.shop']);
 
     let started = Date.now();
     const first = await cycle(pipeline, undefined);
@@ -139,7 +65,7 @@ describe('the pipeline, end to end on one machine', () => {
     }
 
     // A fallback that went down is reported so, and the next import brings it back.
-    await stopServer({ dataDir: join(scratch.path, 'c') });
+    await stopServer({ dataDir: join(world.root, 'c') });
     await waitLong('shop-c reported down', async () => {
       const state = (await pipeline.registry.instance('shop-c'))?.state;
       return state?.healthy === false && state.reason === 'not running' ? true : undefined;
@@ -181,10 +107,23 @@ describe('the pipeline, end to end on one machine', () => {
   });
 
   it('takes a files component through the same pipeline', async () => {
-    const pipeline = running!.pipeline;
+    const world = await testWorld('e2e-docs');
+    await mkdir(join(world.root, 'docs'));
+    await writeFile(join(world.root, 'docs', 'readme'), 'hello\n');
+    const config = worldConfig(
+      world,
+      redis.url,
+      `
+  docs:
+    recipe: files
+    path: ${join(world.root, 'docs')}
+    outbox: ${join(world.root, 'outbox', 'docs')}
+`,
+    );
+    const { pipeline } = await startInWorld(world, config);
     await pipeline.exportNow('docs');
     const snapshot = await waitLong('the docs snapshot', async () => {
-      const [found] = await listSnapshots(archive, { component: 'docs' });
+      const [found] = await listSnapshots(world.archive, { component: 'docs' });
       return found;
     });
     expect(snapshot.tags).toMatchObject({ component: 'docs', recipe: 'files', kind: 'physical' });
@@ -192,11 +131,19 @@ describe('the pipeline, end to end on one machine', () => {
   });
 
   it('closes cleanly on abort', async () => {
+    const world = await testWorld('e2e-abort');
+    const config = worldConfig(
+      world,
+      redis.url,
+      `
+  docs:
+    recipe: files
+    path: ${world.root}
+    outbox: ${join(world.root, 'outbox')}
+`,
+    );
     const controller = new AbortController();
-    const again = await startAll(config, {
-      prefix: `t${randomUUID().slice(0, 8)}`,
-      archive,
-      stagingDir: join(scratch.path, 'staging-2'),
+    const again = await startInWorld(world, config, {
       roles: { export: true, pull: true, import: false },
       signal: controller.signal,
     });

@@ -15,6 +15,7 @@ import {
   type RunningWorker,
   reportWorkerErrors,
   runJob,
+  startPeriodicTask,
 } from '@pullback/pipeline';
 import { Worker } from 'bullmq';
 
@@ -118,22 +119,27 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
   }
 
   const intervalMs = options.positionIntervalMs ?? 30_000;
-  const timer =
+  const positions =
     intervalMs > 0
-      ? setInterval(() => {
-          for (const { instance, name, component } of placed) {
-            reportPosition(options, instance, name, component).catch((error: Error) =>
-              pipeline.onError(error, `position of ${instance}`),
-            );
-          }
-        }, intervalMs)
+      ? startPeriodicTask(
+          intervalMs,
+          async (signal) => {
+            for (const { instance, name, component } of placed) {
+              if (signal.aborted) return;
+              await reportPosition(options, instance, name, component, signal).catch((error: Error) => {
+                if (!signal.aborted) pipeline.onError(error, `position of ${instance}`);
+              });
+            }
+          },
+          (error) => pipeline.onError(error, 'position reports'),
+        )
       : undefined;
-  timer?.unref();
 
   return {
     workers,
     close: async (closeOptions) => {
-      if (timer !== undefined) clearInterval(timer);
+      // Stopped and its round ended first: the caller closes the connection it uses next.
+      await positions?.stop();
       await closeWorkers(workers, closeOptions);
     },
   };
@@ -188,6 +194,7 @@ async function reportPosition(
   instance: string,
   name: string,
   component: ComponentConfig,
+  signal: AbortSignal,
 ): Promise<void> {
   const { registry } = options.pipeline;
   const record = await registry.instance(instance);
@@ -203,7 +210,7 @@ async function reportPosition(
   if (epoch === undefined) return;
   let update: typeof state;
   try {
-    const position = await recipe.position(location);
+    const position = await recipe.position(location, { signal });
     const { lsn: _lsn, replayedAt: _replayedAt, reason: _reason, ...rest } = state;
     update = {
       ...rest,
@@ -216,6 +223,8 @@ async function reportPosition(
       updatedAt: new Date().toISOString(),
     };
   } catch (error) {
+    // Stopped with the worker: the server was not asked to the end, so there is nothing to say.
+    if (signal.aborted) return;
     // A server caught shutting down answers with an error: the next round, which finds
     // it stopped, must still be able to say so, hence a reason of this reporter's own.
     update = {
@@ -228,6 +237,7 @@ async function reportPosition(
   // The position query takes a while, and a restore may have reported a new snapshot
   // meanwhile: writing this update (built on the older state) would roll it back.
   // Re-reading narrows that window to the two Redis round trips below.
+  if (signal.aborted) return;
   const now = (await registry.instance(instance))?.state;
   if (now?.snapshotId !== state.snapshotId || now?.updatedAt !== state.updatedAt) return;
   await registry.reportFallback(name, instance, epoch, update);

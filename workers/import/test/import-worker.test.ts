@@ -193,4 +193,68 @@ describe('import worker', () => {
     expect(await statusOf('docs-b')).toBe('first\n');
     expect((await pipeline.registry.snapshotHealth('docs'))[snapshot]?.state).toBe('good');
   });
+
+  it('the position reporter runs one round at a time and is stopped, its round ended, before close returns', async () => {
+    const errors: string[] = [];
+    const own = openPipeline({
+      redis: redis.url,
+      prefix: `t${randomUUID().slice(0, 8)}`,
+      onError: (error, where) => errors.push(`${where}: ${error.message}`),
+    });
+    await own.register(config);
+    await own.registry.reportFallback('docs', 'docs-b', 1, {
+      healthy: true,
+      updatedAt: new Date().toISOString(),
+    });
+    // A position query that answers only when released (a server slow to answer on a loaded machine).
+    let rounds = 0;
+    let underWay = 0;
+    let mostAtOnce = 0;
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow: Recipe = {
+      ...filesRecipe(),
+      async position(_instance, options = {}) {
+        rounds++;
+        underWay++;
+        mostAtOnce = Math.max(mostAtOnce, underWay);
+        try {
+          await Promise.race([
+            released,
+            new Promise((_, reject) =>
+              options.signal?.addEventListener('abort', () => reject(options.signal?.reason), { once: true }),
+            ),
+          ]);
+          return { running: true, inRecovery: true };
+        } finally {
+          underWay--;
+        }
+      },
+    };
+    const running = await startImportWorker({
+      pipeline: own,
+      config,
+      archive,
+      recipeFor: () => slow,
+      instances: ['docs-b'],
+      catchUp: false,
+      positionIntervalMs: 20,
+    });
+    await waitFor('a position round', async () => (rounds > 0 ? true : undefined));
+    // Many intervals pass while the first round waits: none may start another round.
+    const since = Date.now();
+    await waitFor('ten intervals', async () => (Date.now() - since > 200 ? true : undefined), 10_000, 20);
+    await running.close();
+    const roundEndedBeforeClose = underWay === 0;
+    // An aborted round reports nothing: docs-b is not marked unreachable by a shutdown.
+    const state = (await own.registry.instance('docs-b'))?.state;
+    await own.close();
+    release();
+    expect(roundEndedBeforeClose).toBe(true);
+    expect(mostAtOnce).toBe(1);
+    expect(errors).toEqual([]);
+    expect(state).toMatchObject({ healthy: true });
+  });
 });

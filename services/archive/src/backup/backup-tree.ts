@@ -22,11 +22,14 @@ import {
   type SnapshotManifest,
 } from '../snapshot/manifest.js';
 import { comparePaths, type FileContent, type TreeEntry } from '../snapshot/tree-entry.js';
-import { type MetadataIndex, readMetadataBlob, readTree, TreeWriter } from '../snapshot/tree-io.js';
+import { type MetadataIndex, readMetadataBlob, TreeWriter } from '../snapshot/tree-io.js';
 import { sharedSortedIds } from '../workers/sorted-ids.js';
 import type { ChunksResult, PagesResult, SmallResult } from '../workers/tasks.js';
 import { WorkerPool } from '../workers/worker-pool.js';
+import { loadDedupIndex, usableParent } from './dedup-index.js';
+import { readParentTree } from './parent-tree.js';
 import { Semaphore } from './semaphore.js';
+import { StorableEntries } from './storable-entries.js';
 import { type SkipListener, type SourceEntry, specialKind, walkSource } from './walk-source.js';
 
 export interface BackupTreeOptions {
@@ -159,8 +162,12 @@ class BackupRun {
   private readonly tree: TreeWriter;
   private readonly progress: ProgressReporter;
   /** Ids stored in this run or known in the archive: never stored again. */
-  private readonly known = new Set<string>();
+  private known = new Set<string>();
   private metadata: MetadataIndex = new Map();
+  /** Blobs whose packs are gone (see `loadDedupIndex`). */
+  private lost: ReadonlySet<string> = new Set();
+  /** Whether a blob (`idKey`) is one the archive does not have. */
+  private missing: (key: string) => boolean = () => false;
   private readonly slots: Semaphore;
   private smallBatch: SmallBatchFile[] = [];
   /** The first name met of each file with several names (`dev:ino`), and its entry. */
@@ -220,17 +227,27 @@ class BackupRun {
     await this.loadIndex();
     if (this.options.onProgress) await this.measureSource();
     const parentEntries = this.parent
-      ? readTree(this.archive, this.metadata, this.parent.tree, this.parent.id, this.signal)
+      ? readParentTree(this.archive, this.metadata, this.parent, this.signal)
       : undefined;
     let parentNext = parentEntries ? await parentEntries.next() : undefined;
+    // Whatever no restore could take is refused here, before the commit.
+    const storable = new StorableEntries(this.root);
     for await (const source of this.entries((path, why) => this.skip(path, why))) {
       throwIfAborted(this.signal);
+      storable.check(source);
       let parentEntry: TreeEntry | undefined;
       while (parentEntries && parentNext && !parentNext.done) {
         const order = comparePaths(parentNext.value.path, source.path);
         if (order > 0) break;
         if (order === 0) parentEntry = parentNext.value;
         parentNext = await parentEntries.next();
+      }
+      // Never reuse a parent's content that needs a blob the archive lost (a lost
+      // pack, or a damaged blob `verify --repair` dropped).
+      if (parentEntry?.content) {
+        parentEntry = await usableParent(parentEntry, this.missing, this.lost.size > 0, (id) =>
+          this.readParentMap(id, source.path),
+        );
       }
       const entry = this.entryOrLink(source, parentEntry);
       // Awaited in order by writeHead; this only keeps an early failure from being
@@ -281,23 +298,26 @@ class BackupRun {
 
   /**
    * Metadata locations (to read the parent's trees and maps) and, while there are not
-   * too many, every blob id in the archive (to store nothing twice), in one pass.
+   * too many, every blob id in the archive (to store nothing twice), in one pass; only
+   * packs that exist count (see `loadDedupIndex`).
    */
   private async loadIndex(): Promise<void> {
-    const max = this.options.knownBlobsMax ?? 2_000_000;
-    let count = 0;
-    for await (const index of this.archive.indexFiles(this.signal)) {
-      for (const pack of index.packs) {
-        for (const entry of pack.entries) {
-          const key = idKey(entry.id);
-          if (entry.type !== BlobType.Data) this.metadata.set(key, { ...entry, pack: pack.id });
-          if (count < max) {
-            this.known.add(key);
-            count++;
-          }
-        }
-      }
-    }
+    const index = await loadDedupIndex(this.archive, this.options.knownBlobsMax ?? 2_000_000, this.signal);
+    this.known = index.known;
+    this.metadata = index.metadata;
+    this.lost = index.lost;
+    const { known, lost, complete } = index;
+    this.missing = (key) => lost.has(key) || (complete && !known.has(key));
+  }
+
+  private readParentMap(id: Buffer, path: string): Promise<Buffer> {
+    return readMetadataBlob(
+      this.archive,
+      this.metadata,
+      id,
+      `snapshot ${this.parent!.id} file ${path}`,
+      this.signal,
+    );
   }
 
   /** An entry left out of the snapshot (or a directory whose contents are), and why. */

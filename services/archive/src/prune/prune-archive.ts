@@ -4,6 +4,7 @@ import { ArchiveError, throwIfAborted } from '../errors.js';
 import { idKey } from '../index/blob-location.js';
 import { encodeIndex, type IndexedPack } from '../index/index-file.js';
 import { acquireLock } from '../lock/index.js';
+import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { PackWriter, packName, type SavedPack } from '../pack/pack-writer.js';
 import type { Archive } from '../repository/archive.js';
@@ -14,6 +15,7 @@ import { decodePageMap } from '../snapshot/page-map.js';
 import { loadMetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-io.js';
 import type { WriteResult } from '../workers/tasks.js';
 import { WorkerPool } from '../workers/worker-pool.js';
+import { refuseIfUnreadable } from './refuse-unreadable.js';
 
 export interface PruneOptions {
   /**
@@ -36,6 +38,9 @@ export interface PruneResult {
   readonly bytesRemoved: number;
   readonly bytesWritten: number;
   readonly indexObjectsReplaced: number;
+  /** Temporaries of killed processes removed (fs driver; counted, not removed, by a dry run). */
+  readonly temporariesRemoved: number;
+  readonly temporaryBytesRemoved: number;
 }
 
 interface PackUse {
@@ -57,6 +62,7 @@ interface PackUse {
  * (about 100 bytes per blob), as restic's prune does.
  */
 export async function pruneArchive(archive: Archive, options: PruneOptions = {}): Promise<PruneResult> {
+  const lockTakenAt = Date.now();
   const lock = await acquireLock(archive.backend, {
     kind: 'exclusive',
     purpose: 'prune',
@@ -66,14 +72,24 @@ export async function pruneArchive(archive: Archive, options: PruneOptions = {})
   try {
     const signal = options.signal ? AbortSignal.any([options.signal, lock.signal]) : lock.signal;
     setMaxListeners(0, signal);
-    return await prune(archive, options, signal);
+    const temporaries = options.dryRun
+      ? { files: 0, bytes: 0 }
+      : await removeDeadTemporaries(archive.backend, lockTakenAt);
+    return {
+      ...(await prune(archive, options, signal)),
+      temporariesRemoved: temporaries.files,
+      temporaryBytesRemoved: temporaries.bytes,
+    };
   } finally {
     await lock.release().catch(() => {});
   }
 }
 
-async function prune(archive: Archive, options: PruneOptions, signal: AbortSignal): Promise<PruneResult> {
+type PackPruneResult = Omit<PruneResult, 'temporariesRemoved' | 'temporaryBytesRemoved'>;
+
+async function prune(archive: Archive, options: PruneOptions, signal: AbortSignal): Promise<PackPruneResult> {
   const threshold = options.repackThreshold ?? 0.3;
+  await refuseIfUnreadable(archive, signal);
   const referenced = await referencedBlobs(archive, signal);
 
   // Every pack in storage, and what the (non-superseded) index says of each.
@@ -85,7 +101,7 @@ async function prune(archive: Archive, options: PruneOptions, signal: AbortSigna
   for await (const info of archive.backend.list('index/', { signal })) indexNames.push(info.name);
   const uses = new Map<string, PackUse>();
   const chosen = new Set<string>();
-  for await (const index of archive.indexFiles(signal)) {
+  for (const index of (await archive.readIndexes(signal)).live) {
     for (const pack of index.packs) {
       const size = stored.get(pack.id);
       if (size === undefined || uses.has(pack.id)) continue;

@@ -13,7 +13,8 @@ import {
 import { seal, unseal } from '../crypto/seal.js';
 import { ArchiveError, CorruptDataError } from '../errors.js';
 import type { BlobLocation } from '../index/blob-location.js';
-import { decodeIndex, findBlobs, type IndexObject } from '../index/index-file.js';
+import { decodeIndex, type IndexObject } from '../index/index-file.js';
+import { findLiveBlobs } from '../index/live-locations.js';
 import { openBlob } from '../pack/blob-codec.js';
 import { packName } from '../pack/pack-writer.js';
 import { type ArchiveConfig, type ArchiveConfigOptions, FORMAT_VERSION, newConfig } from './config.js';
@@ -121,12 +122,39 @@ export class Archive {
     return readAll(await this.backend.load(name, undefined, signal ? { signal } : {}));
   }
 
-  /** Every index object's name and decoded content, skipping superseded ones. */
-  async *indexFiles(signal?: AbortSignal): AsyncGenerator<IndexObject & { name: string }> {
+  /**
+   * Told of damage that a command works around rather than fails on: an index object
+   * or a snapshot manifest that does not open. Each object is told once. Default: ignore.
+   */
+  onWarning: ((message: string) => void) | undefined;
+  private readonly warned = new Set<string>();
+
+  /** Keeps `warn` quiet about `about`, for a caller that reports it otherwise (verify). */
+  reported(about: string): void {
+    this.warned.add(about);
+  }
+
+  /** Tells `onWarning` of `message`, once per `about` (an object name). */
+  warn(about: string, message: string): void {
+    if (this.warned.has(about)) return;
+    this.warned.add(about);
+    this.onWarning?.(message);
+  }
+
+  /**
+   * Every index object's name and decoded content, skipping superseded ones, and the
+   * names of those that do not open (damaged): a damaged index object only costs the
+   * blobs it alone lists (see `repairIndex`), so readers go on without it.
+   */
+  async readIndexes(signal?: AbortSignal): Promise<{
+    live: (IndexObject & { name: string })[];
+    damaged: string[];
+  }> {
     const names: string[] = [];
     for await (const info of this.backend.list('index/', signal ? { signal } : {})) names.push(info.name);
     const superseded = new Set<string>();
     const files: { name: string; index: IndexObject }[] = [];
+    const damaged: string[] = [];
     for (const name of names) {
       let sealed: Buffer;
       try {
@@ -137,13 +165,32 @@ export class Archive {
         throw error;
       }
       const index = decodeIndex(this.keys.encryption, sealed);
-      if (index === undefined) throw new CorruptDataError(`index object ${name} fails authentication`);
+      if (index === undefined) {
+        damaged.push(name);
+        continue;
+      }
       for (const id of index.supersedes) superseded.add(`index/${id}`);
       files.push({ index, name });
     }
-    for (const { index, name } of files) {
-      if (!superseded.has(name)) yield Object.assign(index, { name });
+    return {
+      live: files
+        .filter(({ name }) => !superseded.has(name))
+        .map(({ index, name }) => Object.assign(index, { name })),
+      // A damaged object a newer index supersedes is only waiting for removal.
+      damaged: damaged.filter((name) => !superseded.has(name)),
+    };
+  }
+
+  /** Every live index object (see `readIndexes`); damaged ones are warned of and skipped. */
+  async *indexFiles(signal?: AbortSignal): AsyncGenerator<IndexObject & { name: string }> {
+    const { live, damaged } = await this.readIndexes(signal);
+    for (const name of damaged) {
+      this.warn(
+        name,
+        `index object ${name} fails authentication: the blobs only it lists are unreachable until \`pullback repair index\``,
+      );
     }
+    yield* live;
   }
 
   /**
@@ -162,7 +209,7 @@ export class Archive {
     ids: { has(key: string): boolean },
     signal?: AbortSignal,
   ): Promise<Map<string, BlobLocation>> {
-    return findBlobs(await this.openIndexes(signal), ids);
+    return findLiveBlobs(this, await this.openIndexes(signal), ids, signal);
   }
 
   /** Reads, authenticates, decompresses and checks one blob. */

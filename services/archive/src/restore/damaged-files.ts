@@ -19,11 +19,14 @@ export class DamagedRestoreError extends CorruptDataError {
     /** Files restored whole. */
     readonly filesRestored: number,
     readonly damaged: readonly DamagedFile[],
+    /** What explains the damage best, when it is more than the first file's reason (a lost pack). */
+    cause?: { readonly message: string; readonly hint: string },
   ) {
     const short = snapshot.slice(0, 12);
+    const first = damaged[0];
     super(
-      `snapshot ${short}: ${filesRestored} files restored, ${damaged.length} damaged files not restored (first: ${damaged[0]?.path}: ${damaged[0]?.reason})`,
-      { hint: 'the archive is damaged; run `pullback verify --read-data`' },
+      `snapshot ${short}: ${filesRestored} files restored, ${damaged.length} damaged files not restored; ${cause?.message ?? `first: ${first?.path}: ${first?.reason}`}`,
+      { hint: cause?.hint ?? 'the archive is damaged; run `pullback verify --read-data`' },
     );
   }
 }

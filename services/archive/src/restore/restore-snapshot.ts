@@ -14,11 +14,13 @@ import {
   truncate,
 } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { isNotFound } from '@pullback/storage';
 import { Semaphore } from '../backup/semaphore.js';
 import { type SourceStats, walkSource } from '../backup/walk-source.js';
 import { ArchiveError, throwIfAborted } from '../errors.js';
 import { type BlobLocation, idKey } from '../index/blob-location.js';
-import { findBlobs, type IndexObject } from '../index/index-file.js';
+import type { IndexObject } from '../index/index-file.js';
+import { findLiveBlobs } from '../index/live-locations.js';
 import { GarbageBudget } from '../memory/collect-garbage.js';
 import { packName } from '../pack/pack-writer.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
@@ -31,9 +33,17 @@ import { findSnapshot, type Snapshot } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import { comparePaths, type TreeEntry, TreeValidator } from '../snapshot/tree-entry.js';
 import { loadMetadataIndex, type MetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-io.js';
-import type { BlobWrite, CompareResult, CompareTask, WriteResult, WriteTask } from '../workers/tasks.js';
+import {
+  type BlobWrite,
+  type CompareResult,
+  type CompareTask,
+  PACK_MISSING,
+  type WriteResult,
+  type WriteTask,
+} from '../workers/tasks.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 import { DamagedRestoreError, DamageLedger } from './damaged-files.js';
+import { MissingPacks } from './missing-packs.js';
 
 export interface RestoreOptions {
   /** The directory to restore into: created if missing; must be empty unless `delta`. */
@@ -184,6 +194,8 @@ class Restorer {
   private readonly compares: Semaphore;
   /** Files whose data failed: left out, and reported at the end. */
   private readonly damage = new DamageLedger();
+  /** Packs found missing, with the files that needed them (their files are damaged too). */
+  private readonly missing = new MissingPacks();
   /** Files created (or cut to size) whose metadata is not set yet: removed if the restore fails. */
   private readonly unfinished = new Set<string>();
 
@@ -282,6 +294,7 @@ class Restorer {
         this.snapshot.id,
         this.result.files - this.damage.size,
         this.damage.list(),
+        this.missing.summary(),
       );
     }
     return { snapshot: this.snapshot, ...this.result };
@@ -626,7 +639,7 @@ class Restorer {
   /** Locates the batch's blobs, reads them pack by pack in ranges, and writes them. */
   private async runBatch(writes: Map<string, PendingWrite[]>): Promise<void> {
     if (writes.size > 0) {
-      const locations = findBlobs(this.indexes, writes);
+      const locations = await findLiveBlobs(this.archive, this.indexes, writes, this.signal);
       for (const [key, list] of writes) {
         if (!locations.has(key)) {
           const reason = `blob ${Buffer.from(key, 'latin1').toString('hex').slice(0, 16)} is not in the archive index`;
@@ -647,13 +660,21 @@ class Restorer {
             if (localPath !== undefined) {
               read = { file: { path: localPath(packName(first.pack)), ...span } };
             } else {
-              const sealed = await readAll(
-                await this.archive.backend.load(
-                  packName(first.pack),
-                  span,
-                  this.signal ? { signal: this.signal } : {},
-                ),
-              );
+              const sealed = await this.archive.backend
+                .load(packName(first.pack), span, this.signal ? { signal: this.signal } : {})
+                .then(readAll, (error: unknown) => {
+                  if (isNotFound(error)) return undefined;
+                  throw error;
+                });
+              if (sealed === undefined) {
+                for (const location of range) {
+                  const list = writes.get(idKey(location.id))!;
+                  this.missing.add(first.pack, list);
+                  for (const write of list)
+                    this.damage.add(write.file, `pack ${first.pack.slice(0, 16)} is missing`);
+                }
+                return;
+              }
               this.garbage.spend(sealed.length);
               read = { sealed };
             }
@@ -684,8 +705,15 @@ class Restorer {
             this.progress.add(result.bytesWritten);
             // Its files are left out and the restore goes on: see `DamagedRestoreError`.
             for (const bad of result.corrupt) {
+              const list = writes.get(idKey(bad.id))!;
+              if (bad.reason === PACK_MISSING) {
+                this.missing.add(first.pack, list);
+                for (const write of list)
+                  this.damage.add(write.file, `pack ${first.pack.slice(0, 16)} is missing`);
+                continue;
+              }
               const reason = `blob ${bad.id.toString('hex').slice(0, 16)} in pack ${first.pack.slice(0, 16)}: ${bad.reason}`;
-              for (const write of writes.get(idKey(bad.id))!) this.damage.add(write.file, reason);
+              for (const write of list) this.damage.add(write.file, reason);
             }
           }),
         ),

@@ -1,6 +1,6 @@
 import { isNotFound } from '@pullback/storage';
 import { plainHash } from '../crypto/hash.js';
-import { ArchiveError } from '../errors.js';
+import { ArchiveError, isArchiveError } from '../errors.js';
 import type { Archive } from '../repository/archive.js';
 
 const SNAPSHOT_AAD = Buffer.from('pullback snapshot');
@@ -61,21 +61,46 @@ export async function loadSnapshotById(
   return { ...manifest, id };
 }
 
-/** Every snapshot, oldest first. Snapshots removed while listing are skipped. */
-export async function listSnapshots(archive: Archive, signal?: AbortSignal): Promise<Snapshot[]> {
+/**
+ * Every snapshot that opens, oldest first, and the ids of those that do not (damaged
+ * manifests). Snapshots removed while listing are skipped.
+ */
+export async function readSnapshots(
+  archive: Archive,
+  signal?: AbortSignal,
+): Promise<{ snapshots: Snapshot[]; damaged: string[] }> {
   const ids: string[] = [];
   for await (const info of archive.backend.list('snapshots/', signal ? { signal } : {})) {
     ids.push(info.name.slice('snapshots/'.length));
   }
   const snapshots: Snapshot[] = [];
+  const damaged: string[] = [];
   for (const id of ids) {
     try {
       snapshots.push(await loadSnapshotById(archive, id, signal));
     } catch (error) {
-      if (!isNotFound(error)) throw error;
+      if (isArchiveError(error, 'corrupt')) damaged.push(id);
+      else if (!isNotFound(error)) throw error;
     }
   }
-  return snapshots.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
+  snapshots.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
+  return { snapshots, damaged };
+}
+
+/**
+ * Every snapshot, oldest first. A damaged manifest only loses its own snapshot: it is
+ * warned of (`Archive.onWarning`) and left out, so the others still list, restore and
+ * back up.
+ */
+export async function listSnapshots(archive: Archive, signal?: AbortSignal): Promise<Snapshot[]> {
+  const { snapshots, damaged } = await readSnapshots(archive, signal);
+  for (const id of damaged) {
+    archive.warn(
+      `snapshots/${id}`,
+      `snapshot ${id.slice(0, 12)} fails authentication: left out (\`pullback verify\` lists the damage)`,
+    );
+  }
+  return snapshots;
 }
 
 /** Finds a snapshot by id, unique id prefix, or `latest` (among those `filter` keeps). */

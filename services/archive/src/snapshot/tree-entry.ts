@@ -73,33 +73,40 @@ export class TreeValidator {
   private readonly linkable = new Set<string>();
 
   check(entry: TreeEntry, snapshot: string): void {
-    const fail = (why: string) =>
-      new ArchiveError('unsafe-path', `snapshot ${snapshot}: ${why}: ${JSON.stringify(entry.path)}`);
+    const why = this.problem(entry);
+    if (why !== undefined) {
+      throw new ArchiveError('unsafe-path', `snapshot ${snapshot}: ${why}: ${JSON.stringify(entry.path)}`);
+    }
+  }
+
+  /** Why `entry` cannot come next in a tree, or undefined (it is then taken as seen). */
+  problem(entry: TreeEntry): string | undefined {
     const path = entry.path;
-    if (typeof path !== 'string') throw fail('entry without a path');
+    if (typeof path !== 'string') return 'entry without a path';
     if (this.previous === undefined) {
-      if (path !== '' || entry.type !== 'dir') throw fail('tree does not start with its root directory');
+      if (path !== '' || entry.type !== 'dir') return 'tree does not start with its root directory';
       this.previous = path;
       this.dirs.push('');
-      return;
+      return undefined;
     }
-    if (path === '' || path.startsWith('/') || path.includes('\0')) throw fail('unsafe path');
+    if (path === '' || path.startsWith('/') || path.includes('\0')) return 'unsafe path';
     const parts = path.split('/');
-    for (const part of parts) if (part === '' || part === '.' || part === '..') throw fail('unsafe path');
-    if (comparePaths(this.previous, path) >= 0) throw fail('tree out of order');
+    for (const part of parts) if (part === '' || part === '.' || part === '..') return 'unsafe path';
+    if (comparePaths(this.previous, path) >= 0) return 'tree out of order';
     this.previous = path;
     const parent = parts.slice(0, -1).join('/');
     while (this.dirs.length > 0 && this.dirs[this.dirs.length - 1] !== parent) this.dirs.pop();
-    if (this.dirs.length === 0) throw fail('parent directory missing');
+    if (this.dirs.length === 0) return 'parent directory missing';
     if (entry.type === 'dir') this.dirs.push(path);
     else if (entry.type !== 'file' && entry.type !== 'symlink' && entry.type !== 'hardlink')
-      throw fail(`unknown type ${String(entry.type)}`);
-    if (entry.type === 'symlink' && typeof entry.target !== 'string') throw fail('symlink without target');
+      return `unknown type ${String(entry.type)}`;
+    if (entry.type === 'symlink' && typeof entry.target !== 'string') return 'symlink without target';
     // A hard link names an earlier file entry, never a path of its own choosing: linking
     // through a symlink could reach a file outside the target.
     if (entry.type === 'file' && typeof entry.nlink === 'number' && entry.nlink > 1) this.linkable.add(path);
     if (entry.type === 'hardlink' && !(typeof entry.target === 'string' && this.linkable.has(entry.target))) {
-      throw fail('hard link to no earlier linked file');
+      return 'hard link to no earlier linked file';
     }
+    return undefined;
   }
 }

@@ -1,6 +1,7 @@
 import { ArchiveError } from '../errors.js';
 import { type BlobLocation, idKey } from '../index/blob-location.js';
 import type { IndexObject } from '../index/index-file.js';
+import { liveLocations } from '../index/live-locations.js';
 import { configuredCompression, sealBlob } from '../pack/blob-codec.js';
 import { BlobType } from '../pack/blob-entry.js';
 import type { PackWriter } from '../pack/pack-writer.js';
@@ -68,11 +69,14 @@ export async function loadMetadataIndex(
   signal?: AbortSignal,
   indexes?: readonly IndexObject[],
 ): Promise<MetadataIndex> {
-  const found: MetadataIndex = new Map();
-  for (const index of indexes ?? (await archive.openIndexes(signal))) {
-    for (const location of index.metadata()) found.set(idKey(location.id), location);
-  }
-  return found;
+  const opened = indexes ?? (await archive.openIndexes(signal));
+  return liveLocations(
+    archive,
+    (function* () {
+      for (const index of opened) yield* index.metadata();
+    })(),
+    signal,
+  );
 }
 
 /** Reads one metadata blob by id; a missing one is reported with `what` it belongs to. */

@@ -9,7 +9,7 @@ import type { Archive } from '../repository/archive.js';
 import { readAll } from '../repository/stream-bytes.js';
 import { withSharedLock } from '../repository/with-lock.js';
 import { decodeChunkMap } from '../snapshot/chunk-map.js';
-import { listSnapshots, type Snapshot } from '../snapshot/manifest.js';
+import { readSnapshots, type Snapshot } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import { TreeValidator } from '../snapshot/tree-entry.js';
 import { loadMetadataIndex, type MetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-io.js';
@@ -40,12 +40,17 @@ export interface VerifyResult {
   readonly blobsRead: number;
   readonly bytesRead: number;
   readonly problems: VerifyProblem[];
+  /** Ids (hex) of the blobs found damaged by reading data, for `repairArchive`. */
+  readonly damagedBlobs: string[];
 }
 
 /** Referenced blobs checked against the index per batch (bounds memory). */
 const REFS_PER_BATCH = 500_000;
-/** Problems reported per snapshot before the rest are summarized. */
-const PROBLEMS_PER_SNAPSHOT = 20;
+/**
+ * Problems reported per snapshot before the rest are summarized: enough to name every
+ * file of a damaged bundle (small files share bundles) or a lost pack.
+ */
+const PROBLEMS_PER_SNAPSHOT = 1000;
 
 /**
  * Checks the archive: every snapshot's tree is readable and well-formed, every blob it
@@ -84,14 +89,26 @@ class Verifier {
     for await (const info of this.archive.backend.list('data/', this.signal ? { signal: this.signal } : {})) {
       this.packs.set(info.name.slice(info.name.lastIndexOf('/') + 1), info.size);
     }
-    this.metadata = await loadMetadataIndex(this.archive, this.signal);
+    const indexes = await this.archive.readIndexes(this.signal);
+    for (const name of indexes.damaged) {
+      this.archive.reported(name);
+      this.problems.push({
+        message: `index object ${name} fails authentication (\`pullback repair index\` rebuilds the index from the packs)`,
+      });
+    }
+    this.metadata = await loadMetadataIndex(this.archive, this.signal, indexes.live);
     if (this.options.readData) await this.readAllPacks();
-    const snapshots = await listSnapshots(this.archive, this.signal);
+    const { snapshots, damaged } = await readSnapshots(this.archive, this.signal);
+    for (const id of damaged) {
+      this.archive.reported(`snapshots/${id}`);
+      this.problems.push({ snapshot: id, message: `snapshot ${id.slice(0, 12)} fails authentication` });
+    }
     for (const snapshot of snapshots) await this.checkSnapshot(snapshot);
     this.progress.finish();
     return {
       ok: this.problems.length === 0,
-      snapshots: snapshots.length,
+      damagedBlobs: [...this.bad.keys()].map((key) => Buffer.from(key, 'latin1').toString('hex')),
+      snapshots: snapshots.length + damaged.length,
       packs: this.packs.size,
       blobsRead: this.blobsRead,
       bytesRead: this.bytesRead,
@@ -202,32 +219,34 @@ class Verifier {
       reported++;
       if (reported <= PROBLEMS_PER_SNAPSHOT) this.problems.push(problem);
     };
-    let refs = new Map<string, string>();
+    // Every file that uses a blob, so that a problem names them all (a bundle blob
+    // holds many small files).
+    let refs = new Map<string, string[]>();
+    let refCount = 0;
     const flush = async () => {
       const batch = refs;
       refs = new Map();
+      refCount = 0;
       if (batch.size === 0) return;
       const found = await this.archive.locateIds(batch, this.signal);
-      for (const [key, file] of batch) {
+      for (const [key, files] of batch) {
         const hex = Buffer.from(key, 'latin1').toString('hex').slice(0, 16);
         const location = found.get(key) ?? this.metadata.get(key);
-        if (!location) {
-          report({ snapshot: id, file, message: `blob ${hex} is not in the index` });
-        } else if (!this.packs.has(location.pack)) {
-          report({
-            snapshot: id,
-            file,
-            message: `blob ${hex}: pack ${location.pack.slice(0, 16)} is missing`,
-          });
-        } else if (this.bad.has(key)) {
-          report({ snapshot: id, file, message: `blob ${hex}: ${this.bad.get(key)}` });
-        }
+        let message: string | undefined;
+        if (!location) message = `blob ${hex} is not in the index`;
+        else if (!this.packs.has(location.pack))
+          message = `blob ${hex}: pack ${location.pack.slice(0, 16)} is missing`;
+        else if (this.bad.has(key)) message = `blob ${hex}: ${this.bad.get(key)}`;
+        if (message) for (const file of files) report({ snapshot: id, file, message });
       }
     };
     const reference = async (hex: string | Buffer, file: string) => {
       const key = idKey(typeof hex === 'string' ? Buffer.from(hex, 'hex') : hex);
-      if (!refs.has(key)) refs.set(key, file);
-      if (refs.size >= REFS_PER_BATCH) await flush();
+      const files = refs.get(key);
+      if (!files) refs.set(key, [file]);
+      else if (files[files.length - 1] !== file) files.push(file);
+      else return;
+      if (++refCount >= REFS_PER_BATCH) await flush();
     };
     const readMap = (mapId: string, file: string) =>
       readMetadataBlob(

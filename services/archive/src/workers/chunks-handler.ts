@@ -1,4 +1,5 @@
 import { openForRead, readFully, withFd } from '../fs/read-range.js';
+import { isAllZero } from '../fs/zero-blocks.js';
 import { idKey } from '../index/blob-location.js';
 import { sealBlobWithId } from '../pack/blob-codec.js';
 import { BlobType, type SealedBlob } from '../pack/blob-entry.js';
@@ -28,7 +29,7 @@ export async function handleChunks(ctx: WorkContext, task: ChunksTask): Promise<
   while (position < read && (position === 0 || task.start + position < task.softEnd)) {
     const length = ctx.chunker.cut(data, position, read);
     const chunk = data.subarray(position, position + length);
-    const id = ctx.hash.digest(chunk);
+    const id = isAllZero(chunk) ? zeroChunkId(ctx, chunk) : ctx.hash.digest(chunk);
     chunks.push({ id, length });
     const key = idKey(id);
     if (!sealed.has(key) && !(task.known && hasSortedId(task.known, id))) {
@@ -38,4 +39,19 @@ export async function handleChunks(ctx: WorkContext, task: ChunksTask): Promise<
     position += length;
   }
   return { chunks, blobs, end: task.start + position, eof: eof && position >= read };
+}
+
+/**
+ * The id of an all-zero chunk: a sparse file's holes read as zeros and cut into the
+ * same few chunk lengths (mostly `maxSize`), so each length is hashed once. A check
+ * for zeros stops at the first byte that is not: it costs nothing on other data.
+ */
+function zeroChunkId(ctx: WorkContext, chunk: Buffer): Buffer {
+  let id = ctx.zeroChunkIds.get(chunk.length);
+  if (id === undefined) {
+    if (ctx.zeroChunkIds.size >= 64) ctx.zeroChunkIds.clear();
+    id = ctx.hash.digest(chunk);
+    ctx.zeroChunkIds.set(chunk.length, id);
+  }
+  return id;
 }

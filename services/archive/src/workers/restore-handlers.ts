@@ -5,7 +5,13 @@ import { writeFully, writeSkippingZeros } from '../fs/zero-blocks.js';
 import { openBlob } from '../pack/blob-codec.js';
 import { nativePath } from '../snapshot/file-name.js';
 import { decodePageMap } from '../snapshot/page-map.js';
-import type { CompareResult, CompareTask, WriteResult, WriteTask } from './tasks.js';
+import {
+  type CompareResult,
+  type CompareTask,
+  PACK_MISSING,
+  type WriteResult,
+  type WriteTask,
+} from './tasks.js';
 import { scratch, type WorkContext } from './work-context.js';
 
 /**
@@ -19,6 +25,10 @@ export function handleWrite(ctx: WorkContext, task: WriteTask): WriteResult {
   const range = task.sealed ?? readRange(task.file!);
   try {
     for (const blob of task.blobs) {
+      if (range === undefined) {
+        corrupt.push({ id: blob.id, reason: PACK_MISSING });
+        continue;
+      }
       const sealed = range.subarray(blob.at, blob.at + blob.length);
       const opened =
         sealed.length === blob.length
@@ -51,15 +61,15 @@ export function handleWrite(ctx: WorkContext, task: WriteTask): WriteResult {
 
 /**
  * A ranged read of a local pack, into this thread's read buffer: short when the pack
- * is, empty when it is missing (every blob in it is then reported, with its files).
+ * is, undefined when it is missing (every blob in it is then reported, with its files).
  */
-function readRange(file: NonNullable<WriteTask['file']>): Buffer {
+function readRange(file: NonNullable<WriteTask['file']>): Buffer | undefined {
   const buffer = scratch(file.length);
   let fd: number;
   try {
     fd = openForRead(file.path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return buffer.subarray(0, 0);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
   return buffer.subarray(

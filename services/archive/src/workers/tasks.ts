@@ -123,3 +123,6 @@ export interface CompareResult {
 }
 
 export type Task = PagesTask | ChunksTask | SmallTask | WriteTask | CompareTask;
+
+/** The reason a write task gives for every blob of a pack that does not exist. */
+export const PACK_MISSING = 'pack is missing';

@@ -19,6 +19,8 @@ export interface WorkContext {
   readonly hash: KeyedHash;
   readonly chunker: GearChunker;
   readonly config: ArchiveConfig;
+  /** Ids of all-zero chunks by length (holes, zeroed stretches): found without hashing them again. */
+  readonly zeroChunkIds: Map<number, Buffer>;
 }
 
 export function workContext(setup: WorkSetup): WorkContext {
@@ -29,6 +31,7 @@ export function workContext(setup: WorkSetup): WorkContext {
     hash: new KeyedHash(asBuffer(setup.idKey)),
     chunker: new GearChunker(gearTable(asBuffer(setup.gearKey)), setup.config.chunker),
     config: setup.config,
+    zeroChunkIds: new Map(),
   };
 }
 

@@ -1,7 +1,8 @@
+import { redactUrl } from '@pullback/storage/redact-url';
 import { startAll } from '@pullback/workers';
 import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
-import { openReachablePipeline, redactUrl } from '../reach-redis.js';
+import { openReachablePipeline } from '../reach-redis.js';
 
 export interface UpOptions {
   readonly config?: string;
@@ -17,9 +18,12 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
     signal: context.signal,
     ...(socketDir ? { postgres: { socketDir } } : {}),
     onError: (error, where) => context.stderr.write(`pullback: ${where}: ${error.message}\n`),
+    onNotice: (line) => context.stdout.write(`pullback up: ${line}\n`),
   });
   const say = (line: string) => context.stdout.write(`${line}\n`);
-  say(`pullback up: config ${path}, redis ${redactUrl(config.redis)}, archive ${config.archive.url}`);
+  say(
+    `pullback up: config ${path}, redis ${redactUrl(config.redis)}, archive ${redactUrl(config.archive.url)}`,
+  );
   for (const [name, component] of Object.entries(config.components)) {
     const active = component.instances.find((instance) => instance.role === 'active');
     const fallbacks = component.instances.filter((instance) => instance.role === 'fallback');

@@ -1,4 +1,4 @@
-import { verifyArchive } from '@pullback/archive';
+import { type RepairArchiveResult, repairArchive, verifyArchive } from '@pullback/archive';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
 import { SilentExit } from '../errors.js';
@@ -8,6 +8,20 @@ import { formatBytes, progressDisplay } from '../progress-display.js';
 export interface VerifyOptions extends ArchiveFlags {
   readonly readData?: boolean;
   readonly json?: boolean;
+  readonly repair?: boolean;
+}
+
+function describeRepair(result: RepairArchiveResult): string {
+  const parts = [`repair: index rebuilt from ${result.packs} packs (${result.blobs} blobs)`];
+  if (result.packsMissing.length > 0) parts.push(`${result.packsMissing.length} missing packs dropped`);
+  if (result.blobsDropped > 0) parts.push(`${result.blobsDropped} damaged blobs dropped`);
+  if (result.packsUnreadable.length > 0)
+    parts.push(`${result.packsUnreadable.length} packs with unreadable headers left out`);
+  if (result.snapshotsRemoved.length > 0)
+    parts.push(
+      `unreadable snapshots removed: ${result.snapshotsRemoved.map((id) => id.slice(0, 12)).join(' ')}`,
+    );
+  return parts.join(', ');
 }
 
 /**
@@ -45,6 +59,22 @@ export async function verify(options: VerifyOptions, context: CommandContext): P
       : '';
     context.stdout.write(
       `${result.ok ? 'ok' : `${result.problems.length} problems`}: ${result.snapshots} snapshots, ${result.packs} packs${read}\n`,
+    );
+  }
+  if (!result.ok && options.repair) {
+    const repaired = await repairArchive(archive, {
+      dropBlobs: new Set(result.damagedBlobs.map((hex) => Buffer.from(hex, 'hex').toString('latin1'))),
+      signal: context.signal,
+    });
+    // Beside --json's document, never inside it.
+    const out = options.json ? context.stderr : context.stdout;
+    out.write(`${describeRepair(repaired)}\n`);
+    // What is still wrong after the repair decides the exit status.
+    result = await verifyArchive(archive, { signal: context.signal });
+    out.write(
+      result.ok
+        ? 'after repair: ok\n'
+        : `after repair: ${result.problems.length} problems remain: back up the same files again to store what is lost, or forget the snapshots that need it\n`,
     );
   }
   if (!result.ok) {

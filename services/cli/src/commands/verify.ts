@@ -11,10 +11,21 @@ export function registerVerifyCommand(program: Command, context: CommandContext)
       "Check the archive: every snapshot's manifest, the index and the packs it names; with --read-data also every chunk. Exits 1 when anything is damaged or missing.",
     )
     .option('--read-data', 'also read, decrypt and checksum every chunk (reads the whole archive)')
+    .option(
+      '--repair',
+      'when damaged: rebuild the index from the packs without what is lost or damaged (so the next backup stores it again) and remove snapshot manifests that cannot be read',
+    )
     .addOption(jsonOption())
     .addOption(archiveOption())
     .addOption(keyFileOption())
     .addOption(configOption())
-    .addHelpText('after', examples('pullback verify', 'pullback verify --read-data --json'))
+    .addHelpText(
+      'after',
+      examples(
+        'pullback verify',
+        'pullback verify --read-data --json',
+        'pullback verify --read-data --repair',
+      ),
+    )
     .action(async (options) => (await import('../actions/verify.js')).verify(options, context));
 }

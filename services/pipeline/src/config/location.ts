@@ -1,3 +1,5 @@
+import { redactUrl } from '@pullback/storage/redact-url';
+
 /**
  * Where an archive or an outbox lives: a filesystem path, `file:///path`, or
  * `s3://bucket/prefix`. Only the shape is checked here; whether the place exists
@@ -36,7 +38,8 @@ export function checkLocation(text: string): string | undefined {
 
 /** What is wrong with `text` as a Redis URL, or undefined when it is fine. */
 export function checkRedisUrl(text: string): string | undefined {
-  const expected = `expected a redis:// or rediss:// URL, got ${JSON.stringify(text)}`;
+  // The text may hold a password: it is echoed redacted.
+  const expected = `expected a redis:// or rediss:// URL, got ${JSON.stringify(redactUrl(text))}`;
   let url: URL;
   try {
     url = new URL(text);
@@ -44,6 +47,7 @@ export function checkRedisUrl(text: string): string | undefined {
     return expected;
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return expected;
-  if (url.hostname === '') return `a Redis URL needs a host (redis://host:6379), got ${JSON.stringify(text)}`;
+  if (url.hostname === '')
+    return `a Redis URL needs a host (redis://host:6379), got ${JSON.stringify(redactUrl(text))}`;
   return undefined;
 }

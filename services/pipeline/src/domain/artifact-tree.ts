@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { comparePaths, type SourceEntry, type SourceStats } from '@pullback/archive';
+import { comparePaths, type SourceEntry, type SourceStats, unrestorableName } from '@pullback/archive';
 import type { ArtifactManifest } from '../recipe.js';
 import { corruptArtifact } from './artifact-check.js';
 import { TarFormatError } from './tar-header.js';
@@ -24,16 +24,20 @@ interface Node {
   readonly file?: string;
   readonly base?: number;
   readonly target?: string;
+  /** The member's name as the tar has it, for messages; none for an implied directory. */
+  readonly member?: string;
 }
 
 /**
  * The tree an artifact's tars hold, as entries for `backupTree` in tree order, each
  * file a slice of its tar: what unpacking them in COMPLETE's order would give, without
  * writing a byte. The rules of unpacking hold: a member's path stays inside the tree
- * (no absolute path, no `..`, nothing under a symlink member), a later member replaces
- * an earlier one (never a directory with a file), a hard link is its target's bytes,
- * directories a member implies exist, and only files, directories and links are
- * allowed. Anything else fails with `corrupt-artifact`, before anything is stored.
+ * (no absolute path, no `..`, nothing under a symlink or a file member), a later
+ * member replaces an earlier one (never a directory with a file), a hard link is its
+ * target's bytes, directories a member implies exist, and only files, directories and
+ * links are allowed. What no filesystem could hold (a name over 255 bytes, a symlink
+ * to nothing) is refused too. Anything else fails with `corrupt-artifact`, naming the
+ * member, before anything is stored; `signal` stops the reading between headers.
  *
  * Owners are the header's when running as root, else this process's, as unpacking
  * would leave them. The ctime of every entry is now: a tar has none, and a file must
@@ -42,17 +46,24 @@ interface Node {
 export async function artifactTree(
   manifest: ArtifactManifest,
   tars: readonly ArtifactTar[],
+  signal?: AbortSignal,
 ): Promise<SourceEntry[]> {
   const nodes = new Map<string, Node>();
   const owner = (uid: number, gid: number) =>
     isRoot ? { uid, gid } : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const implied: Node = { type: 'directory', mode: 0o755, ...owner(0, 0), mtimeNs: now, size: 0 };
   for (const tar of tars) {
     try {
-      for await (const member of scanTar(tar.file)) {
+      for await (const member of scanTar(tar.file, signal)) {
         const path = safePath(manifest, member.name, nodes);
         if (path === '') continue;
-        const mtimeNs = BigInt(Math.round(member.mtime * 1000)) * 1_000_000n;
-        const common = { mode: member.mode & 0o7777, ...owner(member.uid, member.gid), mtimeNs };
+        const common = {
+          mode: member.mode & 0o7777,
+          ...owner(member.uid, member.gid),
+          mtimeNs: member.mtimeNs,
+          member: member.name,
+        };
         let node: Node;
         if (member.type === 'file') {
           node = { type: 'file', ...common, size: member.size, file: tar.file, base: member.dataOffset };
@@ -68,7 +79,7 @@ export async function artifactTree(
               `member ${member.name} links to ${member.linkname}, which is no file`,
             );
           }
-          node = target;
+          node = { ...target, member: member.name };
         } else {
           throw corruptArtifact(
             manifest,
@@ -77,9 +88,18 @@ export async function artifactTree(
         }
         const existing = nodes.get(path);
         if (existing?.type === 'directory' && node.type !== 'directory') {
-          throw corruptArtifact(manifest, `member ${member.name} would replace a directory`);
+          throw corruptArtifact(manifest, `member ${JSON.stringify(member.name)} would replace a directory`);
+        }
+        const unrestorable = unrestorableName(path, node.target);
+        if (unrestorable !== undefined) {
+          throw corruptArtifact(manifest, `member ${JSON.stringify(member.name)} ${phrase(unrestorable)}`);
         }
         nodes.set(path, node);
+        // Its directories exist from now on: a later file there would replace one.
+        for (let parent = posix.dirname(path); parent !== '.' && !nodes.has(parent); ) {
+          nodes.set(parent, implied);
+          parent = posix.dirname(parent);
+        }
       }
     } catch (error) {
       if (error instanceof TarFormatError) {
@@ -88,21 +108,18 @@ export async function artifactTree(
       throw error;
     }
   }
-  return entriesOf(nodes, owner(0, 0));
-}
-
-/** Sorted entries, the root and implied directories added. */
-function entriesOf(nodes: Map<string, Node>, self: { uid: number; gid: number }): SourceEntry[] {
-  const now = BigInt(Date.now()) * 1_000_000n;
-  const implied: Node = { type: 'directory', mode: 0o755, ...self, mtimeNs: now, size: 0 };
-  for (const path of [...nodes.keys()]) {
-    for (let parent = posix.dirname(path); parent !== '.'; parent = posix.dirname(parent)) {
-      if (nodes.has(parent)) break;
-      nodes.set(parent, implied);
-    }
-  }
   // The root is the staging directory unpacking would have made (mode 0700).
   nodes.set('', { ...implied, mode: 0o700 });
+  return entriesOf(nodes, now);
+}
+
+/** `unrestorableName`'s reason, as said of a member. */
+function phrase(reason: string): string {
+  return reason.startsWith('symlink') ? `is a ${reason}` : `has a ${reason}: no filesystem can hold it`;
+}
+
+/** The entries, sorted. */
+function entriesOf(nodes: Map<string, Node>, now: bigint): SourceEntry[] {
   const paths = [...nodes.keys()].sort(comparePaths);
   return paths.map((path) => {
     const node = nodes.get(path)!;
@@ -141,8 +158,15 @@ function safePath(manifest: ArtifactManifest, name: string, nodes: ReadonlyMap<s
     );
   }
   for (let parent = posix.dirname(normal); parent !== '.'; parent = posix.dirname(parent)) {
-    if (nodes.get(parent)?.type === 'symlink') {
+    const node = nodes.get(parent);
+    if (node?.type === 'symlink') {
       throw corruptArtifact(manifest, `member ${JSON.stringify(name)} lies under the symlink ${parent}`);
+    }
+    if (node?.type === 'file') {
+      throw corruptArtifact(
+        manifest,
+        `member ${JSON.stringify(name)} lies under member ${JSON.stringify(node.member)}, which is no directory`,
+      );
     }
   }
   return normal;

@@ -3,7 +3,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Archive, backupTree, type Snapshot } from '@pullback/archive';
+import { type Archive, backupTree, isArchiveError, type Snapshot } from '@pullback/archive';
 import type { ArtifactManifest, Outbox } from '../recipe.js';
 import { corruptArtifact, verifyingStream } from './artifact-check.js';
 import { type ArtifactTar, artifactTree } from './artifact-tree.js';
@@ -64,7 +64,7 @@ export async function ingestArtifact(input: IngestArtifactInput): Promise<Snapsh
     const local = await localTars(input, staged, signal);
     verified = local.verified;
     verified.catch((error: unknown) => stop.abort(error));
-    const entries = await artifactTree(manifest, local.tars);
+    const entries = await artifactTree(manifest, local.tars, signal);
     // backupTree holds a shared archive lock itself (prune waits for it).
     return await backupTree(input.archive, staged, {
       tags: input.tags,
@@ -92,7 +92,10 @@ export async function ingestArtifact(input: IngestArtifactInput): Promise<Snapsh
       () => undefined,
       (failure: unknown) => failure,
     );
-    throw digest instanceof PipelineError ? digest : error;
+    if (digest instanceof PipelineError) throw digest;
+    // The backup's own check of what no restore could take (artifactTree refuses it first).
+    if (isArchiveError(error, 'unsafe-path')) throw corruptArtifact(manifest, error.message);
+    throw error;
   } finally {
     await rm(staged, { recursive: true, force: true });
     await release();

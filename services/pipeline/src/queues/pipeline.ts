@@ -69,6 +69,14 @@ export interface ExportNowResult {
   readonly epoch: number;
 }
 
+/** What `Pipeline.restoreIfReset` restored. */
+export interface RegistryRestore {
+  /** Components registered again from the config. */
+  readonly components: number;
+  /** The highest epoch among them. */
+  readonly epoch: number;
+}
+
 /**
  * The pipeline's producer side and control plane: the queues, the job schedulers
  * and the registry, over one Redis connection. Workers (workers/*) consume the
@@ -115,12 +123,18 @@ export class Pipeline {
 
   /**
    * Registers the config's components in the registry (live roles and epochs are
-   * kept, see `Registry.registerComponent`) and upserts one export job scheduler
-   * per component with its cron and current epoch; schedulers of components no
-   * longer in the config are removed. Safe to run at every start.
+   * kept, see `Registry.registerComponent`; none below `lowestEpochs`) and upserts
+   * one export job scheduler per component with its cron and current epoch;
+   * schedulers of components no longer in the config are removed; then marks the
+   * registry registered. Safe to run at every start, and by several processes at once.
+   * `marked` is true for the one call that set the marker (the first registration,
+   * or the restoration after Redis lost the registry).
    */
-  async register(config: Config): Promise<void> {
-    await this.registry.registerConfig(config);
+  async register(
+    config: Config,
+    lowestEpochs: Readonly<Record<string, number>> = {},
+  ): Promise<{ epochs: Record<string, number>; marked: boolean }> {
+    const epochs = await this.registry.registerConfig(config, lowestEpochs);
     for (const [name, component] of Object.entries(config.components)) {
       await this.upsertSchedule(name, component.schedule);
     }
@@ -128,6 +142,22 @@ export class Pipeline {
     for (const scheduler of await this.exportQueue.getJobSchedulers(0, -1)) {
       if (!wanted.has(scheduler.key)) await this.exportQueue.removeJobScheduler(scheduler.key);
     }
+    return { epochs, marked: await this.registry.markRegistered() };
+  }
+
+  /**
+   * Registers the config again if Redis lost the registry (its marker is gone), with
+   * the epochs `lowestEpochs` reads from outside Redis. Returns what was restored, or
+   * undefined when nothing was lost or another process restored it at the same time.
+   */
+  async restoreIfReset(
+    config: Config,
+    lowestEpochs: () => Promise<Readonly<Record<string, number>>>,
+  ): Promise<RegistryRestore | undefined> {
+    if (await this.registry.isRegistered()) return undefined;
+    const { epochs, marked } = await this.register(config, await lowestEpochs());
+    if (!marked) return undefined;
+    return { components: Object.keys(epochs).length, epoch: Math.max(1, ...Object.values(epochs)) };
   }
 
   /**

@@ -4,6 +4,8 @@
  * keys sit beside them, under `<prefix>:<queue>:`.
  */
 export interface RegistryKeys {
+  /** STRING: when the registry was registered; absent once Redis lost it (see `Registry.markRegistered`). */
+  readonly registered: string;
   /** SET of component names. */
   readonly components: string;
   /** HASH: recipe, schedule, outbox, epoch, active, createdAt, lastExport (JSON), lastSnapshot (JSON). */
@@ -25,6 +27,7 @@ export const DEFAULT_PREFIX = 'pullback';
 export function registryKeys(prefix: string = DEFAULT_PREFIX): RegistryKeys {
   const base = `${prefix}:registry`;
   return {
+    registered: `${base}:registered`,
     components: `${base}:components`,
     component: (component) => `${base}:component:${component}`,
     instances: (component) => `${base}:instances:${component}`,

@@ -77,22 +77,47 @@ export class Registry {
     return call.bind(this.redis);
   }
 
-  /** Registers every component of the config (see `registerComponent`). */
-  async registerConfig(config: Config): Promise<void> {
+  /**
+   * Registers every component of the config (see `registerComponent`), none at an
+   * epoch below `lowestEpochs[name]`. Returns each component's epoch.
+   */
+  async registerConfig(
+    config: Config,
+    lowestEpochs: Readonly<Record<string, number>> = {},
+  ): Promise<Record<string, number>> {
+    const epochs: Record<string, number> = {};
     for (const [name, component] of Object.entries(config.components)) {
-      await this.registerComponent(name, component);
+      epochs[name] = (await this.registerComponent(name, component, lowestEpochs[name])).epoch;
     }
+    return epochs;
+  }
+
+  /**
+   * Sets the registry's marker unless it is set, once the config is registered. Its
+   * absence later is how a running process tells that Redis lost the registry
+   * (restarted empty, a replica promoted before it had synced). Of several processes
+   * restoring at once, only one sets it: true for that one.
+   */
+  async markRegistered(): Promise<boolean> {
+    return (await this.redis.set(this.keys.registered, new Date().toISOString(), 'NX')) === 'OK';
+  }
+
+  /** False once Redis lost the registry: registered before, and restarted empty since. */
+  async isRegistered(): Promise<boolean> {
+    return (await this.redis.exists(this.keys.registered)) === 1;
   }
 
   /**
    * Registers a component and its instances. The first registration takes the
    * config's initial roles at epoch 1; later ones (restarts) only refresh what the
    * config owns (host, port, data directory, priority, schedule, outbox) and never
-   * the live role or epoch.
+   * the live role or epoch, except to raise the epoch to `lowestEpoch`: the highest
+   * epoch recorded outside Redis, which a registry restored after a reset must not fall below.
    */
   async registerComponent(
     name: string,
     component: ComponentConfig,
+    lowestEpoch = 1,
   ): Promise<{ epoch: number; active?: string }> {
     const instances = component.instances;
     const result = (await this.script('pullbackRegisterComponent')(
@@ -106,6 +131,7 @@ export class Registry {
       component.schedule,
       component.outbox,
       new Date().toISOString(),
+      lowestEpoch,
       ...instances.map((instance) =>
         JSON.stringify({
           name: instance.name,

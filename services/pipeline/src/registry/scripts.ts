@@ -9,27 +9,32 @@
  * state: the epoch, the active and each instance's role and epoch are set only when
  * missing, so a restart with the config's initial roles never undoes an activation.
  * An instance added to the config of a component that already has an active starts
- * as a fallback, whatever the config says.
+ * as a fallback, whatever the config says. The epoch is never left below ARGV[6],
+ * the highest epoch recorded outside Redis (a registry restored after Redis lost
+ * it must not hand out an epoch that was already used).
  *
  * KEYS[1] components SET    KEYS[2] component HASH    KEYS[3] instances SET
- * KEYS[4..] one instance HASH per instance, in the order of ARGV[6..]
+ * KEYS[4..] one instance HASH per instance, in the order of ARGV[7..]
  * ARGV[1] component name    ARGV[2] recipe    ARGV[3] schedule    ARGV[4] outbox
- * ARGV[5] now (ISO 8601)
- * ARGV[6..] per instance: JSON {name, role, host, port, dataDir, priority}
+ * ARGV[5] now (ISO 8601)    ARGV[6] the lowest epoch allowed (1 when nothing is recorded)
+ * ARGV[7..] per instance: JSON {name, role, host, port, dataDir, priority}
  * Returns {epoch, active ('' when none), 1 if the component was new else 0}.
  */
 export const REGISTER_COMPONENT = `
 local componentKey = KEYS[2]
-local isNew = redis.call('HSETNX', componentKey, 'epoch', 1)
+local lowest = math.max(1, tonumber(ARGV[6]))
+local isNew = redis.call('HSETNX', componentKey, 'epoch', lowest)
 if isNew == 1 then
   redis.call('HSET', componentKey, 'createdAt', ARGV[5], 'active', '')
+elseif tonumber(redis.call('HGET', componentKey, 'epoch')) < lowest then
+  redis.call('HSET', componentKey, 'epoch', lowest)
 end
 redis.call('HSET', componentKey, 'recipe', ARGV[2], 'schedule', ARGV[3], 'outbox', ARGV[4])
 redis.call('SADD', KEYS[1], ARGV[1])
 local epoch = redis.call('HGET', componentKey, 'epoch')
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   local instance = cjson.decode(ARGV[i])
-  local key = KEYS[i - 2]
+  local key = KEYS[i - 3]
   redis.call('SADD', KEYS[3], instance.name)
   local role = 'fallback'
   if isNew == 1 then role = instance.role end

@@ -1,0 +1,32 @@
+import { ArchiveError } from '../errors.js';
+import { unrestorableName } from '../snapshot/name-limits.js';
+import { type TreeEntry, TreeValidator } from '../snapshot/tree-entry.js';
+import type { SourceEntry } from './walk-source.js';
+
+/**
+ * Refuses an entry a backup is about to store when no restore could take it: by the
+ * rules restore and verify read trees with (`TreeValidator`), and by what no filesystem
+ * holds (`unrestorableName`). A walk of a directory never trips it; a source that is
+ * not one (the members of a tar) can, and must fail before its snapshot commits.
+ */
+export class StorableEntries {
+  private readonly validator = new TreeValidator();
+
+  constructor(private readonly root: string) {}
+
+  check(source: SourceEntry): void {
+    const stats = source.stats;
+    const type = stats.isDirectory() ? 'dir' : stats.isSymbolicLink() ? 'symlink' : 'file';
+    // Anything else is skipped by the backup, never stored.
+    if (type === 'file' && !stats.isFile()) return;
+    const why =
+      this.validator.problem({ path: source.path, type, target: source.target } as TreeEntry) ??
+      (source.path === '' ? undefined : unrestorableName(source.path, source.target));
+    if (why !== undefined) {
+      throw new ArchiveError(
+        'unsafe-path',
+        `cannot back up ${JSON.stringify(source.path)} of ${this.root}: ${why}`,
+      );
+    }
+  }
+}

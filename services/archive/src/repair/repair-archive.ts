@@ -1,0 +1,50 @@
+import { setMaxListeners } from 'node:events';
+import { acquireLock } from '../lock/index.js';
+import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
+import type { Archive } from '../repository/archive.js';
+import { readSnapshots } from '../snapshot/manifest.js';
+import { type RepairIndexResult, rebuildIndex } from './repair-index.js';
+
+export interface RepairArchiveOptions {
+  /** Damaged blobs (as `idKey`s, from `verifyArchive`'s `damagedBlobs`) to drop from the index. */
+  readonly dropBlobs?: ReadonlySet<string>;
+  /** How long to wait for backups and restores (shared locks) to end, in ms. Default: 60 000. */
+  readonly lockWaitMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface RepairArchiveResult extends RepairIndexResult {
+  /** Snapshot manifests that failed authentication, removed (ids). */
+  readonly snapshotsRemoved: string[];
+}
+
+/**
+ * `verify --repair`: under the exclusive lock, removes the snapshot manifests that do
+ * not open (sealed with the one archive key, a manifest that fails authentication can
+ * never be read again, and it would stop prune for ever), then rebuilds the index from
+ * the packs' headers without the damaged blobs (see `repairIndex`). Nothing that can
+ * still be read is removed: packs stay for prune, which checks what snapshots need.
+ */
+export async function repairArchive(
+  archive: Archive,
+  options: RepairArchiveOptions = {},
+): Promise<RepairArchiveResult> {
+  const lockTakenAt = Date.now();
+  const lock = await acquireLock(archive.backend, {
+    kind: 'exclusive',
+    purpose: 'repair',
+    waitMs: options.lockWaitMs ?? 60_000,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  try {
+    const signal = options.signal ? AbortSignal.any([options.signal, lock.signal]) : lock.signal;
+    setMaxListeners(0, signal);
+    await removeDeadTemporaries(archive.backend, lockTakenAt);
+    const { damaged } = await readSnapshots(archive, signal);
+    for (const id of damaged) await archive.backend.remove(`snapshots/${id}`, { signal });
+    const index = await rebuildIndex(archive, options.dropBlobs ?? new Set(), signal);
+    return { ...index, snapshotsRemoved: damaged };
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}

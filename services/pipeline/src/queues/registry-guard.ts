@@ -1,0 +1,71 @@
+import type { Config } from '../config/schema.js';
+import { type PeriodicTask, startPeriodicTask } from './periodic-task.js';
+import type { Pipeline, RegistryRestore } from './pipeline.js';
+
+export interface RegistryGuardOptions {
+  /** How often the registry's marker is checked besides each reconnection, in ms. Default: 10 000. */
+  readonly intervalMs?: number;
+  /** The highest epoch of each component recorded outside Redis. Default: none (1). */
+  readonly lowestEpochs?: () => Promise<Readonly<Record<string, number>>>;
+  /** Told what was restored, once per restoration. */
+  readonly onRestored: (restore: RegistryRestore) => void;
+  readonly onError: (error: Error) => void;
+}
+
+/**
+ * Keeps the registry in Redis while the process runs. Redis holds coordination only,
+ * and one restarted empty (no persistence) forgets every component and job scheduler:
+ * nothing would be exported again. Whenever the connection is ready again, and every
+ * `intervalMs` for a Redis that lost its data without dropping the connection, the
+ * guard restores the registry from the config (`Pipeline.restoreIfReset`).
+ */
+export function guardRegistry(
+  pipeline: Pipeline,
+  config: Config,
+  options: RegistryGuardOptions,
+): PeriodicTask {
+  const lowestEpochs = options.lowestEpochs ?? (async () => ({}));
+  let stopped = false;
+  let checking: Promise<void> | undefined;
+  const check = (): Promise<void> => {
+    checking ??= pipeline
+      .restoreIfReset(config, lowestEpochs)
+      .then((restore) => {
+        if (restore !== undefined) options.onRestored(restore);
+      })
+      .catch((error: Error) => {
+        // Stopped: the connection is being closed under the check, which is no news.
+        if (!stopped) options.onError(error);
+      })
+      .finally(() => {
+        checking = undefined;
+      });
+    return checking;
+  };
+  const onReady = () => void check();
+  pipeline.connection.on('ready', onReady);
+  // A check waits for Redis while it is away: stopping does not wait for it to return.
+  const round = (signal: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      signal.addEventListener('abort', done, { once: true });
+      check().then(done);
+    });
+  const periodic = startPeriodicTask(options.intervalMs ?? 10_000, round, options.onError);
+  return {
+    stop: async () => {
+      stopped = true;
+      pipeline.connection.off('ready', onReady);
+      await periodic.stop();
+    },
+  };
+}
+
+/** The line a process logs when it restored the registry. */
+export function describeRestore(restore: RegistryRestore): string {
+  const components = `${restore.components} component${restore.components === 1 ? '' : 's'}`;
+  return `registry was reset: restored ${components} from the config, epoch ${restore.epoch}`;
+}

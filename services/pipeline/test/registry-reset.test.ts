@@ -1,0 +1,157 @@
+import { type RedisServer, startRedis, waitFor } from '@pullback/harness';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  describeRestore,
+  guardRegistry,
+  openPipeline,
+  type Pipeline,
+  parseConfig,
+  type RegistryRestore,
+} from '../src/index.js';
+import { testPrefix } from './helpers/fixtures.js';
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
+
+// Each test restarts its Redis: one server per test.
+let redis: RedisServer;
+const opened: Pipeline[] = [];
+
+beforeEach(async () => {
+  redis = await startRedis();
+});
+
+afterEach(async () => {
+  for (const pipeline of opened.splice(0)) await pipeline.close();
+  await redis?.stop();
+});
+
+const config = () =>
+  parseConfig(`
+redis: ${redis.url}
+archive: { url: /tmp/archive }
+components:
+  shop:
+    recipe: postgres
+    outbox: /tmp/outbox
+    instances:
+      - { name: shop-a, role: active, host: 127.0.0.1, port: 5432, dataDir: /srv/a, priority: 100 }
+      - { name: shop-b, role: fallback, host: 127.0.0.1, port: 5433, dataDir: /srv/b, priority: 50 }
+  docs:
+    recipe: files
+    path: /srv/docs
+    schedule: "30 2 * * *"
+    outbox: /tmp/docs
+`);
+
+function open(prefix: string): Pipeline {
+  const pipeline = openPipeline({ redis: redis.url, prefix, onError: () => {} });
+  opened.push(pipeline);
+  return pipeline;
+}
+
+/** Redis restarted empty, and the pipeline's connection back on it. */
+async function resetRedis(pipeline: Pipeline): Promise<void> {
+  await redis.restartEmpty();
+  await waitFor('the connection back', async () =>
+    (await pipeline.connection.ping()) === 'PONG' ? true : undefined,
+  );
+}
+
+describe('a registry that Redis lost', () => {
+  it('is restored from the config with its schedulers, only when lost, and exports can be asked for again', async () => {
+    const pipeline = open(testPrefix());
+    expect(await pipeline.register(config())).toEqual({ epochs: { shop: 1, docs: 1 }, marked: true });
+    expect(await pipeline.restoreIfReset(config(), async () => ({}))).toBeUndefined();
+
+    await resetRedis(pipeline);
+    await expect(pipeline.exportNow('shop')).rejects.toThrow('component shop is not in the registry');
+    const restore = await pipeline.restoreIfReset(config(), async () => ({}));
+    expect(restore).toEqual({ components: 2, epoch: 1 });
+    expect(describeRestore(restore!)).toBe(
+      'registry was reset: restored 2 components from the config, epoch 1',
+    );
+    expect((await pipeline.registry.component('shop'))?.active).toBe('shop-a');
+    expect((await pipeline.exportQueue.getJobSchedulers(0, -1)).map((s) => s.key).sort()).toEqual([
+      'export.docs',
+      'export.shop',
+    ]);
+    expect((await pipeline.exportNow('shop')).created).toBe(true);
+    expect(await pipeline.restoreIfReset(config(), async () => ({}))).toBeUndefined();
+  });
+
+  it('never takes an epoch below the one recorded outside Redis, and its schedulers carry it', async () => {
+    const pipeline = open(testPrefix());
+    await pipeline.register(config());
+    await resetRedis(pipeline);
+    expect(await pipeline.restoreIfReset(config(), async () => ({ shop: 4 }))).toEqual({
+      components: 2,
+      epoch: 4,
+    });
+    expect((await pipeline.registry.component('shop'))?.epoch).toBe(4);
+    expect((await pipeline.registry.component('docs'))?.epoch).toBe(1);
+    const shop = (await pipeline.exportQueue.getJobSchedulers(0, -1)).find((s) => s.key === 'export.shop');
+    expect(shop?.template?.data).toMatchObject({ component: 'shop', epoch: 4 });
+    expect((await pipeline.exportNow('shop')).epoch).toBe(4);
+  });
+
+  it('is restored once when several processes notice at the same time', async () => {
+    const prefix = testPrefix();
+    const processes = [open(prefix), open(prefix), open(prefix)];
+    await processes[0]!.register(config());
+    await resetRedis(processes[0]!);
+    for (const pipeline of processes) {
+      await waitFor('the connection back', async () =>
+        (await pipeline.connection.ping()) === 'PONG' ? true : undefined,
+      );
+    }
+    const results = await Promise.all(
+      processes.map((pipeline, index) =>
+        pipeline.restoreIfReset(config(), async () => ({ shop: 2 + index })),
+      ),
+    );
+    expect(results.filter((result) => result !== undefined)).toHaveLength(1);
+    // Whoever restored, the epoch is the highest any of them knew of.
+    expect((await processes[0]!.registry.component('shop'))?.epoch).toBe(4);
+    expect(await processes[0]!.registry.instances('shop')).toHaveLength(2);
+  });
+
+  it('is noticed and restored by a running process when its connection comes back, and said so', async () => {
+    const pipeline = open(testPrefix());
+    await pipeline.register(config());
+    const restores: RegistryRestore[] = [];
+    const errors: Error[] = [];
+    // A check interval far beyond the test: the reconnection alone must bring the restore.
+    const guard = guardRegistry(pipeline, config(), {
+      intervalMs: 3_600_000,
+      onRestored: (restore) => restores.push(restore),
+      onError: (error) => errors.push(error),
+    });
+    try {
+      await redis.restartEmpty();
+      await waitFor('the restore', async () => restores[0]);
+      expect(await pipeline.registry.componentNames()).toEqual(['docs', 'shop']);
+      expect(restores).toEqual([{ components: 2, epoch: 1 }]);
+      expect(errors).toEqual([]);
+    } finally {
+      await guard.stop();
+    }
+  });
+
+  it('is noticed by the periodic check when Redis lost it without dropping the connection', async () => {
+    const pipeline = open(testPrefix());
+    await pipeline.register(config());
+    const restores: RegistryRestore[] = [];
+    const guard = guardRegistry(pipeline, config(), {
+      intervalMs: 100,
+      onRestored: (restore) => restores.push(restore),
+      onError: () => {},
+    });
+    try {
+      await pipeline.connection.flushall();
+      await waitFor('the restore', async () => restores[0]);
+      expect((await pipeline.registry.component('shop'))?.active).toBe('shop-a');
+    } finally {
+      await guard.stop();
+    }
+  });
+});
