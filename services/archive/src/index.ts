@@ -28,6 +28,7 @@ export {
   type OpenArchiveOptions,
   openArchive,
 } from './repository/open-archive.js';
+export { type DamagedFile, DamagedRestoreError } from './restore/damaged-files.js';
 export { type RestoreOptions, type RestoreResult, restoreSnapshot } from './restore/restore-snapshot.js';
 export * from './retention/index.js';
 export { decodeFileName, encodeFileName, fsPath, hasEscapedBytes, nativePath } from './snapshot/file-name.js';

@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type S3Server, startS3 } from '@pullback/harness';
+import { openBackend } from '@pullback/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.js';
 
@@ -133,5 +134,47 @@ describe.each(['fs', 's3'] as const)('archive commands on the %s driver', (drive
       expect(result.errorLines[0], args.join(' ')).toMatch(message);
     }
     await expect(readdir(join(work, 'nowhere'))).rejects.toThrow();
+  });
+
+  // Last: it damages the archive.
+  it('a restore that meets a damaged blob names the file it left out and says what it restored', async () => {
+    const damagedSource = join(work, `damaged-source-${driver}`);
+    await mkdir(damagedSource);
+    await writeFile(join(damagedSource, 'random.bin'), randomBytes(3 * 1024 * 1024));
+    await writeFile(join(damagedSource, 'note.txt'), 'kept\n');
+    const backup = await runCli(['backup', 'files', damagedSource, ...archiveArgs, '--json'], { env });
+    const { id } = JSON.parse(backup.stdout) as { id: string };
+    // The new pack holds the 3 MiB of random chunks: its middle is inside one of them.
+    const backend =
+      driver === 's3'
+        ? openBackend('s3://cli-archive/history', {
+            s3: {
+              endpoint: s3!.endpoint,
+              region: s3!.region,
+              credentials: { accessKeyId: s3!.accessKeyId, secretAccessKey: s3!.secretAccessKey },
+            },
+          })
+        : openBackend(join(work, 'archive'));
+    const packs: { name: string; size: number }[] = [];
+    for await (const info of backend.list('data/')) packs.push(info);
+    const largest = packs.sort((a, b) => b.size - a.size)[0]!;
+    const chunks: Buffer[] = [];
+    for await (const chunk of await backend.load(largest.name)) chunks.push(chunk as Buffer);
+    const bytes = Buffer.concat(chunks);
+    const middle = bytes.length >> 1;
+    bytes[middle] = bytes[middle]! ^ 1;
+    await backend.save(largest.name, bytes);
+
+    const target = join(work, `damaged-restore-${driver}`);
+    const restored = await runCli(['restore', id, ...archiveArgs, '--target', target], { env });
+    expect(restored.code).toBe(1);
+    expect(restored.errorLines).toHaveLength(2);
+    expect(restored.errorLines[0]).toMatch(
+      /^pullback: damaged, not restored: random\.bin: blob [0-9a-f]{16} in pack/,
+    );
+    expect(restored.errorLines[1]).toMatch(
+      /^pullback: restore of snapshot [0-9a-f]{12} into .* is incomplete: 1 files restored, 1 damaged files not restored; HINT: /,
+    );
+    expect(await readdir(target)).toEqual(['note.txt']);
   });
 });

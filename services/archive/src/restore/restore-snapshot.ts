@@ -13,11 +13,11 @@ import {
   symlink,
   truncate,
 } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { isNotFound } from '@pullback/storage';
 import { Semaphore } from '../backup/semaphore.js';
 import { type SourceStats, walkSource } from '../backup/walk-source.js';
-import { ArchiveError, CorruptDataError, throwIfAborted } from '../errors.js';
+import { ArchiveError, throwIfAborted } from '../errors.js';
 import { type BlobLocation, idKey } from '../index/blob-location.js';
 import type { IndexObject } from '../index/index-file.js';
 import { findLiveBlobs } from '../index/live-locations.js';
@@ -42,6 +42,7 @@ import {
   type WriteTask,
 } from '../workers/tasks.js';
 import { WorkerPool } from '../workers/worker-pool.js';
+import { DamagedRestoreError, DamageLedger } from './damaged-files.js';
 import { MissingPacks } from './missing-packs.js';
 
 export interface RestoreOptions {
@@ -191,6 +192,12 @@ class Restorer {
    */
   private readonly garbage = new GarbageBudget(32 * 1024 * 1024);
   private readonly compares: Semaphore;
+  /** Files whose data failed: left out, and reported at the end. */
+  private readonly damage = new DamageLedger();
+  /** Packs found missing, with the files that needed them (their files are damaged too). */
+  private readonly missing = new MissingPacks();
+  /** Files created (or cut to size) whose metadata is not set yet: removed if the restore fails. */
+  private readonly unfinished = new Set<string>();
 
   constructor(
     private readonly archive: Archive,
@@ -238,8 +245,14 @@ class Restorer {
     try {
       return await this.restoreTree();
     } catch (error) {
-      // Nothing may still be writing into the target when the caller hears of it.
+      // Nothing may still be writing into the target when the caller hears of it, and
+      // no file left half-written may pass for a restored one.
       await this.batchInFlight.catch(() => {});
+      await Promise.allSettled(this.fileWork.splice(0));
+      for (const path of this.unfinished) {
+        await rm(nativePath(path), { force: true });
+        for (const link of this.damage.linksOf(path)) await rm(nativePath(link.absolute), { force: true });
+      }
       throw error;
     }
   }
@@ -259,6 +272,7 @@ class Restorer {
         await this.restoreSymlink(absolute, entry);
       } else if (entry.type === 'hardlink') {
         this.result.files++;
+        this.damage.addLink(join(this.target, entry.target!), entry.path, absolute);
         this.track(this.restoreHardLink(absolute, entry));
       } else {
         this.result.files++;
@@ -274,7 +288,33 @@ class Restorer {
     await this.startBatch();
     await this.batchInFlight;
     this.progress.finish();
+    if (this.damage.size > 0) {
+      await this.removeLinksToDamaged();
+      throw new DamagedRestoreError(
+        this.snapshot.id,
+        this.result.files - this.damage.size,
+        this.damage.list(),
+        this.missing.summary(),
+      );
+    }
     return { snapshot: this.snapshot, ...this.result };
+  }
+
+  /**
+   * Hard links to damaged files go too, reported as damaged themselves; the directory
+   * keeps the mtime restored already.
+   */
+  private async removeLinksToDamaged(): Promise<void> {
+    for (const { path } of this.damage.list()) {
+      for (const link of this.damage.linksOf(join(this.target, path))) {
+        const directory = nativePath(dirname(link.absolute));
+        const { mtimeNs } = await lstat(directory, { bigint: true });
+        await rm(nativePath(link.absolute), { force: true });
+        const seconds = utimesSeconds(String(mtimeNs));
+        await lutimes(directory, seconds, seconds);
+        this.damage.add(link.path, `a hard link of damaged ${path}`);
+      }
+    }
   }
 
   private track(work: Promise<void>): void {
@@ -338,6 +378,11 @@ class Restorer {
     const previous = this.batchInFlight;
     const batch = Promise.all([written, previous]).then(async () => {
       for (const item of done) {
+        this.unfinished.delete(item.absolute);
+        if (this.damage.has(item.entry.path)) {
+          await rm(nativePath(item.absolute), { force: true });
+          continue;
+        }
         await this.applyMetadata(item.absolute, item.entry);
         if (item.entry.type === 'file') this.progress.add(0, 1);
       }
@@ -407,6 +452,7 @@ class Restorer {
       found = undefined;
     }
     const existing = found !== undefined;
+    this.unfinished.add(absolute);
     // Bytes from here on are zeros (a hole) before anything is written: zero blocks
     // written there may stay holes, for a file that had holes. Any other file is
     // written whole, so that it is allocated as it was.
@@ -604,16 +650,11 @@ class Restorer {
       const locations = await findLiveBlobs(this.archive, this.indexes, writes, this.signal);
       for (const [key, list] of writes) {
         if (!locations.has(key)) {
-          throw new ArchiveError(
-            'missing-data',
-            `snapshot ${this.snapshot.id.slice(0, 12)}: file ${list[0]!.file}: blob ${Buffer.from(key, 'latin1').toString('hex').slice(0, 16)} is not in the archive index`,
-            { hint: 'run `pullback verify`' },
-          );
+          const reason = `blob ${Buffer.from(key, 'latin1').toString('hex').slice(0, 16)} is not in the archive index`;
+          for (const write of list) this.damage.add(write.file, reason);
         }
       }
       const ranges = planRanges([...locations.values()]);
-      const failures: string[] = [];
-      const missing = new MissingPacks(this.snapshot.id);
       await Promise.all(
         ranges.map((range) =>
           this.loads.use(async () => {
@@ -634,7 +675,12 @@ class Restorer {
                   throw error;
                 });
               if (sealed === undefined) {
-                for (const location of range) missing.add(first.pack, writes.get(idKey(location.id))!);
+                for (const location of range) {
+                  const list = writes.get(idKey(location.id))!;
+                  this.missing.add(first.pack, list);
+                  for (const write of list)
+                    this.damage.add(write.file, `pack ${first.pack.slice(0, 16)} is missing`);
+                }
                 return;
               }
               this.garbage.spend(sealed.length);
@@ -665,29 +711,21 @@ class Restorer {
             );
             this.result.bytesWritten += result.bytesWritten;
             this.progress.add(result.bytesWritten);
+            // Its files are left out and the restore goes on: see `DamagedRestoreError`.
             for (const bad of result.corrupt) {
               const list = writes.get(idKey(bad.id))!;
               if (bad.reason === PACK_MISSING) {
-                missing.add(first.pack, list);
+                this.missing.add(first.pack, list);
+                for (const write of list)
+                  this.damage.add(write.file, `pack ${first.pack.slice(0, 16)} is missing`);
                 continue;
               }
-              const names = [...new Set(list.map((w) => w.file))];
-              failures.push(
-                `snapshot ${this.snapshot.id.slice(0, 12)}: file ${names.join(', ')}: blob ${bad.id.toString('hex').slice(0, 16)} in pack ${first.pack.slice(0, 16)}: ${bad.reason}`,
-              );
+              const reason = `blob ${bad.id.toString('hex').slice(0, 16)} in pack ${first.pack.slice(0, 16)}: ${bad.reason}`;
+              for (const write of list) this.damage.add(write.file, reason);
             }
           }),
         ),
       );
-      missing.throwIfAny();
-      if (failures.length > 0) {
-        throw new CorruptDataError(
-          failures.length === 1 ? failures[0]! : `${failures[0]} (and ${failures.length - 1} more)`,
-          {
-            hint: 'the archive is damaged; run `pullback verify --read-data`',
-          },
-        );
-      }
     }
   }
 

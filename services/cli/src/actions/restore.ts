@@ -1,4 +1,4 @@
-import { findSnapshot, listSnapshots, restoreSnapshot } from '@pullback/archive';
+import { DamagedRestoreError, findSnapshot, listSnapshots, restoreSnapshot } from '@pullback/archive';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
 import { CliError, notImplemented } from '../errors.js';
@@ -57,6 +57,12 @@ export async function restore(
       delta: options.delta ?? false,
       onProgress: progress.update,
       signal: context.signal,
+    }).catch((error: unknown) => {
+      if (error instanceof DamagedRestoreError) {
+        progress.stop();
+        reportDamage(error, options.target, context);
+      }
+      throw error;
     });
     progress.stop();
     const kept = options.delta
@@ -79,4 +85,19 @@ export async function restore(
     if (found === undefined) throw new CliError(`no snapshot ${reference} of component ${component}`);
     return found.id;
   }
+}
+
+/**
+ * What a restore that met damaged data left: one line per file left out (removed from
+ * the target, not left as zeros), then the count of what was restored.
+ */
+function reportDamage(error: DamagedRestoreError, target: string, context: CommandContext): never {
+  for (const file of error.damaged) {
+    context.stderr.write(`pullback: damaged, not restored: ${file.path}: ${file.reason}\n`);
+  }
+  throw new CliError(
+    `restore of snapshot ${error.snapshot.slice(0, 12)} into ${target} is incomplete: ` +
+      `${error.filesRestored} files restored, ${error.damaged.length} damaged files not restored; ` +
+      'HINT: run `pullback verify --read-data`',
+  );
 }
