@@ -25,7 +25,7 @@ export class DamagedRestoreError extends CorruptDataError {
     const short = snapshot.slice(0, 12);
     const first = damaged[0];
     super(
-      `snapshot ${short}: ${filesRestored} files restored, ${damaged.length} damaged files not restored; ${cause?.message ?? `first: ${first?.path}: ${first?.reason}`}`,
+      `snapshot ${short}: ${filesRestored} files restored, ${damaged.length} damaged files not restored; ${cause?.message ?? `first: file ${first?.path}: ${first?.reason}`}`,
       { hint: cause?.hint ?? 'the archive is damaged; run `pullback verify --read-data`' },
     );
   }
