@@ -1,5 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { link, lstat, mkdir, open, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import {
+  link,
+  lstat,
+  mkdir,
+  open,
+  readFile,
+  rename,
+  rm,
+  stat,
+  symlink,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { type S3Server, startS3 } from '@pullback/harness';
 import { openBackend } from '@pullback/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -160,8 +172,10 @@ describe.each(['fs', 's3'] as const)('restore fidelity on the %s driver', (drive
       execFileSync('touch', ['-m', '-d', `@${stamp}`, `${source}/dir/f${i}`]);
     }
     const latin1 = Buffer.concat([Buffer.from(`${source}/dir/caf`), Buffer.of(0xe9)]);
-    await writeFile(latin1, 'not UTF-8\n');
-    execFileSync('touch', ['-m', '-d', '@1763773200.555555555', latin1]);
+    // touch takes its path as text: set the time first, then give the file its name.
+    await writeFile(`${source}/dir/latin1`, 'not UTF-8\n');
+    execFileSync('touch', ['-m', '-d', '@1763773200.555555555', `${source}/dir/latin1`]);
+    await rename(`${source}/dir/latin1`, latin1);
     await symlink('f0', `${source}/dir/link`);
     execFileSync('touch', ['-h', '-m', '-d', '@1763773200.111111111', `${source}/dir/link`]);
     execFileSync('touch', ['-m', '-d', '@1763773200.987654321', `${source}/dir`]);
