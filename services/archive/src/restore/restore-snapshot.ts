@@ -383,15 +383,22 @@ class Restorer {
     written.catch(() => {});
     const previous = this.batchInFlight;
     const batch = Promise.all([written, previous]).then(async () => {
+      // mtimes are pipelined (see `ExactTimes`): awaited before a directory's own
+      // metadata, as its mode may shut out the paths of its entries, and at the end.
+      const timesSet: Promise<void>[] = [];
       for (const item of done) {
         this.unfinished.delete(item.absolute);
         if (this.damage.has(item.entry.path)) {
           await rm(nativePath(item.absolute), { force: true });
           continue;
         }
-        await this.applyMetadata(item.absolute, item.entry);
+        if (item.entry.type === 'dir') await Promise.all(timesSet.splice(0));
+        const { mtime } = await this.startMetadata(item.absolute, item.entry);
+        mtime.catch(() => {});
+        timesSet.push(mtime);
         if (item.entry.type === 'file') this.progress.add(0, 1);
       }
+      await Promise.all(timesSet);
     });
     // A failure is reported by the next batch, or at the end.
     batch.catch(() => {});
@@ -401,15 +408,15 @@ class Restorer {
   }
 
   private async applyMetadata(absolute: string, entry: TreeEntry): Promise<void> {
+    await (await this.startMetadata(absolute, entry)).mtime;
+  }
+
+  /** Sets owner and mode, and starts setting the mtime: its promise comes back unawaited. */
+  private async startMetadata(absolute: string, entry: TreeEntry): Promise<{ mtime: Promise<void> }> {
     const path = nativePath(absolute);
-    if (entry.type === 'symlink') {
-      if (this.owner) await lchown(path, entry.uid, entry.gid);
-      await this.times.set(path, entry.mtime);
-      return;
-    }
     if (this.owner) await lchown(path, entry.uid, entry.gid);
-    await chmod(path, entry.mode);
-    await this.times.set(path, entry.mtime);
+    if (entry.type !== 'symlink') await chmod(path, entry.mode);
+    return { mtime: this.times.set(path, entry.mtime) };
   }
 
   private async restoreSymlink(absolute: string, entry: TreeEntry): Promise<void> {
