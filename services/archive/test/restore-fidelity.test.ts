@@ -191,6 +191,9 @@ describe.each(['fs', 's3'] as const)('restore fidelity on the %s driver', (drive
     const snapshot = await backupTree(ws.archive, source);
     const target = ws.path('times-restored');
     await restoreSnapshot(ws.archive, snapshot.id, { target });
+    // The perl that set them is gone with the restore.
+    const children = execFileSync('ps', ['--ppid', String(process.pid), '-o', 'comm='], { encoding: 'utf8' });
+    expect(children).not.toMatch(/perl/);
     for (const name of names) {
       const original = (await lstat(under(source, name), { bigint: true })).mtimeNs;
       const restored = (await lstat(under(target, name), { bigint: true })).mtimeNs;
