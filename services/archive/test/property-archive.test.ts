@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupTree, initArchive, restoreSnapshot } from '../src/index.js';
+import { nanosecondTimesSupported } from '../src/restore/exact-times.js';
 import { describeExact, diffExact, type ExactFacts } from './helpers/exact-tree.js';
 import { PropertyDisk } from './helpers/property-disk.js';
 import { type Fidelity, PROPERTY_CHUNKER, type PropertyCase, propertyCase } from './helpers/property-tree.js';
@@ -21,6 +22,8 @@ const FIDELITY: Fidelity = {
   holesInDeltaRestores: false,
   hardLinks: true,
   microsecondMtimes: true,
+  // Where perl can call utimensat(2) (see src/restore/exact-times.ts).
+  nanosecondMtimes: nanosecondTimesSupported(),
   ...Object.fromEntries(
     (process.env.PROPERTY_FIDELITY ?? '')
       .split(',')

@@ -1,5 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { link, lstat, mkdir, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import {
+  link,
+  lstat,
+  mkdir,
+  open,
+  readFile,
+  rename,
+  rm,
+  stat,
+  symlink,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { type S3Server, startS3 } from '@pullback/harness';
 import { openBackend } from '@pullback/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -145,8 +157,9 @@ describe.each(['fs', 's3'] as const)('restore fidelity on the %s driver', (drive
     await rm(target, { recursive: true });
   });
 
-  it('restores mtimes to the microsecond, the closest node:fs allows (sub-microsecond digits are lost)', async () => {
-    const source = ws.path('times');
+  /** A tree whose mtimes have sub-microsecond digits: files, a directory, a symlink, a name that is not UTF-8. */
+  async function timedTree(name: string): Promise<{ source: string; names: (string | Buffer)[] }> {
+    const source = ws.path(name);
     await mkdir(`${source}/dir`, { recursive: true });
     const stamps = [
       '1763773200.123456789',
@@ -158,16 +171,49 @@ describe.each(['fs', 's3'] as const)('restore fidelity on the %s driver', (drive
       await writeFile(`${source}/dir/f${i}`, `file ${i}\n`);
       execFileSync('touch', ['-m', '-d', `@${stamp}`, `${source}/dir/f${i}`]);
     }
+    const latin1 = Buffer.concat([Buffer.from(`${source}/dir/caf`), Buffer.of(0xe9)]);
+    // touch takes its path as text: set the time first, then give the file its name.
+    await writeFile(`${source}/dir/latin1`, 'not UTF-8\n');
+    execFileSync('touch', ['-m', '-d', '@1763773200.555555555', `${source}/dir/latin1`]);
+    await rename(`${source}/dir/latin1`, latin1);
+    await symlink('f0', `${source}/dir/link`);
+    execFileSync('touch', ['-h', '-m', '-d', '@1763773200.111111111', `${source}/dir/link`]);
     execFileSync('touch', ['-m', '-d', '@1763773200.987654321', `${source}/dir`]);
+    const names = ['dir', 'dir/link', ...stamps.map((_, i) => `dir/f${i}`)];
+    return { source, names: [...names, Buffer.concat([Buffer.from('dir/caf'), Buffer.of(0xe9)])] };
+  }
+
+  const under = (root: string, name: string | Buffer) =>
+    typeof name === 'string' ? `${root}/${name}` : Buffer.concat([Buffer.from(`${root}/`), name]);
+
+  it('restores mtimes to the nanosecond: files, directories, symlinks, names that are not UTF-8', async () => {
+    const { source, names } = await timedTree('times');
     const snapshot = await backupTree(ws.archive, source);
     const target = ws.path('times-restored');
     await restoreSnapshot(ws.archive, snapshot.id, { target });
-    for (const name of ['dir', ...stamps.map((_, i) => `dir/f${i}`)]) {
-      const original = (await lstat(`${source}/${name}`, { bigint: true })).mtimeNs;
-      const restored = (await lstat(`${target}/${name}`, { bigint: true })).mtimeNs;
+    // The perl that set them is gone with the restore.
+    const children = execFileSync('ps', ['--ppid', String(process.pid), '-o', 'comm='], { encoding: 'utf8' });
+    expect(children).not.toMatch(/perl/);
+    for (const name of names) {
+      const original = (await lstat(under(source, name), { bigint: true })).mtimeNs;
+      const restored = (await lstat(under(target, name), { bigint: true })).mtimeNs;
+      expect(restored, String(name)).toBe(original);
+      expect(original % 1000n, String(name)).not.toBe(0n);
+    }
+    await rm(target, { recursive: true });
+  });
+
+  it('still restores, with mtimes to the microsecond, when perl is not there', async () => {
+    const { source, names } = await timedTree('times-no-perl');
+    const snapshot = await backupTree(ws.archive, source);
+    const target = ws.path('times-no-perl-restored');
+    await restoreSnapshot(ws.archive, snapshot.id, { target, perl: '/nonexistent/perl' });
+    for (const name of names) {
+      const original = (await lstat(under(source, name), { bigint: true })).mtimeNs;
+      const restored = (await lstat(under(target, name), { bigint: true })).mtimeNs;
       // libuv (under node:fs.utimes) cuts to whole microseconds.
-      expect(restored / 1000n, name).toBe(original / 1000n);
-      expect(restored % 1000n, name).toBe(0n);
+      expect(restored / 1000n, String(name)).toBe(original / 1000n);
+      expect(restored % 1000n, String(name)).toBe(0n);
     }
     await rm(target, { recursive: true });
   });

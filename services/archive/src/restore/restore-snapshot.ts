@@ -4,7 +4,6 @@ import {
   lchown,
   link,
   lstat,
-  lutimes,
   mkdir,
   open,
   readdir,
@@ -43,6 +42,7 @@ import {
 } from '../workers/tasks.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 import { DamagedRestoreError, DamageLedger } from './damaged-files.js';
+import { ExactTimes } from './exact-times.js';
 import { MissingPacks } from './missing-packs.js';
 
 export interface RestoreOptions {
@@ -64,6 +64,11 @@ export interface RestoreOptions {
   readonly signal?: AbortSignal;
   /** How long to wait for a prune's exclusive lock to go, in ms. Default: 10 000. */
   readonly lockWaitMs?: number;
+  /**
+   * The perl that sets mtimes to the nanosecond (see `ExactTimes`). Default: `PULLBACK_PERL`,
+   * else /usr/bin/perl; without it mtimes are kept to the microsecond.
+   */
+  readonly perl?: string;
 }
 
 export interface RestoreResult {
@@ -198,6 +203,7 @@ class Restorer {
   private readonly missing = new MissingPacks();
   /** Files created (or cut to size) whose metadata is not set yet: removed if the restore fails. */
   private readonly unfinished = new Set<string>();
+  private readonly times: ExactTimes;
 
   constructor(
     private readonly archive: Archive,
@@ -208,6 +214,7 @@ class Restorer {
     this.signal = options.signal;
     this.delta = options.delta ?? false;
     this.owner = options.owner ?? process.getuid?.() === 0;
+    this.times = new ExactTimes(options.perl);
     this.pool = new WorkerPool(
       {
         encryptionKey: archive.keys.encryption,
@@ -225,7 +232,7 @@ class Restorer {
   }
 
   async close(): Promise<void> {
-    await this.pool.close();
+    await Promise.all([this.pool.close(), this.times.close()]);
   }
 
   private tree(): AsyncGenerator<TreeEntry> {
@@ -310,8 +317,7 @@ class Restorer {
         const directory = nativePath(dirname(link.absolute));
         const { mtimeNs } = await lstat(directory, { bigint: true });
         await rm(nativePath(link.absolute), { force: true });
-        const seconds = utimesSeconds(String(mtimeNs));
-        await lutimes(directory, seconds, seconds);
+        await this.times.set(directory, mtimeNs);
         this.damage.add(link.path, `a hard link of damaged ${path}`);
       }
     }
@@ -377,15 +383,22 @@ class Restorer {
     written.catch(() => {});
     const previous = this.batchInFlight;
     const batch = Promise.all([written, previous]).then(async () => {
+      // mtimes are pipelined (see `ExactTimes`): awaited before a directory's own
+      // metadata, as its mode may shut out the paths of its entries, and at the end.
+      const timesSet: Promise<void>[] = [];
       for (const item of done) {
         this.unfinished.delete(item.absolute);
         if (this.damage.has(item.entry.path)) {
           await rm(nativePath(item.absolute), { force: true });
           continue;
         }
-        await this.applyMetadata(item.absolute, item.entry);
+        if (item.entry.type === 'dir') await Promise.all(timesSet.splice(0));
+        const { mtime } = await this.startMetadata(item.absolute, item.entry);
+        mtime.catch(() => {});
+        timesSet.push(mtime);
         if (item.entry.type === 'file') this.progress.add(0, 1);
       }
+      await Promise.all(timesSet);
     });
     // A failure is reported by the next batch, or at the end.
     batch.catch(() => {});
@@ -395,16 +408,15 @@ class Restorer {
   }
 
   private async applyMetadata(absolute: string, entry: TreeEntry): Promise<void> {
+    await (await this.startMetadata(absolute, entry)).mtime;
+  }
+
+  /** Sets owner and mode, and starts setting the mtime: its promise comes back unawaited. */
+  private async startMetadata(absolute: string, entry: TreeEntry): Promise<{ mtime: Promise<void> }> {
     const path = nativePath(absolute);
-    const seconds = utimesSeconds(entry.mtime);
-    if (entry.type === 'symlink') {
-      if (this.owner) await lchown(path, entry.uid, entry.gid);
-      await lutimes(path, seconds, seconds);
-      return;
-    }
     if (this.owner) await lchown(path, entry.uid, entry.gid);
-    await chmod(path, entry.mode);
-    await lutimes(path, seconds, seconds);
+    if (entry.type !== 'symlink') await chmod(path, entry.mode);
+    return { mtime: this.times.set(path, entry.mtime) };
   }
 
   private async restoreSymlink(absolute: string, entry: TreeEntry): Promise<void> {
@@ -797,16 +809,4 @@ function planRanges(locations: BlobLocation[]): BlobLocation[][] {
   }
   if (current.length > 0) ranges.push(current);
   return ranges;
-}
-
-/**
- * The seconds to give `utimes` for an mtime in nanoseconds. libuv (under node:fs)
- * keeps whole microseconds of the double it is given, truncating; a double near
- * today's times is only good to about 240 ns, so the microsecond's own value could
- * land just below it and lose one. Its middle lands inside it: the restored mtime is
- * the original's microsecond exactly (the nanoseconds below it are lost: Node has no
- * utimensat with nanoseconds).
- */
-function utimesSeconds(mtimeNs: string): number {
-  return (Number(BigInt(mtimeNs) / 1000n) + 0.5) / 1e6;
 }

@@ -107,12 +107,16 @@ export function diffExact(
       if (want[key] !== got[key])
         problems.push(`${name}: ${key} ${String(want[key])} != ${String(got[key])}`);
     }
-    // utimes(2) from Node takes a double of seconds, truncated by libuv to the
-    // microsecond: the microsecond is what a restore can give back exactly. Without
-    // that, about two microseconds of rounding either way.
+    // With perl, a restore sets the nanosecond; without it, utimes(2) from Node takes a
+    // double of seconds, truncated by libuv to the microsecond. Without either, about
+    // two microseconds of rounding either way.
     const skew = want.mtimeNs - got.mtimeNs;
-    const exact = want.mtimeNs / 1000n === got.mtimeNs / 1000n;
-    if (fidelity.microsecondMtimes ? !exact : skew > 2000n || skew < -2000n) {
+    const wrong = fidelity.nanosecondMtimes
+      ? skew !== 0n
+      : fidelity.microsecondMtimes
+        ? want.mtimeNs / 1000n !== got.mtimeNs / 1000n
+        : skew > 2000n || skew < -2000n;
+    if (wrong) {
       problems.push(`${name}: mtime ${want.mtimeNs} != ${got.mtimeNs}`);
     }
     if (fidelity.hardLinks && want.linkGroup !== got.linkGroup) {

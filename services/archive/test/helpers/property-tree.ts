@@ -22,6 +22,8 @@ export interface Fidelity {
    * to microseconds), not only within two.
    */
   readonly microsecondMtimes: boolean;
+  /** mtimes equal to the nanosecond (a restore sets them through perl's utimensat, see src/restore/exact-times.ts). */
+  readonly nanosecondMtimes: boolean;
 }
 
 /**
