@@ -42,7 +42,7 @@ describe('damage and repair from the command line', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  it('a damaged snapshot is warned of and left out; verify --repair removes it', async () => {
+  it('a damaged snapshot is warned of and left out; verify --repair moves it aside', async () => {
     await writeFile(join(work, 'source', 'note.txt'), 'second\n');
     expect((await runCli(['backup', 'files', join(work, 'source'), ...args])).code).toBe(0);
     const [first] = (await files(join(archiveDir(), 'snapshots'))).sort((a, b) =>
@@ -65,10 +65,14 @@ describe('damage and repair from the command line', () => {
     expect(pruned.code).toBe(1);
     expect(pruned.stderr).toContain('prune cannot tell what it needs, and removes nothing');
 
+    const damagedBytes = await readFile(first!.path);
     const repaired = await runCli(['verify', '--repair', ...args]);
-    expect(repaired.stdout).toContain(`unreadable snapshots removed: ${id.slice(0, 12)}`);
+    expect(repaired.stdout).toContain(`repair: moved damaged snapshots/${id} to damaged/snapshots/${id}`);
     expect(repaired.stdout).toContain('after repair: ok');
     expect(repaired.code).toBe(0);
+    await expect(stat(first!.path)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await runCli(['forget', '--keep-last', '5', '--prune', ...args])).code).toBe(0);
+    expect(await readFile(join(archiveDir(), 'damaged', 'snapshots', id))).toEqual(damagedBytes);
   }, 300_000);
 
   it('a backup after a lost pack stores it again; a damaged index is rebuilt by repair index', async () => {
@@ -85,12 +89,16 @@ describe('damage and repair from the command line', () => {
 
     const [index] = await files(join(archiveDir(), 'index'));
     await flipBit(index!.path, 30);
+    const damagedBytes = await readFile(index!.path);
+    const indexId = index!.path.slice(-64);
     expect((await runCli(['verify', ...args])).code).toBe(1);
     const rebuilt = await runCli(['repair', 'index', ...args]);
     expect(rebuilt.code).toBe(0);
     expect(rebuilt.stdout).toMatch(
       /^index rebuilt from \d+ packs \(\d+ blobs\), replacing \d+ index objects/,
     );
+    expect(rebuilt.stdout).toContain(`moved damaged index/${indexId} to damaged/index/${indexId}`);
+    expect(await readFile(join(archiveDir(), 'damaged', 'index', indexId))).toEqual(damagedBytes);
     const verified = await runCli(['verify', '--read-data', ...args]);
     expect(verified.stderr).toBe('');
     expect(verified.code).toBe(0);
