@@ -13,6 +13,7 @@ export * from './lock/index.js';
 export type { Progress, ProgressListener } from './progress.js';
 export { type ForgetOptions, type ForgetResult, forgetSnapshots } from './prune/forget-snapshots.js';
 export { type PruneOptions, type PruneResult, pruneArchive } from './prune/prune-archive.js';
+export type { QuarantinedObject } from './repair/quarantine.js';
 export {
   type RepairArchiveOptions,
   type RepairArchiveResult,

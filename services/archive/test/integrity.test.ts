@@ -160,10 +160,17 @@ describe.each(drivers)('archive integrity on the $name driver', (driver) => {
     await expect(pruneArchive(ws.archive)).rejects.toThrow(/snapshot [0-9a-f]{12} fails authentication/);
     expect(await names(ws.backend, 'data/')).toEqual(packsBefore);
 
+    const damagedBytes = await readAll(await ws.backend.load(`snapshots/${first.id}`));
     const repaired = await repairArchive(ws.archive);
-    expect(repaired.snapshotsRemoved).toEqual([first.id]);
+    // Kept aside, never deleted: the bytes may still be wanted (a later tool, a key mix-up).
+    expect(repaired.snapshotsQuarantined).toEqual([
+      { name: `snapshots/${first.id}`, movedTo: `damaged/snapshots/${first.id}` },
+    ]);
+    expect((await names(ws.backend, 'snapshots/')).map((o) => o.name)).not.toContain(`snapshots/${first.id}`);
     await pruneArchive(ws.archive);
     expect((await verifyArchive(ws.archive, { readData: true })).problems).toEqual([]);
+    // Prune never removes what repair kept aside.
+    expect(await readAll(await ws.backend.load(`damaged/snapshots/${first.id}`))).toEqual(damagedBytes);
     await restoreSnapshot(ws.archive, third.id, { target: ws.path('third') });
     expect(await compareTrees(ws.path('src'), ws.path('third'))).toEqual([]);
   });
@@ -195,8 +202,13 @@ describe.each(drivers)('archive integrity on the $name driver', (driver) => {
     // A backup still runs.
     const third = await backupTree(ws.archive, ws.path('src'));
 
+    const damagedBytes = await readAll(await ws.backend.load(added[0]!.name));
     const repaired = await repairIndex(ws.archive);
     expect(repaired.indexObjectsReplaced).toBeGreaterThanOrEqual(3);
+    expect(repaired.indexObjectsQuarantined).toEqual([
+      { name: added[0]!.name, movedTo: `damaged/${added[0]!.name}` },
+    ]);
+    expect((await names(ws.backend, 'index/')).map((o) => o.name)).not.toContain(added[0]!.name);
     expect((await verifyArchive(ws.archive, { readData: true })).problems).toEqual([]);
     for (const snapshot of [second, third]) {
       const target = ws.path(`after-${snapshot.id.slice(0, 8)}`);
@@ -205,6 +217,8 @@ describe.each(drivers)('archive integrity on the $name driver', (driver) => {
     }
     await pruneArchive(ws.archive);
     expect((await verifyArchive(ws.archive)).problems).toEqual([]);
+    // Prune never removes what repair kept aside.
+    expect(await readAll(await ws.backend.load(`damaged/${added[0]!.name}`))).toEqual(damagedBytes);
   });
 
   it('verify --read-data names every file of a damaged bundle, as restore does', async () => {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type S3Server, scratchDir, startS3 } from '@pullback/harness';
+import { type S3Server, scratchDir, startS3, waitFor } from '@pullback/harness';
 import { type Backend, openBackend } from '@pullback/storage';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -166,7 +166,7 @@ describe.each([fsDriver(), s3Driver()])('locks on $name', { timeout: 60_000 }, (
       /^archive is locked exclusively by prune .*, still after waiting \d+ms; HINT/,
     );
     expect(Date.now() - started).toBeGreaterThanOrEqual(500);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(Date.now() - started).toBeLessThan(15_000);
     expect(await listLocks(backend)).toHaveLength(1);
   });
 
@@ -225,26 +225,35 @@ describe.each([fsDriver(), s3Driver()])('locks on $name', { timeout: 60_000 }, (
     await expect(take({ kind: 'shared', purpose: 'backup' })).resolves.toBeDefined();
   });
 
-  it('renews a short lease so the lock outlives it', async () => {
-    const lock = await take({ kind: 'exclusive', purpose: 'prune', leaseMs: 300 });
-    await sleep(1_200);
-    const [listed] = await listLocks(backend, { clockSkewMs: 0 });
+  it('renews its lease so the lock outlives it', async () => {
+    // Renewed every third of the lease (held-lock.ts): a loaded machine would have to
+    // stall for two thirds of it, 4 s, to let it lapse.
+    const leaseMs = 6_000;
+    const lock = await take({ kind: 'exclusive', purpose: 'prune', leaseMs });
+    const renewals = new Set<number>();
+    const listed = await waitFor('two renewals and a whole lease', async () => {
+      const [found] = await listLocks(backend, { clockSkewMs: 0 });
+      if (found?.state !== 'live') throw new Error(`lock not live: ${JSON.stringify(found)}`);
+      const { createdAt, renewedAt } = found.record;
+      if (renewedAt > createdAt) renewals.add(renewedAt.getTime());
+      return renewals.size >= 2 && Date.now() > createdAt.getTime() + leaseMs ? found : undefined;
+    });
     expect(listed).toMatchObject({ id: lock.id, state: 'live' });
-    if (listed?.state !== 'live') throw new Error('unreachable');
-    expect(listed.record.renewedAt.getTime() - listed.record.createdAt.getTime()).toBeGreaterThanOrEqual(600);
     await expect(acquireLock(backend, { kind: 'shared', purpose: 'backup', clockSkewMs: 0 })).rejects.toThrow(
       LockedError,
     );
     expect(lock.signal.aborted).toBe(false);
 
     await lock.release();
-    await sleep(400);
-    // No renewal in flight wrote it back.
+    // Past the moment the next renewal was due: none in flight wrote it back.
+    await sleep(leaseMs / 3 + 500);
     expect(await listLocks(backend)).toEqual([]);
   });
 
   it('tells the holder when another process removed its lock as stale', async () => {
-    const lock = await take({ kind: 'shared', purpose: 'backup', leaseMs: 300 });
+    // Long enough that the first renewal (a third of it) finds the removal well before
+    // the lease could lapse on a loaded machine.
+    const lock = await take({ kind: 'shared', purpose: 'backup', leaseMs: 6_000 });
     await removeAllLocks(backend);
     await once(lock.signal, 'abort');
     expect(lock.signal.reason).toBeInstanceOf(LockLostError);
@@ -301,6 +310,8 @@ describe.each([fsDriver(), s3Driver()])('locks on $name', { timeout: 60_000 }, (
 /** A backend whose writes and stats can be made to fail, to stand for an unreachable store. */
 class FlakyBackend implements Backend {
   failing = false;
+  /** How many writes and stats were refused while failing. */
+  refused = 0;
   readonly location: string;
   readonly properties: Backend['properties'];
 
@@ -317,23 +328,29 @@ class FlakyBackend implements Backend {
   remove: Backend['remove'] = (name, options) => this.inner.remove(name, options);
 
   private async unlessFailing<T>(operation: () => Promise<T>): Promise<T> {
-    if (this.failing) throw new Error('store unreachable');
+    if (this.failing) {
+      this.refused++;
+      throw new Error('store unreachable');
+    }
     return operation();
   }
 }
 
-describe('a lock that cannot be renewed', () => {
+describe('a lock that cannot be renewed', { timeout: 60_000 }, () => {
   it('aborts its signal once a whole lease passes without renewal, then still releases', async () => {
     const dir = await scratchDir('locks');
     try {
       const backend = new FlakyBackend(openBackend(dir.path, { retry: false }));
-      const lock = await acquireLock(backend, { kind: 'exclusive', purpose: 'prune', leaseMs: 300 });
+      const leaseMs = 3_000;
+      const lock = await acquireLock(backend, { kind: 'exclusive', purpose: 'prune', leaseMs });
       const started = Date.now();
       backend.failing = true;
       await once(lock.signal, 'abort');
       // The lease runs from the last write that succeeded: the one that acquired it.
-      expect(Date.now() - started).toBeGreaterThanOrEqual(200);
-      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(leaseMs - 1_000);
+      // Generous: only that it is not left running unprotected for long.
+      expect(Date.now() - started).toBeLessThan(5 * leaseMs);
+      expect(backend.refused).toBeGreaterThan(0);
       expect(lock.signal.reason).toBeInstanceOf(LockLostError);
       expect(lock.signal.reason.message).toBe(
         `lost the exclusive lock locks/${lock.id}: it was not renewed within its lease: store unreachable`,
@@ -350,12 +367,24 @@ describe('a lock that cannot be renewed', () => {
     const dir = await scratchDir('locks');
     try {
       const backend = new FlakyBackend(openBackend(dir.path, { retry: false }));
-      const lock = await acquireLock(backend, { kind: 'shared', purpose: 'backup', leaseMs: 600 });
-      await sleep(250); // just after a renewal
+      const lock = await acquireLock(backend, { kind: 'shared', purpose: 'backup', leaseMs: 6_000 });
+      const renewedAt = async () => {
+        const [found] = await listLocks(backend, { clockSkewMs: 0 });
+        return found?.state === 'live' ? found.record.renewedAt.getTime() : undefined;
+      };
+      const first = await renewedAt();
+      const renewed = await waitFor('a renewal', async () => {
+        const at = await renewedAt();
+        return at !== undefined && at > first! ? at : undefined;
+      });
+      // Fail from just after a renewal until a renewal attempt has been refused.
       backend.failing = true;
-      await sleep(200);
+      await waitFor('a refused renewal', async () => (backend.refused > 0 ? true : undefined));
       backend.failing = false;
-      await sleep(1_000);
+      await waitFor('a renewal after the failure', async () => {
+        const at = await renewedAt();
+        return at !== undefined && at > renewed ? at : undefined;
+      });
       expect(lock.signal.aborted).toBe(false);
       await lock.release();
     } finally {

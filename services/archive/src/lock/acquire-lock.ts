@@ -69,7 +69,10 @@ export async function acquireLock(backend: Backend, options: AcquireLockOptions)
     };
     let conflicts: ConflictingLock[];
     try {
-      await backend.save(name, encodeLock(record), { signal });
+      // Not cut short by the signal: an S3 PUT aborted client-side may still land after
+      // the removal below, leaving a lock behind; a small write is let finish instead.
+      await backend.save(name, encodeLock(record));
+      signal?.throwIfAborted();
       conflicts = await findConflicts(backend, id, kind, clockSkewMs, signal);
     } catch (error) {
       await removeQuietly(backend, name);

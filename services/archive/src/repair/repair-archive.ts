@@ -3,6 +3,7 @@ import { acquireLock } from '../lock/index.js';
 import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { Archive } from '../repository/archive.js';
 import { readSnapshots } from '../snapshot/manifest.js';
+import { type QuarantinedObject, quarantine } from './quarantine.js';
 import { type RepairIndexResult, rebuildIndex } from './repair-index.js';
 
 export interface RepairArchiveOptions {
@@ -14,14 +15,14 @@ export interface RepairArchiveOptions {
 }
 
 export interface RepairArchiveResult extends RepairIndexResult {
-  /** Snapshot manifests that failed authentication, removed (ids). */
-  readonly snapshotsRemoved: string[];
+  /** Snapshot manifests that failed authentication, moved under `damaged/`. */
+  readonly snapshotsQuarantined: QuarantinedObject[];
 }
 
 /**
- * `verify --repair`: under the exclusive lock, removes the snapshot manifests that do
- * not open (sealed with the one archive key, a manifest that fails authentication can
- * never be read again, and it would stop prune for ever), then rebuilds the index from
+ * `verify --repair`: under the exclusive lock, moves the snapshot manifests that do
+ * not open under `damaged/` (a manifest that fails authentication would stop prune for
+ * ever; its bytes are kept, never deleted), then rebuilds the index from
  * the packs' headers without the damaged blobs (see `repairIndex`). Nothing that can
  * still be read is removed: packs stay for prune, which checks what snapshots need.
  */
@@ -41,9 +42,11 @@ export async function repairArchive(
     setMaxListeners(0, signal);
     await removeDeadTemporaries(archive.backend, lockTakenAt);
     const { damaged } = await readSnapshots(archive, signal);
-    for (const id of damaged) await archive.backend.remove(`snapshots/${id}`, { signal });
+    const snapshotsQuarantined: QuarantinedObject[] = [];
+    for (const id of damaged)
+      snapshotsQuarantined.push(await quarantine(archive.backend, `snapshots/${id}`, signal));
     const index = await rebuildIndex(archive, options.dropBlobs ?? new Set(), signal);
-    return { ...index, snapshotsRemoved: damaged };
+    return { ...index, snapshotsQuarantined };
   } finally {
     await lock.release().catch(() => {});
   }

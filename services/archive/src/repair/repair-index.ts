@@ -8,6 +8,7 @@ import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { readPackHeader } from '../pack/read-pack-header.js';
 import type { Archive } from '../repository/archive.js';
+import { type QuarantinedObject, quarantine } from './quarantine.js';
 
 export interface RepairIndexOptions {
   /**
@@ -33,6 +34,8 @@ export interface RepairIndexResult {
   readonly blobsDropped: number;
   /** Index objects the new one replaces (damaged ones included). */
   readonly indexObjectsReplaced: number;
+  /** Index objects that failed authentication, moved under `damaged/` rather than removed. */
+  readonly indexObjectsQuarantined: QuarantinedObject[];
 }
 
 /** Pack headers read at once. */
@@ -42,7 +45,8 @@ const HEADER_READS = 8;
  * Rebuilds the index from the packs' own headers (restic's `repair index`), under the
  * exclusive lock: one new index object lists every pack in storage whose header opens
  * (a pack whose header does not open keeps what a readable index said of it), and
- * supersedes every index object, damaged ones included, which are then removed. What
+ * supersedes every index object, damaged ones included; then the readable ones are
+ * removed and the damaged ones moved under `damaged/` (their bytes are kept). What
  * it drops: entries of packs that are gone, and `dropBlobs`. A snapshot that needs a
  * dropped blob stays incomplete until a backup of the same data stores it again (blobs
  * are named by content, so the old snapshot heals with it).
@@ -82,7 +86,7 @@ export async function rebuildIndex(
     stored.set(info.name.slice(info.name.lastIndexOf('/') + 1), info.size);
   }
   // What the readable index objects say, for packs whose header does not open.
-  const { live } = await archive.readIndexes(signal);
+  const { live, damaged } = await archive.readIndexes(signal);
   const indexed = new Map<string, readonly BlobEntry[]>();
   for (const index of live) for (const pack of index.packs) indexed.set(pack.id, pack.entries);
 
@@ -115,7 +119,12 @@ export async function rebuildIndex(
   });
   const newIndex = `index/${plainHash(body).toString('hex')}`;
   await archive.backend.save(newIndex, body, { signal });
-  for (const name of indexNames) if (name !== newIndex) await archive.backend.remove(name, { signal });
+  const indexObjectsQuarantined: QuarantinedObject[] = [];
+  for (const name of indexNames) {
+    if (name === newIndex) continue;
+    if (damaged.includes(name)) indexObjectsQuarantined.push(await quarantine(archive.backend, name, signal));
+    else await archive.backend.remove(name, { signal });
+  }
   return {
     packs: packs.length,
     blobs,
@@ -123,5 +132,6 @@ export async function rebuildIndex(
     packsUnreadable: packsUnreadable.sort(),
     blobsDropped,
     indexObjectsReplaced: indexNames.filter((name) => name !== newIndex).length,
+    indexObjectsQuarantined,
   };
 }

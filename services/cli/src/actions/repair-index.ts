@@ -15,4 +15,7 @@ export async function repairIndex(options: ArchiveFlags, context: CommandContext
   context.stdout.write(
     `index rebuilt from ${result.packs} packs (${result.blobs} blobs), replacing ${result.indexObjectsReplaced} index objects${notes.length > 0 ? `; ${notes.join('; ')}` : ''}\n`,
   );
+  for (const object of result.indexObjectsQuarantined) {
+    context.stdout.write(`moved damaged ${object.name} to ${object.movedTo}\n`);
+  }
 }

@@ -17,11 +17,10 @@ function describeRepair(result: RepairArchiveResult): string {
   if (result.blobsDropped > 0) parts.push(`${result.blobsDropped} damaged blobs dropped`);
   if (result.packsUnreadable.length > 0)
     parts.push(`${result.packsUnreadable.length} packs with unreadable headers left out`);
-  if (result.snapshotsRemoved.length > 0)
-    parts.push(
-      `unreadable snapshots removed: ${result.snapshotsRemoved.map((id) => id.slice(0, 12)).join(' ')}`,
-    );
-  return parts.join(', ');
+  const moved = [...result.snapshotsQuarantined, ...result.indexObjectsQuarantined].map(
+    (object) => `\nrepair: moved damaged ${object.name} to ${object.movedTo}`,
+  );
+  return parts.join(', ') + moved.join('');
 }
 
 /**

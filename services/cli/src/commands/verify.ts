@@ -13,7 +13,7 @@ export function registerVerifyCommand(program: Command, context: CommandContext)
     .option('--read-data', 'also read, decrypt and checksum every chunk (reads the whole archive)')
     .option(
       '--repair',
-      'when damaged: rebuild the index from the packs without what is lost or damaged (so the next backup stores it again) and remove snapshot manifests that cannot be read',
+      'when damaged: rebuild the index from the packs without what is lost or damaged (so the next backup stores it again) and move snapshot manifests that cannot be read to damaged/ in the archive (kept, never deleted)',
     )
     .addOption(jsonOption())
     .addOption(archiveOption())
