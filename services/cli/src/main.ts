@@ -28,4 +28,6 @@ const status = await run(process.argv, {
   env: process.env,
   signal: stop.signal,
 });
-process.exitCode = stop.exitCode() ?? status;
+// A command cut short by a signal says which; one that still ended well (`up`, whose
+// normal end is SIGTERM) exits 0, as service managers expect.
+process.exitCode = status === 0 ? 0 : (stop.exitCode() ?? status);

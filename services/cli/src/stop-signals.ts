@@ -3,10 +3,23 @@ import { constants } from 'node:os';
 /** How long a command gets to stop cleanly after SIGINT/SIGTERM before the process exits anyway. */
 export const STOP_GRACE_MS = 2000;
 
+let graceMs = STOP_GRACE_MS;
+
+/**
+ * Gives the running command longer to stop cleanly: `up` closes its workers, each
+ * waiting for its job to end, which takes longer than a request's abort.
+ */
+export function setStopGraceMs(ms: number): void {
+  graceMs = ms;
+}
+
 export interface StopSignals {
   /** Aborted on the first SIGINT or SIGTERM, with "received SIGTERM" as its reason. */
   readonly signal: AbortSignal;
-  /** 130 after SIGINT, 143 after SIGTERM (128 + the signal's number, as shells report); undefined before. */
+  /**
+   * 130 after SIGINT, 143 after SIGTERM (128 + the signal's number, as shells report);
+   * undefined before. A command that still ends well (`up` stopping cleanly) exits 0.
+   */
   exitCode(): number | undefined;
 }
 
@@ -26,7 +39,7 @@ export function stopOnSignals(stderr: NodeJS.WritableStream): StopSignals {
       stderr.write(`pullback: stopping (${name} again to stop at once)\n`);
       stop.abort(new Error(`received ${name}`));
       // Unreferenced: a command that ends in time lets the process exit on its own.
-      setTimeout(() => process.exit(exitCode), STOP_GRACE_MS).unref();
+      setTimeout(() => process.exit(exitCode), graceMs).unref();
     });
   }
   return { signal: stop.signal, exitCode: () => exitCode };

@@ -4,6 +4,7 @@ import { startAll } from '@pullback/workers';
 import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
 import { openReachablePipeline } from '../reach-redis.js';
+import { setStopGraceMs } from '../stop-signals.js';
 
 export interface UpOptions {
   readonly config?: string;
@@ -12,6 +13,8 @@ export interface UpOptions {
 /** `pullback up`: every worker in this process until SIGINT/SIGTERM (`context.signal`). */
 export async function up(options: UpOptions, context: CommandContext): Promise<void> {
   const { config, path } = await loadCliConfig(options.config, context.env);
+  // Closing the workers waits for the jobs under way to stop: longer than a request.
+  setStopGraceMs(30_000);
   // Fail with one line when Redis is not there, rather than workers waiting for it forever.
   await (await openReachablePipeline(config.redis)).close();
   const socketDir = context.env.PULLBACK_PG_SOCKET_DIR;
