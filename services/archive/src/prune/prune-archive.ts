@@ -1,14 +1,13 @@
-import { setMaxListeners } from 'node:events';
 import { plainHash } from '../crypto/hash.js';
 import { ArchiveError, throwIfAborted } from '../errors.js';
 import { idKey } from '../index/blob-location.js';
 import { encodeIndex, type IndexedPack } from '../index/index-file.js';
-import { acquireLock } from '../lock/index.js';
 import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { PackWriter, packName, type SavedPack } from '../pack/pack-writer.js';
 import type { Archive } from '../repository/archive.js';
 import { readAll } from '../repository/stream-bytes.js';
+import { withExclusiveLock } from '../repository/with-lock.js';
 import { decodeChunkMap } from '../snapshot/chunk-map.js';
 import { listSnapshots } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
@@ -62,16 +61,7 @@ interface PackUse {
  * (about 100 bytes per blob), as restic's prune does.
  */
 export async function pruneArchive(archive: Archive, options: PruneOptions = {}): Promise<PruneResult> {
-  const lockTakenAt = Date.now();
-  const lock = await acquireLock(archive.backend, {
-    kind: 'exclusive',
-    purpose: 'prune',
-    waitMs: options.lockWaitMs ?? 60_000,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  try {
-    const signal = options.signal ? AbortSignal.any([options.signal, lock.signal]) : lock.signal;
-    setMaxListeners(0, signal);
+  return withExclusiveLock(archive, 'prune', options, async (signal, lockTakenAt) => {
     const temporaries = options.dryRun
       ? { files: 0, bytes: 0 }
       : await removeDeadTemporaries(archive.backend, lockTakenAt);
@@ -80,9 +70,7 @@ export async function pruneArchive(archive: Archive, options: PruneOptions = {})
       temporariesRemoved: temporaries.files,
       temporaryBytesRemoved: temporaries.bytes,
     };
-  } finally {
-    await lock.release().catch(() => {});
-  }
+  });
 }
 
 type PackPruneResult = Omit<PruneResult, 'temporariesRemoved' | 'temporaryBytesRemoved'>;

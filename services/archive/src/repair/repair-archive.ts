@@ -1,7 +1,6 @@
-import { setMaxListeners } from 'node:events';
-import { acquireLock } from '../lock/index.js';
 import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { Archive } from '../repository/archive.js';
+import { withExclusiveLock } from '../repository/with-lock.js';
 import { readSnapshots } from '../snapshot/manifest.js';
 import { type QuarantinedObject, quarantine } from './quarantine.js';
 import { type RepairIndexResult, rebuildIndex } from './repair-index.js';
@@ -30,16 +29,7 @@ export async function repairArchive(
   archive: Archive,
   options: RepairArchiveOptions = {},
 ): Promise<RepairArchiveResult> {
-  const lockTakenAt = Date.now();
-  const lock = await acquireLock(archive.backend, {
-    kind: 'exclusive',
-    purpose: 'repair',
-    waitMs: options.lockWaitMs ?? 60_000,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  try {
-    const signal = options.signal ? AbortSignal.any([options.signal, lock.signal]) : lock.signal;
-    setMaxListeners(0, signal);
+  return withExclusiveLock(archive, 'repair', options, async (signal, lockTakenAt) => {
     await removeDeadTemporaries(archive.backend, lockTakenAt);
     const { damaged } = await readSnapshots(archive, signal);
     const snapshotsQuarantined: QuarantinedObject[] = [];
@@ -47,7 +37,5 @@ export async function repairArchive(
       snapshotsQuarantined.push(await quarantine(archive.backend, `snapshots/${id}`, signal));
     const index = await rebuildIndex(archive, options.dropBlobs ?? new Set(), signal);
     return { ...index, snapshotsQuarantined };
-  } finally {
-    await lock.release().catch(() => {});
-  }
+  });
 }

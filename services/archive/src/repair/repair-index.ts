@@ -1,13 +1,12 @@
-import { setMaxListeners } from 'node:events';
 import { plainHash } from '../crypto/hash.js';
 import { throwIfAborted } from '../errors.js';
 import { idKey } from '../index/blob-location.js';
 import { encodeIndex, type IndexedPack } from '../index/index-file.js';
-import { acquireLock } from '../lock/index.js';
 import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { readPackHeader } from '../pack/read-pack-header.js';
 import type { Archive } from '../repository/archive.js';
+import { withExclusiveLock } from '../repository/with-lock.js';
 import { type QuarantinedObject, quarantine } from './quarantine.js';
 
 export interface RepairIndexOptions {
@@ -55,22 +54,11 @@ export async function repairIndex(
   archive: Archive,
   options: RepairIndexOptions = {},
 ): Promise<RepairIndexResult> {
-  const lockTakenAt = Date.now();
-  const lock = await acquireLock(archive.backend, {
-    kind: 'exclusive',
-    purpose: 'repair index',
-    waitMs: options.lockWaitMs ?? 60_000,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  try {
-    const signal = options.signal ? AbortSignal.any([options.signal, lock.signal]) : lock.signal;
-    setMaxListeners(0, signal);
+  return withExclusiveLock(archive, 'repair index', options, async (signal, lockTakenAt) => {
     // Any command holding the exclusive lock clears what killed processes left.
     await removeDeadTemporaries(archive.backend, lockTakenAt);
-    return await rebuildIndex(archive, options.dropBlobs ?? new Set(), signal);
-  } finally {
-    await lock.release().catch(() => {});
-  }
+    return rebuildIndex(archive, options.dropBlobs ?? new Set(), signal);
+  });
 }
 
 /** `repairIndex`'s work, for a caller that holds the exclusive lock. */

@@ -1,9 +1,9 @@
 import { setMaxListeners } from 'node:events';
-import { acquireLock } from '../lock/index.js';
+import { acquireLock, type LockKind } from '../lock/index.js';
 import type { Archive } from './archive.js';
 
 export interface LockingOptions {
-  /** How long to wait for a conflicting lock (a prune) to go, in ms. Default: 10 000. */
+  /** How long to wait for a conflicting lock to go, in ms. Default: 10 000 for a shared lock, 60 000 for the exclusive one. */
   readonly lockWaitMs?: number;
   readonly signal?: AbortSignal;
 }
@@ -13,23 +13,49 @@ export interface LockingOptions {
  * removes data a backup or restore is using. `work` gets a signal that aborts when the
  * caller aborts or when the lock is lost, so it stops rather than run unprotected.
  */
-export async function withSharedLock<T>(
+export function withSharedLock<T>(
   archive: Archive,
   purpose: string,
   options: LockingOptions,
   work: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
+  return withLock('shared', 10_000, archive, purpose, options, work);
+}
+
+/**
+ * Runs `work` under the exclusive lock (prune, repair): no backup or restore runs
+ * meanwhile. `work` is also told when the lock was asked for: a temporary older than
+ * that belongs to no live writer.
+ */
+export function withExclusiveLock<T>(
+  archive: Archive,
+  purpose: string,
+  options: LockingOptions,
+  work: (signal: AbortSignal, lockTakenAt: number) => Promise<T>,
+): Promise<T> {
+  return withLock('exclusive', 60_000, archive, purpose, options, work);
+}
+
+async function withLock<T>(
+  kind: LockKind,
+  defaultWaitMs: number,
+  archive: Archive,
+  purpose: string,
+  options: LockingOptions,
+  work: (signal: AbortSignal, lockTakenAt: number) => Promise<T>,
+): Promise<T> {
+  const lockTakenAt = Date.now();
   const lock = await acquireLock(archive.backend, {
-    kind: 'shared',
+    kind,
     purpose,
-    waitMs: options.lockWaitMs ?? 10_000,
+    waitMs: options.lockWaitMs ?? defaultWaitMs,
     ...(options.signal ? { signal: options.signal } : {}),
   });
   try {
     const signal = options.signal ? AbortSignal.any([options.signal, lock.signal]) : lock.signal;
     // Every backend call in flight listens on it; hundreds at once are expected.
     setMaxListeners(0, signal);
-    return await work(signal);
+    return await work(signal, lockTakenAt);
   } finally {
     // A lock left behind goes stale on its own; the work's outcome matters more.
     await lock.release().catch(() => {});
