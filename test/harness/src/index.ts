@@ -1,6 +1,7 @@
 export { findExecutable, postgresBinDir } from './find-executable.js';
 export { freePort } from './free-port.js';
 export { type PostgresOptions, type PostgresServer, postgresOwner, startPostgres } from './postgres.js';
+export { quietSchedule } from './quiet-schedule.js';
 export { type RedisServer, startRedis } from './redis.js';
 export { type S3Options, type S3Server, startS3 } from './s3.js';
 export { scratchDir } from './scratch-dir.js';

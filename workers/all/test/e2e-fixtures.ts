@@ -8,6 +8,7 @@ import {
   freePort,
   type PostgresServer,
   postgresOwner,
+  quietSchedule,
   scratchDir,
   startPostgres,
   waitFor,
@@ -70,6 +71,7 @@ export interface ShopCluster {
 
 export async function shopCluster(
   world: TestWorld,
+  /** `schedule`: the component's cron; by default one that does not fire during the test. */
   options: { fallbacks: number; schedule?: string; keepLast?: number },
 ): Promise<ShopCluster> {
   const active = await startPostgres();
@@ -94,7 +96,7 @@ export async function shopCluster(
     recipe: postgres
     ${options.keepLast === undefined ? '' : `retention: { keepLast: ${options.keepLast} }`}
     outbox: ${join(world.root, 'outbox', 'shop')}
-    ${options.schedule === undefined ? '' : `schedule: "${options.schedule}"`}
+    schedule: "${options.schedule ?? quietSchedule()}"
     instances:
       - { name: shop-a, role: active, host: 127.0.0.1, port: ${active.port}, dataDir: ${active.dataDir}, priority: 100 }
 ${fallbacks.map((f, i) => `      - { name: ${f.name}, role: fallback, host: 127.0.0.1, port: ${f.port}, dataDir: ${f.dataDir}, priority: ${50 - i} }`).join('\n')}

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listSnapshots } from '@pullback/archive';
-import { type RedisServer, startRedis } from '@pullback/harness';
+import { quietSchedule, type RedisServer, startRedis } from '@pullback/harness';
 import { query, stopServer } from '@pullback/recipe-postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningPipeline } from '../src/index.js';
@@ -118,6 +118,7 @@ describe('the pipeline, end to end on one machine', () => {
     recipe: files
     path: ${join(world.root, 'docs')}
     outbox: ${join(world.root, 'outbox', 'docs')}
+    schedule: "${quietSchedule()}"
 `,
     );
     const { pipeline } = await startInWorld(world, config);

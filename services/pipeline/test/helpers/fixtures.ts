@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { type Archive, initArchive } from '@pullback/archive';
-import { scratchDir } from '@pullback/harness';
+import { quietSchedule, scratchDir } from '@pullback/harness';
 import { type Backend, openBackend } from '@pullback/storage';
 import { type Config, parseConfig } from '../../src/index.js';
 
@@ -25,7 +25,7 @@ export interface Sandbox {
  * A temp directory with an archive (fs, key file), an outbox and a staging
  * directory, and a config with one `tree` component (recipe files, so it has a
  * path) backing up `source`, with fallbacks `docs-b` and `docs-c` restoring into
- * `root/b` and `root/c`.
+ * `root/b` and `root/c`. Its schedule does not fire during a test (`quietSchedule`).
  */
 export async function sandbox(redisUrl: string, extra = ''): Promise<Sandbox> {
   const scratch = await scratchDir('pipeline');
@@ -43,6 +43,7 @@ components:
     recipe: files
     path: ${join(root, 'source')}
     outbox: ${outboxDir}
+    schedule: "${quietSchedule()}"
     instances:
       - { name: docs-a, role: active, host: 127.0.0.1, port: 1, dataDir: ${join(root, 'a')}, priority: 0 }
       - { name: docs-b, role: fallback, host: 127.0.0.1, port: 2, dataDir: ${join(root, 'b')}, priority: 10 }
