@@ -4,6 +4,8 @@
 # from the lockfile, and a build of every workspace. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Turborepo would print its telemetry notice on a fresh machine and report usage.
+export TURBO_TELEMETRY_DISABLED=1
 
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -3,6 +3,8 @@
 # tests against real PostgreSQL, redis-server and an S3-compatible server on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Turborepo would print its telemetry notice on a fresh machine and report usage.
+export TURBO_TELEMETRY_DISABLED=1
 bash scripts/setup.sh
 echo "test: lint"
 npx biome check --error-on-warnings .

@@ -1,20 +1,34 @@
 import { createRequire } from 'node:module';
-import type * as Zstd from 'zstd-napi';
-import type * as ZstdBinding from 'zstd-napi/binding.js';
 import { ArchiveError } from '../errors.js';
 
 /*
  * zstd-napi is an optional dependency: it has no prebuilt binary for every platform
  * and builds with node-gyp (a C++ compiler) when it has none. Without it, new archives
  * use lz4, and an archive that holds zstd blobs says plainly what is missing instead of
- * reporting them as corrupt.
+ * reporting them as corrupt. Its types are declared here, the part used, so that the
+ * package also builds where it could not be installed.
  */
-function loadZstd(): { zstd: typeof Zstd; binding: typeof ZstdBinding } | undefined {
+interface ZstdModule {
+  Compressor: new () => {
+    setParameters(parameters: { compressionLevel: number; checksumFlag: boolean }): void;
+    compress(plain: Buffer): Buffer;
+  };
+  Decompressor: new () => { decompress(frame: Buffer): Buffer };
+}
+interface ZstdBindingModule {
+  /** Returns the length written into `target`; throws when the frame does not fit. */
+  DCtx: new () => { decompress(target: Buffer, frame: Buffer): number };
+}
+type Compressor = InstanceType<ZstdModule['Compressor']>;
+type Decompressor = InstanceType<ZstdModule['Decompressor']>;
+type DecompressionContext = InstanceType<ZstdBindingModule['DCtx']>;
+
+function loadZstd(): { zstd: ZstdModule; binding: ZstdBindingModule } | undefined {
   try {
     const require = createRequire(import.meta.url);
     return {
-      zstd: require('zstd-napi') as typeof Zstd,
-      binding: require('zstd-napi/binding.js') as typeof ZstdBinding,
+      zstd: require('zstd-napi') as ZstdModule,
+      binding: require('zstd-napi/binding.js') as ZstdBindingModule,
     };
   } catch {
     return undefined;
@@ -27,11 +41,11 @@ const zstd = loaded?.zstd;
 /** Whether zstd can be used here. */
 export const zstdAvailable = zstd !== undefined;
 
-let compressor: Zstd.Compressor | undefined;
-let decompressor: Zstd.Decompressor | undefined;
-let context: ZstdBinding.DCtx | undefined;
+let compressor: Compressor | undefined;
+let decompressor: Decompressor | undefined;
+let context: DecompressionContext | undefined;
 
-function requireZstd(): typeof Zstd {
+function requireZstd(): ZstdModule {
   return requireLoaded().zstd;
 }
 
