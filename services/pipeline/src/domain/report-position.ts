@@ -70,10 +70,8 @@ export async function reportFallbackPosition(input: ReportPositionInput): Promis
     };
   }
   // The position query takes a while, and a restore may have reported a new snapshot
-  // meanwhile: writing this update (built on the older state) would roll it back.
-  // Re-reading narrows that window to the two Redis round trips below.
+  // meanwhile: this update, built on the older state, is written only if that state
+  // is still there (one script, so nothing can land between the check and the write).
   if (signal.aborted) return;
-  const now = (await registry.instance(instance))?.state;
-  if (now?.snapshotId !== state.snapshotId || now?.updatedAt !== state.updatedAt) return;
-  await registry.reportFallback(name, instance, epoch, update);
+  await registry.replaceFallbackState(name, instance, epoch, state, update);
 }
