@@ -15,6 +15,7 @@ export {
   pullArtifact,
   snapshotTags,
 } from './domain/pull-artifact.js';
+export { pullComponent } from './domain/pull-component.js';
 export { type ReportPositionInput, reportFallbackPosition } from './domain/report-position.js';
 export { type RunExportInput, type RunExportResult, removeArtifact, runExport } from './domain/run-export.js';
 export {
