@@ -68,6 +68,20 @@ async function registries(): Promise<{ registry: Registry; competitor: Registry 
 
 const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
+/** Fallback shop-b as a restore of snapshot A left it. */
+const STANDBY_AT_A = { snapshotId: A, healthy: true, running: true, updatedAt: '2025-01-01T10:00:00.000Z' };
+
+/** One round of the position reporter for shop-b, through `registry`, asking `recipe`. */
+function reportPosition(registry: Registry, recipe: Recipe): Promise<void> {
+  return reportFallbackPosition({
+    component: 'shop',
+    config: config.components.shop!,
+    instance: 'shop-b',
+    recipe,
+    registry,
+    signal: new AbortController().signal,
+  });
+}
 
 describe('registry steps that read before they write', () => {
   it('a snapshot proven good stays good when a failure elsewhere is recorded at the same moment', async () => {
@@ -103,12 +117,7 @@ describe('registry steps that read before they write', () => {
 
   it('a position report never rolls back a restore that reported just before its write', async () => {
     const { registry, competitor } = await registries();
-    await competitor.reportFallback('shop', 'shop-b', 1, {
-      snapshotId: A,
-      healthy: true,
-      running: true,
-      updatedAt: '2025-01-01T10:00:00.000Z',
-    });
+    await competitor.reportFallback('shop', 'shop-b', 1, STANDBY_AT_A);
     const restoring = {
       snapshotId: B,
       healthy: false,
@@ -121,34 +130,15 @@ describe('registry steps that read before they write', () => {
       position: async () => ({ running: true, inRecovery: true, lsn: '0/3000060' }),
     };
     beforeFirstWrite(racing, () => competitor.reportFallback('shop', 'shop-b', 1, restoring));
-    await reportFallbackPosition({
-      component: 'shop',
-      config: config.components.shop!,
-      instance: 'shop-b',
-      recipe: standby,
-      registry,
-      signal: new AbortController().signal,
-    });
+    await reportPosition(registry, standby);
     expect((await competitor.instance('shop-b'))?.state).toEqual(restoring);
   });
 
   it('a position report still refreshes a state nobody changed meanwhile', async () => {
     const { registry, competitor } = await registries();
-    await competitor.reportFallback('shop', 'shop-b', 1, {
-      snapshotId: A,
-      healthy: true,
-      running: true,
-      updatedAt: '2025-01-01T10:00:00.000Z',
-    });
+    await competitor.reportFallback('shop', 'shop-b', 1, STANDBY_AT_A);
     const stopped: Recipe = { ...treeRecipe(), position: async () => ({ running: false }) };
-    await reportFallbackPosition({
-      component: 'shop',
-      config: config.components.shop!,
-      instance: 'shop-b',
-      recipe: stopped,
-      registry,
-      signal: new AbortController().signal,
-    });
+    await reportPosition(registry, stopped);
     expect((await competitor.instance('shop-b'))?.state).toMatchObject({
       snapshotId: A,
       healthy: false,
