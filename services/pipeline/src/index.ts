@@ -1,6 +1,7 @@
 export * from './config/index.js';
 export { type ApplySnapshotInput, type ApplySnapshotResult, applySnapshot } from './domain/apply-snapshot.js';
 export { type BackupComponentInput, backupComponent } from './domain/backup-component.js';
+export { type CatchUpFallbackInput, catchUpFallback } from './domain/catch-up-fallback.js';
 export { isPipelineError, messageOf, PipelineError, type PipelineErrorCode } from './domain/errors.js';
 export { exportIdFor } from './domain/export-id.js';
 export { holdLock } from './domain/hold-lock.js';
@@ -14,6 +15,8 @@ export {
   pullArtifact,
   snapshotTags,
 } from './domain/pull-artifact.js';
+export { pullComponent } from './domain/pull-component.js';
+export { type ReportPositionInput, reportFallbackPosition } from './domain/report-position.js';
 export { type RunExportInput, type RunExportResult, removeArtifact, runExport } from './domain/run-export.js';
 export {
   cString,

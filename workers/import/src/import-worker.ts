@@ -1,18 +1,17 @@
-import { type Archive, listSnapshots } from '@pullback/archive';
+import type { Archive } from '@pullback/archive';
 import {
   type ApplySnapshotResult,
   applySnapshot,
   type ComponentConfig,
   type Config,
+  catchUpFallback,
   closeWorkers,
-  importJobId,
   importQueueName,
-  instanceLocation,
-  messageOf,
   type Pipeline,
   PipelineError,
   type Recipe,
   type RunningWorker,
+  reportFallbackPosition,
   reportWorkerErrors,
   runJob,
   startPeriodicTask,
@@ -112,9 +111,17 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
   if (options.catchUp ?? true) {
     for (const { instance, name, component } of placed) {
       // Best effort: the next snapshot reaches the fallback anyway.
-      await catchUp(options, instance, name, component).catch((error: Error) =>
-        pipeline.onError(error, `catch-up of ${instance}`),
-      );
+      await catchUpFallback({
+        component: name,
+        instance,
+        archive: options.archive,
+        recipe: options.recipeFor(component, name),
+        registry: pipeline.registry,
+        isImportPending: (snapshotId) => pipeline.isImportPending(instance, snapshotId),
+        enqueueImport: async (job) => {
+          await pipeline.enqueueImport(job, { catchUp: true });
+        },
+      }).catch((error: Error) => pipeline.onError(error, `catch-up of ${instance}`));
     }
   }
 
@@ -126,7 +133,14 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
           async (signal) => {
             for (const { instance, name, component } of placed) {
               if (signal.aborted) return;
-              await reportPosition(options, instance, name, component, signal).catch((error: Error) => {
+              await reportFallbackPosition({
+                component: name,
+                config: component,
+                instance,
+                recipe: options.recipeFor(component, name),
+                registry: pipeline.registry,
+                signal,
+              }).catch((error: Error) => {
                 if (!signal.aborted) pipeline.onError(error, `position of ${instance}`);
               });
             }
@@ -148,97 +162,4 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
 function resultOf(result: ApplySnapshotResult): ImportJobResult {
   if (!result.applied) return { applied: false, skipped: result.skipped, reason: result.reason };
   return { applied: true, delta: result.delta, ...(result.position.lsn ? { lsn: result.position.lsn } : {}) };
-}
-
-const PENDING_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
-
-/** Queues the newest importable snapshot for a fallback that does not hold it healthy. */
-async function catchUp(
-  options: ImportWorkerOptions,
-  instance: string,
-  name: string,
-  component: ComponentConfig,
-): Promise<void> {
-  const { registry } = options.pipeline;
-  const record = await registry.instance(instance);
-  const componentRecord = await registry.component(name);
-  if (record?.role !== 'fallback' || componentRecord === undefined) return;
-  const kinds = options.recipeFor(component, name).importKinds;
-  const newest = (await listSnapshots(options.archive, { component: name }))
-    .filter((snapshot) => kinds.includes((snapshot.tags.kind ?? 'physical') as never))
-    .at(-1);
-  if (newest === undefined) return;
-  if (record.state?.healthy && record.state.snapshotId === newest.id) return;
-  // Its import is still pending: it will run now that the agent is back.
-  const pending = await options.pipeline.importQueue(instance).getJob(importJobId(instance, newest.id));
-  if (pending !== undefined && PENDING_STATES.has(await pending.getState())) return;
-  await registry.queueSnapshot(instance, newest.id, newest.time);
-  await options.pipeline.enqueueImport(
-    { component: name, instance, epoch: componentRecord.epoch, snapshotId: newest.id },
-    { catchUp: true },
-  );
-}
-
-const REPORTED_REASONS = new Set(['not running', 'not in recovery']);
-/** Prefix of the reason this reporter sets when it cannot ask the server where it is. */
-const UNREACHABLE = 'not reachable: ';
-
-/** A reason this reporter set itself, so that its next round may clear or change it. */
-function reportedByPosition(reason: string | undefined): boolean {
-  return REPORTED_REASONS.has(reason ?? '') || (reason ?? '').startsWith(UNREACHABLE);
-}
-
-/** Refreshes a healthy fallback's position (LSN, replay time), or marks it unhealthy when it stopped. */
-async function reportPosition(
-  options: ImportWorkerOptions,
-  instance: string,
-  name: string,
-  component: ComponentConfig,
-  signal: AbortSignal,
-): Promise<void> {
-  const { registry } = options.pipeline;
-  const record = await registry.instance(instance);
-  const state = record?.state;
-  const recipe = options.recipeFor(component, name);
-  const location = instanceLocation(component, instance);
-  if (record?.role !== 'fallback' || state === undefined || recipe.position === undefined || !location)
-    return;
-  // Only states this reporter set are refreshed: a restore reports for itself, and a
-  // failed one keeps its reason until the next restore.
-  if (!state.healthy && !reportedByPosition(state.reason)) return;
-  const epoch = (await registry.component(name))?.epoch;
-  if (epoch === undefined) return;
-  let update: typeof state;
-  try {
-    const position = await recipe.position(location, { signal });
-    const { lsn: _lsn, replayedAt: _replayedAt, reason: _reason, ...rest } = state;
-    update = {
-      ...rest,
-      running: position.running,
-      healthy: position.running && position.inRecovery !== false,
-      ...(position.running ? {} : { reason: 'not running' }),
-      ...(position.running && position.inRecovery === false ? { reason: 'not in recovery' } : {}),
-      ...(position.lsn === undefined ? {} : { lsn: position.lsn }),
-      ...(position.replayedAt === undefined ? {} : { replayedAt: position.replayedAt }),
-      updatedAt: new Date().toISOString(),
-    };
-  } catch (error) {
-    // Stopped with the worker: the server was not asked to the end, so there is nothing to say.
-    if (signal.aborted) return;
-    // A server caught shutting down answers with an error: the next round, which finds
-    // it stopped, must still be able to say so, hence a reason of this reporter's own.
-    update = {
-      ...state,
-      healthy: false,
-      reason: `${UNREACHABLE}${messageOf(error)}`,
-      updatedAt: new Date().toISOString(),
-    };
-  }
-  // The position query takes a while, and a restore may have reported a new snapshot
-  // meanwhile: writing this update (built on the older state) would roll it back.
-  // Re-reading narrows that window to the two Redis round trips below.
-  if (signal.aborted) return;
-  const now = (await registry.instance(instance))?.state;
-  if (now?.snapshotId !== state.snapshotId || now?.updatedAt !== state.updatedAt) return;
-  await registry.reportFallback(name, instance, epoch, update);
 }

@@ -7,9 +7,9 @@ import {
   type ForgetSnapshots,
   type Outbox,
   type Pipeline,
-  PipelineError,
   PULL_QUEUE,
   pullArtifact,
+  pullComponent,
   type RunningWorker,
   reportWorkerErrors,
   runJob,
@@ -63,19 +63,7 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
         signal,
         { registry: pipeline.registry },
         async ({ data, signal: aborted, onProgress }) => {
-          const what = `pull of ${data.exportId} of ${data.component}`;
-          const component = config.components[data.component];
-          if (component === undefined) {
-            throw new PipelineError('unknown-component', `${what}: ${data.component} is not in the config`);
-          }
-          // The job names the outbox; only the component's own is trusted, so that a
-          // forged job cannot slip a foreign artifact into the component's history.
-          if (data.outbox !== component.outbox) {
-            throw new PipelineError(
-              'corrupt-artifact',
-              `${what}: outbox ${data.outbox} is not the component's (${component.outbox})`,
-            );
-          }
+          const component = pullComponent(config, data);
           const importKinds = options.importKinds?.(component, data.component);
           const result = await pullArtifact({
             component: data.component,

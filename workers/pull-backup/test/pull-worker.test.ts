@@ -130,6 +130,18 @@ describe('pull-backup worker', () => {
     expect(failed.failedReason).toMatch(/outbox \/elsewhere is not the component's/);
   });
 
+  it('refuses for good, as a mismatch and not as corruption, a pull whose outbox is not the component’s', async () => {
+    await pipeline.enqueuePull({ component: 'docs', epoch: 1, exportId: 'e1', outbox: '/elsewhere' });
+    startWorker();
+    const failed = await waitLong('the refusal', async () => (await pipeline.pullQueue.getFailed())[0]);
+    expect(failed.attemptsMade).toBe(1);
+    expect(failed.failedReason).toBe(
+      `pull of e1 of docs: outbox /elsewhere is not the component's (${join(scratch.path, 'outbox')}); the job was queued for another outbox`,
+    );
+    expect((await pipeline.registry.failures('docs'))[0]).toMatchObject({ stage: 'pull', final: true });
+    expect(await listSnapshots(archive)).toEqual([]);
+  });
+
   it('a worker killed mid-ingest leaves no partial snapshot, and the retried job completes', async () => {
     await writeFile(join(scratch.path, 'docs', 'big'), randomBytes(48 * 1024 * 1024));
     await exportDocs('e1');

@@ -7,6 +7,7 @@
  * - `unknown-component`: not in the registry or the config (permanent).
  * - `incomplete-artifact`: no COMPLETE for the export in the outbox (permanent).
  * - `corrupt-artifact`: an object differs from COMPLETE, or its tar is unsafe (permanent).
+ * - `outbox-mismatch`: a pull job names another outbox than its component's (permanent).
  * - `busy`: another export of the component, or restore of the fallback, holds its lock (try later, not a failure).
  * - `not-a-fallback`: an import for an instance that is not a fallback (any more) (permanent).
  * - `not-active-here`: the component's active is not this agent's (hand the job on).
@@ -17,6 +18,7 @@ export type PipelineErrorCode =
   | 'unknown-component'
   | 'incomplete-artifact'
   | 'corrupt-artifact'
+  | 'outbox-mismatch'
   | 'busy'
   | 'not-a-fallback'
   | 'not-active-here'
@@ -27,6 +29,7 @@ const PERMANENT: ReadonlySet<PipelineErrorCode> = new Set([
   'unknown-component',
   'incomplete-artifact',
   'corrupt-artifact',
+  'outbox-mismatch',
   'not-a-fallback',
 ]);
 

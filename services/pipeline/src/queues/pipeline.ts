@@ -20,6 +20,9 @@ import {
 import { connectRedis } from './redis-connection.js';
 import type { JobProgress } from './run-job.js';
 
+/** The states of a job that has yet to finish. */
+const PENDING_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
+
 export interface PipelineOptions {
   /** A Redis URL (the config's `redis`), or an open connection (then not closed by `close`). */
   readonly redis: string | Redis;
@@ -208,6 +211,15 @@ export class Pipeline {
     const base = importJobId(job.instance, job.snapshotId);
     const jobId = options.catchUp ? `${base}.${Date.now()}` : base;
     return this.importQueue(job.instance).add('import', job, { jobId });
+  }
+
+  /**
+   * Whether the import of `snapshotId` queued for `instance` (the job `enqueueImport`
+   * made without `catchUp`) still waits or runs: such a job runs once an agent serves the queue.
+   */
+  async isImportPending(instance: string, snapshotId: string): Promise<boolean> {
+    const job = await this.importQueue(instance).getJob(importJobId(instance, snapshotId));
+    return job !== undefined && PENDING_STATES.has(await job.getState());
   }
 
   /**

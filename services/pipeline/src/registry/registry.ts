@@ -14,10 +14,13 @@ import type {
 import { DEFAULT_PREFIX, type RegistryKeys, registryKeys } from './registry-keys.js';
 import {
   CHECK_EPOCH,
+  MARK_SNAPSHOT,
   QUEUE_SNAPSHOT,
+  RECORD_SNAPSHOT,
   REGISTER_COMPONENT,
   RELEASE_LOCK,
   RENEW_LOCK,
+  REPLACE_FALLBACK_STATE,
   WRITE_IF_EPOCH,
 } from './scripts.js';
 
@@ -42,6 +45,9 @@ const SCRIPTS = {
   pullbackRegisterComponent: REGISTER_COMPONENT,
   pullbackCheckEpoch: CHECK_EPOCH,
   pullbackWriteIfEpoch: WRITE_IF_EPOCH,
+  pullbackRecordSnapshot: RECORD_SNAPSHOT,
+  pullbackReplaceFallbackState: REPLACE_FALLBACK_STATE,
+  pullbackMarkSnapshot: MARK_SNAPSHOT,
   pullbackQueueSnapshot: QUEUE_SNAPSHOT,
   pullbackRenewLock: RENEW_LOCK,
   pullbackReleaseLock: RELEASE_LOCK,
@@ -255,13 +261,19 @@ export class Registry {
     });
   }
 
-  /** Records the component's newest snapshot (an older one never replaces a newer). */
+  /**
+   * Records the component's newest snapshot, unless the epoch moved on or a newer
+   * one is recorded (an older one never replaces a newer), atomically. Returns whether it was written.
+   */
   async recordSnapshot(component: string, epoch: number, record: SnapshotRecord): Promise<boolean> {
-    const current = (await this.component(component))?.lastSnapshot;
-    if (current !== undefined && Date.parse(current.time) > Date.parse(record.time)) return false;
-    return this.writeIfEpoch(component, epoch, this.keys.component(component), {
-      lastSnapshot: JSON.stringify(record),
-    });
+    const result = await this.script('pullbackRecordSnapshot')(
+      1,
+      this.keys.component(component),
+      epoch,
+      Date.parse(record.time),
+      JSON.stringify(record),
+    );
+    return result === 1;
   }
 
   /**
@@ -296,17 +308,45 @@ export class Registry {
     });
   }
 
-  /** Records whether a snapshot restored and started (good) or not (bad). A good one stays good. */
-  async markSnapshot(component: string, snapshotId: string, health: SnapshotHealth): Promise<void> {
-    const key = this.keys.snapshotHealth(component);
-    if (health.state === 'good') {
-      await this.redis.hset(key, snapshotId, JSON.stringify(health));
-      return;
-    }
-    const known = await this.redis.hget(key, snapshotId);
-    // A snapshot that started on one fallback is good; a later failure elsewhere is that fallback's.
-    if (known !== null && (JSON.parse(known) as SnapshotHealth).state === 'good') return;
-    await this.redis.hset(key, snapshotId, JSON.stringify(health));
+  /**
+   * Replaces fallback `instance`'s reported state with `update` only while it is
+   * still `read` (same snapshot, same update time) and the epoch is `epoch`: an
+   * update built on a state that a restore has replaced meanwhile is dropped.
+   * Returns whether it was written.
+   */
+  async replaceFallbackState(
+    component: string,
+    instance: string,
+    epoch: number,
+    read: FallbackState,
+    update: FallbackState,
+  ): Promise<boolean> {
+    const result = await this.script('pullbackReplaceFallbackState')(
+      2,
+      this.keys.component(component),
+      this.keys.instance(instance),
+      epoch,
+      read.snapshotId ?? '',
+      read.updatedAt,
+      JSON.stringify(update),
+    );
+    return result === 1;
+  }
+
+  /**
+   * Records whether a snapshot restored and started (good) or not (bad). A good one
+   * stays good, atomically: a failure recorded at the same time as the success never
+   * wins. Returns false only for a bad one not recorded for that reason.
+   */
+  async markSnapshot(component: string, snapshotId: string, health: SnapshotHealth): Promise<boolean> {
+    const result = await this.script('pullbackMarkSnapshot')(
+      1,
+      this.keys.snapshotHealth(component),
+      snapshotId,
+      health.state,
+      JSON.stringify(health),
+    );
+    return result === 1;
   }
 
   async snapshotHealth(component: string): Promise<Record<string, SnapshotHealth>> {

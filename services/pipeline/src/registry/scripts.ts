@@ -78,6 +78,64 @@ return 1
 `;
 
 /**
+ * Records the component's newest snapshot, unless a newer one is recorded (pulls of
+ * one component may finish out of order) or the epoch moved on. The snapshot's time
+ * is kept beside the record, as a number Lua can compare.
+ *
+ * KEYS[1] component HASH
+ * ARGV[1] the writer's epoch    ARGV[2] snapshot time (ms since 1970)
+ * ARGV[3] the record (JSON, `SnapshotRecord`)
+ * Returns 1 when written, 0 when the epoch differs or a newer snapshot is recorded
+ * (nothing written).
+ */
+export const RECORD_SNAPSHOT = `
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+local recorded = tonumber(redis.call('HGET', KEYS[1], 'lastSnapshotTime') or '-1')
+if recorded > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'lastSnapshot', ARGV[3], 'lastSnapshotTime', ARGV[2])
+return 1
+`;
+
+/**
+ * Replaces a fallback's reported state only while it is the state the writer built
+ * its update on (same snapshot, same update time) and the epoch is the writer's: a
+ * position report, which asks the server for a while, never rolls back what a
+ * restore reported meanwhile.
+ *
+ * KEYS[1] component HASH (holds the epoch)    KEYS[2] instance HASH
+ * ARGV[1] the writer's epoch    ARGV[2] the snapshot id it read ('' for none)
+ * ARGV[3] the update time it read    ARGV[4] the new state (JSON, `FallbackState`)
+ * Returns 1 when written, 0 when the epoch or the state changed (nothing written).
+ */
+export const REPLACE_FALLBACK_STATE = `
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+local current = redis.call('HGET', KEYS[2], 'state')
+if not current then return 0 end
+local state = cjson.decode(current)
+if (state.snapshotId or '') ~= ARGV[2] or state.updatedAt ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[2], 'state', ARGV[4])
+return 1
+`;
+
+/**
+ * Records whether a snapshot restored and started on a fallback (good) or not (bad).
+ * A good one stays good: a snapshot that started on one fallback is sound, and a
+ * later failure elsewhere is that fallback's.
+ *
+ * KEYS[1] the component's snapshot health HASH
+ * ARGV[1] snapshot id    ARGV[2] 'good' or 'bad'    ARGV[3] the health (JSON, `SnapshotHealth`)
+ * Returns 1 when recorded, 0 for a bad one not recorded (the snapshot is good).
+ */
+export const MARK_SNAPSHOT = `
+if ARGV[2] ~= 'good' then
+  local known = redis.call('HGET', KEYS[1], ARGV[1])
+  if known and cjson.decode(known).state == 'good' then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+`;
+
+/**
  * Records that snapshot ARGV[1] was queued for a fallback, unless a newer one
  * already was: an import worker skips every snapshot older than the one recorded.
  *
