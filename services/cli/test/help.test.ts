@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { escapeRegExp, REPOSITORY_BIN, runCli } from './run-cli.js';
 
-/** ARCHITECTURE.md "Command line", plus `config check`: each command and the options it must offer. */
+/** docs/architecture.md, "Command line", plus `config check`: each command and the options it must offer. */
 const CONTRACT: ReadonlyArray<{ command: string; listed: RegExp; options: readonly string[] }> = [
   {
     command: 'archive init',

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseConfig } from '../src/index.js';
 
-/** The example from ARCHITECTURE.md, "Config file", minus its schedule line (to see the default). */
+/** The example from docs/architecture.md, "Config file", minus its schedule line (to see the default). */
 const VALID = `
 redis: redis://127.0.0.1:6379
 archive:
@@ -38,7 +38,7 @@ function edit(from: string, to: string): string {
 }
 
 describe('parseConfig: a valid config', () => {
-  it('parses the ARCHITECTURE.md example with defaults applied', () => {
+  it('parses the docs/architecture.md example with defaults applied', () => {
     const config = parseConfig(VALID, 'pullback.yaml');
     expect(config.redis).toBe('redis://127.0.0.1:6379');
     expect(config.archive).toEqual({

@@ -5,7 +5,7 @@ export const DEFAULT_CONFIG_PATH = 'pullback.yaml';
 
 /**
  * The config file to use: the `--config` flag, else `PULLBACK_CONFIG`, else
- * `./pullback.yaml` (ARCHITECTURE.md, "Command line"). Empty values count as unset.
+ * `./pullback.yaml` (docs/architecture.md, "Command line"). Empty values count as unset.
  */
 export function resolveConfigPath(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
   return locateConfig(explicit, env).path;

@@ -1,6 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 
-/** Exports run hourly unless a component says otherwise (ARCHITECTURE.md). */
+/** Exports run hourly unless a component says otherwise (docs/architecture.md, "Config file"). */
 export const DEFAULT_SCHEDULE = '0 * * * *';
 
 /**

@@ -6,7 +6,7 @@ import { checkName } from './names.js';
 import { checkSchedule, DEFAULT_SCHEDULE } from './schedule.js';
 
 /*
- * The schema of pullback.yaml. Its keys are the public contract (ARCHITECTURE.md,
+ * The schema of pullback.yaml. Its keys are the public contract (docs/architecture.md,
  * "Config file"): every object is strict, so a misspelt key is an error rather
  * than a silently ignored setting. Checks that span several fields (unique names,
  * one active per component) are in checks.ts.

@@ -3,7 +3,7 @@ import { z } from 'zod';
 /*
  * What each queue's jobs carry. Every job names its component and carries the
  * component's epoch as it was when the job was made: a worker refuses a job whose
- * epoch is no longer the component's (ARCHITECTURE.md, "Processes and queues").
+ * epoch is no longer the component's (docs/architecture.md, "Processes and queues").
  * Job data crosses processes and versions, so workers validate it before use.
  */
 
