@@ -20,8 +20,8 @@ const SKIPPED = /(?:^|\/)(?:node_modules|dist)\//;
 
 /** A markdown document's path, as cited: a name ending in `.md`, with any folders. */
 const DOCUMENT = /(?<![\w./-])((?:\.{1,2}\/)*[\w-]+(?:\/[\w.-]+)*\.md)\b/g;
-/** What may follow a document to name a section of it: `§8`, `§2.3` or `, "Title"`. */
-const SECTION = /^(?:,? §(?<number>\d+(?:\.\d+)*)|,? "(?<title>[^"\n]+)")/;
+/** What may follow a document to name a section of it: `§8`, `§ 2.3` or `, "Title"`. */
+const SECTION = /^(?:,? § ?(?<number>\d+(?:\.\d+)*)|,? "(?<title>[^"\n]+)")/;
 /** Addresses on the web may end in `.md` too; they are not the repository's. */
 const WEB_ADDRESS = /\b[a-z][a-z0-9+.-]*:\/\/\S+/gi;
 
