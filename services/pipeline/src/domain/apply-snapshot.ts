@@ -1,7 +1,8 @@
 import { readdir } from 'node:fs/promises';
 import { type Archive, findSnapshot, restoreSnapshot, type Snapshot } from '@pullback/archive';
+import type { ArtifactKind } from '../artifact/format.js';
 import type { ComponentConfig } from '../config/schema.js';
-import type { ArtifactKind, InstancePosition, Recipe, RestoreTarget } from '../recipe.js';
+import type { InstancePosition, Recipe, RestoreTarget } from '../recipe.js';
 import type { FallbackState } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
 import { messageOf, PipelineError } from './errors.js';

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Archive } from '@pullback/archive';
+import type { Outbox } from '../artifact/outbox.js';
 import type { ComponentConfig } from '../config/schema.js';
-import type { Outbox, Recipe } from '../recipe.js';
+import type { Recipe } from '../recipe.js';
 import { PipelineError } from './errors.js';
 import { exportIdFor } from './export-id.js';
 import { instanceLocation } from './instance-location.js';

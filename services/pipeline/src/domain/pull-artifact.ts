@@ -1,12 +1,14 @@
 import { type Archive, applyRetention, listSnapshots, type Snapshot } from '@pullback/archive';
+import type { ArtifactKind, ArtifactManifest } from '../artifact/format.js';
+import type { Outbox } from '../artifact/outbox.js';
+import { readArtifactManifest } from '../artifact/reader.js';
+import { removeArtifact } from '../artifact/remove.js';
 import type { ComponentConfig, RetentionPolicy } from '../config/schema.js';
 import type { ImportJob } from '../queues/job-contracts.js';
-import { type ArtifactKind, type ArtifactManifest, type Outbox, readArtifactManifest } from '../recipe.js';
 import type { Registry } from '../registry/registry.js';
 import { PipelineError } from './errors.js';
 import { ingestArtifact } from './ingest-artifact.js';
 import type { StepProgressListener } from './progress.js';
-import { removeArtifact } from './run-export.js';
 
 /**
  * Forgets the snapshots of `component` that `policy` does not keep (the archive's
