@@ -6,6 +6,7 @@ import { type ExportInput, type ExportProgress, RecipeError } from '../recipe.js
 import { ARTIFACT_FORMAT, type ArtifactManifest, type ArtifactObject, completeName } from './format.js';
 import type { Outbox } from './outbox.js';
 import { readArtifactManifest } from './reader.js';
+import { removeArtifact } from './remove.js';
 
 /** Called once a streamed object's bytes have all been produced, before it is saved. */
 export type SourceCheck = () => Promise<void>;
@@ -132,14 +133,8 @@ export class ArtifactWriter {
     return manifest;
   }
 
-  /** Removes every object under `<exportId>/`; run even when the export was aborted. */
+  /** Removes every object under `<exportId>/` (`removeArtifact`); run even when the export was aborted. */
   async discard(): Promise<void> {
-    const names: string[] = [];
-    for await (const info of this.outbox.list(`${this.exportId}/`)) names.push(info.name);
-    // COMPLETE first: from the first removal on, the artifact must not look complete.
-    names.sort(
-      (a, b) => Number(b === completeName(this.exportId)) - Number(a === completeName(this.exportId)),
-    );
-    for (const name of names) await this.outbox.remove(name);
+    await removeArtifact(this.outbox, this.exportId);
   }
 }
