@@ -37,9 +37,15 @@ export {
   type PullArtifactInput,
   type PullArtifactResult,
   pullArtifact,
-  snapshotTags,
 } from './domain/pull-artifact.js';
 export { type RunExportInput, type RunExportResult, runExport } from './domain/run-export.js';
+export {
+  describeArtifact,
+  describeSnapshot,
+  FILES_KIND,
+  type SnapshotDescription,
+  snapshotTags,
+} from './domain/snapshot-description.js';
 export { type ErrorReporter, reportToStderr } from './queues/error-reporter.js';
 export {
   type ExportJob,

@@ -1,4 +1,5 @@
 import { type Archive, listSnapshots } from '@pullback/archive';
+import { describeSnapshot } from '@pullback/pipeline';
 
 /**
  * The highest epoch each component's snapshots record (the pull tags every snapshot
@@ -9,9 +10,8 @@ import { type Archive, listSnapshots } from '@pullback/archive';
 export async function recordedEpochs(archive: Archive): Promise<Record<string, number>> {
   const epochs: Record<string, number> = {};
   for (const snapshot of await listSnapshots(archive)) {
-    const component = snapshot.tags.component;
-    const epoch = Number(snapshot.tags.epoch);
-    if (component === undefined || !Number.isSafeInteger(epoch)) continue;
+    const { component, epoch } = describeSnapshot(snapshot);
+    if (component === undefined || epoch === undefined) continue;
     epochs[component] = Math.max(epochs[component] ?? 1, epoch);
   }
   return epochs;

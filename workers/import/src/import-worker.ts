@@ -5,6 +5,7 @@ import {
   type ComponentConfig,
   type Config,
   closeWorkers,
+  describeSnapshot,
   importJobId,
   importQueueName,
   instanceLocation,
@@ -165,7 +166,7 @@ async function catchUp(
   if (record?.role !== 'fallback' || componentRecord === undefined) return;
   const kinds = options.recipeFor(component, name).importKinds;
   const newest = (await listSnapshots(options.archive, { component: name }))
-    .filter((snapshot) => kinds.includes((snapshot.tags.kind ?? 'physical') as never))
+    .filter((snapshot) => kinds.includes(describeSnapshot(snapshot).kind))
     .at(-1);
   if (newest === undefined) return;
   if (record.state?.healthy && record.state.snapshotId === newest.id) return;

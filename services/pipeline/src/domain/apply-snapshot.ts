@@ -1,6 +1,5 @@
 import { readdir } from 'node:fs/promises';
 import { type Archive, findSnapshot, restoreSnapshot, type Snapshot } from '@pullback/archive';
-import type { ArtifactKind } from '../artifact/format.js';
 import type { ComponentConfig } from '../config/schema.js';
 import type { InstancePosition, Recipe, RestoreTarget } from '../recipe.js';
 import type { FallbackState } from '../registry/records.js';
@@ -9,6 +8,7 @@ import { messageOf, PipelineError } from './errors.js';
 import { holdLock } from './hold-lock.js';
 import { instanceLocation } from './instance-location.js';
 import type { StepProgressListener } from './progress.js';
+import { describeSnapshot } from './snapshot-description.js';
 
 export interface ApplySnapshotInput {
   readonly component: string;
@@ -66,10 +66,10 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
   }
 
   const snapshot = await findSnapshot(input.archive, snapshotId, () => true, input.signal);
-  if (snapshot.tags.component !== component) {
+  const { component: owner, kind } = describeSnapshot(snapshot);
+  if (owner !== component) {
     throw new PipelineError('not-a-fallback', `${what}: snapshot ${snapshotId} is not of ${component}`);
   }
-  const kind = (snapshot.tags.kind ?? 'physical') as ArtifactKind;
   if (!recipe.importKinds.includes(kind)) {
     throw new PipelineError(
       'not-a-fallback',

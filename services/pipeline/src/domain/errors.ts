@@ -8,6 +8,7 @@
  * - `incomplete-artifact`: no COMPLETE for the export in the outbox (permanent).
  * - `corrupt-artifact`: an object differs from COMPLETE, or its tar is unsafe (permanent).
  * - `busy`: another export of the component, or restore of the fallback, holds its lock (try later, not a failure).
+ * - `invalid-snapshot`: a snapshot's tags say what no writer of them says (permanent).
  * - `not-a-fallback`: an import for an instance that is not a fallback (any more) (permanent).
  * - `not-active-here`: the component's active is not this agent's (hand the job on).
  * - `lock-lost`: the lock expired under running work (retried).
@@ -17,6 +18,7 @@ export type PipelineErrorCode =
   | 'unknown-component'
   | 'incomplete-artifact'
   | 'corrupt-artifact'
+  | 'invalid-snapshot'
   | 'busy'
   | 'not-a-fallback'
   | 'not-active-here'
@@ -27,6 +29,7 @@ const PERMANENT: ReadonlySet<PipelineErrorCode> = new Set([
   'unknown-component',
   'incomplete-artifact',
   'corrupt-artifact',
+  'invalid-snapshot',
   'not-a-fallback',
 ]);
 
