@@ -1,5 +1,6 @@
 import type { ArtifactKind, ArtifactManifest } from './artifact/format.js';
 import type { Outbox } from './artifact/outbox.js';
+import type { SnapshotDescription } from './domain/snapshot-description.js';
 
 /*
  * The recipe contract: what the export, pull-backup and import workers may ask of a
@@ -48,8 +49,6 @@ export interface ExportInput {
 export interface RestoreTarget {
   readonly component: string;
   readonly instance: InstanceLocation;
-  /** The artifact the snapshot came from, when known. */
-  readonly manifest?: ArtifactManifest;
   /** The active to follow while it can be reached (postgres: primary_conninfo). */
   readonly upstream?: { readonly host: string; readonly port: number; readonly user?: string };
   /** A shell command fetching archived WAL (postgres: restore_command, `%f` `%p`). */
@@ -66,6 +65,50 @@ export interface InstancePosition {
   readonly lsn?: string;
   /** When the last replayed transaction committed on the active, ISO 8601. */
   readonly replayedAt?: string;
+}
+
+/** What `restore --start` asks of a recipe: one snapshot, running read-only for an audit. */
+export interface AuditInput {
+  /** The snapshot's id, for messages. */
+  readonly snapshotId: string;
+  readonly snapshot: SnapshotDescription;
+  /** A directory of the user's choice; the recipe restores the snapshot into it, or below it. */
+  readonly target: string;
+  readonly port: number;
+  /**
+   * Restores the snapshot's tree into `directory`. The caller holds the archive and
+   * its key; the recipe only says where the tree goes.
+   */
+  restore(directory: string): Promise<void>;
+  readonly signal?: AbortSignal;
+}
+
+/** A snapshot running read-only for an audit. */
+export interface AuditServer {
+  readonly kind: ArtifactKind;
+  readonly port: number;
+  /** The server's data directory. */
+  readonly dataDir: string;
+  /** The server's process id. */
+  readonly pid: number | undefined;
+  /** What to type to connect. */
+  readonly connect: string;
+  /** What to type to stop it. */
+  readonly stopCommand: string;
+  /** Logical: the databases restored. */
+  readonly databases?: readonly string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * The servers a recipe runs from a data directory on this machine (postgres), for
+ * the code that started them and must leave none behind (the demo's sandbox).
+ */
+export interface LocalServers {
+  /** Whether a server runs on `dataDir`, and its process id. */
+  status(dataDir: string): Promise<{ readonly running: boolean; readonly pid?: number }>;
+  /** Stops the server on `dataDir`, if one runs. */
+  stop(dataDir: string, options?: { readonly timeoutSeconds?: number }): Promise<void>;
 }
 
 /**
@@ -95,6 +138,12 @@ export interface Recipe {
 
   /** Where the instance is now. */
   position?(instance: InstanceLocation, options?: { signal?: AbortSignal }): Promise<InstancePosition>;
+
+  /** Runs a snapshot read-only for an audit (`restore --start`); recipes without servers have none. */
+  startAudit?(input: AuditInput): Promise<AuditServer>;
+
+  /** The servers it runs on this machine, for whoever must stop them (the demo's sandbox). */
+  readonly localServers?: LocalServers;
 }
 
 /**

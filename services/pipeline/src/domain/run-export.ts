@@ -6,6 +6,7 @@ import type { PullJob } from '../queues/job-contracts.js';
 import type { Recipe } from '../recipe.js';
 import type { Registry } from '../registry/registry.js';
 import { messageOf, PipelineError } from './errors.js';
+import { exportArtifact } from './export-artifact.js';
 import { holdLock } from './hold-lock.js';
 import { instanceLocation } from './instance-location.js';
 import type { StepProgressListener } from './progress.js';
@@ -94,21 +95,16 @@ export async function runExport(input: RunExportInput): Promise<RunExportResult>
         ...extra,
       });
       try {
-        const manifest = await input.recipe.export({
+        const manifest = await exportArtifact({
           component,
+          config,
+          recipe: input.recipe,
           ...(instance === undefined ? {} : { instance }),
-          ...(config.recipe === 'files' ? { path: config.path } : {}),
           outbox: input.outbox,
           exportId,
           signal,
           ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
-          onProgress: (progress) =>
-            input.onProgress?.({
-              stage: 'export',
-              bytesDone: progress.bytesDone,
-              ...(progress.bytesTotal === undefined ? {} : { bytesTotal: progress.bytesTotal }),
-              detail: progress.object,
-            }),
+          ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),
         });
         const now = await registry.checkEpoch(component, epoch);
         if (!now.ok) {
