@@ -3,7 +3,7 @@ import { describeSnapshot } from '@pullback/pipeline';
 
 /**
  * The highest epoch each component's snapshots record (the pull tags every snapshot
- * with the epoch of its export, pull-artifact.ts): the lowest epoch a registry
+ * with the epoch of its export, snapshot-description.ts): the lowest epoch a registry
  * restored after Redis lost it may take, so that no epoch already used is handed out
  * again. Components without snapshots are left out (they start at 1).
  */
