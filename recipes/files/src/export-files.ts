@@ -3,6 +3,7 @@ import {
   ArtifactWriter,
   checkExportId,
   type ExportInput,
+  FILES_KIND,
   RecipeError,
 } from '@pullback/pipeline';
 import { packTree } from './tree-tar.js';
@@ -38,7 +39,7 @@ export async function exportFiles(input: ExportInput): Promise<ArtifactManifest>
     return await writer.commit({
       component: input.component,
       recipe: RECIPE_NAME,
-      kind: 'physical',
+      kind: FILES_KIND,
       details: { path: input.path, ...tree.stats },
     });
   } catch (error) {

@@ -1,4 +1,4 @@
-import type { Recipe } from '@pullback/pipeline';
+import { FILES_KIND, type Recipe } from '@pullback/pipeline';
 import { exportFiles, RECIPE_NAME } from './export-files.js';
 
 /**
@@ -8,8 +8,8 @@ import { exportFiles, RECIPE_NAME } from './export-files.js';
 export function filesRecipe(): Recipe {
   return {
     name: RECIPE_NAME,
-    kinds: ['physical'],
-    importKinds: ['physical'],
+    kinds: [FILES_KIND],
+    importKinds: [FILES_KIND],
     export: exportFiles,
   };
 }

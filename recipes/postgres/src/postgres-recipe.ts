@@ -1,7 +1,9 @@
 import { type ExportInput, type Recipe, RecipeError, type RestoreTarget } from '@pullback/pipeline';
+import { startAudit } from './audit-server.js';
 import { exportLogical } from './export-logical.js';
 import { exportPhysical } from './export-physical.js';
 import { serverAccount } from './os-user.js';
+import { postmasterStatus } from './postmaster.js';
 import { replayPosition } from './replay-position.js';
 import { type PostgresRecipeOptions, RECIPE_NAME } from './run-export.js';
 import { ensureDataDir, stopServer } from './server-control.js';
@@ -49,13 +51,6 @@ export function postgresRecipe(options: PostgresRecipeOptions & PostgresImportOp
     },
 
     async afterRestore(target: RestoreTarget) {
-      const kind = target.manifest?.kind ?? 'physical';
-      if (kind !== 'physical') {
-        throw new RecipeError(`a ${kind} snapshot of ${target.component} cannot become a fallback`, {
-          permanent: true,
-          hint: 'restore logical snapshots into a scratch server (restoreLogical)',
-        });
-      }
       const standby: StandbyOptions = {
         dataDir: target.instance.dataDir,
         port: target.instance.port,
@@ -92,5 +87,17 @@ export function postgresRecipe(options: PostgresRecipeOptions & PostgresImportOp
         ...(options.socketDir === undefined ? {} : { socketDir: options.socketDir }),
         ...(extra.signal === undefined ? {} : { signal: extra.signal }),
       }),
+
+    startAudit,
+
+    localServers: {
+      async status(dataDir) {
+        const { running, pid } = await postmasterStatus(dataDir);
+        return { running, ...(pid === undefined ? {} : { pid }) };
+      },
+      async stop(dataDir, extra = {}) {
+        await stopServer({ dataDir, ...local, ...extra });
+      },
+    },
   };
 }

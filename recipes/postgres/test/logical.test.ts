@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, type PostgresServer, postgresOwner, scratchDir, startPostgres } from '@pullback/harness';
+import type { AuditServer } from '@pullback/pipeline';
 import { openBackend } from '@pullback/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DumpedDatabase } from '../src/index.js';
@@ -114,6 +115,49 @@ describe('logical export', () => {
         await scratch.stop();
       }
     } finally {
+      await outboxDir.remove();
+      await target.remove();
+    }
+  });
+});
+
+describe('a logical audit', () => {
+  it('has its dumps restored under the target and replays them into a scratch server on the port', async () => {
+    const outboxDir = await scratchDir('outbox');
+    const target = await serverDir('audit');
+    const recipe = postgresRecipe({ partSize: 256 * 1024 });
+    let server: AuditServer | undefined;
+    try {
+      const outbox = openBackend(outboxDir.path);
+      const manifest = await recipe.export({
+        component: 'shop',
+        instance: { host: '127.0.0.1', port: active.port, dataDir: active.dataDir },
+        outbox,
+        exportId: 'a1',
+        kind: 'logical',
+      });
+      const port = await freePort();
+      const restoredInto: string[] = [];
+      expect(recipe.startAudit).toBeDefined();
+      server = await recipe.startAudit!({
+        snapshotId: 'a1',
+        snapshot: { component: 'shop', recipe: 'postgres', kind: 'logical' },
+        target: target.path,
+        port,
+        // What the archive's restore would write: every object's members in one tree.
+        restore: async (directory) => {
+          restoredInto.push(directory);
+          for (const object of manifest.objects) await extractTar(await outbox.load(object.name), directory);
+        },
+      });
+      expect(restoredInto).toEqual([join(target.path, 'dumps')]);
+      expect(server).toMatchObject({ kind: 'logical', port, dataDir: join(target.path, 'pgdata') });
+      expect([...(server.databases ?? [])].sort()).toEqual([ODD_NAME, 'postgres', 'shop'].sort());
+      expect(await recipe.localServers?.status(server.dataDir)).toEqual({ running: true, pid: server.pid });
+      await server.stop();
+      expect(await recipe.localServers?.status(server.dataDir)).toEqual({ running: false });
+    } finally {
+      await server?.stop().catch(() => {});
       await outboxDir.remove();
       await target.remove();
     }

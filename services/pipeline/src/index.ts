@@ -1,3 +1,28 @@
+export {
+  ARTIFACT_FORMAT,
+  type ArtifactKind,
+  type ArtifactManifest,
+  type ArtifactObject,
+  COMPLETE_OBJECT,
+  checkExportId,
+  completeName,
+  type ServerPosition,
+} from './artifact/format.js';
+export type { Outbox } from './artifact/outbox.js';
+export { readArtifactManifest } from './artifact/reader.js';
+export { removeArtifact } from './artifact/remove.js';
+export {
+  cString,
+  decodeTarHeader,
+  isMetaHeader,
+  paddedSize,
+  parsePax,
+  TAR_BLOCK,
+  TarFormatError,
+  type TarHeader,
+} from './artifact/tar-header.js';
+export { META_MAX, TarMeta } from './artifact/tar-meta.js';
+export { ArtifactWriter, type SourceCheck } from './artifact/writer.js';
 export * from './config/index.js';
 export { type ApplySnapshotInput, type ApplySnapshotResult, applySnapshot } from './domain/apply-snapshot.js';
 export { type BackupComponentInput, backupComponent } from './domain/backup-component.js';
@@ -13,22 +38,17 @@ export {
   type PullArtifactInput,
   type PullArtifactResult,
   pullArtifact,
-  snapshotTags,
 } from './domain/pull-artifact.js';
 export { pullComponent } from './domain/pull-component.js';
 export { type ReportPositionInput, reportFallbackPosition } from './domain/report-position.js';
-export { type RunExportInput, type RunExportResult, removeArtifact, runExport } from './domain/run-export.js';
+export { type RunExportInput, type RunExportResult, runExport } from './domain/run-export.js';
 export {
-  cString,
-  decodeTarHeader,
-  isMetaHeader,
-  paddedSize,
-  parsePax,
-  TAR_BLOCK,
-  TarFormatError,
-  type TarHeader,
-} from './domain/tar-header.js';
-export { META_MAX, TarMeta } from './domain/tar-meta.js';
+  describeArtifact,
+  describeSnapshot,
+  FILES_KIND,
+  type SnapshotDescription,
+  snapshotTags,
+} from './domain/snapshot-description.js';
 export { type ErrorReporter, reportToStderr } from './queues/error-reporter.js';
 export {
   type ExportJob,

@@ -1,5 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { backupTree } from '@pullback/archive';
 import { type RedisServer, startRedis } from '@pullback/harness';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -93,6 +94,15 @@ describe('applySnapshot', () => {
     const second = await snapshotOf('second\n', 'e2');
     expect(await apply('docs-b', second)).toMatchObject({ applied: true, delta: true });
     expect(await readFile(join(box.root, 'b', 'status'), 'utf8')).toBe('second\n');
+  });
+
+  it('restores a tree snapshot tagged kind files, as `backup files` tagged them before, onto a fallback', async () => {
+    await writeFile(join(box.source, 'status'), 'old\n');
+    const old = await backupTree(box.archive, box.source, {
+      tags: { component: 'docs', recipe: 'files', kind: 'files' },
+    });
+    expect(await apply('docs-b', old.id)).toMatchObject({ applied: true });
+    expect(await readFile(join(box.root, 'b', 'status'), 'utf8')).toBe('old\n');
   });
 
   it('skips a snapshot superseded by a newer one, queued or applied', async () => {

@@ -5,8 +5,8 @@ import { decodeFileName, type SourceEntry } from '@pullback/archive';
 import { scratchDir } from '@pullback/harness';
 import { type Header, pack } from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { artifactTree } from '../src/domain/artifact-tree.js';
-import type { ArtifactManifest } from '../src/recipe.js';
+import type { ArtifactManifest } from '../src/artifact/format.js';
+import { artifactTree } from '../src/artifact/tree.js';
 import { type RawMember, rawTar } from './helpers/raw-tar.js';
 
 const manifest = { exportId: 'e1', component: 'docs' } as ArtifactManifest;

@@ -24,9 +24,10 @@ import {
 import { openBackend } from '@pullback/storage';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactTree } from '../src/domain/artifact-tree.js';
+import { ARTIFACT_FORMAT, type ArtifactManifest } from '../src/artifact/format.js';
+import type { Outbox } from '../src/artifact/outbox.js';
+import { artifactTree } from '../src/artifact/tree.js';
 import { ingestArtifact } from '../src/domain/ingest-artifact.js';
-import { ARTIFACT_FORMAT, type ArtifactManifest, type Outbox } from '../src/recipe.js';
 import { generatedTar, mutatedTar, randomTar, type TarCase } from './helpers/tar-mutations.js';
 import { basebackupSeed, gnuTarSeeds, type SeedTar } from './helpers/tar-seeds.js';
 

@@ -13,18 +13,22 @@ export interface BuiltInRecipeOptions {
 }
 
 /**
- * The recipe of a component, by its config's `recipe`: the only place that maps
- * names to recipe packages. Adding a recipe adds a case here.
+ * The built-in recipes by name, the names a config's `recipe` and a snapshot's
+ * `recipe` tag use: the only place that maps names to recipe packages. Adding a recipe
+ * adds an entry here.
  */
+function recipesByName(options: BuiltInRecipeOptions): Readonly<Record<ComponentConfig['recipe'], Recipe>> {
+  return { postgres: postgresRecipe(options.postgres ?? {}), files: filesRecipe() };
+}
+
+/** The recipe of a component, by its config's `recipe`. */
 export function builtInRecipes(options: BuiltInRecipeOptions = {}): (component: ComponentConfig) => Recipe {
-  const postgres = postgresRecipe(options.postgres ?? {});
-  const files = filesRecipe();
-  return (component) => {
-    switch (component.recipe) {
-      case 'postgres':
-        return postgres;
-      case 'files':
-        return files;
-    }
-  };
+  const recipes = recipesByName(options);
+  return (component) => recipes[component.recipe];
+}
+
+/** The built-in recipe called `name` (a snapshot's `recipe` tag), or undefined when there is none. */
+export function builtInRecipe(name: string, options: BuiltInRecipeOptions = {}): Recipe | undefined {
+  const recipes: Readonly<Record<string, Recipe>> = recipesByName(options);
+  return Object.hasOwn(recipes, name) ? recipes[name] : undefined;
 }

@@ -1,2 +1,2 @@
-export { type BuiltInRecipeOptions, builtInRecipes } from './built-in-recipes.js';
+export { type BuiltInRecipeOptions, builtInRecipe, builtInRecipes } from './built-in-recipes.js';
 export { type RunningPipeline, type StartAllOptions, startAll } from './start-all.js';

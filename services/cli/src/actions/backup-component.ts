@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { forgetSnapshots } from '@pullback/archive';
-import { backupComponent as backupOnce } from '@pullback/pipeline';
+import { backupComponent as backupOnce, describeSnapshot } from '@pullback/pipeline';
 import { builtInRecipes } from '@pullback/workers';
 import type { ArchiveFlags } from '../archive-access.js';
 import { loadCliConfig } from '../config-source.js';
@@ -53,7 +53,7 @@ export async function backupComponent(
     const { snapshot } = result;
     const { stats } = snapshot;
     context.stdout.write(
-      `snapshot ${snapshot.id.slice(0, 12)} of ${component} (${snapshot.tags.kind ?? 'physical'}): ${stats.files} files, ` +
+      `snapshot ${snapshot.id.slice(0, 12)} of ${component} (${describeSnapshot(snapshot).kind}): ${stats.files} files, ` +
         `${formatBytes(stats.logicalBytes)}, ${formatBytes(stats.newBytesStored)} newly stored, ` +
         `${((Date.now() - started) / 1000).toFixed(1)} s\n`,
     );

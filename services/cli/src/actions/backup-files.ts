@@ -1,4 +1,5 @@
 import { backupTree } from '@pullback/archive';
+import { FILES_KIND, snapshotTags } from '@pullback/pipeline';
 import picomatch from 'picomatch';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
@@ -23,7 +24,8 @@ export async function backupFiles(
   const progress = progressDisplay(context, 'backup');
   try {
     const snapshot = await backupTree(archive, path, {
-      tags: { component: 'files', recipe: 'files', kind: 'files' },
+      // The files recipe's tags, so that both ways of backing up a tree describe it alike.
+      tags: snapshotTags({ component: 'files', recipe: 'files', kind: FILES_KIND }),
       ...(excluded === undefined ? {} : { exclude: excluded }),
       ...(options.force ? { force: true } : {}),
       onProgress: progress.update,

@@ -15,8 +15,7 @@ import {
   startS3,
 } from '@pullback/harness';
 import { type Config, loadConfig } from '@pullback/pipeline';
-import { postmasterStatus, stopServer } from '@pullback/recipe-postgres';
-import { type RunningPipeline, type StartAllOptions, startAll } from '@pullback/workers';
+import { builtInRecipe, type RunningPipeline, type StartAllOptions, startAll } from '@pullback/workers';
 
 const execFileAsync = promisify(execFile);
 
@@ -79,6 +78,9 @@ export interface Sandbox {
 
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const log = options.log ?? (() => {});
+  // The fallbacks' and audits' servers, as the recipe that starts them runs them.
+  const servers = builtInRecipe('postgres')?.localServers;
+  if (servers === undefined) throw new Error('the postgres recipe does not say how it runs its servers');
   const cleanups: (() => Promise<unknown>)[] = [];
   const dataDirs: string[] = [];
   const running: RunningPipeline[] = [];
@@ -94,7 +96,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       stopping = true;
       for (const pipeline of running) await pipeline.close().catch(() => {});
       // Servers started with pg_ctl outlive this process unless they are stopped.
-      for (const dataDir of dataDirs) await stopServer({ dataDir, timeoutSeconds: 30 }).catch(() => {});
+      for (const dataDir of dataDirs) await servers.stop(dataDir, { timeoutSeconds: 30 }).catch(() => {});
       for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
     })();
     return closing;
@@ -211,7 +213,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
           { name: 'postgres shop-a (active)', pid: active.pid },
         ];
         for (const dataDir of dataDirs) {
-          const status = await postmasterStatus(dataDir);
+          const status = await servers.status(dataDir);
           if (status.running && status.pid !== undefined) {
             found.push({ name: `postgres ${dataDir.slice(dir.length + 1)}`, pid: status.pid });
           }

@@ -1,13 +1,14 @@
 import { readdir } from 'node:fs/promises';
 import { type Archive, findSnapshot, restoreSnapshot, type Snapshot } from '@pullback/archive';
 import type { ComponentConfig } from '../config/schema.js';
-import type { ArtifactKind, InstancePosition, Recipe, RestoreTarget } from '../recipe.js';
+import type { InstancePosition, Recipe, RestoreTarget } from '../recipe.js';
 import type { FallbackState } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
 import { messageOf, PipelineError } from './errors.js';
 import { holdLock } from './hold-lock.js';
 import { instanceLocation } from './instance-location.js';
 import type { StepProgressListener } from './progress.js';
+import { describeSnapshot } from './snapshot-description.js';
 
 export interface ApplySnapshotInput {
   readonly component: string;
@@ -65,10 +66,10 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
   }
 
   const snapshot = await findSnapshot(input.archive, snapshotId, () => true, input.signal);
-  if (snapshot.tags.component !== component) {
+  const { component: owner, kind } = describeSnapshot(snapshot);
+  if (owner !== component) {
     throw new PipelineError('not-a-fallback', `${what}: snapshot ${snapshotId} is not of ${component}`);
   }
-  const kind = (snapshot.tags.kind ?? 'physical') as ArtifactKind;
   if (!recipe.importKinds.includes(kind)) {
     throw new PipelineError(
       'not-a-fallback',

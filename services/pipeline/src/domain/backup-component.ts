@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Archive } from '@pullback/archive';
+import type { Outbox } from '../artifact/outbox.js';
 import type { ComponentConfig } from '../config/schema.js';
-import type { Outbox, Recipe } from '../recipe.js';
+import type { Recipe } from '../recipe.js';
 import { PipelineError } from './errors.js';
+import { exportArtifact } from './export-artifact.js';
 import { exportIdFor } from './export-id.js';
 import { instanceLocation } from './instance-location.js';
 import type { StepProgressListener } from './progress.js';
@@ -44,21 +46,16 @@ export async function backupComponent(input: BackupComponentInput): Promise<Pull
       `backup of ${component}: no instance ${active} in the config`,
     );
   }
-  await input.recipe.export({
+  await exportArtifact({
     component,
+    config,
+    recipe: input.recipe,
     ...(location === undefined ? {} : { instance: location }),
-    ...(config.recipe === 'files' ? { path: config.path } : {}),
     outbox: input.outbox,
     exportId,
     ...(signal === undefined ? {} : { signal }),
     ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
-    onProgress: (progress) =>
-      input.onProgress?.({
-        stage: 'export',
-        bytesDone: progress.bytesDone,
-        ...(progress.bytesTotal === undefined ? {} : { bytesTotal: progress.bytesTotal }),
-        detail: progress.object,
-      }),
+    ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),
   });
   return pullArtifact({
     component,

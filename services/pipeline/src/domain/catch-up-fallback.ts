@@ -2,6 +2,7 @@ import { type Archive, listSnapshots } from '@pullback/archive';
 import type { ImportJob } from '../queues/job-contracts.js';
 import type { Recipe } from '../recipe.js';
 import type { Registry } from '../registry/registry.js';
+import { describeSnapshot } from './snapshot-description.js';
 
 export interface CatchUpFallbackInput {
   readonly component: string;
@@ -33,7 +34,7 @@ export async function catchUpFallback(input: CatchUpFallbackInput): Promise<void
   if (record?.role !== 'fallback' || componentRecord === undefined) return;
   const kinds = input.recipe.importKinds;
   const newest = (await listSnapshots(input.archive, { component: name }))
-    .filter((snapshot) => kinds.includes((snapshot.tags.kind ?? 'physical') as never))
+    .filter((snapshot) => kinds.includes(describeSnapshot(snapshot).kind))
     .at(-1);
   if (newest === undefined) return;
   if (record.state?.healthy && record.state.snapshotId === newest.id) return;

@@ -9,6 +9,7 @@
  * - `corrupt-artifact`: an object differs from COMPLETE, or its tar is unsafe (permanent).
  * - `outbox-mismatch`: a pull job names another outbox than its component's (permanent).
  * - `busy`: another export of the component, or restore of the fallback, holds its lock (try later, not a failure).
+ * - `invalid-snapshot`: a snapshot's tags say what no writer of them says (permanent).
  * - `not-a-fallback`: an import for an instance that is not a fallback (any more) (permanent).
  * - `not-active-here`: the component's active is not this agent's (hand the job on).
  * - `lock-lost`: the lock expired under running work (retried).
@@ -19,6 +20,7 @@ export type PipelineErrorCode =
   | 'incomplete-artifact'
   | 'corrupt-artifact'
   | 'outbox-mismatch'
+  | 'invalid-snapshot'
   | 'busy'
   | 'not-a-fallback'
   | 'not-active-here'
@@ -30,6 +32,7 @@ const PERMANENT: ReadonlySet<PipelineErrorCode> = new Set([
   'incomplete-artifact',
   'corrupt-artifact',
   'outbox-mismatch',
+  'invalid-snapshot',
   'not-a-fallback',
 ]);
 

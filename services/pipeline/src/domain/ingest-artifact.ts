@@ -1,12 +1,11 @@
-import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { type Archive, backupTree, isArchiveError, type Snapshot } from '@pullback/archive';
-import type { ArtifactManifest, Outbox } from '../recipe.js';
-import { corruptArtifact, verifyingStream } from './artifact-check.js';
-import { type ArtifactTar, artifactTree } from './artifact-tree.js';
+import { corruptArtifact } from '../artifact/check.js';
+import type { ArtifactManifest } from '../artifact/format.js';
+import type { Outbox } from '../artifact/outbox.js';
+import { localTars } from '../artifact/reader.js';
+import { artifactTree } from '../artifact/tree.js';
 import { PipelineError } from './errors.js';
 import type { StepProgressListener } from './progress.js';
 import { claimStaging } from './staging-lock.js';
@@ -63,7 +62,9 @@ export async function ingestArtifact(input: IngestArtifactInput): Promise<Snapsh
     // Leftovers of an attempt that died (a killed worker) are replaced, never reused.
     await rm(staged, { recursive: true, force: true });
     await mkdir(staged, { recursive: true, mode: 0o700 });
-    const local = await localTars(input, staged, signal);
+    const local = await localTars(input.outbox, manifest, staged, signal, (bytesDone, bytesTotal) =>
+      input.onProgress?.({ stage: 'ingest', bytesDone, bytesTotal, detail: 'staging' }),
+    );
     verified = local.verified;
     verified.catch((error: unknown) => stop.abort(error));
     const entries = await artifactTree(manifest, local.tars, signal);
@@ -104,56 +105,3 @@ export async function ingestArtifact(input: IngestArtifactInput): Promise<Snapsh
     await release();
   }
 }
-
-/**
- * Every tar of the artifact as a local file, in COMPLETE's order, and a promise that
- * settles once all of them are checked against COMPLETE.
- */
-async function localTars(
-  input: IngestArtifactInput,
-  staged: string,
-  signal: AbortSignal,
-): Promise<{ tars: ArtifactTar[]; verified: Promise<void> }> {
-  const { manifest, outbox } = input;
-  const bytesTotal = manifest.objects.reduce((sum, object) => sum + object.size, 0);
-  let bytesBefore = 0;
-  const tars: ArtifactTar[] = [];
-  const checks: Promise<void>[] = [];
-  for (const [index, object] of manifest.objects.entries()) {
-    if (!object.name.startsWith(`${manifest.exportId}/`)) {
-      throw corruptArtifact(manifest, `object ${object.name} is not under ${manifest.exportId}/`);
-    }
-    const before = bytesBefore;
-    const onBytes = (done: number) =>
-      input.onProgress?.({ stage: 'ingest', bytesDone: before + done, bytesTotal, detail: 'staging' });
-    const verifier = verifyingStream(manifest, object, outbox.location, onBytes);
-    if (outbox.localPath !== undefined) {
-      // Missing: the driver's own not-found error, as a download would give.
-      await outbox.stat(object.name, { signal });
-      const file = outbox.localPath(object.name);
-      tars.push({ file, name: object.name });
-      const check = pipeline(
-        createReadStream(file, { highWaterMark: READ_BYTES }),
-        verifier,
-        new Writable({ write: (_chunk, _encoding, callback) => callback() }),
-        { signal },
-      );
-      check.catch(() => {});
-      checks.push(check);
-    } else {
-      const file = join(staged, `object-${index}.tar`);
-      await pipeline(
-        await outbox.load(object.name, undefined, { signal }),
-        verifier,
-        createWriteStream(file, { flags: 'wx', mode: 0o600, highWaterMark: READ_BYTES }),
-        { signal },
-      );
-      tars.push({ file, name: object.name });
-    }
-    bytesBefore += object.size;
-  }
-  return { tars, verified: Promise.all(checks).then(() => {}) };
-}
-
-/** Bytes read or written at a time while checking or downloading a tar. */
-const READ_BYTES = 4 * 1024 * 1024;

@@ -1,12 +1,15 @@
 import { type Archive, applyRetention, listSnapshots, type Snapshot } from '@pullback/archive';
+import type { ArtifactKind } from '../artifact/format.js';
+import type { Outbox } from '../artifact/outbox.js';
+import { readArtifactManifest } from '../artifact/reader.js';
+import { removeArtifact } from '../artifact/remove.js';
 import type { ComponentConfig, RetentionPolicy } from '../config/schema.js';
 import type { ImportJob } from '../queues/job-contracts.js';
-import { type ArtifactKind, type ArtifactManifest, type Outbox, readArtifactManifest } from '../recipe.js';
 import type { Registry } from '../registry/registry.js';
 import { PipelineError } from './errors.js';
 import { ingestArtifact } from './ingest-artifact.js';
 import type { StepProgressListener } from './progress.js';
-import { removeArtifact } from './run-export.js';
+import { describeArtifact, describeSnapshot, snapshotTags } from './snapshot-description.js';
 
 /**
  * Forgets the snapshots of `component` that `policy` does not keep (the archive's
@@ -78,7 +81,7 @@ export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifa
   await registry?.assertEpoch(component, epoch, what);
 
   const snapshots = await listSnapshots(archive, { component, ...(signal ? { signal } : {}) });
-  let snapshot = snapshots.find((candidate) => candidate.tags.exportId === exportId);
+  let snapshot = snapshots.find((candidate) => describeSnapshot(candidate).exportId === exportId);
   const reused = snapshot !== undefined;
   if (snapshot === undefined) {
     const manifest = await readArtifactManifest(input.outbox, exportId, signal);
@@ -95,14 +98,14 @@ export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifa
         `${what}: artifact ${exportId} in ${input.outbox.location} belongs to ${manifest.component}`,
       );
     }
-    const parent = snapshots.filter((candidate) => candidate.tags.kind === manifest.kind).at(-1);
+    const parent = snapshots.filter((candidate) => describeSnapshot(candidate).kind === manifest.kind).at(-1);
     snapshot = await ingestArtifact({
       archive,
       outbox: input.outbox,
       manifest,
       stagingDir: input.stagingDir,
       // Without a registry (a one-shot backup) there is no epoch to record.
-      tags: snapshotTags(manifest, registry === undefined ? undefined : epoch),
+      tags: snapshotTags(describeArtifact(manifest, registry === undefined ? undefined : epoch)),
       parent: parent?.id ?? null,
       ...(signal === undefined ? {} : { signal }),
       ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),
@@ -131,7 +134,7 @@ export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifa
       logicalBytes: snapshot.stats.logicalBytes,
       newBytesStored: snapshot.stats.newBytesStored,
     });
-    const kind = snapshot.tags.kind as ArtifactKind;
+    const { kind } = describeSnapshot(snapshot);
     if (input.enqueueImport !== undefined && (input.importKinds ?? ['physical']).includes(kind)) {
       // A stale pull must not push its snapshot onto fallbacks of the new epoch.
       await registry.assertEpoch(component, epoch, what);
@@ -148,25 +151,5 @@ export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifa
     imports,
     expired,
     forgotten,
-  };
-}
-
-/** The tags of an artifact's snapshot: what `snapshots` filters on and the election reads. */
-export function snapshotTags(manifest: ArtifactManifest, epoch?: number): Record<string, string> {
-  const server = manifest.server;
-  return {
-    component: manifest.component,
-    recipe: manifest.recipe,
-    kind: manifest.kind,
-    exportId: manifest.exportId,
-    ...(epoch === undefined ? {} : { epoch: String(epoch) }),
-    ...(server === undefined
-      ? {}
-      : {
-          systemIdentifier: server.systemIdentifier,
-          timeline: String(server.timeline),
-          startLsn: server.startLsn,
-          endLsn: server.endLsn,
-        }),
   };
 }

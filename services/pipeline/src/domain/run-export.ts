@@ -1,9 +1,12 @@
+import type { ArtifactManifest } from '../artifact/format.js';
+import type { Outbox } from '../artifact/outbox.js';
+import { removeArtifact } from '../artifact/remove.js';
 import type { ComponentConfig } from '../config/schema.js';
 import type { PullJob } from '../queues/job-contracts.js';
-import type { ArtifactManifest, Outbox, Recipe } from '../recipe.js';
-import { completeName } from '../recipe.js';
+import type { Recipe } from '../recipe.js';
 import type { Registry } from '../registry/registry.js';
 import { messageOf, PipelineError } from './errors.js';
+import { exportArtifact } from './export-artifact.js';
 import { holdLock } from './hold-lock.js';
 import { instanceLocation } from './instance-location.js';
 import type { StepProgressListener } from './progress.js';
@@ -92,21 +95,16 @@ export async function runExport(input: RunExportInput): Promise<RunExportResult>
         ...extra,
       });
       try {
-        const manifest = await input.recipe.export({
+        const manifest = await exportArtifact({
           component,
+          config,
+          recipe: input.recipe,
           ...(instance === undefined ? {} : { instance }),
-          ...(config.recipe === 'files' ? { path: config.path } : {}),
           outbox: input.outbox,
           exportId,
           signal,
           ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
-          onProgress: (progress) =>
-            input.onProgress?.({
-              stage: 'export',
-              bytesDone: progress.bytesDone,
-              ...(progress.bytesTotal === undefined ? {} : { bytesTotal: progress.bytesTotal }),
-              detail: progress.object,
-            }),
+          ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),
         });
         const now = await registry.checkEpoch(component, epoch);
         if (!now.ok) {
@@ -127,23 +125,4 @@ export async function runExport(input: RunExportInput): Promise<RunExportResult>
       }
     },
   );
-}
-
-/**
- * Removes every object of export `exportId` from the outbox, the data objects first
- * and COMPLETE last. An interrupted removal leaves a COMPLETE whose objects are
- * partly gone; that is safe because it only happens once the artifact is no longer
- * needed: its snapshot is committed (a retried pull finds the snapshot by export id
- * and finishes the removal) or it was refused (stale).
- */
-export async function removeArtifact(outbox: Outbox, exportId: string, signal?: AbortSignal): Promise<void> {
-  const complete = completeName(exportId);
-  const names: string[] = [];
-  for await (const info of outbox.list(`${exportId}/`, signal === undefined ? {} : { signal })) {
-    if (info.name !== complete) names.push(info.name);
-  }
-  for (const name of names) await outbox.remove(name);
-  for await (const info of outbox.list(complete)) {
-    if (info.name === complete) await outbox.remove(complete);
-  }
 }

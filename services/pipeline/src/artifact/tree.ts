@@ -1,9 +1,9 @@
 import { posix } from 'node:path';
 import { comparePaths, type SourceEntry, type SourceStats, unrestorableName } from '@pullback/archive';
-import type { ArtifactManifest } from '../recipe.js';
-import { corruptArtifact } from './artifact-check.js';
+import { corruptArtifact } from './check.js';
+import type { ArtifactManifest } from './format.js';
 import { TarFormatError } from './tar-header.js';
-import { scanTar } from './tar-index.js';
+import { scanTar } from './tar-scan.js';
 
 /** A tar of the artifact, as a local file. */
 export interface ArtifactTar {

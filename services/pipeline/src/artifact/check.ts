@@ -1,7 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
-import type { ArtifactManifest, ArtifactObject } from '../recipe.js';
-import { PipelineError } from './errors.js';
+import { PipelineError } from '../domain/errors.js';
+import type { ArtifactManifest, ArtifactObject } from './format.js';
 
 export function corruptArtifact(manifest: ArtifactManifest, message: string): PipelineError {
   return new PipelineError(

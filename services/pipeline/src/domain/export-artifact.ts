@@ -1,0 +1,43 @@
+import type { ArtifactManifest } from '../artifact/format.js';
+import type { Outbox } from '../artifact/outbox.js';
+import type { ComponentConfig } from '../config/schema.js';
+import type { InstanceLocation, Recipe } from '../recipe.js';
+import type { StepProgressListener } from './progress.js';
+
+export interface ExportArtifactInput {
+  readonly component: string;
+  readonly config: ComponentConfig;
+  readonly recipe: Recipe;
+  /** The instance to export, when the component has one. */
+  readonly instance?: InstanceLocation;
+  readonly outbox: Outbox;
+  readonly exportId: string;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: StepProgressListener;
+  readonly onWarning?: (message: string) => void;
+}
+
+/**
+ * Has the component's recipe write artifact `exportId` into the outbox: the one place
+ * that turns a component's config into the recipe's `ExportInput`. What the config
+ * names is passed on as it is (a `path` to export); the recipe decides what it needs.
+ */
+export function exportArtifact(input: ExportArtifactInput): Promise<ArtifactManifest> {
+  const { config } = input;
+  return input.recipe.export({
+    component: input.component,
+    ...(input.instance === undefined ? {} : { instance: input.instance }),
+    ...('path' in config ? { path: config.path } : {}),
+    outbox: input.outbox,
+    exportId: input.exportId,
+    ...(input.signal === undefined ? {} : { signal: input.signal }),
+    ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
+    onProgress: (progress) =>
+      input.onProgress?.({
+        stage: 'export',
+        bytesDone: progress.bytesDone,
+        ...(progress.bytesTotal === undefined ? {} : { bytesTotal: progress.bytesTotal }),
+        detail: progress.object,
+      }),
+  });
+}
