@@ -1,5 +1,11 @@
-import { type Archive, applyRetention, listSnapshots, type Snapshot } from '@pullback/archive';
-import type { ComponentConfig, RetentionPolicy } from '../config/schema.js';
+import {
+  type Archive,
+  applyRetention,
+  listSnapshots,
+  type RetentionPolicy,
+  type Snapshot,
+} from '@pullback/archive';
+import type { ComponentConfig } from '../config/schema.js';
 import type { ImportJob } from '../queues/job-contracts.js';
 import { type ArtifactKind, type ArtifactManifest, type Outbox, readArtifactManifest } from '../recipe.js';
 import type { Registry } from '../registry/registry.js';
