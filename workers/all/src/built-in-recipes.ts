@@ -1,6 +1,7 @@
 import type { ComponentConfig, Recipe } from '@pullback/pipeline';
 import { filesRecipe } from '@pullback/recipe-files';
 import {
+  closePools,
   type PostgresImportOptions,
   type PostgresRecipeOptions,
   postgresRecipe,
@@ -27,4 +28,9 @@ export function builtInRecipes(options: BuiltInRecipeOptions = {}): (component: 
         return files;
     }
   };
+}
+
+/** Ends what the recipes keep open between jobs (the postgres recipe's connection pools). */
+export function closeBuiltInRecipes(): Promise<void> {
+  return closePools();
 }

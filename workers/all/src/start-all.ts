@@ -19,7 +19,7 @@ import { type Backend, openBackend, type RetryEvent } from '@pullback/storage';
 import { startExportWorker } from '@pullback/worker-export';
 import { startImportWorker } from '@pullback/worker-import';
 import { startPullWorker } from '@pullback/worker-pull-backup';
-import { type BuiltInRecipeOptions, builtInRecipes } from './built-in-recipes.js';
+import { type BuiltInRecipeOptions, builtInRecipes, closeBuiltInRecipes } from './built-in-recipes.js';
 import { recordedEpochs } from './recorded-epochs.js';
 
 export interface StartAllOptions extends BuiltInRecipeOptions {
@@ -105,6 +105,7 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
       await guard?.stop();
       await Promise.allSettled(workers.map((worker) => worker.close(closeOptions)));
       await pipeline.close();
+      await closeBuiltInRecipes();
       resolveClosed();
     })();
     return closing;
