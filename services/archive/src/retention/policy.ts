@@ -56,9 +56,10 @@ export type RetentionCountField = (typeof COUNT_FIELDS)[CountedRule];
 
 /**
  * Every field of the policy with its command-line option (the config file's key is
- * the field itself). `satisfies` makes a field added to the policy but not here a
- * compile error, so the config schema and `forget`'s options, built from this list,
- * cannot miss a rule.
+ * the field itself; the config schema is built from COUNT_FIELDS and `keepWithin`).
+ * `satisfies` makes a field added to the policy but not here a compile error; `forget`
+ * takes its policy out of its options by this list, and its test checks that each
+ * option exists (services/cli/test/forget-retention.test.ts).
  */
 export const RETENTION_OPTIONS = {
   keepLast: 'keep-last',
