@@ -1,8 +1,9 @@
 import type { ArtifactManifest, ExportInput } from '@pullback/pipeline';
-import { conninfo, describeEndpoint, queryJson } from './connection.js';
+import { conninfo, describeEndpoint } from './connection.js';
 import { spawnDataTool } from './data-tool.js';
 import { encodeDatabaseName } from './database-names.js';
 import { tarOfParts } from './parts-tar.js';
+import { queryJson } from './query.js';
 import { type PostgresRecipeOptions, runExport } from './run-export.js';
 import { serverFacts } from './server-facts.js';
 import { pgTool } from './tools.js';

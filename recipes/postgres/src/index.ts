@@ -1,13 +1,16 @@
 export { type WalRange, walRangesOf } from './backup-manifest.js';
-export { conninfo, describeEndpoint, type PgEndpoint, query, queryJson } from './connection.js';
+export { conninfo, describeEndpoint, type PgEndpoint } from './connection.js';
 export { decodeDatabaseName, encodeDatabaseName } from './database-names.js';
 export { DATABASES_DIR, type DumpedDatabase, exportLogical, GLOBALS_MEMBER } from './export-logical.js';
 export { BASE_OBJECT, exportPhysical } from './export-physical.js';
 export { compareLsn, lsnToBigInt } from './lsn.js';
 export { type OsAccount, serverAccount } from './os-user.js';
 export { DEFAULT_PART_SIZE, joinParts, tarOfParts } from './parts-tar.js';
+export { closePools } from './pools.js';
 export { type PostgresImportOptions, postgresRecipe } from './postgres-recipe.js';
 export { type PostmasterStatus, postmasterStatus } from './postmaster.js';
+export { type QueryOptions, query, queryJson, STATEMENT_TIMEOUT_MS } from './query.js';
+export { PgQueryError } from './query-error.js';
 export { type LocalInstance, replayPosition } from './replay-position.js';
 export { restoreLogical } from './restore-logical.js';
 export { type PostgresRecipeOptions, RECIPE_NAME } from './run-export.js';

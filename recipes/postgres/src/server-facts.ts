@@ -1,4 +1,5 @@
-import { describeEndpoint, type PgEndpoint, queryJson } from './connection.js';
+import { describeEndpoint, type PgEndpoint } from './connection.js';
+import { queryJson } from './query.js';
 
 /** What an export records about the server, read over SQL before (and after) it runs. */
 export interface ServerFacts {

@@ -1,6 +1,7 @@
 import type { InstancePosition } from '@pullback/pipeline';
-import { type PgEndpoint, queryJson } from './connection.js';
+import type { PgEndpoint } from './connection.js';
 import type { OsAccount } from './os-user.js';
+import { queryJson } from './query.js';
 
 const SQL = `select json_build_object(
   'inRecovery', pg_is_in_recovery(),

@@ -2,9 +2,11 @@ import { access, chown, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { InstancePosition } from '@pullback/pipeline';
 import { setAutoConf } from './auto-conf.js';
-import { conninfo, type PgEndpoint, query } from './connection.js';
+import { conninfo, type PgEndpoint } from './connection.js';
 import { chownTree, isRoot, type OsAccount, serverAccount } from './os-user.js';
 import { postmasterStatus } from './postmaster.js';
+import { query } from './query.js';
+import { PgQueryError } from './query-error.js';
 import { runTool } from './run-tool.js';
 import { ensureDataDir, logFileOf, type StartOptions, startServer, stopServer } from './server-control.js';
 import { serverPosition } from './server-position.js';
@@ -112,7 +114,8 @@ export async function checkStandby(
     (error: Error) => error,
   );
   if (refused === undefined) throw new Error(`port ${endpoint.port} accepted a write; it is not read-only`);
-  if (!refused.message.includes('read-only transaction')) throw refused;
+  // SQLSTATE read_only_sql_transaction; any other error is a failure of its own.
+  if (!(refused instanceof PgQueryError && refused.code === '25006')) throw refused;
   return position;
 }
 

@@ -166,7 +166,7 @@ describe('physical export', () => {
     expect(error).toBeInstanceOf(RecipeError);
     const message = (error as Error).message;
     expect(message).not.toContain('\n');
-    expect(message).toMatch(/^export e2 of shop: psql on 127\.0\.0\.1:\d+ failed .*connection refused/i);
+    expect(message).toMatch(/^export e2 of shop: connecting to 127\.0\.0\.1:\d+ failed: connection refused/i);
     await expectEmptyOutbox();
   });
 

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option } from '@commander-js/extra-typings';
-import { checkLocation, DURATION_HELP, parseDuration } from '@pullback/pipeline/config/flags';
+import { DURATION_HELP, parseDuration } from '@pullback/archive/retention';
+import { checkLocation } from '@pullback/pipeline/config/flags';
 
 /*
  * Options shared by several commands, and the parsers that turn option text into
@@ -61,9 +62,13 @@ function parseInteger(text: string, min: number, max: number, expected: string):
   return value;
 }
 
-/** `--keep-within 7d`: kept as text, in the same syntax as retention.keepWithin in the config. */
+/** `--keep-within 7d`: kept as text, checked by the parser retention applies (as retention.keepWithin in the config). */
 export function parseKeepWithin(text: string): string {
-  if (parseDuration(text) === undefined) throw new InvalidArgumentError(`expected ${DURATION_HELP}`);
+  try {
+    parseDuration(text);
+  } catch {
+    throw new InvalidArgumentError(`expected ${DURATION_HELP}`);
+  }
   return text;
 }
 

@@ -67,7 +67,7 @@ export {
   DEFAULT_ATTEMPTS,
   DEFAULT_BACKOFF_MS,
   defaultJobOptions,
-  type RetryOptions,
+  type JobRetryOptions,
 } from './queues/job-defaults.js';
 export { type JobErrorAction, jobErrorAction } from './queues/job-errors.js';
 export { type PeriodicTask, startPeriodicTask } from './queues/periodic-task.js';

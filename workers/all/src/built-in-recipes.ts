@@ -1,6 +1,7 @@
 import type { ComponentConfig, Recipe } from '@pullback/pipeline';
 import { filesRecipe } from '@pullback/recipe-files';
 import {
+  closePools,
   type PostgresImportOptions,
   type PostgresRecipeOptions,
   postgresRecipe,
@@ -31,4 +32,9 @@ export function builtInRecipes(options: BuiltInRecipeOptions = {}): (component: 
 export function builtInRecipe(name: string, options: BuiltInRecipeOptions = {}): Recipe | undefined {
   const recipes: Readonly<Record<string, Recipe>> = recipesByName(options);
   return Object.hasOwn(recipes, name) ? recipes[name] : undefined;
+}
+
+/** Ends what the recipes keep open between jobs (the postgres recipe's connection pools). */
+export function closeBuiltInRecipes(): Promise<void> {
+  return closePools();
 }

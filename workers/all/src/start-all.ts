@@ -7,19 +7,19 @@ import {
   describeRestore,
   type ErrorReporter,
   guardRegistry,
+  type JobRetryOptions,
   openPipeline,
   type PeriodicTask,
   type Pipeline,
   type Recipe,
   type Redis,
-  type RetryOptions,
   type RunningWorker,
 } from '@pullback/pipeline';
 import { type Backend, openBackend, type RetryEvent } from '@pullback/storage';
 import { startExportWorker } from '@pullback/worker-export';
 import { startImportWorker } from '@pullback/worker-import';
 import { startPullWorker } from '@pullback/worker-pull-backup';
-import { type BuiltInRecipeOptions, builtInRecipes } from './built-in-recipes.js';
+import { type BuiltInRecipeOptions, builtInRecipes, closeBuiltInRecipes } from './built-in-recipes.js';
 import { recordedEpochs } from './recorded-epochs.js';
 
 export interface StartAllOptions extends BuiltInRecipeOptions {
@@ -42,7 +42,7 @@ export interface StartAllOptions extends BuiltInRecipeOptions {
   /** The recipe of a component. Default: the built-in recipes (`builtInRecipes`). */
   readonly recipeFor?: (component: ComponentConfig, name: string) => Recipe;
   /** Retries of failed jobs. Default: 5 attempts, exponential backoff from 10 s. */
-  readonly retry?: RetryOptions;
+  readonly retry?: JobRetryOptions;
   /** How long a job that cannot run now waits, in ms. Default: 5 000. */
   readonly laterDelayMs?: number;
   /** How often fallbacks report their position, in ms. Default: 30 000. */
@@ -105,6 +105,7 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
       await guard?.stop();
       await Promise.allSettled(workers.map((worker) => worker.close(closeOptions)));
       await pipeline.close();
+      await closeBuiltInRecipes();
       resolveClosed();
     })();
     return closing;

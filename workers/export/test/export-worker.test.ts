@@ -119,7 +119,7 @@ describe('export worker', () => {
       ['export', false],
     ]);
     expect(failures[0]?.message).toMatch(
-      /^export shop-\S+ of shop: psql on 127\.0\.0\.1:\d+ failed.*connection refused/i,
+      /^export shop-\S+ of shop: connecting to 127\.0\.0\.1:\d+ failed.*connection refused/i,
     );
     const lastExport = (await pipeline.registry.component('shop'))?.lastExport;
     expect(lastExport).toMatchObject({ ok: false, instance: 'shop-a' });

@@ -5,8 +5,8 @@ import { RetentionPolicyError } from './policy-error.js';
  * unit, largest unit first: `12h`, `7d`, `2w`, `6m`, `1y`, `1y6m`, `3d12h`. `m` is a
  * month (there is no minute unit: retention works in hours and up). Months and years
  * stay calendar units rather than 30 or 365 days, so "keep one month" reaches back to
- * the same date of the previous month. The grammar matches the config file's
- * `keepWithin` (services/pipeline), so a value the config accepts parses here too.
+ * the same date of the previous month. The config file's `keepWithin` and the command
+ * line's `--keep-within` are read by `parseDuration` below, so they cannot drift apart.
  */
 export interface Duration {
   readonly years: number;
@@ -19,6 +19,9 @@ export interface Duration {
 const DURATION = /^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?$/;
 
 const HOUR_MS = 3_600_000;
+
+/** The grammar in words, for help texts and config errors. */
+export const DURATION_HELP = 'a duration like "7d", "2w", "36h" or "1y6m" (units: y, m = months, w, d, h)';
 
 /**
  * The duration `text` stands for. Throws a `RetentionPolicyError` naming `option`

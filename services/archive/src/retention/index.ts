@@ -5,7 +5,16 @@ export {
   type KeptSnapshot,
   type RetentionPlan,
 } from './apply-retention.js';
-export { type Duration, isZeroDuration, parseDuration, subtractDuration } from './duration.js';
-export { type CheckedPolicy, checkPolicy, isEmptyPolicy, type RetentionPolicy } from './policy.js';
+export { DURATION_HELP, type Duration, isZeroDuration, parseDuration, subtractDuration } from './duration.js';
+export {
+  type CheckedPolicy,
+  COUNT_FIELDS,
+  checkPolicy,
+  isEmptyPolicy,
+  RETENTION_FIELDS,
+  RETENTION_OPTIONS,
+  type RetentionCountField,
+  type RetentionPolicy,
+} from './policy.js';
 export { RetentionPolicyError } from './policy-error.js';
 export { isoWeek } from './time-buckets.js';

@@ -41,14 +41,37 @@ export interface CheckedPolicy {
   readonly within: Duration | undefined;
 }
 
-const FIELDS: Record<CountedRule, keyof RetentionPolicy> = {
+/** The policy's field of each counted rule. */
+export const COUNT_FIELDS = {
   last: 'keepLast',
   hourly: 'keepHourly',
   daily: 'keepDaily',
   weekly: 'keepWeekly',
   monthly: 'keepMonthly',
   yearly: 'keepYearly',
-};
+} as const satisfies Record<CountedRule, keyof RetentionPolicy>;
+
+/** A field of the policy that holds a count. */
+export type RetentionCountField = (typeof COUNT_FIELDS)[CountedRule];
+
+/**
+ * Every field of the policy with its command-line option (the config file's key is
+ * the field itself; the config schema is built from COUNT_FIELDS and `keepWithin`).
+ * `satisfies` makes a field added to the policy but not here a compile error; `forget`
+ * takes its policy out of its options by this list, and its test checks that each
+ * option exists (services/cli/test/forget-retention.test.ts).
+ */
+export const RETENTION_OPTIONS = {
+  keepLast: 'keep-last',
+  keepHourly: 'keep-hourly',
+  keepDaily: 'keep-daily',
+  keepWeekly: 'keep-weekly',
+  keepMonthly: 'keep-monthly',
+  keepYearly: 'keep-yearly',
+  keepWithin: 'keep-within',
+} as const satisfies Record<keyof RetentionPolicy, string>;
+
+export const RETENTION_FIELDS = Object.keys(RETENTION_OPTIONS) as readonly (keyof RetentionPolicy)[];
 
 /**
  * Checks `policy`, throwing a `RetentionPolicyError` for a count that is not a whole
@@ -57,7 +80,7 @@ const FIELDS: Record<CountedRule, keyof RetentionPolicy> = {
 export function checkPolicy(policy: RetentionPolicy): CheckedPolicy {
   const counts = new Map<CountedRule, number>();
   for (const rule of COUNTED_RULES) {
-    const value: unknown = policy[FIELDS[rule]];
+    const value: unknown = policy[COUNT_FIELDS[rule]];
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
       throw new RetentionPolicyError(

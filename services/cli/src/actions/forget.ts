@@ -1,5 +1,11 @@
-import { type Archive, forgetSnapshots, pruneArchive, type Snapshot } from '@pullback/archive';
-import type { RetentionPolicy } from '@pullback/pipeline';
+import {
+  type Archive,
+  forgetSnapshots,
+  pruneArchive,
+  RETENTION_FIELDS,
+  type RetentionPolicy,
+  type Snapshot,
+} from '@pullback/archive';
 import type { ArchiveFlags } from '../archive-access.js';
 import { loadOptionalConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
@@ -13,15 +19,6 @@ export interface ForgetOptions extends ArchiveFlags, RetentionPolicy {
   readonly prune?: boolean;
   readonly dryRun?: boolean;
 }
-
-const POLICY_KEYS = [
-  'keepLast',
-  'keepHourly',
-  'keepDaily',
-  'keepWeekly',
-  'keepMonthly',
-  'keepWithin',
-] as const;
 
 /**
  * `pullback forget`: drops the snapshots the retention policy does not keep, and with
@@ -79,7 +76,7 @@ async function prune(archive: Archive, dryRun: boolean, context: CommandContext)
 
 function policyOf(source: Partial<RetentionPolicy>): RetentionPolicy {
   const policy: Record<string, unknown> = {};
-  for (const key of POLICY_KEYS) if (source[key] !== undefined) policy[key] = source[key];
+  for (const key of RETENTION_FIELDS) if (source[key] !== undefined) policy[key] = source[key];
   return policy as RetentionPolicy;
 }
 

@@ -1,5 +1,5 @@
 import type { Command } from '@commander-js/extra-typings';
-import { DURATION_HELP } from '@pullback/pipeline/config/flags';
+import { DURATION_HELP } from '@pullback/archive/retention';
 import type { CommandContext } from '../context.js';
 import {
   archiveOption,
@@ -23,6 +23,7 @@ export function registerForgetCommand(program: Command, context: CommandContext)
     .option('--keep-daily <N>', 'keep the newest snapshot of each of the last N days', parseCount)
     .option('--keep-weekly <N>', 'keep the newest snapshot of each of the last N weeks', parseCount)
     .option('--keep-monthly <N>', 'keep the newest snapshot of each of the last N months', parseCount)
+    .option('--keep-yearly <N>', 'keep the newest snapshot of each of the last N years', parseCount)
     .option(
       '--keep-within <DURATION>',
       `keep every snapshot within DURATION of the newest: ${DURATION_HELP}`,

@@ -1,11 +1,9 @@
 /*
- * The parts of the config contract that check single values (durations, archive
+ * The parts of the config contract that check single values (archive
  * locations) and the error they raise, without the YAML parser and schema library
  * that loading a config file needs: every command line parses its flags with these,
  * and most commands never read a config file. `@pullback/pipeline/config/flags`.
  */
-export type { Duration } from './duration.js';
-export { DURATION_HELP, parseDuration } from './duration.js';
 export type { ConfigErrorKind } from './error.js';
 export { ConfigError } from './error.js';
 export { checkLocation, checkRedisUrl } from './location.js';

@@ -9,12 +9,11 @@ export type { ConfigPathSource } from './path.js';
 export { DEFAULT_CONFIG_PATH, locateConfig, resolveConfigPath } from './path.js';
 export { DEFAULT_SCHEDULE } from './schedule.js';
 export type {
-  ArchiveConfig,
+  ArchiveSection,
   ComponentConfig,
   Config,
   FilesComponentConfig,
   InstanceConfig,
   InstanceRole,
   PostgresComponentConfig,
-  RetentionPolicy,
 } from './schema.js';

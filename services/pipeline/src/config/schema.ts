@@ -1,6 +1,13 @@
+import {
+  COUNT_FIELDS,
+  DURATION_HELP,
+  parseDuration,
+  type RetentionCountField,
+  type RetentionPolicy,
+  RetentionPolicyError,
+} from '@pullback/archive/retention';
 import { z } from 'zod';
 import { describeValue } from './describe.js';
-import { DURATION_HELP, parseDuration } from './duration.js';
 import { checkLocation, checkRedisUrl } from './location.js';
 import { checkName } from './names.js';
 import { checkSchedule, DEFAULT_SCHEDULE } from './schedule.js';
@@ -39,28 +46,30 @@ const count = () => integer().min(0);
 const name = checkedString(checkName);
 const location = checkedString(checkLocation);
 
-/** Which snapshots `forget` keeps (restic's policy). With no rule at all, every snapshot is kept. */
-export const retentionSchema = z.strictObject({
-  /** Keep the newest N snapshots. */
-  keepLast: count().optional(),
-  /** Keep the newest snapshot of each of the last N hours that have one. */
-  keepHourly: count().optional(),
-  /** Keep the newest snapshot of each of the last N days that have one. */
-  keepDaily: count().optional(),
-  /** Keep the newest snapshot of each of the last N weeks that have one. */
-  keepWeekly: count().optional(),
-  /** Keep the newest snapshot of each of the last N months that have one. */
-  keepMonthly: count().optional(),
-  /** Keep every snapshot newer than this span before the newest one, e.g. "7d". */
-  keepWithin: z
-    .string()
-    .superRefine((text, ctx) => {
-      if (parseDuration(text) === undefined) {
-        ctx.addIssue({ code: 'custom', message: `expected ${DURATION_HELP}, got ${JSON.stringify(text)}` });
-      }
-    })
-    .optional(),
+/**
+ * A `keepWithin` span, checked by the archive's own parser (the one `forget` applies),
+ * so the config accepts exactly the spans retention can use.
+ */
+const duration = z.string().superRefine((text, ctx) => {
+  try {
+    parseDuration(text);
+  } catch (error) {
+    if (!(error instanceof RetentionPolicyError)) throw error;
+    ctx.addIssue({ code: 'custom', message: `expected ${DURATION_HELP}, got ${JSON.stringify(text)}` });
+  }
 });
+
+/**
+ * Which snapshots `forget` keeps: the archive's `RetentionPolicy`, one optional key
+ * per rule (documented there). With no rule at all, every snapshot is kept.
+ */
+export const retentionSchema = z.strictObject({
+  ...(Object.fromEntries(Object.values(COUNT_FIELDS).map((field) => [field, count().optional()])) as Record<
+    RetentionCountField,
+    z.ZodOptional<ReturnType<typeof count>>
+  >),
+  keepWithin: duration.optional(),
+}) satisfies z.ZodType<RetentionPolicy>;
 
 /** One server of a component. */
 export const instanceSchema = z.strictObject({
@@ -127,12 +136,12 @@ export const configSchema = z.strictObject({
 
 /** A loaded, validated pullback.yaml with defaults applied. */
 export type Config = z.output<typeof configSchema>;
-export type ArchiveConfig = Config['archive'];
+/** The config file's `archive` section (not the archive's own config object, `@pullback/archive`'s ArchiveConfig). */
+export type ArchiveSection = Config['archive'];
 export type ComponentConfig = z.output<typeof componentSchema>;
 export type PostgresComponentConfig = z.output<typeof postgresComponentSchema>;
 export type FilesComponentConfig = z.output<typeof filesComponentSchema>;
 export type InstanceConfig = z.output<typeof instanceSchema>;
-export type RetentionPolicy = z.output<typeof retentionSchema>;
 export type InstanceRole = InstanceConfig['role'];
 
 /** Every key the contract knows, for "did you mean" hints on unknown keys. */

@@ -1,9 +1,15 @@
-import { type Archive, applyRetention, listSnapshots, type Snapshot } from '@pullback/archive';
+import {
+  type Archive,
+  applyRetention,
+  listSnapshots,
+  type RetentionPolicy,
+  type Snapshot,
+} from '@pullback/archive';
 import type { ArtifactKind } from '../artifact/format.js';
 import type { Outbox } from '../artifact/outbox.js';
 import { readArtifactManifest } from '../artifact/reader.js';
 import { removeArtifact } from '../artifact/remove.js';
-import type { ComponentConfig, RetentionPolicy } from '../config/schema.js';
+import type { ComponentConfig } from '../config/schema.js';
 import type { ImportJob } from '../queues/job-contracts.js';
 import type { Registry } from '../registry/registry.js';
 import { PipelineError } from './errors.js';

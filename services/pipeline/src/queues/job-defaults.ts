@@ -1,7 +1,7 @@
 import type { JobsOptions } from 'bullmq';
 
 /** How failed jobs are retried: set on each queue's default job options. */
-export interface RetryOptions {
+export interface JobRetryOptions {
   /** Tries per job, the first included. Default: 5. */
   readonly attempts?: number;
   /** The pause before the first retry in ms, doubled for each next one. Default: 10 000. */
@@ -19,7 +19,7 @@ export const DEFAULT_BACKOFF_MS = 10_000;
  * active that is restarting, an S3 hiccup), finished ones trimmed so Redis holds
  * coordination only.
  */
-export function defaultJobOptions(options: RetryOptions = {}): JobsOptions {
+export function defaultJobOptions(options: JobRetryOptions = {}): JobsOptions {
   return {
     attempts: options.attempts ?? DEFAULT_ATTEMPTS,
     backoff: { type: 'exponential', delay: options.backoffMs ?? DEFAULT_BACKOFF_MS },

@@ -7,7 +7,7 @@ import { Registry } from '../registry/registry.js';
 import { DEFAULT_PREFIX } from '../registry/registry-keys.js';
 import { type ErrorReporter, reportToStderr } from './error-reporter.js';
 import type { ExportJob, ImportJob, PullJob } from './job-contracts.js';
-import { defaultJobOptions, type RetryOptions } from './job-defaults.js';
+import { defaultJobOptions, type JobRetryOptions } from './job-defaults.js';
 import {
   EXPORT_QUEUE,
   exportNowJobId,
@@ -31,8 +31,8 @@ export interface PipelineOptions {
    * a Redis (tests, two deployments) never meet. Default: `pullback`.
    */
   readonly prefix?: string;
-  /** Retries of failed jobs (see `RetryOptions` for defaults). */
-  readonly retry?: RetryOptions;
+  /** Retries of failed jobs (see `JobRetryOptions` for defaults). */
+  readonly retry?: JobRetryOptions;
   /** Errors of the queues' and workers' connections. Default: one line on stderr. */
   readonly onError?: ErrorReporter;
 }
