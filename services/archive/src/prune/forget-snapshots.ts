@@ -21,8 +21,7 @@ export interface ForgetResult {
 }
 
 /**
- * Applies a retention policy to each group of snapshots (same `component` tag and
- * source path) and removes the manifests of the snapshots it does not keep. Their data
+ * Applies a retention policy to each group of snapshots and removes the manifests of the snapshots it does not keep. Their data
  * stays until `pruneArchive`. Only manifests are removed, and a snapshot is whole or
  * gone, so this needs no more than a shared lock.
  */
@@ -33,7 +32,7 @@ export async function forgetSnapshots(archive: Archive, options: ForgetOptions):
     );
     const groups = new Map<string, Snapshot[]>();
     for (const snapshot of snapshots) {
-      const key = JSON.stringify([snapshot.tags.component ?? null, snapshot.paths[0] ?? null]);
+      const key = historyOf(snapshot);
       groups.set(key, [...(groups.get(key) ?? []), snapshot]);
     }
     const kept: Snapshot[] = [];
@@ -53,4 +52,16 @@ export async function forgetSnapshots(archive: Archive, options: ForgetOptions):
     }
     return { kept, forgotten };
   });
+}
+
+/**
+ * The history a snapshot belongs to, which a policy counts as one: its component's
+ * (a component is staged in a fresh directory at every export, so its paths differ),
+ * or, for a tree backed up without a component, its path.
+ */
+function historyOf(snapshot: Snapshot): string {
+  const { component } = snapshot.tags;
+  return component === undefined
+    ? JSON.stringify(['path', snapshot.paths[0] ?? null])
+    : JSON.stringify(['component', component]);
 }
