@@ -1,11 +1,13 @@
 import { lstat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { idKey } from '../blob-index/blob-location.js';
+import { IndexWriter } from '../blob-index/index-writer.js';
 import { isRelationPath } from '../chunking/file-kind.js';
+import { Semaphore } from '../concurrency/semaphore.js';
 import { ArchiveError, throwIfAborted } from '../errors.js';
 import { skipReason } from '../fs/skip-reason.js';
-import { idKey } from '../index/blob-location.js';
-import { IndexWriter } from '../index/index-writer.js';
+import { type SkipListener, type SourceEntry, specialKind, walkSource } from '../fs/walk-source.js';
 import { GarbageBudget } from '../memory/collect-garbage.js';
 import { sealBlob } from '../pack/blob-codec.js';
 import { BlobType, Compression, type SealedBlob } from '../pack/blob-entry.js';
@@ -23,14 +25,12 @@ import {
 } from '../snapshot/manifest.js';
 import { comparePaths, type FileContent, type TreeEntry } from '../snapshot/tree-entry.js';
 import { type MetadataIndex, readMetadataBlob, TreeWriter } from '../snapshot/tree-io.js';
-import { sharedSortedIds } from '../workers/sorted-ids.js';
-import type { ChunksResult, PagesResult, SmallResult } from '../workers/tasks.js';
-import { WorkerPool } from '../workers/worker-pool.js';
+import { sharedSortedIds } from '../threads/sorted-ids.js';
+import type { ChunksResult, PagesResult, SmallResult } from '../threads/tasks.js';
+import { WorkerPool } from '../threads/worker-pool.js';
 import { loadDedupIndex, usableParent } from './dedup-index.js';
 import { readParentTree } from './parent-tree.js';
-import { Semaphore } from './semaphore.js';
 import { StorableEntries } from './storable-entries.js';
-import { type SkipListener, type SourceEntry, specialKind, walkSource } from './walk-source.js';
 
 export interface BackupTreeOptions {
   /** Labels stored with the snapshot, e.g. `{ component: 'shop', kind: 'files' }`. */

@@ -14,12 +14,12 @@ import {
 } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { isNotFound } from '@pullback/storage';
-import { Semaphore } from '../backup/semaphore.js';
-import { type SourceStats, walkSource } from '../backup/walk-source.js';
+import { type BlobLocation, idKey } from '../blob-index/blob-location.js';
+import type { IndexObject } from '../blob-index/index-file.js';
+import { findLiveBlobs } from '../blob-index/live-locations.js';
+import { Semaphore } from '../concurrency/semaphore.js';
 import { ArchiveError, throwIfAborted } from '../errors.js';
-import { type BlobLocation, idKey } from '../index/blob-location.js';
-import type { IndexObject } from '../index/index-file.js';
-import { findLiveBlobs } from '../index/live-locations.js';
+import { type SourceStats, walkSource } from '../fs/walk-source.js';
 import { GarbageBudget } from '../memory/collect-garbage.js';
 import { packName } from '../pack/pack-writer.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
@@ -39,8 +39,8 @@ import {
   PACK_MISSING,
   type WriteResult,
   type WriteTask,
-} from '../workers/tasks.js';
-import { WorkerPool } from '../workers/worker-pool.js';
+} from '../threads/tasks.js';
+import { WorkerPool } from '../threads/worker-pool.js';
 import { DamagedRestoreError, DamageLedger } from './damaged-files.js';
 import { ExactTimes } from './exact-times.js';
 import { MissingPacks } from './missing-packs.js';

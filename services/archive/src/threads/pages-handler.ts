@@ -1,7 +1,7 @@
 import { closeSync } from 'node:fs';
+import { idKey } from '../blob-index/blob-location.js';
 import { pageHash as hashPage, ID_BYTES, PAGE_HASH_BYTES } from '../crypto/hash.js';
 import { openForRead, readFully } from '../fs/read-range.js';
-import { idKey } from '../index/blob-location.js';
 import { sealBlob, sealBlobWithId } from '../pack/blob-codec.js';
 import { BlobType, Compression, type SealedBlob } from '../pack/blob-entry.js';
 import { decodePageMap, encodePageMap, type PageMap } from '../snapshot/page-map.js';
