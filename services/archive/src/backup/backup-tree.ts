@@ -7,7 +7,8 @@ import { isRelationPath } from '../chunking/file-kind.js';
 import { Semaphore } from '../concurrency/semaphore.js';
 import { ArchiveError, throwIfAborted } from '../errors.js';
 import { skipReason } from '../fs/skip-reason.js';
-import { type SkipListener, type SourceEntry, specialKind, walkSource } from '../fs/walk-source.js';
+import { specialKind } from '../fs/special-kind.js';
+import { type SkipListener, type SourceEntry, walkSource } from '../fs/walk-source.js';
 import { GarbageBudget } from '../memory/collect-garbage.js';
 import { sealBlob } from '../pack/blob-codec.js';
 import { BlobType, Compression, type SealedBlob } from '../pack/blob-entry.js';
@@ -434,7 +435,7 @@ class BackupRun {
       return { ...base, type: 'symlink', target: source.target! };
     }
     if (!stats.isFile()) {
-      this.skip(source.path, `a ${specialKind(stats)} (not stored)`);
+      this.skip(source.path, `a ${specialKind(stats.mode)} (not stored)`);
       return undefined;
     }
     const ctime = stats.ctimeNs.toString();
