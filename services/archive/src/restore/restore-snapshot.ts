@@ -1,21 +1,9 @@
 import type { BigIntStats } from 'node:fs';
-import {
-  chmod,
-  lchown,
-  link,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  readlink,
-  rm,
-  symlink,
-  truncate,
-} from 'node:fs/promises';
+import { chmod, lchown, link, lstat, mkdir, open, readlink, rm, symlink, truncate } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { IndexObject } from '../blob-index/index-file.js';
 import { Semaphore } from '../concurrency/semaphore.js';
-import { ArchiveError, throwIfAborted } from '../errors.js';
+import { throwIfAborted } from '../errors.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
 import type { Archive } from '../repository/archive.js';
 import { withSharedLock } from '../repository/with-lock.js';
