@@ -1,5 +1,5 @@
 import type { BigIntStats } from 'node:fs';
-import { chmod, lchown, link, lstat, mkdir, open, readlink, rm, symlink, truncate } from 'node:fs/promises';
+import { lstat, mkdir, open, rm, truncate } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { IndexObject } from '../blob-index/index-file.js';
 import { Semaphore } from '../concurrency/semaphore.js';
@@ -7,7 +7,7 @@ import { throwIfAborted } from '../errors.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
 import type { Archive } from '../repository/archive.js';
 import { withSharedLock } from '../repository/with-lock.js';
-import { decodeFileName, nativePath } from '../snapshot/file-name.js';
+import { nativePath } from '../snapshot/file-name.js';
 import { findSnapshot, type Snapshot } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import { type TreeEntry, TreeValidator } from '../snapshot/tree-entry.js';
@@ -15,12 +15,14 @@ import { loadMetadataIndex, type MetadataIndex, readTree } from '../snapshot/tre
 import { WorkerPool } from '../threads/worker-pool.js';
 import { DamagedRestoreError, DamageLedger } from './damaged-files.js';
 import { DeltaCompare } from './delta-compare.js';
+import { EntryMetadata } from './entry-metadata.js';
 import { ExactTimes } from './exact-times.js';
 import { BatchFetch } from './fetch-batch.js';
 import { FileMaps } from './file-maps.js';
 import { MissingPacks } from './missing-packs.js';
 import { prepareTarget } from './prepare-target.js';
 import { removeExtras } from './remove-extras.js';
+import { linkHardLink, restoreSymlink } from './restore-links.js';
 import { WritePlan } from './write-plan.js';
 
 export interface RestoreOptions {
@@ -115,7 +117,6 @@ class Restorer {
   private readonly progress: ProgressReporter;
   private readonly signal: AbortSignal | undefined;
   private readonly delta: boolean;
-  private readonly owner: boolean;
   private metadata: MetadataIndex = new Map();
   /** The archive's index objects, read once (see `Archive.openIndexes`). */
   private indexes: readonly IndexObject[] = [];
@@ -142,6 +143,7 @@ class Restorer {
   /** Files created (or cut to size) whose metadata is not set yet: removed if the restore fails. */
   private readonly unfinished = new Set<string>();
   private readonly times: ExactTimes;
+  private readonly entryMetadata: EntryMetadata;
 
   constructor(
     private readonly archive: Archive,
@@ -151,8 +153,8 @@ class Restorer {
   ) {
     this.signal = options.signal;
     this.delta = options.delta ?? false;
-    this.owner = options.owner ?? process.getuid?.() === 0;
     this.times = new ExactTimes(options.perl);
+    this.entryMetadata = new EntryMetadata(options.owner ?? process.getuid?.() === 0, this.times);
     this.pool = new WorkerPool(
       {
         encryptionKey: archive.keys.encryption,
@@ -221,7 +223,7 @@ class Restorer {
         if (entry.path !== '') await mkdir(nativePath(absolute)).catch(ignoreCode('EEXIST'));
         this.dirStack.push({ absolute, entry });
       } else if (entry.type === 'symlink') {
-        await this.restoreSymlink(absolute, entry);
+        await restoreSymlink(absolute, entry, this.delta, this.entryMetadata);
       } else if (entry.type === 'hardlink') {
         this.result.files++;
         this.damage.addLink(join(this.target, entry.target!), entry.path, absolute);
@@ -336,7 +338,7 @@ class Restorer {
           continue;
         }
         if (item.entry.type === 'dir') await Promise.all(timesSet.splice(0));
-        const { mtime } = await this.startMetadata(item.absolute, item.entry);
+        const { mtime } = await this.entryMetadata.start(item.absolute, item.entry);
         mtime.catch(() => {});
         timesSet.push(mtime);
         if (item.entry.type === 'file') this.progress.add(0, 1);
@@ -350,50 +352,13 @@ class Restorer {
     await previous;
   }
 
-  private async applyMetadata(absolute: string, entry: TreeEntry): Promise<void> {
-    await (await this.startMetadata(absolute, entry)).mtime;
-  }
-
-  /** Sets owner and mode, and starts setting the mtime: its promise comes back unawaited. */
-  private async startMetadata(absolute: string, entry: TreeEntry): Promise<{ mtime: Promise<void> }> {
-    const path = nativePath(absolute);
-    if (this.owner) await lchown(path, entry.uid, entry.gid);
-    if (entry.type !== 'symlink') await chmod(path, entry.mode);
-    return { mtime: this.times.set(path, entry.mtime) };
-  }
-
-  private async restoreSymlink(absolute: string, entry: TreeEntry): Promise<void> {
-    const path = nativePath(absolute);
-    if (this.delta) {
-      const existing = await readlink(path, { encoding: 'buffer' }).catch(() => undefined);
-      if (existing && decodeFileName(existing) === entry.target) {
-        await this.applyMetadata(absolute, entry);
-        return;
-      }
-      await rm(path, { force: true, recursive: true });
-    }
-    await symlink(nativePath(entry.target!), path);
-    await this.applyMetadata(absolute, entry);
-  }
-
   /**
    * Another name of an earlier file (checked by `TreeValidator`): linked once that file
-   * exists. Its metadata is the file's own. Delta: a name already linked to it stays.
+   * exists. Delta: a name already linked to it stays.
    */
   private async restoreHardLink(absolute: string, entry: TreeEntry): Promise<void> {
     await this.linkable.get(entry.target!);
-    const existing = nativePath(join(this.target, entry.target!));
-    const path = nativePath(absolute);
-    if (this.delta) {
-      const [file, here] = await Promise.all([
-        lstat(existing, { bigint: true }),
-        lstat(path, { bigint: true }).catch(() => undefined),
-      ]);
-      if (here && here.ino === file.ino && here.dev === file.dev) return;
-      if (here) await rm(path, { recursive: true, force: true });
-    }
-    await link(existing, path);
-    this.progress.add(0, 1);
+    if (await linkHardLink(join(this.target, entry.target!), absolute, this.delta)) this.progress.add(0, 1);
   }
 
   private async restoreFile(absolute: string, entry: TreeEntry): Promise<void> {
