@@ -1,8 +1,8 @@
-import { constants } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { specialKind } from '@pullback/archive';
 import { type Header, pack } from 'tar-stream';
 
 /** What a packed tree held. */
@@ -140,19 +140,4 @@ export function packTree(
 
 function modeOf(info: { mode: number; mtime: Date; uid: number; gid: number }) {
   return { mode: info.mode & 0o7777, mtime: info.mtime, uid: info.uid, gid: info.gid };
-}
-
-function specialKind(mode: number): string {
-  switch (mode & constants.S_IFMT) {
-    case constants.S_IFIFO:
-      return 'fifo';
-    case constants.S_IFSOCK:
-      return 'socket';
-    case constants.S_IFCHR:
-      return 'character device';
-    case constants.S_IFBLK:
-      return 'block device';
-    default:
-      return 'special file';
-  }
 }

@@ -1,5 +1,4 @@
 export { type BackupTreeOptions, backupTree } from './backup/backup-tree.js';
-export type { SourceEntry, SourceStats } from './backup/walk-source.js';
 export { isRelationPath } from './chunking/file-kind.js';
 export { type ChunkerParams, DEFAULT_CHUNKER } from './chunking/gear-cdc.js';
 export { createKeyFile } from './crypto/keys.js';
@@ -9,6 +8,8 @@ export {
   CorruptDataError,
   isArchiveError,
 } from './errors.js';
+export { specialKind } from './fs/special-kind.js';
+export type { SourceEntry, SourceStats } from './fs/walk-source.js';
 export * from './lock/index.js';
 export type { Progress, ProgressListener } from './progress.js';
 export { type ForgetOptions, type ForgetResult, forgetSnapshots } from './prune/forget-snapshots.js';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { scratchDir } from '@pullback/harness';
 import { openBackend } from '@pullback/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IndexWriter } from '../src/index/index-writer.js';
+import { IndexWriter } from '../src/blob-index/index-writer.js';
 import {
   type ArchiveErrorCode,
   backupTree,

@@ -1,4 +1,4 @@
-import { idKey } from '../index/blob-location.js';
+import { idKey } from '../blob-index/blob-location.js';
 import { BlobType } from '../pack/blob-entry.js';
 import type { Archive } from '../repository/archive.js';
 import { decodeChunkMap } from '../snapshot/chunk-map.js';

@@ -1,7 +1,7 @@
 import { ArchiveError } from '../errors.js';
+import type { SourceEntry } from '../fs/walk-source.js';
 import { unrestorableName } from '../snapshot/name-limits.js';
 import { type TreeEntry, TreeValidator } from '../snapshot/tree-entry.js';
-import type { SourceEntry } from './walk-source.js';
 
 /**
  * Refuses an entry a backup is about to store when no restore could take it: by the

@@ -10,7 +10,10 @@ export const MASTER_KEY_BYTES = 32;
 export interface ArchiveKeys {
   /** AES-256-GCM key for every sealed object and blob. */
   readonly encryption: Buffer;
-  /** Key of the keyed BLAKE3 that names blobs and hashes pages. */
+  /**
+   * Key of the keyed BLAKE3 that names blobs and hashes superblocks and small files
+   * (not pages: see `pageHash`).
+   */
   readonly id: Buffer;
   /** Seed of the content-defined chunker's gear table: cut points leak nothing. */
   readonly gear: Buffer;

@@ -1,7 +1,7 @@
+import { idKey } from '../blob-index/blob-location.js';
+import { encodeIndex, type IndexedPack } from '../blob-index/index-file.js';
 import { plainHash } from '../crypto/hash.js';
 import { ArchiveError, throwIfAborted } from '../errors.js';
-import { idKey } from '../index/blob-location.js';
-import { encodeIndex, type IndexedPack } from '../index/index-file.js';
 import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { PackWriter, packName, type SavedPack } from '../pack/pack-writer.js';
@@ -12,8 +12,8 @@ import { decodeChunkMap } from '../snapshot/chunk-map.js';
 import { listSnapshots } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import { loadMetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-io.js';
-import type { WriteResult } from '../workers/tasks.js';
-import { WorkerPool } from '../workers/worker-pool.js';
+import type { WriteResult } from '../threads/tasks.js';
+import { WorkerPool } from '../threads/worker-pool.js';
 import { refuseIfUnreadable } from './refuse-unreadable.js';
 
 export interface PruneOptions {

@@ -1,7 +1,7 @@
+import { idKey } from '../blob-index/blob-location.js';
+import { encodeIndex, type IndexedPack } from '../blob-index/index-file.js';
 import { plainHash } from '../crypto/hash.js';
 import { throwIfAborted } from '../errors.js';
-import { idKey } from '../index/blob-location.js';
-import { encodeIndex, type IndexedPack } from '../index/index-file.js';
 import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { readPackHeader } from '../pack/read-pack-header.js';

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { type Backend, isNotFound } from '@pullback/storage';
+import type { BlobLocation } from '../blob-index/blob-location.js';
+import { decodeIndex, type IndexObject } from '../blob-index/index-file.js';
+import { findLiveBlobs } from '../blob-index/live-locations.js';
 import { KeyedHash, plainHash } from '../crypto/hash.js';
 import {
   type ArchiveKeys,
@@ -12,9 +15,6 @@ import {
 } from '../crypto/keys.js';
 import { seal, unseal } from '../crypto/seal.js';
 import { ArchiveError, CorruptDataError } from '../errors.js';
-import type { BlobLocation } from '../index/blob-location.js';
-import { decodeIndex, type IndexObject } from '../index/index-file.js';
-import { findLiveBlobs } from '../index/live-locations.js';
 import { openBlob } from '../pack/blob-codec.js';
 import { packName } from '../pack/pack-writer.js';
 import { type ArchiveConfig, type ArchiveConfigOptions, FORMAT_VERSION, newConfig } from './config.js';

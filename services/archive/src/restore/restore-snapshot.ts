@@ -1,49 +1,29 @@
 import type { BigIntStats } from 'node:fs';
-import {
-  chmod,
-  lchown,
-  link,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  readlink,
-  rm,
-  symlink,
-  truncate,
-} from 'node:fs/promises';
+import { lstat, mkdir, open, rm, truncate } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { isNotFound } from '@pullback/storage';
-import { Semaphore } from '../backup/semaphore.js';
-import { type SourceStats, walkSource } from '../backup/walk-source.js';
-import { ArchiveError, throwIfAborted } from '../errors.js';
-import { type BlobLocation, idKey } from '../index/blob-location.js';
-import type { IndexObject } from '../index/index-file.js';
-import { findLiveBlobs } from '../index/live-locations.js';
-import { GarbageBudget } from '../memory/collect-garbage.js';
-import { packName } from '../pack/pack-writer.js';
+import type { IndexObject } from '../blob-index/index-file.js';
+import { Semaphore } from '../concurrency/semaphore.js';
+import { throwIfAborted } from '../errors.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
 import type { Archive } from '../repository/archive.js';
-import { readAll } from '../repository/stream-bytes.js';
 import { withSharedLock } from '../repository/with-lock.js';
-import { decodeChunkMap } from '../snapshot/chunk-map.js';
-import { decodeFileName, nativePath } from '../snapshot/file-name.js';
+import { nativePath } from '../snapshot/file-name.js';
 import { findSnapshot, type Snapshot } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
-import { comparePaths, type TreeEntry, TreeValidator } from '../snapshot/tree-entry.js';
-import { loadMetadataIndex, type MetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-io.js';
-import {
-  type BlobWrite,
-  type CompareResult,
-  type CompareTask,
-  PACK_MISSING,
-  type WriteResult,
-  type WriteTask,
-} from '../workers/tasks.js';
-import { WorkerPool } from '../workers/worker-pool.js';
+import { type TreeEntry, TreeValidator } from '../snapshot/tree-entry.js';
+import { loadMetadataIndex, type MetadataIndex, readTree } from '../snapshot/tree-io.js';
+import { WorkerPool } from '../threads/worker-pool.js';
 import { DamagedRestoreError, DamageLedger } from './damaged-files.js';
+import { DeltaCompare } from './delta-compare.js';
+import { EntryMetadata } from './entry-metadata.js';
 import { ExactTimes } from './exact-times.js';
+import { BatchFetch } from './fetch-batch.js';
+import { FileMaps } from './file-maps.js';
 import { MissingPacks } from './missing-packs.js';
+import { prepareTarget } from './prepare-target.js';
+import { removeExtras } from './remove-extras.js';
+import { linkHardLink, restoreSymlink } from './restore-links.js';
+import { WritePlan } from './write-plan.js';
 
 export interface RestoreOptions {
   /** The directory to restore into: created if missing; must be empty unless `delta`. */
@@ -93,19 +73,6 @@ const WRITES_PER_BATCH = 200_000;
 const REGIONS_IN_FLIGHT = 4;
 /** Files and directories waiting for their metadata before a batch is written. */
 const ENTRIES_PER_BATCH = 50_000;
-/** One ranged pack read covers at most this much, skipping gaps up to GAP bytes. */
-const RANGE_BYTES = 4 * 1024 * 1024;
-const GAP_BYTES = 256 * 1024;
-/**
- * ...and opens at most this much plaintext: well-compressed data (PostgreSQL pages
- * shrink 30x) would otherwise make a few huge tasks that leave a worker idle at the
- * end of each batch.
- */
-const RANGE_PLAIN_BYTES = 16 * 1024 * 1024;
-
-interface PendingWrite extends BlobWrite {
-  readonly file: string;
-}
 
 interface FileDone {
   readonly absolute: string;
@@ -145,39 +112,19 @@ export async function restoreSnapshot(
   });
 }
 
-async function prepareTarget(target: string, delta: boolean): Promise<void> {
-  let stats: BigIntStats | undefined;
-  try {
-    stats = await lstat(target, { bigint: true });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  if (!stats) {
-    await mkdir(target, { recursive: true });
-    return;
-  }
-  if (!stats.isDirectory()) {
-    throw new ArchiveError('target-not-directory', `restore target is not a directory: ${target}`);
-  }
-  if (!delta && (await readdir(target)).length > 0) {
-    throw new ArchiveError('target-not-empty', `restore target is not empty: ${target}`, {
-      hint: 'restore into an empty directory, or pass --delta to update it in place',
-    });
-  }
-}
-
 class Restorer {
   private readonly pool: WorkerPool;
   private readonly progress: ProgressReporter;
   private readonly signal: AbortSignal | undefined;
   private readonly delta: boolean;
-  private readonly owner: boolean;
   private metadata: MetadataIndex = new Map();
   /** The archive's index objects, read once (see `Archive.openIndexes`). */
   private indexes: readonly IndexObject[] = [];
-  private writes = new Map<string, PendingWrite[]>();
-  private writeCount = 0;
+  private readonly maps: FileMaps;
+  private readonly plan = new WritePlan();
   private batchWrites = FIRST_BATCH_WRITES;
+  private readonly fetch: BatchFetch;
+  private readonly compare: DeltaCompare;
   /** The batch being written while the next is planned; it also sets its metadata. */
   private batchInFlight: Promise<void> = Promise.resolve();
   /** Files and closed directories whose metadata waits for the batch's contents. */
@@ -189,14 +136,6 @@ class Restorer {
   /** Files that hard links may name (`nlink` > 1), until they exist. */
   private readonly linkable = new Map<string, Promise<void>>();
   private result = { files: 0, bytesWritten: 0, bytesKept: 0, removed: 0 };
-  /** Ranged reads in flight: enough to keep every worker's next task ready. */
-  private readonly loads: Semaphore;
-  /**
-   * The pieces of each ranged read are garbage once joined and handed to a worker;
-   * V8 counts them late, so collect after each 32 MiB read (see `collectGarbage`).
-   */
-  private readonly garbage = new GarbageBudget(32 * 1024 * 1024);
-  private readonly compares: Semaphore;
   /** Files whose data failed: left out, and reported at the end. */
   private readonly damage = new DamageLedger();
   /** Packs found missing, with the files that needed them (their files are damaged too). */
@@ -204,6 +143,7 @@ class Restorer {
   /** Files created (or cut to size) whose metadata is not set yet: removed if the restore fails. */
   private readonly unfinished = new Set<string>();
   private readonly times: ExactTimes;
+  private readonly entryMetadata: EntryMetadata;
 
   constructor(
     private readonly archive: Archive,
@@ -213,8 +153,8 @@ class Restorer {
   ) {
     this.signal = options.signal;
     this.delta = options.delta ?? false;
-    this.owner = options.owner ?? process.getuid?.() === 0;
     this.times = new ExactTimes(options.perl);
+    this.entryMetadata = new EntryMetadata(options.owner ?? process.getuid?.() === 0, this.times);
     this.pool = new WorkerPool(
       {
         encryptionKey: archive.keys.encryption,
@@ -224,11 +164,18 @@ class Restorer {
       },
       options.workers,
     );
-    this.compares = new Semaphore(this.pool.size * 2 + 2);
-    this.loads = new Semaphore(this.pool.size * 2 + 1);
     this.progress = new ProgressReporter(options.onProgress);
     this.progress.bytesTotal = snapshot.stats.logicalBytes;
     this.progress.filesTotal = snapshot.stats.files;
+    this.maps = new FileMaps(archive, () => this.metadata, snapshot.id, this.signal);
+    this.fetch = new BatchFetch(archive, this.pool, this.damage, this.missing, this.signal, (bytes) => {
+      this.result.bytesWritten += bytes;
+      this.progress.add(bytes);
+    });
+    this.compare = new DeltaCompare(this.pool, new Semaphore(this.pool.size * 2 + 2), this.maps, (bytes) => {
+      this.result.bytesKept += bytes;
+      this.progress.add(bytes);
+    });
   }
 
   async close(): Promise<void> {
@@ -265,7 +212,7 @@ class Restorer {
   }
 
   private async restoreTree(): Promise<RestoreResult> {
-    if (this.delta) await this.removeExtras();
+    if (this.delta) this.result.removed += await removeExtras(this.target, this.tree(), this.signal);
     const validator = new TreeValidator();
     for await (const entry of this.tree()) {
       throwIfAborted(this.signal);
@@ -276,7 +223,7 @@ class Restorer {
         if (entry.path !== '') await mkdir(nativePath(absolute)).catch(ignoreCode('EEXIST'));
         this.dirStack.push({ absolute, entry });
       } else if (entry.type === 'symlink') {
-        await this.restoreSymlink(absolute, entry);
+        await restoreSymlink(absolute, entry, this.delta, this.entryMetadata);
       } else if (entry.type === 'hardlink') {
         this.result.files++;
         this.damage.addLink(join(this.target, entry.target!), entry.path, absolute);
@@ -356,7 +303,7 @@ class Restorer {
    */
   private async maybeFlush(): Promise<void> {
     while (this.starting) await this.starting;
-    if (this.writeCount < this.batchWrites && this.done.length < ENTRIES_PER_BATCH) return;
+    if (this.plan.count < this.batchWrites && this.done.length < ENTRIES_PER_BATCH) return;
     this.starting = this.startBatch().finally(() => {
       this.starting = undefined;
     });
@@ -371,15 +318,13 @@ class Restorer {
    * written into a file or directory after its metadata is set.
    */
   private async startBatch(): Promise<void> {
-    const writes = this.writes;
+    const writes = this.plan.take();
     const done = this.done;
-    this.writes = new Map();
     this.done = [];
-    this.writeCount = 0;
     this.batchWrites = Math.min(WRITES_PER_BATCH, this.batchWrites * 2);
     // Batches touch different parts of files, so their contents are written side by
     // side; their metadata is applied in order, each batch's after its contents.
-    const written = this.runBatch(writes);
+    const written = this.fetch.write(this.indexes, writes);
     written.catch(() => {});
     const previous = this.batchInFlight;
     const batch = Promise.all([written, previous]).then(async () => {
@@ -393,7 +338,7 @@ class Restorer {
           continue;
         }
         if (item.entry.type === 'dir') await Promise.all(timesSet.splice(0));
-        const { mtime } = await this.startMetadata(item.absolute, item.entry);
+        const { mtime } = await this.entryMetadata.start(item.absolute, item.entry);
         mtime.catch(() => {});
         timesSet.push(mtime);
         if (item.entry.type === 'file') this.progress.add(0, 1);
@@ -407,50 +352,13 @@ class Restorer {
     await previous;
   }
 
-  private async applyMetadata(absolute: string, entry: TreeEntry): Promise<void> {
-    await (await this.startMetadata(absolute, entry)).mtime;
-  }
-
-  /** Sets owner and mode, and starts setting the mtime: its promise comes back unawaited. */
-  private async startMetadata(absolute: string, entry: TreeEntry): Promise<{ mtime: Promise<void> }> {
-    const path = nativePath(absolute);
-    if (this.owner) await lchown(path, entry.uid, entry.gid);
-    if (entry.type !== 'symlink') await chmod(path, entry.mode);
-    return { mtime: this.times.set(path, entry.mtime) };
-  }
-
-  private async restoreSymlink(absolute: string, entry: TreeEntry): Promise<void> {
-    const path = nativePath(absolute);
-    if (this.delta) {
-      const existing = await readlink(path, { encoding: 'buffer' }).catch(() => undefined);
-      if (existing && decodeFileName(existing) === entry.target) {
-        await this.applyMetadata(absolute, entry);
-        return;
-      }
-      await rm(path, { force: true, recursive: true });
-    }
-    await symlink(nativePath(entry.target!), path);
-    await this.applyMetadata(absolute, entry);
-  }
-
   /**
    * Another name of an earlier file (checked by `TreeValidator`): linked once that file
-   * exists. Its metadata is the file's own. Delta: a name already linked to it stays.
+   * exists. Delta: a name already linked to it stays.
    */
   private async restoreHardLink(absolute: string, entry: TreeEntry): Promise<void> {
     await this.linkable.get(entry.target!);
-    const existing = nativePath(join(this.target, entry.target!));
-    const path = nativePath(absolute);
-    if (this.delta) {
-      const [file, here] = await Promise.all([
-        lstat(existing, { bigint: true }),
-        lstat(path, { bigint: true }).catch(() => undefined),
-      ]);
-      if (here && here.ino === file.ino && here.dev === file.dev) return;
-      if (here) await rm(path, { recursive: true, force: true });
-    }
-    await link(existing, path);
-    this.progress.add(0, 1);
+    if (await linkHardLink(join(this.target, entry.target!), absolute, this.delta)) this.progress.add(0, 1);
   }
 
   private async restoreFile(absolute: string, entry: TreeEntry): Promise<void> {
@@ -489,8 +397,8 @@ class Restorer {
     if (content && 'pages' in content) {
       await this.restoreRegions(absolute, entry, content.pages, existing, zerosFrom);
     } else if (content) {
-      const differ = existing ? await this.compare(absolute, entry) : undefined;
-      await this.planWrites(absolute, entry, differ, zerosFrom);
+      const differ = existing ? await this.compare.file(absolute, entry) : undefined;
+      await this.plan.planFile(absolute, entry, differ, zerosFrom, this.maps);
     }
     this.done.push({ absolute, entry });
   }
@@ -511,260 +419,22 @@ class Restorer {
     await Promise.all(
       maps.map((mapId, r) =>
         regions.use(async () => {
-          const plain = await this.readMap(mapId, entry.path);
+          const plain = await this.maps.read(mapId, entry.path);
           const regionOffset = r * regionBytes;
-          let differ: [number, number][] | undefined;
-          if (existing) {
-            // A copy, moved to the worker: the map itself is planned here.
-            const pageMap = { regionOffset, plain: Buffer.from(plain) };
-            const task: CompareTask = { kind: 'compare', path: absolute, pageMap };
-            differ = (await this.compares.use(() => this.pool.run<CompareResult>(task, [pageMap.plain])))
-              .differ;
-            this.keep(Math.min(regionBytes, (entry.size ?? 0) - regionOffset), differ);
-          }
-          const map = decodePageMap(plain);
-          const add = this.writer(absolute, entry.path, differ, zerosFrom);
-          const runs = map.runs;
-          for (let i = 0; i < runs.length; i += 4) {
-            add(map.blobs[runs[i + 2]!]!, regionOffset + runs[i]!, runs[i + 3]!, runs[i + 1]!);
-          }
+          const differ = existing
+            ? await this.compare.region(
+                absolute,
+                regionOffset,
+                plain,
+                Math.min(regionBytes, (entry.size ?? 0) - regionOffset),
+              )
+            : undefined;
+          this.plan.planRegion(absolute, entry.path, decodePageMap(plain), regionOffset, differ, zerosFrom);
           await this.maybeFlush();
         }),
       ),
     );
   }
-
-  /** Delta: counts the bytes of a compared stretch of `length` that `differ` leaves alone. */
-  private keep(length: number, differ: readonly [number, number][]): void {
-    const differing = differ.reduce((sum, [, n]) => sum + Math.min(n, length), 0);
-    const kept = Math.max(0, length - differing);
-    this.result.bytesKept += kept;
-    this.progress.add(kept);
-  }
-
-  /** Delta: the ranges of an existing small or chunked file that differ from the snapshot. */
-  private async compare(absolute: string, entry: TreeEntry): Promise<[number, number][]> {
-    const content = entry.content!;
-    const size = entry.size ?? 0;
-    let task: CompareTask;
-    if ('small' in content) {
-      task = { kind: 'compare', path: absolute, fileHash: Buffer.from(content.small.hash, 'hex') };
-    } else {
-      const chunks: { offset: number; length: number; id: Buffer }[] = [];
-      let offset = 0;
-      for await (const chunk of this.chunkList(content, entry.path)) {
-        chunks.push({ offset, length: chunk.length, id: chunk.id });
-        offset += chunk.length;
-      }
-      task = { kind: 'compare', path: absolute, chunks };
-    }
-    const { differ } = await this.compares.use(() => this.pool.run<CompareResult>(task));
-    this.keep(size, differ);
-    return differ;
-  }
-
-  private async readMap(id: string, path: string): Promise<Buffer> {
-    return readMetadataBlob(
-      this.archive,
-      this.metadata,
-      Buffer.from(id, 'hex'),
-      `snapshot ${this.snapshot.id} file ${path}`,
-      this.signal,
-    );
-  }
-
-  private async *chunkList(
-    content: NonNullable<TreeEntry['content']>,
-    path: string,
-  ): AsyncGenerator<{ id: Buffer; length: number }> {
-    if ('chunks' in content) {
-      for (const [id, length] of content.chunks) yield { id: Buffer.from(id, 'hex'), length };
-    } else if ('chunkMaps' in content) {
-      for (const map of content.chunkMaps) yield* decodeChunkMap(await this.readMap(map, path));
-    }
-  }
-
-  /**
-   * A function that records which blob bytes go where in a file, limited to `differ`
-   * when given. Pieces must come in increasing file offset (and `differ` is sorted):
-   * one cursor walks it. Pieces at or past `zerosFrom` go where the file is a hole.
-   */
-  private writer(absolute: string, path: string, differ: [number, number][] | undefined, zerosFrom: number) {
-    let cursor = 0;
-    return (blob: string | Buffer, fileOffset: number, blobOffset: number, length: number) => {
-      if (!differ) {
-        this.addWrite(blob, absolute, path, fileOffset, blobOffset, length, fileOffset >= zerosFrom);
-        return;
-      }
-      const end = fileOffset + length;
-      while (cursor < differ.length && differ[cursor]![0] + differ[cursor]![1] <= fileOffset) cursor++;
-      for (let k = cursor; k < differ.length && differ[k]![0] < end; k++) {
-        const [start, len] = differ[k]!;
-        const from = Math.max(start, fileOffset);
-        const to = Math.min(start + len, end);
-        if (from < to) {
-          this.addWrite(
-            blob,
-            absolute,
-            path,
-            from,
-            blobOffset + (from - fileOffset),
-            to - from,
-            from >= zerosFrom,
-          );
-        }
-      }
-    };
-  }
-
-  /** Plans the writes of a small or chunked file. */
-  private async planWrites(
-    absolute: string,
-    entry: TreeEntry,
-    differ: [number, number][] | undefined,
-    zerosFrom: number,
-  ): Promise<void> {
-    const content = entry.content!;
-    const add = this.writer(absolute, entry.path, differ, zerosFrom);
-    if ('small' in content) {
-      add(content.small.blob, 0, content.small.offset, entry.size ?? 0);
-      return;
-    }
-    let offset = 0;
-    for await (const chunk of this.chunkList(content, entry.path)) {
-      add(chunk.id, offset, 0, chunk.length);
-      offset += chunk.length;
-    }
-  }
-
-  private addWrite(
-    blob: string | Buffer,
-    path: string,
-    file: string,
-    fileOffset: number,
-    blobOffset: number,
-    length: number,
-    sparse: boolean,
-  ): void {
-    const key = idKey(typeof blob === 'string' ? Buffer.from(blob, 'hex') : blob);
-    let list = this.writes.get(key);
-    if (!list) {
-      list = [];
-      this.writes.set(key, list);
-    }
-    list.push({ path, file, fileOffset, blobOffset, length, ...(sparse ? { sparse } : {}) });
-    this.writeCount++;
-  }
-
-  /** Locates the batch's blobs, reads them pack by pack in ranges, and writes them. */
-  private async runBatch(writes: Map<string, PendingWrite[]>): Promise<void> {
-    if (writes.size > 0) {
-      const locations = await findLiveBlobs(this.archive, this.indexes, writes, this.signal);
-      for (const [key, list] of writes) {
-        if (!locations.has(key)) {
-          const reason = `blob ${Buffer.from(key, 'latin1').toString('hex').slice(0, 16)} is not in the archive index`;
-          for (const write of list) this.damage.add(write.file, reason);
-        }
-      }
-      const ranges = planRanges([...locations.values()]);
-      await Promise.all(
-        ranges.map((range) =>
-          this.loads.use(async () => {
-            throwIfAborted(this.signal);
-            const first = range[0]!;
-            const last = range[range.length - 1]!;
-            const span = { offset: first.offset, length: last.offset + last.length - first.offset };
-            // A pack on this machine's disk is read by the worker itself: no copy here.
-            const localPath = this.archive.backend.localPath;
-            let read: Pick<WriteTask, 'sealed' | 'file'>;
-            if (localPath !== undefined) {
-              read = { file: { path: localPath(packName(first.pack)), ...span } };
-            } else {
-              const sealed = await this.archive.backend
-                .load(packName(first.pack), span, this.signal ? { signal: this.signal } : {})
-                .then(readAll, (error: unknown) => {
-                  if (isNotFound(error)) return undefined;
-                  throw error;
-                });
-              if (sealed === undefined) {
-                for (const location of range) {
-                  const list = writes.get(idKey(location.id))!;
-                  this.missing.add(first.pack, list);
-                  for (const write of list)
-                    this.damage.add(write.file, `pack ${first.pack.slice(0, 16)} is missing`);
-                }
-                return;
-              }
-              this.garbage.spend(sealed.length);
-              read = { sealed };
-            }
-            const result = await this.pool.run<WriteResult>(
-              {
-                kind: 'write',
-                ...read,
-                blobs: range.map((location) => ({
-                  at: location.offset - first.offset,
-                  length: location.length,
-                  id: location.id,
-                  compression: location.compression,
-                  plainLength: location.plainLength,
-                  writes: writes
-                    .get(idKey(location.id))!
-                    .map(({ path, fileOffset, blobOffset, length, sparse }) => ({
-                      path,
-                      fileOffset,
-                      blobOffset,
-                      length,
-                      ...(sparse ? { sparse } : {}),
-                    })),
-                })),
-              },
-              read.sealed ? [read.sealed] : [],
-            );
-            this.result.bytesWritten += result.bytesWritten;
-            this.progress.add(result.bytesWritten);
-            // Its files are left out and the restore goes on: see `DamagedRestoreError`.
-            for (const bad of result.corrupt) {
-              const list = writes.get(idKey(bad.id))!;
-              if (bad.reason === PACK_MISSING) {
-                this.missing.add(first.pack, list);
-                for (const write of list)
-                  this.damage.add(write.file, `pack ${first.pack.slice(0, 16)} is missing`);
-                continue;
-              }
-              const reason = `blob ${bad.id.toString('hex').slice(0, 16)} in pack ${first.pack.slice(0, 16)}: ${bad.reason}`;
-              for (const write of list) this.damage.add(write.file, reason);
-            }
-          }),
-        ),
-      );
-    }
-  }
-
-  /**
-   * Delta: removes what the target has and the snapshot does not, and entries whose
-   * type differs (a directory where the snapshot has a file, a file where it has a
-   * symlink...), walking both trees in their common order.
-   */
-  private async removeExtras(): Promise<void> {
-    const tree = this.tree();
-    let next = await tree.next();
-    for await (const existing of walkSource(this.target, undefined, this.signal)) {
-      if (existing.path === '') continue;
-      while (!next.done && comparePaths(next.value.path, existing.path) < 0) next = await tree.next();
-      const wanted = !next.done && next.value.path === existing.path ? next.value : undefined;
-      if (wanted && sameType(wanted, existing.stats)) continue;
-      await rm(nativePath(existing.absolute), { recursive: true, force: true });
-      this.result.removed++;
-    }
-  }
-}
-
-function sameType(entry: TreeEntry, stats: SourceStats): boolean {
-  if (entry.type === 'dir') return stats.isDirectory();
-  if (entry.type === 'symlink') return stats.isSymbolicLink();
-  // Files and hard links.
-  return stats.isFile();
 }
 
 /** The status of `path` when it is a regular file. */
@@ -781,32 +451,4 @@ function ignoreCode(code: string) {
   return (error: NodeJS.ErrnoException) => {
     if (error.code !== code) throw error;
   };
-}
-
-/** Groups blob locations into ranged reads: same pack, in offset order, small gaps skipped. */
-function planRanges(locations: BlobLocation[]): BlobLocation[][] {
-  locations.sort((a, b) => (a.pack < b.pack ? -1 : a.pack > b.pack ? 1 : a.offset - b.offset));
-  const ranges: BlobLocation[][] = [];
-  let current: BlobLocation[] = [];
-  let plainBytes = 0;
-  for (const location of locations) {
-    const first = current[0];
-    const last = current[current.length - 1];
-    if (
-      first &&
-      last &&
-      (location.pack !== first.pack ||
-        location.offset - (last.offset + last.length) > GAP_BYTES ||
-        location.offset + location.length - first.offset > RANGE_BYTES ||
-        plainBytes + location.plainLength > RANGE_PLAIN_BYTES)
-    ) {
-      ranges.push(current);
-      current = [];
-      plainBytes = 0;
-    }
-    current.push(location);
-    plainBytes += location.plainLength;
-  }
-  if (current.length > 0) ranges.push(current);
-  return ranges;
 }

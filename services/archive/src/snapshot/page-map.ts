@@ -4,10 +4,11 @@ const MAGIC = Buffer.from('PBPM');
 const VERSION = 1;
 
 /**
- * How one region of a relation file (up to `regionPages` pages) is stored: the keyed
- * hash of each superblock (the unit compared first), of each page (compared when a
- * superblock differs; truncated to 16 bytes), and runs of bytes, each a slice of one
- * data blob. A page is found by the run that covers it.
+ * How one region of a relation file (up to `regionPages` pages) is stored: the hash
+ * of each superblock (keyed, as blob ids are: the unit compared first), of each page
+ * (plain BLAKE3 truncated to 16 bytes, see `pageHash`: compared when a superblock
+ * differs), and runs of bytes, each a slice of one data blob. A page is found by the
+ * run that covers it.
  */
 export interface PageMap {
   /** Bytes of the file this region covers. */

@@ -1,7 +1,7 @@
+import { type BlobLocation, idKey } from '../blob-index/blob-location.js';
+import type { IndexObject } from '../blob-index/index-file.js';
+import { liveLocations } from '../blob-index/live-locations.js';
 import { ArchiveError } from '../errors.js';
-import { type BlobLocation, idKey } from '../index/blob-location.js';
-import type { IndexObject } from '../index/index-file.js';
-import { liveLocations } from '../index/live-locations.js';
 import { configuredCompression, sealBlob } from '../pack/blob-codec.js';
 import { BlobType } from '../pack/blob-entry.js';
 import type { PackWriter } from '../pack/pack-writer.js';

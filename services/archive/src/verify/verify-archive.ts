@@ -1,6 +1,6 @@
 import { Blake3Hasher } from '@napi-rs/blake-hash';
+import { idKey } from '../blob-index/blob-location.js';
 import { isArchiveError, throwIfAborted } from '../errors.js';
-import { idKey } from '../index/blob-location.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { decodePackHeader, TRAILER_BYTES } from '../pack/pack-header.js';
 import { packName } from '../pack/pack-writer.js';
@@ -13,8 +13,8 @@ import { readSnapshots, type Snapshot } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import { TreeValidator } from '../snapshot/tree-entry.js';
 import { loadMetadataIndex, type MetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-io.js';
-import type { WriteResult } from '../workers/tasks.js';
-import { WorkerPool } from '../workers/worker-pool.js';
+import type { WriteResult } from '../threads/tasks.js';
+import { WorkerPool } from '../threads/worker-pool.js';
 
 export interface VerifyOptions {
   /** Read every pack and open every blob (authentication, decompression, id). Default: false. */

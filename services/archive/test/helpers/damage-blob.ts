@@ -1,5 +1,5 @@
-import { idKey } from '../../src/index/blob-location.js';
-import { findBlobs } from '../../src/index/index-file.js';
+import { idKey } from '../../src/blob-index/blob-location.js';
+import { findBlobs } from '../../src/blob-index/index-file.js';
 import { packName } from '../../src/pack/pack-writer.js';
 import type { Archive } from '../../src/repository/archive.js';
 import { readAll } from '../../src/repository/stream-bytes.js';

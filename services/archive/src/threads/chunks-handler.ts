@@ -1,6 +1,6 @@
+import { idKey } from '../blob-index/blob-location.js';
 import { openForRead, readFully, withFd } from '../fs/read-range.js';
 import { isAllZero } from '../fs/zero-blocks.js';
-import { idKey } from '../index/blob-location.js';
 import { sealBlobWithId } from '../pack/blob-codec.js';
 import { BlobType, type SealedBlob } from '../pack/blob-entry.js';
 import { hasSortedId } from './sorted-ids.js';

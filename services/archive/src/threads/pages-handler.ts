@@ -1,7 +1,7 @@
 import { closeSync } from 'node:fs';
+import { idKey } from '../blob-index/blob-location.js';
 import { pageHash as hashPage, ID_BYTES, PAGE_HASH_BYTES } from '../crypto/hash.js';
 import { openForRead, readFully } from '../fs/read-range.js';
-import { idKey } from '../index/blob-location.js';
 import { sealBlob, sealBlobWithId } from '../pack/blob-codec.js';
 import { BlobType, Compression, type SealedBlob } from '../pack/blob-entry.js';
 import { decodePageMap, encodePageMap, type PageMap } from '../snapshot/page-map.js';
@@ -24,9 +24,10 @@ function runAt(runs: Uint32Array, offset: number): number {
 }
 
 /**
- * One region of a relation file. Each superblock is hashed; one equal to the parent's
- * superblock at the same place keeps the parent's pages and runs. Otherwise its pages
- * are hashed: pages equal to the parent's keep their runs, and the rest are stored,
+ * One region of a relation file. Each superblock is hashed (keyed, as it may become a
+ * blob id); one equal to the parent's superblock at the same place keeps the parent's
+ * pages and runs. Otherwise its pages are hashed (plain, see `pageHash`): pages equal
+ * to the parent's keep their runs, and the rest are stored,
  * whole superblocks as one blob (named by the superblock hash) and scattered pages
  * grouped into blobs of up to 128 KiB. The first backup hashes every page once, so
  * later ones can store a changed page alone.

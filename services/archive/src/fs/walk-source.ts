@@ -1,4 +1,4 @@
-import { type BigIntStats, constants } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { skipReason } from '../fs/skip-reason.js';
@@ -103,21 +103,5 @@ async function* walkDirectory(
       yield { path, absolute: child, stats: stat };
       if (stat.isDirectory()) yield* walkDirectory(child, path, exclude, signal, onSkip);
     }
-  }
-}
-
-/** What a source entry that is neither a file, a directory nor a symlink is. */
-export function specialKind(stats: SourceStats): string {
-  switch (Number(stats.mode) & constants.S_IFMT) {
-    case constants.S_IFIFO:
-      return 'fifo';
-    case constants.S_IFSOCK:
-      return 'socket';
-    case constants.S_IFCHR:
-      return 'character device';
-    case constants.S_IFBLK:
-      return 'block device';
-    default:
-      return 'special file';
   }
 }

@@ -133,5 +133,5 @@ export function defaultWorkers(): number {
 function workerEntry(): URL {
   const here = new URL('./worker-entry.js', import.meta.url);
   if (!import.meta.url.endsWith('.ts')) return here;
-  return new URL(here.href.replace('/src/workers/', '/dist/workers/'));
+  return new URL(here.href.replace('/src/threads/', '/dist/threads/'));
 }
