@@ -14,13 +14,8 @@ import { type ProgressListener, ProgressReporter } from '../progress.js';
 import type { Archive } from '../repository/archive.js';
 import { withSharedLock } from '../repository/with-lock.js';
 import { type ChunkRef, decodeChunkMap, encodeChunkMap, endsChunkMap } from '../snapshot/chunk-map.js';
-import {
-  encodeSnapshot,
-  findSnapshot,
-  listSnapshots,
-  type Snapshot,
-  type SnapshotManifest,
-} from '../snapshot/manifest.js';
+import { findSnapshot } from '../snapshot/find-snapshot.js';
+import { encodeSnapshot, listSnapshots, type Snapshot, type SnapshotManifest } from '../snapshot/manifest.js';
 import { comparePaths, type FileContent, type TreeEntry } from '../snapshot/tree-entry.js';
 import { type MetadataIndex, readMetadataBlob, TreeWriter } from '../snapshot/tree-io.js';
 import { sharedSortedIds } from '../workers/sorted-ids.js';
@@ -147,7 +142,7 @@ async function chooseParent(
   signal: AbortSignal | undefined,
 ): Promise<Snapshot | undefined> {
   if (parent === null) return undefined;
-  if (parent !== undefined) return findSnapshot(archive, parent, () => true, signal);
+  if (parent !== undefined) return findSnapshot(archive, parent, { signal });
   const candidates = (await listSnapshots(archive, signal)).filter(
     (s) => s.paths[0] === root && s.tags.component === tags.component,
   );

@@ -64,7 +64,7 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
     throw new PipelineError('not-a-fallback', `${what}: ${instance} is not in the config of ${component}`);
   }
 
-  const snapshot = await findSnapshot(input.archive, snapshotId, () => true, input.signal);
+  const snapshot = await findSnapshot(input.archive, snapshotId, { signal: input.signal });
   if (snapshot.tags.component !== component) {
     throw new PipelineError('not-a-fallback', `${what}: snapshot ${snapshotId} is not of ${component}`);
   }
