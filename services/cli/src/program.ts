@@ -20,7 +20,8 @@ const ENVIRONMENT = `
 Environment:
   PULLBACK_CONFIG     config file when --config is not given (default: ./pullback.yaml)
   PULLBACK_KEY_FILE   archive key file when --key-file is not given
-  PULLBACK_PASSWORD   archive passphrase, instead of a key file
+  PULLBACK_PASSWORD   archive passphrase, when neither --key-file nor PULLBACK_KEY_FILE
+                      is given (before archive.keyFile of the config)
   AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL
                       for s3:// archives and outboxes (AWS_ENDPOINT_URL for MinIO and other S3-compatible stores)
   PULLBACK_DEBUG=1    print stack traces with errors
