@@ -26,8 +26,11 @@ Environment:
                       for s3:// archives and outboxes (AWS_ENDPOINT_URL for MinIO and other S3-compatible stores)
   PULLBACK_DEBUG=1    print stack traces with errors
 
-Exit status: 0 on success, 1 when the command failed, 2 when the command line is
-wrong or the command is not built yet; errors are one line on stderr.
+Exit status: 0 on success; 1 when the command failed; 2 when the command line is
+wrong or the command is not built yet; 3 when a backup made its snapshot but left
+entries out; 10 when there is no archive at the location; 11 when the archive is
+locked; 12 when the archive key is missing, unreadable or wrong; 130/143 when stopped
+by SIGINT/SIGTERM. Errors are one line on stderr, with a HINT when you can act.
 Run "pullback <command> --help" for a command's options and examples.
 `;
 

@@ -24,7 +24,11 @@ export async function findSnapshot(
   const where = `${component === undefined ? '' : ` of component ${component}`} in archive ${archive.location}`;
   if (ref === 'latest') {
     const latest = (await listSnapshots(archive, options)).at(-1);
-    if (!latest) throw new ArchiveError('unknown-snapshot', `no snapshot${where}`);
+    if (!latest) {
+      throw new ArchiveError('unknown-snapshot', `no snapshot${where}`, {
+        hint: 'back up first; `pullback snapshots` lists what the archive holds',
+      });
+    }
     return latest;
   }
   if (!/^[0-9a-f]{1,64}$/.test(ref)) {
