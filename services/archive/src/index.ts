@@ -33,7 +33,7 @@ export { type DamagedFile, DamagedRestoreError } from './restore/damaged-files.j
 export { type RestoreOptions, type RestoreResult, restoreSnapshot } from './restore/restore-snapshot.js';
 export * from './retention/index.js';
 export { decodeFileName, encodeFileName, fsPath, hasEscapedBytes, nativePath } from './snapshot/file-name.js';
-export { findSnapshot, MIN_PREFIX_LENGTH } from './snapshot/find-snapshot.js';
+export { findSnapshot } from './snapshot/find-snapshot.js';
 export { listSnapshots, type SnapshotScope } from './snapshot/list-snapshots.js';
 export type {
   Snapshot,
