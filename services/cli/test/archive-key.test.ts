@@ -82,9 +82,10 @@ describe('the archive key is found in one order by every command and by up', () 
     const wrong = escapeRegExp(`pullback: wrong key file for archive ${archiveUrl}`);
     const snapshots = await runCli(['snapshots', '--config', configPath], { env });
     expect(snapshots.errorLines).toEqual([expect.stringMatching(new RegExp(`^${wrong}`))]);
+    expect(snapshots.code).toBe(12);
     const stopped = await up(env);
     expect(stopped.stderr).toMatch(new RegExp(`^${wrong}`));
-    expect(stopped.code).toBe(1);
+    expect(stopped.code).toBe(12);
   }, 120_000);
 
   it('--key-file comes first, for up as for snapshots', async () => {
@@ -92,8 +93,9 @@ describe('the archive key is found in one order by every command and by up', () 
     const wrong = escapeRegExp(`pullback: wrong key file for archive ${archiveUrl}`);
     const snapshots = await runCli(['snapshots', '--config', configPath, '--key-file', otherKey], { env });
     expect(snapshots.errorLines).toEqual([expect.stringMatching(new RegExp(`^${wrong}`))]);
+    expect(snapshots.code).toBe(12);
     const stopped = await up(env, ['--key-file', otherKey]);
     expect(stopped.stderr).toMatch(new RegExp(`^${wrong}`));
-    expect(stopped.code).toBe(1);
+    expect(stopped.code).toBe(12);
   }, 120_000);
 });
