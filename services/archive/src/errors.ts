@@ -1,12 +1,15 @@
 /**
- * Every failure a user can cause, named once. The CLI maps codes to exit statuses and
- * prints `message` (one lowercase line, naming the object) plus `hint` when there is
- * something the user can do.
+ * Every failure a user can cause, named once, each code for one thing that happened.
+ * `message` is one lowercase line naming the object; `hint` says what the user can do,
+ * when there is something. The CLI maps each code to an exit status (its
+ * exit-status.ts, the README's table).
  */
 export type ArchiveErrorCode =
   | 'not-an-archive'
   | 'already-an-archive'
   | 'wrong-key'
+  | 'no-key'
+  | 'conflicting-keys'
   | 'bad-key-file'
   | 'unsupported-version'
   | 'unknown-snapshot'

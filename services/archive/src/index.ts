@@ -34,12 +34,12 @@ export { type DamagedFile, DamagedRestoreError } from './restore/damaged-files.j
 export { type RestoreOptions, type RestoreResult, restoreSnapshot } from './restore/restore-snapshot.js';
 export * from './retention/index.js';
 export { decodeFileName, encodeFileName, fsPath, hasEscapedBytes, nativePath } from './snapshot/file-name.js';
-export { type ListSnapshotsOptions, listSnapshots } from './snapshot/list-snapshots.js';
-export {
-  findSnapshot,
-  type Snapshot,
-  type SnapshotManifest,
-  type SnapshotStats,
+export { findSnapshot } from './snapshot/find-snapshot.js';
+export { listSnapshots, type SnapshotScope } from './snapshot/list-snapshots.js';
+export type {
+  Snapshot,
+  SnapshotManifest,
+  SnapshotStats,
 } from './snapshot/manifest.js';
 export { NAME_MAX, PATH_MAX, unrestorableName } from './snapshot/name-limits.js';
 export { comparePaths, type FileContent, type TreeEntry } from './snapshot/tree-entry.js';

@@ -1,10 +1,10 @@
+import { type ArchiveKey, resolveArchiveKey } from '@pullback/pipeline/config';
 import { loadOptionalConfig } from './config-source.js';
 import { CliError } from './errors.js';
 
 /** The archive options every archive command takes (see options.ts). */
 export interface ArchiveFlags {
   readonly archive?: string;
-  /** Already includes PULLBACK_KEY_FILE (commander reads it). */
   readonly keyFile?: string;
   readonly config?: string;
 }
@@ -20,18 +20,23 @@ export interface ArchiveAccess {
 }
 
 /**
- * Finds the archive and its key: `--archive` or else the config's archive.url;
- * the key from `--key-file` / PULLBACK_KEY_FILE, else PULLBACK_PASSWORD, else the
- * config's archive.keyFile. The config's key file is used only with the config's
- * archive: a key file named for one archive must not be tried on another.
+ * Finds the archive and its key: `--archive` or else the config's archive.url; the key
+ * in the pipeline's one order (resolveArchiveKey: `--key-file`, PULLBACK_KEY_FILE,
+ * PULLBACK_PASSWORD, the config's archive.keyFile). The config's key file is offered
+ * only with the config's archive: a key file named for one archive must not be tried
+ * on another.
  */
 export async function resolveArchiveAccess(
   flags: ArchiveFlags,
   env: NodeJS.ProcessEnv,
 ): Promise<ArchiveAccess> {
-  const explicitKey = keyFromFlagsOrEnv(flags, env);
-  if (flags.archive !== undefined) return { url: flags.archive, ...explicitKey, from: '--archive' };
-
+  if (flags.archive !== undefined) {
+    return {
+      url: flags.archive,
+      ...accessKey(resolveArchiveKey({ keyFile: flags.keyFile, env })),
+      from: '--archive',
+    };
+  }
   const loaded = await loadOptionalConfig(flags.config, env);
   if (loaded === undefined) {
     throw new CliError(
@@ -39,23 +44,11 @@ export async function resolveArchiveAccess(
     );
   }
   const { archive } = loaded.config;
-  const key =
-    explicitKey.keyFile !== undefined || explicitKey.password !== undefined
-      ? explicitKey
-      : configKey(archive.keyFile);
-  return { url: archive.url, ...key, from: loaded.path };
+  const key = resolveArchiveKey({ keyFile: flags.keyFile, env, configKeyFile: archive.keyFile });
+  return { url: archive.url, ...accessKey(key), from: loaded.path };
 }
 
-function keyFromFlagsOrEnv(
-  flags: ArchiveFlags,
-  env: NodeJS.ProcessEnv,
-): { keyFile?: string; password?: string } {
-  if (flags.keyFile !== undefined && flags.keyFile !== '') return { keyFile: flags.keyFile };
-  const password = env.PULLBACK_PASSWORD;
-  if (password !== undefined && password !== '') return { password };
-  return {};
-}
-
-function configKey(keyFile: string | undefined): { keyFile?: string } {
-  return keyFile === undefined ? {} : { keyFile };
+function accessKey(key: ArchiveKey | undefined): { keyFile?: string; password?: string } {
+  if (key === undefined) return {};
+  return 'keyFile' in key ? { keyFile: key.keyFile } : { password: key.passphrase };
 }

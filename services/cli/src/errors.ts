@@ -1,32 +1,26 @@
+import { EXIT_STATUS } from './exit-status.js';
+
 /**
  * A failure the user can act on, reported as one line `pullback: <message>` with
- * no stack trace. `exitCode` is 1 unless said otherwise.
+ * no stack trace. `exitCode` is 1 unless said otherwise (exit-status.ts).
  */
 export class CliError extends Error {
   override readonly name = 'CliError';
   constructor(
     message: string,
-    readonly exitCode = 1,
+    readonly exitCode: number = EXIT_STATUS.failed,
   ) {
     super(message);
   }
 }
 
-/**
- * Exit status of a backup that made its snapshot but left entries out (each told in a
- * warning): the snapshot is usable, but not complete. restic uses 3 the same way.
- */
-export const INCOMPLETE_EXIT_CODE = 3;
-
+/** A backup that made its snapshot but left entries out: usable, but not complete. */
 export function skippedEntries(count: number): CliError {
   return new CliError(
     `snapshot made, ${count} ${count === 1 ? 'entry' : 'entries'} skipped`,
-    INCOMPLETE_EXIT_CODE,
+    EXIT_STATUS.incomplete,
   );
 }
-
-/** Exit status for a command line that cannot be run as written, and for commands not built yet. */
-export const USAGE_EXIT_CODE = 2;
 
 /**
  * The command has already reported its outcome (verify printing what is broken,
@@ -44,5 +38,5 @@ export class SilentExit extends Error {
  * later work; replacing the action file replaces this.
  */
 export function notImplemented(command: string, comingWith: string): never {
-  throw new CliError(`"${command}" is not implemented yet (coming with ${comingWith})`, USAGE_EXIT_CODE);
+  throw new CliError(`"${command}" is not implemented yet (coming with ${comingWith})`, EXIT_STATUS.usage);
 }

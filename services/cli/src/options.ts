@@ -16,12 +16,16 @@ export function archiveOption() {
   ).argParser(parseLocation);
 }
 
-/** `--key-file FILE`; the passphrase alternative is only an environment variable, never a flag (it would show in ps). */
+/**
+ * `--key-file FILE`, first of the archive key's sources (the pipeline's resolveArchiveKey
+ * reads them all); the passphrase is only an environment variable, never a flag (it
+ * would show in ps).
+ */
 export function keyFileOption() {
   return new Option(
     '--key-file <FILE>',
-    'file holding the archive key (default: archive.keyFile in the config, else $PULLBACK_PASSWORD)',
-  ).env('PULLBACK_KEY_FILE');
+    'file holding the archive key (default: $PULLBACK_KEY_FILE, else the passphrase in $PULLBACK_PASSWORD, else archive.keyFile in the config)',
+  );
 }
 
 /** `--config FILE`; resolved with PULLBACK_CONFIG and ./pullback.yaml by the pipeline's resolveConfigPath. */

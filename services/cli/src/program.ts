@@ -20,13 +20,17 @@ const ENVIRONMENT = `
 Environment:
   PULLBACK_CONFIG     config file when --config is not given (default: ./pullback.yaml)
   PULLBACK_KEY_FILE   archive key file when --key-file is not given
-  PULLBACK_PASSWORD   archive passphrase, instead of a key file
+  PULLBACK_PASSWORD   archive passphrase, when neither --key-file nor PULLBACK_KEY_FILE
+                      is given (before archive.keyFile of the config)
   AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL
                       for s3:// archives and outboxes (AWS_ENDPOINT_URL for MinIO and other S3-compatible stores)
   PULLBACK_DEBUG=1    print stack traces with errors
 
-Exit status: 0 on success, 1 when the command failed, 2 when the command line is
-wrong or the command is not built yet; errors are one line on stderr.
+Exit status: 0 on success; 1 when the command failed; 2 when the command line is
+wrong or the command is not built yet; 3 when a backup made its snapshot but left
+entries out; 10 when there is no archive at the location; 11 when the archive is
+locked; 12 when the archive key is missing, unreadable or wrong; 130/143 when stopped
+by SIGINT/SIGTERM. Errors are one line on stderr, with a HINT when you can act.
 Run "pullback <command> --help" for a command's options and examples.
 `;
 

@@ -1,7 +1,8 @@
 import type { CommandUnknownOpts } from '@commander-js/extra-typings';
 import { ConfigError } from '@pullback/pipeline/config/flags';
 import type { CommandContext } from './context.js';
-import { CliError, SilentExit, USAGE_EXIT_CODE } from './errors.js';
+import { CliError, SilentExit } from './errors.js';
+import { EXIT_STATUS, exitStatusOf } from './exit-status.js';
 import { CommandLineExit, createProgram } from './program.js';
 
 /**
@@ -31,7 +32,7 @@ function report(error: unknown, context: CommandContext): number {
   if (context.env.PULLBACK_DEBUG === '1' && error instanceof Error && error.stack !== undefined) {
     context.stderr.write(`${error.stack}\n`);
   }
-  return error instanceof CliError ? error.exitCode : 1;
+  return error instanceof CliError ? error.exitCode : exitStatusOf(error);
 }
 
 function reportCommandLine(exit: CommandLineExit, say: (line: string) => void): number {
@@ -39,9 +40,9 @@ function reportCommandLine(exit: CommandLineExit, say: (line: string) => void): 
   // --help and --version have printed what was asked for.
   if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0;
   // A group named without its subcommand: commander has printed the group's help on stderr.
-  if (code === 'commander.help') return exitCode === 0 ? 0 : USAGE_EXIT_CODE;
+  if (code === 'commander.help') return exitCode === 0 ? 0 : EXIT_STATUS.usage;
   say(`${tidy(exit.commanderError.message)} (see "${commandPath(exit)} --help")`);
-  return USAGE_EXIT_CODE;
+  return EXIT_STATUS.usage;
 }
 
 /**

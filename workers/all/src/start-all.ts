@@ -14,6 +14,7 @@ import {
   type Recipe,
   type Redis,
   type RunningWorker,
+  resolveArchiveKey,
 } from '@pullback/pipeline';
 import { type Backend, openBackend, type RetryEvent } from '@pullback/storage';
 import { startExportWorker } from '@pullback/worker-export';
@@ -31,12 +32,15 @@ export interface StartAllOptions extends BuiltInRecipeOptions {
   readonly roles?: { readonly export?: boolean; readonly pull?: boolean; readonly import?: boolean };
   /** The instances this machine runs next to (exports and imports). Default: every instance in the config. */
   readonly instances?: readonly string[];
-  /** The archive, open. Default: opened from the config with `keyFile` / `passphrase`, if pull or import run here. */
+  /**
+   * The archive, open. Default: opened from the config, if pull or import run here,
+   * with the key `resolveArchiveKey` finds (the order every command uses).
+   */
   readonly archive?: Archive;
-  /** Default: the config's `archive.keyFile`, else PULLBACK_KEY_FILE. */
+  /** The `--key-file` flag, first in that order. Default: none. */
   readonly keyFile?: string;
-  /** Used when there is no key file. Default: PULLBACK_PASSWORD. */
-  readonly passphrase?: string;
+  /** Where PULLBACK_KEY_FILE and PULLBACK_PASSWORD are read. Default: `process.env`. */
+  readonly env?: NodeJS.ProcessEnv;
   /** Where pulls stage artifacts. Default: `<tmpdir>/pullback-staging`. */
   readonly stagingDir?: string;
   /** The recipe of a component. Default: the built-in recipes (`builtInRecipes`). */
@@ -179,12 +183,12 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
 }
 
 async function openConfiguredArchive(config: Config, options: StartAllOptions): Promise<Archive> {
-  const keyFile = options.keyFile ?? config.archive.keyFile ?? nonEmpty(process.env.PULLBACK_KEY_FILE);
-  const passphrase = options.passphrase ?? nonEmpty(process.env.PULLBACK_PASSWORD);
-  return openArchive({
-    archive: openStorage(config.archive.url, options),
-    ...(keyFile !== undefined ? { keyFile } : passphrase !== undefined ? { passphrase } : {}),
+  const key = resolveArchiveKey({
+    keyFile: options.keyFile,
+    env: options.env ?? process.env,
+    configKeyFile: config.archive.keyFile,
   });
+  return openArchive({ archive: openStorage(config.archive.url, options), ...key });
 }
 
 /** An archive or outbox whose retries are reported and end with the signal. */
@@ -199,8 +203,4 @@ function openStorage(url: string, options: StartAllOptions): Backend {
     },
   });
   return backend;
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === '' ? undefined : value;
 }

@@ -8,7 +8,8 @@ import { type SkipListener, type SourceEntry, walkSource } from '../fs/walk-sour
 import { type ProgressListener, ProgressReporter } from '../progress.js';
 import type { Archive } from '../repository/archive.js';
 import { withSharedLock } from '../repository/with-lock.js';
-import { findSnapshot, listSnapshots, type Snapshot } from '../snapshot/manifest.js';
+import { findSnapshot } from '../snapshot/find-snapshot.js';
+import { listSnapshots, type Snapshot } from '../snapshot/manifest.js';
 import { comparePaths, type TreeEntry } from '../snapshot/tree-entry.js';
 import { type MetadataIndex, readMetadataBlob, TreeWriter } from '../snapshot/tree-io.js';
 import { WorkerPool } from '../threads/worker-pool.js';
@@ -110,7 +111,7 @@ async function chooseParent(
   signal: AbortSignal | undefined,
 ): Promise<Snapshot | undefined> {
   if (parent === null) return undefined;
-  if (parent !== undefined) return findSnapshot(archive, parent, () => true, signal);
+  if (parent !== undefined) return findSnapshot(archive, parent, { signal });
   const candidates = (await listSnapshots(archive, signal)).filter(
     (s) => s.paths[0] === root && s.tags.component === tags.component,
   );

@@ -123,6 +123,7 @@ export async function readKeyFile(path: string): Promise<Buffer> {
   } catch (error) {
     throw new ArchiveError('bad-key-file', `cannot read key file ${path}: ${(error as Error).message}`, {
       cause: error,
+      hint: 'check the path of the key file and that this user may read it',
     });
   }
   const line = text.trim();
@@ -145,6 +146,7 @@ export async function createKeyFile(path: string): Promise<void> {
   } catch (error) {
     throw new ArchiveError('bad-key-file', `cannot create key file ${path}: ${(error as Error).message}`, {
       cause: error,
+      hint: 'name a key file in a directory that exists and that this user may write to',
     });
   }
 }

@@ -2,7 +2,8 @@ import { ArchiveError } from '../errors.js';
 import type { Archive } from '../repository/archive.js';
 import { withSharedLock } from '../repository/with-lock.js';
 import { applyRetention, type RetentionPolicy } from '../retention/index.js';
-import { listSnapshots, type Snapshot } from '../snapshot/manifest.js';
+import { listSnapshots } from '../snapshot/list-snapshots.js';
+import type { Snapshot } from '../snapshot/manifest.js';
 
 export interface ForgetOptions {
   /** Which snapshots to keep; the others (of each group) are forgotten. */
@@ -27,9 +28,7 @@ export interface ForgetResult {
  */
 export async function forgetSnapshots(archive: Archive, options: ForgetOptions): Promise<ForgetResult> {
   return withSharedLock(archive, 'forget', options, async (signal) => {
-    const snapshots = (await listSnapshots(archive, signal)).filter(
-      (s) => options.component === undefined || s.tags.component === options.component,
-    );
+    const snapshots = await listSnapshots(archive, { component: options.component, signal });
     const groups = new Map<string, Snapshot[]>();
     for (const snapshot of snapshots) {
       const key = historyOf(snapshot);

@@ -49,7 +49,9 @@ export class Archive {
     options: ArchiveConfigOptions = {},
   ): Promise<Archive> {
     if (await exists(backend, 'config')) {
-      throw new ArchiveError('already-an-archive', `an archive already exists at ${backend.location}`);
+      throw new ArchiveError('already-an-archive', `an archive already exists at ${backend.location}`, {
+        hint: 'use it as it is, or create a new one in an empty directory or prefix',
+      });
     }
     for await (const _ of backend.list('')) {
       throw new ArchiveError('already-an-archive', `not empty: ${backend.location}`, {
@@ -89,19 +91,26 @@ export class Archive {
     const what = 'passphrase' in credential ? 'passphrase' : 'key file';
     if (master === undefined) {
       throw new ArchiveError('wrong-key', `wrong ${what} for archive ${backend.location}`, {
-        hint: 'check --key-file, PULLBACK_KEY_FILE or PULLBACK_PASSWORD',
+        hint: 'check --key-file, PULLBACK_KEY_FILE, PULLBACK_PASSWORD and archive.keyFile in the config (taken in that order)',
       });
     }
     const keys = deriveKeys(master);
     const plain = unseal(keys.encryption, sealedConfig, CONFIG_AAD);
     if (plain === undefined) {
-      throw new CorruptDataError(`config of archive ${backend.location} fails authentication`);
+      // The key object opened, so the key is one of this archive's keys, or of another
+      // archive whose key object was copied here.
+      throw new CorruptDataError(`config of archive ${backend.location} fails authentication`, {
+        hint: "a wrong key (another archive's) or a damaged config object: check the key, then restore `config` from a copy of the archive",
+      });
     }
     const config = JSON.parse(plain.toString('utf8')) as ArchiveConfig;
     if (config.version !== FORMAT_VERSION) {
       throw new ArchiveError(
         'unsupported-version',
         `archive ${backend.location} has format version ${config.version}, this pullback reads ${FORMAT_VERSION}`,
+        config.version > FORMAT_VERSION
+          ? { hint: 'a newer pullback wrote it: upgrade pullback to open it' }
+          : {},
       );
     }
     return new Archive(backend, keys, config);

@@ -23,15 +23,15 @@ export interface InitArchiveResult {
 
 function credentialOf(options: OpenArchiveOptions): Credential {
   if (options.keyFile !== undefined && options.passphrase !== undefined) {
-    throw new ArchiveError('bad-key-file', 'give either a key file or a passphrase, not both');
+    throw new ArchiveError('conflicting-keys', 'give either a key file or a passphrase, not both');
   }
   if (options.keyFile !== undefined) return { keyFile: options.keyFile };
   if (options.passphrase !== undefined) {
     if (options.passphrase === '') throw new ArchiveError('wrong-key', 'empty passphrase');
     return { passphrase: options.passphrase };
   }
-  throw new ArchiveError('bad-key-file', 'no key given', {
-    hint: 'pass --key-file, or set PULLBACK_KEY_FILE or PULLBACK_PASSWORD',
+  throw new ArchiveError('no-key', 'no archive key given', {
+    hint: 'pass --key-file, or set PULLBACK_KEY_FILE, PULLBACK_PASSWORD or archive.keyFile in the config (taken in that order)',
   });
 }
 

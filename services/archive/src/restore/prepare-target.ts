@@ -18,7 +18,9 @@ export async function prepareTarget(target: string, delta: boolean): Promise<voi
     return;
   }
   if (!stats.isDirectory()) {
-    throw new ArchiveError('target-not-directory', `restore target is not a directory: ${target}`);
+    throw new ArchiveError('target-not-directory', `restore target is not a directory: ${target}`, {
+      hint: 'restore into a directory, or a path that does not exist yet',
+    });
   }
   if (!delta && (await readdir(target)).length > 0) {
     throw new ArchiveError('target-not-empty', `restore target is not empty: ${target}`, {

@@ -8,7 +8,8 @@ import { type ProgressListener, ProgressReporter } from '../progress.js';
 import type { Archive } from '../repository/archive.js';
 import { withSharedLock } from '../repository/with-lock.js';
 import { nativePath } from '../snapshot/file-name.js';
-import { findSnapshot, type Snapshot } from '../snapshot/manifest.js';
+import { findSnapshot } from '../snapshot/find-snapshot.js';
+import type { Snapshot } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import { type TreeEntry, TreeValidator } from '../snapshot/tree-entry.js';
 import { loadMetadataIndex, type MetadataIndex, readTree } from '../snapshot/tree-io.js';
@@ -34,7 +35,7 @@ export interface RestoreOptions {
    * does not have. Default: false.
    */
   readonly delta?: boolean;
-  /** With `latest`: the latest snapshot whose `component` tag is this. Default: any. */
+  /** Only a snapshot whose `component` tag is this (see find-snapshot.ts). Default: any. */
   readonly component?: string;
   /** Restore owners (uid/gid). Default: only when running as root. */
   readonly owner?: boolean;
@@ -92,12 +93,7 @@ export async function restoreSnapshot(
   options: RestoreOptions,
 ): Promise<RestoreResult> {
   return withSharedLock(archive, 'restore', options, async (signal) => {
-    const snapshot = await findSnapshot(
-      archive,
-      snapshotRef,
-      (s) => options.component === undefined || s.tags.component === options.component,
-      signal,
-    );
+    const snapshot = await findSnapshot(archive, snapshotRef, { component: options.component, signal });
     const target = resolve(options.target);
     const restorer = new Restorer(archive, snapshot, target, { ...options, signal });
     try {

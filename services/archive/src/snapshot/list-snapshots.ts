@@ -1,17 +1,18 @@
 import type { Archive } from '../repository/archive.js';
 import { listSnapshots as listAll, type Snapshot } from './manifest.js';
 
-export interface ListSnapshotsOptions {
+/** Which snapshots a command looks at. */
+export interface SnapshotScope {
   /** Only snapshots whose `component` tag is this. */
   readonly component?: string;
   readonly signal?: AbortSignal;
 }
 
-/** The archive's snapshots, oldest first. */
-export async function listSnapshots(
-  archive: Archive,
-  options: ListSnapshotsOptions = {},
-): Promise<Snapshot[]> {
-  const all = await listAll(archive, options.signal);
-  return options.component === undefined ? all : all.filter((s) => s.tags.component === options.component);
+export function inScope(snapshot: Snapshot, scope: SnapshotScope): boolean {
+  return scope.component === undefined || snapshot.tags.component === scope.component;
+}
+
+/** The archive's snapshots in the scope, oldest first. */
+export async function listSnapshots(archive: Archive, scope: SnapshotScope = {}): Promise<Snapshot[]> {
+  return (await listAll(archive, scope.signal)).filter((snapshot) => inScope(snapshot, scope));
 }

@@ -1,6 +1,6 @@
 import { isNotFound } from '@pullback/storage';
 import { plainHash } from '../crypto/hash.js';
-import { ArchiveError, isArchiveError } from '../errors.js';
+import { isArchiveError } from '../errors.js';
 import type { Archive } from '../repository/archive.js';
 
 const SNAPSHOT_AAD = Buffer.from('pullback snapshot');
@@ -69,10 +69,24 @@ export async function readSnapshots(
   archive: Archive,
   signal?: AbortSignal,
 ): Promise<{ snapshots: Snapshot[]; damaged: string[] }> {
+  return openSnapshots(archive, await snapshotIds(archive, '', signal), signal);
+}
+
+/** The ids of the snapshots whose id starts with `prefix` (every one for ""). */
+export async function snapshotIds(archive: Archive, prefix: string, signal?: AbortSignal): Promise<string[]> {
   const ids: string[] = [];
-  for await (const info of archive.backend.list('snapshots/', signal ? { signal } : {})) {
+  for await (const info of archive.backend.list(`snapshots/${prefix}`, signal ? { signal } : {})) {
     ids.push(info.name.slice('snapshots/'.length));
   }
+  return ids;
+}
+
+/** The snapshots of `ids` that open, oldest first, and the ids of the damaged ones; removed ones are skipped. */
+export async function openSnapshots(
+  archive: Archive,
+  ids: readonly string[],
+  signal?: AbortSignal,
+): Promise<{ snapshots: Snapshot[]; damaged: string[] }> {
   const snapshots: Snapshot[] = [];
   const damaged: string[] = [];
   for (const id of ids) {
@@ -101,39 +115,4 @@ export async function listSnapshots(archive: Archive, signal?: AbortSignal): Pro
     );
   }
   return snapshots;
-}
-
-/** Finds a snapshot by id, unique id prefix, or `latest` (among those `filter` keeps). */
-export async function findSnapshot(
-  archive: Archive,
-  ref: string,
-  filter: (snapshot: Snapshot) => boolean = () => true,
-  signal?: AbortSignal,
-): Promise<Snapshot> {
-  if (ref === 'latest') {
-    const latest = (await listSnapshots(archive, signal)).filter(filter).at(-1);
-    if (!latest) throw new ArchiveError('unknown-snapshot', `no snapshot in archive ${archive.location}`);
-    return latest;
-  }
-  if (!/^[0-9a-f]{4,64}$/.test(ref)) {
-    throw new ArchiveError('unknown-snapshot', `not a snapshot id: ${JSON.stringify(ref)}`, {
-      hint: 'use an id (or a unique prefix of at least 4 characters) from `pullback snapshots`, or latest',
-    });
-  }
-  const matches: string[] = [];
-  for await (const info of archive.backend.list(`snapshots/${ref}`, signal ? { signal } : {})) {
-    matches.push(info.name.slice('snapshots/'.length));
-  }
-  if (matches.length === 0) {
-    throw new ArchiveError('unknown-snapshot', `no snapshot ${ref} in archive ${archive.location}`, {
-      hint: 'list snapshots with `pullback snapshots`',
-    });
-  }
-  if (matches.length > 1) {
-    throw new ArchiveError(
-      'ambiguous-snapshot',
-      `snapshot id prefix ${ref} matches ${matches.length} snapshots`,
-    );
-  }
-  return loadSnapshotById(archive, matches[0]!, signal);
 }

@@ -3,7 +3,7 @@ import { findBlobs } from '../../src/blob-index/index-file.js';
 import { packName } from '../../src/pack/pack-writer.js';
 import type { Archive } from '../../src/repository/archive.js';
 import { readAll } from '../../src/repository/stream-bytes.js';
-import { findSnapshot } from '../../src/snapshot/manifest.js';
+import { findSnapshot } from '../../src/snapshot/find-snapshot.js';
 import { loadMetadataIndex, readTree } from '../../src/snapshot/tree-io.js';
 
 /**
@@ -15,7 +15,7 @@ export async function damageFirstBlobOf(
   snapshotRef: string,
   path: string,
 ): Promise<string> {
-  const snapshot = await findSnapshot(archive, snapshotRef, () => true);
+  const snapshot = await findSnapshot(archive, snapshotRef);
   const indexes = await archive.openIndexes();
   const metadata = await loadMetadataIndex(archive, undefined, indexes);
   let blob: string | undefined;

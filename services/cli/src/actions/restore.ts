@@ -1,4 +1,4 @@
-import { DamagedRestoreError, findSnapshot, listSnapshots, restoreSnapshot } from '@pullback/archive';
+import { DamagedRestoreError, findSnapshot, restoreSnapshot } from '@pullback/archive';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
 import { CliError, notImplemented } from '../errors.js';
@@ -24,12 +24,12 @@ export async function restore(
 ): Promise<void> {
   if (options.at !== undefined) notImplemented('restore --at', 'continuous WAL');
   const { archive } = await openArchiveFromFlags(options, context);
-  const reference =
-    options.component === undefined ? snapshot : await resolveInComponent(snapshot, options.component);
+  // The archive's findSnapshot resolves the reference, in the component when one is named.
+  const scope = { component: options.component, signal: context.signal };
   const progress = progressDisplay(context, 'restore');
   try {
     if (options.start) {
-      const found = await findSnapshot(archive, reference, () => true, context.signal);
+      const found = await findSnapshot(archive, snapshot, scope);
       // Loaded here: it brings the PostgreSQL recipe, which plain restores do without.
       const { startAuditServer } = await import('../audit-server.js');
       const server = await startAuditServer(archive, found, {
@@ -52,11 +52,11 @@ export async function restore(
       say(`stop:    ${server.stopCommand}`);
       return;
     }
-    const result = await restoreSnapshot(archive, reference, {
+    const result = await restoreSnapshot(archive, snapshot, {
+      ...scope,
       target: options.target,
       delta: options.delta ?? false,
       onProgress: progress.update,
-      signal: context.signal,
     }).catch((error: unknown) => {
       if (error instanceof DamagedRestoreError) {
         progress.stop();
@@ -74,16 +74,6 @@ export async function restore(
     );
   } finally {
     progress.stop();
-  }
-
-  async function resolveInComponent(reference: string, component: string): Promise<string> {
-    const snapshots = await listSnapshots(archive, { component, signal: context.signal });
-    const found =
-      reference === 'latest'
-        ? snapshots.at(-1)
-        : snapshots.find((candidate) => candidate.id.startsWith(reference));
-    if (found === undefined) throw new CliError(`no snapshot ${reference} of component ${component}`);
-    return found.id;
   }
 }
 

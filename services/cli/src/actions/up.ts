@@ -8,6 +8,7 @@ import { setStopGraceMs } from '../stop-signals.js';
 
 export interface UpOptions {
   readonly config?: string;
+  readonly keyFile?: string;
 }
 
 /** `pullback up`: every worker in this process until SIGINT/SIGTERM (`context.signal`). */
@@ -19,6 +20,9 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
   await (await openReachablePipeline(config.redis)).close();
   const socketDir = context.env.PULLBACK_PG_SOCKET_DIR;
   const running = await startAll(config, {
+    // The archive key in the order every command uses (resolveArchiveKey).
+    ...(options.keyFile === undefined ? {} : { keyFile: options.keyFile }),
+    env: context.env,
     signal: context.signal,
     ...(socketDir ? { postgres: { socketDir } } : {}),
     onError: (error, where) => context.stderr.write(`pullback: ${where}: ${error.message}\n`),

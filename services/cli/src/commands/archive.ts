@@ -14,7 +14,7 @@ export function registerArchiveCommands(program: Command, context: CommandContex
     .command('init')
     .summary('create an archive (prints where the key is)')
     .description(
-      "Create an empty archive at --archive (or the config's archive.url), its data encrypted with a new key protected by --key-file (or PULLBACK_KEY_FILE, or PULLBACK_PASSWORD); prints where the key is.",
+      "Create an empty archive at --archive (or the config's archive.url), its data encrypted with a new key protected by --key-file (else PULLBACK_KEY_FILE, else the passphrase in PULLBACK_PASSWORD, else the config's archive.keyFile); prints where the key is.",
     )
     .addOption(archiveOption())
     .addOption(keyFileOption())

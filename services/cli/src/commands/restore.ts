@@ -1,6 +1,6 @@
 import type { Command } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
-import { USAGE_EXIT_CODE } from '../errors.js';
+import { EXIT_STATUS } from '../exit-status.js';
 import {
   archiveOption,
   componentOption,
@@ -18,7 +18,10 @@ export function registerRestoreCommand(program: Command, context: CommandContext
     .description(
       'Restore a snapshot into --target. For PostgreSQL, --at replays archived WAL to a point in time, and --start runs the result read-only on --port, for audits. Never touches a configured instance.',
     )
-    .argument('<snapshot-id|latest>', 'a snapshot id (or a unique prefix of one), or "latest"')
+    .argument(
+      '<snapshot-id|latest>',
+      'a snapshot id (or a unique prefix of at least 4 characters), or "latest"',
+    )
     .requiredOption('--target <DIR>', 'the directory to restore into (created if missing)')
     .addOption(
       componentOption(
@@ -47,10 +50,10 @@ export function registerRestoreCommand(program: Command, context: CommandContext
     .action(async (snapshot, options) => {
       // commander has "conflicts" and "implies" but no "requires": check the pair here.
       if (options.start === true && options.port === undefined) {
-        command.error('--start needs --port N', { exitCode: USAGE_EXIT_CODE });
+        command.error('--start needs --port N', { exitCode: EXIT_STATUS.usage });
       }
       if (options.port !== undefined && options.start !== true) {
-        command.error('--port is only used with --start', { exitCode: USAGE_EXIT_CODE });
+        command.error('--port is only used with --start', { exitCode: EXIT_STATUS.usage });
       }
       return (await import('../actions/restore.js')).restore(snapshot, options, context);
     });

@@ -3,6 +3,11 @@
  * config file, without loading the queues, Redis client or archive (that is most of
  * a command's start-up time). `@pullback/pipeline/config`.
  */
+export {
+  type ArchiveKey,
+  type ArchiveKeySources,
+  resolveArchiveKey,
+} from './archive-key.js';
 export * from './flags.js';
 export { loadConfig, parseConfig } from './load.js';
 export type { ConfigPathSource } from './path.js';

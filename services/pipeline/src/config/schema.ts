@@ -127,7 +127,7 @@ export const configSchema = z.strictObject({
   archive: z.strictObject({
     /** A path, file:///path or s3://bucket/prefix. */
     url: location,
-    /** The file holding the archive key; else PULLBACK_KEY_FILE or PULLBACK_PASSWORD. */
+    /** The file holding the archive key, last in the order of resolveArchiveKey (archive-key.ts). */
     keyFile: z.string().min(1).optional(),
   }),
   /** Keyed by component name. */

@@ -65,7 +65,7 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
     throw new PipelineError('not-a-fallback', `${what}: ${instance} is not in the config of ${component}`);
   }
 
-  const snapshot = await findSnapshot(input.archive, snapshotId, () => true, input.signal);
+  const snapshot = await findSnapshot(input.archive, snapshotId, { signal: input.signal });
   const { component: owner, kind } = describeSnapshot(snapshot);
   if (owner !== component) {
     throw new PipelineError('not-a-fallback', `${what}: snapshot ${snapshotId} is not of ${component}`);

@@ -16,6 +16,8 @@ export type JobErrorAction = 'retry' | 'permanent' | 'later';
 const PERMANENT_ARCHIVE_CODES = new Set([
   'not-an-archive',
   'wrong-key',
+  'no-key',
+  'conflicting-keys',
   'bad-key-file',
   'unsupported-version',
   'unknown-snapshot',
