@@ -13,6 +13,7 @@ import { listSnapshots } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import { loadMetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-io.js';
 import type { WriteResult } from '../threads/tasks.js';
+import { workSetup } from '../threads/work-context.js';
 import { WorkerPool } from '../threads/worker-pool.js';
 import { refuseIfUnreadable } from './refuse-unreadable.js';
 
@@ -150,15 +151,7 @@ async function prune(archive: Archive, options: PruneOptions, signal: AbortSigna
     signal,
     onSaved: (pack) => written.push(pack),
   });
-  const pool = new WorkerPool(
-    {
-      encryptionKey: archive.keys.encryption,
-      idKey: archive.keys.id,
-      gearKey: archive.keys.gear,
-      config: archive.config,
-    },
-    options.workers,
-  );
+  const pool = new WorkerPool(workSetup(archive), options.workers);
   try {
     for (const use of rewrite) {
       throwIfAborted(signal);

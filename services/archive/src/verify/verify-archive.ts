@@ -14,6 +14,7 @@ import { decodePageMap } from '../snapshot/page-map.js';
 import { TreeValidator } from '../snapshot/tree-entry.js';
 import { loadMetadataIndex, type MetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-io.js';
 import type { WriteResult } from '../threads/tasks.js';
+import { workSetup } from '../threads/work-context.js';
 import { WorkerPool } from '../threads/worker-pool.js';
 
 export interface VerifyOptions {
@@ -123,15 +124,7 @@ class Verifier {
       for (const pack of index.packs) indexed.set(pack.id, [...pack.entries]);
     }
     this.progress.bytesTotal = [...indexed.keys()].reduce((sum, id) => sum + (this.packs.get(id) ?? 0), 0);
-    const pool = new WorkerPool(
-      {
-        encryptionKey: this.archive.keys.encryption,
-        idKey: this.archive.keys.id,
-        gearKey: this.archive.keys.gear,
-        config: this.archive.config,
-      },
-      this.options.workers,
-    );
+    const pool = new WorkerPool(workSetup(this.archive), this.options.workers);
     const markAll = (entries: readonly BlobEntry[], reason: string) => {
       for (const entry of entries) this.bad.set(idKey(entry.id), reason);
     };
