@@ -2,7 +2,6 @@ import { idKey } from '../blob-index/blob-location.js';
 import { encodeIndex, type IndexedPack } from '../blob-index/index-file.js';
 import { plainHash } from '../crypto/hash.js';
 import { ArchiveError, throwIfAborted } from '../errors.js';
-import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { PackWriter, packName, type SavedPack } from '../pack/pack-writer.js';
 import type { Archive } from '../repository/archive.js';
@@ -62,10 +61,8 @@ interface PackUse {
  * (about 100 bytes per blob), as restic's prune does.
  */
 export async function pruneArchive(archive: Archive, options: PruneOptions = {}): Promise<PruneResult> {
-  return withExclusiveLock(archive, 'prune', options, async (signal, lockTakenAt) => {
-    const temporaries = options.dryRun
-      ? { files: 0, bytes: 0 }
-      : await removeDeadTemporaries(archive.backend, lockTakenAt);
+  const locking = { ...options, keepTemporaries: options.dryRun ?? false };
+  return withExclusiveLock(archive, 'prune', locking, async (signal, temporaries) => {
     return {
       ...(await prune(archive, options, signal)),
       temporariesRemoved: temporaries.files,

@@ -2,7 +2,6 @@ import { idKey } from '../blob-index/blob-location.js';
 import { encodeIndex, type IndexedPack } from '../blob-index/index-file.js';
 import { plainHash } from '../crypto/hash.js';
 import { throwIfAborted } from '../errors.js';
-import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { readPackHeader } from '../pack/read-pack-header.js';
 import type { Archive } from '../repository/archive.js';
@@ -54,11 +53,9 @@ export async function repairIndex(
   archive: Archive,
   options: RepairIndexOptions = {},
 ): Promise<RepairIndexResult> {
-  return withExclusiveLock(archive, 'repair index', options, async (signal, lockTakenAt) => {
-    // Any command holding the exclusive lock clears what killed processes left.
-    await removeDeadTemporaries(archive.backend, lockTakenAt);
-    return rebuildIndex(archive, options.dropBlobs ?? new Set(), signal);
-  });
+  return withExclusiveLock(archive, 'repair index', options, (signal) =>
+    rebuildIndex(archive, options.dropBlobs ?? new Set(), signal),
+  );
 }
 
 /** `repairIndex`'s work, for a caller that holds the exclusive lock. */
