@@ -4,6 +4,7 @@ import { plainHash } from '../crypto/hash.js';
 import { ArchiveError, throwIfAborted } from '../errors.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { PackWriter, packName, type SavedPack } from '../pack/pack-writer.js';
+import { storedPacks } from '../pack/stored-packs.js';
 import type { Archive } from '../repository/archive.js';
 import { readAll } from '../repository/stream-bytes.js';
 import { withExclusiveLock } from '../repository/with-lock.js';
@@ -79,10 +80,7 @@ async function prune(archive: Archive, options: PruneOptions, signal: AbortSigna
   const referenced = await referencedBlobs(archive, signal);
 
   // Every pack in storage, and what the (non-superseded) index says of each.
-  const stored = new Map<string, number>();
-  for await (const info of archive.backend.list('data/', { signal })) {
-    stored.set(info.name.slice(info.name.lastIndexOf('/') + 1), info.size);
-  }
+  const stored = await storedPacks(archive.backend, signal);
   const indexNames: string[] = [];
   for await (const info of archive.backend.list('index/', { signal })) indexNames.push(info.name);
   const uses = new Map<string, PackUse>();

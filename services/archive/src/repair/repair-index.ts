@@ -4,6 +4,7 @@ import { plainHash } from '../crypto/hash.js';
 import { throwIfAborted } from '../errors.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { readPackHeader } from '../pack/read-pack-header.js';
+import { storedPacks } from '../pack/stored-packs.js';
 import type { Archive } from '../repository/archive.js';
 import { withExclusiveLock } from '../repository/with-lock.js';
 import { type QuarantinedObject, quarantine } from './quarantine.js';
@@ -66,10 +67,7 @@ export async function rebuildIndex(
 ): Promise<RepairIndexResult> {
   const indexNames: string[] = [];
   for await (const info of archive.backend.list('index/', { signal })) indexNames.push(info.name);
-  const stored = new Map<string, number>();
-  for await (const info of archive.backend.list('data/', { signal })) {
-    stored.set(info.name.slice(info.name.lastIndexOf('/') + 1), info.size);
-  }
+  const stored = await storedPacks(archive.backend, signal);
   // What the readable index objects say, for packs whose header does not open.
   const { live, damaged } = await archive.readIndexes(signal);
   const indexed = new Map<string, readonly BlobEntry[]>();

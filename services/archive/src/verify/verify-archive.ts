@@ -4,6 +4,7 @@ import { isArchiveError, throwIfAborted } from '../errors.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { decodePackHeader, TRAILER_BYTES } from '../pack/pack-header.js';
 import { packName } from '../pack/pack-writer.js';
+import { storedPacks } from '../pack/stored-packs.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
 import type { Archive } from '../repository/archive.js';
 import { readAll } from '../repository/stream-bytes.js';
@@ -71,7 +72,7 @@ class Verifier {
   private readonly progress: ProgressReporter;
   private readonly signal: AbortSignal | undefined;
   /** Pack ids that exist in storage, with their sizes. */
-  private readonly packs = new Map<string, number>();
+  private packs: ReadonlyMap<string, number> = new Map();
   /** Blobs found damaged by reading data: id key → reason. */
   private readonly bad = new Map<string, string>();
   private metadata: MetadataIndex = new Map();
@@ -87,9 +88,7 @@ class Verifier {
   }
 
   async run(): Promise<VerifyResult> {
-    for await (const info of this.archive.backend.list('data/', this.signal ? { signal: this.signal } : {})) {
-      this.packs.set(info.name.slice(info.name.lastIndexOf('/') + 1), info.size);
-    }
+    this.packs = await storedPacks(this.archive.backend, this.signal);
     const indexes = await this.archive.readIndexes(this.signal);
     for (const name of indexes.damaged) {
       this.archive.reported(name);
