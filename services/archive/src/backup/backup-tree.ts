@@ -12,6 +12,7 @@ import { findSnapshot } from '../snapshot/find-snapshot.js';
 import { listSnapshots, type Snapshot } from '../snapshot/manifest.js';
 import { comparePaths, type TreeEntry } from '../snapshot/tree-entry.js';
 import { type MetadataIndex, readMetadataBlob, TreeWriter } from '../snapshot/tree-io.js';
+import { workSetup } from '../threads/work-context.js';
 import { WorkerPool } from '../threads/worker-pool.js';
 import { BlobSink } from './blob-sink.js';
 import { commitSnapshot } from './commit-snapshot.js';
@@ -142,15 +143,7 @@ class BackupRun {
     private readonly options: BackupTreeOptions,
   ) {
     this.signal = options.signal;
-    this.pool = new WorkerPool(
-      {
-        encryptionKey: archive.keys.encryption,
-        idKey: archive.keys.id,
-        gearKey: archive.keys.gear,
-        config: archive.config,
-      },
-      options.workers,
-    );
+    this.pool = new WorkerPool(workSetup(archive), options.workers);
     this.blobs = new BlobSink(archive, this.signal);
     this.tree = new TreeWriter(archive, this.blobs.metaPacks, (id) => this.blobs.claim(id));
     this.progress = new ProgressReporter(options.onProgress);

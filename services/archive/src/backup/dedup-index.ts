@@ -1,5 +1,6 @@
 import { idKey } from '../blob-index/blob-location.js';
 import { BlobType } from '../pack/blob-entry.js';
+import { storedPacks } from '../pack/stored-packs.js';
 import type { Archive } from '../repository/archive.js';
 import { decodeChunkMap } from '../snapshot/chunk-map.js';
 import { decodePageMap } from '../snapshot/page-map.js';
@@ -32,10 +33,7 @@ export async function loadDedupIndex(
   max: number,
   signal?: AbortSignal,
 ): Promise<DedupIndex> {
-  const stored = new Set<string>();
-  for await (const info of archive.backend.list('data/', signal ? { signal } : {})) {
-    stored.add(info.name.slice(info.name.lastIndexOf('/') + 1));
-  }
+  const stored = await storedPacks(archive.backend, signal);
   const indexes = await archive.openIndexes(signal);
   const known = new Set<string>();
   const metadata: MetadataIndex = new Map();

@@ -61,39 +61,31 @@ export class GearChunker {
     const limit = start + Math.min(available, maxSize);
     const normal = start + Math.min(available, avgSize);
     const gear = this.gear;
-    const maskSmall = this.maskSmall;
-    const maskLarge = this.maskLarge;
     let h = 0;
     let i = start + minSize;
-    // Unrolled by four (the same cut points): the loop's own overhead, not the hash,
-    // is most of the cost in JavaScript; this runs about 1.7x faster.
-    for (; i + 3 < normal; i += 4) {
-      h = ((h << 1) + gear[data[i]!]!) | 0;
-      if ((h & maskSmall) === 0) return i + 1 - start;
-      h = ((h << 1) + gear[data[i + 1]!]!) | 0;
-      if ((h & maskSmall) === 0) return i + 2 - start;
-      h = ((h << 1) + gear[data[i + 2]!]!) | 0;
-      if ((h & maskSmall) === 0) return i + 3 - start;
-      h = ((h << 1) + gear[data[i + 3]!]!) | 0;
-      if ((h & maskSmall) === 0) return i + 4 - start;
-    }
-    for (; i < normal; i++) {
-      h = ((h << 1) + gear[data[i]!]!) | 0;
-      if ((h & maskSmall) === 0) return i + 1 - start;
-    }
-    for (; i + 3 < limit; i += 4) {
-      h = ((h << 1) + gear[data[i]!]!) | 0;
-      if ((h & maskLarge) === 0) return i + 1 - start;
-      h = ((h << 1) + gear[data[i + 1]!]!) | 0;
-      if ((h & maskLarge) === 0) return i + 2 - start;
-      h = ((h << 1) + gear[data[i + 2]!]!) | 0;
-      if ((h & maskLarge) === 0) return i + 3 - start;
-      h = ((h << 1) + gear[data[i + 3]!]!) | 0;
-      if ((h & maskLarge) === 0) return i + 4 - start;
-    }
-    for (; i < limit; i++) {
-      h = ((h << 1) + gear[data[i]!]!) | 0;
-      if ((h & maskLarge) === 0) return i + 1 - start;
+    // Two phases, one loop: up to the average size the stricter mask, then the looser
+    // one; the hash carries over, so the cut points are those of one pass.
+    let mask = this.maskSmall;
+    let phaseEnd = normal;
+    for (let phase = 0; phase < 2; phase++) {
+      // Unrolled by four (the same cut points): the loop's own overhead, not the hash,
+      // is most of the cost in JavaScript; this runs about 1.7x faster.
+      for (; i + 3 < phaseEnd; i += 4) {
+        h = ((h << 1) + gear[data[i]!]!) | 0;
+        if ((h & mask) === 0) return i + 1 - start;
+        h = ((h << 1) + gear[data[i + 1]!]!) | 0;
+        if ((h & mask) === 0) return i + 2 - start;
+        h = ((h << 1) + gear[data[i + 2]!]!) | 0;
+        if ((h & mask) === 0) return i + 3 - start;
+        h = ((h << 1) + gear[data[i + 3]!]!) | 0;
+        if ((h & mask) === 0) return i + 4 - start;
+      }
+      for (; i < phaseEnd; i++) {
+        h = ((h << 1) + gear[data[i]!]!) | 0;
+        if ((h & mask) === 0) return i + 1 - start;
+      }
+      mask = this.maskLarge;
+      phaseEnd = limit;
     }
     return limit - start;
   }

@@ -2,9 +2,9 @@ import { idKey } from '../blob-index/blob-location.js';
 import { encodeIndex, type IndexedPack } from '../blob-index/index-file.js';
 import { plainHash } from '../crypto/hash.js';
 import { ArchiveError, throwIfAborted } from '../errors.js';
-import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { PackWriter, packName, type SavedPack } from '../pack/pack-writer.js';
+import { storedPacks } from '../pack/stored-packs.js';
 import type { Archive } from '../repository/archive.js';
 import { readAll } from '../repository/stream-bytes.js';
 import { withExclusiveLock } from '../repository/with-lock.js';
@@ -13,6 +13,7 @@ import { listSnapshots } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import { loadMetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-io.js';
 import type { WriteResult } from '../threads/tasks.js';
+import { workSetup } from '../threads/work-context.js';
 import { WorkerPool } from '../threads/worker-pool.js';
 import { refuseIfUnreadable } from './refuse-unreadable.js';
 
@@ -61,10 +62,8 @@ interface PackUse {
  * (about 100 bytes per blob), as restic's prune does.
  */
 export async function pruneArchive(archive: Archive, options: PruneOptions = {}): Promise<PruneResult> {
-  return withExclusiveLock(archive, 'prune', options, async (signal, lockTakenAt) => {
-    const temporaries = options.dryRun
-      ? { files: 0, bytes: 0 }
-      : await removeDeadTemporaries(archive.backend, lockTakenAt);
+  const locking = { ...options, keepTemporaries: options.dryRun ?? false };
+  return withExclusiveLock(archive, 'prune', locking, async (signal, temporaries) => {
     return {
       ...(await prune(archive, options, signal)),
       temporariesRemoved: temporaries.files,
@@ -81,10 +80,7 @@ async function prune(archive: Archive, options: PruneOptions, signal: AbortSigna
   const referenced = await referencedBlobs(archive, signal);
 
   // Every pack in storage, and what the (non-superseded) index says of each.
-  const stored = new Map<string, number>();
-  for await (const info of archive.backend.list('data/', { signal })) {
-    stored.set(info.name.slice(info.name.lastIndexOf('/') + 1), info.size);
-  }
+  const stored = await storedPacks(archive.backend, signal);
   const indexNames: string[] = [];
   for await (const info of archive.backend.list('index/', { signal })) indexNames.push(info.name);
   const uses = new Map<string, PackUse>();
@@ -150,15 +146,7 @@ async function prune(archive: Archive, options: PruneOptions, signal: AbortSigna
     signal,
     onSaved: (pack) => written.push(pack),
   });
-  const pool = new WorkerPool(
-    {
-      encryptionKey: archive.keys.encryption,
-      idKey: archive.keys.id,
-      gearKey: archive.keys.gear,
-      config: archive.config,
-    },
-    options.workers,
-  );
+  const pool = new WorkerPool(workSetup(archive), options.workers);
   try {
     for (const use of rewrite) {
       throwIfAborted(signal);

@@ -1,4 +1,3 @@
-import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { Archive } from '../repository/archive.js';
 import { withExclusiveLock } from '../repository/with-lock.js';
 import { readSnapshots } from '../snapshot/manifest.js';
@@ -29,8 +28,7 @@ export async function repairArchive(
   archive: Archive,
   options: RepairArchiveOptions = {},
 ): Promise<RepairArchiveResult> {
-  return withExclusiveLock(archive, 'repair', options, async (signal, lockTakenAt) => {
-    await removeDeadTemporaries(archive.backend, lockTakenAt);
+  return withExclusiveLock(archive, 'repair', options, async (signal) => {
     const { damaged } = await readSnapshots(archive, signal);
     const snapshotsQuarantined: QuarantinedObject[] = [];
     for (const id of damaged)

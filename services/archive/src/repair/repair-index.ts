@@ -2,9 +2,9 @@ import { idKey } from '../blob-index/blob-location.js';
 import { encodeIndex, type IndexedPack } from '../blob-index/index-file.js';
 import { plainHash } from '../crypto/hash.js';
 import { throwIfAborted } from '../errors.js';
-import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { readPackHeader } from '../pack/read-pack-header.js';
+import { storedPacks } from '../pack/stored-packs.js';
 import type { Archive } from '../repository/archive.js';
 import { withExclusiveLock } from '../repository/with-lock.js';
 import { type QuarantinedObject, quarantine } from './quarantine.js';
@@ -54,11 +54,9 @@ export async function repairIndex(
   archive: Archive,
   options: RepairIndexOptions = {},
 ): Promise<RepairIndexResult> {
-  return withExclusiveLock(archive, 'repair index', options, async (signal, lockTakenAt) => {
-    // Any command holding the exclusive lock clears what killed processes left.
-    await removeDeadTemporaries(archive.backend, lockTakenAt);
-    return rebuildIndex(archive, options.dropBlobs ?? new Set(), signal);
-  });
+  return withExclusiveLock(archive, 'repair index', options, (signal) =>
+    rebuildIndex(archive, options.dropBlobs ?? new Set(), signal),
+  );
 }
 
 /** `repairIndex`'s work, for a caller that holds the exclusive lock. */
@@ -69,10 +67,7 @@ export async function rebuildIndex(
 ): Promise<RepairIndexResult> {
   const indexNames: string[] = [];
   for await (const info of archive.backend.list('index/', { signal })) indexNames.push(info.name);
-  const stored = new Map<string, number>();
-  for await (const info of archive.backend.list('data/', { signal })) {
-    stored.set(info.name.slice(info.name.lastIndexOf('/') + 1), info.size);
-  }
+  const stored = await storedPacks(archive.backend, signal);
   // What the readable index objects say, for packs whose header does not open.
   const { live, damaged } = await archive.readIndexes(signal);
   const indexed = new Map<string, readonly BlobEntry[]>();

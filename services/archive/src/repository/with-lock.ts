@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { acquireLock, type LockKind } from '../lock/index.js';
+import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { Archive } from './archive.js';
 
 export interface LockingOptions {
@@ -22,18 +23,35 @@ export function withSharedLock<T>(
   return withLock('shared', 10_000, archive, purpose, options, work);
 }
 
+export interface ExclusiveLockOptions extends LockingOptions {
+  /** Leave the temporaries of killed processes where they are (a dry run). Default: false. */
+  readonly keepTemporaries?: boolean;
+}
+
+/** Temporaries of killed processes removed on taking the exclusive lock. */
+export interface RemovedTemporaries {
+  readonly files: number;
+  readonly bytes: number;
+}
+
 /**
  * Runs `work` under the exclusive lock (prune, repair): no backup or restore runs
- * meanwhile. `work` is also told when the lock was asked for: a temporary older than
- * that belongs to no live writer.
+ * meanwhile. First it clears what killed processes left (see `removeDeadTemporaries`:
+ * a temporary older than the moment the lock was asked for belongs to no live writer),
+ * since only the exclusive lock's holder may; `work` is told what went.
  */
 export function withExclusiveLock<T>(
   archive: Archive,
   purpose: string,
-  options: LockingOptions,
-  work: (signal: AbortSignal, lockTakenAt: number) => Promise<T>,
+  options: ExclusiveLockOptions,
+  work: (signal: AbortSignal, temporaries: RemovedTemporaries) => Promise<T>,
 ): Promise<T> {
-  return withLock('exclusive', 60_000, archive, purpose, options, work);
+  return withLock('exclusive', 60_000, archive, purpose, options, async (signal, lockTakenAt) => {
+    const temporaries = options.keepTemporaries
+      ? { files: 0, bytes: 0 }
+      : await removeDeadTemporaries(archive.backend, lockTakenAt);
+    return work(signal, temporaries);
+  });
 }
 
 async function withLock<T>(

@@ -13,6 +13,7 @@ import type { Snapshot } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import { type TreeEntry, TreeValidator } from '../snapshot/tree-entry.js';
 import { loadMetadataIndex, type MetadataIndex, readTree } from '../snapshot/tree-io.js';
+import { workSetup } from '../threads/work-context.js';
 import { WorkerPool } from '../threads/worker-pool.js';
 import { DamagedRestoreError, DamageLedger } from './damaged-files.js';
 import { DeltaCompare } from './delta-compare.js';
@@ -151,15 +152,7 @@ class Restorer {
     this.delta = options.delta ?? false;
     this.times = new ExactTimes(options.perl);
     this.entryMetadata = new EntryMetadata(options.owner ?? process.getuid?.() === 0, this.times);
-    this.pool = new WorkerPool(
-      {
-        encryptionKey: archive.keys.encryption,
-        idKey: archive.keys.id,
-        gearKey: archive.keys.gear,
-        config: archive.config,
-      },
-      options.workers,
-    );
+    this.pool = new WorkerPool(workSetup(archive), options.workers);
     this.progress = new ProgressReporter(options.onProgress);
     this.progress.bytesTotal = snapshot.stats.logicalBytes;
     this.progress.filesTotal = snapshot.stats.files;

@@ -1,5 +1,6 @@
 import { GearChunker, gearTable } from '../chunking/gear-cdc.js';
 import { KeyedHash } from '../crypto/hash.js';
+import type { ArchiveKeys } from '../crypto/keys.js';
 import { configuredCompression } from '../pack/blob-codec.js';
 import type { Compression } from '../pack/blob-entry.js';
 import type { ArchiveConfig } from '../repository/config.js';
@@ -10,6 +11,19 @@ export interface WorkSetup {
   readonly idKey: Buffer;
   readonly gearKey: Buffer;
   readonly config: ArchiveConfig;
+}
+
+/** The setup for an open archive's work: its derived keys and its config. */
+export function workSetup(archive: {
+  readonly keys: ArchiveKeys;
+  readonly config: ArchiveConfig;
+}): WorkSetup {
+  return {
+    encryptionKey: archive.keys.encryption,
+    idKey: archive.keys.id,
+    gearKey: archive.keys.gear,
+    config: archive.config,
+  };
 }
 
 export interface WorkContext {

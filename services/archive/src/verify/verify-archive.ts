@@ -4,6 +4,7 @@ import { isArchiveError, throwIfAborted } from '../errors.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { decodePackHeader, TRAILER_BYTES } from '../pack/pack-header.js';
 import { packName } from '../pack/pack-writer.js';
+import { storedPacks } from '../pack/stored-packs.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
 import type { Archive } from '../repository/archive.js';
 import { readAll } from '../repository/stream-bytes.js';
@@ -14,6 +15,7 @@ import { decodePageMap } from '../snapshot/page-map.js';
 import { TreeValidator } from '../snapshot/tree-entry.js';
 import { loadMetadataIndex, type MetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-io.js';
 import type { WriteResult } from '../threads/tasks.js';
+import { workSetup } from '../threads/work-context.js';
 import { WorkerPool } from '../threads/worker-pool.js';
 
 export interface VerifyOptions {
@@ -70,7 +72,7 @@ class Verifier {
   private readonly progress: ProgressReporter;
   private readonly signal: AbortSignal | undefined;
   /** Pack ids that exist in storage, with their sizes. */
-  private readonly packs = new Map<string, number>();
+  private packs: ReadonlyMap<string, number> = new Map();
   /** Blobs found damaged by reading data: id key → reason. */
   private readonly bad = new Map<string, string>();
   private metadata: MetadataIndex = new Map();
@@ -86,9 +88,7 @@ class Verifier {
   }
 
   async run(): Promise<VerifyResult> {
-    for await (const info of this.archive.backend.list('data/', this.signal ? { signal: this.signal } : {})) {
-      this.packs.set(info.name.slice(info.name.lastIndexOf('/') + 1), info.size);
-    }
+    this.packs = await storedPacks(this.archive.backend, this.signal);
     const indexes = await this.archive.readIndexes(this.signal);
     for (const name of indexes.damaged) {
       this.archive.reported(name);
@@ -123,15 +123,7 @@ class Verifier {
       for (const pack of index.packs) indexed.set(pack.id, [...pack.entries]);
     }
     this.progress.bytesTotal = [...indexed.keys()].reduce((sum, id) => sum + (this.packs.get(id) ?? 0), 0);
-    const pool = new WorkerPool(
-      {
-        encryptionKey: this.archive.keys.encryption,
-        idKey: this.archive.keys.id,
-        gearKey: this.archive.keys.gear,
-        config: this.archive.config,
-      },
-      this.options.workers,
-    );
+    const pool = new WorkerPool(workSetup(this.archive), this.options.workers);
     const markAll = (entries: readonly BlobEntry[], reason: string) => {
       for (const entry of entries) this.bad.set(idKey(entry.id), reason);
     };
