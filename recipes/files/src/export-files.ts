@@ -43,12 +43,7 @@ export async function exportFiles(input: ExportInput): Promise<ArtifactManifest>
       details: { path: input.path, ...tree.stats },
     });
   } catch (error) {
-    const cleanup = await writer.discard().then(
-      () => '',
-      (cleanupError: unknown) =>
-        ` (and its partial objects could not be removed from ${input.outbox.location}: ${(cleanupError as Error).message})`,
-    );
-    if (input.signal?.aborted) throw input.signal.reason;
+    const cleanup = await writer.discardAfterFailure();
     const code = (error as NodeJS.ErrnoException).code;
     throw new RecipeError(`${what}: ${(error as Error).message}${cleanup}`, {
       cause: error,

@@ -32,14 +32,8 @@ export async function exportLogical(
   input: ExportInput,
   options: PostgresRecipeOptions = {},
 ): Promise<ArtifactManifest> {
-  return runExport(input, 'logical', options, async (writer, endpoint) => {
+  return runExport(input, 'logical', options, async (writer, { endpoint, facts: before, queryOptions }) => {
     const { signal } = input;
-    const queryOptions = {
-      ...(signal === undefined ? {} : { signal }),
-      ...(options.binDir === undefined ? {} : { binDir: options.binDir }),
-    };
-    const before = await serverFacts(endpoint, queryOptions);
-    writer.bytesTotal = before.bytes;
     const databases = await queryJson<{ oid: number; name: string }[]>(
       endpoint,
       `select coalesce(json_agg(json_build_object('oid', oid, 'name', datname) order by datname), '[]')

@@ -4,7 +4,6 @@ import { walRangesOf } from './backup-manifest.js';
 import { conninfo, describeEndpoint } from './connection.js';
 import { spawnDataTool } from './data-tool.js';
 import { type PostgresRecipeOptions, runExport } from './run-export.js';
-import { serverFacts } from './server-facts.js';
 import { TarCheck } from './tar-check.js';
 import { pgTool } from './tools.js';
 
@@ -23,19 +22,14 @@ export async function exportPhysical(
   input: ExportInput,
   options: PostgresRecipeOptions = {},
 ): Promise<ArtifactManifest> {
-  return runExport(input, 'physical', options, async (writer, endpoint) => {
+  return runExport(input, 'physical', options, async (writer, { endpoint, facts }) => {
     const { signal } = input;
-    const facts = await serverFacts(endpoint, {
-      ...(signal === undefined ? {} : { signal }),
-      ...(options.binDir === undefined ? {} : { binDir: options.binDir }),
-    });
     if (facts.tablespaces > 0) {
       throw new RecipeError(
         `${describeEndpoint(endpoint)} has ${facts.tablespaces} tablespace(s); a streamed base backup holds only the data directory`,
         { permanent: true, hint: 'move the tablespaces into pg_default, or back this server up another way' },
       );
     }
-    writer.bytesTotal = facts.bytes;
     const tool = spawnDataTool(
       `pg_basebackup from ${describeEndpoint(endpoint)}`,
       await pgTool('pg_basebackup', options.binDir),

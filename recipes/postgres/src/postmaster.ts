@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isProcessAlive } from '@pullback/pipeline';
 
 /** What postmaster.pid says about a data directory's server. */
 export interface PostmasterStatus {
@@ -31,21 +32,11 @@ export async function postmasterStatus(dataDir: string): Promise<PostmasterStatu
   if (!Number.isInteger(pid) || pid <= 0) return { running: false };
   const port = Number(lines[3]);
   return {
-    running: isAlive(pid),
+    running: isProcessAlive(pid),
     pid,
     ...(Number.isInteger(port) && port > 0 ? { port } : {}),
     ...(lines[4] ? { socketDir: lines[4] } : {}),
     ...(lines[5] ? { listenAddress: lines[5] } : {}),
     ...(lines[7] ? { state: lines[7] } : {}),
   };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, it is just not ours to signal.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -8,6 +8,8 @@ import {
   type ServerPosition,
 } from '@pullback/pipeline';
 import type { PgEndpoint } from './connection.js';
+import type { QueryOptions } from './query.js';
+import { type ServerFacts, serverFacts } from './server-facts.js';
 
 export const RECIPE_NAME = 'postgres';
 
@@ -23,6 +25,15 @@ export interface PostgresRecipeOptions {
   readonly partSize?: number;
 }
 
+/** What an export body is given about the server it exports. */
+export interface ExportSource {
+  readonly endpoint: PgEndpoint;
+  /** The server's identity, position and size, read before the body runs. */
+  readonly facts: ServerFacts;
+  /** The export's signal and binDir, for the body's queries. */
+  readonly queryOptions: QueryOptions;
+}
+
 /** What an export body hands back for COMPLETE. */
 export interface ExportResult {
   readonly server: ServerPosition;
@@ -31,14 +42,15 @@ export interface ExportResult {
 
 /**
  * The frame of every postgres export: checks the input, returns an already complete
- * artifact as it is, runs `body`, commits, and on any failure removes what was
+ * artifact as it is, reads the server's facts (its size is the writer's bytesTotal),
+ * runs `body`, commits, and on any failure removes what was
  * written and rejects with one line naming the export.
  */
 export async function runExport(
   input: ExportInput,
   kind: ArtifactKind,
   options: PostgresRecipeOptions,
-  body: (writer: ArtifactWriter, endpoint: PgEndpoint) => Promise<ExportResult>,
+  body: (writer: ArtifactWriter, source: ExportSource) => Promise<ExportResult>,
 ): Promise<ArtifactManifest> {
   checkExportId(input.exportId);
   const what = `export ${input.exportId} of ${input.component}`;
@@ -53,6 +65,10 @@ export async function runExport(
     port: input.instance.port,
     user: options.user ?? 'postgres',
   };
+  const queryOptions: QueryOptions = {
+    ...(input.signal === undefined ? {} : { signal: input.signal }),
+    ...(options.binDir === undefined ? {} : { binDir: options.binDir }),
+  };
   const begun = await ArtifactWriter.begin(input).catch((error: unknown) => {
     throw new RecipeError(`${what}: cannot prepare ${input.outbox.location}: ${(error as Error).message}`, {
       cause: error,
@@ -61,7 +77,9 @@ export async function runExport(
   if (!(begun instanceof ArtifactWriter)) return begun;
   const writer = begun;
   try {
-    const result = await body(writer, endpoint);
+    const facts = await serverFacts(endpoint, queryOptions);
+    writer.bytesTotal = facts.bytes;
+    const result = await body(writer, { endpoint, facts, queryOptions });
     return await writer.commit({
       component: input.component,
       recipe: RECIPE_NAME,
@@ -70,13 +88,7 @@ export async function runExport(
       ...(result.details === undefined ? {} : { details: result.details }),
     });
   } catch (error) {
-    // Never leave a partial artifact, even when the export was aborted.
-    const cleanup = await writer.discard().then(
-      () => '',
-      (cleanupError: unknown) =>
-        ` (and its partial objects could not be removed from ${input.outbox.location}: ${(cleanupError as Error).message})`,
-    );
-    if (input.signal?.aborted) throw input.signal.reason;
+    const cleanup = await writer.discardAfterFailure();
     if (error instanceof RecipeError) {
       throw new RecipeError(`${what}: ${error.message}${cleanup}`, {
         cause: error,

@@ -37,21 +37,13 @@ export async function startServer(options: StartOptions): Promise<void> {
   const logFile = logFileOf(options);
   await ensureOwnedFile(logFile, account);
   try {
-    await runTool(
-      `pg_ctl start of ${options.dataDir}`,
-      [
-        await pgTool('pg_ctl', options.binDir),
-        'start',
-        '--pgdata',
-        options.dataDir,
-        '--wait',
-        '--timeout',
-        String(options.timeoutSeconds ?? 300),
-        '--log',
-        logFile,
-      ],
-      { as: account, ...(options.signal === undefined ? {} : { signal: options.signal }) },
-    );
+    await pgCtl('start', options, account, [
+      '--wait',
+      '--timeout',
+      String(options.timeoutSeconds ?? 300),
+      '--log',
+      logFile,
+    ]);
   } catch (error) {
     const log = await readFile(logFile, 'utf8').catch(() => '');
     const tail = oneLine(log.split('\n').slice(-6).join('\n'), 600);
@@ -70,26 +62,32 @@ export async function stopServer(options: LocalServer & { timeoutSeconds?: numbe
   if (!before.running) return false;
   const account = await serverAccount(options.osUser);
   try {
-    await runTool(
-      `pg_ctl stop of ${options.dataDir}`,
-      [
-        await pgTool('pg_ctl', options.binDir),
-        'stop',
-        '--pgdata',
-        options.dataDir,
-        '--mode',
-        'fast',
-        '--wait',
-        '--timeout',
-        String(options.timeoutSeconds ?? 120),
-      ],
-      { as: account, ...(options.signal === undefined ? {} : { signal: options.signal }) },
-    );
+    await pgCtl('stop', options, account, [
+      '--mode',
+      'fast',
+      '--wait',
+      '--timeout',
+      String(options.timeoutSeconds ?? 120),
+    ]);
   } catch (error) {
     // It may have stopped on its own meanwhile; only a server still running is a failure.
     if ((await postmasterStatus(options.dataDir)).running) throw error;
   }
   return true;
+}
+
+/** Runs `pg_ctl <action> --pgdata <dataDir> <args>` as the server's account. */
+async function pgCtl(
+  action: 'start' | 'stop',
+  server: LocalServer,
+  account: OsAccount,
+  args: readonly string[],
+): Promise<void> {
+  await runTool(
+    `pg_ctl ${action} of ${server.dataDir}`,
+    [await pgTool('pg_ctl', server.binDir), action, '--pgdata', server.dataDir, ...args],
+    { as: account, ...(server.signal === undefined ? {} : { signal: server.signal }) },
+  );
 }
 
 /**

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, Option } from '@commander-js/extra-typings';
+import { type Command, InvalidArgumentError, Option, type OptionValues } from '@commander-js/extra-typings';
 import { DURATION_HELP, parseDuration } from '@pullback/archive/retention';
 import { checkLocation } from '@pullback/pipeline/config/flags';
 
@@ -31,6 +31,18 @@ export function keyFileOption() {
 /** `--config FILE`; resolved with PULLBACK_CONFIG and ./pullback.yaml by the pipeline's resolveConfigPath. */
 export function configOption() {
   return new Option('--config <FILE>', 'config file (default: $PULLBACK_CONFIG, else ./pullback.yaml)');
+}
+
+/**
+ * Adds `--archive`, `--key-file` and `--config`, in that order: the options of every
+ * command that opens the archive (`archive-access.ts` reads them).
+ */
+export function addArchiveAccessOptions<
+  Args extends unknown[],
+  Opts extends OptionValues,
+  GlobalOpts extends OptionValues,
+>(command: Command<Args, Opts, GlobalOpts>) {
+  return command.addOption(archiveOption()).addOption(keyFileOption()).addOption(configOption());
 }
 
 /** `--json`: one JSON document on stdout, for scripts. */

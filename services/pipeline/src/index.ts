@@ -32,6 +32,7 @@ export { exportIdFor } from './domain/export-id.js';
 export { holdLock } from './domain/hold-lock.js';
 export { type IngestArtifactInput, ingestArtifact } from './domain/ingest-artifact.js';
 export { instanceLocation } from './domain/instance-location.js';
+export { isProcessAlive } from './domain/process-alive.js';
 export type { PipelineStage, StepProgress, StepProgressListener } from './domain/progress.js';
 export {
   type ForgetSnapshots,
@@ -70,6 +71,7 @@ export {
   type JobRetryOptions,
 } from './queues/job-defaults.js';
 export { type JobErrorAction, jobErrorAction } from './queues/job-errors.js';
+export { type JobWorkerOptions, startJobWorker } from './queues/job-worker.js';
 export { type PeriodicTask, startPeriodicTask } from './queues/periodic-task.js';
 export {
   type ExportNowResult,

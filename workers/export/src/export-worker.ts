@@ -10,12 +10,10 @@ import {
   PipelineError,
   type Recipe,
   type RunningWorker,
-  reportWorkerErrors,
   runExport,
-  runJob,
+  startJobWorker,
 } from '@pullback/pipeline';
 import { openBackend } from '@pullback/storage';
-import { Worker } from 'bullmq';
 
 export interface ExportWorkerOptions {
   /** The pipeline's queues and registry (`openPipeline`). */
@@ -54,58 +52,52 @@ export interface ExportJobResult {
 export function startExportWorker(options: ExportWorkerOptions): RunningWorker {
   const { pipeline, config } = options;
   const openOutbox = options.openOutbox ?? ((url: string) => openBackend(url));
-  const worker = new Worker(
+  const worker = startJobWorker(
+    pipeline,
     EXPORT_QUEUE,
-    (job, token, signal) =>
-      runJob(
-        'export',
-        job,
-        token,
-        signal,
-        {
+    'export',
+    {
+      name: 'export worker',
+      concurrency: options.concurrency ?? 1,
+      ...(options.laterDelayMs === undefined ? {} : { laterDelayMs: options.laterDelayMs }),
+    },
+    async ({ data, signal: aborted, onProgress }, job): Promise<ExportJobResult> => {
+      const component = config.components[data.component];
+      if (component === undefined) {
+        throw new PipelineError('unknown-component', `export of ${data.component}: not in the config`);
+      }
+      try {
+        const result = await runExport({
+          component: data.component,
+          config: component,
+          recipe: options.recipeFor(component, data.component),
+          outbox: openOutbox(component.outbox),
+          exportId: exportIdFor(data.component, job.id ?? '', job.timestamp),
+          epoch: data.epoch,
           registry: pipeline.registry,
-          ...(options.laterDelayMs === undefined ? {} : { laterDelayMs: options.laterDelayMs }),
-        },
-        async ({ data, signal: aborted, onProgress }): Promise<ExportJobResult> => {
-          const component = config.components[data.component];
-          if (component === undefined) {
-            throw new PipelineError('unknown-component', `export of ${data.component}: not in the config`);
-          }
-          try {
-            const result = await runExport({
-              component: data.component,
-              config: component,
-              recipe: options.recipeFor(component, data.component),
-              outbox: openOutbox(component.outbox),
-              exportId: exportIdFor(data.component, job.id ?? '', job.timestamp),
-              epoch: data.epoch,
-              registry: pipeline.registry,
-              ...(options.instances === undefined ? {} : { localInstances: options.instances }),
-              enqueuePull: async (pull) => {
-                await pipeline.enqueuePull(pull);
-              },
-              ...(options.lockTtlMs === undefined ? {} : { lockTtlMs: options.lockTtlMs }),
-              signal: aborted,
-              onProgress,
-              // Entries the recipe left out go to the job's log (see `pullback status`).
-              onWarning: (message) => void job.log(`warning: ${message}`).catch(() => {}),
-            });
-            return {
-              exportId: result.exportId,
-              ...(result.instance === undefined ? {} : { instance: result.instance }),
-              bytes: result.manifest.objects.reduce((sum, object) => sum + object.size, 0),
-            };
-          } catch (error) {
-            // A scheduler's jobs carry the epoch it was upserted with: bring it to the current one.
-            if (isPipelineError(error, 'stale-epoch') && data.requestedBy === 'schedule') {
-              await pipeline.upsertSchedule(data.component, component.schedule).catch(() => {});
-            }
-            throw error;
-          }
-        },
-      ),
-    { ...pipeline.queueOptions, concurrency: options.concurrency ?? 1 },
+          ...(options.instances === undefined ? {} : { localInstances: options.instances }),
+          enqueuePull: async (pull) => {
+            await pipeline.enqueuePull(pull);
+          },
+          ...(options.lockTtlMs === undefined ? {} : { lockTtlMs: options.lockTtlMs }),
+          signal: aborted,
+          onProgress,
+          // Entries the recipe left out go to the job's log (see `pullback status`).
+          onWarning: (message) => void job.log(`warning: ${message}`).catch(() => {}),
+        });
+        return {
+          exportId: result.exportId,
+          ...(result.instance === undefined ? {} : { instance: result.instance }),
+          bytes: result.manifest.objects.reduce((sum, object) => sum + object.size, 0),
+        };
+      } catch (error) {
+        // A scheduler's jobs carry the epoch it was upserted with: bring it to the current one.
+        if (isPipelineError(error, 'stale-epoch') && data.requestedBy === 'schedule') {
+          await pipeline.upsertSchedule(data.component, component.schedule).catch(() => {});
+        }
+        throw error;
+      }
+    },
   );
-  reportWorkerErrors(worker, pipeline.onError, 'export worker');
   return { workers: [worker], close: (closeOptions) => closeWorkers([worker], closeOptions) };
 }

@@ -12,11 +12,9 @@ import {
   type Recipe,
   type RunningWorker,
   reportFallbackPosition,
-  reportWorkerErrors,
-  runJob,
+  startJobWorker,
   startPeriodicTask,
 } from '@pullback/pipeline';
-import { Worker } from 'bullmq';
 
 export interface ImportWorkerOptions {
   /** The pipeline's queues and registry (`openPipeline`). */
@@ -66,47 +64,37 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
     return entry === undefined ? [] : [{ instance, name: entry[0], component: entry[1] }];
   });
 
-  const workers = placed.map(
-    ({ instance, name, component }) =>
-      new Worker(
-        importQueueName(instance),
-        (job, token, signal) =>
-          runJob(
-            'import',
-            job,
-            token,
-            signal,
-            { registry: pipeline.registry },
-            async ({ data, signal: aborted, onProgress }) => {
-              if (data.instance !== instance || data.component !== name) {
-                throw new PipelineError(
-                  'not-a-fallback',
-                  `import of ${data.snapshotId.slice(0, 12)}: queued for ${instance} of ${name}, names ${data.instance} of ${data.component}`,
-                );
-              }
-              const result = await applySnapshot({
-                component: name,
-                config: component,
-                instance,
-                epoch: data.epoch,
-                snapshotId: data.snapshotId,
-                archive: options.archive,
-                recipe: options.recipeFor(component, name),
-                registry: pipeline.registry,
-                ...(options.lockTtlMs === undefined ? {} : { lockTtlMs: options.lockTtlMs }),
-                signal: aborted,
-                onProgress,
-              });
-              return resultOf(result);
-            },
-          ),
-        // One restore at a time per fallback.
-        { ...pipeline.queueOptions, concurrency: 1 },
-      ),
+  const workers = placed.map(({ instance, name, component }) =>
+    startJobWorker(
+      pipeline,
+      importQueueName(instance),
+      'import',
+      // One restore at a time per fallback.
+      { name: `import worker of ${instance}`, concurrency: 1 },
+      async ({ data, signal: aborted, onProgress }) => {
+        if (data.instance !== instance || data.component !== name) {
+          throw new PipelineError(
+            'not-a-fallback',
+            `import of ${data.snapshotId.slice(0, 12)}: queued for ${instance} of ${name}, names ${data.instance} of ${data.component}`,
+          );
+        }
+        const result = await applySnapshot({
+          component: name,
+          config: component,
+          instance,
+          epoch: data.epoch,
+          snapshotId: data.snapshotId,
+          archive: options.archive,
+          recipe: options.recipeFor(component, name),
+          registry: pipeline.registry,
+          ...(options.lockTtlMs === undefined ? {} : { lockTtlMs: options.lockTtlMs }),
+          signal: aborted,
+          onProgress,
+        });
+        return resultOf(result);
+      },
+    ),
   );
-  for (const [index, worker] of workers.entries()) {
-    reportWorkerErrors(worker, pipeline.onError, `import worker of ${placed[index]?.instance}`);
-  }
 
   if (options.catchUp ?? true) {
     for (const { instance, name, component } of placed) {

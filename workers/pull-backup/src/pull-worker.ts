@@ -8,14 +8,13 @@ import {
   type Outbox,
   type Pipeline,
   PULL_QUEUE,
+  type PullArtifactResult,
   pullArtifact,
   pullComponent,
   type RunningWorker,
-  reportWorkerErrors,
-  runJob,
+  startJobWorker,
 } from '@pullback/pipeline';
 import { openBackend } from '@pullback/storage';
-import { Worker } from 'bullmq';
 
 export interface PullWorkerOptions {
   /** The pipeline's queues and registry (`openPipeline`). */
@@ -35,13 +34,9 @@ export interface PullWorkerOptions {
   readonly concurrency?: number;
 }
 
-/** What a finished pull job returns. */
-export interface PullJobResult {
+/** What a finished pull job returns: the pull's result, with the snapshot's id for the snapshot. */
+export interface PullJobResult extends Omit<PullArtifactResult, 'snapshot'> {
   readonly snapshotId: string;
-  readonly reused: boolean;
-  readonly imports: readonly string[];
-  readonly expired: readonly string[];
-  readonly forgotten: boolean;
 }
 
 /**
@@ -53,47 +48,34 @@ export interface PullJobResult {
 export function startPullWorker(options: PullWorkerOptions): RunningWorker {
   const { pipeline, config } = options;
   const openOutbox = options.openOutbox ?? ((url: string) => openBackend(url));
-  const worker = new Worker(
+  const worker = startJobWorker(
+    pipeline,
     PULL_QUEUE,
-    (job, token, signal) =>
-      runJob(
-        'pull',
-        job,
-        token,
-        signal,
-        { registry: pipeline.registry },
-        async ({ data, signal: aborted, onProgress }) => {
-          const component = pullComponent(config, data);
-          const importKinds = options.importKinds?.(component, data.component);
-          const result = await pullArtifact({
-            component: data.component,
-            config: component,
-            exportId: data.exportId,
-            epoch: data.epoch,
-            outbox: openOutbox(data.outbox),
-            archive: options.archive,
-            stagingDir: options.stagingDir,
-            registry: pipeline.registry,
-            enqueueImport: async (importJob) => {
-              await pipeline.enqueueImport(importJob);
-            },
-            ...(importKinds === undefined ? {} : { importKinds }),
-            ...(options.forget === undefined ? {} : { forget: options.forget }),
-            signal: aborted,
-            onProgress,
-            onWarning: (message) => void job.log(`warning: ${message}`).catch(() => {}),
-          });
-          return {
-            snapshotId: result.snapshot.id,
-            reused: result.reused,
-            imports: result.imports,
-            expired: result.expired,
-            forgotten: result.forgotten,
-          } satisfies PullJobResult;
+    'pull',
+    { name: 'pull-backup worker', concurrency: options.concurrency ?? 1 },
+    async ({ data, signal: aborted, onProgress }, job): Promise<PullJobResult> => {
+      const component = pullComponent(config, data);
+      const importKinds = options.importKinds?.(component, data.component);
+      const { snapshot, ...result } = await pullArtifact({
+        component: data.component,
+        config: component,
+        exportId: data.exportId,
+        epoch: data.epoch,
+        outbox: openOutbox(data.outbox),
+        archive: options.archive,
+        stagingDir: options.stagingDir,
+        registry: pipeline.registry,
+        enqueueImport: async (importJob) => {
+          await pipeline.enqueueImport(importJob);
         },
-      ),
-    { ...pipeline.queueOptions, concurrency: options.concurrency ?? 1 },
+        ...(importKinds === undefined ? {} : { importKinds }),
+        ...(options.forget === undefined ? {} : { forget: options.forget }),
+        signal: aborted,
+        onProgress,
+        onWarning: (message) => void job.log(`warning: ${message}`).catch(() => {}),
+      });
+      return { snapshotId: snapshot.id, ...result };
+    },
   );
-  reportWorkerErrors(worker, pipeline.onError, 'pull-backup worker');
   return { workers: [worker], close: (closeOptions) => closeWorkers([worker], closeOptions) };
 }

@@ -1,6 +1,6 @@
 import type { Command } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
-import { archiveOption, configOption, keyFileOption } from '../options.js';
+import { addArchiveAccessOptions } from '../options.js';
 import { examples } from './help-text.js';
 
 /** `pullback archive …`: managing the archive itself. */
@@ -10,15 +10,13 @@ export function registerArchiveCommands(program: Command, context: CommandContex
     .summary('manage the archive itself')
     .description('Manage the archive itself.');
 
-  archive
+  const init = archive
     .command('init')
     .summary('create an archive (prints where the key is)')
     .description(
       "Create an empty archive at --archive (or the config's archive.url), its data encrypted with a new key protected by --key-file (else PULLBACK_KEY_FILE, else the passphrase in PULLBACK_PASSWORD, else the config's archive.keyFile); prints where the key is.",
-    )
-    .addOption(archiveOption())
-    .addOption(keyFileOption())
-    .addOption(configOption())
+    );
+  addArchiveAccessOptions(init)
     .addHelpText(
       'after',
       examples(

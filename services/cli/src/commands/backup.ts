@@ -1,6 +1,12 @@
 import type { Command } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
-import { archiveOption, configOption, jsonOption, keyFileOption } from '../options.js';
+import {
+  addArchiveAccessOptions,
+  archiveOption,
+  configOption,
+  jsonOption,
+  keyFileOption,
+} from '../options.js';
 import { examples } from './help-text.js';
 
 /** `pullback backup <component>` and `pullback backup files PATH`: one-shot backups, no Redis needed. */
@@ -23,7 +29,7 @@ export function registerBackupCommands(program: Command, context: CommandContext
       (await import('../actions/backup-component.js')).backupComponent(component, options, context),
     );
 
-  backup
+  const files = backup
     .command('files')
     .summary('one-shot snapshot of a directory tree')
     .description(
@@ -38,10 +44,8 @@ export function registerBackupCommands(program: Command, context: CommandContext
       '--force',
       'read every file again, also those whose size, mtime and ctime match the last snapshot',
     )
-    .addOption(jsonOption())
-    .addOption(archiveOption())
-    .addOption(keyFileOption())
-    .addOption(configOption())
+    .addOption(jsonOption());
+  addArchiveAccessOptions(files)
     .addHelpText(
       'after',
       examples(

@@ -1,18 +1,11 @@
 import type { Command } from '@commander-js/extra-typings';
 import { DURATION_HELP } from '@pullback/archive/retention';
 import type { CommandContext } from '../context.js';
-import {
-  archiveOption,
-  componentOption,
-  configOption,
-  keyFileOption,
-  parseCount,
-  parseKeepWithin,
-} from '../options.js';
+import { addArchiveAccessOptions, componentOption, parseCount, parseKeepWithin } from '../options.js';
 import { examples } from './help-text.js';
 
 export function registerForgetCommand(program: Command, context: CommandContext): void {
-  program
+  const forget = program
     .command('forget')
     .summary('apply a retention policy (--prune frees the data)')
     .description(
@@ -31,10 +24,8 @@ export function registerForgetCommand(program: Command, context: CommandContext)
     )
     .addOption(componentOption('only the snapshots of component C'))
     .option('--prune', 'also remove the data no kept snapshot needs (WAL a kept base backup needs is kept)')
-    .option('--dry-run', 'print what would be removed, remove nothing')
-    .addOption(archiveOption())
-    .addOption(keyFileOption())
-    .addOption(configOption())
+    .option('--dry-run', 'print what would be removed, remove nothing');
+  addArchiveAccessOptions(forget)
     .addHelpText(
       'after',
       '\nWithout --keep-* options, each component keeps what its retention in the config says.\n' +

@@ -1,14 +1,7 @@
 import type { Command } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
 import { EXIT_STATUS } from '../exit-status.js';
-import {
-  archiveOption,
-  componentOption,
-  configOption,
-  keyFileOption,
-  parsePort,
-  parseTime,
-} from '../options.js';
+import { addArchiveAccessOptions, componentOption, parsePort, parseTime } from '../options.js';
 import { examples } from './help-text.js';
 
 export function registerRestoreCommand(program: Command, context: CommandContext): void {
@@ -35,10 +28,8 @@ export function registerRestoreCommand(program: Command, context: CommandContext
     )
     .option('--delta', 'keep files in DIR that already match the snapshot; rewrite only what differs')
     .option('--start', 'then start PostgreSQL on DIR, read-only, for audits (needs --port)')
-    .option('--port <N>', 'the port for --start', parsePort)
-    .addOption(archiveOption())
-    .addOption(keyFileOption())
-    .addOption(configOption())
+    .option('--port <N>', 'the port for --start', parsePort);
+  addArchiveAccessOptions(command)
     .addHelpText(
       'after',
       examples(

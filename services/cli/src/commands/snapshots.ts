@@ -1,20 +1,18 @@
 import type { Command } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
-import { archiveOption, componentOption, configOption, jsonOption, keyFileOption } from '../options.js';
+import { addArchiveAccessOptions, componentOption, jsonOption } from '../options.js';
 import { examples } from './help-text.js';
 
 export function registerSnapshotsCommand(program: Command, context: CommandContext): void {
-  program
+  const snapshots = program
     .command('snapshots')
     .summary("list the archive's snapshots")
     .description(
       "List the archive's snapshots, oldest first. Reads only the archive: no Redis, no config needed.",
     )
     .addOption(componentOption('only the snapshots of component C'))
-    .addOption(jsonOption())
-    .addOption(archiveOption())
-    .addOption(keyFileOption())
-    .addOption(configOption())
+    .addOption(jsonOption());
+  addArchiveAccessOptions(snapshots)
     .addHelpText(
       'after',
       examples(

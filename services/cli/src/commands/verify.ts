@@ -1,10 +1,10 @@
 import type { Command } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
-import { archiveOption, configOption, jsonOption, keyFileOption } from '../options.js';
+import { addArchiveAccessOptions, jsonOption } from '../options.js';
 import { examples } from './help-text.js';
 
 export function registerVerifyCommand(program: Command, context: CommandContext): void {
-  program
+  const verify = program
     .command('verify')
     .summary('check the archive for damage')
     .description(
@@ -15,10 +15,8 @@ export function registerVerifyCommand(program: Command, context: CommandContext)
       '--repair',
       'when damaged: rebuild the index from the packs without what is lost or damaged (so the next backup stores it again) and move snapshot manifests that cannot be read to damaged/ in the archive (kept, never deleted)',
     )
-    .addOption(jsonOption())
-    .addOption(archiveOption())
-    .addOption(keyFileOption())
-    .addOption(configOption())
+    .addOption(jsonOption());
+  addArchiveAccessOptions(verify)
     .addHelpText(
       'after',
       examples(

@@ -137,4 +137,19 @@ export class ArtifactWriter {
   async discard(): Promise<void> {
     await removeArtifact(this.outbox, this.exportId);
   }
+
+  /**
+   * After a failed write: discards what was written (even when the export was aborted:
+   * a partial artifact never stays), then throws the abort's reason if it was aborted.
+   * Returns what the failure's message adds when the removal failed too, else ''.
+   */
+  async discardAfterFailure(): Promise<string> {
+    const cleanup = await this.discard().then(
+      () => '',
+      (cleanupError: unknown) =>
+        ` (and its partial objects could not be removed from ${this.outbox.location}: ${(cleanupError as Error).message})`,
+    );
+    this.signal?.throwIfAborted();
+    return cleanup;
+  }
 }

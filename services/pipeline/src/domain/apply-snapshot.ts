@@ -7,7 +7,7 @@ import type { Registry } from '../registry/registry.js';
 import { messageOf, PipelineError } from './errors.js';
 import { holdLock } from './hold-lock.js';
 import { instanceLocation } from './instance-location.js';
-import type { StepProgressListener } from './progress.js';
+import { type StepProgressListener, stepProgress } from './progress.js';
 import { describeSnapshot } from './snapshot-description.js';
 
 export interface ApplySnapshotInput {
@@ -109,14 +109,7 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
           target: location.dataDir,
           delta,
           signal,
-          onProgress: (progress) =>
-            input.onProgress?.({
-              stage: 'restore',
-              bytesDone: progress.bytesDone,
-              ...(progress.bytesTotal === undefined ? {} : { bytesTotal: progress.bytesTotal }),
-              filesDone: progress.filesDone,
-              detail: snapshotId,
-            }),
+          onProgress: (progress) => input.onProgress?.(stepProgress('restore', progress, snapshotId)),
         });
         input.onProgress?.({ stage: 'start', bytesDone: 0, detail: instance });
         position = (await recipe.afterRestore?.(target)) ?? { running: false };

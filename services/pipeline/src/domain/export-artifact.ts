@@ -2,7 +2,7 @@ import type { ArtifactManifest } from '../artifact/format.js';
 import type { Outbox } from '../artifact/outbox.js';
 import type { ComponentConfig } from '../config/schema.js';
 import type { InstanceLocation, Recipe } from '../recipe.js';
-import type { StepProgressListener } from './progress.js';
+import { type StepProgressListener, stepProgress } from './progress.js';
 
 export interface ExportArtifactInput {
   readonly component: string;
@@ -32,12 +32,6 @@ export function exportArtifact(input: ExportArtifactInput): Promise<ArtifactMani
     exportId: input.exportId,
     ...(input.signal === undefined ? {} : { signal: input.signal }),
     ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
-    onProgress: (progress) =>
-      input.onProgress?.({
-        stage: 'export',
-        bytesDone: progress.bytesDone,
-        ...(progress.bytesTotal === undefined ? {} : { bytesTotal: progress.bytesTotal }),
-        detail: progress.object,
-      }),
+    onProgress: (progress) => input.onProgress?.(stepProgress('export', progress, progress.object)),
   });
 }

@@ -7,7 +7,7 @@ import type { Outbox } from '../artifact/outbox.js';
 import { localTars } from '../artifact/reader.js';
 import { artifactTree } from '../artifact/tree.js';
 import { PipelineError } from './errors.js';
-import type { StepProgressListener } from './progress.js';
+import { type StepProgressListener, stepProgress } from './progress.js';
 import { claimStaging } from './staging-lock.js';
 
 export interface IngestArtifactInput {
@@ -80,14 +80,7 @@ export async function ingestArtifact(input: IngestArtifactInput): Promise<Snapsh
       },
       beforeCommit: () => verified,
       ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
-      onProgress: (progress) =>
-        input.onProgress?.({
-          stage: 'ingest',
-          bytesDone: progress.bytesDone,
-          ...(progress.bytesTotal === undefined ? {} : { bytesTotal: progress.bytesTotal }),
-          filesDone: progress.filesDone,
-          detail: 'archiving',
-        }),
+      onProgress: (progress) => input.onProgress?.(stepProgress('ingest', progress, 'archiving')),
     });
   } catch (error) {
     // A wrong digest explains whatever else failed: a tar that does not parse, an

@@ -16,3 +16,18 @@ export interface StepProgress {
 }
 
 export type StepProgressListener = (progress: StepProgress) => void;
+
+/** A step's own progress (a recipe's export, the archive's backup or restore) as `stage` reports it. */
+export function stepProgress(
+  stage: PipelineStage,
+  progress: { readonly bytesDone: number; readonly bytesTotal?: number; readonly filesDone?: number },
+  detail: string,
+): StepProgress {
+  return {
+    stage,
+    bytesDone: progress.bytesDone,
+    ...(progress.bytesTotal === undefined ? {} : { bytesTotal: progress.bytesTotal }),
+    ...(progress.filesDone === undefined ? {} : { filesDone: progress.filesDone }),
+    detail,
+  };
+}

@@ -1,5 +1,6 @@
 import { open, readFile, rm } from 'node:fs/promises';
 import { PipelineError } from './errors.js';
+import { isProcessAlive } from './process-alive.js';
 
 /**
  * Claims a staging directory for this process with an exclusive lock file holding
@@ -17,20 +18,11 @@ export async function claimStaging(lockFile: string, what: string): Promise<() =
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const pid = Number((await readFile(lockFile, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && isProcessAlive(pid)) {
         throw new PipelineError('busy', `${what}: staging is in use by process ${pid} (${lockFile})`);
       }
       await rm(lockFile, { force: true });
     }
   }
   throw new PipelineError('busy', `${what}: cannot claim ${lockFile}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -39,7 +39,7 @@ export interface RegistryLock {
   release(): Promise<void>;
 }
 
-type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+type ScriptCall = (numberOfKeys: number, ...keysThenArgs: (string | number)[]) => Promise<unknown>;
 
 const SCRIPTS = {
   pullbackRegisterComponent: REGISTER_COMPONENT,
@@ -77,10 +77,24 @@ export class Registry {
     }
   }
 
-  private script(name: keyof typeof SCRIPTS): ScriptCall {
+  /** Runs script `name` on `keys` (declared to Redis, as a cluster needs) with `args`. */
+  private async script(
+    name: keyof typeof SCRIPTS,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<unknown> {
     const call = (this.redis as unknown as Record<string, ScriptCall>)[name];
     if (call === undefined) throw new Error(`registry script ${name} is not defined`);
-    return call.bind(this.redis);
+    return call.call(this.redis, keys.length, ...keys, ...args);
+  }
+
+  /** Runs a script that answers 1 when it wrote and 0 when its condition refused the write. */
+  private async scriptWrote(
+    name: keyof typeof SCRIPTS,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<boolean> {
+    return (await this.script(name, keys, args)) === 1;
   }
 
   /**
@@ -126,28 +140,32 @@ export class Registry {
     lowestEpoch = 1,
   ): Promise<{ epoch: number; active?: string }> {
     const instances = component.instances;
-    const result = (await this.script('pullbackRegisterComponent')(
-      3 + instances.length,
-      this.keys.components,
-      this.keys.component(name),
-      this.keys.instances(name),
-      ...instances.map((instance) => this.keys.instance(instance.name)),
-      name,
-      component.recipe,
-      component.schedule,
-      component.outbox,
-      new Date().toISOString(),
-      lowestEpoch,
-      ...instances.map((instance) =>
-        JSON.stringify({
-          name: instance.name,
-          role: instance.role,
-          host: instance.host,
-          port: instance.port,
-          dataDir: instance.dataDir,
-          priority: instance.priority,
-        }),
-      ),
+    const result = (await this.script(
+      'pullbackRegisterComponent',
+      [
+        this.keys.components,
+        this.keys.component(name),
+        this.keys.instances(name),
+        ...instances.map((instance) => this.keys.instance(instance.name)),
+      ],
+      [
+        name,
+        component.recipe,
+        component.schedule,
+        component.outbox,
+        new Date().toISOString(),
+        lowestEpoch,
+        ...instances.map((instance) =>
+          JSON.stringify({
+            name: instance.name,
+            role: instance.role,
+            host: instance.host,
+            port: instance.port,
+            dataDir: instance.dataDir,
+            priority: instance.priority,
+          }),
+        ),
+      ],
     )) as [number, string, number];
     return { epoch: result[0], ...(result[1] === '' ? {} : { active: result[1] }) };
   }
@@ -213,10 +231,10 @@ export class Registry {
 
   /** Whether `epoch` is the component's epoch now, and what that is. */
   async checkEpoch(component: string, epoch: number): Promise<{ ok: boolean; current: number | undefined }> {
-    const [status, current] = (await this.script('pullbackCheckEpoch')(
-      1,
-      this.keys.component(component),
-      epoch,
+    const [status, current] = (await this.script(
+      'pullbackCheckEpoch',
+      [this.keys.component(component)],
+      [epoch],
     )) as [number, number];
     if (status === -1) return { ok: false, current: undefined };
     return { ok: status === 1, current };
@@ -247,9 +265,9 @@ export class Registry {
     if (taken !== 'OK') return undefined;
     return {
       scope,
-      renew: async () => (await this.script('pullbackRenewLock')(1, key, token, ttlMs)) === 1,
+      renew: () => this.scriptWrote('pullbackRenewLock', [key], [token, ttlMs]),
       release: async () => {
-        await this.script('pullbackReleaseLock')(1, key, token);
+        await this.script('pullbackReleaseLock', [key], [token]);
       },
     };
   }
@@ -266,14 +284,11 @@ export class Registry {
    * one is recorded (an older one never replaces a newer), atomically. Returns whether it was written.
    */
   async recordSnapshot(component: string, epoch: number, record: SnapshotRecord): Promise<boolean> {
-    const result = await this.script('pullbackRecordSnapshot')(
-      1,
-      this.keys.component(component),
-      epoch,
-      Date.parse(record.time),
-      JSON.stringify(record),
+    return this.scriptWrote(
+      'pullbackRecordSnapshot',
+      [this.keys.component(component)],
+      [epoch, Date.parse(record.time), JSON.stringify(record)],
     );
-    return result === 1;
   }
 
   /**
@@ -281,13 +296,11 @@ export class Registry {
    * snapshot was queued already. Returns false only in that case.
    */
   async queueSnapshot(instance: string, snapshotId: string, time: string): Promise<boolean> {
-    const result = await this.script('pullbackQueueSnapshot')(
-      1,
-      this.keys.instance(instance),
-      snapshotId,
-      Date.parse(time),
+    return this.scriptWrote(
+      'pullbackQueueSnapshot',
+      [this.keys.instance(instance)],
+      [snapshotId, Date.parse(time)],
     );
-    return result === 1;
   }
 
   /** The time (ms) of the newest snapshot queued for `instance`, if any. */
@@ -321,16 +334,11 @@ export class Registry {
     read: FallbackState,
     update: FallbackState,
   ): Promise<boolean> {
-    const result = await this.script('pullbackReplaceFallbackState')(
-      2,
-      this.keys.component(component),
-      this.keys.instance(instance),
-      epoch,
-      read.snapshotId ?? '',
-      read.updatedAt,
-      JSON.stringify(update),
+    return this.scriptWrote(
+      'pullbackReplaceFallbackState',
+      [this.keys.component(component), this.keys.instance(instance)],
+      [epoch, read.snapshotId ?? '', read.updatedAt, JSON.stringify(update)],
     );
-    return result === 1;
   }
 
   /**
@@ -339,14 +347,11 @@ export class Registry {
    * wins. Returns false only for a bad one not recorded for that reason.
    */
   async markSnapshot(component: string, snapshotId: string, health: SnapshotHealth): Promise<boolean> {
-    const result = await this.script('pullbackMarkSnapshot')(
-      1,
-      this.keys.snapshotHealth(component),
-      snapshotId,
-      health.state,
-      JSON.stringify(health),
+    return this.scriptWrote(
+      'pullbackMarkSnapshot',
+      [this.keys.snapshotHealth(component)],
+      [snapshotId, health.state, JSON.stringify(health)],
     );
-    return result === 1;
   }
 
   async snapshotHealth(component: string): Promise<Record<string, SnapshotHealth>> {
@@ -377,14 +382,11 @@ export class Registry {
     key: string,
     fields: Record<string, string>,
   ): Promise<boolean> {
-    const result = await this.script('pullbackWriteIfEpoch')(
-      2,
-      this.keys.component(component),
-      key,
-      epoch,
-      ...Object.entries(fields).flat(),
+    return this.scriptWrote(
+      'pullbackWriteIfEpoch',
+      [this.keys.component(component), key],
+      [epoch, ...Object.entries(fields).flat()],
     );
-    return result === 1;
   }
 }
 
