@@ -54,13 +54,19 @@ export async function forgetSnapshots(archive: Archive, options: ForgetOptions):
 }
 
 /**
+ * The component `backup files PATH` tags every tree it backs up with (a name no config
+ * may give a component: services/pipeline/src/config/names.ts).
+ */
+const DIRECT_TREE_COMPONENT = 'files';
+
+/**
  * The history a snapshot belongs to, which a policy counts as one: its component's
  * (a component is staged in a fresh directory at every export, so its paths differ),
- * or, for a tree backed up without a component, its path.
+ * or, for a tree backed up directly (`backup files PATH`, or without a component), its path.
  */
 function historyOf(snapshot: Snapshot): string {
   const { component } = snapshot.tags;
-  return component === undefined
-    ? JSON.stringify(['path', snapshot.paths[0] ?? null])
+  return component === undefined || component === DIRECT_TREE_COMPONENT
+    ? JSON.stringify(['path', component ?? null, snapshot.paths[0] ?? null])
     : JSON.stringify(['component', component]);
 }
