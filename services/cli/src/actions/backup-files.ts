@@ -20,7 +20,9 @@ export async function backupFiles(
   context: CommandContext,
 ): Promise<void> {
   const { archive } = await openArchiveFromFlags(options, context);
-  const excluded = options.exclude?.length ? picomatch([...options.exclude], { dot: true }) : undefined;
+  const excluded = options.exclude?.length
+    ? picomatch([...options.exclude], { dot: true, basename: true })
+    : undefined;
   const progress = progressDisplay(context, 'backup');
   try {
     const snapshot = await backupTree(archive, path, {
