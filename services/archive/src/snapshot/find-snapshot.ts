@@ -13,7 +13,8 @@ const CANDIDATES_SHOWN = 10;
  * The one way a snapshot reference (a full id, a unique prefix of at least
  * `MIN_PREFIX_LENGTH` characters, or `latest`) becomes a snapshot, for every command
  * and job. A prefix that names several snapshots (in the scope) is refused with the
- * candidates in the hint: an audit must never restore the wrong snapshot.
+ * candidates in the hint, and so is `latest` over several components without one named:
+ * an audit must never restore the wrong snapshot.
  */
 export async function findSnapshot(
   archive: Archive,
@@ -23,11 +24,23 @@ export async function findSnapshot(
   const { component, signal } = options;
   const where = `${component === undefined ? '' : ` of component ${component}`} in archive ${archive.location}`;
   if (ref === 'latest') {
-    const latest = (await listSnapshots(archive, options)).at(-1);
+    const snapshots = await listSnapshots(archive, options);
+    const latest = snapshots.at(-1);
     if (!latest) {
       throw new ArchiveError('unknown-snapshot', `no snapshot${where}`, {
         hint: 'back up first; `pullback snapshots` lists what the archive holds',
       });
+    }
+    // The newest of several components is an accident of timing, not the one meant.
+    const components = [...new Set(snapshots.flatMap((snapshot) => snapshot.tags.component ?? []))].sort();
+    if (component === undefined && components.length > 1) {
+      throw new ArchiveError(
+        'ambiguous-snapshot',
+        `latest names no snapshot${where}: it holds several components`,
+        {
+          hint: `name one with --component: ${components.join(', ')}`,
+        },
+      );
     }
     return latest;
   }
