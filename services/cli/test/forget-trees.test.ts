@@ -54,4 +54,12 @@ describe.each(['fs', 's3'] as const)('forget after backup files of two trees on 
     const kept = (JSON.parse(listed.stdout) as Array<{ id: string }>).map((snapshot) => snapshot.id);
     expect(kept.sort()).toEqual([uploads, etc].sort());
   }, 120_000);
+
+  it('--keep-last 0 is refused with a hint that fits it', async () => {
+    const result = await runCli(['forget', '--keep-last', '0', ...archiveArgs], { env });
+    expect(result.code).toBe(1);
+    expect(result.errorLines).toEqual([
+      'pullback: the retention policy keeps everything: nothing to forget; HINT: give at least one --keep-* option above 0 (a --keep-within longer than 0)',
+    ]);
+  });
 });

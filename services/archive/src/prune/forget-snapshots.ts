@@ -40,7 +40,7 @@ export async function forgetSnapshots(archive: Archive, options: ForgetOptions):
       const plan = applyRetention(group, options.policy);
       if (plan.policyEmpty) {
         throw new ArchiveError('empty-policy', 'the retention policy keeps everything: nothing to forget', {
-          hint: 'give at least one --keep-* option',
+          hint: 'give at least one --keep-* option above 0 (a --keep-within longer than 0)',
         });
       }
       kept.push(...plan.keep.map((k) => k.snapshot));
