@@ -62,4 +62,15 @@ describe.each(['fs', 's3'] as const)('forget after backup files of two trees on 
       'pullback: the retention policy keeps everything: nothing to forget; HINT: give at least one --keep-* option above 0 (a --keep-within longer than 0)',
     ]);
   });
+
+  it('prune --dry-run says what it would do, in the conditional', async () => {
+    const result = await runCli(['forget', '--keep-last', '1', '--prune', '--dry-run', ...archiveArgs], {
+      env,
+    });
+    expect(result.code).toBe(0);
+    const pruneLine = result.stdout.split('\n').find((line) => line.startsWith('prune:'));
+    expect(pruneLine).toMatch(
+      /^prune: would remove \d+ packs? and repack \d+ \(\d+(\.\d)? [KMG]?i?B to delete\)$/,
+    );
+  });
 });

@@ -67,10 +67,13 @@ export async function forget(options: ForgetOptions, context: CommandContext): P
 
 async function prune(archive: Archive, dryRun: boolean, context: CommandContext): Promise<void> {
   const result = await pruneArchive(archive, { dryRun, signal: context.signal });
-  const verb = dryRun ? 'would remove' : 'removed';
+  const packs = `${result.packsRemoved} pack${result.packsRemoved === 1 ? '' : 's'}`;
+  // bytesRemoved counts the repacked packs too: all of them are deleted.
   context.stdout.write(
-    `prune: ${verb} ${result.packsRemoved} packs (${formatBytes(result.bytesRemoved)}), ` +
-      `repacked ${result.packsRewritten} into ${result.packsWritten} (${formatBytes(result.bytesWritten)} written)\n`,
+    dryRun
+      ? `prune: would remove ${packs} and repack ${result.packsRewritten} (${formatBytes(result.bytesRemoved)} to delete)\n`
+      : `prune: removed ${packs} and repacked ${result.packsRewritten} into ${result.packsWritten} ` +
+          `(${formatBytes(result.bytesRemoved)} deleted, ${formatBytes(result.bytesWritten)} written with the new index)\n`,
   );
 }
 
