@@ -63,13 +63,15 @@ describe.each(['fs', 's3'] as const)(
       await rm(work, { recursive: true, force: true });
     });
 
-    it('refuses latest without --component, naming the components', async () => {
+    it('refuses latest without --component, naming the newest of each history', async () => {
       const result = await runCli(['restore', 'latest', '--target', join(work, 'out'), ...archiveArgs], {
         env,
       });
       expect(result.code).toBe(1);
       expect(result.errorLines).toHaveLength(1);
-      expect(result.errorLines[0]).toMatch(/latest .*several components.*HINT: .*--component.*docs, files/);
+      expect(result.errorLines[0]).toMatch(
+        /^pullback: latest names no snapshot in archive .*: it holds 2 histories; HINT: name one with --component, or give the id of one of the newest: [0-9a-f]{12} \(docs\), [0-9a-f]{12} \(\/.*uploads\)$/,
+      );
     });
 
     it('takes latest with --component', async () => {
@@ -82,6 +84,21 @@ describe.each(['fs', 's3'] as const)(
       );
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
+    });
+
+    it('refuses latest --component files over two trees backed up with backup files, naming both', async () => {
+      await mkdir(join(work, 'notes'));
+      await writeFile(join(work, 'notes', 'b.txt'), 'b\n');
+      expect((await runCli(['backup', 'files', join(work, 'notes'), ...archiveArgs], { env })).code).toBe(0);
+      const result = await runCli(
+        ['restore', 'latest', '--component', 'files', '--target', join(work, 'trees-out'), ...archiveArgs],
+        { env },
+      );
+      expect(result.code).toBe(1);
+      expect(result.errorLines).toHaveLength(1);
+      expect(result.errorLines[0]).toMatch(
+        /: it holds 2 histories; HINT: .*[0-9a-f]{12} \(\/.*uploads\), [0-9a-f]{12} \(\/.*notes\)$/,
+      );
     });
   },
 );

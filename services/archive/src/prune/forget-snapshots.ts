@@ -2,6 +2,7 @@ import { ArchiveError } from '../errors.js';
 import type { Archive } from '../repository/archive.js';
 import { withSharedLock } from '../repository/with-lock.js';
 import { applyRetention, type RetentionPolicy } from '../retention/index.js';
+import { historyOf } from '../snapshot/history.js';
 import { listSnapshots } from '../snapshot/list-snapshots.js';
 import type { Snapshot } from '../snapshot/manifest.js';
 
@@ -51,22 +52,4 @@ export async function forgetSnapshots(archive: Archive, options: ForgetOptions):
     }
     return { kept, forgotten };
   });
-}
-
-/**
- * The component `backup files PATH` tags every tree it backs up with (a name no config
- * may give a component: services/pipeline/src/config/names.ts).
- */
-const DIRECT_TREE_COMPONENT = 'files';
-
-/**
- * The history a snapshot belongs to, which a policy counts as one: its component's
- * (a component is staged in a fresh directory at every export, so its paths differ),
- * or, for a tree backed up directly (`backup files PATH`, or without a component), its path.
- */
-function historyOf(snapshot: Snapshot): string {
-  const { component } = snapshot.tags;
-  return component === undefined || component === DIRECT_TREE_COMPONENT
-    ? JSON.stringify(['path', component ?? null, snapshot.paths[0] ?? null])
-    : JSON.stringify(['component', component]);
 }
