@@ -1,6 +1,8 @@
 import {
   type Archive,
+  checkPolicy,
   forgetSnapshots,
+  isEmptyPolicy,
   pruneArchive,
   RETENTION_FIELDS,
   type RetentionPolicy,
@@ -43,7 +45,8 @@ export async function forget(options: ForgetOptions, context: CommandContext): P
     }
     for (const [component, settings] of Object.entries(loaded.config.components)) {
       if (options.component !== undefined && component !== options.component) continue;
-      if (Object.keys(policyOf(settings.retention)).length > 0)
+      // All zeros is no retention, as for the pull: the component keeps everything.
+      if (!isEmptyPolicy(checkPolicy(settings.retention)))
         plans.push({ component, policy: settings.retention });
     }
     if (plans.length === 0) throw new CliError(`no component in ${loaded.path} has a retention policy`);
