@@ -2,6 +2,7 @@ import { type Archive, type ProgressListener, restoreSnapshot, type Snapshot } f
 import { type AuditServer, describeSnapshot } from '@pullback/pipeline';
 import { builtInRecipe } from '@pullback/workers';
 import { CliError } from './errors.js';
+import { ensurePortFree } from './port-in-use.js';
 
 export type { AuditServer };
 
@@ -30,6 +31,7 @@ export async function startAuditServer(
       `snapshot ${snapshot.id.slice(0, 12)} is of the ${name} recipe; --start runs PostgreSQL snapshots only`,
     );
   }
+  await ensurePortFree(options.port);
   return recipe.startAudit({
     snapshotId: snapshot.id,
     snapshot: description,

@@ -3,6 +3,7 @@ import type { Backend } from '@pullback/storage';
 import { type ArchiveAccess, type ArchiveFlags, resolveArchiveAccess } from './archive-access.js';
 import type { CommandContext } from './context.js';
 import { openStorage } from './open-storage.js';
+import { refuseUnusedConfigKey } from './unused-config-key.js';
 
 /** Finds the archive and key named by the flags (or the config) and opens it. */
 export async function openArchiveFromFlags(
@@ -10,6 +11,7 @@ export async function openArchiveFromFlags(
   context: CommandContext,
 ): Promise<{ archive: Archive; access: ArchiveAccess }> {
   const access = await resolveArchiveAccess(flags, context.env);
+  await refuseUnusedConfigKey(access, flags, context.env);
   const archive = await openArchive(credentialsOf(access, context));
   // Damage a command works around (a damaged snapshot or index object) is said once.
   archive.onWarning = (message) => context.stderr.write(`pullback: warning: ${message}\n`);

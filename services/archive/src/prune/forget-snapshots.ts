@@ -2,6 +2,7 @@ import { ArchiveError } from '../errors.js';
 import type { Archive } from '../repository/archive.js';
 import { withSharedLock } from '../repository/with-lock.js';
 import { applyRetention, type RetentionPolicy } from '../retention/index.js';
+import { historyOf } from '../snapshot/history.js';
 import { listSnapshots } from '../snapshot/list-snapshots.js';
 import type { Snapshot } from '../snapshot/manifest.js';
 
@@ -40,7 +41,7 @@ export async function forgetSnapshots(archive: Archive, options: ForgetOptions):
       const plan = applyRetention(group, options.policy);
       if (plan.policyEmpty) {
         throw new ArchiveError('empty-policy', 'the retention policy keeps everything: nothing to forget', {
-          hint: 'give at least one --keep-* option',
+          hint: 'give at least one --keep-* option above 0 (a --keep-within longer than 0)',
         });
       }
       kept.push(...plan.keep.map((k) => k.snapshot));
@@ -51,16 +52,4 @@ export async function forgetSnapshots(archive: Archive, options: ForgetOptions):
     }
     return { kept, forgotten };
   });
-}
-
-/**
- * The history a snapshot belongs to, which a policy counts as one: its component's
- * (a component is staged in a fresh directory at every export, so its paths differ),
- * or, for a tree backed up without a component, its path.
- */
-function historyOf(snapshot: Snapshot): string {
-  const { component } = snapshot.tags;
-  return component === undefined
-    ? JSON.stringify(['path', snapshot.paths[0] ?? null])
-    : JSON.stringify(['component', component]);
 }

@@ -1,5 +1,6 @@
 import { ArchiveError } from '../errors.js';
 import type { Archive } from '../repository/archive.js';
+import { historyLabel, historyOf } from './history.js';
 import { inScope, listSnapshots, type SnapshotScope } from './list-snapshots.js';
 import { loadSnapshotById, openSnapshots, type Snapshot, snapshotIds } from './manifest.js';
 
@@ -13,7 +14,8 @@ const CANDIDATES_SHOWN = 10;
  * The one way a snapshot reference (a full id, a unique prefix of at least
  * `MIN_PREFIX_LENGTH` characters, or `latest`) becomes a snapshot, for every command
  * and job. A prefix that names several snapshots (in the scope) is refused with the
- * candidates in the hint: an audit must never restore the wrong snapshot.
+ * candidates in the hint, and so is `latest` over several histories (history.ts):
+ * an audit must never restore the wrong snapshot.
  */
 export async function findSnapshot(
   archive: Archive,
@@ -23,11 +25,27 @@ export async function findSnapshot(
   const { component, signal } = options;
   const where = `${component === undefined ? '' : ` of component ${component}`} in archive ${archive.location}`;
   if (ref === 'latest') {
-    const latest = (await listSnapshots(archive, options)).at(-1);
+    const snapshots = await listSnapshots(archive, options);
+    const latest = snapshots.at(-1);
     if (!latest) {
       throw new ArchiveError('unknown-snapshot', `no snapshot${where}`, {
         hint: 'back up first; `pullback snapshots` lists what the archive holds',
       });
+    }
+    // The newest of several histories is an accident of timing, not the one meant.
+    const newest = new Map<string, Snapshot>();
+    for (const snapshot of snapshots) newest.set(historyOf(snapshot), snapshot);
+    if (newest.size > 1) {
+      const named = [...newest.values()].map(
+        (snapshot) => `${snapshot.id.slice(0, 12)} (${historyLabel(snapshot)})`,
+      );
+      throw new ArchiveError(
+        'ambiguous-snapshot',
+        `latest names no snapshot${where}: it holds ${newest.size} histories`,
+        {
+          hint: `name one with --component, or give the id of one of the newest: ${named.slice(0, CANDIDATES_SHOWN).join(', ')}${named.length > CANDIDATES_SHOWN ? ', …' : ''}`,
+        },
+      );
     }
     return latest;
   }

@@ -20,7 +20,7 @@ export async function backupFiles(
   context: CommandContext,
 ): Promise<void> {
   const { archive } = await openArchiveFromFlags(options, context);
-  const excluded = options.exclude?.length ? picomatch([...options.exclude], { dot: true }) : undefined;
+  const excluded = options.exclude?.length ? exclusionOf(options.exclude) : undefined;
   const progress = progressDisplay(context, 'backup');
   try {
     const snapshot = await backupTree(archive, path, {
@@ -47,4 +47,18 @@ export async function backupFiles(
   } finally {
     progress.stop();
   }
+}
+
+/**
+ * Whether a path (relative to the backed-up tree) is excluded: a pattern with a slash
+ * is matched against the path, one without against each name, at any depth (as
+ * restic and .gitignore do). Two matchers, because picomatch's `basename` option
+ * also bends patterns that have a slash.
+ */
+function exclusionOf(patterns: readonly string[]): (path: string) => boolean {
+  const anchored = patterns.filter((pattern) => pattern.includes('/'));
+  const names = patterns.filter((pattern) => !pattern.includes('/'));
+  const matchPath = anchored.length > 0 ? picomatch(anchored, { dot: true }) : () => false;
+  const matchName = names.length > 0 ? picomatch(names, { dot: true, basename: true }) : () => false;
+  return (path) => matchPath(path) || matchName(path);
 }

@@ -1,6 +1,8 @@
 import {
   type Archive,
+  checkPolicy,
   forgetSnapshots,
+  isEmptyPolicy,
   pruneArchive,
   RETENTION_FIELDS,
   type RetentionPolicy,
@@ -43,7 +45,8 @@ export async function forget(options: ForgetOptions, context: CommandContext): P
     }
     for (const [component, settings] of Object.entries(loaded.config.components)) {
       if (options.component !== undefined && component !== options.component) continue;
-      if (Object.keys(policyOf(settings.retention)).length > 0)
+      // All zeros is no retention, as for the pull: the component keeps everything.
+      if (!isEmptyPolicy(checkPolicy(settings.retention)))
         plans.push({ component, policy: settings.retention });
     }
     if (plans.length === 0) throw new CliError(`no component in ${loaded.path} has a retention policy`);
@@ -67,10 +70,13 @@ export async function forget(options: ForgetOptions, context: CommandContext): P
 
 async function prune(archive: Archive, dryRun: boolean, context: CommandContext): Promise<void> {
   const result = await pruneArchive(archive, { dryRun, signal: context.signal });
-  const verb = dryRun ? 'would remove' : 'removed';
+  const packs = `${result.packsRemoved} pack${result.packsRemoved === 1 ? '' : 's'}`;
+  // bytesRemoved counts the repacked packs too: all of them are deleted.
   context.stdout.write(
-    `prune: ${verb} ${result.packsRemoved} packs (${formatBytes(result.bytesRemoved)}), ` +
-      `repacked ${result.packsRewritten} into ${result.packsWritten} (${formatBytes(result.bytesWritten)} written)\n`,
+    dryRun
+      ? `prune: would remove ${packs} and repack ${result.packsRewritten} (${formatBytes(result.bytesRemoved)} to delete)\n`
+      : `prune: removed ${packs} and repacked ${result.packsRewritten} into ${result.packsWritten} ` +
+          `(${formatBytes(result.bytesRemoved)} deleted, ${formatBytes(result.bytesWritten)} written with the new index)\n`,
   );
 }
 

@@ -12,5 +12,5 @@ export async function importActivate(
   _options: ImportActivateOptions,
   _context: CommandContext,
 ): Promise<void> {
-  notImplemented('import', 'the pipeline and the election');
+  notImplemented('import', 'the election');
 }

@@ -31,9 +31,18 @@ export async function listSnapshots(options: SnapshotsOptions, context: CommandC
     String(snapshot.stats.files),
     formatBytes(snapshot.stats.logicalBytes),
     formatBytes(snapshot.stats.newBytesStored),
-    snapshot.paths[0] ?? '',
+    sourceOf(snapshot),
   ]);
-  printTable(context, ['ID', 'TIME', 'COMPONENT', 'FILES', 'SIZE', 'NEW', 'PATH'], rows);
+  printTable(context, ['ID', 'TIME', 'COMPONENT', 'FILES', 'SIZE', 'NEW', 'SOURCE'], rows);
+}
+
+/**
+ * Where a snapshot came from: its export (a pulled artifact was staged in a temporary
+ * directory, gone since), else the tree's path.
+ */
+function sourceOf(snapshot: Snapshot): string {
+  const { exportId } = snapshot.tags;
+  return exportId === undefined ? (snapshot.paths[0] ?? '') : `export ${exportId}`;
 }
 
 /** The JSON form: id, time, component, sizes (logical and newly stored), and the rest of the manifest. */

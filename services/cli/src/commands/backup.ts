@@ -37,8 +37,10 @@ export function registerBackupCommands(program: Command, context: CommandContext
     )
     .argument('<PATH>', 'the directory to back up')
     .option(
-      '--exclude <PATTERN...>',
-      'leave out paths matching this glob, relative to PATH (e.g. "pg_wal/**", "*.tmp"); repeatable',
+      '--exclude <PATTERN>',
+      'leave out paths matching this glob, relative to PATH (e.g. "pg_wal/**"); one without a slash matches a name at any depth ("*.tmp"); repeatable',
+      // One value per --exclude, so that PATH may follow it.
+      (pattern: string, patterns: string[] = []) => [...patterns, pattern],
     )
     .option(
       '--force',

@@ -6,9 +6,9 @@ import { examples } from './help-text.js';
 export function registerImportCommand(program: Command, context: CommandContext): void {
   program
     .command('import')
-    .summary('activate a fallback by hand')
+    .summary('activate a fallback by hand (not built yet)')
     .description(
-      'Activate a fallback by hand: it replays the archive to its end, the old active is fenced (new epoch), then the fallback is promoted and clients are re-pointed. Refuses a stale fallback unless --force.',
+      'Not built yet (comes with the election). Activate a fallback by hand: it replays the archive to its end, the old active is fenced (new epoch), then the fallback is promoted and clients are re-pointed. Refuses a stale fallback unless --force.',
     )
     .argument('<instance>', 'a fallback instance of the config, e.g. shop-b')
     // Activation is not undoable: the flag must be written out.

@@ -9,7 +9,7 @@ export function registerRestoreCommand(program: Command, context: CommandContext
     .command('restore')
     .summary('restore a snapshot into a directory (and start it read-only)')
     .description(
-      'Restore a snapshot into --target. For PostgreSQL, --at replays archived WAL to a point in time, and --start runs the result read-only on --port, for audits. Never touches a configured instance.',
+      'Restore a snapshot into --target. For PostgreSQL, --start runs the result read-only on --port, for audits. Never touches a configured instance.',
     )
     .argument(
       '<snapshot-id|latest>',
@@ -23,7 +23,7 @@ export function registerRestoreCommand(program: Command, context: CommandContext
     )
     .option(
       '--at <TIME>',
-      'PostgreSQL: recover to this point in time by replaying archived WAL (ISO 8601 with a zone)',
+      'PostgreSQL: recover to this point in time by replaying archived WAL (ISO 8601 with a zone); not built yet, comes with continuous WAL',
       parseTime,
     )
     .option('--delta', 'keep files in DIR that already match the snapshot; rewrite only what differs')
@@ -34,7 +34,7 @@ export function registerRestoreCommand(program: Command, context: CommandContext
       'after',
       examples(
         'pullback restore latest --component shop --target /srv/restore/shop',
-        'pullback restore latest --component shop --target /tmp/audit --at 2025-06-01T12:30:00Z --start --port 5499',
+        'pullback restore latest --component shop --target /tmp/audit --start --port 5499',
         'pullback restore 4f3a9c --target /srv/pg/b --delta',
       ),
     )

@@ -50,14 +50,17 @@ const location = checkedString(checkLocation);
  * A `keepWithin` span, checked by the archive's own parser (the one `forget` applies),
  * so the config accepts exactly the spans retention can use.
  */
-const duration = z.string().superRefine((text, ctx) => {
-  try {
-    parseDuration(text);
-  } catch (error) {
-    if (!(error instanceof RetentionPolicyError)) throw error;
-    ctx.addIssue({ code: 'custom', message: `expected ${DURATION_HELP}, got ${JSON.stringify(text)}` });
-  }
-});
+const duration = z
+  // A number (`keepWithin: 7`) is a span without its unit: say what a span looks like.
+  .string({ error: (issue) => `expected ${DURATION_HELP}, got ${describeValue(issue.input)}` })
+  .superRefine((text, ctx) => {
+    try {
+      parseDuration(text);
+    } catch (error) {
+      if (!(error instanceof RetentionPolicyError)) throw error;
+      ctx.addIssue({ code: 'custom', message: `expected ${DURATION_HELP}, got ${JSON.stringify(text)}` });
+    }
+  });
 
 /**
  * Which snapshots `forget` keeps: the archive's `RetentionPolicy`, one optional key
