@@ -1,4 +1,4 @@
-import { type ArchiveKey, resolveArchiveKey } from '@pullback/pipeline/config';
+import { type ArchiveKey, resolveArchiveKey } from '@pullback/pipeline/config/flags';
 import { loadOptionalConfig } from './config-source.js';
 import { CliError } from './errors.js';
 

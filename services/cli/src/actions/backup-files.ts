@@ -1,5 +1,5 @@
 import { backupTree } from '@pullback/archive';
-import { FILES_KIND, snapshotTags } from '@pullback/pipeline';
+import { FILES_KIND, snapshotTags } from '@pullback/pipeline/snapshot-description';
 import picomatch from 'picomatch';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
