@@ -41,9 +41,14 @@ export class PullbackCli {
     return { ...cost, storedBytes: (await directoryBytes(this.archive)) - before };
   }
 
-  /** Restores snapshot `index` (default: the latest) into `target`. */
+  /**
+   * Restores snapshot `index` (default: the one made last) into `target`, by id: the
+   * archive holds two histories (the data directory and the tree), so `latest` alone
+   * is refused as ambiguous.
+   */
   async restore(target: string, options: { index?: number; delta?: boolean } = {}): Promise<Cost> {
-    const id = options.index === undefined ? 'latest' : this.snapshots[options.index]!;
+    const id = this.snapshots.at(options.index ?? -1);
+    if (id === undefined) throw new Error('no snapshot to restore yet');
     return this.run([
       'restore',
       id,
