@@ -21,4 +21,6 @@ export type {
   InstanceConfig,
   InstanceRole,
   PostgresComponentConfig,
+  WalConfig,
 } from './schema.js';
+export { walSlotName } from './wal-slot.js';

@@ -98,9 +98,33 @@ const componentFields = {
   outbox: location,
 };
 
+/**
+ * Continuous WAL of a postgres component (docs/wal.md): streamed from the active by
+ * one receiver on the pull side, into the archive.
+ */
+export const walSchema = z.strictObject({
+  /** Stream WAL into the archive. Default: true. */
+  enabled: z.boolean().default(true),
+  /**
+   * The receiver is a synchronous standby of the active: a commit returns once its WAL
+   * is durable on the pull side. Default: false.
+   */
+  synchronous: z.boolean().default(false),
+  /** The physical replication slot on the active. Default: `pullback_<component>` (dashes as underscores). */
+  slot: checkedString(checkSlotName).optional(),
+});
+
+/** A replication slot name as PostgreSQL accepts it. */
+function checkSlotName(text: string): string | undefined {
+  return /^[a-z0-9_]{1,63}$/.test(text)
+    ? undefined
+    : `expected lower-case letters, digits and underscores (at most 63), got ${JSON.stringify(text)}`;
+}
+
 export const postgresComponentSchema = z.strictObject({
   recipe: z.literal('postgres'),
   ...componentFields,
+  wal: walSchema.default({ enabled: true, synchronous: false }),
   /** Exactly one starts active (checked in checks.ts). */
   instances: z.array(instanceSchema).min(1, { error: 'a postgres component needs at least one instance' }),
 });
@@ -133,6 +157,11 @@ export const configSchema = z.strictObject({
     /** The file holding the archive key, last in the order of resolveArchiveKey (archive-key.ts). */
     keyFile: z.string().min(1).optional(),
   }),
+  /**
+   * Where this machine keeps its working state (the WAL receiver's spool), on a disk
+   * that survives a restart. Default: /var/lib/pullback.
+   */
+  stateDir: z.string().min(1).default('/var/lib/pullback'),
   /** Keyed by component name. */
   components: z.record(z.string(), componentSchema),
 });
@@ -144,6 +173,7 @@ export type ArchiveSection = Config['archive'];
 export type ComponentConfig = z.output<typeof componentSchema>;
 export type PostgresComponentConfig = z.output<typeof postgresComponentSchema>;
 export type FilesComponentConfig = z.output<typeof filesComponentSchema>;
+export type WalConfig = z.output<typeof walSchema>;
 export type InstanceConfig = z.output<typeof instanceSchema>;
 export type InstanceRole = InstanceConfig['role'];
 
@@ -154,4 +184,6 @@ export const KNOWN_KEYS: readonly string[] = [
   ...Object.keys(filesComponentSchema.shape),
   ...Object.keys(retentionSchema.shape),
   ...Object.keys(instanceSchema.shape),
+  ...Object.keys(postgresComponentSchema.shape),
+  ...Object.keys(walSchema.shape),
 ];
