@@ -5,6 +5,8 @@ import type {
   FallbackState,
   SnapshotHealth,
   SnapshotRecord,
+  WalGap,
+  WalReceiverState,
 } from './records.js';
 import type { Registry } from './registry.js';
 
@@ -45,6 +47,10 @@ export interface ComponentStatus {
   readonly badSnapshots: Readonly<Record<string, SnapshotHealth>>;
   /** The newest failures first. */
   readonly failures: readonly FailureRecord[];
+  /** Postgres components with WAL: the receiver's last report (docs/wal.md). */
+  readonly walReceiver?: WalReceiverState;
+  /** Stretches of WAL the archive lacks. */
+  readonly walGaps?: readonly WalGap[];
 }
 
 /** The whole picture, for `pullback status [--json]`. */
@@ -104,6 +110,10 @@ export async function readStatus(
       instances,
       badSnapshots: Object.fromEntries(Object.entries(health).filter(([, h]) => h.state === 'bad')),
       failures: await registry.failures(name, options.failures ?? 10),
+      ...(component.walReceiver === undefined ? {} : { walReceiver: component.walReceiver }),
+      ...(component.walGaps === undefined || component.walGaps.length === 0
+        ? {}
+        : { walGaps: component.walGaps }),
     });
   }
   return { at: now.toISOString(), components };

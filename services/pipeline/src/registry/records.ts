@@ -40,6 +40,12 @@ export interface FallbackState {
   /** When the last replayed transaction committed on the active. */
   readonly replayedAt?: string;
   readonly running?: boolean;
+  /** Where its WAL comes from now: the active (streaming), the archive (restore_command), or nowhere. */
+  readonly source?: 'streaming' | 'archive' | 'none';
+  /** The active's current LSN less the replayed one, in bytes, when the active could be asked. */
+  readonly behindBytes?: number;
+  /** The timeline it replays. */
+  readonly timeline?: number;
   readonly healthy: boolean;
   /** Why it is not healthy (one line). */
   readonly reason?: string;
@@ -53,6 +59,57 @@ export interface SnapshotHealth {
   readonly instance: string;
   readonly reason?: string;
   readonly at: string;
+}
+
+/** A stretch of WAL the archive does not hold: nothing in it can be restored to. */
+export interface WalGap {
+  readonly timeline: number;
+  /** The first missing byte (LSN). */
+  readonly fromLsn: string;
+  /** The first byte held again (LSN). */
+  readonly toLsn: string;
+  /** Restorable up to this time before the gap, and again from this time after it, when known. */
+  readonly fromTime?: string;
+  readonly toTime?: string;
+  /** Why: `slot-lost` (the active recycled WAL the receiver had not read), `missing` (found by a check of the archive). */
+  readonly cause: 'slot-lost' | 'missing';
+  readonly detectedAt: string;
+}
+
+/** The WAL receiver of a component, as its holder last reported it (docs/wal.md). */
+export interface WalReceiverState {
+  /** Which pull-backup worker runs it: `<hostname>:<pid>`. */
+  readonly holder: string;
+  /** The instance it streams from. */
+  readonly source?: string;
+  readonly streaming: boolean;
+  readonly synchronous: boolean;
+  readonly slot: string;
+  /** The archive's WAL stream, `<component>.<systemIdentifier>`. */
+  readonly stream?: string;
+  readonly timeline?: number;
+  /** Flushed to the pull side's spool. */
+  readonly flushedLsn?: string;
+  /** The end of what the archive holds (the partial segment included), and when it was stored. */
+  readonly archivedLsn?: string;
+  readonly archivedAt?: string;
+  /** The active's current LSN when last asked. */
+  readonly activeLsn?: string;
+  /** activeLsn less archivedLsn. */
+  readonly behindBytes?: number;
+  /** Seconds since the archive last caught up with the active. */
+  readonly behindSeconds?: number;
+  /** WAL the slot holds back on the active (current LSN less the slot's restart_lsn). */
+  readonly slotRetainedBytes?: number;
+  /** pg_replication_slots.wal_status: reserved, extended, unreserved, lost. */
+  readonly slotStatus?: string;
+  /** The active's max_slot_wal_keep_size; `-1` (unlimited) is warned about. */
+  readonly maxSlotWalKeepSize?: string;
+  /** Synchronous mode with the receiver not streaming: the active's commits block. */
+  readonly blockingWrites?: boolean;
+  /** Why it is not streaming (one line). */
+  readonly reason?: string;
+  readonly updatedAt: string;
 }
 
 export type FailureStage = 'export' | 'pull' | 'import';
@@ -79,6 +136,10 @@ export interface ComponentRecord {
   readonly active: string | undefined;
   readonly lastExport?: ExportRecord;
   readonly lastSnapshot?: SnapshotRecord;
+  /** Postgres components with WAL: the receiver's last report. */
+  readonly walReceiver?: WalReceiverState;
+  /** Stretches of WAL the archive lacks, oldest first. */
+  readonly walGaps?: readonly WalGap[];
 }
 
 /** An instance as registered, with its live role. */

@@ -8,7 +8,7 @@ export interface RegistryKeys {
   readonly registered: string;
   /** SET of component names. */
   readonly components: string;
-  /** HASH: recipe, schedule, outbox, epoch, active, createdAt, lastExport (JSON), lastSnapshot (JSON). */
+  /** HASH: recipe, schedule, outbox, epoch, active, createdAt, lastExport, lastSnapshot, walReceiver, walGaps (JSON). */
   component(component: string): string;
   /** SET of the component's instance names. */
   instances(component: string): string;
@@ -20,6 +20,8 @@ export interface RegistryKeys {
   snapshotHealth(component: string): string;
   /** STRING: the token of the holder of lock `scope` (`export.<component>`, `import.<instance>`), with a TTL. */
   lock(scope: string): string;
+  /** STRING: who runs (with a TTL) or ran the restore drill of a snapshot. */
+  drill(snapshotId: string): string;
 }
 
 export const DEFAULT_PREFIX = 'pullback';
@@ -35,5 +37,6 @@ export function registryKeys(prefix: string = DEFAULT_PREFIX): RegistryKeys {
     failures: (component) => `${base}:failures:${component}`,
     snapshotHealth: (component) => `${base}:snapshot-health:${component}`,
     lock: (scope) => `${base}:lock:${scope}`,
+    drill: (snapshotId) => `${base}:drill:${snapshotId}`,
   };
 }

@@ -10,6 +10,8 @@ import type {
   InstanceRecord,
   SnapshotHealth,
   SnapshotRecord,
+  WalGap,
+  WalReceiverState,
 } from './records.js';
 import { DEFAULT_PREFIX, type RegistryKeys, registryKeys } from './registry-keys.js';
 import {
@@ -186,6 +188,8 @@ export class Registry {
       active: hash.active === undefined || hash.active === '' ? undefined : hash.active,
       ...parsedField<ExportRecord>('lastExport', hash.lastExport),
       ...parsedField<SnapshotRecord>('lastSnapshot', hash.lastSnapshot),
+      ...parsedField<WalReceiverState>('walReceiver', hash.walReceiver),
+      ...parsedField<readonly WalGap[]>('walGaps', hash.walGaps),
     };
   }
 
@@ -374,6 +378,29 @@ export class Registry {
   async failures(component: string, count = 10): Promise<FailureRecord[]> {
     const items = await this.redis.lrange(this.keys.failures(component), 0, count - 1);
     return items.map((item) => JSON.parse(item) as FailureRecord);
+  }
+
+  /** Records what the WAL receiver of `component` reports (docs/wal.md); not epoch-bound, the receiver follows activations. */
+  async reportWalReceiver(component: string, state: WalReceiverState): Promise<void> {
+    await this.redis.hset(this.keys.component(component), 'walReceiver', JSON.stringify(state));
+  }
+
+  /** Replaces the WAL gaps known for `component` (found by the receiver or a check of the archive). */
+  async recordWalGaps(component: string, gaps: readonly WalGap[]): Promise<void> {
+    await this.redis.hset(this.keys.component(component), 'walGaps', JSON.stringify(gaps));
+  }
+
+  /**
+   * Claims the one restore drill of `snapshotId` for `holder`, for `ttlMs`: false when
+   * another agent claimed it (and has not let its claim lapse) or it is done.
+   */
+  async claimDrill(snapshotId: string, holder: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.drill(snapshotId), holder, 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
+  /** Marks the drill of `snapshotId` done, for good: no other agent runs it again. */
+  async finishDrill(snapshotId: string, holder: string): Promise<void> {
+    await this.redis.set(this.keys.drill(snapshotId), `done by ${holder}`);
   }
 
   private async writeIfEpoch(
