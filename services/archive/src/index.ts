@@ -59,6 +59,16 @@ export {
   type WalOperationOptions,
 } from './wal/archive-wal.js';
 export { listWal, listWalStreams, type WalObjectInfo } from './wal/list-wal.js';
+export { removeWalBefore } from './wal/remove-wal.js';
+export { parseTimelineHistory, type TimelineSwitch } from './wal/timeline-history.js';
+export {
+  type WalChain,
+  type WalGap,
+  type WalPosition,
+  type WalRun,
+  type WalTimelineChain,
+  walChain,
+} from './wal/wal-chain.js';
 export {
   checkSegmentSize,
   checkWalStream,
