@@ -1,4 +1,4 @@
-import { ArchiveError, isArchiveError } from '../errors.js';
+import { CorruptDataError, isArchiveError } from '../errors.js';
 import type { Archive } from '../repository/archive.js';
 import { fetchWalFile, readWalHeader } from './archive-wal.js';
 import { listWal, type WalObjectInfo } from './list-wal.js';
@@ -123,19 +123,24 @@ export async function walChain(
   }
 
   const headers = new HeaderCache(archive, stream, options.signal);
-  const lastNames = [...byTimeline.get(lastTimeline)!.keys()].sort();
-  const endName = lastNames[lastNames.length - 1]!;
-  // Its segment size is the stream's; a header that does not open fails the chain here.
-  const endHeader = await readWalHeader(archive, stream, endName, {
-    partial: byTimeline.get(lastTimeline)!.get(endName)!.complete === undefined,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  if (endHeader === undefined) {
-    throw new ArchiveError(
-      'missing-data',
-      `wal segment ${endName} of stream ${stream} was removed while read`,
-    );
+  // The end: the newest segment whose header opens (verify reports one that does not).
+  // Its segment size is the stream's.
+  let found: { timeline: number; name: string; header: WalHeader } | undefined;
+  for (const timeline of [...withSegments].reverse()) {
+    const segments = byTimeline.get(timeline)!;
+    for (const name of [...segments.keys()].sort().reverse()) {
+      const header = await headers.read(name, segments.get(name)!);
+      if (header !== undefined) {
+        found = { timeline, name, header };
+        break;
+      }
+    }
+    if (found) break;
   }
+  if (found === undefined) {
+    throw new CorruptDataError(`no wal segment header of stream ${stream} opens`);
+  }
+  const { timeline: endTimeline, name: endName, header: endHeader } = found;
   const segmentSize = endHeader.segmentSize;
 
   // The latest switch out of each timeline the archive continues on.
@@ -265,7 +270,7 @@ export async function walChain(
       receivedAt: startHeader?.firstReceivedAt ?? endHeader.firstReceivedAt,
     },
     end: {
-      timeline: lastTimeline,
+      timeline: endTimeline,
       segment: endName,
       lsn: formatLsn(endNumber * BigInt(segmentSize) + BigInt(endHeader.contentBytes)),
       partial: endHeader.partial,
