@@ -30,7 +30,13 @@ export interface ForgottenWal {
  */
 export async function forgetWal(
   archive: Archive,
-  options: { readonly component?: string; readonly dryRun?: boolean; readonly signal?: AbortSignal } = {},
+  options: {
+    readonly component?: string;
+    readonly dryRun?: boolean;
+    /** Snapshot ids to count as forgotten already: a dry run's forget left them. */
+    readonly forgotten?: ReadonlySet<string>;
+    readonly signal?: AbortSignal;
+  } = {},
 ): Promise<ForgottenWal[]> {
   const signal = options.signal ? { signal: options.signal } : {};
   const streams = (await listWalStreams(archive, signal)).filter(
@@ -44,6 +50,7 @@ export async function forgetWal(
     ...(options.component === undefined ? {} : { component: options.component }),
     ...signal,
   })) {
+    if (options.forgotten?.has(snapshot.id)) continue;
     let description: ReturnType<typeof describeSnapshot>;
     try {
       description = describeSnapshot(snapshot);
