@@ -82,4 +82,15 @@ describe('forget and prune drop the wal and proofs of forgotten snapshots', () =
     expect(verify.code).toBe(0);
     expect(verify.stdout).toMatch(/^ok: 2 snapshots, \d+ packs, 4 wal objects$/m);
   });
+
+  it('verify names a missing segment of the wal with the lsns and times it costs', async () => {
+    await rm(join(work, 'archive', 'wal', 'db.42', '00000001', '000000010000000000000004'));
+    const verify = await runCli(['verify', '--repair', ...args]);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toMatch(
+      /^wal stream db\.42: timeline 1: wal 0\/400000 to 0\/500000 is missing: no restore to a time between \S+ and \S+$/m,
+    );
+    expect(verify.stdout).toMatch(/^1 problems: 2 snapshots, \d+ packs, 3 wal objects$/m);
+    expect(verify.stdout).not.toMatch(/repair/);
+  });
 });
