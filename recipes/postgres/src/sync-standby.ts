@@ -33,15 +33,14 @@ export async function configureSyncStandby(
         { hint: `add ${quoted} to it, or set wal.synchronous to false` },
       );
     }
-    await query(
-      endpoint,
-      `alter system set synchronous_standby_names = ${sqlLiteral(quoted)}; select pg_reload_conf()`,
-      options,
-    );
+    // ALTER SYSTEM refuses to run in a transaction block, which several statements in one query are.
+    await query(endpoint, `alter system set synchronous_standby_names = ${sqlLiteral(quoted)}`, options);
+    await query(endpoint, 'select pg_reload_conf()', options);
     return;
   }
   if (setByUs) {
-    await query(endpoint, 'alter system reset synchronous_standby_names; select pg_reload_conf()', options);
+    await query(endpoint, 'alter system reset synchronous_standby_names', options);
+    await query(endpoint, 'select pg_reload_conf()', options);
   }
 }
 

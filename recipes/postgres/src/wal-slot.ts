@@ -37,7 +37,7 @@ export async function ensureWalSlot(
   if (walStatus === undefined || recreate) {
     const restartLsn = await query(
       endpoint,
-      `select restart_lsn::text from pg_create_physical_replication_slot(${name}, true)`,
+      `select coalesce(lsn::text, pg_current_wal_lsn()::text) from pg_create_physical_replication_slot(${name}, true)`,
       options,
     );
     return { recreated: recreate, restartLsn };
