@@ -27,3 +27,11 @@ export function lsnDistance(from: string, to: string): number {
   const difference = lsnToBigInt(to) - lsnToBigInt(from);
   return difference > 0n ? Number(difference) : 0;
 }
+
+/** The name of the segment holding byte `position` on `timeline`. */
+export function segmentNameAt(position: bigint, timeline: number, segmentSize: number): string {
+  const segment = position / BigInt(segmentSize);
+  const segmentsPerId = 0x100000000n / BigInt(segmentSize);
+  const hex = (value: bigint | number) => value.toString(16).toUpperCase().padStart(8, '0');
+  return `${hex(timeline)}${hex(segment / segmentsPerId)}${hex(segment % segmentsPerId)}`;
+}

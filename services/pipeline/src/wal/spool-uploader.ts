@@ -84,8 +84,9 @@ export class SpoolUploader {
     if (content === undefined) return;
     const bytes = partialContentBytes(content, seen?.bytes ?? 0);
     this.advance(file, bytes, 'flushed');
-    if (seen !== undefined && bytes <= seen.bytes) {
-      this.partialSeen = { file: file.file, mtimeMs: info.mtimeMs, bytes: seen.bytes };
+    // An empty partial (just created, or put there to resume from) holds nothing to store yet.
+    if (bytes <= (seen?.bytes ?? 0)) {
+      this.partialSeen = { file: file.file, mtimeMs: info.mtimeMs, bytes: seen?.bytes ?? 0 };
       return;
     }
     const times = await this.times(file, path);

@@ -17,6 +17,12 @@ export interface WalArchive {
     },
     options?: { signal?: AbortSignal },
   ): Promise<void>;
+  /** A segment's bytes (a partial's padded with zeros to the segment size), or undefined when absent. */
+  fetch(
+    stream: string,
+    name: string,
+    options?: { allowPartial?: boolean; signal?: AbortSignal },
+  ): Promise<Buffer | undefined>;
   /** Where the stream's WAL ends in the archive (its newest timeline), partial included. */
   end(
     stream: string,

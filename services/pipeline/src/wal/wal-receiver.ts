@@ -12,6 +12,7 @@ import { LagClock } from './lag-clock.js';
 import { takeLease } from './lease.js';
 import { lsnDistance, lsnToBigInt } from './lsn.js';
 import { pause } from './pause.js';
+import { seedSpool } from './seed-spool.js';
 import { readSpoolMeta, writeSpoolMeta } from './spool-meta.js';
 import { SpoolUploader } from './spool-uploader.js';
 import type { WalArchive } from './wal-archive.js';
@@ -211,6 +212,9 @@ export function startWalReceiver(options: WalReceiverOptions): RunningWalReceive
       if (archived !== undefined && lsnToBigInt(archived.lsn) < lsnToBigInt(start.restartedAt.lsn)) {
         await recordGap(archived.timeline, archived.lsn, start.restartedAt.lsn, archived.at);
       }
+    }
+    if (start.restartedAt === undefined && !restartFromSlot) {
+      await seedSpool(options.archive, stream, spoolDir, start.segmentSize, signal);
     }
     const receiving = walStream.receive();
     holding.receiving = true;
