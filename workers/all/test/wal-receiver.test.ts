@@ -80,7 +80,14 @@ components:
   const configPath = join(world.root, 'pullback.yaml');
   await writeFile(configPath, yaml);
   await active.psql('create table notes (text text)');
-  return { world, active, archive, registry: new Registry(redisClient, { prefix: world.prefix }), yaml, configPath };
+  return {
+    world,
+    active,
+    archive,
+    registry: new Registry(redisClient, { prefix: world.prefix }),
+    yaml,
+    configPath,
+  };
 }
 
 /** The pull side in this process (its receivers run while it holds the lease). */
@@ -96,7 +103,10 @@ async function startPullProcess(walWorld: WalWorld, stateDir?: string): Promise<
   let configPath = walWorld.configPath;
   if (stateDir !== undefined) {
     configPath = join(walWorld.world.root, `pullback-${stateDir}.yaml`);
-    await writeFile(configPath, walWorld.yaml.replace(/^stateDir: .*$/m, `stateDir: ${join(walWorld.world.root, stateDir)}`));
+    await writeFile(
+      configPath,
+      walWorld.yaml.replace(/^stateDir: .*$/m, `stateDir: ${join(walWorld.world.root, stateDir)}`),
+    );
   }
   const child = spawn(process.execPath, [PULL_SIDE, configPath, walWorld.world.prefix], {
     detached: true,
@@ -192,8 +202,10 @@ describe('the WAL receiver on the pull side', () => {
       const marker = `row-${driver}-${Date.now()}`;
       await wal.active.psql(`insert into notes values ('${marker}')`);
       const written = Date.now();
-      await waitLong('the row in the archive', async () =>
-        (await archivedWal(wal.archive, `shop.${systemIdentifier}`)).includes(marker) || undefined,
+      await waitLong(
+        'the row in the archive',
+        async () =>
+          (await archivedWal(wal.archive, `shop.${systemIdentifier}`)).includes(marker) || undefined,
       );
       // An export would take its schedule's hour; a loaded 2-core machine still takes seconds.
       expect(Date.now() - written).toBeLessThan(15_000);
@@ -247,7 +259,10 @@ describe('the WAL receiver on the pull side', () => {
     }
     const diedAt = Date.now();
     await killGroup(first, 'SIGKILL');
-    const secondState = await waitStreaming(wal, `${(await receiverState(wal))?.holder.split(':')[0]}:${second.pid}`);
+    const secondState = await waitStreaming(
+      wal,
+      `${(await receiverState(wal))?.holder.split(':')[0]}:${second.pid}`,
+    );
     // The lease's TTL is 5 s: the other worker takes over within seconds.
     expect(Date.now() - diedAt).toBeLessThan(60_000);
     for (let switched = 0; switched < 2; switched++) {
@@ -277,9 +292,11 @@ describe('the WAL receiver on the pull side', () => {
     const stopped = await receiverState(wal);
     expect(stopped).toMatchObject({ streaming: false, synchronous: true, blockingWrites: true });
     const commit = wal.active.psql(`insert into notes values ('waiting')`);
-    await waitLong('the commit waiting for the receiver', async () =>
-      (await wal.active.psql(`select count(*) from pg_stat_activity where wait_event = 'SyncRep'`)) === '1' ||
-      undefined,
+    await waitLong(
+      'the commit waiting for the receiver',
+      async () =>
+        (await wal.active.psql(`select count(*) from pg_stat_activity where wait_event = 'SyncRep'`)) ===
+          '1' || undefined,
     );
     await startPullHere(wal);
     await commit;
@@ -301,8 +318,11 @@ describe('the WAL receiver on the pull side', () => {
       await wal.active.psql(`insert into filler select repeat('x', 1000) from generate_series(1, 20000)`);
       await wal.active.psql('select pg_switch_wal()');
       await wal.active.psql('checkpoint');
-      return (await wal.active.psql(`select wal_status from pg_replication_slots where slot_name = 'pullback_shop'`)) ===
-        'lost' || undefined;
+      return (
+        (await wal.active.psql(
+          `select wal_status from pg_replication_slots where slot_name = 'pullback_shop'`,
+        )) === 'lost' || undefined
+      );
     });
     await startPullHere(wal);
     const gaps = await waitLong('the gap reported', async () => {
@@ -317,8 +337,9 @@ describe('the WAL receiver on the pull side', () => {
     await waitStreaming(wal);
     const marker = `after-${Date.now()}`;
     await wal.active.psql(`insert into notes values ('${marker}')`);
-    await waitLong('a row after the gap in the archive', async () =>
-      (await archivedWal(wal.archive, state.stream as string)).includes(marker) || undefined,
+    await waitLong(
+      'a row after the gap in the archive',
+      async () => (await archivedWal(wal.archive, state.stream as string)).includes(marker) || undefined,
     );
   });
 });
