@@ -14,7 +14,6 @@ import {
   startS3,
 } from '@pullback/harness';
 import { parseConfig, Registry, type WalReceiverState } from '@pullback/pipeline';
-import { query } from '@pullback/recipe-postgres';
 import { openBackend } from '@pullback/storage';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -147,8 +146,16 @@ const waitStreaming = (walWorld: WalWorld, holder?: string) =>
     return state?.streaming && (holder === undefined || state.holder === holder) ? state : undefined;
   });
 
-/** Every WAL file of the stream in the archive, end to end (a record may cross a segment's end). */
+/**
+ * Every WAL file of the stream in the archive, end to end (a record may cross a segment's
+ * end). Empty when a partial was read while being replaced: s3rver, unlike S3, does not
+ * replace an object atomically, and the archive refuses the torn read.
+ */
 async function archivedWal(archive: Archive, stream: string): Promise<Buffer> {
+  return readArchivedWal(archive, stream).catch(() => Buffer.alloc(0));
+}
+
+async function readArchivedWal(archive: Archive, stream: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   for (const object of await listWal(archive, stream)) {
     if (object.history || object.partial) continue;
@@ -169,7 +176,7 @@ function startLoad(active: PostgresServer, prefix: string) {
     for (let n = 0; !stopped; n++) {
       const marker = `${prefix}-${String(n).padStart(6, '0')}`;
       try {
-        await query({ host: '127.0.0.1', port: active.port }, `insert into notes values ('${marker}')`);
+        await active.psql(`insert into notes values ('${marker}')`);
       } catch {
         return;
       }
@@ -229,7 +236,11 @@ describe('the WAL receiver on the pull side', () => {
       const state = await waitStreaming(wal);
       if (synchronous) expect(state.synchronous).toBe(true);
       const load = startLoad(wal.active, 'load');
-      await waitLong('a load under way', async () => load.acknowledged.length >= 300 || undefined);
+      // Long enough that some rows were acknowledged more than a second before the kill.
+      await waitLong('a load under way', async () => {
+        const first = load.acknowledged[0];
+        return (first !== undefined && Date.now() - first.at > 3_000 && load.acknowledged.length >= 50) || undefined;
+      });
       const killedAt = Date.now();
       await Promise.all([killGroup(pullSide, 'SIGKILL'), wal.active.crash()]);
       await load.stop();
@@ -254,7 +265,7 @@ describe('the WAL receiver on the pull side', () => {
     const second = await startPullProcess(wal, 'state-2');
     const load = startLoad(wal.active, 'moved');
     for (let switched = 0; switched < 2; switched++) {
-      await waitLong('rows', async () => load.acknowledged.length >= 100 * (switched + 1) || undefined);
+      await waitLong('rows', async () => load.acknowledged.length >= 40 * (switched + 1) || undefined);
       await wal.active.psql('select pg_switch_wal()');
     }
     const diedAt = Date.now();
@@ -267,7 +278,7 @@ describe('the WAL receiver on the pull side', () => {
     expect(Date.now() - diedAt).toBeLessThan(60_000);
     for (let switched = 0; switched < 2; switched++) {
       const rows = load.acknowledged.length;
-      await waitLong('rows', async () => load.acknowledged.length >= rows + 100 || undefined);
+      await waitLong('rows', async () => load.acknowledged.length >= rows + 40 || undefined);
       await wal.active.psql('select pg_switch_wal()');
     }
     await load.stop();

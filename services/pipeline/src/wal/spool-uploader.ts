@@ -1,4 +1,4 @@
-import { readFile, rm, stat } from 'node:fs/promises';
+import { open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatLsn, lsnToBigInt } from './lsn.js';
 import { partialContentBytes } from './partial-content.js';
@@ -34,6 +34,7 @@ export class SpoolUploader {
   flushed: SpoolPosition | undefined;
   private readonly firstSeen = new Map<string, string>();
   private partialSeen: { file: string; mtimeMs: number; bytes: number } | undefined;
+  private partialBuffer: Buffer | undefined;
 
   constructor(private readonly options: SpoolUploaderOptions) {}
 
@@ -80,7 +81,7 @@ export class SpoolUploader {
     const seen = this.partialSeen?.file === file.file ? this.partialSeen : undefined;
     if (seen !== undefined && seen.mtimeMs === info.mtimeMs) return;
     // pg_receivewal may rename it to the complete segment meanwhile: then the next pass stores that.
-    const content = await readFile(path).catch(missingIsUndefined);
+    const content = await this.readPartial(path);
     if (content === undefined) return;
     const bytes = partialContentBytes(content, seen?.bytes ?? 0);
     this.advance(file, bytes, 'flushed');
@@ -100,6 +101,22 @@ export class SpoolUploader {
     );
     this.partialSeen = { file: file.file, mtimeMs: info.mtimeMs, bytes };
     this.advance(file, bytes, 'both');
+  }
+
+  /**
+   * Reads a partial into one buffer kept for it: it is read again every few hundred
+   * milliseconds, and a new 16 MiB buffer each time would churn memory.
+   */
+  private async readPartial(path: string): Promise<Buffer | undefined> {
+    const handle = await open(path, 'r').catch(missingIsUndefined);
+    if (handle === undefined) return undefined;
+    try {
+      this.partialBuffer ??= Buffer.alloc(this.options.segmentSize);
+      const { bytesRead } = await handle.read(this.partialBuffer, 0, this.partialBuffer.length, 0);
+      return this.partialBuffer.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
   }
 
   /** When the file's first byte arrived (as first seen by this uploader) and its last. */
