@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { scratchDir } from '@pullback/harness';
 import { describe, expect, it } from 'vitest';
 import { LagClock } from '../src/wal/lag-clock.js';
-import { formatLsn, lsnToBigInt, parseSegmentName, segmentNameAt } from '../src/wal/lsn.js';
+import { lsnDistance } from '../src/wal/lsn.js';
 import { partialContentBytes } from '../src/wal/partial-content.js';
 import { listSpool } from '../src/wal/spool-files.js';
 
@@ -21,15 +21,10 @@ describe("the spool's WAL files", () => {
     expect(partialContentBytes(file, 8192)).toBe(16 * MiB);
   });
 
-  it('names segments by position and timeline, and back', () => {
-    const size = 16 * MiB;
-    expect(segmentNameAt(lsnToBigInt('0/3000028'), 1, size)).toBe('000000010000000000000003');
-    expect(segmentNameAt(lsnToBigInt('1/FF000000'), 2, size)).toBe('0000000200000001000000FF');
-    expect(parseSegmentName('0000000200000001000000FF', size)).toEqual({
-      timeline: 2,
-      start: lsnToBigInt('1/FF000000'),
-    });
-    expect(formatLsn(lsnToBigInt('16/B374D848'))).toBe('16/B374D848');
+  it('measures the bytes between two positions, none backwards', () => {
+    expect(lsnDistance('0/3000028', '0/3000128')).toBe(256);
+    expect(lsnDistance('1/0', '0/FFFFFFFF')).toBe(0);
+    expect(lsnDistance('0/FFFFFFFF', '1/0')).toBe(1);
   });
 
   it('lists history files first, then segments by position with the older timeline first, and ignores other files', async () => {

@@ -1,4 +1,4 @@
-import { lsnToBigInt } from './lsn.js';
+import { parseLsn } from '@pullback/archive';
 
 /**
  * How long the archive has been behind the active: the active's positions are noted
@@ -11,8 +11,8 @@ export class LagClock {
 
   /** Notes the active's position `activeLsn` (read at `now`) and where the archive is; returns seconds behind. */
   update(activeLsn: string, archivedLsn: string | undefined, now = Date.now()): number {
-    const active = lsnToBigInt(activeLsn);
-    const archived = archivedLsn === undefined ? -1n : lsnToBigInt(archivedLsn);
+    const active = parseLsn(activeLsn);
+    const archived = archivedLsn === undefined ? -1n : parseLsn(archivedLsn);
     if (this.seen.at(-1)?.lsn !== active) this.seen.push({ lsn: active, at: now });
     // A few minutes of once-a-second readings at most.
     if (this.seen.length > 600) this.seen.shift();

@@ -1,6 +1,6 @@
 import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatLsn, lsnToBigInt, segmentNameAt } from './lsn.js';
+import { formatLsn, parseLsn, segmentOfLsn } from '@pullback/archive';
 import { listSpool } from './spool-files.js';
 import type { WalArchive } from './wal-archive.js';
 
@@ -24,8 +24,8 @@ export async function seedSpool(
   if ((await listSpool(spoolDir, segmentSize)).some((file) => file.kind !== 'history')) return undefined;
   const end = await archive.end(stream, signal === undefined ? {} : { signal });
   if (end === undefined) return undefined;
-  const position = lsnToBigInt(end.lsn);
-  const name = segmentNameAt(position, end.timeline, segmentSize);
+  const position = parseLsn(end.lsn);
+  const name = segmentOfLsn(position, end.timeline, segmentSize);
   const path = join(spoolDir, `${name}.partial`);
   const held =
     position % BigInt(segmentSize) === 0n

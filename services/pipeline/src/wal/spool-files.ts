@@ -1,5 +1,5 @@
 import { readdir } from 'node:fs/promises';
-import { parseSegmentName } from './lsn.js';
+import { parseWalName, segmentStart } from '@pullback/archive';
 
 /** A file pg_receivewal (or any receiver) left in the spool. */
 export interface SpoolFile {
@@ -21,22 +21,14 @@ export interface SpoolFile {
 export async function listSpool(spoolDir: string, segmentSize: number): Promise<SpoolFile[]> {
   const files: SpoolFile[] = [];
   for (const file of await readdir(spoolDir).catch(() => [] as string[])) {
-    const history = /^([0-9A-F]{8})\.history$/.exec(file);
-    if (history !== null) {
-      files.push({
-        file,
-        name: file,
-        kind: 'history',
-        timeline: Number.parseInt(history[1] as string, 16),
-        start: 0n,
-      });
-      continue;
-    }
-    const partial = file.endsWith('.partial');
-    const name = partial ? file.slice(0, -'.partial'.length) : file;
-    const parsed = parseSegmentName(name, segmentSize);
+    const parsed = parseWalName(file);
     if (parsed === undefined) continue;
-    files.push({ file, name, kind: partial ? 'partial' : 'segment', ...parsed });
+    const { name, timeline } = parsed;
+    if (parsed.kind === 'history') files.push({ file, name, kind: 'history', timeline, start: 0n });
+    else {
+      const kind = parsed.partial ? 'partial' : 'segment';
+      files.push({ file, name, kind, timeline, start: segmentStart(name, segmentSize) });
+    }
   }
   const rank = (file: SpoolFile) => (file.kind === 'history' ? 0 : 1);
   return files.sort(

@@ -1,6 +1,6 @@
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatLsn, lsnToBigInt } from './lsn.js';
+import { formatLsn, parseLsn } from '@pullback/archive';
 import { partialContentBytes } from './partial-content.js';
 import { listSpool, type SpoolFile } from './spool-files.js';
 import type { WalArchive } from './wal-archive.js';
@@ -145,7 +145,7 @@ export class SpoolUploader {
     const later = (known: SpoolPosition | undefined) =>
       known === undefined ||
       file.timeline > known.timeline ||
-      (file.timeline === known.timeline && end >= lsnToBigInt(known.lsn));
+      (file.timeline === known.timeline && end >= parseLsn(known.lsn));
     if (later(this.flushed)) this.flushed = position;
     if (which === 'both' && later(this.archived)) this.archived = position;
   }

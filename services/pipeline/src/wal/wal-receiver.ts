@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { compareLsn, walStreamName } from '@pullback/archive';
 import type { PostgresComponentConfig } from '../config/schema.js';
 import { walSlotName } from '../config/wal-slot.js';
 import { messageOf } from '../domain/errors.js';
@@ -10,7 +11,7 @@ import type { WalGap, WalReceiverState } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
 import { LagClock } from './lag-clock.js';
 import { takeLease } from './lease.js';
-import { lsnDistance, lsnToBigInt } from './lsn.js';
+import { lsnDistance } from './lsn.js';
 import { pause } from './pause.js';
 import { seedSpool } from './seed-spool.js';
 import { readSpoolMeta, writeSpoolMeta } from './spool-meta.js';
@@ -188,7 +189,7 @@ export function startWalReceiver(options: WalReceiverOptions): RunningWalReceive
     });
     holding.walStream = walStream;
     const start = await walStream.prepare();
-    const stream = `${component}.${start.systemIdentifier}`;
+    const stream = walStreamName(component, start.systemIdentifier);
     if (meta !== undefined && (meta.stream !== stream || meta.segmentSize !== start.segmentSize)) {
       // A new server lineage under this component: the spool's files are stored, start afresh.
       await uploader?.storeSpool({ signal, removeNewest: true });
@@ -209,7 +210,7 @@ export function startWalReceiver(options: WalReceiverOptions): RunningWalReceive
     holding.uploader = uploader;
     if (start.restartedAt !== undefined) {
       const archived = uploader.archived;
-      if (archived !== undefined && lsnToBigInt(archived.lsn) < lsnToBigInt(start.restartedAt.lsn)) {
+      if (archived !== undefined && compareLsn(archived.lsn, start.restartedAt.lsn) < 0) {
         await recordGap(archived.timeline, archived.lsn, start.restartedAt.lsn, archived.at);
       }
     }
