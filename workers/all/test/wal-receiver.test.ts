@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { type Archive, fetchWalFile, initArchive, listSnapshots, listWal } from '@pullback/archive';
 import {
   type PostgresServer,
@@ -19,6 +20,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInWorld, type TestWorld, testWorld, waitLong } from './e2e-fixtures.js';
 
+const execFileAsync = promisify(execFile);
 const PULL_SIDE = fileURLToPath(new URL('./helpers/pull-side.mjs', import.meta.url));
 
 let redis: RedisServer;
@@ -50,7 +52,13 @@ interface WalWorld {
 /** A test's active (only), archive on `driver`, and config with `wal` as given. */
 async function walWorld(
   label: string,
-  options: { driver?: 'fs' | 's3'; synchronous?: boolean; settings?: Record<string, string> } = {},
+  options: {
+    driver?: 'fs' | 's3';
+    synchronous?: boolean;
+    settings?: Record<string, string>;
+    /** Another server, as the config's fallback `shop-b`. */
+    other?: PostgresServer;
+  } = {},
 ): Promise<WalWorld> {
   const world = await testWorld(label);
   const active = await startPostgres(options.settings === undefined ? {} : { settings: options.settings });
@@ -75,7 +83,12 @@ components:
     wal: { synchronous: ${options.synchronous ?? false} }
     instances:
       - { name: shop-a, role: active, host: 127.0.0.1, port: ${active.port}, dataDir: ${active.dataDir}, priority: 100 }
-`;
+${
+  options.other === undefined
+    ? ''
+    : `      - { name: shop-b, role: fallback, host: 127.0.0.1, port: ${options.other.port}, dataDir: ${options.other.dataDir}, priority: 50 }
+`
+}`;
   const configPath = join(world.root, 'pullback.yaml');
   await writeFile(configPath, yaml);
   await active.psql('create table notes (text text)');
@@ -90,10 +103,11 @@ components:
 }
 
 /** The pull side in this process (its receivers run while it holds the lease). */
-function startPullHere(walWorld: WalWorld) {
+function startPullHere(walWorld: WalWorld, onError?: (error: Error, where: string) => void) {
   return startInWorld(walWorld.world, parseConfig(walWorld.yaml), {
     roles: { pull: true },
     archive: walWorld.archive,
+    ...(onError === undefined ? {} : { onError }),
   });
 }
 
@@ -239,7 +253,10 @@ describe('the WAL receiver on the pull side', () => {
       // Long enough that some rows were acknowledged more than a second before the kill.
       await waitLong('a load under way', async () => {
         const first = load.acknowledged[0];
-        return (first !== undefined && Date.now() - first.at > 3_000 && load.acknowledged.length >= 50) || undefined;
+        return (
+          (first !== undefined && Date.now() - first.at > 3_000 && load.acknowledged.length >= 50) ||
+          undefined
+        );
       });
       const killedAt = Date.now();
       await Promise.all([killGroup(pullSide, 'SIGKILL'), wal.active.crash()]);
@@ -351,6 +368,62 @@ describe('the WAL receiver on the pull side', () => {
     await waitLong(
       'a row after the gap in the archive',
       async () => (await archivedWal(wal.archive, state.stream as string)).includes(marker) || undefined,
+    );
+  });
+
+  it('restarts a pg_receivewal that exits, saying why, and streams on', async () => {
+    const wal = await walWorld('wal-restart');
+    const errors: string[] = [];
+    await startPullHere(wal, (error) => errors.push(error.message));
+    const state = await waitStreaming(wal);
+    const receiver = (
+      await execFileAsync('pgrep', ['-P', String(process.pid), 'pg_receivewal'])
+    ).stdout.trim();
+    expect(receiver).toMatch(/^\d+$/);
+    process.kill(Number(receiver), 'SIGKILL');
+    await waitLong(
+      'the exit reported',
+      async () =>
+        errors.some((line) => /pg_receivewal from 127\.0\.0\.1:\d+ ended \(killed by SIGKILL\)/.test(line)) ||
+        undefined,
+    );
+    await waitLong('another pg_receivewal', async () => {
+      const now = await execFileAsync('pgrep', ['-P', String(process.pid), 'pg_receivewal']).then(
+        ({ stdout }) => stdout.trim(),
+        () => '',
+      );
+      return (now !== '' && now !== receiver) || undefined;
+    });
+    await waitStreaming(wal);
+    const marker = `after-restart-${Date.now()}`;
+    await wal.active.psql(`insert into notes values ('${marker}')`);
+    await waitLong(
+      'the row in the archive',
+      async () => (await archivedWal(wal.archive, state.stream as string)).includes(marker) || undefined,
+    );
+  });
+
+  it("follows the registry's active when an activation changes it", async () => {
+    const other = await startPostgres();
+    const wal = await walWorld('wal-move', { other });
+    wal.world.cleanup(() => other.stop());
+    await other.psql('create table notes (text text)');
+    await startPullHere(wal);
+    const before = await waitStreaming(wal);
+    expect(before.source).toBe('shop-a');
+    // What an activation does to the registry (the receiver's `move` restarts it at once).
+    await redisClient.hset(wal.registry.keys.component('shop'), 'active', 'shop-b');
+    const after = await waitLong('streaming from shop-b', async () => {
+      const state = await receiverState(wal);
+      return state?.streaming && state.source === 'shop-b' ? state : undefined;
+    });
+    const systemIdentifier = await other.psql('select system_identifier from pg_control_system()');
+    expect(after.stream).toBe(`shop.${systemIdentifier}`);
+    const marker = `on-b-${Date.now()}`;
+    await other.psql(`insert into notes values ('${marker}')`);
+    await waitLong(
+      'the row of shop-b in its stream',
+      async () => (await archivedWal(wal.archive, after.stream as string)).includes(marker) || undefined,
     );
   });
 });
