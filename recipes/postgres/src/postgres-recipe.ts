@@ -8,6 +8,7 @@ import { replayPosition } from './replay-position.js';
 import { type PostgresRecipeOptions, RECIPE_NAME } from './run-export.js';
 import { ensureDataDir, stopServer } from './server-control.js';
 import { type StandbyOptions, startStandby } from './standby.js';
+import { walSpoolOf } from './wal-spool.js';
 
 /** Settings of the import side that are not in the config. */
 export interface PostgresImportOptions {
@@ -66,6 +67,7 @@ export function postgresRecipe(options: PostgresRecipeOptions & PostgresImportOp
           ? {}
           : { primary: { user: options.user ?? 'postgres', ...target.upstream } }),
         ...(target.restoreCommand === undefined ? {} : { restoreCommand: target.restoreCommand }),
+        ...(target.archivedWal === true ? { walSpool: true } : {}),
         ...(target.signal === undefined ? {} : { signal: target.signal }),
       };
       try {
@@ -86,7 +88,12 @@ export function postgresRecipe(options: PostgresRecipeOptions & PostgresImportOp
         ...(options.user === undefined ? {} : { user: options.user }),
         ...(options.socketDir === undefined ? {} : { socketDir: options.socketDir }),
         ...(extra.signal === undefined ? {} : { signal: extra.signal }),
+        ...(extra.upstream === undefined
+          ? {}
+          : { upstream: { user: options.user ?? 'postgres', ...extra.upstream } }),
       }),
+
+    walSpool: (instance) => walSpoolOf(instance.dataDir),
 
     startAudit,
 

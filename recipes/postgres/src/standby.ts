@@ -1,4 +1,4 @@
-import { access, chown, rm, writeFile } from 'node:fs/promises';
+import { access, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { InstancePosition } from '@pullback/pipeline';
 import { setAutoConf } from './auto-conf.js';
@@ -11,6 +11,7 @@ import { runTool } from './run-tool.js';
 import { ensureDataDir, logFileOf, type StartOptions, startServer, stopServer } from './server-control.js';
 import { serverPosition } from './server-position.js';
 import { pgTool } from './tools.js';
+import { spoolDirOf, spoolRestoreCommand } from './wal-spool.js';
 
 /** Where PostgreSQL puts its sockets on Debian. */
 export const DEFAULT_SOCKET_DIR = '/var/run/postgresql';
@@ -28,6 +29,12 @@ export interface StandbyOptions extends StartOptions {
   readonly primary?: PgEndpoint;
   /** restore_command fetching archived WAL (`%f`, `%p`), for when the active cannot be reached. */
   readonly restoreCommand?: string;
+  /**
+   * Its import agent serves archived WAL through the spool (wal-spool.ts): the spool
+   * is made, owned by the server's account, and restore_command takes from it.
+   * Default: false.
+   */
+  readonly walSpool?: boolean;
   /** More settings for postgresql.auto.conf. */
   readonly settings?: Readonly<Record<string, string>>;
   /** Check the restored files against the backup_manifest with pg_verifybackup first. Default: true. */
@@ -61,6 +68,14 @@ export async function startStandby(options: StandbyOptions): Promise<InstancePos
   }
 
   await writeMissingConfig(dataDir, account);
+  let restoreCommand = options.restoreCommand ?? '';
+  if (options.walSpool === true) {
+    const spool = spoolDirOf(dataDir);
+    // The agent answers asks left by a previous run: old ones must not be taken for new.
+    await rm(spool, { recursive: true, force: true });
+    await mkdir(spool, { recursive: true, mode: 0o700 });
+    restoreCommand = spoolRestoreCommand(spool);
+  }
   const socketDir = options.socketDir ?? DEFAULT_SOCKET_DIR;
   await setAutoConf(
     dataDir,
@@ -72,7 +87,7 @@ export async function startStandby(options: StandbyOptions): Promise<InstancePos
       // Reset deliberately: settings the active carried must not point this one anywhere.
       primary_conninfo: options.primary === undefined ? '' : conninfo(options.primary, 'postgres', {}),
       primary_slot_name: '',
-      restore_command: options.restoreCommand ?? '',
+      restore_command: restoreCommand,
       recovery_target_timeline: 'latest',
       ...options.settings,
     },

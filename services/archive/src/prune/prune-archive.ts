@@ -5,6 +5,7 @@ import { ArchiveError, throwIfAborted } from '../errors.js';
 import type { BlobEntry } from '../pack/blob-entry.js';
 import { PackWriter, packName, type SavedPack } from '../pack/pack-writer.js';
 import { storedPacks } from '../pack/stored-packs.js';
+import { removeProofsExcept } from '../proof/snapshot-proof.js';
 import type { Archive } from '../repository/archive.js';
 import { readAll } from '../repository/stream-bytes.js';
 import { withExclusiveLock } from '../repository/with-lock.js';
@@ -64,8 +65,12 @@ interface PackUse {
 export async function pruneArchive(archive: Archive, options: PruneOptions = {}): Promise<PruneResult> {
   const locking = { ...options, keepTemporaries: options.dryRun ?? false };
   return withExclusiveLock(archive, 'prune', locking, async (signal, temporaries) => {
+    const packs = await prune(archive, options, signal);
+    // Proofs of forgotten snapshots prove nothing any more (docs/wal.md "Proofs").
+    const kept = new Set((await listSnapshots(archive, signal)).map((snapshot) => snapshot.id));
+    await removeProofsExcept(archive, kept, { signal, dryRun: options.dryRun ?? false });
     return {
-      ...(await prune(archive, options, signal)),
+      ...packs,
       temporariesRemoved: temporaries.files,
       temporaryBytesRemoved: temporaries.bytes,
     };
