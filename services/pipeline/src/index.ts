@@ -25,9 +25,12 @@ export { META_MAX, TarMeta } from './artifact/tar-meta.js';
 export { ArtifactWriter, type SourceCheck } from './artifact/writer.js';
 export * from './config/index.js';
 export { type ApplySnapshotInput, type ApplySnapshotResult, applySnapshot } from './domain/apply-snapshot.js';
+export { archiveWalFetch } from './domain/archive-wal-fetch.js';
 export { type BackupComponentInput, backupComponent } from './domain/backup-component.js';
 export { type CatchUpFallbackInput, catchUpFallback } from './domain/catch-up-fallback.js';
+export { type DrillResult, type DrillSnapshotInput, drillSnapshot } from './domain/drill-snapshot.js';
 export { isPipelineError, messageOf, PipelineError, type PipelineErrorCode } from './domain/errors.js';
+export { type FallbackVerdict, type FallbackVerdictInput, judgeFallback } from './domain/fallback-verdict.js';
 export { exportIdFor } from './domain/export-id.js';
 export { holdLock } from './domain/hold-lock.js';
 export { type IngestArtifactInput, ingestArtifact } from './domain/ingest-artifact.js';
@@ -40,6 +43,13 @@ export {
   type PullArtifactResult,
   pullArtifact,
 } from './domain/pull-artifact.js';
+export {
+  type FetchedWalFile,
+  startWalPrefetch,
+  type WalFetch,
+  type WalPrefetch,
+  type WalPrefetchOptions,
+} from './domain/prefetch-wal.js';
 export { pullComponent } from './domain/pull-component.js';
 export { type ReportPositionInput, reportFallbackPosition } from './domain/report-position.js';
 export { type RunExportInput, type RunExportResult, runExport } from './domain/run-export.js';
