@@ -30,11 +30,18 @@ export { type BackupComponentInput, backupComponent } from './domain/backup-comp
 export { type CatchUpFallbackInput, catchUpFallback } from './domain/catch-up-fallback.js';
 export { type DrillResult, type DrillSnapshotInput, drillSnapshot } from './domain/drill-snapshot.js';
 export { isPipelineError, messageOf, PipelineError, type PipelineErrorCode } from './domain/errors.js';
-export { type FallbackVerdict, type FallbackVerdictInput, judgeFallback } from './domain/fallback-verdict.js';
 export { exportIdFor } from './domain/export-id.js';
+export { type FallbackVerdict, type FallbackVerdictInput, judgeFallback } from './domain/fallback-verdict.js';
 export { holdLock } from './domain/hold-lock.js';
 export { type IngestArtifactInput, ingestArtifact } from './domain/ingest-artifact.js';
 export { instanceLocation } from './domain/instance-location.js';
+export {
+  type FetchedWalFile,
+  startWalPrefetch,
+  type WalFetch,
+  type WalPrefetch,
+  type WalPrefetchOptions,
+} from './domain/prefetch-wal.js';
 export { isProcessAlive } from './domain/process-alive.js';
 export type { PipelineStage, StepProgress, StepProgressListener } from './domain/progress.js';
 export {
@@ -43,13 +50,6 @@ export {
   type PullArtifactResult,
   pullArtifact,
 } from './domain/pull-artifact.js';
-export {
-  type FetchedWalFile,
-  startWalPrefetch,
-  type WalFetch,
-  type WalPrefetch,
-  type WalPrefetchOptions,
-} from './domain/prefetch-wal.js';
 export { pullComponent } from './domain/pull-component.js';
 export { type ReportPositionInput, reportFallbackPosition } from './domain/report-position.js';
 export { type RunExportInput, type RunExportResult, runExport } from './domain/run-export.js';

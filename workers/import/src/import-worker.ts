@@ -197,7 +197,9 @@ function resultOf(result: ApplySnapshotResult): ImportJobResult {
     applied: true,
     delta: result.delta,
     followed: result.followed,
-    ...(drill === undefined ? {} : { drill: drill.ran ? (drill.ok ? 'ok' : `failed: ${drill.reason}`) : drill.reason }),
+    ...(drill === undefined
+      ? {}
+      : { drill: drill.ran ? (drill.ok ? 'ok' : `failed: ${drill.reason}`) : drill.reason }),
     ...(result.position.lsn ? { lsn: result.position.lsn } : {}),
   };
 }

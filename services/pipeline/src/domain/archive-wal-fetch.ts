@@ -7,7 +7,11 @@ import type { WalFetch } from './prefetch-wal.js';
  * the lineage its data directory holds now (asked each time: a reseed may bring
  * another). Nothing while it holds none.
  */
-export function archiveWalFetch(archive: Archive, component: string, spool: () => Promise<WalSpool>): WalFetch {
+export function archiveWalFetch(
+  archive: Archive,
+  component: string,
+  spool: () => Promise<WalSpool>,
+): WalFetch {
   return async (name, options) => {
     const { systemIdentifier } = await spool();
     if (systemIdentifier === undefined) return undefined;

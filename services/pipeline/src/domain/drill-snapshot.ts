@@ -1,7 +1,7 @@
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
 import { type Archive, recordProof, restoreSnapshot } from '@pullback/archive';
 import type { Recipe } from '../recipe.js';
 import type { Registry } from '../registry/registry.js';

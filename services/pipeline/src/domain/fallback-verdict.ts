@@ -55,13 +55,20 @@ export async function judgeFallback(input: FallbackVerdictInput): Promise<Fallba
   // On its way to a consistent point: it answers once there.
   if (position.starting === true) return { follow: true };
   if (position.inRecovery !== true) return { follow: false, why: 'it is not in recovery' };
-  if (position.systemIdentifier === undefined || position.lsn === undefined || position.timeline === undefined) {
+  if (
+    position.systemIdentifier === undefined ||
+    position.lsn === undefined ||
+    position.timeline === undefined
+  ) {
     return { follow: false, why: 'its position is unknown' };
   }
   const stream = walStreamName(input.component, server.systemIdentifier);
   const options = input.signal === undefined ? {} : { signal: input.signal };
   if (position.timeline > server.timeline) {
-    return { follow: false, why: `it is on timeline ${position.timeline}, past the snapshot's ${server.timeline}` };
+    return {
+      follow: false,
+      why: `it is on timeline ${position.timeline}, past the snapshot's ${server.timeline}`,
+    };
   }
   if (position.timeline < server.timeline) {
     const fork = await forkPoint(input.archive, stream, server.timeline, position.timeline, options);
@@ -83,7 +90,10 @@ export async function judgeFallback(input: FallbackVerdictInput): Promise<Fallba
       ? undefined
       : await readWalHeader(input.archive, stream, newest.name, { partial: newest.partial, ...options });
   if (header === undefined) {
-    return { follow: false, why: `it does not stream and the archive holds no WAL of timeline ${position.timeline}` };
+    return {
+      follow: false,
+      why: `it does not stream and the archive holds no WAL of timeline ${position.timeline}`,
+    };
   }
   const needed = segmentOfLsn(position.lsn, position.timeline, header.segmentSize);
   if (!held.some((object) => object.name >= needed) || (held[0] !== undefined && held[0].name > needed)) {
@@ -110,7 +120,8 @@ async function forkPoint(
   if (history === undefined) return undefined;
   for (const line of history.content.toString('utf8').split('\n')) {
     const [tli, switchpoint] = line.trim().split(/\s+/);
-    if (tli !== undefined && Number(tli) === parent && switchpoint !== undefined) return parseLsn(switchpoint);
+    if (tli !== undefined && Number(tli) === parent && switchpoint !== undefined)
+      return parseLsn(switchpoint);
   }
   return undefined;
 }
