@@ -268,6 +268,7 @@ describe('applySnapshot onto a fallback that follows the active', () => {
     await archiveSegment('000000010000000000000031');
     const stuck = await serverSnapshot('stuck\n');
     expect(await apply('docs-b', stuck, recipe)).toMatchObject({ followed: false });
+    expect(await readFile(join(box.root, 'b', 'status'), 'utf8')).toBe('stuck\n');
     // Once the archive holds it, the fallback is followed.
     await archiveSegment('000000010000000000000030');
     const second = await serverSnapshot('second\n');
@@ -275,7 +276,7 @@ describe('applySnapshot onto a fallback that follows the active', () => {
       followed: true,
       drill: { ran: true, ok: true },
     });
-    expect(await readFile(join(box.root, 'b', 'status'), 'utf8')).toBe('first\n');
+    expect(await readFile(join(box.root, 'b', 'status'), 'utf8')).toBe('stuck\n');
   });
 
   it('flags a snapshot whose drill fails as bad, with the reason, in the registry and the archive', async () => {

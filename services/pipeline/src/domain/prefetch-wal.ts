@@ -1,8 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { chown, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import {
+  isWalHistoryName,
+  isWalSegmentName,
+  segmentName,
+  segmentNumber,
+  timelineOfWalName,
+} from '@pullback/archive';
 import { startPeriodicTask } from '../queues/periodic-task.js';
-import { isHistoryName, isSegmentName, segmentAfter, segmentPlace } from './wal-segment.js';
 
 /** A WAL file as the archive gives it back (a partial is padded to the segment size). */
 export interface FetchedWalFile {
@@ -109,13 +115,13 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
 
   const answer = async (name: string) => {
     lastActivity = Date.now();
-    if (isSegmentName(name)) {
+    if (isWalSegmentName(name)) {
       await inFlight.get(name);
       if (await exists(name)) return;
     }
     let file: FetchedWalFile | undefined;
     try {
-      file = await options.fetch(name, { allowPartial: isSegmentName(name), signal: stopping.signal });
+      file = await options.fetch(name, { allowPartial: isWalSegmentName(name), signal: stopping.signal });
     } catch (error) {
       if (stopping.signal.aborted) return;
       options.onError(error as Error);
@@ -128,7 +134,7 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
       return;
     }
     await write(name, file.content);
-    if (isSegmentName(name)) {
+    if (isWalSegmentName(name)) {
       segmentSize = file.segmentSize;
       cursor = name;
       end = undefined;
@@ -140,7 +146,7 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
   const removeBehind = async (name: string) => {
     if (segmentSize === undefined) return;
     for (const entry of await readdir(dir).catch(() => [] as string[])) {
-      if (!isSegmentName(entry) || entry === name) continue;
+      if (!isWalSegmentName(entry) || entry === name) continue;
       if (isAfter(entry, name, segmentSize)) continue;
       waiting.delete(entry);
       await rm(join(dir, entry), { force: true });
@@ -156,7 +162,7 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
     );
     if (asked !== undefined) {
       await rm(taken, { force: true });
-      if (isSegmentName(asked) || isHistoryName(asked)) await answer(asked);
+      if (isWalSegmentName(asked) || isWalHistoryName(asked)) await answer(asked);
       else await answerAbsent(asked.replace(/[^0-9A-Za-z.]/g, '') || 'unknown');
     }
     if (segmentSize === undefined || cursor === undefined) return;
@@ -176,7 +182,11 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
       return;
     }
     for (let step = 1; step <= ahead && inFlight.size < parallel; step++) {
-      const name = segmentAfter(cursor, step, segmentSize);
+      const name = segmentName(
+        segmentNumber(cursor, segmentSize) + BigInt(step),
+        timelineOfWalName(cursor),
+        segmentSize,
+      );
       if (end !== undefined && Date.now() < end.until && !isAfter(end.name, name, segmentSize)) break;
       if (inFlight.has(name) || waiting.has(name)) continue;
       fetchAhead(name);
@@ -195,7 +205,8 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
 
 /** Whether segment `a` comes after segment `b` on the same timeline (another timeline never does). */
 function isAfter(a: string, b: string, segmentSize: number): boolean {
-  const first = segmentPlace(a, segmentSize);
-  const second = segmentPlace(b, segmentSize);
-  return first.timeline === second.timeline && first.number > second.number;
+  return (
+    timelineOfWalName(a) === timelineOfWalName(b) &&
+    segmentNumber(a, segmentSize) > segmentNumber(b, segmentSize)
+  );
 }
