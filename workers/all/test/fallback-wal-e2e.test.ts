@@ -106,7 +106,6 @@ describe('fallbacks follow the active and fall back on the archive', () => {
       '-T',
       '15',
       '-n',
-      '-d',
       active.connectionString(),
     ]);
     await active.psql(`update marker set status = 'while shop-c was down'`);
@@ -138,6 +137,7 @@ describe('fallbacks follow the active and fall back on the archive', () => {
     );
     const log = await readFile(join(c.dataDir, 'log', 'postmaster.log'), 'utf8');
     expect(log).toContain(`restored log file "${needed}" from archive`);
+    expect(log.match(/restored log file "[0-9A-F]{24}" from archive/g)?.length).toBeGreaterThan(1);
     const state = await stateOf(pipeline, 'shop-c');
     expect(state).toMatchObject({ snapshotId: second, healthy: true, running: true, timeline: 1 });
     expect(state?.behindBytes).toBeGreaterThanOrEqual(0);
