@@ -7,7 +7,7 @@ import { postmasterStatus } from './postmaster.js';
 import { replayPosition } from './replay-position.js';
 import { type PostgresRecipeOptions, RECIPE_NAME } from './run-export.js';
 import { ensureDataDir, stopServer } from './server-control.js';
-import { type StandbyOptions, startStandby } from './standby.js';
+import { retargetStandby, type StandbyOptions, startStandby } from './standby.js';
 import { walSpoolOf } from './wal-spool.js';
 
 /** Settings of the import side that are not in the config. */
@@ -78,6 +78,19 @@ export function postgresRecipe(options: PostgresRecipeOptions & PostgresImportOp
           cause: error,
         });
       }
+    },
+
+    async retarget(target: RestoreTarget) {
+      await retargetStandby({
+        dataDir: target.instance.dataDir,
+        ...local,
+        ...(target.upstream === undefined
+          ? {}
+          : { primary: { user: options.user ?? 'postgres', ...target.upstream } }),
+        ...(target.restoreCommand === undefined ? {} : { restoreCommand: target.restoreCommand }),
+        ...(target.archivedWal === true ? { walSpool: true } : {}),
+        ...(target.signal === undefined ? {} : { signal: target.signal }),
+      });
     },
 
     position: (instance, extra = {}) =>

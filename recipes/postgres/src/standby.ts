@@ -8,7 +8,14 @@ import { postmasterStatus } from './postmaster.js';
 import { query } from './query.js';
 import { PgQueryError } from './query-error.js';
 import { runTool } from './run-tool.js';
-import { ensureDataDir, logFileOf, type StartOptions, startServer, stopServer } from './server-control.js';
+import {
+  ensureDataDir,
+  logFileOf,
+  reloadServer,
+  type StartOptions,
+  startServer,
+  stopServer,
+} from './server-control.js';
 import { serverPosition } from './server-position.js';
 import { pgTool } from './tools.js';
 import { spoolDirOf, spoolRestoreCommand } from './wal-spool.js';
@@ -68,14 +75,11 @@ export async function startStandby(options: StandbyOptions): Promise<InstancePos
   }
 
   await writeMissingConfig(dataDir, account);
-  let restoreCommand = options.restoreCommand ?? '';
   if (options.walSpool === true) {
-    const spool = spoolDirOf(dataDir);
     // The agent answers asks left by a previous run: old ones must not be taken for new.
-    await rm(spool, { recursive: true, force: true });
-    await mkdir(spool, { recursive: true, mode: 0o700 });
-    restoreCommand = spoolRestoreCommand(spool);
+    await rm(spoolDirOf(dataDir), { recursive: true, force: true });
   }
+  const restoreCommand = await walSource(options, account);
   const socketDir = options.socketDir ?? DEFAULT_SOCKET_DIR;
   await setAutoConf(
     dataDir,
@@ -106,6 +110,42 @@ export async function startStandby(options: StandbyOptions): Promise<InstancePos
     await stopServer(options).catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Points a running standby at `options.primary` and its WAL source again, without a
+ * restart (both settings take effect on reload): a fallback left running by an
+ * import keeps following the current active, and one set up before its agent served
+ * archived WAL gets the spool.
+ */
+export async function retargetStandby(
+  options: Pick<
+    StandbyOptions,
+    'dataDir' | 'osUser' | 'binDir' | 'primary' | 'restoreCommand' | 'walSpool' | 'signal'
+  >,
+): Promise<void> {
+  const account = await serverAccount(options.osUser);
+  await setAutoConf(
+    options.dataDir,
+    {
+      primary_conninfo: options.primary === undefined ? '' : conninfo(options.primary, 'postgres', {}),
+      restore_command: await walSource(options, account),
+    },
+    account,
+  );
+  await reloadServer(options);
+}
+
+/** The restore_command of a standby; with a spool, the spool made and owned by the server's account. */
+async function walSource(
+  options: Pick<StandbyOptions, 'dataDir' | 'restoreCommand' | 'walSpool'>,
+  account: OsAccount,
+): Promise<string> {
+  if (options.walSpool !== true) return options.restoreCommand ?? '';
+  const spool = spoolDirOf(options.dataDir);
+  await mkdir(spool, { recursive: true, mode: 0o700 });
+  if (isRoot()) await chown(spool, account.uid, account.gid);
+  return spoolRestoreCommand(spool);
 }
 
 /**

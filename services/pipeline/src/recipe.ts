@@ -157,6 +157,13 @@ export interface Recipe {
   afterRestore?(target: RestoreTarget): Promise<InstancePosition>;
 
   /**
+   * A fallback an import leaves running (it follows the active): point it at
+   * `target.upstream` and its WAL source again, without a restart, so it follows the
+   * current active and replays archived WAL however it was set up before.
+   */
+  retarget?(target: RestoreTarget): Promise<void>;
+
+  /**
    * Where the instance is now. With `upstream` (the live active), also how far behind
    * it the instance is (`behindBytes`), when the upstream answers.
    */

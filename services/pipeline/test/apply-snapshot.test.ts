@@ -251,6 +251,38 @@ describe('applySnapshot onto a fallback that follows the active', () => {
     expect(drills).toEqual([]);
   });
 
+  it('tells a followed fallback where the active is, and reseeds one that cannot be told', async () => {
+    const drills: string[] = [];
+    const told: (string | undefined)[] = [];
+    let refuse: string | undefined;
+    const recipe: Recipe = {
+      ...following(() => streaming, drills),
+      async retarget(target) {
+        if (refuse !== undefined) throw new Error(refuse);
+        told.push(
+          `${target.instance.name}: ${target.upstream?.host}:${target.upstream?.port} ${target.archivedWal}`,
+        );
+      },
+    };
+    await apply('docs-b', await serverSnapshot('first\n'), recipe);
+    const followed = await applySnapshot({
+      component: 'docs',
+      config: docs(),
+      instance: 'docs-b',
+      epoch: 1,
+      snapshotId: await serverSnapshot('second\n'),
+      archive: box.archive,
+      recipe,
+      registry,
+      archivedWal: true,
+    });
+    expect(followed).toMatchObject({ followed: true });
+    expect(told).toEqual(['docs-b: 127.0.0.1:1 true']);
+    refuse = 'postgresql.auto.conf: permission denied';
+    expect(await apply('docs-b', await serverSnapshot('third\n'), recipe)).toMatchObject({ followed: false });
+    expect(await readFile(join(box.root, 'b', 'status'), 'utf8')).toBe('third\n');
+  });
+
   it('follows a fallback that replays from the archive while the archive holds its WAL', async () => {
     const drills: string[] = [];
     const recipe = following(() => ({ ...streaming, source: 'archive', lsn: '0/3000100' }), drills);

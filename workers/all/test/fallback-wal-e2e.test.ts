@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chown, mkdir, readFile } from 'node:fs/promises';
+import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { listProofs, walStreamName } from '@pullback/archive';
@@ -75,6 +75,16 @@ describe('fallbacks follow the active and fall back on the archive', () => {
     });
     const pids = await Promise.all([b, c].map(async (f) => (await postmasterStatus(f.dataDir)).pid));
 
+    // shop-b as a fallback set up before its agent served archived WAL: no restore_command.
+    const autoConf = join(b.dataDir, 'postgresql.auto.conf');
+    const conf = await readFile(autoConf, 'utf8');
+    expect(conf).toContain('pullback-spool');
+    await writeFile(autoConf, conf.replace(/^restore_command = .*$/m, "restore_command = ''"));
+    await query({ host: '127.0.0.1', port: b.port }, 'select pg_reload_conf()');
+    await waitLong('shop-b without restore_command', async () =>
+      (await query({ host: '127.0.0.1', port: b.port }, 'show restore_command')) === '' ? true : undefined,
+    );
+
     // The next snapshot: recorded on both, neither rewound, proven by one drill.
     await active.psql(`update marker set status = 'second'`);
     const second = await cycle(pipeline, first, 2);
@@ -94,6 +104,12 @@ describe('fallbacks follow the active and fall back on the archive', () => {
     for (const f of [b, c]) {
       expect(await query({ host: '127.0.0.1', port: f.port }, 'select status from marker')).toBe('second');
     }
+    // The import told shop-b, running, of the spool again.
+    await waitLong('shop-b with the spool restore_command', async () =>
+      (await query({ host: '127.0.0.1', port: b.port }, 'show restore_command')).includes('pullback-spool')
+        ? true
+        : undefined,
+    );
 
     // shop-c goes down; the active writes on and recycles the WAL it would need.
     const before = (await stateOf(pipeline, 'shop-c'))?.lsn;

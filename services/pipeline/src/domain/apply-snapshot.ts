@@ -120,7 +120,15 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
         signal,
         ...(upstream === null || upstream === undefined ? {} : { upstream }),
       });
-      const verdict = await judgeFallback({
+      const target: RestoreTarget = {
+        component,
+        instance: location,
+        ...(upstream === null || upstream === undefined ? {} : { upstream }),
+        ...(input.restoreCommand === undefined ? {} : { restoreCommand: input.restoreCommand }),
+        ...(input.archivedWal === true ? { archivedWal: true } : {}),
+        signal,
+      };
+      let verdict = await judgeFallback({
         component,
         position: now,
         state: (await registry.instance(instance))?.state,
@@ -128,6 +136,13 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
         archive: input.archive,
         signal,
       });
+      if (verdict.follow && now?.starting !== true && recipe.retarget !== undefined) {
+        // It follows whoever is active now, with this agent's archived WAL; if it cannot be told so, it is reseeded.
+        verdict = await recipe.retarget(target).then(
+          () => verdict,
+          (error: unknown) => ({ follow: false, why: messageOf(error) }),
+        );
+      }
       if (verdict.follow && now !== undefined) {
         await report({
           ...base,
@@ -138,14 +153,6 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
         return { applied: true, delta: false, followed: true, position: now };
       }
 
-      const target: RestoreTarget = {
-        component,
-        instance: location,
-        ...(upstream === null || upstream === undefined ? {} : { upstream }),
-        ...(input.restoreCommand === undefined ? {} : { restoreCommand: input.restoreCommand }),
-        ...(input.archivedWal === true ? { archivedWal: true } : {}),
-        signal,
-      };
       await recipe.beforeRestore?.(target);
       await report({ ...base, healthy: false, running: false, reason: 'restoring' });
       let delta = false;
