@@ -60,10 +60,13 @@ export function spoolRestoreCommand(spoolDir: string): string {
   const untaken = Math.ceil(SPOOL_UNTAKEN_MS / POLL_MS);
   return [
     `d=${shellQuote(spoolDir)}; f='%f'; p='%p'`,
-    'take() { [ -f "$d/$f" ] || return 0; case $f in *.history) cp "$d/$f" "$p";; *) mv -f "$d/$f" "$p";; esac; exit $?; }',
+    // Taken after asking (it landed from a fetch ahead), the ask is withdrawn: the agent would fetch it again.
+    'take() { [ -f "$d/$f" ] || return 0; case $f in *.history) cp "$d/$f" "$p";; *) mv -f "$d/$f" "$p";; esac; r=$?; [ -z "$asked" ] || rm -f "$d/want"; exit $r; }',
+    'asked=',
     'take',
     'rm -f "$d/absent.$f"',
     'echo "$f" > "$d/.want.$$" && mv -f "$d/.want.$$" "$d/want" || exit 1',
+    'asked=1',
     'i=0',
     `while [ $i -lt ${rounds} ]; do take; if [ -f "$d/absent.$f" ]; then rm -f "$d/absent.$f"; exit 1; fi; if [ $i -ge ${untaken} ] && [ -f "$d/want" ]; then exit 1; fi; sleep ${POLL_MS / 1000}; i=$((i+1)); done`,
     'exit 1',
