@@ -32,6 +32,7 @@ export { type DrillResult, type DrillSnapshotInput, drillSnapshot } from './doma
 export { isPipelineError, messageOf, PipelineError, type PipelineErrorCode } from './domain/errors.js';
 export { exportIdFor } from './domain/export-id.js';
 export { type FallbackVerdict, type FallbackVerdictInput, judgeFallback } from './domain/fallback-verdict.js';
+export { type ForgottenWal, forgetWal } from './domain/forget-wal.js';
 export { holdLock } from './domain/hold-lock.js';
 export { type IngestArtifactInput, ingestArtifact } from './domain/ingest-artifact.js';
 export { instanceLocation } from './domain/instance-location.js';

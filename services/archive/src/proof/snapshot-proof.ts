@@ -69,23 +69,3 @@ export async function listProofs(
   }
   return proofs;
 }
-
-/** Removes the proofs of snapshots not in `kept` (prune); returns how many. */
-export async function removeProofsExcept(
-  archive: Archive,
-  kept: ReadonlySet<string>,
-  options: { signal?: AbortSignal; dryRun?: boolean } = {},
-): Promise<number> {
-  const gone: string[] = [];
-  for await (const info of archive.backend.list(PREFIX, options)) {
-    if (!kept.has(info.name.slice(PREFIX.length))) gone.push(info.name);
-  }
-  if (options.dryRun !== true) {
-    for (const name of gone) {
-      await archive.backend.remove(name, options).catch((error: unknown) => {
-        if (!isNotFound(error)) throw error;
-      });
-    }
-  }
-  return gone.length;
-}
