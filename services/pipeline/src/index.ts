@@ -27,6 +27,7 @@ export * from './config/index.js';
 export { type ApplySnapshotInput, type ApplySnapshotResult, applySnapshot } from './domain/apply-snapshot.js';
 export { type BackupComponentInput, backupComponent } from './domain/backup-component.js';
 export { type CatchUpFallbackInput, catchUpFallback } from './domain/catch-up-fallback.js';
+export { type CheckedWalGaps, checkWalGaps } from './domain/check-wal-gaps.js';
 export { isPipelineError, messageOf, PipelineError, type PipelineErrorCode } from './domain/errors.js';
 export { exportIdFor } from './domain/export-id.js';
 export { type ForgottenWal, forgetWal } from './domain/forget-wal.js';
