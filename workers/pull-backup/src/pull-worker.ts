@@ -15,6 +15,7 @@ import {
   startJobWorker,
 } from '@pullback/pipeline';
 import { openBackend } from '@pullback/storage';
+import { startWalGapChecks } from './wal-gap-checks.js';
 
 export interface PullWorkerOptions {
   /** The pipeline's queues and registry (`openPipeline`). */
@@ -32,6 +33,11 @@ export interface PullWorkerOptions {
   readonly forget?: ForgetSnapshots;
   /** Pulls run at once by this worker. Default: 1 (a 2-core archive keeper is busy with one). */
   readonly concurrency?: number;
+  /**
+   * How often the archive's WAL is checked for gaps that `status` shows (besides after
+   * each pull of a component), in ms; 0: only after pulls. Default: 60 000.
+   */
+  readonly walGapIntervalMs?: number;
 }
 
 /** What a finished pull job returns: the pull's result, with the snapshot's id for the snapshot. */
@@ -48,6 +54,12 @@ export interface PullJobResult extends Omit<PullArtifactResult, 'snapshot'> {
 export function startPullWorker(options: PullWorkerOptions): RunningWorker {
   const { pipeline, config } = options;
   const openOutbox = options.openOutbox ?? ((url: string) => openBackend(url));
+  const gapChecks = startWalGapChecks({
+    pipeline,
+    config,
+    archive: options.archive,
+    intervalMs: options.walGapIntervalMs ?? 60_000,
+  });
   const worker = startJobWorker(
     pipeline,
     PULL_QUEUE,
@@ -74,8 +86,16 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
         onProgress,
         onWarning: (message) => void job.log(`warning: ${message}`).catch(() => {}),
       });
+      // The pull's retention may have dropped WAL: status shows the gaps as they are now.
+      await gapChecks.checkComponent(data.component, aborted);
       return { snapshotId: snapshot.id, ...result };
     },
   );
-  return { workers: [worker], close: (closeOptions) => closeWorkers([worker], closeOptions) };
+  return {
+    workers: [worker],
+    close: async (closeOptions) => {
+      await gapChecks.stop();
+      await closeWorkers([worker], closeOptions);
+    },
+  };
 }
