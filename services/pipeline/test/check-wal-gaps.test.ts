@@ -67,13 +67,13 @@ const CONFIG = `
 redis: redis://127.0.0.1:1
 archive: { url: /tmp/archive }
 components:
-${['db', 'lost']
+${['db', 'lost', 'broken']
   .map(
     (name) => `  ${name}:
     recipe: postgres
     outbox: /tmp/outbox
     instances:
-      - { name: ${name}-a, role: active, host: 127.0.0.1, port: ${name === 'db' ? 5432 : 5433}, dataDir: /srv/${name}, priority: 100 }
+      - { name: ${name}-a, role: active, host: 127.0.0.1, port: ${5432 + ['db', 'lost', 'broken'].indexOf(name)}, dataDir: /srv/${name}, priority: 100 }
 `,
   )
   .join('')}  docs:
@@ -202,6 +202,23 @@ describe.each(['fs', 's3'] as const)('wal gaps in the registry, %s archive', (dr
     await forgetWal(archive, { component: 'lost' });
     await checkWalGaps({ archive, registry, components: ['lost'] });
     expect((await registry.component('lost'))?.walGaps).toEqual([]);
+  });
+
+  it('reports a stream that cannot be read, and still checks the other components', async () => {
+    const registry = await freshRegistry();
+    await serverSnapshot(archive, source, 'broken', '9', '0/100000');
+    await storeWal(archive, 'broken.9', [1]);
+    await archive.backend.save(await segmentObject(archive, 'broken.9', 1), Buffer.from('not a segment'));
+    const failures: [string, string][] = [];
+    const checked = await checkWalGaps({
+      archive,
+      registry,
+      components: ['broken', 'docs'],
+      onError: (error, component) => failures.push([component, error.message]),
+    });
+    expect(failures).toEqual([['broken', expect.stringMatching(/broken\.9/)]]);
+    expect(checked).toEqual([{ component: 'docs', gaps: [] }]);
+    await expect(checkWalGaps({ archive, registry, components: ['broken'] })).rejects.toThrow(/broken\.9/);
   });
 });
 

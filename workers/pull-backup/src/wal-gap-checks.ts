@@ -36,6 +36,8 @@ export function startWalGapChecks(options: {
       registry: pipeline.registry,
       components: names,
       ...(signal === undefined ? {} : { signal }),
+      // One stream that cannot be read (verify names it) does not hide the others' gaps.
+      onError: (error, component) => pipeline.onError(error, `wal gap check of ${component}`),
     });
   const periodic: PeriodicTask | undefined =
     options.intervalMs > 0 && components.length > 0

@@ -40,6 +40,8 @@ export async function checkWalGaps(input: {
   readonly components: readonly string[];
   readonly signal?: AbortSignal;
   readonly now?: () => Date;
+  /** Told of a component whose check failed; the others are still checked. Default: the failure is thrown. */
+  readonly onError?: (error: Error, component: string) => void;
 }): Promise<CheckedWalGaps[]> {
   const { archive, registry, signal } = input;
   const now = input.now ?? (() => new Date());
@@ -47,14 +49,19 @@ export async function checkWalGaps(input: {
   const results: CheckedWalGaps[] = [];
   for (const component of input.components) {
     signal?.throwIfAborted();
-    const needed = neededWal(component, snapshots);
-    const chain =
-      needed === undefined ? undefined : await walChain(archive, needed.stream, signal ? { signal } : {});
-    const detectedAt = now().toISOString();
-    const gaps = await registry.updateWalGaps(component, (current) =>
-      mergeGaps(current, chain, needed?.from, detectedAt),
-    );
-    results.push({ component, ...(needed ? { stream: needed.stream } : {}), gaps: gaps ?? [] });
+    try {
+      const needed = neededWal(component, snapshots);
+      const chain =
+        needed === undefined ? undefined : await walChain(archive, needed.stream, signal ? { signal } : {});
+      const detectedAt = now().toISOString();
+      const gaps = await registry.updateWalGaps(component, (current) =>
+        mergeGaps(current, chain, needed?.from, detectedAt),
+      );
+      results.push({ component, ...(needed ? { stream: needed.stream } : {}), gaps: gaps ?? [] });
+    } catch (error) {
+      if (input.onError === undefined || signal?.aborted) throw error;
+      input.onError(error as Error, component);
+    }
   }
   return results;
 }
