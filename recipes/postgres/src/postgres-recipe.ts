@@ -8,6 +8,7 @@ import { replayPosition } from './replay-position.js';
 import { type PostgresRecipeOptions, RECIPE_NAME } from './run-export.js';
 import { ensureDataDir, stopServer } from './server-control.js';
 import { type StandbyOptions, startStandby } from './standby.js';
+import { streamWal } from './wal-stream.js';
 
 /** Settings of the import side that are not in the config. */
 export interface PostgresImportOptions {
@@ -89,6 +90,8 @@ export function postgresRecipe(options: PostgresRecipeOptions & PostgresImportOp
       }),
 
     startAudit,
+
+    streamWal: (input) => streamWal(input, options),
 
     localServers: {
       async status(dataDir) {

@@ -11,8 +11,12 @@ import {
   type PullArtifactResult,
   pullArtifact,
   pullComponent,
+  type Recipe,
   type RunningWorker,
   startJobWorker,
+  startWalReceivers,
+  type WalReceiverOptions,
+  walArchiveOf,
 } from '@pullback/pipeline';
 import { openBackend } from '@pullback/storage';
 import { startWalGapChecks } from './wal-gap-checks.js';
@@ -34,6 +38,23 @@ export interface PullWorkerOptions {
   /** Pulls run at once by this worker. Default: 1 (a 2-core archive keeper is busy with one). */
   readonly concurrency?: number;
   /**
+   * Continuous WAL (docs/wal.md): this worker runs the WAL receiver of every postgres
+   * component with `wal.enabled` while it holds the component's lease. Default: none.
+   */
+  readonly wal?: {
+    /** The recipe of a component (its `streamWal`). */
+    readonly recipeFor: (component: ComponentConfig, name: string) => Recipe;
+    /** Where the spools are (`<stateDir>/wal/<component>/`). Default: the config's `stateDir`. */
+    readonly stateDir?: string;
+    /** Why a receiver restarts. Default: ignore. */
+    readonly onError?: (error: Error, where: string) => void;
+  } & Partial<
+    Pick<
+      WalReceiverOptions,
+      'leaseTtlMs' | 'leaseRenewMs' | 'reportIntervalMs' | 'partialIntervalMs' | 'backoffMs' | 'holder'
+    >
+  >;
+  /**
    * How often the archive's WAL is checked for gaps that `status` shows (besides after
    * each pull of a component), in ms; 0: only after pulls. Default: 60 000.
    */
@@ -49,7 +70,7 @@ export interface PullJobResult extends Omit<PullArtifactResult, 'snapshot'> {
  * The pull-backup worker: a BullMQ worker on the pull queue. Each job ingests a
  * complete artifact into the archive (`pullArtifact`), which then queues one import
  * per fallback. Any number of them can run, on any machine that reaches the outbox
- * and the archive.
+ * and the archive. With `wal`, it also streams the components' WAL into the archive.
  */
 export function startPullWorker(options: PullWorkerOptions): RunningWorker {
   const { pipeline, config } = options;
@@ -91,11 +112,22 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
       return { snapshotId: snapshot.id, ...result };
     },
   );
+  const { wal } = options;
+  const receivers =
+    wal === undefined
+      ? undefined
+      : startWalReceivers({
+          ...wal,
+          registry: pipeline.registry,
+          config,
+          archive: walArchiveOf(options.archive),
+          stateDir: wal.stateDir ?? config.stateDir,
+        });
   return {
     workers: [worker],
     close: async (closeOptions) => {
-      await gapChecks.stop();
-      await closeWorkers([worker], closeOptions);
+      // The receivers stop cleanly either way: pg_receivewal flushes, the spool is stored.
+      await Promise.all([closeWorkers([worker], closeOptions), receivers?.stop(), gapChecks.stop()]);
     },
   };
 }
