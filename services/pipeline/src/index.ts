@@ -28,6 +28,7 @@ export { type ApplySnapshotInput, type ApplySnapshotResult, applySnapshot } from
 export { archiveWalFetch } from './domain/archive-wal-fetch.js';
 export { type BackupComponentInput, backupComponent } from './domain/backup-component.js';
 export { type CatchUpFallbackInput, catchUpFallback } from './domain/catch-up-fallback.js';
+export { type CheckedWalGaps, checkWalGaps } from './domain/check-wal-gaps.js';
 export { type DrillResult, type DrillSnapshotInput, drillSnapshot } from './domain/drill-snapshot.js';
 export { isPipelineError, messageOf, PipelineError, type PipelineErrorCode } from './domain/errors.js';
 export { exportIdFor } from './domain/export-id.js';
