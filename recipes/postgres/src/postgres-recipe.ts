@@ -9,6 +9,7 @@ import { type PostgresRecipeOptions, RECIPE_NAME } from './run-export.js';
 import { ensureDataDir, stopServer } from './server-control.js';
 import { retargetStandby, type StandbyOptions, startStandby } from './standby.js';
 import { walSpoolOf } from './wal-spool.js';
+import { streamWal } from './wal-stream.js';
 
 /** Settings of the import side that are not in the config. */
 export interface PostgresImportOptions {
@@ -109,6 +110,8 @@ export function postgresRecipe(options: PostgresRecipeOptions & PostgresImportOp
     walSpool: (instance) => walSpoolOf(instance.dataDir),
 
     startAudit,
+
+    streamWal: (input) => streamWal(input, options),
 
     localServers: {
       async status(dataDir) {
