@@ -235,19 +235,42 @@ describe('applySnapshot onto a fallback that follows the active', () => {
     let now: InstancePosition = streaming;
     const recipe = following(() => now, drills);
     await apply('docs-b', await serverSnapshot('first\n'), recipe);
-    const cases: [string, InstancePosition][] = [
-      ['stopped', { running: false, source: 'none', systemIdentifier: SYSTEM }],
-      ['another system', { ...streaming, systemIdentifier: '1' }],
-      ['promoted', { ...streaming, inRecovery: false }],
-      ['stuck', { ...streaming, source: 'archive' }],
-      ['ahead on its timeline', { ...streaming, timeline: 2 }],
+    const cases: [string, InstancePosition, string][] = [
+      ['stopped', { running: false, source: 'none', systemIdentifier: SYSTEM }, 'it is not running'],
+      [
+        'another system',
+        { ...streaming, systemIdentifier: '1' },
+        `it is of system 1, the snapshot of ${SYSTEM}`,
+      ],
+      ['promoted', { ...streaming, inRecovery: false }, 'it is not in recovery'],
+      [
+        'stuck',
+        { ...streaming, source: 'archive' },
+        'it does not stream and the archive holds no WAL of timeline 1',
+      ],
+      ['ahead on its timeline', { ...streaming, timeline: 2 }, "it is on timeline 2, past the snapshot's 1"],
     ];
-    for (const [what, position] of cases) {
+    for (const [what, position, why] of cases) {
       now = position;
       const id = await serverSnapshot(`${what}\n`);
-      expect(await apply('docs-b', id, recipe), what).toMatchObject({ applied: true, followed: false });
+      expect(await apply('docs-b', id, recipe), what).toMatchObject({
+        applied: true,
+        followed: false,
+        reseeded: why,
+      });
       expect(await readFile(join(box.root, 'b', 'status'), 'utf8')).toBe(`${what}\n`);
     }
+    // Running but not answering.
+    const silent: Recipe = {
+      ...recipe,
+      position: async () => {
+        throw new Error('connection refused');
+      },
+    };
+    expect(await apply('docs-b', await serverSnapshot('silent\n'), silent)).toMatchObject({
+      followed: false,
+      reseeded: 'it does not answer: connection refused',
+    });
     expect(drills).toEqual([]);
   });
 

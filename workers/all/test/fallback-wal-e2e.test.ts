@@ -1,15 +1,14 @@
 import { execFile } from 'node:child_process';
-import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { listProofs, walStreamName } from '@pullback/archive';
-import { postgresOwner, type RedisServer, startRedis } from '@pullback/harness';
-import type { FallbackState } from '@pullback/pipeline';
+import { listProofs, listWal, walStreamName } from '@pullback/archive';
+import { type RedisServer, startRedis } from '@pullback/harness';
+import { type FallbackState, parseConfig } from '@pullback/pipeline';
 import { postmasterStatus, query, startServer, stopServer } from '@pullback/recipe-postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningPipeline } from '../src/index.js';
-import { shopCluster, startInWorld, testWorld, waitLong, worldConfig } from './e2e-fixtures.js';
-import { startWalShipper } from './wal-shipper.js';
+import { shopCluster, startInWorld, testWorld, waitLong } from './e2e-fixtures.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -45,26 +44,19 @@ async function cycle(pipeline: Pipeline, previous: string | undefined, fallbacks
 describe('fallbacks follow the active and fall back on the archive', () => {
   it('an hourly import leaves streaming fallbacks running, one drill proves the snapshot, and a fallback stopped under load catches up from the archive, then streams again', async () => {
     const world = await testWorld('e2e-fallback-wal');
-    // The active's completed segments land here (archive_command), for the shipper to store.
-    const shipped = join(world.root, 'shipped-wal');
-    await mkdir(shipped);
-    const owner = await postgresOwner();
-    if (owner) await chown(shipped, owner.uid, owner.gid);
     const { active, fallbacks, yaml } = await shopCluster(world, {
       fallbacks: 2,
-      settings: {
-        // Recycles what a stopped fallback needs as soon as it can.
-        wal_keep_size: '0',
-        max_wal_size: "'32MB'",
-        min_wal_size: "'32MB'",
-        archive_mode: 'on',
-        archive_command: `'cp %p ${shipped}/.%f.tmp && mv ${shipped}/.%f.tmp ${shipped}/%f'`,
-      },
+      // Recycles what a stopped fallback needs as soon as it can (the receiver's slot holds only what it has not read).
+      settings: { wal_keep_size: '0', max_wal_size: "'32MB'", min_wal_size: "'32MB'" },
     });
     const systemIdentifier = await active.psql('select system_identifier from pg_control_system()');
-    const shipper = startWalShipper(shipped, world.archive, walStreamName('shop', systemIdentifier));
-    world.cleanup(() => shipper.stop());
-    const config = worldConfig(world, redis.url, yaml);
+    const stream = walStreamName('shop', systemIdentifier);
+    // The WAL receiver of the pull side streams the active's WAL into the archive; its spool is this test's.
+    const config = parseConfig(`
+redis: ${redis.url}
+archive: ${world.archiveYaml}
+stateDir: ${join(world.root, 'state')}
+components:${yaml}`);
     const { pipeline } = await startInWorld(world, config);
 
     const first = await cycle(pipeline, undefined, 2);
@@ -131,12 +123,11 @@ describe('fallbacks follow the active and fall back on the archive', () => {
       const left = await active.psql(`select count(*) from pg_ls_waldir() where name = '${needed}'`);
       return left === '0' ? true : undefined;
     });
-    await waitLong('the shipper to have stored what the active wrote', async () =>
-      shipper.shipped.length > 0 &&
-      (await active.psql('select last_archived_wal from pg_stat_archiver')) !== ''
-        ? true
-        : undefined,
-    );
+    const newest = await active.psql('select pg_walfile_name(pg_switch_wal())');
+    await waitLong('the receiver to have stored what the active wrote', async () => {
+      const stored = (await listWal(world.archive, stream)).filter((o) => !o.partial && !o.history);
+      return stored.some((o) => o.name === needed) && stored.some((o) => o.name >= newest) ? true : undefined;
+    });
 
     // Started again, it replays from the archive through its spool, then streams.
     await startServer({ dataDir: c.dataDir });

@@ -62,6 +62,8 @@ export type ImportJobResult =
       readonly delta: boolean;
       /** Left running, following the active; the snapshot was proven by a drill instead (when this job ran it). */
       readonly followed: boolean;
+      /** Why it was restored rather than left running. */
+      readonly reseeded?: string;
       readonly drill?: string;
       readonly lsn?: string;
     }
@@ -197,6 +199,7 @@ function resultOf(result: ApplySnapshotResult): ImportJobResult {
     applied: true,
     delta: result.delta,
     followed: result.followed,
+    ...(result.reseeded === undefined ? {} : { reseeded: result.reseeded }),
     ...(drill === undefined
       ? {}
       : { drill: drill.ran ? (drill.ok ? 'ok' : `failed: ${drill.reason}`) : drill.reason }),

@@ -7,7 +7,7 @@ import type { FallbackState } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
 import { type DrillResult, drillHolder, drillSnapshot, recordSnapshotProof } from './drill-snapshot.js';
 import { messageOf, PipelineError } from './errors.js';
-import { judgeFallback } from './fallback-verdict.js';
+import { type FallbackVerdict, judgeFallback } from './fallback-verdict.js';
 import { holdLock } from './hold-lock.js';
 import { instanceLocation } from './instance-location.js';
 import { type StepProgressListener, stepProgress } from './progress.js';
@@ -50,6 +50,8 @@ export type ApplySnapshotResult =
       readonly delta: boolean;
       /** Left running (a healthy fallback follows the active): nothing was restored onto it. */
       readonly followed: boolean;
+      /** Why it was restored instead (`judgeFallback`). */
+      readonly reseeded?: string;
       readonly position: InstancePosition;
       /** The snapshot's restore drill, when this import ran it (followed fallbacks only). */
       readonly drill?: DrillResult;
@@ -116,10 +118,18 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
           updatedAt: new Date().toISOString(),
         });
 
-      const now = await recipe.position?.(location, {
-        signal,
-        ...(upstream === null || upstream === undefined ? {} : { upstream }),
-      });
+      let now: InstancePosition | undefined;
+      let unanswered: string | undefined;
+      try {
+        now = await recipe.position?.(location, {
+          signal,
+          ...(upstream === null || upstream === undefined ? {} : { upstream }),
+        });
+      } catch (error) {
+        if (signal.aborted) throw error;
+        // Running but not answering, and not on its way up: broken.
+        unanswered = `it does not answer: ${messageOf(error)}`;
+      }
       const target: RestoreTarget = {
         component,
         instance: location,
@@ -128,14 +138,17 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
         ...(input.archivedWal === true ? { archivedWal: true } : {}),
         signal,
       };
-      let verdict = await judgeFallback({
-        component,
-        position: now,
-        state: (await registry.instance(instance))?.state,
-        snapshot: description,
-        archive: input.archive,
-        signal,
-      });
+      let verdict: FallbackVerdict =
+        unanswered !== undefined
+          ? { follow: false, why: unanswered }
+          : await judgeFallback({
+              component,
+              position: now,
+              state: (await registry.instance(instance))?.state,
+              snapshot: description,
+              archive: input.archive,
+              signal,
+            });
       if (verdict.follow && now?.starting !== true && recipe.retarget !== undefined) {
         // It follows whoever is active now, with this agent's archived WAL; if it cannot be told so, it is reseeded.
         verdict = await recipe.retarget(target).then(
@@ -193,7 +206,13 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
       if (recipe.afterRestore !== undefined) {
         await recordSnapshotProof({ ...input, signal }, drillHolder(instance));
       }
-      return { applied: true, delta, followed: false, position };
+      return {
+        applied: true,
+        delta,
+        followed: false,
+        ...(verdict.follow ? {} : { reseeded: verdict.why }),
+        position,
+      };
     },
   );
   if (!outcome.applied || !outcome.followed) return outcome;
