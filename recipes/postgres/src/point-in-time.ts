@@ -45,7 +45,9 @@ export async function restoreToPoint(input: PointInTimeInput): Promise<PointInTi
       // archive to fetch from or push to, no synchronous standby to wait for.
       primary_conninfo: '',
       primary_slot_name: '',
-      restore_command: '',
+      // Archive recovery demands a restore_command; this one never finds a file, so
+      // replay reads only what was placed in pg_wal.
+      restore_command: 'false',
       archive_mode: 'off',
       synchronous_standby_names: '',
       ...recoveryTargetSettings(input.recoveryTarget),
@@ -84,16 +86,31 @@ export async function restoreToPoint(input: PointInTimeInput): Promise<PointInTi
   }
 }
 
-/** The recovery_target_* settings: the one of the target, the others emptied (PostgreSQL refuses two). */
+/**
+ * The recovery_target_* settings: the others emptied first, then the target's own
+ * (PostgreSQL refuses a second target, and checks as it reads, in file order).
+ */
 export function recoveryTargetSettings(target: RecoveryTarget): Record<string, string> {
+  const own: Record<RecoveryTarget['kind'], [string, string]> = {
+    time: ['recovery_target_time', target.kind === 'time' ? postgresTime(target.time) : ''],
+    lsn: ['recovery_target_lsn', target.kind === 'lsn' ? target.lsn : ''],
+    name: ['recovery_target_name', target.kind === 'name' ? target.name : ''],
+    xid: ['recovery_target_xid', target.kind === 'xid' ? target.xid : ''],
+  };
+  const emptied = Object.entries(own)
+    .filter(([kind]) => kind !== target.kind)
+    .map(([, [key]]) => [key, '']);
   return {
     recovery_target: '',
-    recovery_target_time: target.kind === 'time' ? target.time : '',
-    recovery_target_lsn: target.kind === 'lsn' ? target.lsn : '',
-    recovery_target_name: target.kind === 'name' ? target.name : '',
-    recovery_target_xid: target.kind === 'xid' ? target.xid : '',
+    ...Object.fromEntries(emptied),
+    [own[target.kind][0]]: own[target.kind][1],
     recovery_target_inclusive: 'on',
   };
+}
+
+/** An ISO 8601 time as recovery_target_time reads it (it takes no `T` and no `Z`). */
+function postgresTime(iso: string): string {
+  return iso.replace('T', ' ').replace(/Z$/, '+00');
 }
 
 interface RecoveryState {

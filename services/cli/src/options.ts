@@ -102,3 +102,18 @@ export function parseTime(text: string): Date {
   }
   return time;
 }
+
+/** An LSN as PostgreSQL writes it: two hex numbers, `0/3000028`. */
+export function parseLsnOption(text: string): string {
+  if (!/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(text)) {
+    throw new InvalidArgumentError('expected an LSN like 0/3000028');
+  }
+  return text.toUpperCase();
+}
+
+/** A transaction id: a whole number. */
+export function parseXid(text: string): string {
+  if (!/^[0-9]{1,20}$/.test(text))
+    throw new InvalidArgumentError('expected a transaction id, a whole number');
+  return text;
+}
