@@ -272,6 +272,29 @@ components:
     expect(await listWal(archive, stream)).toEqual(before);
   });
 
+  it('snapshots shows the range restorable to, and from which snapshot', {
+    timeout: RESTORE_MS,
+  }, async () => {
+    const text = await runCli(['snapshots', '--config', config], { env });
+    expect(text.stderr).toBe('');
+    const ranges = text.stdout.split('\n').filter((line) => line.startsWith('shop: '));
+    expect(ranges).toEqual([
+      expect.stringMatching(
+        /^shop: restorable to any moment from \S+ \S+ \(0\/[0-9A-F]+\) to \S+ \S+ \(0\/[0-9A-F]+\)$/,
+      ),
+    ]);
+    expect(text.stdout).toMatch(/^ID +TIME +COMPONENT +FILES +SIZE +NEW +PROVEN +SOURCE$/m);
+    const json = JSON.parse((await runCli(['snapshots', '--json', '--config', config], { env })).stdout) as {
+      time: string;
+      proof: unknown;
+      pointInTime: { from: { time: string; lsn: string }; to: { time: string; lsn: string } } | null;
+    }[];
+    expect(json).toHaveLength(1);
+    expect(json[0]!.proof).toBeNull();
+    expect(json[0]!.pointInTime?.from.time).toBe(json[0]!.time);
+    expect(Date.parse(json[0]!.pointInTime!.to.time)).toBeGreaterThan(Date.parse(marks.afterThird));
+  });
+
   // Last: it deletes a segment from the archive.
   it('a target inside a deleted segment is refused in one line', { timeout: RESTORE_MS }, async () => {
     await backend.remove(walObjectName(stream, marks.thirdSegment));
@@ -286,5 +309,9 @@ components:
       /cannot be reached: it is inside a gap in the archive's WAL; the archive can restore shop to /,
     );
     await expect(access(dir)).rejects.toThrow();
+    const listed = await runCli(['snapshots', '--config', config], { env });
+    expect(listed.stdout).toMatch(
+      /^shop: WAL gap, nothing can be restored from \S+ \S+ \(0\/[0-9A-F]+\) to \S+ \S+ \(0\/[0-9A-F]+\)$/m,
+    );
   });
 });

@@ -126,6 +126,19 @@ export class ArchivedWal {
     };
   }
 
+  /** The stretches of segments missing between the first and the last held on the path, oldest first. */
+  gaps(): { after: HeldSegment; before: HeldSegment }[] {
+    const held = [...this.held.values()]
+      .filter((segment) => this.segment(segment.number) === segment)
+      .sort((a, b) => (a.number < b.number ? -1 : 1));
+    const gaps: { after: HeldSegment; before: HeldSegment }[] = [];
+    for (let i = 1; i < held.length; i++) {
+      const [after, before] = [held[i - 1]!, held[i]!];
+      if (before.number > after.number + 1n || after.partial) gaps.push({ after, before });
+    }
+    return gaps;
+  }
+
   /** A held segment's header (receive times, bytes held), read once. */
   header(segment: HeldSegment): Promise<WalHeader | undefined> {
     const key = `${segment.name}${segment.partial ? '.partial' : ''}`;
