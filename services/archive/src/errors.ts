@@ -22,6 +22,7 @@ export type ArchiveErrorCode =
   | 'missing-data'
   | 'locked'
   | 'empty-policy'
+  | 'bad-wal-name'
   | 'aborted';
 
 export class ArchiveError extends Error {

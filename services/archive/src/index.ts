@@ -49,3 +49,51 @@ export {
   type VerifyResult,
   verifyArchive,
 } from './verify/verify-archive.js';
+export {
+  archiveWalFile,
+  type FetchWalOptions,
+  fetchWalFile,
+  type ReadWalHeaderOptions,
+  readWalHeader,
+  type WalFileTimes,
+  type WalOperationOptions,
+} from './wal/archive-wal.js';
+export { listWal, listWalStreams, type WalObjectInfo } from './wal/list-wal.js';
+export { removeWalBefore } from './wal/remove-wal.js';
+export { parseTimelineHistory, type TimelineSwitch } from './wal/timeline-history.js';
+export {
+  type WalChain,
+  type WalGap,
+  type WalPosition,
+  type WalRun,
+  type WalTimelineChain,
+  walChain,
+} from './wal/wal-chain.js';
+export {
+  checkSegmentSize,
+  checkWalStream,
+  compareLsn,
+  DEFAULT_SEGMENT_SIZE,
+  formatLsn,
+  historyFileName,
+  isLsn,
+  isWalHistoryName,
+  isWalSegmentName,
+  isWalStream,
+  lsnOfSegment,
+  nextSegment,
+  type ParsedWalName,
+  parseLsn,
+  parseWalName,
+  parseWalStream,
+  segmentName,
+  segmentNumber,
+  segmentOfLsn,
+  segmentStart,
+  timelineOfWalName,
+  type WalFileName,
+  walName,
+  walStreamName,
+} from './wal/wal-names.js';
+export type { WalHeader } from './wal/wal-object.js';
+export { walObjectName } from './wal/wal-paths.js';

@@ -40,6 +40,7 @@ const ARCHIVE_EXIT_STATUS: Readonly<Record<ArchiveErrorCode, number>> = {
   'missing-data': EXIT_STATUS.failed,
   locked: EXIT_STATUS.locked,
   'empty-policy': EXIT_STATUS.failed,
+  'bad-wal-name': EXIT_STATUS.failed,
   aborted: EXIT_STATUS.failed,
 };
 

@@ -117,3 +117,19 @@ export function parseXid(text: string): string {
     throw new InvalidArgumentError('expected a transaction id, a whole number');
   return text;
 }
+
+/** The roles `up` can run, as the config and docs name them. */
+export const ROLES = ['export', 'pull-backup', 'import'] as const;
+export type Role = (typeof ROLES)[number];
+
+export function parseRoles(text: string): Role[] {
+  const roles = text.split(',').map((role) => role.trim());
+  for (const role of roles) {
+    if (!(ROLES as readonly string[]).includes(role)) {
+      throw new InvalidArgumentError(
+        `expected roles among ${ROLES.join(', ')}, got ${JSON.stringify(role)}.`,
+      );
+    }
+  }
+  return [...new Set(roles as Role[])];
+}

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '@commander-js/extra-typings';
 import { describe, expect, it } from 'vitest';
-import { parseCount, parseKeepWithin, parsePort, parseTime } from '../src/options.js';
+import { parseCount, parseKeepWithin, parsePort, parseRoles, parseTime } from '../src/options.js';
 
 describe('option parsers', () => {
   it('counts and ports are plain digits in range', () => {
@@ -9,6 +9,13 @@ describe('option parsers', () => {
     for (const text of ['', '-1', '1e3', '0x10', '1.5', ' 7'])
       expect(() => parseCount(text)).toThrow(InvalidArgumentError);
     for (const text of ['0', '65536', '5432x']) expect(() => parsePort(text)).toThrow(InvalidArgumentError);
+  });
+
+  it('--roles takes known roles, comma-separated, once each', () => {
+    expect(parseRoles('pull-backup')).toEqual(['pull-backup']);
+    expect(parseRoles('export, import,export')).toEqual(['export', 'import']);
+    for (const text of ['', 'pull', 'export,,import', 'election'])
+      expect(() => parseRoles(text)).toThrow(InvalidArgumentError);
   });
 
   it('--at needs a time with a zone', () => {

@@ -19,6 +19,15 @@ export interface PostgresServer extends RunningServer {
   connectionString(database?: string): string;
   /** Runs SQL through psql and returns its unaligned, tuples-only output, trimmed. */
   psql(sql: string, database?: string): Promise<string>;
+  /** The postmaster's current process id (it changes with `restart`). */
+  readonly currentPid: () => number;
+  /**
+   * The host dies: SIGKILL to the postmaster and every process it started, at once,
+   * so no backend lives on to send what the postmaster had not.
+   */
+  crash(): Promise<void>;
+  /** Starts the server again on the same data directory and port (crash recovery after `crash`). */
+  restart(): Promise<void>;
 }
 
 export interface PostgresOptions {
@@ -75,8 +84,8 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
           .map(([key, value]) => `${key} = ${value}`)
           .join('\n')}\n`,
       );
-      try {
-        const server = await startServer({
+      const start = () =>
+        startServer({
           command: join(binDir, 'postgres'),
           args: ['-D', dataDir],
           spawnOptions: { ...asOwner, cwd: scratch.path },
@@ -87,6 +96,8 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
           },
           stopSignal: 'SIGINT',
         });
+      try {
+        let server = await start();
         const connectionString = (database = 'postgres') =>
           `postgresql://postgres@127.0.0.1:${port}/${database}`;
         return {
@@ -118,6 +129,27 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
                 },
               )
             ).stdout.trim(),
+          currentPid: () => server.pid,
+          crash: async () => {
+            const children = await execFileAsync('pgrep', ['-P', String(server.pid)]).then(
+              ({ stdout }) => stdout.split('\n').filter(Boolean).map(Number),
+              () => [] as number[],
+            );
+            // The postmaster first, then its children, before any can notice: nothing is sent after.
+            const killed = server.kill();
+            for (const pid of children) {
+              try {
+                process.kill(pid, 'SIGKILL');
+              } catch {
+                // Gone already.
+              }
+            }
+            await killed;
+          },
+          restart: async () => {
+            await server.stop();
+            server = await start();
+          },
           stop: async () => {
             await server.stop();
             await scratch.remove();

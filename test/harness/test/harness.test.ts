@@ -31,6 +31,28 @@ describe('test harness', () => {
     await expectGone(pg.pid);
   });
 
+  it('crashes PostgreSQL like a dead host (postmaster and backends at once) and restarts it with its data', {
+    timeout: 60_000,
+  }, async () => {
+    const pg = await startPostgres();
+    try {
+      await pg.psql('create table kept (v int); insert into kept values (7)');
+      const backends = Number(
+        await pg.psql('select count(*) from pg_stat_activity where pid <> pg_backend_pid()'),
+      );
+      expect(backends).toBeGreaterThan(0);
+      const before = pg.currentPid();
+      await pg.crash();
+      await expectGone(before);
+      await expect(pg.psql('select 1')).rejects.toThrow();
+      await pg.restart();
+      expect(pg.currentPid()).not.toBe(before);
+      expect(await pg.psql('select v from kept')).toBe('7');
+    } finally {
+      await pg.stop();
+    }
+  });
+
   it('starts two PostgreSQL clusters side by side on different ports', async () => {
     const [a, b] = await Promise.all([startPostgres(), startPostgres()]);
     try {

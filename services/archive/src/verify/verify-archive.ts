@@ -17,6 +17,8 @@ import { loadMetadataIndex, type MetadataIndex, readMetadataBlob, readTree } fro
 import type { WriteResult } from '../threads/tasks.js';
 import { workSetup } from '../threads/work-context.js';
 import { WorkerPool } from '../threads/worker-pool.js';
+import type { WalGap } from '../wal/wal-chain.js';
+import { verifyWal } from './verify-wal.js';
 
 export interface VerifyOptions {
   /** Read every pack and open every blob (authentication, decompression, id). Default: false. */
@@ -27,10 +29,14 @@ export interface VerifyOptions {
   readonly lockWaitMs?: number;
 }
 
-/** One thing wrong, with the snapshot and file it affects when known. */
+/** One thing wrong, with the snapshot and file, or the WAL stream, it affects when known. */
 export interface VerifyProblem {
   readonly snapshot?: string;
   readonly file?: string;
+  /** A WAL stream (`<component>.<systemIdentifier>`). */
+  readonly stream?: string;
+  /** WAL missing from the stream's chain: what cannot be restored to. */
+  readonly walGap?: WalGap;
   readonly message: string;
 }
 
@@ -41,6 +47,8 @@ export interface VerifyResult {
   /** Blobs opened and checked (with `readData`). */
   readonly blobsRead: number;
   readonly bytesRead: number;
+  /** WAL objects checked: headers opened, and with `readData` bodies too. */
+  readonly walObjects: number;
   readonly problems: VerifyProblem[];
   /** Ids (hex) of the blobs found damaged by reading data, for `repairArchive`. */
   readonly damagedBlobs: string[];
@@ -59,7 +67,7 @@ const PROBLEMS_PER_SNAPSHOT = 1000;
  * references is in the index, in a pack that exists. With `readData`, every pack is
  * read whole: its name must be the BLAKE3 of its bytes, its header must open and
  * agree with the index, and every blob must open and match its id; a damaged blob is
- * reported with the snapshots and files that use it.
+ * reported with the snapshots and files that use it. Then the WAL (verify-wal.ts).
  */
 export async function verifyArchive(archive: Archive, options: VerifyOptions = {}): Promise<VerifyResult> {
   return withSharedLock(archive, 'verify', options, (signal) =>
@@ -104,6 +112,12 @@ class Verifier {
       this.problems.push({ snapshot: id, message: `snapshot ${id.slice(0, 12)} fails authentication` });
     }
     for (const snapshot of snapshots) await this.checkSnapshot(snapshot);
+    const wal = await verifyWal(this.archive, {
+      readData: this.options.readData ?? false,
+      signal: this.signal,
+    });
+    this.problems.push(...wal.problems);
+    this.bytesRead += wal.bytesRead;
     this.progress.finish();
     return {
       ok: this.problems.length === 0,
@@ -112,6 +126,7 @@ class Verifier {
       packs: this.packs.size,
       blobsRead: this.blobsRead,
       bytesRead: this.bytesRead,
+      walObjects: wal.objects,
       problems: this.problems,
     };
   }

@@ -3,12 +3,15 @@ import { redactUrl } from '@pullback/storage/redact-url';
 import { startAll } from '@pullback/workers';
 import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
+import type { Role } from '../options.js';
 import { openReachablePipeline } from '../reach-redis.js';
 import { setStopGraceMs } from '../stop-signals.js';
 
 export interface UpOptions {
   readonly config?: string;
   readonly keyFile?: string;
+  /** The roles to run (`--roles`); default all. */
+  readonly roles?: readonly Role[];
 }
 
 /** `pullback up`: every worker in this process until SIGINT/SIGTERM (`context.signal`). */
@@ -23,6 +26,15 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
     // The archive key in the order every command uses (resolveArchiveKey).
     ...(options.keyFile === undefined ? {} : { keyFile: options.keyFile }),
     env: context.env,
+    ...(options.roles === undefined
+      ? {}
+      : {
+          roles: {
+            export: options.roles.includes('export'),
+            pull: options.roles.includes('pull-backup'),
+            import: options.roles.includes('import'),
+          },
+        }),
     signal: context.signal,
     ...(socketDir ? { postgres: { socketDir } } : {}),
     onError: (error, where) => context.stderr.write(`pullback: ${where}: ${error.message}\n`),
@@ -36,11 +48,13 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
   for (const [name, component] of Object.entries(config.components)) {
     const active = component.instances.find((instance) => instance.role === 'active');
     const fallbacks = component.instances.filter((instance) => instance.role === 'fallback');
-    say(
-      `  export worker       ${name}: ${active === undefined ? `files at ${'path' in component ? component.path : '?'}` : `${active.name} (${active.host}:${active.port})`}, schedule "${component.schedule}"`,
-    );
-    say(`  pull-backup worker  ${name}: outbox ${component.outbox} -> archive`);
-    for (const fallback of fallbacks) {
+    const runs = (role: Role) => options.roles === undefined || options.roles.includes(role);
+    if (runs('export'))
+      say(
+        `  export worker       ${name}: ${active === undefined ? `files at ${'path' in component ? component.path : '?'}` : `${active.name} (${active.host}:${active.port})`}, schedule "${component.schedule}"`,
+      );
+    if (runs('pull-backup')) say(`  pull-backup worker  ${name}: outbox ${component.outbox} -> archive`);
+    for (const fallback of runs('import') ? fallbacks : []) {
       say(
         `  import worker       ${name}: ${fallback.name} (${fallback.host}:${fallback.port}, ${fallback.dataDir})`,
       );

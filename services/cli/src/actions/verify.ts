@@ -48,6 +48,7 @@ export async function verify(options: VerifyOptions, context: CommandContext): P
       const where = [
         problem.snapshot && `snapshot ${problem.snapshot.slice(0, 12)}`,
         problem.file && `file ${problem.file}`,
+        problem.stream && `wal stream ${problem.stream}`,
       ]
         .filter(Boolean)
         .join(', ');
@@ -56,8 +57,9 @@ export async function verify(options: VerifyOptions, context: CommandContext): P
     const read = options.readData
       ? `, ${result.blobsRead} chunks (${formatBytes(result.bytesRead)}) read and checked`
       : '';
+    const wal = result.walObjects > 0 ? `, ${result.walObjects} wal objects` : '';
     context.stdout.write(
-      `${result.ok ? 'ok' : `${result.problems.length} problems`}: ${result.snapshots} snapshots, ${result.packs} packs${read}\n`,
+      `${result.ok ? 'ok' : `${result.problems.length} problems`}: ${result.snapshots} snapshots, ${result.packs} packs${read}${wal}\n`,
     );
   }
   if (!result.ok && options.repair) {

@@ -1,6 +1,6 @@
-import type { Command } from '@commander-js/extra-typings';
+import { type Command, Option } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
-import { configOption, keyFileOption } from '../options.js';
+import { configOption, keyFileOption, parseRoles, ROLES } from '../options.js';
 import { examples } from './help-text.js';
 
 export function registerUpCommand(program: Command, context: CommandContext): void {
@@ -12,6 +12,19 @@ export function registerUpCommand(program: Command, context: CommandContext): vo
     )
     .addOption(configOption())
     .addOption(keyFileOption())
-    .addHelpText('after', examples('pullback up', 'pullback up --config /etc/pullback/pullback.yaml'))
+    .addOption(
+      new Option(
+        '--roles <LIST>',
+        `the roles to run here, comma-separated: ${ROLES.join(', ')} (default: all)`,
+      ).argParser(parseRoles),
+    )
+    .addHelpText(
+      'after',
+      examples(
+        'pullback up',
+        'pullback up --config /etc/pullback/pullback.yaml',
+        'pullback up --roles pull-backup',
+      ),
+    )
     .action(async (options) => (await import('../actions/up.js')).up(options, context));
 }

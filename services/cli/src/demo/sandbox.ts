@@ -132,7 +132,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     options.signal?.throwIfAborted();
 
     log('starting the active PostgreSQL');
-    const active = await startPostgres({ settings: { max_wal_size: "'1GB'" } });
+    const active = await startPostgres({
+      // A WAL receiver that is down may hold back this much WAL on the active, no more (docs/wal.md).
+      settings: { max_wal_size: "'1GB'", max_slot_wal_keep_size: "'4GB'" },
+    });
     cleanups.push(() => active.stop());
     log(`generating data: pgbench -i -s ${options.scale}`);
     await execFileAsync(
@@ -162,6 +165,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         'archive:',
         `  url: ${archiveUrl}`,
         `  keyFile: ${keyFile}`,
+        `stateDir: ${join(dir, 'state')}`,
         'components:',
         `  ${SANDBOX_COMPONENT}:`,
         '    recipe: postgres',

@@ -25,6 +25,7 @@ const PERMANENT_ARCHIVE_CODES = new Set([
   'unsafe-path',
   'corrupt',
   'missing-data',
+  'bad-wal-name',
 ]);
 
 /** The one place where errors of every layer are translated into a job's fate. */

@@ -1,0 +1,165 @@
+import { isNotFound } from '@pullback/storage';
+import { ArchiveError, throwIfAborted } from '../errors.js';
+import type { Archive } from '../repository/archive.js';
+import { readAll } from '../repository/stream-bytes.js';
+import { checkSegmentSize, type WalFileName, walName } from './wal-names.js';
+import {
+  decodeWalObject,
+  encodeWalObject,
+  openWalHeader,
+  receivedPrefix,
+  WAL_HEADER_PROBE_BYTES,
+  type WalHeader,
+  walHeaderEnd,
+} from './wal-object.js';
+import { walObjectName } from './wal-paths.js';
+
+/*
+ * WAL is written without the archive lock: it arrives every second, also while a
+ * backup or prune holds the lock for minutes. That is safe because no other command
+ * writes under wal/, and a WAL object is never rewritten with other content: a
+ * segment's name fixes its bytes (the same segment stored twice is the same WAL), and
+ * the only object replaced is a partial, which only grows. A reader sees a whole old
+ * or a whole new object (the backends save atomically), and each opens on its own.
+ * Removal (retention) only takes segments no snapshot needs.
+ */
+
+export interface WalFileTimes {
+  /** The server's `wal_segment_size`. */
+  readonly segmentSize: number;
+  /** True for the segment being written: `content` is then its received prefix. */
+  readonly partial: boolean;
+  readonly firstReceivedAt: string;
+  readonly lastReceivedAt: string;
+}
+
+export interface WalOperationOptions {
+  readonly signal?: AbortSignal;
+}
+
+function loadOptions(signal: AbortSignal | undefined) {
+  return signal ? { signal } : {};
+}
+
+/**
+ * Stores a WAL file: a complete segment (`content` is `segmentSize` bytes), a partial
+ * (its bytes so far; trailing zeros, unwritten space, are not stored) or a history
+ * file. Storing a complete segment then removes its partial: after, so that some
+ * object holds the WAL at every moment.
+ */
+export async function archiveWalFile(
+  archive: Archive,
+  stream: string,
+  name: WalFileName,
+  content: Buffer,
+  times: WalFileTimes,
+  options: WalOperationOptions = {},
+): Promise<void> {
+  const parsed = walName(name);
+  const segmentSize = checkSegmentSize(times.segmentSize);
+  const partial = times.partial || parsed.partial;
+  const objectName = walObjectName(stream, parsed.name, partial);
+  if (parsed.kind === 'history' && partial) {
+    throw new ArchiveError('bad-wal-name', `a history file cannot be partial: ${name}`);
+  }
+  if (parsed.kind === 'segment' && !partial && content.length !== segmentSize) {
+    throw new ArchiveError(
+      'bad-wal-name',
+      `wal segment ${name} of stream ${stream} is ${content.length} bytes, not its segment size ${segmentSize}`,
+      { hint: 'store a segment still being written as partial' },
+    );
+  }
+  if (partial && content.length > segmentSize) {
+    throw new ArchiveError(
+      'bad-wal-name',
+      `partial wal segment ${name} of stream ${stream} is longer than its segment size ${segmentSize}`,
+    );
+  }
+  const held = partial ? receivedPrefix(content) : content;
+  const header: WalHeader = {
+    name: parsed.name,
+    segmentSize,
+    contentBytes: held.length,
+    partial,
+    firstReceivedAt: times.firstReceivedAt,
+    lastReceivedAt: times.lastReceivedAt,
+  };
+  throwIfAborted(options.signal);
+  const object = encodeWalObject(
+    archive.keys.encryption,
+    objectName,
+    header,
+    held,
+    archive.config.compression,
+  );
+  await archive.backend.save(objectName, object, loadOptions(options.signal));
+  if (parsed.kind === 'segment' && !partial) {
+    await archive.backend.remove(walObjectName(stream, parsed.name, true), loadOptions(options.signal));
+  }
+}
+
+export interface FetchWalOptions extends WalOperationOptions {
+  /** Use the segment's partial when no complete segment is stored. Default: false. */
+  readonly allowPartial?: boolean;
+}
+
+/**
+ * A WAL file's bytes and header, a partial padded with zeros to its segment size;
+ * `undefined` when the archive does not hold it. A name with `.partial` asks for the
+ * partial itself. Fails with CorruptDataError when the object does not authenticate.
+ */
+export async function fetchWalFile(
+  archive: Archive,
+  stream: string,
+  name: WalFileName,
+  options: FetchWalOptions = {},
+): Promise<{ content: Buffer; header: WalHeader } | undefined> {
+  const parsed = walName(name);
+  const candidates = [walObjectName(stream, name)];
+  if (parsed.kind === 'segment' && !parsed.partial && options.allowPartial === true) {
+    candidates.push(walObjectName(stream, name, true));
+  }
+  for (const objectName of candidates) {
+    const object = await loadIfPresent(archive, objectName, options.signal);
+    if (object !== undefined) return decodeWalObject(archive.keys.encryption, objectName, object);
+  }
+  return undefined;
+}
+
+export interface ReadWalHeaderOptions extends WalOperationOptions {
+  /** Read the partial's header (as a name with `.partial` does). Default: false. */
+  readonly partial?: boolean;
+}
+
+/** A WAL object's header, from one range read of its first bytes; `undefined` when absent. */
+export async function readWalHeader(
+  archive: Archive,
+  stream: string,
+  name: WalFileName,
+  options: ReadWalHeaderOptions = {},
+): Promise<WalHeader | undefined> {
+  const objectName = walObjectName(stream, name, options.partial === true);
+  let start = await loadIfPresent(archive, objectName, options.signal, WAL_HEADER_PROBE_BYTES);
+  if (start === undefined) return undefined;
+  const end = walHeaderEnd(objectName, start);
+  if (end > start.length && start.length === WAL_HEADER_PROBE_BYTES) {
+    start = await loadIfPresent(archive, objectName, options.signal, end);
+    if (start === undefined) return undefined;
+  }
+  return openWalHeader(archive.keys.encryption, objectName, start);
+}
+
+async function loadIfPresent(
+  archive: Archive,
+  objectName: string,
+  signal: AbortSignal | undefined,
+  length?: number,
+): Promise<Buffer | undefined> {
+  try {
+    const range = length === undefined ? undefined : { offset: 0, length };
+    return await readAll(await archive.backend.load(objectName, range, loadOptions(signal)));
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,237 @@
+import { seal, TAG_BYTES, unseal } from '../crypto/seal.js';
+import { ArchiveError, CorruptDataError } from '../errors.js';
+import { compressPieces, uncompressPieces } from '../pack/lz4-pieces.js';
+import { zstdAvailable, zstdCompress, zstdDecompressInto } from '../pack/zstd-codec.js';
+import type { WalFileName } from './wal-names.js';
+
+/** What a WAL object says of its file, readable without its body. */
+export interface WalHeader {
+  readonly name: WalFileName;
+  /** The server's `wal_segment_size` (16 MiB by default). */
+  readonly segmentSize: number;
+  /** Bytes of WAL held: a segment's size, a partial's received prefix, a history file's length. */
+  readonly contentBytes: number;
+  readonly partial: boolean;
+  /** ISO 8601, the pull side's clock. */
+  readonly firstReceivedAt: string;
+  readonly lastReceivedAt: string;
+}
+
+type BodyCompression = 'none' | 'lz4' | 'zstd';
+
+/** The sealed header's JSON: the public header, the format version and how the body is compressed. */
+interface StoredWalHeader extends WalHeader {
+  readonly version: 1;
+  readonly compression: BodyCompression;
+}
+
+/*
+ * A WAL object (repository-format.md, "WAL"):
+ *   magic "PBWAL\0\0\1" (8) ‖ u32le H ‖ sealed header (H bytes) ‖ sealed body
+ * The header is sealed with AAD `pullback wal header\0<object name>`, the body with
+ * `pullback wal body\0<object name>\0<the header's GCM tag>`: either opens only under
+ * its own name, and a body only with the header it was written with (a partial is
+ * rewritten under one name, so halves of two versions must not pair up).
+ */
+const MAGIC = Buffer.from('PBWAL\0\0\x01', 'latin1');
+const PREFIX_BYTES = MAGIC.length + 4;
+/** Headers are about 300 bytes; anything much larger is damage, not a header. */
+const MAX_HEADER_BYTES = 64 * 1024;
+/** Bytes loaded to read a header: enough for any real one in one range request. */
+export const WAL_HEADER_PROBE_BYTES = 4096;
+
+function headerAad(objectName: string): Buffer {
+  return Buffer.from(`pullback wal header\0${objectName}`);
+}
+
+function bodyAad(objectName: string, sealedHeader: Buffer): Buffer {
+  return Buffer.concat([
+    Buffer.from(`pullback wal body\0${objectName}\0`),
+    sealedHeader.subarray(sealedHeader.length - TAG_BYTES),
+  ]);
+}
+
+function corrupt(objectName: string, reason: string, hint?: string): CorruptDataError {
+  return new CorruptDataError(`wal object ${objectName}: ${reason}`, hint === undefined ? {} : { hint });
+}
+
+/**
+ * Seals `content` (already trimmed, for a partial) as the object `objectName`.
+ * `compression` is the archive's; zstd falls back to lz4 where zstd-napi is missing,
+ * since WAL must be stored whatever the host.
+ */
+export function encodeWalObject(
+  encryptionKey: Buffer,
+  objectName: string,
+  header: WalHeader,
+  content: Buffer,
+  compression: 'zstd' | 'lz4',
+): Buffer {
+  if (content.length !== header.contentBytes) {
+    throw new ArchiveError('corrupt', `wal object ${objectName}: content is not contentBytes long`);
+  }
+  let stored: BodyCompression = 'none';
+  let body = content;
+  if (content.length > 64) {
+    const use = compression === 'zstd' && zstdAvailable ? 'zstd' : 'lz4';
+    const packed = use === 'zstd' ? zstdCompress(content) : compressPieces(content);
+    if (packed.length < content.length) {
+      stored = use;
+      body = packed;
+    }
+  }
+  const storedHeader: StoredWalHeader = {
+    version: 1,
+    name: header.name,
+    segmentSize: header.segmentSize,
+    contentBytes: header.contentBytes,
+    partial: header.partial,
+    firstReceivedAt: header.firstReceivedAt,
+    lastReceivedAt: header.lastReceivedAt,
+    compression: stored,
+  };
+  const sealedHeader = seal(encryptionKey, Buffer.from(JSON.stringify(storedHeader)), headerAad(objectName));
+  const prefix = Buffer.alloc(PREFIX_BYTES);
+  MAGIC.copy(prefix, 0);
+  prefix.writeUInt32LE(sealedHeader.length, MAGIC.length);
+  return Buffer.concat([prefix, sealedHeader, seal(encryptionKey, body, bodyAad(objectName, sealedHeader))]);
+}
+
+/**
+ * How many leading bytes of the object hold its header (prefix included), read from
+ * the clear prefix in `start` (at least 12 bytes of the object's start).
+ */
+export function walHeaderEnd(objectName: string, start: Buffer): number {
+  if (start.length < PREFIX_BYTES || !start.subarray(0, MAGIC.length).equals(MAGIC)) {
+    throw corrupt(objectName, 'not a wal object (bad magic)');
+  }
+  const length = start.readUInt32LE(MAGIC.length);
+  if (length > MAX_HEADER_BYTES) throw corrupt(objectName, `header length ${length} out of range`);
+  return PREFIX_BYTES + length;
+}
+
+/** Opens the header from the object's first bytes (at least `walHeaderEnd` of them). */
+export function openWalHeader(encryptionKey: Buffer, objectName: string, start: Buffer): WalHeader {
+  return publicHeader(openStoredHeader(encryptionKey, objectName, start).header);
+}
+
+function openStoredHeader(
+  encryptionKey: Buffer,
+  objectName: string,
+  start: Buffer,
+): { header: StoredWalHeader; sealedHeader: Buffer; end: number } {
+  const end = walHeaderEnd(objectName, start);
+  if (start.length < end) throw corrupt(objectName, 'truncated header');
+  const sealedHeader = start.subarray(PREFIX_BYTES, end);
+  const plain = unseal(encryptionKey, sealedHeader, headerAad(objectName));
+  if (plain === undefined) {
+    throw corrupt(
+      objectName,
+      'header fails authentication',
+      'the object is damaged, or was moved or renamed (each wal object opens only under its own name)',
+    );
+  }
+  return { header: checkHeader(objectName, plain), sealedHeader, end };
+}
+
+function checkHeader(objectName: string, plain: Buffer): StoredWalHeader {
+  let value: unknown;
+  try {
+    value = JSON.parse(plain.toString('utf8'));
+  } catch {
+    throw corrupt(objectName, 'header is not json');
+  }
+  const header = value as Partial<StoredWalHeader> | null;
+  const valid =
+    header !== null &&
+    typeof header === 'object' &&
+    header.version === 1 &&
+    typeof header.name === 'string' &&
+    Number.isSafeInteger(header.segmentSize) &&
+    Number.isSafeInteger(header.contentBytes) &&
+    header.contentBytes! >= 0 &&
+    typeof header.partial === 'boolean' &&
+    typeof header.firstReceivedAt === 'string' &&
+    typeof header.lastReceivedAt === 'string' &&
+    (header.compression === 'none' || header.compression === 'lz4' || header.compression === 'zstd');
+  if (!valid) throw corrupt(objectName, 'header has unknown fields or version');
+  return header as StoredWalHeader;
+}
+
+/** Public fields only: the version and compression are the object's business. */
+function publicHeader(header: StoredWalHeader): WalHeader {
+  return {
+    name: header.name,
+    segmentSize: header.segmentSize,
+    contentBytes: header.contentBytes,
+    partial: header.partial,
+    firstReceivedAt: header.firstReceivedAt,
+    lastReceivedAt: header.lastReceivedAt,
+  };
+}
+
+/**
+ * Opens a whole object: its header and content. A partial's content comes back padded
+ * with zeros to the segment size (its unwritten space), as PostgreSQL expects a
+ * segment file to be.
+ */
+export function decodeWalObject(
+  encryptionKey: Buffer,
+  objectName: string,
+  object: Buffer,
+): { header: WalHeader; content: Buffer } {
+  const { header, sealedHeader, end } = openStoredHeader(encryptionKey, objectName, object);
+  const body = unseal(encryptionKey, object.subarray(end), bodyAad(objectName, sealedHeader));
+  if (body === undefined) {
+    throw corrupt(
+      objectName,
+      'body fails authentication',
+      'the object is damaged, or was moved or renamed (each wal object opens only under its own name)',
+    );
+  }
+  const padTo = header.partial ? header.segmentSize : header.contentBytes;
+  if (padTo < header.contentBytes) throw corrupt(objectName, 'content longer than its segment');
+  let content: Buffer;
+  try {
+    content = decompressBody(body, header, padTo);
+  } catch (error) {
+    if (error instanceof ArchiveError) throw error;
+    throw corrupt(objectName, 'body does not decompress to contentBytes');
+  }
+  return { header: publicHeader(header), content };
+}
+
+function decompressBody(body: Buffer, header: StoredWalHeader, padTo: number): Buffer {
+  if (header.compression === 'zstd') {
+    // Into a zeroed buffer of the padded size: padding costs no second copy.
+    const out = Buffer.alloc(padTo);
+    zstdDecompressInto(body, header.contentBytes, out);
+    return out;
+  }
+  const plain = header.compression === 'lz4' ? uncompressPieces(body, header.contentBytes) : body;
+  if (plain.length !== header.contentBytes) throw new RangeError('wrong length');
+  if (padTo === plain.length) return plain;
+  const out = Buffer.alloc(padTo);
+  plain.copy(out, 0);
+  return out;
+}
+
+const ZERO_BLOCK = Buffer.alloc(64 * 1024);
+
+/**
+ * A partial's received prefix: the bytes up to the last non-zero one. Every WAL page
+ * starts with a non-zero header, so trailing zeros are space not yet written (which
+ * pg_receivewal pre-allocates), never WAL.
+ */
+export function receivedPrefix(content: Buffer): Buffer {
+  let end = content.length;
+  // Whole zero blocks first, compared natively; then byte by byte in the last one.
+  while (
+    end >= ZERO_BLOCK.length &&
+    content.compare(ZERO_BLOCK, 0, ZERO_BLOCK.length, end - ZERO_BLOCK.length, end) === 0
+  ) {
+    end -= ZERO_BLOCK.length;
+  }
+  while (end > 0 && content[end - 1] === 0) end--;
+  return content.subarray(0, end);
+}

@@ -1,0 +1,29 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+/** The `p`th percentile (nearest rank) of `values`; 0 for none. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** Resident memory of process `pid` and, summed, of its children (pg_receivewal), in bytes. */
+export async function peakRss(pid: number): Promise<{ self: number; children: number }> {
+  const children = await execFileAsync('pgrep', ['-P', String(pid)]).then(
+    ({ stdout }) => stdout.split('\n').filter(Boolean).map(Number),
+    () => [] as number[],
+  );
+  let childBytes = 0;
+  for (const child of children) childBytes += await rssOf(child);
+  return { self: await rssOf(pid), children: childBytes };
+}
+
+async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+  return kb === undefined ? 0 : Number(kb) * 1024;
+}

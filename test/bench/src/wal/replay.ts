@@ -1,0 +1,100 @@
+import { chown, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fetchWalFile, findSnapshot, listWal, restoreSnapshot } from '@pullback/archive';
+import { runCycle, SANDBOX_COMPONENT, type Sandbox } from '@pullback/cli/demo';
+import { freePort, postgresOwner } from '@pullback/harness';
+import { query, startStandby, stopServer } from '@pullback/recipe-postgres';
+import type { RunningPipeline } from '@pullback/workers';
+import { pgbench } from './load.js';
+import { archiveReplaySource } from './replay-source.js';
+import { sandboxStream } from './wal-archive.js';
+
+export interface ReplayResult {
+  readonly walBytes: number;
+  readonly localSeconds: number;
+  readonly archiveSeconds: number;
+}
+
+/**
+ * The same replay twice, from the same base snapshot to the same LSN: once with the
+ * WAL in the data directory's pg_wal, once through the fallbacks' restore_command
+ * with their agent's prefetching spool. Each runs as a hot standby with no active to
+ * stream from, timed from its start until it has replayed to the target.
+ */
+export async function measureReplay(
+  sandbox: Sandbox,
+  running: RunningPipeline,
+  options: { bytes: number; step: (line: string) => void },
+): Promise<ReplayResult> {
+  const { snapshotId } = await runCycle(running.pipeline, SANDBOX_COMPONENT, { timeoutMs: 900_000 });
+  const start = await sandbox.active.psql('select pg_current_wal_lsn()');
+  options.step(`  writing ${(options.bytes / 1e9).toFixed(1)} GB of WAL with pgbench`);
+  const load = pgbench(sandbox.active, { clients: 2, seconds: 3600 });
+  for (;;) {
+    const written = Number(await sandbox.active.psql(`select pg_current_wal_lsn() - '${start}'::pg_lsn`));
+    if (written >= options.bytes) break;
+    await sleep(1000);
+  }
+  await load.stop();
+  const target = await sandbox.active.psql('select pg_current_wal_lsn()');
+  const targetSegment = await sandbox.active.psql(`select pg_walfile_name('${target}')`);
+  await sandbox.active.psql('select pg_switch_wal()');
+  const stream = await sandboxStream(sandbox.archive);
+  for (const deadline = Date.now() + 600_000; ; await sleep(500)) {
+    const names = (await listWal(sandbox.archive, stream)).filter((o) => !o.partial).map((o) => o.name);
+    if (names.includes(targetSegment)) break;
+    if (Date.now() > deadline) throw new Error(`segment ${targetSegment} did not reach the archive`);
+  }
+  // Both replays start where the snapshot's backup started.
+  const snapshotStart = (await findSnapshot(sandbox.archive, snapshotId)).tags.startLsn;
+  if (snapshotStart === undefined) throw new Error(`snapshot ${snapshotId} has no startLsn tag`);
+  const firstSegment = await sandbox.active.psql(`select pg_walfile_name('${snapshotStart}')`);
+
+  const replay = async (label: string, prepare: (dataDir: string) => Promise<{ restoreCommand?: string; stop?: () => Promise<void> }>) => {
+    const dataDir = join(sandbox.dir, `replay-${label}`);
+    options.step(`  ${label}: restoring snapshot ${snapshotId.slice(0, 12)}`);
+    await restoreSnapshot(sandbox.archive, snapshotId, { target: dataDir });
+    const source = await prepare(dataDir);
+    const port = await freePort();
+    const started = Date.now();
+    await startStandby({
+      dataDir,
+      port,
+      listenAddresses: '127.0.0.1',
+      socketDir: sandbox.socketDir,
+      verify: false,
+      ...(source.restoreCommand === undefined ? {} : { restoreCommand: source.restoreCommand }),
+      settings: { recovery_target_lsn: target, recovery_target_action: 'pause' },
+    });
+    const endpoint = { host: sandbox.socketDir, port, user: 'postgres' };
+    for (;;) {
+      const reached = await query(endpoint, `select pg_last_wal_replay_lsn() >= '${target}'::pg_lsn`);
+      if (reached === 't') break;
+      await sleep(100);
+    }
+    const seconds = (Date.now() - started) / 1000;
+    options.step(`  ${label}: replayed to ${target} in ${seconds.toFixed(1)} s`);
+    await source.stop?.();
+    await stopServer({ dataDir });
+    return seconds;
+  };
+
+  const owner = await postgresOwner();
+  const localSeconds = await replay('local', async (dataDir) => {
+    const objects = (await listWal(sandbox.archive, stream)).filter((o) => !o.partial && !o.history);
+    const wal = join(dataDir, 'pg_wal');
+    await mkdir(wal, { recursive: true });
+    for (const object of objects) {
+      if (object.name.slice(8) > targetSegment.slice(8) || object.name.slice(8) < firstSegment.slice(8)) continue;
+      const file = await fetchWalFile(sandbox.archive, stream, object.name);
+      if (file === undefined) continue;
+      await writeFile(join(wal, object.name), file.content);
+      if (owner) await chown(join(wal, object.name), owner.uid, owner.gid);
+    }
+    return {};
+  });
+  const archiveSeconds = await replay('archive', (dataDir) => archiveReplaySource(sandbox, stream, dataDir));
+  const walBytes = Number(await sandbox.active.psql(`select '${target}'::pg_lsn - '${snapshotStart}'::pg_lsn`));
+  return { walBytes, localSeconds, archiveSeconds };
+}
