@@ -38,6 +38,8 @@ describe.each(['fs', 's3'] as const)('restore to a point in time on the %s drive
   let archive: Archive;
   let stream: string;
   const started: string[] = [];
+  /** The server the promotion test left running on timeline 2, for the timeline test. */
+  let promoted: Awaited<ReturnType<typeof restoreTo>> | undefined;
   const marks = {} as {
     beforeBackup: string;
     between: string;
@@ -267,9 +269,9 @@ components:
       '00000002',
     );
     expect(await readdir(join(restored.dir, 'pg_wal'))).toContain('00000002.history');
-    await stopServer({ dataDir: restored.dir });
     // The archive holds the original stream's WAL as it was: nothing of the new timeline.
     expect(await listWal(archive, stream)).toEqual(before);
+    promoted = restored;
   });
 
   it('snapshots shows the range restorable to, and from which snapshot', {
@@ -313,5 +315,27 @@ components:
     expect(listed.stdout).toMatch(
       /^shop: WAL gap, nothing can be restored from \S+ \S+ \(0\/[0-9A-F]+\) to \S+ \S+ \(0\/[0-9A-F]+\)$/m,
     );
+  });
+
+  // After the gap test: timeline 1's WAL beyond the switch is not on timeline 2's path.
+  it('follows the history file onto a new timeline, as after an activation', {
+    timeout: RESTORE_MS,
+  }, async () => {
+    // The promoted server plays a new active of the same system: its WAL joins the stream.
+    const server = { dataDir: promoted!.dir, psql: promoted!.psql };
+    await promoted!.psql('select pg_switch_wal()');
+    const moment = new Date(Date.now() + 1).toISOString();
+    await waitFor('the clock to pass the moment', async () =>
+      Date.now() > Date.parse(moment) + 1 ? true : undefined,
+    );
+    await promoted!.psql("insert into marks (note) values ('later on timeline 2')");
+    await promoted!.psql('select pg_switch_wal()');
+    await archiveCompletedWal(server, archive, 'shop');
+    await stopServer({ dataDir: promoted!.dir });
+    expect((await listWal(archive, stream)).map((o) => o.name)).toContain('00000002.history');
+
+    const restored = await restoreTo('timeline-2', ['--at', moment]);
+    expect(restored.notes).toBe('first,after promotion');
+    await stopServer({ dataDir: restored.dir });
   });
 });

@@ -11,7 +11,7 @@ import type { PostgresServer } from '@pullback/harness';
  * Returns the stream's name.
  */
 export async function archiveCompletedWal(
-  server: PostgresServer,
+  server: Pick<PostgresServer, 'dataDir' | 'psql'>,
   archive: Archive,
   component: string,
 ): Promise<string> {

@@ -1,7 +1,8 @@
+import { parseLsn, parseTimelineHistory } from '@pullback/archive';
+
 /*
- * A timeline's ancestry, from its history file (PostgreSQL's timeline.c): one line per
- * ancestor, `<parent TLI>\t<switch LSN>\t<reason>`, oldest first. Replay along
- * timeline T reads each ancestor's WAL up to its switch point, then T's.
+ * A timeline's ancestry, from its history file: replay along timeline T reads each
+ * ancestor's WAL up to its switch point, then T's.
  */
 
 /** One timeline of a path: the WAL positions it covers, [begin, end). */
@@ -16,11 +17,9 @@ export interface TimelineStep {
 export function timelinePath(timeline: number, historyText: string | undefined): TimelineStep[] {
   const steps: TimelineStep[] = [];
   let begin = 0n;
-  for (const line of (historyText ?? '').split('\n')) {
-    const match = /^\s*(\d+)\s+([0-9A-Fa-f]+)\/([0-9A-Fa-f]+)/.exec(line);
-    if (match === null) continue;
-    const end = (BigInt(`0x${match[2]}`) << 32n) | BigInt(`0x${match[3]}`);
-    steps.push({ timeline: Number(match[1]), begin, end });
+  for (const ancestor of parseTimelineHistory(historyText ?? '')) {
+    const end = parseLsn(ancestor.switchLsn);
+    steps.push({ timeline: ancestor.timeline, begin, end });
     begin = end;
   }
   steps.push({ timeline, begin });
