@@ -1,9 +1,10 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AuditServer, PointInTimeInput, PointInTimeResult, RecoveryTarget } from '@pullback/pipeline';
 import { RecipeError } from '@pullback/pipeline';
 import { setAutoConf } from './auto-conf.js';
 import type { PgEndpoint } from './connection.js';
+import { lastRecordLsn } from './last-record.js';
 import { oneLine } from './one-line.js';
 import { chownTree, type OsAccount, serverAccount } from './os-user.js';
 import { postmasterStatus } from './postmaster.js';
@@ -60,30 +61,56 @@ export async function restoreToPoint(input: PointInTimeInput): Promise<PointInTi
   await chownTree(dataDir, account);
   if (input.port === undefined) return { dataDir };
 
-  const signal = input.signal === undefined ? {} : { signal: input.signal };
+  const logStart = await logSize(dataDir);
   try {
-    await startServer({ dataDir, timeoutSeconds: 3600, ...signal });
-    const endpoint: PgEndpoint = { host: dataDir, port: input.port, user: 'postgres' };
-    const reached = await waitForTarget(dataDir, endpoint, input, account);
-    if (!input.promote) await checkStandby(endpoint, { as: account, ...signal });
-    const pgCtl = await pgTool('pg_ctl');
-    const server: AuditServer = {
-      kind: 'physical',
-      port: input.port,
-      dataDir,
-      pid: (await postmasterStatus(dataDir)).pid,
-      connect: `psql -h 127.0.0.1 -p ${input.port} -U postgres`,
-      stopCommand: asServerAccount(`${pgCtl} stop -D ${dataDir}`),
-      stop: async () => {
-        await stopServer({ dataDir });
-      },
-    };
-    return { dataDir, server, reached };
+    return await startAtTarget(dataDir, input, account);
   } catch (error) {
     // A server that missed its target must not stay up unnoticed, least of all a writable one.
     await stopServer({ dataDir }).catch(() => {});
-    throw await explainFailure(error, dataDir);
+    if (input.recoveryTarget.kind !== 'time' || !(await ranOutOfWal(dataDir, logStart))) {
+      throw await explainFailure(error, dataDir, logStart);
+    }
   }
+  // No commit after the time in the WAL placed: the state at that time is the one at
+  // the WAL's end, so recovery stops after its last record instead.
+  const last = await lastRecordLsn(dataDir);
+  if (last === undefined)
+    throw await explainFailure(new Error('no WAL record to stop at'), dataDir, logStart);
+  await setAutoConf(dataDir, recoveryTargetSettings({ kind: 'lsn', lsn: last }), account);
+  const retryLogStart = await logSize(dataDir);
+  try {
+    return await startAtTarget(dataDir, input, account);
+  } catch (error) {
+    await stopServer({ dataDir }).catch(() => {});
+    throw await explainFailure(error, dataDir, retryLogStart);
+  }
+}
+
+/** Starts the prepared directory and waits until it is at its target, checked. */
+async function startAtTarget(
+  dataDir: string,
+  input: PointInTimeInput & { port?: number },
+  account: OsAccount,
+): Promise<PointInTimeResult> {
+  const port = input.port!;
+  const signal = input.signal === undefined ? {} : { signal: input.signal };
+  await startServer({ dataDir, timeoutSeconds: 3600, ...signal });
+  const endpoint: PgEndpoint = { host: dataDir, port, user: 'postgres' };
+  const reached = await waitForTarget(dataDir, endpoint, input, account);
+  if (!input.promote) await checkStandby(endpoint, { as: account, ...signal });
+  const pgCtl = await pgTool('pg_ctl');
+  const server: AuditServer = {
+    kind: 'physical',
+    port,
+    dataDir,
+    pid: (await postmasterStatus(dataDir)).pid,
+    connect: `psql -h 127.0.0.1 -p ${port} -U postgres`,
+    stopCommand: asServerAccount(`${pgCtl} stop -D ${dataDir}`),
+    stop: async () => {
+      await stopServer({ dataDir });
+    },
+  };
+  return { dataDir, server, reached };
 }
 
 /**
@@ -162,14 +189,33 @@ async function waitForTarget(
   }
 }
 
-/** The reason PostgreSQL gave, from its log, as one line naming the data directory. */
-async function explainFailure(error: unknown, dataDir: string): Promise<Error> {
-  const log = await readFile(logFileOf({ dataDir }), 'utf8').catch(() => '');
-  const fatal = log
+const RAN_OUT = 'recovery ended before configured recovery target was reached';
+
+/** The FATAL or PANIC lines the server logged since `from` (a byte offset). */
+async function fatalLines(dataDir: string, from: number): Promise<string[]> {
+  const log = await readFile(logFileOf({ dataDir })).catch(() => Buffer.alloc(0));
+  return log
+    .subarray(from)
+    .toString('utf8')
     .split('\n')
-    .filter((line) => /FATAL|PANIC/.test(line))
-    .at(-1);
-  if (fatal?.includes('recovery ended before configured recovery target was reached')) {
+    .filter((line) => /FATAL|PANIC/.test(line));
+}
+
+async function ranOutOfWal(dataDir: string, from: number): Promise<boolean> {
+  return (await fatalLines(dataDir, from)).some((line) => line.includes(RAN_OUT));
+}
+
+async function logSize(dataDir: string): Promise<number> {
+  return stat(logFileOf({ dataDir })).then(
+    (info) => info.size,
+    () => 0,
+  );
+}
+
+/** The reason PostgreSQL gave, from its log since `from`, as one line naming the data directory. */
+async function explainFailure(error: unknown, dataDir: string, from: number): Promise<Error> {
+  const fatal = (await fatalLines(dataDir, from)).at(-1);
+  if (fatal?.includes(RAN_OUT)) {
     return new RecipeError(
       `replay of ${dataDir} ran out of WAL before the recovery target; the archive holds no transaction after it`,
       { hint: 'choose a target inside the range `pullback snapshots` shows', cause: error },

@@ -48,6 +48,7 @@ describe.each(['fs', 's3'] as const)('restore to a point in time on the %s drive
     third: string;
     thirdSegment: string;
     afterThird: string;
+    afterFourth: string;
   };
 
   /** The active's clock, to the millisecond (what --at carries), strictly after every commit so far. */
@@ -134,6 +135,7 @@ components:
     await archiveCompletedWal(active, archive, 'shop');
     marks.afterThird = await momentAfterCommits();
     await active.psql("insert into marks (note) values ('fourth')");
+    marks.afterFourth = await momentAfterCommits();
     await active.psql('select pg_switch_wal()');
     stream = await archiveCompletedWal(active, archive, 'shop');
   }, 300_000);
@@ -272,6 +274,15 @@ components:
     // The archive holds the original stream's WAL as it was: nothing of the new timeline.
     expect(await listWal(archive, stream)).toEqual(before);
     promoted = restored;
+  });
+
+  it('--at a moment after the last commit the archive holds stops at the end of its WAL', {
+    timeout: RESTORE_MS,
+  }, async () => {
+    const restored = await restoreTo('after-last', ['--at', marks.afterFourth]);
+    expect(restored.notes).toBe('first,second,third,fourth');
+    expect(await restored.psql('select pg_get_wal_replay_pause_state()')).toBe('paused');
+    await stopServer({ dataDir: restored.dir });
   });
 
   it('snapshots shows the range restorable to, and from which snapshot', {
