@@ -206,8 +206,10 @@ components:
     await stopServer({ dataDir: restored.dir });
   });
 
-  it('--lsn taken between the rows shows exactly the first', { timeout: RESTORE_MS }, async () => {
-    const restored = await restoreTo('lsn', ['--lsn', marks.lsn]);
+  it('--lsn taken between the rows shows exactly the first, over the previous restore with --delta', {
+    timeout: RESTORE_MS,
+  }, async () => {
+    const restored = await restoreTo('at', ['--lsn', marks.lsn], ['--delta']);
     expect(restored.notes).toBe('first');
     await stopServer({ dataDir: restored.dir });
   });
