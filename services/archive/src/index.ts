@@ -49,6 +49,7 @@ export {
   type VerifyResult,
   verifyArchive,
 } from './verify/verify-archive.js';
+export { describeGap as describeWalGap } from './verify/verify-wal.js';
 export {
   archiveWalFile,
   type FetchWalOptions,

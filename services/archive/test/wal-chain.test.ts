@@ -137,6 +137,31 @@ describe.each(['fs', 's3'] as const)('the wal chain on the %s driver', (driver) 
     ]);
   });
 
+  it('reports the WAL after a partial inside the chain as a gap, unless the partial received it all', async () => {
+    await store(ws, 'mid.1', 1, 1);
+    await store(ws, 'mid.1', 1, 2, 1000);
+    await store(ws, 'mid.1', 1, 3);
+    // A partial that received its whole segment: nothing is missing after it.
+    await store(ws, 'mid.1', 1, 4, SEGMENT);
+    await store(ws, 'mid.1', 1, 5);
+    const chain = await walChain(ws.archive, 'mid.1');
+    expect(chain.gaps).toEqual([
+      {
+        stream: 'mid.1',
+        timeline: 1,
+        startLsn: '0/2003E8',
+        endLsn: '0/300000',
+        startTime: last(2),
+        endTime: first(3),
+      },
+    ]);
+    expect(chain.timelines[0]?.runs.map((run) => [run.startLsn, run.endLsn, run.segments])).toEqual([
+      ['0/100000', '0/2003E8', 2],
+      ['0/300000', '0/600000', 3],
+    ]);
+    expect(chain.end).toMatchObject({ segment: '000000010000000000000005', lsn: '0/600000', partial: false });
+  });
+
   it('is empty for a stream without segments', async () => {
     expect(await walChain(ws.archive, 'none.1')).toEqual({ stream: 'none.1', timelines: [], gaps: [] });
   });

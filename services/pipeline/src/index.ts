@@ -29,6 +29,7 @@ export { type BackupComponentInput, backupComponent } from './domain/backup-comp
 export { type CatchUpFallbackInput, catchUpFallback } from './domain/catch-up-fallback.js';
 export { isPipelineError, messageOf, PipelineError, type PipelineErrorCode } from './domain/errors.js';
 export { exportIdFor } from './domain/export-id.js';
+export { type ForgottenWal, forgetWal } from './domain/forget-wal.js';
 export { holdLock } from './domain/hold-lock.js';
 export { type IngestArtifactInput, ingestArtifact } from './domain/ingest-artifact.js';
 export { instanceLocation } from './domain/instance-location.js';

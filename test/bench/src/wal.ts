@@ -18,11 +18,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { runCycle, SANDBOX_COMPONENT, type Sandbox, startSandbox } from '@pullback/cli/demo';
 import type { RunningPipeline } from '@pullback/workers';
-import { commitLoad, type LoadResult, pgbench } from './wal/load.js';
+import { peakRss, percentile } from './wal/figures.js';
 import { measureLag } from './wal/lag.js';
+import { commitLoad, type LoadResult, pgbench } from './wal/load.js';
 import { measureReplay } from './wal/replay.js';
 import { committedXids, waitForArchiveToSettle, walBytesPerGb } from './wal/wal-archive.js';
-import { percentile, peakRss } from './wal/figures.js';
 
 const execFileAsync = promisify(execFile);
 const scale = Number(process.env.BENCH_SCALE ?? 100);
@@ -84,10 +84,15 @@ async function main(): Promise<void> {
     rows.push({
       what: `RPO asynchronous (${runs} runs: ${asyncRpo.map((s) => s.toFixed(2)).join(', ')} s)`,
       value: `median ${percentile(asyncRpo, 50).toFixed(2)} s, worst ${Math.max(...asyncRpo).toFixed(2)} s`,
-      target: verdict(percentile(asyncRpo, 50) <= 1 && Math.max(...asyncRpo) <= 3, 'median <= 1 s, worst <= 3 s'),
+      target: verdict(
+        percentile(asyncRpo, 50) <= 1 && Math.max(...asyncRpo) <= 3,
+        'median <= 1 s, worst <= 3 s',
+      ),
     });
 
-    step(`replay of ${(replayBytes / 1024 ** 3).toFixed(1)} GB of WAL: archive (restore_command) vs local pg_wal`);
+    step(
+      `replay of ${(replayBytes / 1024 ** 3).toFixed(1)} GB of WAL: archive (restore_command) vs local pg_wal`,
+    );
     pull.phase('pulling');
     const replay = await measureReplay(sandbox, running, { bytes: replayBytes, step });
     pull.phase('streaming');
@@ -236,7 +241,9 @@ async function measureCatchUp(
   await sandbox.active.psql('select pg_switch_wal()');
   await sandbox.active.psql('checkpoint');
   const target = await sandbox.active.psql('select pg_current_wal_lsn()');
-  const behindBytes = Number(await sandbox.active.psql(`select '${target}'::pg_lsn - '${stoppedAt}'::pg_lsn`));
+  const behindBytes = Number(
+    await sandbox.active.psql(`select '${target}'::pg_lsn - '${stoppedAt}'::pg_lsn`),
+  );
   const oldest = await sandbox.active.psql(
     "select min(name) from pg_ls_waldir() where name ~ '^[0-9A-F]{24}$'",
   );
@@ -256,8 +263,18 @@ async function measureCatchUp(
   ]);
   const fallbackUrl = `postgresql://postgres@127.0.0.1:${fallback.port}/postgres`;
   const psqlFallback = async (sql: string) =>
-    (await execFileAsync(join(sandbox.active.binDir, 'psql'), ['-X', '-A', '-t', '-q', '-d', fallbackUrl, '-c', sql]))
-      .stdout.trim();
+    (
+      await execFileAsync(join(sandbox.active.binDir, 'psql'), [
+        '-X',
+        '-A',
+        '-t',
+        '-q',
+        '-d',
+        fallbackUrl,
+        '-c',
+        sql,
+      ])
+    ).stdout.trim();
   for (;;) {
     const row = await psqlFallback(
       `select coalesce((select status from pg_stat_wal_receiver), 'none') || ' ' || (pg_last_wal_replay_lsn() >= '${target}'::pg_lsn)`,
@@ -296,11 +313,16 @@ async function startPullSide(sandbox: Sandbox, configPath: string, previous?: Pu
   });
   child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(`  pull side: ${chunk}`));
   for (const deadline = Date.now() + 60_000; !output.includes('running; stop with'); await sleep(100)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the pull side did not start: ${output}`);
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`the pull side did not start: ${output}`);
   }
   const before = previous?.peaks();
   let phase: 'streaming' | 'pulling' = 'streaming';
-  const peak = { streaming: before?.streaming ?? 0, receivewal: before?.receivewal ?? 0, all: before?.all ?? 0 };
+  const peak = {
+    streaming: before?.streaming ?? 0,
+    receivewal: before?.receivewal ?? 0,
+    all: before?.all ?? 0,
+  };
   const timer = setInterval(() => {
     void peakRss(child.pid!).then(({ self, children }) => {
       peak.all = Math.max(peak.all, self);

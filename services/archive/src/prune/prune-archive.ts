@@ -15,6 +15,7 @@ import { loadMetadataIndex, readMetadataBlob, readTree } from '../snapshot/tree-
 import type { WriteResult } from '../threads/tasks.js';
 import { workSetup } from '../threads/work-context.js';
 import { WorkerPool } from '../threads/worker-pool.js';
+import { removeOrphanProofs } from './orphan-proofs.js';
 import { refuseIfUnreadable } from './refuse-unreadable.js';
 
 export interface PruneOptions {
@@ -41,6 +42,8 @@ export interface PruneResult {
   /** Temporaries of killed processes removed (fs driver; counted, not removed, by a dry run). */
   readonly temporariesRemoved: number;
   readonly temporaryBytesRemoved: number;
+  /** Restore-drill proofs of snapshots that are gone, removed (counted by a dry run). */
+  readonly proofsRemoved: number;
 }
 
 interface PackUse {
@@ -56,7 +59,8 @@ interface PackUse {
  * runs meanwhile). Packs with no live blob are removed; packs that are mostly garbage
  * have their live blobs copied, as stored (after checking them), into new packs. Order,
  * so that a crash at any point loses nothing: new packs, then one new index that
- * supersedes all the old ones, then the old index objects, then the packs.
+ * supersedes all the old ones, then the old index objects, then the packs. Then the
+ * proofs of snapshots that are gone.
  *
  * Memory: the ids of every referenced blob and the entries of every pack are held
  * (about 100 bytes per blob), as restic's prune does.
@@ -64,15 +68,17 @@ interface PackUse {
 export async function pruneArchive(archive: Archive, options: PruneOptions = {}): Promise<PruneResult> {
   const locking = { ...options, keepTemporaries: options.dryRun ?? false };
   return withExclusiveLock(archive, 'prune', locking, async (signal, temporaries) => {
+    const packs = await prune(archive, options, signal);
     return {
-      ...(await prune(archive, options, signal)),
+      ...packs,
       temporariesRemoved: temporaries.files,
       temporaryBytesRemoved: temporaries.bytes,
+      proofsRemoved: await removeOrphanProofs(archive, options.dryRun ?? false, signal),
     };
   });
 }
 
-type PackPruneResult = Omit<PruneResult, 'temporariesRemoved' | 'temporaryBytesRemoved'>;
+type PackPruneResult = Omit<PruneResult, 'temporariesRemoved' | 'temporaryBytesRemoved' | 'proofsRemoved'>;
 
 async function prune(archive: Archive, options: PruneOptions, signal: AbortSignal): Promise<PackPruneResult> {
   const threshold = options.repackThreshold ?? 0.3;

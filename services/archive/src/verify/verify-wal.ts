@@ -1,3 +1,4 @@
+import { Semaphore } from '../concurrency/semaphore.js';
 import { isArchiveError, throwIfAborted } from '../errors.js';
 import type { Archive } from '../repository/archive.js';
 import { fetchWalFile, readWalHeader } from '../wal/archive-wal.js';
@@ -20,17 +21,28 @@ export async function verifyWal(
   const signal = options.signal ? { signal: options.signal } : {};
   let objects = 0;
   let bytesRead = 0;
+  // Headers are small range reads, many at once; whole segments (16 MiB opened) two at a time.
+  const slots = new Semaphore(options.readData ? 2 : Math.min(8, archive.backend.properties.connections));
   for (const stream of await listWalStreams(archive, signal)) {
-    for (const info of await listWal(archive, stream, signal)) {
-      throwIfAborted(options.signal);
-      try {
-        if (await openObject(archive, info, options)) {
-          objects++;
-          if (options.readData) bytesRead += info.storedBytes;
-        }
-      } catch (error) {
-        if (!isArchiveError(error, 'corrupt')) throw error;
-        problems.push({ stream, message: error.message });
+    const infos = await listWal(archive, stream, signal);
+    const outcomes = await Promise.all(
+      infos.map((info) =>
+        slots.use(async (): Promise<string | boolean> => {
+          throwIfAborted(options.signal);
+          try {
+            return await openObject(archive, info, options);
+          } catch (error) {
+            if (!isArchiveError(error, 'corrupt')) throw error;
+            return error.message;
+          }
+        }),
+      ),
+    );
+    for (const [index, outcome] of outcomes.entries()) {
+      if (typeof outcome === 'string') problems.push({ stream, message: outcome });
+      else if (outcome) {
+        objects++;
+        if (options.readData) bytesRead += infos[index]!.storedBytes;
       }
     }
     try {

@@ -21,7 +21,9 @@ import { walObjectName } from './wal-paths.js';
  * segment's name fixes its bytes (the same segment stored twice is the same WAL), and
  * the only object replaced is a partial, which only grows. A reader sees a whole old
  * or a whole new object (the backends save atomically), and each opens on its own.
- * Removal (retention) only takes segments no snapshot needs.
+ * Removal (retention) only takes segments no snapshot needs. Prune removes only the fs
+ * driver's temporaries whose owner is dead or that are older than its lock, never one
+ * being written now.
  */
 
 export interface WalFileTimes {

@@ -15,7 +15,7 @@ export async function removeWalBefore(
   archive: Archive,
   stream: string,
   before: { readonly timeline: number; readonly lsn: string },
-  options: { signal?: AbortSignal } = {},
+  options: { signal?: AbortSignal /** Count, remove nothing. Default: false. */; dryRun?: boolean } = {},
 ): Promise<{ removed: number; bytes: number }> {
   const position = parseLsn(before.lsn);
   const objects = (await listWal(archive, stream, options)).filter(
@@ -36,7 +36,9 @@ export async function removeWalBefore(
   for (const info of objects) {
     throwIfAborted(options.signal);
     if (segmentNumber(info.name, header.segmentSize) >= keepFrom) continue;
-    await archive.backend.remove(info.objectName, options.signal ? { signal: options.signal } : {});
+    if (options.dryRun !== true) {
+      await archive.backend.remove(info.objectName, options.signal ? { signal: options.signal } : {});
+    }
     removed++;
     bytes += info.storedBytes;
   }

@@ -178,6 +178,7 @@ export async function walChain(
     const to = switchOut === undefined ? last.number : switchOut / size - 1n;
 
     const gap = async (startLsn: bigint, endLsn: bigint, before?: string, after?: string) => {
+      if (startLsn >= endLsn) return;
       const startTime =
         before === undefined
           ? undefined
@@ -235,9 +236,12 @@ export async function walChain(
         // A partial inside the chain: the WAL after its received bytes is missing.
         const header = await headers.read(segment.name, segment.entry);
         const held = segment.number * size + BigInt(header?.contentBytes ?? 0);
-        closeRun(held);
-        const next = needed[index + 1];
-        await gap(held, (next ? next.number : to + 1n) * size, segment.name, next?.name);
+        // One that received its whole segment leaves nothing missing: the run goes on.
+        if (held < (segment.number + 1n) * size) {
+          closeRun(held);
+          const next = needed[index + 1];
+          await gap(held, (next ? next.number : to + 1n) * size, segment.name, next?.name);
+        }
       }
     }
     if (run) {

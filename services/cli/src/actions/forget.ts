@@ -8,6 +8,7 @@ import {
   type RetentionPolicy,
   type Snapshot,
 } from '@pullback/archive';
+import { forgetWal } from '@pullback/pipeline/forget-wal';
 import type { ArchiveFlags } from '../archive-access.js';
 import { loadOptionalConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
@@ -23,8 +24,8 @@ export interface ForgetOptions extends ArchiveFlags, RetentionPolicy {
 }
 
 /**
- * `pullback forget`: drops the snapshots the retention policy does not keep, and with
- * prune their data. Without --keep-* options each component of the config keeps what
+ * `pullback forget`: drops the snapshots the retention policy does not keep and the WAL
+ * only they needed, and with prune their data. Without --keep-* options each component of the config keeps what
  * its `retention` says.
  */
 export async function forget(options: ForgetOptions, context: CommandContext): Promise<void> {
@@ -53,6 +54,7 @@ export async function forget(options: ForgetOptions, context: CommandContext): P
   }
 
   const verb = options.dryRun ? 'would forget' : 'forgot';
+  const forgotten = new Set<string>();
   for (const plan of plans) {
     const result = await forgetSnapshots(archive, {
       policy: plan.policy,
@@ -60,10 +62,29 @@ export async function forget(options: ForgetOptions, context: CommandContext): P
       dryRun: options.dryRun ?? false,
       signal: context.signal,
     });
+    for (const snapshot of result.forgotten) forgotten.add(snapshot.id);
     const label = plan.component === undefined ? '' : `${plan.component}: `;
     context.stdout.write(
       `${label}kept ${result.kept.length}, ${verb} ${result.forgotten.length}${list(result.forgotten)}\n`,
     );
+  }
+  // Then the WAL only forgotten snapshots needed, per stream (docs/wal.md).
+  const components = plans.some((plan) => plan.component === undefined)
+    ? [undefined]
+    : plans.map((plan) => plan.component);
+  for (const component of components) {
+    for (const wal of await forgetWal(archive, {
+      ...(component === undefined ? {} : { component }),
+      dryRun: options.dryRun ?? false,
+      forgotten,
+      signal: context.signal,
+    })) {
+      if (wal.removed === 0 || wal.keptFrom === undefined) continue;
+      context.stdout.write(
+        `wal ${wal.stream}: ${options.dryRun ? 'would remove' : 'removed'} ${wal.removed} segment${wal.removed === 1 ? '' : 's'} ` +
+          `(${formatBytes(wal.bytes)}) before ${wal.keptFrom.lsn}, where the oldest kept snapshot starts\n`,
+      );
+    }
   }
   if (options.prune) await prune(archive, options.dryRun ?? false, context);
 }
@@ -78,6 +99,11 @@ async function prune(archive: Archive, dryRun: boolean, context: CommandContext)
       : `prune: removed ${packs} and repacked ${result.packsRewritten} into ${result.packsWritten} ` +
           `(${formatBytes(result.bytesRemoved)} deleted, ${formatBytes(result.bytesWritten)} written with the new index)\n`,
   );
+  if (result.proofsRemoved > 0) {
+    context.stdout.write(
+      `prune: ${dryRun ? 'would remove' : 'removed'} the restore proofs of ${result.proofsRemoved} forgotten snapshot${result.proofsRemoved === 1 ? '' : 's'}\n`,
+    );
+  }
 }
 
 function policyOf(source: Partial<RetentionPolicy>): RetentionPolicy {

@@ -62,7 +62,8 @@ export async function verify(options: VerifyOptions, context: CommandContext): P
       `${result.ok ? 'ok' : `${result.problems.length} problems`}: ${result.snapshots} snapshots, ${result.packs} packs${read}${wal}\n`,
     );
   }
-  if (!result.ok && options.repair) {
+  // Repair rebuilds the index and drops damaged blobs: nothing it can do for WAL.
+  if (!result.ok && options.repair && result.problems.some((problem) => problem.stream === undefined)) {
     const repaired = await repairArchive(archive, {
       dropBlobs: new Set(result.damagedBlobs.map((hex) => Buffer.from(hex, 'hex').toString('latin1'))),
       signal: context.signal,

@@ -13,6 +13,7 @@ import type { ComponentConfig } from '../config/schema.js';
 import type { ImportJob } from '../queues/job-contracts.js';
 import type { Registry } from '../registry/registry.js';
 import { PipelineError } from './errors.js';
+import { forgetWal } from './forget-wal.js';
 import { ingestArtifact } from './ingest-artifact.js';
 import type { StepProgressListener } from './progress.js';
 import { describeArtifact, describeSnapshot, snapshotTags } from './snapshot-description.js';
@@ -129,6 +130,8 @@ export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifa
   if (forgotten && input.forget !== undefined) {
     const result = await input.forget(archive, { policy, component, ...(signal ? { signal } : {}) });
     expired = result.forgotten.map((old) => old.id);
+    // Then the WAL only the forgotten snapshots needed (docs/wal.md).
+    await forgetWal(archive, { component, ...(signal ? { signal } : {}) });
   }
 
   const imports: string[] = [];

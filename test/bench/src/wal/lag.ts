@@ -13,7 +13,8 @@ export async function measureLag(
 ): Promise<{ samples: number; medianMs: number; p95Ms: number; worstMs: number }> {
   const active = new pg.Client({ connectionString: sandbox.active.connectionString() });
   const fallbacks = sandbox.fallbacks.map(
-    (fallback) => new pg.Client({ host: '127.0.0.1', port: fallback.port, user: 'postgres', database: 'postgres' }),
+    (fallback) =>
+      new pg.Client({ host: '127.0.0.1', port: fallback.port, user: 'postgres', database: 'postgres' }),
   );
   await active.connect();
   for (const client of fallbacks) await client.connect();
@@ -23,7 +24,9 @@ export async function measureLag(
   const writer = (async () => {
     const end = Date.now() + options.seconds * 1000;
     while (Date.now() < end) {
-      const result = await active.query<{ id: number }>("insert into marker (note) values ('lag probe') returning id");
+      const result = await active.query<{ id: number }>(
+        "insert into marker (note) values ('lag probe') returning id",
+      );
       acked.set(result.rows[0]!.id, Date.now());
       await sleep(100);
     }

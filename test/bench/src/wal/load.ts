@@ -70,7 +70,10 @@ export interface AckedCommit {
 export function commitLoad(
   server: PostgresServer,
   run: number,
-): { until(done: (acked: readonly AckedCommit[]) => boolean): Promise<void>; stop(): Promise<AckedCommit[]> } {
+): {
+  until(done: (acked: readonly AckedCommit[]) => boolean): Promise<void>;
+  stop(): Promise<AckedCommit[]>;
+} {
   const acked: AckedCommit[] = [];
   let stopping = false;
   const waiters: { done: (acked: readonly AckedCommit[]) => boolean; resolve: () => void }[] = [];

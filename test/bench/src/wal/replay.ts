@@ -51,7 +51,10 @@ export async function measureReplay(
   if (snapshotStart === undefined) throw new Error(`snapshot ${snapshotId} has no startLsn tag`);
   const firstSegment = await sandbox.active.psql(`select pg_walfile_name('${snapshotStart}')`);
 
-  const replay = async (label: string, prepare: (dataDir: string) => Promise<{ restoreCommand?: string; stop?: () => Promise<void> }>) => {
+  const replay = async (
+    label: string,
+    prepare: (dataDir: string) => Promise<{ restoreCommand?: string; stop?: () => Promise<void> }>,
+  ) => {
     const dataDir = join(sandbox.dir, `replay-${label}`);
     options.step(`  ${label}: restoring snapshot ${snapshotId.slice(0, 12)}`);
     await restoreSnapshot(sandbox.archive, snapshotId, { target: dataDir });
@@ -86,7 +89,8 @@ export async function measureReplay(
     const wal = join(dataDir, 'pg_wal');
     await mkdir(wal, { recursive: true });
     for (const object of objects) {
-      if (object.name.slice(8) > targetSegment.slice(8) || object.name.slice(8) < firstSegment.slice(8)) continue;
+      if (object.name.slice(8) > targetSegment.slice(8) || object.name.slice(8) < firstSegment.slice(8))
+        continue;
       const file = await fetchWalFile(sandbox.archive, stream, object.name);
       if (file === undefined) continue;
       await writeFile(join(wal, object.name), file.content);
@@ -95,6 +99,8 @@ export async function measureReplay(
     return {};
   });
   const archiveSeconds = await replay('archive', (dataDir) => archiveReplaySource(sandbox, stream, dataDir));
-  const walBytes = Number(await sandbox.active.psql(`select '${target}'::pg_lsn - '${snapshotStart}'::pg_lsn`));
+  const walBytes = Number(
+    await sandbox.active.psql(`select '${target}'::pg_lsn - '${snapshotStart}'::pg_lsn`),
+  );
   return { walBytes, localSeconds, archiveSeconds };
 }

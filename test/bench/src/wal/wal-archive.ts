@@ -12,8 +12,11 @@ const execFileAsync = promisify(execFile);
 
 /** The sandbox component's WAL stream in the archive. */
 export async function sandboxStream(archive: Archive): Promise<string> {
-  const streams = (await listWalStreams(archive)).filter((stream) => stream.startsWith(`${SANDBOX_COMPONENT}.`));
-  if (streams.length !== 1) throw new Error(`expected one WAL stream of ${SANDBOX_COMPONENT}, found ${streams.join(', ') || 'none'}`);
+  const streams = (await listWalStreams(archive)).filter((stream) =>
+    stream.startsWith(`${SANDBOX_COMPONENT}.`),
+  );
+  if (streams.length !== 1)
+    throw new Error(`expected one WAL stream of ${SANDBOX_COMPONENT}, found ${streams.join(', ') || 'none'}`);
   return streams[0]!;
 }
 
@@ -55,10 +58,13 @@ export async function committedXids(sandbox: Sandbox, fromLsn: string): Promise<
   const stream = await sandboxStream(sandbox.archive);
   const objects = (await listWal(sandbox.archive, stream)).filter((object) => !object.history);
   const timeline = objects.at(-1)!.timeline;
-  const first = (await sandbox.active.psql(`select pg_walfile_name('${fromLsn}')`).catch(() => undefined)) ?? '';
+  const first =
+    (await sandbox.active.psql(`select pg_walfile_name('${fromLsn}')`).catch(() => undefined)) ?? '';
   const dir = await mkdtemp(join(tmpdir(), 'bench-wal-'));
   try {
-    const wanted = objects.filter((object) => object.timeline === timeline && object.name.slice(8) >= first.slice(8));
+    const wanted = objects.filter(
+      (object) => object.timeline === timeline && object.name.slice(8) >= first.slice(8),
+    );
     for (const object of wanted) {
       const file = await fetchWalFile(sandbox.archive, stream, object.name, { allowPartial: true });
       if (file !== undefined) await writeFile(join(dir, object.name), file.content);
@@ -87,7 +93,9 @@ export async function walBytesPerGb(archive: Archive): Promise<{ segments: numbe
   const stored = complete.reduce((sum, object) => sum + object.storedBytes, 0);
   const first = complete[0];
   const segmentSize =
-    first === undefined ? 16 * 1024 * 1024 : ((await readWalHeader(archive, stream, first.name))?.segmentSize ?? 0);
+    first === undefined
+      ? 16 * 1024 * 1024
+      : ((await readWalHeader(archive, stream, first.name))?.segmentSize ?? 0);
   const walBytes = complete.length * segmentSize;
   return { segments: complete.length, perGb: walBytes === 0 ? 0 : (stored / walBytes) * 1e9 };
 }
