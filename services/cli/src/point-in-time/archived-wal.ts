@@ -59,7 +59,8 @@ export class ArchivedWal {
     const header = await readWalHeader(archive, stream, first.name, { partial: first.partial, ...options });
     if (header === undefined) return undefined;
     const segmentSize = header.segmentSize;
-    const newest = Math.max(...objects.map((object) => object.timeline));
+    // A reduce, not Math.max(...): a stream can hold more segments than a call has arguments.
+    const newest = objects.reduce((max, object) => Math.max(max, object.timeline), 1);
     const histories = objects.filter((object) => object.history).map((object) => object.name);
     const historyText = histories.includes(historyFileName(newest))
       ? (await fetchWalFile(archive, stream, historyFileName(newest), options))?.content.toString('utf8')
