@@ -27,3 +27,6 @@ export { serverPosition } from './server-position.js';
 export { checkStandby, DEFAULT_SOCKET_DIR, type StandbyOptions, startStandby } from './standby.js';
 export { TarCheck, type TarCheckOptions } from './tar-check.js';
 export { pgBinDir, pgTool } from './tools.js';
+export { ensureWalSlot, type WalSlotState } from './wal-slot.js';
+export { walReceiverName, walSourceStatus } from './wal-status.js';
+export { streamWal } from './wal-stream.js';

@@ -10,6 +10,7 @@ import { createRestorePoint } from './restore-point.js';
 import { type PostgresRecipeOptions, RECIPE_NAME } from './run-export.js';
 import { ensureDataDir, stopServer } from './server-control.js';
 import { type StandbyOptions, startStandby } from './standby.js';
+import { streamWal } from './wal-stream.js';
 
 /** Settings of the import side that are not in the config. */
 export interface PostgresImportOptions {
@@ -100,6 +101,8 @@ export function postgresRecipe(options: PostgresRecipeOptions & PostgresImportOp
         ...(options.user === undefined ? {} : { user: options.user }),
         ...(extra.signal === undefined ? {} : { signal: extra.signal }),
       }),
+
+    streamWal: (input) => streamWal(input, options),
 
     localServers: {
       async status(dataDir) {

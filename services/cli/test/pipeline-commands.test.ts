@@ -43,6 +43,7 @@ beforeAll(async () => {
     configPath,
     `redis: ${redis.url}
 archive: { url: ${join(root, 'archive')}, keyFile: ${join(root, 'archive.key')} }
+stateDir: ${join(root, 'state')}
 components:
   shop:
     recipe: postgres

@@ -109,3 +109,12 @@ export {
 export type * from './registry/records.js';
 export { Registry, type RegistryLock, type RegistryOptions } from './registry/registry.js';
 export { DEFAULT_PREFIX, type RegistryKeys, registryKeys } from './registry/registry-keys.js';
+export { walArchiveOf } from './wal/archive-wal-store.js';
+export type { WalArchive } from './wal/wal-archive.js';
+export { type RunningWalReceiver, startWalReceiver, type WalReceiverOptions } from './wal/wal-receiver.js';
+export {
+  moveWalReceiver,
+  startWalReceivers,
+  type WalReceivers,
+  type WalReceiversOptions,
+} from './wal/wal-receivers.js';

@@ -147,6 +147,82 @@ export interface LocalServers {
   stop(dataDir: string, options?: { readonly timeoutSeconds?: number }): Promise<void>;
 }
 
+/** What the pull side's WAL receiver hands a recipe (docs/wal.md). */
+export interface WalStreamInput {
+  readonly component: string;
+  /** The live active to stream from. */
+  readonly instance: InstanceLocation;
+  /** The physical replication slot on the active. */
+  readonly slot: string;
+  /** Be a synchronous standby of the active (its commits wait for the spool). */
+  readonly synchronous: boolean;
+  /** Where the receiving process writes WAL files (the uploader stores and removes them). */
+  readonly spoolDir: string;
+  /**
+   * The spool's position is no longer on the server (the last run said so): start again
+   * from the slot, as after a lost slot.
+   */
+  readonly restartFromSlot?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** The server a WAL stream comes from, as `prepare` found it. */
+export interface WalStreamStart {
+  /** pg_control's system identifier: the archive's stream is `<component>.<systemIdentifier>`. */
+  readonly systemIdentifier: string;
+  readonly timeline: number;
+  /** The server's WAL segment size in bytes. */
+  readonly segmentSize: number;
+  /**
+   * Set when WAL was lost (a slot PostgreSQL invalidated, or a spool position the server no
+   * longer has): streaming starts again at `lsn`, and what lies before it on the server is gone.
+   */
+  readonly restartedAt?: { readonly lsn: string; readonly cause: 'slot-lost' };
+}
+
+/** The active's side of a WAL stream, read by SQL. */
+export interface WalSourceStatus {
+  readonly systemIdentifier: string;
+  readonly timeline: number;
+  /** The active's current WAL position; absent when the server is in recovery. */
+  readonly currentLsn?: string;
+  readonly inRecovery: boolean;
+  /** pg_replication_slots.wal_status of the slot, absent when there is no such slot. */
+  readonly slotStatus?: string;
+  /** currentLsn less the slot's restart_lsn. */
+  readonly slotRetainedBytes?: number;
+  /** max_slot_wal_keep_size as the server shows it (`-1`: unlimited). */
+  readonly maxSlotWalKeepSize: string;
+  /** pg_stat_replication of the receiver: its state, flush position and sync_state. */
+  readonly replication?: {
+    readonly state: string;
+    readonly flushLsn?: string;
+    readonly syncState: string;
+  };
+}
+
+/**
+ * One run of a recipe's WAL receiving process against one active. `prepare` first,
+ * then `receive`; `stop` ends it whenever.
+ */
+export interface WalStream {
+  /**
+   * Reads the server's identity, creates the slot if missing (a lost one is dropped,
+   * created again at the current position, and the spool's partial removed), and sets
+   * the server's synchronous standbys for the mode. Rejects with one line.
+   */
+  prepare(): Promise<WalStreamStart>;
+  /**
+   * Runs the receiving process into the spool. Resolves when `stop` (or the signal)
+   * ended it; rejects with one line (the process's reason) when it exits by itself.
+   */
+  receive(): Promise<void>;
+  /** The server's side of the stream now. */
+  status(options?: { signal?: AbortSignal }): Promise<WalSourceStatus>;
+  /** Ends the receiving process cleanly (it flushes its partial segment) and waits for it. */
+  stop(): Promise<void>;
+}
+
 /**
  * A recipe. `export` is required; the import hooks are optional because restoring
  * the snapshot's files may be all an import needs (files).
@@ -188,6 +264,9 @@ export interface Recipe {
     options?: { signal?: AbortSignal },
   ): Promise<string>;
 
+  /** Streams the active's WAL into a local spool for the pull side (docs/wal.md); recipes without WAL have none. */
+  streamWal?(input: WalStreamInput): WalStream;
+
   /** The servers it runs on this machine, for whoever must stop them (the demo's sandbox). */
   readonly localServers?: LocalServers;
 }
@@ -205,4 +284,12 @@ export class RecipeError extends Error {
     this.hint = options.hint;
     this.permanent = options.permanent ?? false;
   }
+}
+
+/**
+ * A WAL stream's receiving process found that the WAL it must resume from is gone from
+ * the server: the next run starts again from the slot (`restartFromSlot`), a gap.
+ */
+export class WalPositionGoneError extends RecipeError {
+  readonly positionGone = true;
 }

@@ -43,6 +43,8 @@ export interface StartAllOptions extends BuiltInRecipeOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Where pulls stage artifacts. Default: `<tmpdir>/pullback-staging`. */
   readonly stagingDir?: string;
+  /** Where the WAL receivers' spools are (`<stateDir>/wal/<component>/`). Default: the config's `stateDir`. */
+  readonly stateDir?: string;
   /** The recipe of a component. Default: the built-in recipes (`builtInRecipes`). */
   readonly recipeFor?: (component: ComponentConfig, name: string) => Recipe;
   /** Retries of failed jobs. Default: 5 attempts, exponential backoff from 10 s. */
@@ -156,6 +158,11 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
           openOutbox: (url) => openStorage(url, options),
           importKinds: (component, name) => recipeFor(component, name).importKinds,
           forget: forgetSnapshots,
+          wal: {
+            recipeFor,
+            ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),
+            onError: (error, where) => pipeline.onError(error, where),
+          },
         }),
       );
     }

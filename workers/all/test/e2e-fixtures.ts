@@ -108,6 +108,7 @@ export function worldConfig(world: TestWorld, redisUrl: string, components: stri
   return parseConfig(`
 redis: ${redisUrl}
 archive: ${world.archiveYaml}
+stateDir: ${join(world.root, 'state')}
 components:${components}`);
 }
 

@@ -11,8 +11,12 @@ import {
   type PullArtifactResult,
   pullArtifact,
   pullComponent,
+  type Recipe,
   type RunningWorker,
   startJobWorker,
+  startWalReceivers,
+  type WalReceiverOptions,
+  walArchiveOf,
 } from '@pullback/pipeline';
 import { openBackend } from '@pullback/storage';
 
@@ -32,6 +36,23 @@ export interface PullWorkerOptions {
   readonly forget?: ForgetSnapshots;
   /** Pulls run at once by this worker. Default: 1 (a 2-core archive keeper is busy with one). */
   readonly concurrency?: number;
+  /**
+   * Continuous WAL (docs/wal.md): this worker runs the WAL receiver of every postgres
+   * component with `wal.enabled` while it holds the component's lease. Default: none.
+   */
+  readonly wal?: {
+    /** The recipe of a component (its `streamWal`). */
+    readonly recipeFor: (component: ComponentConfig, name: string) => Recipe;
+    /** Where the spools are (`<stateDir>/wal/<component>/`). Default: the config's `stateDir`. */
+    readonly stateDir?: string;
+    /** Why a receiver restarts. Default: ignore. */
+    readonly onError?: (error: Error, where: string) => void;
+  } & Partial<
+    Pick<
+      WalReceiverOptions,
+      'leaseTtlMs' | 'leaseRenewMs' | 'reportIntervalMs' | 'partialIntervalMs' | 'backoffMs' | 'holder'
+    >
+  >;
 }
 
 /** What a finished pull job returns: the pull's result, with the snapshot's id for the snapshot. */
@@ -43,7 +64,7 @@ export interface PullJobResult extends Omit<PullArtifactResult, 'snapshot'> {
  * The pull-backup worker: a BullMQ worker on the pull queue. Each job ingests a
  * complete artifact into the archive (`pullArtifact`), which then queues one import
  * per fallback. Any number of them can run, on any machine that reaches the outbox
- * and the archive.
+ * and the archive. With `wal`, it also streams the components' WAL into the archive.
  */
 export function startPullWorker(options: PullWorkerOptions): RunningWorker {
   const { pipeline, config } = options;
@@ -77,5 +98,22 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
       return { snapshotId: snapshot.id, ...result };
     },
   );
-  return { workers: [worker], close: (closeOptions) => closeWorkers([worker], closeOptions) };
+  const { wal } = options;
+  const receivers =
+    wal === undefined
+      ? undefined
+      : startWalReceivers({
+          ...wal,
+          registry: pipeline.registry,
+          config,
+          archive: walArchiveOf(options.archive),
+          stateDir: wal.stateDir ?? config.stateDir,
+        });
+  return {
+    workers: [worker],
+    close: async (closeOptions) => {
+      // The receivers stop cleanly either way: pg_receivewal flushes, the spool is stored.
+      await Promise.all([closeWorkers([worker], closeOptions), receivers?.stop()]);
+    },
+  };
 }

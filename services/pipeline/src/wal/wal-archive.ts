@@ -1,0 +1,31 @@
+/**
+ * What the WAL receiver needs of the archive (docs/wal.md, "The archive's WAL"): to
+ * store a spool file, and to know where a stream's WAL ends. `archiveWal` (archive-wal.ts)
+ * is the archive's.
+ */
+export interface WalArchive {
+  /** Stores a segment (whole), a partial (its received bytes) or a history file under `name`. */
+  store(
+    stream: string,
+    name: string,
+    content: Buffer,
+    times: {
+      readonly segmentSize: number;
+      readonly partial: boolean;
+      readonly firstReceivedAt: string;
+      readonly lastReceivedAt: string;
+    },
+    options?: { signal?: AbortSignal },
+  ): Promise<void>;
+  /** A segment's bytes (a partial's padded with zeros to the segment size), or undefined when absent. */
+  fetch(
+    stream: string,
+    name: string,
+    options?: { allowPartial?: boolean; signal?: AbortSignal },
+  ): Promise<Buffer | undefined>;
+  /** Where the stream's WAL ends in the archive (its newest timeline), partial included. */
+  end(
+    stream: string,
+    options?: { signal?: AbortSignal },
+  ): Promise<{ readonly timeline: number; readonly lsn: string; readonly at: string } | undefined>;
+}
