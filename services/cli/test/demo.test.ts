@@ -10,7 +10,7 @@ function runDemo(): Promise<{ code: number; stdout: string; stderr: string }> {
     execFile(
       process.execPath,
       [MAIN, 'demo'],
-      { env: { ...process.env, PULLBACK_DEMO_SCALE: '1' }, timeout: 170_000, maxBuffer: 16 * 1024 * 1024 },
+      { env: { ...process.env, PULLBACK_DEMO_SCALE: '1' }, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
         resolve({ code, stdout, stderr });
@@ -31,8 +31,8 @@ function alive(pid: number): boolean {
 }
 
 describe('pullback demo', () => {
-  it('runs the whole pipeline in a sandbox, shows the row on both fallbacks and not in the audit, and cleans up', {
-    timeout: 180_000,
+  it('runs the whole pipeline in a sandbox, shows the row on both fallbacks and not in the audit, restores to a moment between two rows, and cleans up', {
+    timeout: 250_000,
   }, async () => {
     const started = Date.now();
     const { code, stdout, stderr } = await runDemo();
@@ -52,6 +52,11 @@ describe('pullback demo', () => {
     expect(audit).not.toContain('| written after the first snapshot');
     expect(audit).toContain('(1 row)');
     expect(stdout).toMatch(/healthy {2}[0-9a-f]{12} \(last\)/);
+    const pointInTime = stdout.split('==> restore --at a moment between two rows')[1]?.split('==> ')[0] ?? '';
+    expect(pointInTime).toMatch(/pullback restore --component shop --at \S+ --target \S+ --start --port \d+/);
+    expect(pointInTime).toContain('is paused there, read-only');
+    expect(pointInTime).toContain('| written before the moment');
+    expect(pointInTime).not.toContain('| written after the moment');
 
     const sandbox = /sandbox: {2}(\S+)/.exec(stdout)?.[1];
     expect(sandbox).toMatch(/pullback-demo-/);
@@ -60,8 +65,8 @@ describe('pullback demo', () => {
       name: match[1],
       pid: Number(match[2]),
     }));
-    // redis, s3rver, the active, two fallbacks and the audit.
-    expect(pids).toHaveLength(6);
+    // redis, s3rver, the active, two fallbacks, the audit and the point-in-time restore.
+    expect(pids).toHaveLength(7);
     expect(pids.filter((process) => alive(process.pid))).toEqual([]);
     console.log(`pullback demo (scale 1): ${seconds.toFixed(1)} s`);
   });
