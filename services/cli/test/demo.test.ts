@@ -10,7 +10,7 @@ function runDemo(): Promise<{ code: number; stdout: string; stderr: string }> {
     execFile(
       process.execPath,
       [MAIN, 'demo'],
-      { env: { ...process.env, PULLBACK_DEMO_SCALE: '1' }, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 },
+      { env: { ...process.env, PULLBACK_DEMO_SCALE: '1' }, timeout: 170_000, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
         resolve({ code, stdout, stderr });
@@ -32,7 +32,7 @@ function alive(pid: number): boolean {
 
 describe('pullback demo', () => {
   it('runs the whole pipeline in a sandbox, shows the row on both fallbacks and not in the audit, restores to a moment between two rows, and cleans up', {
-    timeout: 250_000,
+    timeout: 180_000,
   }, async () => {
     const started = Date.now();
     const { code, stdout, stderr } = await runDemo();
