@@ -51,7 +51,7 @@ export interface StartAllOptions extends BuiltInRecipeOptions {
   readonly retry?: JobRetryOptions;
   /** How long a job that cannot run now waits, in ms. Default: 5 000. */
   readonly laterDelayMs?: number;
-  /** How often fallbacks report their position, in ms. Default: 30 000. */
+  /** How often fallbacks report their position, in ms. Default: 5 000. */
   readonly positionIntervalMs?: number;
   /**
    * How often this process checks, besides at each reconnection, that Redis still
