@@ -2,7 +2,14 @@ import { execFile } from 'node:child_process';
 import { access, chmod, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type Archive, listWal, openArchive, walObjectName } from '@pullback/archive';
+import {
+  type Archive,
+  listSnapshots,
+  listWal,
+  openArchive,
+  recordProof,
+  walObjectName,
+} from '@pullback/archive';
 import {
   freePort,
   type PostgresServer,
@@ -287,9 +294,12 @@ components:
     await stopServer({ dataDir: restored.dir });
   });
 
-  it('snapshots shows the range restorable to, and from which snapshot', {
+  it('snapshots shows the range restorable to, from which snapshot, and its proof', {
     timeout: RESTORE_MS,
   }, async () => {
+    const [snapshot] = await listSnapshots(archive, { component: 'shop' });
+    const proof = { at: '2026-12-06T03:00:00.000Z', by: 'shop-b', ok: true };
+    await recordProof(archive, snapshot!.id, proof);
     const text = await runCli(['snapshots', '--config', config], { env });
     expect(text.stderr).toBe('');
     const ranges = text.stdout.split('\n').filter((line) => line.startsWith('shop: '));
@@ -299,13 +309,14 @@ components:
       ),
     ]);
     expect(text.stdout).toMatch(/^ID +TIME +COMPONENT +FILES +SIZE +NEW +PROVEN +SOURCE$/m);
+    expect(text.stdout).toMatch(/^[0-9a-f]{12} .* yes 2026-12-06 03:00:00Z +export /m);
     const json = JSON.parse((await runCli(['snapshots', '--json', '--config', config], { env })).stdout) as {
       time: string;
       proof: unknown;
       pointInTime: { from: { time: string; lsn: string }; to: { time: string; lsn: string } } | null;
     }[];
     expect(json).toHaveLength(1);
-    expect(json[0]!.proof).toBeNull();
+    expect(json[0]!.proof).toEqual(proof);
     expect(json[0]!.pointInTime?.from.time).toBe(json[0]!.time);
     expect(Date.parse(json[0]!.pointInTime!.to.time)).toBeGreaterThan(Date.parse(marks.afterThird));
   });

@@ -1,11 +1,15 @@
-import { listSnapshots as listArchiveSnapshots, type Snapshot } from '@pullback/archive';
+import {
+  listSnapshots as listArchiveSnapshots,
+  listProofs,
+  type Snapshot,
+  type SnapshotProof,
+} from '@pullback/archive';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
 import { openArchiveFromFlags } from '../open-archive.js';
 import { clock } from '../point-in-time/reach.js';
 import { type PointRange, type RestorableRange, restorableRange } from '../point-in-time/restorable-range.js';
 import { formatBytes } from '../progress-display.js';
-import { type SnapshotProof, snapshotProofs } from '../snapshot-proofs.js';
 
 export interface SnapshotsOptions extends ArchiveFlags {
   readonly component?: string;
@@ -19,7 +23,8 @@ export async function listSnapshots(options: SnapshotsOptions, context: CommandC
     ...(options.component === undefined ? {} : { component: options.component }),
     signal: context.signal,
   });
-  const proofs = await snapshotProofs(archive, context.signal);
+  // Restore drills' outcomes, kept in the archive (docs/wal.md, "Proofs").
+  const proofs = await listProofs(archive, { signal: context.signal });
   const ranges = new Map<string, RestorableRange>();
   for (const component of new Set(snapshots.map((snapshot) => snapshot.tags.component))) {
     if (component === undefined) continue;
