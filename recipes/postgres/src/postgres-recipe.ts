@@ -3,8 +3,10 @@ import { startAudit } from './audit-server.js';
 import { exportLogical } from './export-logical.js';
 import { exportPhysical } from './export-physical.js';
 import { serverAccount } from './os-user.js';
+import { restoreToPoint } from './point-in-time.js';
 import { postmasterStatus } from './postmaster.js';
 import { replayPosition } from './replay-position.js';
+import { createRestorePoint } from './restore-point.js';
 import { type PostgresRecipeOptions, RECIPE_NAME } from './run-export.js';
 import { ensureDataDir, stopServer } from './server-control.js';
 import { retargetStandby, type StandbyOptions, startStandby } from './standby.js';
@@ -110,6 +112,15 @@ export function postgresRecipe(options: PostgresRecipeOptions & PostgresImportOp
     walSpool: (instance) => walSpoolOf(instance.dataDir),
 
     startAudit,
+
+    restoreToPoint,
+
+    createRestorePoint: (instance, name, extra = {}) =>
+      createRestorePoint(instance, name, {
+        ...local,
+        ...(options.user === undefined ? {} : { user: options.user }),
+        ...(extra.signal === undefined ? {} : { signal: extra.signal }),
+      }),
 
     streamWal: (input) => streamWal(input, options),
 

@@ -191,7 +191,7 @@ async function verifyBackup(options: StandbyOptions, account: OsAccount): Promis
  * /etc/postgresql) leaves none in the backup; the server will not start without
  * these files. They get PostgreSQL's defaults and local peer authentication.
  */
-async function writeMissingConfig(dataDir: string, account: OsAccount): Promise<void> {
+export async function writeMissingConfig(dataDir: string, account: OsAccount): Promise<void> {
   const files: Record<string, string> = {
     'postgresql.conf':
       '# written by pullback: the active keeps its configuration outside its data directory\n',

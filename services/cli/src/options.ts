@@ -103,6 +103,21 @@ export function parseTime(text: string): Date {
   return time;
 }
 
+/** An LSN as PostgreSQL writes it: two hex numbers, `0/3000028`. */
+export function parseLsnOption(text: string): string {
+  if (!/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(text)) {
+    throw new InvalidArgumentError('expected an LSN like 0/3000028');
+  }
+  return text.toUpperCase();
+}
+
+/** A transaction id: a whole number. */
+export function parseXid(text: string): string {
+  if (!/^[0-9]{1,20}$/.test(text))
+    throw new InvalidArgumentError('expected a transaction id, a whole number');
+  return text;
+}
+
 /** The roles `up` can run, as the config and docs name them. */
 export const ROLES = ['export', 'pull-backup', 'import'] as const;
 export type Role = (typeof ROLES)[number];

@@ -8,6 +8,7 @@ import { registerForgetCommand } from './commands/forget.js';
 import { registerImportCommand } from './commands/import.js';
 import { registerRepairCommand } from './commands/repair.js';
 import { registerRestoreCommand } from './commands/restore.js';
+import { registerRestorePointCommand } from './commands/restore-point.js';
 import { registerSnapshotsCommand } from './commands/snapshots.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerUpCommand } from './commands/up.js';
@@ -75,6 +76,7 @@ export function createProgram(context: CommandContext): Command {
   registerBackupCommands(program, context);
   registerSnapshotsCommand(program, context);
   registerRestoreCommand(program, context);
+  registerRestorePointCommand(program, context);
   registerVerifyCommand(program, context);
   registerRepairCommand(program, context);
   registerForgetCommand(program, context);

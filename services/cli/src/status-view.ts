@@ -1,5 +1,6 @@
 import type { ComponentStatus, FullStatus, InstanceStatus } from '@pullback/pipeline';
 import { formatBytes } from './progress-display.js';
+import { walLines } from './wal-status-view.js';
 
 /**
  * `pullback status` as text: per component, the active and its epoch, the last
@@ -41,10 +42,14 @@ function renderComponent(component: ComponentStatus, status: FullStatus, now: nu
     }`,
   );
 
+  lines.push(...walLines(component, now));
+
   const fallbacks = component.instances.filter((instance) => instance.role === 'fallback');
   if (fallbacks.length > 0) {
     const rows = fallbacks.map((instance) => fallbackRow(instance));
-    lines.push(...table(['FALLBACK', 'STATE', 'SNAPSHOT', 'LSN', 'BEHIND', 'WHY'], rows, '  '));
+    lines.push(
+      ...table(['FALLBACK', 'STATE', 'SNAPSHOT', 'LSN', 'SOURCE', 'REPLAYED', 'BEHIND', 'WHY'], rows, '  '),
+    );
   }
   const bad = Object.entries(component.badSnapshots);
   for (const [id, health] of bad) {
@@ -86,7 +91,14 @@ function fallbackRow(instance: InstanceStatus): string[] {
     condition,
     snapshot,
     state?.lsn ?? '-',
-    instance.behindSeconds === undefined ? '-' : duration(instance.behindSeconds),
+    state?.source ?? '-',
+    state?.replayedAt === undefined ? '-' : clock(state.replayedAt),
+    [
+      state?.behindBytes === undefined ? undefined : formatBytes(state.behindBytes),
+      instance.behindSeconds === undefined ? undefined : duration(instance.behindSeconds),
+    ]
+      .filter((part) => part !== undefined)
+      .join(', ') || '-',
     state?.healthy ? '' : (state?.reason ?? (state === undefined ? 'no report from its import agent' : '')),
   ];
 }

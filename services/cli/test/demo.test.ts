@@ -31,7 +31,7 @@ function alive(pid: number): boolean {
 }
 
 describe('pullback demo', () => {
-  it('runs the whole pipeline in a sandbox, shows the row on both fallbacks and not in the audit, and cleans up', {
+  it('runs the whole pipeline in a sandbox, shows the row on both fallbacks and not in the audit, restores to a moment between two rows, and cleans up', {
     timeout: 180_000,
   }, async () => {
     const started = Date.now();
@@ -52,6 +52,11 @@ describe('pullback demo', () => {
     expect(audit).not.toContain('| written after the first snapshot');
     expect(audit).toContain('(1 row)');
     expect(stdout).toMatch(/healthy {2}[0-9a-f]{12} \(last\)/);
+    const pointInTime = stdout.split('==> restore --at a moment between two rows')[1]?.split('==> ')[0] ?? '';
+    expect(pointInTime).toMatch(/pullback restore --component shop --at \S+ --target \S+ --start --port \d+/);
+    expect(pointInTime).toContain('is paused there, read-only');
+    expect(pointInTime).toContain('| written before the moment');
+    expect(pointInTime).not.toContain('| written after the moment');
 
     const sandbox = /sandbox: {2}(\S+)/.exec(stdout)?.[1];
     expect(sandbox).toMatch(/pullback-demo-/);
@@ -60,8 +65,8 @@ describe('pullback demo', () => {
       name: match[1],
       pid: Number(match[2]),
     }));
-    // redis, s3rver, the active, two fallbacks and the audit.
-    expect(pids).toHaveLength(6);
+    // redis, s3rver, the active, two fallbacks, the audit and the point-in-time restore.
+    expect(pids).toHaveLength(7);
     expect(pids.filter((process) => alive(process.pid))).toEqual([]);
     console.log(`pullback demo (scale 1): ${seconds.toFixed(1)} s`);
   });

@@ -26,16 +26,26 @@ const CONTRACT: ReadonlyArray<{ command: string; listed: RegExp; options: readon
   },
   {
     command: 'restore',
-    listed: /^ {2}restore \[options\] <snapshot-id\|latest> /m,
+    // The snapshot became optional with point-in-time restores (which pick their base).
+    listed: /^ {2}restore \[options\] \[snapshot-id\|latest\] /m,
     options: [
       '--target <DIR>',
       '--component <C>',
       '--at <TIME>',
+      '--lsn <LSN>',
+      '--name <RESTORE_POINT>',
+      '--xid <XID>',
+      '--promote',
       '--delta',
       '--start',
       '--port <N>',
       '--archive <URL>',
     ],
+  },
+  {
+    command: 'restore-point',
+    listed: /^ {2}restore-point \[options\] <component> <name> /m,
+    options: ['--config <FILE>'],
   },
   {
     command: 'verify',

@@ -16,6 +16,8 @@ export interface RunOptions {
   readonly cwd?: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly script?: string;
+  /** Default: 30 s. */
+  readonly timeoutMs?: number;
 }
 
 /** Runs the built CLI in a child process, as a user would, with a clean PULLBACK_* environment. */
@@ -26,7 +28,7 @@ export function runCli(args: readonly string[], options: RunOptions = {}): Promi
     execFile(
       process.execPath,
       [options.script ?? MAIN, ...args],
-      { cwd: options.cwd, env: { ...env, ...options.env }, timeout: 30_000 },
+      { cwd: options.cwd, env: { ...env, ...options.env }, timeout: options.timeoutMs ?? 30_000 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : undefined;
         if (code === undefined) {

@@ -120,6 +120,42 @@ export interface AuditServer {
   stop(): Promise<void>;
 }
 
+/** Where a point-in-time restore stops: PostgreSQL's recovery_target_time, _lsn, _name or _xid. */
+export type RecoveryTarget =
+  | { readonly kind: 'time'; readonly time: string }
+  | { readonly kind: 'lsn'; readonly lsn: string }
+  | { readonly kind: 'name'; readonly name: string }
+  | { readonly kind: 'xid'; readonly xid: string };
+
+/** What `restore --at/--lsn/--name/--xid` asks of a recipe (docs/wal.md, "Point-in-time restore"). */
+export interface PointInTimeInput {
+  readonly snapshotId: string;
+  readonly snapshot: SnapshotDescription;
+  /** The directory to restore into. */
+  readonly target: string;
+  readonly recoveryTarget: RecoveryTarget;
+  /** The timeline to recover along (recovery_target_timeline). */
+  readonly timeline: number;
+  /** Make it writable at the target (promote) instead of pausing there read-only. */
+  readonly promote: boolean;
+  /** Start it on this port and wait until it reaches the target; absent: only prepare the directory. */
+  readonly port?: number;
+  /** Restores the base snapshot's tree into `directory` (the caller holds the archive). */
+  restore(directory: string): Promise<void>;
+  /** Writes the archived WAL the recovery needs into `walDirectory` (postgres: pg_wal). */
+  placeWal(walDirectory: string): Promise<void>;
+  readonly signal?: AbortSignal;
+}
+
+/** A point-in-time restore done: prepared, or started and at its target. */
+export interface PointInTimeResult {
+  readonly dataDir: string;
+  /** With a port: the server, paused at the target (read-only) or promoted. */
+  readonly server?: AuditServer;
+  /** With a port: where replay stopped, and the commit time of the last replayed transaction. */
+  readonly reached?: { readonly lsn: string; readonly replayedAt?: string; readonly timeline?: number };
+}
+
 /**
  * The servers a recipe runs from a data directory on this machine (postgres), for
  * the code that started them and must leave none behind (the demo's sandbox).
@@ -256,6 +292,16 @@ export interface Recipe {
 
   /** Runs a snapshot read-only for an audit (`restore --start`); recipes without servers have none. */
   startAudit?(input: AuditInput): Promise<AuditServer>;
+
+  /** Restores a snapshot and replays archived WAL up to a target (`restore --at` ...). */
+  restoreToPoint?(input: PointInTimeInput): Promise<PointInTimeResult>;
+
+  /** Marks a named point in the instance's WAL (`restore-point`); returns its LSN. */
+  createRestorePoint?(
+    instance: InstanceLocation,
+    name: string,
+    options?: { signal?: AbortSignal },
+  ): Promise<string>;
 
   /** Streams the active's WAL into a local spool for the pull side (docs/wal.md); recipes without WAL have none. */
   streamWal?(input: WalStreamInput): WalStream;

@@ -9,6 +9,7 @@ import type { RunningPipeline } from '@pullback/workers';
 import { type AuditServer, startAuditServer } from '../audit-server.js';
 import type { CommandContext } from '../context.js';
 import { type CycleResult, describeStages, runCycle, stagesOfCycle, watchStages } from '../demo/cycle.js';
+import { restoreBetweenRows } from '../demo/point-in-time.js';
 import { SANDBOX_COMPONENT, type Sandbox, startSandbox } from '../demo/sandbox.js';
 import { CliError } from '../errors.js';
 import { renderStatus } from '../status-view.js';
@@ -21,6 +22,8 @@ export interface DemoOptions {
 }
 
 const AFTER_FIRST = 'written after the first snapshot';
+const BEFORE_MOMENT = 'written before the moment';
+const AFTER_MOMENT = 'written after the moment';
 
 /**
  * `pullback demo`: a local sandbox running the whole pipeline. Starts S3, Redis, an
@@ -145,6 +148,28 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         throw new Error('the audit of the first snapshot shows the later row');
       say('    the audit lacks the row written after its snapshot, as it should');
       return server;
+    });
+
+    await step("restore --at a moment between two rows, from the archive's WAL (no export)", async () => {
+      const port = await freePort();
+      const target = join(box.dir, 'point-in-time');
+      const { moment, printed } = await restoreBetweenRows(
+        box,
+        { before: BEFORE_MOMENT, after: AFTER_MOMENT },
+        { dir: target, port },
+        context,
+      );
+      say(`    shop-a: '${BEFORE_MOMENT}', then at ${moment} nothing, then '${AFTER_MOMENT}'`);
+      say(
+        `    pullback restore --component ${SANDBOX_COMPONENT} --at ${moment} --target ${target} --start --port ${port}`,
+      );
+      for (const line of printed) say(`    ${line}`);
+      const output = await psql(box, port, 'select id, note from marker order by id');
+      for (const line of output.trimEnd().split('\n')) say(`      ${line}`);
+      if (!output.includes(BEFORE_MOMENT) || output.includes(AFTER_MOMENT)) {
+        throw new Error('the point-in-time restore does not show exactly the rows before its moment');
+      }
+      say('    it shows the row before the moment and not the one after: paused there, read-only');
     });
 
     processes = await box.processes();

@@ -1,15 +1,21 @@
 import { DamagedRestoreError, findSnapshot, restoreSnapshot } from '@pullback/archive';
+import type { RecoveryTarget } from '@pullback/pipeline';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
-import { CliError, notImplemented } from '../errors.js';
+import { CliError } from '../errors.js';
 import { openArchiveFromFlags } from '../open-archive.js';
 import { formatBytes, progressDisplay } from '../progress-display.js';
 
 export interface RestoreOptions extends ArchiveFlags {
   readonly target: string;
   readonly component?: string;
-  /** Point in time to recover to (PostgreSQL components). */
+  /** Point in time to recover to (PostgreSQL components); or a WAL position, restore point, transaction. */
   readonly at?: Date;
+  readonly lsn?: string;
+  readonly name?: string;
+  readonly xid?: string;
+  /** With a point in time: promote there instead of pausing. */
+  readonly promote?: boolean;
   readonly delta?: boolean;
   /** Start PostgreSQL read-only on the restored directory; `port` is then set. */
   readonly start?: boolean;
@@ -18,12 +24,32 @@ export interface RestoreOptions extends ArchiveFlags {
 
 /** `pullback restore <snapshot-id|latest>`: writes a snapshot out to a directory. */
 export async function restore(
-  snapshot: string,
+  snapshotArgument: string | undefined,
   options: RestoreOptions,
   context: CommandContext,
 ): Promise<void> {
-  if (options.at !== undefined) notImplemented('restore --at', 'continuous WAL');
+  const recoveryTarget = recoveryTargetOf(options);
   const { archive } = await openArchiveFromFlags(options, context);
+  if (recoveryTarget !== undefined) {
+    if (options.component === undefined) throw new CliError('a point-in-time restore needs --component C');
+    // Loaded here: it brings the recipes, which plain restores do without.
+    const { restoreToPoint } = await import('./restore-to-point.js');
+    return restoreToPoint(
+      archive,
+      {
+        component: options.component,
+        target: options.target,
+        recoveryTarget,
+        ...(snapshotArgument === undefined ? {} : { snapshot: snapshotArgument }),
+        delta: options.delta ?? false,
+        promote: options.promote ?? false,
+        ...(options.start ? { port: options.port ?? 0 } : {}),
+      },
+      context,
+    );
+  }
+  if (snapshotArgument === undefined) throw new CliError('give a snapshot id or "latest"');
+  const snapshot = snapshotArgument;
   // The archive's findSnapshot resolves the reference, in the component when one is named.
   const scope = { component: options.component, signal: context.signal };
   const progress = progressDisplay(context, 'restore');
@@ -75,6 +101,15 @@ export async function restore(
   } finally {
     progress.stop();
   }
+}
+
+/** The point in time the options name, if any (the command allows one). */
+function recoveryTargetOf(options: RestoreOptions): RecoveryTarget | undefined {
+  if (options.at !== undefined) return { kind: 'time', time: options.at.toISOString() };
+  if (options.lsn !== undefined) return { kind: 'lsn', lsn: options.lsn };
+  if (options.name !== undefined) return { kind: 'name', name: options.name };
+  if (options.xid !== undefined) return { kind: 'xid', xid: options.xid };
+  return undefined;
 }
 
 /**

@@ -1,7 +1,14 @@
-import { listSnapshots as listArchiveSnapshots, type Snapshot } from '@pullback/archive';
+import {
+  listSnapshots as listArchiveSnapshots,
+  listProofs,
+  type Snapshot,
+  type SnapshotProof,
+} from '@pullback/archive';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
 import { openArchiveFromFlags } from '../open-archive.js';
+import { clock } from '../point-in-time/reach.js';
+import { type PointRange, type RestorableRange, restorableRange } from '../point-in-time/restorable-range.js';
 import { formatBytes } from '../progress-display.js';
 
 export interface SnapshotsOptions extends ArchiveFlags {
@@ -16,8 +23,21 @@ export async function listSnapshots(options: SnapshotsOptions, context: CommandC
     ...(options.component === undefined ? {} : { component: options.component }),
     signal: context.signal,
   });
+  // Restore drills' outcomes, kept in the archive (docs/wal.md, "Proofs").
+  const proofs = await listProofs(archive, { signal: context.signal });
+  const ranges = new Map<string, RestorableRange>();
+  for (const component of new Set(snapshots.map((snapshot) => snapshot.tags.component))) {
+    if (component === undefined) continue;
+    const range = await restorableRange(archive, component, context.signal);
+    if (range !== undefined) ranges.set(component, range);
+  }
   if (options.json) {
-    context.stdout.write(`${JSON.stringify(snapshots.map(describe), null, 2)}\n`);
+    const described = snapshots.map((snapshot) => ({
+      ...describe(snapshot),
+      proof: proofs.get(snapshot.id) ?? null,
+      pointInTime: ranges.get(snapshot.tags.component ?? '')?.bySnapshot.get(snapshot.id) ?? null,
+    }));
+    context.stdout.write(`${JSON.stringify(described, null, 2)}\n`);
     return;
   }
   if (snapshots.length === 0) {
@@ -31,9 +51,30 @@ export async function listSnapshots(options: SnapshotsOptions, context: CommandC
     String(snapshot.stats.files),
     formatBytes(snapshot.stats.logicalBytes),
     formatBytes(snapshot.stats.newBytesStored),
+    proofOf(proofs.get(snapshot.id)),
     sourceOf(snapshot),
   ]);
-  printTable(context, ['ID', 'TIME', 'COMPONENT', 'FILES', 'SIZE', 'NEW', 'SOURCE'], rows);
+  printTable(context, ['ID', 'TIME', 'COMPONENT', 'FILES', 'SIZE', 'NEW', 'PROVEN', 'SOURCE'], rows);
+  for (const range of ranges.values()) {
+    context.stdout.write(
+      `${range.component}: restorable to any moment from ${range.ranges.map(describeRange).join(', and from ')}\n`,
+    );
+    for (const gap of range.gaps) {
+      context.stdout.write(
+        `${range.component}: WAL gap, nothing can be restored from ${describeRange(gap)}\n`,
+      );
+    }
+  }
+}
+
+/** Whether a restore drill proved the snapshot: `yes`, `FAILED`, or `-` when none ran. */
+function proofOf(proof: SnapshotProof | undefined): string {
+  if (proof === undefined) return '-';
+  return proof.ok ? `yes ${clock(proof.at)}` : 'FAILED';
+}
+
+function describeRange(range: PointRange): string {
+  return `${clock(range.from.time)} (${range.from.lsn}) to ${clock(range.to.time)} (${range.to.lsn})`;
 }
 
 /**
