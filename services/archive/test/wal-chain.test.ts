@@ -162,6 +162,17 @@ describe.each(['fs', 's3'] as const)('the wal chain on the %s driver', (driver) 
     expect(chain.end).toMatchObject({ segment: '000000010000000000000005', lsn: '0/600000', partial: false });
   });
 
+  it('reports WAL missing after a whole partial before a switch', async () => {
+    await store(ws, 'wholepartial.1', 1, 1);
+    await store(ws, 'wholepartial.1', 1, 2, SEGMENT);
+    await storeHistory(ws, 'wholepartial.1', 2, '1\t0/480000\tno recovery target specified\n');
+    await store(ws, 'wholepartial.1', 2, 4);
+    const chain = await walChain(ws.archive, 'wholepartial.1');
+    expect(chain.gaps.map((gap) => [gap.timeline, gap.startLsn, gap.endLsn, gap.startTime])).toEqual([
+      [1, '0/300000', '0/400000', last(2)],
+    ]);
+  });
+
   it('is empty for a stream without segments', async () => {
     expect(await walChain(ws.archive, 'none.1')).toEqual({ stream: 'none.1', timelines: [], gaps: [] });
   });

@@ -1,45 +1,14 @@
 import { CorruptDataError, isArchiveError } from '../errors.js';
 import type { Archive } from '../repository/archive.js';
-import { fetchWalFile, readWalHeader } from './archive-wal.js';
+import { fetchWalFile } from './archive-wal.js';
 import { listWal, type WalObjectInfo } from './list-wal.js';
+import { timelineChain, type WalGap, type WalTimelineChain } from './timeline-chain.js';
 import { parseTimelineHistory, type TimelineSwitch } from './timeline-history.js';
+import { HeaderCache, type SegmentObjects } from './wal-header-cache.js';
 import { formatLsn, parseLsn, segmentNumber } from './wal-names.js';
 import type { WalHeader } from './wal-object.js';
 
-/** Consecutive segments of one timeline: WAL from `startLsn` to `endLsn` with no hole. */
-export interface WalRun {
-  readonly firstSegment: string;
-  readonly lastSegment: string;
-  readonly segments: number;
-  readonly startLsn: string;
-  /** The end of its last segment; for a partial, of the bytes it holds. */
-  readonly endLsn: string;
-}
-
-/**
- * WAL missing from a stream: no restore can pass through `startLsn`..`endLsn` on this
- * timeline. The times are the receive times of the WAL on either side (when known):
- * the moments between them cannot be restored to.
- */
-export interface WalGap {
-  readonly stream: string;
-  readonly timeline: number;
-  readonly startLsn: string;
-  readonly endLsn: string;
-  /** When the last WAL before the gap was received. */
-  readonly startTime?: string;
-  /** When the first WAL after the gap was received. */
-  readonly endTime?: string;
-}
-
-export interface WalTimelineChain {
-  readonly timeline: number;
-  /** Where this timeline branched off its parent, from its history file. */
-  readonly parent?: TimelineSwitch;
-  readonly hasHistory: boolean;
-  readonly runs: WalRun[];
-  readonly gaps: WalGap[];
-}
+export type { WalGap, WalRun, WalTimelineChain } from './timeline-chain.js';
 
 /** A position at an end of the archived WAL. */
 export interface WalPosition {
@@ -64,11 +33,6 @@ export interface WalChain {
   readonly gaps: WalGap[];
   readonly start?: WalPosition;
   readonly end?: WalPosition;
-}
-
-interface SegmentObjects {
-  complete?: WalObjectInfo;
-  partial?: WalObjectInfo;
 }
 
 /**
@@ -155,106 +119,19 @@ export async function walChain(
   const timelines: WalTimelineChain[] = [];
   for (const timeline of timelineNumbers) {
     const parent = parents.get(timeline);
-    const segments = byTimeline.get(timeline);
-    const chain: WalTimelineChain = {
-      timeline,
-      ...(parent ? { parent } : {}),
-      hasHistory: histories.some((h) => h.timeline === timeline),
-      runs: [],
-      gaps: [],
-    };
-    timelines.push(chain);
-    if (!segments) continue;
-    const numbered = [...segments.entries()]
-      .map(([name, entry]) => ({ name, entry, number: segmentNumber(name, segmentSize) }))
-      .sort((a, b) => (a.number < b.number ? -1 : a.number > b.number ? 1 : 0));
-    const first = numbered[0]!;
-    const last = numbered[numbered.length - 1]!;
-    const size = BigInt(segmentSize);
-    const parentHeld = parent !== undefined && byTimeline.has(parent.timeline);
-    let from = parentHeld ? parseLsn(parent.switchLsn) / size : first.number;
-    if (first.number < from) from = first.number;
-    const switchOut = childSwitch.get(timeline);
-    const to = switchOut === undefined ? last.number : switchOut / size - 1n;
-
-    const gap = async (startLsn: bigint, endLsn: bigint, before?: string, after?: string) => {
-      if (startLsn >= endLsn) return;
-      const startTime =
-        before === undefined
-          ? undefined
-          : (await headers.read(before, numberedEntry(before)))?.lastReceivedAt;
-      const endTime =
-        after === undefined ? undefined : (await headers.read(after, numberedEntry(after)))?.firstReceivedAt;
-      chain.gaps.push({
+    timelines.push(
+      await timelineChain({
         stream,
         timeline,
-        startLsn: formatLsn(startLsn),
-        endLsn: formatLsn(endLsn),
-        ...(startTime === undefined ? {} : { startTime }),
-        ...(endTime === undefined ? {} : { endTime }),
-      });
-    };
-    const numberedEntry = (name: string) => segments.get(name)!;
-
-    const needed = numbered.filter((s) => s.number >= from && s.number <= to);
-    if (needed.length === 0) {
-      if (from <= to) await gap(parent ? parseLsn(parent.switchLsn) : from * size, (to + 1n) * size);
-      continue;
-    }
-    if (needed[0]!.number > from) {
-      const start = parentHeld ? parseLsn(parent!.switchLsn) : from * size;
-      await gap(start, needed[0]!.number * size, undefined, needed[0]!.name);
-    }
-    let run: { first: (typeof needed)[0]; last: (typeof needed)[0]; count: number } | undefined;
-    const closeRun = (end: bigint) => {
-      if (!run) return;
-      chain.runs.push({
-        firstSegment: run.first.name,
-        lastSegment: run.last.name,
-        segments: run.count,
-        startLsn: formatLsn(run.first.number * size),
-        endLsn: formatLsn(end),
-      });
-      run = undefined;
-    };
-    for (const [index, segment] of needed.entries()) {
-      if (run && segment.number !== run.last.number + 1n) {
-        closeRun((run.last.number + 1n) * size);
-        await gap(
-          (needed[index - 1]!.number + 1n) * size,
-          segment.number * size,
-          needed[index - 1]!.name,
-          segment.name,
-        );
-      }
-      if (run) {
-        run.last = segment;
-        run.count++;
-      } else run = { first: segment, last: segment, count: 1 };
-      const isLast = index === needed.length - 1;
-      if (segment.entry.complete === undefined && (!isLast || switchOut !== undefined)) {
-        // A partial inside the chain: the WAL after its received bytes is missing.
-        const header = await headers.read(segment.name, segment.entry);
-        const held = segment.number * size + BigInt(header?.contentBytes ?? 0);
-        // One that received its whole segment leaves nothing missing: the run goes on.
-        if (held < (segment.number + 1n) * size) {
-          closeRun(held);
-          const next = needed[index + 1];
-          await gap(held, (next ? next.number : to + 1n) * size, segment.name, next?.name);
-        }
-      }
-    }
-    if (run) {
-      const lastRun = run as NonNullable<typeof run>;
-      const header = lastRun.last.entry.complete
-        ? undefined
-        : await headers.read(lastRun.last.name, lastRun.last.entry);
-      closeRun(lastRun.last.number * size + (header ? BigInt(header.contentBytes) : size));
-    }
-    const lastNeeded = needed[needed.length - 1]!;
-    if (lastNeeded.number < to && lastNeeded.entry.complete !== undefined) {
-      await gap((lastNeeded.number + 1n) * size, (to + 1n) * size, lastNeeded.name);
-    }
+        ...(parent ? { parent } : {}),
+        parentHeld: parent !== undefined && byTimeline.has(parent.timeline),
+        hasHistory: histories.some((h) => h.timeline === timeline),
+        ...(byTimeline.has(timeline) ? { segments: byTimeline.get(timeline)! } : {}),
+        segmentSize,
+        ...(childSwitch.has(timeline) ? { switchOut: childSwitch.get(timeline)! } : {}),
+        headers,
+      }),
+    );
   }
 
   const firstTimeline = withSegments[0]!;
@@ -298,34 +175,5 @@ async function readParent(
   } catch (error) {
     if (isArchiveError(error, 'corrupt')) return undefined;
     throw error;
-  }
-}
-
-/** Headers read at most once each; one that does not open counts as unknown (verify reports it). */
-class HeaderCache {
-  private readonly cache = new Map<string, WalHeader | undefined>();
-
-  constructor(
-    private readonly archive: Archive,
-    private readonly stream: string,
-    private readonly signal: AbortSignal | undefined,
-  ) {}
-
-  /** The complete segment's header, else the partial's. */
-  async read(name: string, entry: SegmentObjects): Promise<WalHeader | undefined> {
-    const partial = entry.complete === undefined;
-    const key = `${name}${partial ? '.partial' : ''}`;
-    if (this.cache.has(key)) return this.cache.get(key);
-    let header: WalHeader | undefined;
-    try {
-      header = await readWalHeader(this.archive, this.stream, name, {
-        partial,
-        ...(this.signal ? { signal: this.signal } : {}),
-      });
-    } catch (error) {
-      if (!isArchiveError(error, 'corrupt')) throw error;
-    }
-    this.cache.set(key, header);
-    return header;
   }
 }
