@@ -1,4 +1,4 @@
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatLsn, parseLsn } from '@pullback/archive';
 import { partialContentBytes } from './partial-content.js';
@@ -56,7 +56,7 @@ export class SpoolUploader {
 
   private async storeFinished(file: SpoolFile, signal: AbortSignal | undefined): Promise<void> {
     const path = join(this.options.spoolDir, file.file);
-    const content = await readFile(path).catch(missingIsUndefined);
+    const content = await this.readWhole(path);
     if (content === undefined) return;
     const partial = file.kind === 'partial';
     const bytes = partial ? partialContentBytes(content) : content.length;
@@ -117,6 +117,25 @@ export class SpoolUploader {
         if (endsInZeroPage(buffer, end - bytesRead, end)) break;
       }
       return buffer.subarray(0, end);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Reads a finished file into the kept buffer (history files, smaller, into their own). */
+  private async readWhole(path: string): Promise<Buffer | undefined> {
+    const handle = await open(path, 'r').catch(missingIsUndefined);
+    if (handle === undefined) return undefined;
+    try {
+      const { size } = await handle.stat();
+      const buffer =
+        size <= this.options.segmentSize
+          ? (this.partialBuffer ??= Buffer.alloc(this.options.segmentSize))
+          : Buffer.alloc(size);
+      const { bytesRead } = await handle.read(buffer, 0, size, 0);
+      // The partial's kept bytes are overwritten: read the next partial from its start.
+      this.partialSeen = undefined;
+      return buffer.subarray(0, bytesRead);
     } finally {
       await handle.close();
     }
