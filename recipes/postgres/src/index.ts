@@ -23,10 +23,11 @@ export {
   stopServer,
 } from './server-control.js';
 export { type ServerFacts, serverFacts } from './server-facts.js';
-export { serverPosition } from './server-position.js';
+export { bytesBehind, serverPosition } from './server-position.js';
 export { checkStandby, DEFAULT_SOCKET_DIR, type StandbyOptions, startStandby } from './standby.js';
 export { TarCheck, type TarCheckOptions } from './tar-check.js';
 export { pgBinDir, pgTool } from './tools.js';
 export { ensureWalSlot, type WalSlotState } from './wal-slot.js';
+export { spoolDirOf, spoolRestoreCommand, systemIdentifierOf, walSpoolOf } from './wal-spool.js';
 export { walReceiverName, walSourceStatus } from './wal-status.js';
 export { streamWal } from './wal-stream.js';

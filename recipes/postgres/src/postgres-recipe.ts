@@ -7,7 +7,8 @@ import { postmasterStatus } from './postmaster.js';
 import { replayPosition } from './replay-position.js';
 import { type PostgresRecipeOptions, RECIPE_NAME } from './run-export.js';
 import { ensureDataDir, stopServer } from './server-control.js';
-import { type StandbyOptions, startStandby } from './standby.js';
+import { retargetStandby, type StandbyOptions, startStandby } from './standby.js';
+import { walSpoolOf } from './wal-spool.js';
 import { streamWal } from './wal-stream.js';
 
 /** Settings of the import side that are not in the config. */
@@ -67,6 +68,7 @@ export function postgresRecipe(options: PostgresRecipeOptions & PostgresImportOp
           ? {}
           : { primary: { user: options.user ?? 'postgres', ...target.upstream } }),
         ...(target.restoreCommand === undefined ? {} : { restoreCommand: target.restoreCommand }),
+        ...(target.archivedWal === true ? { walSpool: true } : {}),
         ...(target.signal === undefined ? {} : { signal: target.signal }),
       };
       try {
@@ -79,6 +81,19 @@ export function postgresRecipe(options: PostgresRecipeOptions & PostgresImportOp
       }
     },
 
+    async retarget(target: RestoreTarget) {
+      await retargetStandby({
+        dataDir: target.instance.dataDir,
+        ...local,
+        ...(target.upstream === undefined
+          ? {}
+          : { primary: { user: options.user ?? 'postgres', ...target.upstream } }),
+        ...(target.restoreCommand === undefined ? {} : { restoreCommand: target.restoreCommand }),
+        ...(target.archivedWal === true ? { walSpool: true } : {}),
+        ...(target.signal === undefined ? {} : { signal: target.signal }),
+      });
+    },
+
     position: (instance, extra = {}) =>
       replayPosition({
         dataDir: instance.dataDir,
@@ -87,7 +102,12 @@ export function postgresRecipe(options: PostgresRecipeOptions & PostgresImportOp
         ...(options.user === undefined ? {} : { user: options.user }),
         ...(options.socketDir === undefined ? {} : { socketDir: options.socketDir }),
         ...(extra.signal === undefined ? {} : { signal: extra.signal }),
+        ...(extra.upstream === undefined
+          ? {}
+          : { upstream: { user: options.user ?? 'postgres', ...extra.upstream } }),
       }),
+
+    walSpool: (instance) => walSpoolOf(instance.dataDir),
 
     startAudit,
 

@@ -76,9 +76,14 @@ export async function stopServer(options: LocalServer & { timeoutSeconds?: numbe
   return true;
 }
 
+/** Makes the running server of `dataDir` read its configuration again (`pg_ctl reload`). */
+export async function reloadServer(options: LocalServer): Promise<void> {
+  await pgCtl('reload', options, await serverAccount(options.osUser), []);
+}
+
 /** Runs `pg_ctl <action> --pgdata <dataDir> <args>` as the server's account. */
 async function pgCtl(
-  action: 'start' | 'stop',
+  action: 'start' | 'stop' | 'reload',
   server: LocalServer,
   account: OsAccount,
   args: readonly string[],

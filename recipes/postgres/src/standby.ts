@@ -1,4 +1,4 @@
-import { access, chown, rm, writeFile } from 'node:fs/promises';
+import { access, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { InstancePosition } from '@pullback/pipeline';
 import { setAutoConf } from './auto-conf.js';
@@ -8,9 +8,17 @@ import { postmasterStatus } from './postmaster.js';
 import { query } from './query.js';
 import { PgQueryError } from './query-error.js';
 import { runTool } from './run-tool.js';
-import { ensureDataDir, logFileOf, type StartOptions, startServer, stopServer } from './server-control.js';
+import {
+  ensureDataDir,
+  logFileOf,
+  reloadServer,
+  type StartOptions,
+  startServer,
+  stopServer,
+} from './server-control.js';
 import { serverPosition } from './server-position.js';
 import { pgTool } from './tools.js';
+import { spoolDirOf, spoolRestoreCommand } from './wal-spool.js';
 
 /** Where PostgreSQL puts its sockets on Debian. */
 export const DEFAULT_SOCKET_DIR = '/var/run/postgresql';
@@ -28,6 +36,12 @@ export interface StandbyOptions extends StartOptions {
   readonly primary?: PgEndpoint;
   /** restore_command fetching archived WAL (`%f`, `%p`), for when the active cannot be reached. */
   readonly restoreCommand?: string;
+  /**
+   * Its import agent serves archived WAL through the spool (wal-spool.ts): the spool
+   * is made, owned by the server's account, and restore_command takes from it.
+   * Default: false.
+   */
+  readonly walSpool?: boolean;
   /** More settings for postgresql.auto.conf. */
   readonly settings?: Readonly<Record<string, string>>;
   /** Check the restored files against the backup_manifest with pg_verifybackup first. Default: true. */
@@ -61,6 +75,11 @@ export async function startStandby(options: StandbyOptions): Promise<InstancePos
   }
 
   await writeMissingConfig(dataDir, account);
+  if (options.walSpool === true) {
+    // The agent answers asks left by a previous run: old ones must not be taken for new.
+    await rm(spoolDirOf(dataDir), { recursive: true, force: true });
+  }
+  const restoreCommand = await walSource(options, account);
   const socketDir = options.socketDir ?? DEFAULT_SOCKET_DIR;
   await setAutoConf(
     dataDir,
@@ -72,7 +91,7 @@ export async function startStandby(options: StandbyOptions): Promise<InstancePos
       // Reset deliberately: settings the active carried must not point this one anywhere.
       primary_conninfo: options.primary === undefined ? '' : conninfo(options.primary, 'postgres', {}),
       primary_slot_name: '',
-      restore_command: options.restoreCommand ?? '',
+      restore_command: restoreCommand,
       recovery_target_timeline: 'latest',
       ...options.settings,
     },
@@ -91,6 +110,42 @@ export async function startStandby(options: StandbyOptions): Promise<InstancePos
     await stopServer(options).catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Points a running standby at `options.primary` and its WAL source again, without a
+ * restart (both settings take effect on reload): a fallback left running by an
+ * import keeps following the current active, and one set up before its agent served
+ * archived WAL gets the spool.
+ */
+export async function retargetStandby(
+  options: Pick<
+    StandbyOptions,
+    'dataDir' | 'osUser' | 'binDir' | 'primary' | 'restoreCommand' | 'walSpool' | 'signal'
+  >,
+): Promise<void> {
+  const account = await serverAccount(options.osUser);
+  await setAutoConf(
+    options.dataDir,
+    {
+      primary_conninfo: options.primary === undefined ? '' : conninfo(options.primary, 'postgres', {}),
+      restore_command: await walSource(options, account),
+    },
+    account,
+  );
+  await reloadServer(options);
+}
+
+/** The restore_command of a standby; with a spool, the spool made and owned by the server's account. */
+async function walSource(
+  options: Pick<StandbyOptions, 'dataDir' | 'restoreCommand' | 'walSpool'>,
+  account: OsAccount,
+): Promise<string> {
+  if (options.walSpool !== true) return options.restoreCommand ?? '';
+  const spool = spoolDirOf(options.dataDir);
+  await mkdir(spool, { recursive: true, mode: 0o700 });
+  if (isRoot()) await chown(spool, account.uid, account.gid);
+  return spoolRestoreCommand(spool);
 }
 
 /**

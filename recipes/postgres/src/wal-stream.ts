@@ -49,24 +49,18 @@ export function streamWal(input: WalStreamInput, options: PostgresRecipeOptions 
   const explain = (error: unknown, what: string): RecipeError =>
     error instanceof RecipeError
       ? error
-      : new RecipeError(
-          `wal receiver of ${input.component}: ${what} on ${where}: ${(error as Error).message}`,
-          {
-            cause: error,
-          },
-        );
+      : new RecipeError(`${what} on ${where}: ${(error as Error).message}`, {
+          cause: error,
+        });
 
   return {
     async prepare(): Promise<WalStreamStart> {
       try {
         const status = await walSourceStatus(endpoint, input.slot, applicationName, queryOptions());
         if (status.inRecovery) {
-          throw new RecipeError(
-            `wal receiver of ${input.component}: ${where} is in recovery, not an active`,
-            {
-              hint: 'the registry names it active; an activation may be under way',
-            },
-          );
+          throw new RecipeError(`${where} is in recovery, not an active`, {
+            hint: 'the registry names it active; an activation may be under way',
+          });
         }
         const segmentSize = Number(
           (await walSetting(endpoint, 'wal_segment_size', queryOptions())) || 16 * 1024 * 1024,
@@ -117,7 +111,7 @@ export function streamWal(input: WalStreamInput, options: PostgresRecipeOptions 
         const [code, signal] = (await once(process, 'close')) as [number | null, NodeJS.Signals | null];
         if (stopping || input.signal?.aborted) return;
         const status = code === null ? `killed by ${signal}` : `exit ${code}`;
-        const message = `wal receiver of ${input.component}: pg_receivewal from ${where} ended (${status}): ${oneLine(stderr) || 'no message'}`;
+        const message = `pg_receivewal from ${where} ended (${status}): ${oneLine(stderr) || 'no message'}`;
         // The WAL it resumes from was recycled: only starting again from the slot helps.
         if (/has already been removed/.test(stderr)) throw new WalPositionGoneError(message);
         throw new RecipeError(message);

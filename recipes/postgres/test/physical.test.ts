@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
-import { freePort, type PostgresServer, scratchDir, startPostgres, startS3 } from '@pullback/harness';
+import {
+  freePort,
+  type PostgresServer,
+  scratchDir,
+  startPostgres,
+  startS3,
+  waitFor,
+} from '@pullback/harness';
 import { type ArtifactManifest, completeName, RecipeError } from '@pullback/pipeline';
 import { type Backend, openBackend } from '@pullback/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -125,11 +132,25 @@ describe('physical export', () => {
       }
       expect(rows).toBe('after export,before export');
       expect(await importer.position?.(instance)).toMatchObject({ running: true, inRecovery: true });
+      // Where its WAL comes from, on which timeline, of which system, and how far behind the active.
+      const systemIdentifier = manifest.server?.systemIdentifier;
+      const followed = await waitFor('the standby to report streaming', async () => {
+        const now = await importer.position?.(instance, {
+          upstream: { host: '127.0.0.1', port: active.port },
+        });
+        return now?.source === 'streaming' ? now : undefined;
+      });
+      expect(followed).toMatchObject({ timeline: 1, systemIdentifier });
+      expect(followed.behindBytes).toBeGreaterThanOrEqual(0);
 
       // A fallback that runs is stopped before its data directory is rewritten.
       await importer.beforeRestore?.(target);
       expect((await postmasterStatus(fallback.dataDir)).running).toBe(false);
-      expect(await importer.position?.(instance)).toEqual({ running: false });
+      expect(await importer.position?.(instance)).toEqual({
+        running: false,
+        source: 'none',
+        systemIdentifier: manifest.server?.systemIdentifier,
+      });
       console.log(
         `physical: export of ${object?.size} bytes ${exportMs} ms; verify + configure + start as standby ${startMs} ms`,
       );

@@ -12,6 +12,7 @@ export { specialKind } from './fs/special-kind.js';
 export type { SourceEntry, SourceStats } from './fs/walk-source.js';
 export * from './lock/index.js';
 export type { Progress, ProgressListener } from './progress.js';
+export { listProofs, recordProof, type SnapshotProof } from './proof/snapshot-proof.js';
 export { type ForgetOptions, type ForgetResult, forgetSnapshots } from './prune/forget-snapshots.js';
 export { type PruneOptions, type PruneResult, pruneArchive } from './prune/prune-archive.js';
 export type { QuarantinedObject } from './repair/quarantine.js';

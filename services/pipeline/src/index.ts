@@ -25,14 +25,25 @@ export { META_MAX, TarMeta } from './artifact/tar-meta.js';
 export { ArtifactWriter, type SourceCheck } from './artifact/writer.js';
 export * from './config/index.js';
 export { type ApplySnapshotInput, type ApplySnapshotResult, applySnapshot } from './domain/apply-snapshot.js';
+export { archiveWalFetch } from './domain/archive-wal-fetch.js';
 export { type BackupComponentInput, backupComponent } from './domain/backup-component.js';
 export { type CatchUpFallbackInput, catchUpFallback } from './domain/catch-up-fallback.js';
+export { type CheckedWalGaps, checkWalGaps } from './domain/check-wal-gaps.js';
+export { type DrillResult, type DrillSnapshotInput, drillSnapshot } from './domain/drill-snapshot.js';
 export { isPipelineError, messageOf, PipelineError, type PipelineErrorCode } from './domain/errors.js';
 export { exportIdFor } from './domain/export-id.js';
+export { type FallbackVerdict, type FallbackVerdictInput, judgeFallback } from './domain/fallback-verdict.js';
 export { type ForgottenWal, forgetWal } from './domain/forget-wal.js';
 export { holdLock } from './domain/hold-lock.js';
 export { type IngestArtifactInput, ingestArtifact } from './domain/ingest-artifact.js';
 export { instanceLocation } from './domain/instance-location.js';
+export {
+  type FetchedWalFile,
+  startWalPrefetch,
+  type WalFetch,
+  type WalPrefetch,
+  type WalPrefetchOptions,
+} from './domain/prefetch-wal.js';
 export { isProcessAlive } from './domain/process-alive.js';
 export type { PipelineStage, StepProgress, StepProgressListener } from './domain/progress.js';
 export {

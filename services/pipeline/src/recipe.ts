@@ -53,6 +53,8 @@ export interface RestoreTarget {
   readonly upstream?: { readonly host: string; readonly port: number; readonly user?: string };
   /** A shell command fetching archived WAL (postgres: restore_command, `%f` `%p`). */
   readonly restoreCommand?: string;
+  /** Its import agent keeps the recipe's `walSpool` filled from the archive: replay from it. */
+  readonly archivedWal?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -65,6 +67,24 @@ export interface InstancePosition {
   readonly lsn?: string;
   /** When the last replayed transaction committed on the active, ISO 8601. */
   readonly replayedAt?: string;
+  /** Running but not answering yet (postgres: replaying up to a consistent point). */
+  readonly starting?: boolean;
+  /** The timeline it replays (standby) or writes (active). */
+  readonly timeline?: number;
+  /** Where a standby's WAL comes from now: the active (streaming), the archive, or nowhere (stopped). */
+  readonly source?: 'streaming' | 'archive' | 'none';
+  /** The server lineage its data directory belongs to (postgres: pg_control's system identifier). */
+  readonly systemIdentifier?: string;
+  /** The upstream's current position less this one's, in bytes, when the upstream was asked. */
+  readonly behindBytes?: number;
+}
+
+/** Where a fallback's restore command looks for archived WAL, and whose WAL it replays. */
+export interface WalSpool {
+  /** The directory the restore command takes files from and asks in (docs/wal.md "Fallbacks"). */
+  readonly dir: string;
+  /** The data directory's server lineage; undefined when it holds none yet. */
+  readonly systemIdentifier: string | undefined;
 }
 
 /** What `restore --start` asks of a recipe: one snapshot, running read-only for an audit. */
@@ -212,8 +232,27 @@ export interface Recipe {
   /** After the archive restored a snapshot into the target: bring it into service and check it. */
   afterRestore?(target: RestoreTarget): Promise<InstancePosition>;
 
-  /** Where the instance is now. */
-  position?(instance: InstanceLocation, options?: { signal?: AbortSignal }): Promise<InstancePosition>;
+  /**
+   * A fallback an import leaves running (it follows the active): point it at
+   * `target.upstream` and its WAL source again, without a restart, so it follows the
+   * current active and replays archived WAL however it was set up before.
+   */
+  retarget?(target: RestoreTarget): Promise<void>;
+
+  /**
+   * Where the instance is now. With `upstream` (the live active), also how far behind
+   * it the instance is (`behindBytes`), when the upstream answers.
+   */
+  position?(
+    instance: InstanceLocation,
+    options?: { signal?: AbortSignal; upstream?: RestoreTarget['upstream'] },
+  ): Promise<InstancePosition>;
+
+  /**
+   * A fallback's WAL spool (postgres: `<dataDir>/pg_wal/pullback-spool`), which its
+   * import agent keeps filled from the archive; recipes without archived WAL have none.
+   */
+  walSpool?(instance: InstanceLocation): Promise<WalSpool>;
 
   /** Runs a snapshot read-only for an audit (`restore --start`); recipes without servers have none. */
   startAudit?(input: AuditInput): Promise<AuditServer>;

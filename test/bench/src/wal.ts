@@ -42,11 +42,27 @@ interface Row {
   readonly target?: string;
 }
 
+/** What the bench started, for the cleanup that also runs on Ctrl-C. */
+let sandbox: Sandbox | undefined;
+let pull: PullSide | undefined;
+let running: RunningPipeline | undefined;
+
+async function cleanup(): Promise<void> {
+  step('cleanup');
+  await running?.close().catch(() => {});
+  await pull?.stop().catch(() => {});
+  await sandbox?.close();
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    step(`${signal}: stopping`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
 async function main(): Promise<void> {
   const rows: Row[] = [];
-  let sandbox: Sandbox | undefined;
-  let pull: PullSide | undefined;
-  let running: RunningPipeline | undefined;
   try {
     step(`sandbox: pgbench -i -s ${scale}`);
     sandbox = await startSandbox({ scale, archive: 'fs', log: (line) => step(`  ${line}`) });
@@ -144,10 +160,7 @@ async function main(): Promise<void> {
       target: verdict(rss.streaming + rss.receivewal <= 150e6, '<= 150 MB'),
     });
   } finally {
-    step('cleanup');
-    await running?.close().catch(() => {});
-    await pull?.stop().catch(() => {});
-    await sandbox?.close();
+    await cleanup();
   }
   console.log(`\nbench:wal, pgbench scale ${scale}, steady load ${rate} tps\n`);
   const width = Math.max(...rows.map((row) => row.what.length));
@@ -186,6 +199,7 @@ async function rpoRun(sandbox: Sandbox, running: RunningPipeline, run: number): 
   const acked = await committer.stop();
   await background.stop();
   await waitForArchiveToSettle(sandbox.archive, running);
+  step(`  run ${run}: the archive settled ${((Date.now() - diedAt) / 1000).toFixed(1)} s after the death`);
   const inArchive = await committedXids(sandbox, from);
   const missing = acked.filter((commit) => !inArchive.has(commit.xid));
   const rpo = missing.length === 0 ? 0 : (diedAt - Math.min(...missing.map((c) => c.ackedAt))) / 1000;

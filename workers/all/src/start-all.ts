@@ -51,8 +51,10 @@ export interface StartAllOptions extends BuiltInRecipeOptions {
   readonly retry?: JobRetryOptions;
   /** How long a job that cannot run now waits, in ms. Default: 5 000. */
   readonly laterDelayMs?: number;
-  /** How often fallbacks report their position, in ms. Default: 30 000. */
+  /** How often fallbacks report their position, in ms. Default: 5 000. */
   readonly positionIntervalMs?: number;
+  /** How often pull-backup checks the archive's WAL for gaps (and after each pull), in ms; 0: only after pulls. Default: 60 000. */
+  readonly walGapIntervalMs?: number;
   /**
    * How often this process checks, besides at each reconnection, that Redis still
    * holds the registry, in ms. Default: 10 000.
@@ -163,6 +165,7 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
             ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),
             onError: (error, where) => pipeline.onError(error, where),
           },
+          ...(options.walGapIntervalMs === undefined ? {} : { walGapIntervalMs: options.walGapIntervalMs }),
         }),
       );
     }

@@ -72,9 +72,15 @@ export interface ShopCluster {
 export async function shopCluster(
   world: TestWorld,
   /** `schedule`: the component's cron; by default one that does not fire during the test. */
-  options: { fallbacks: number; schedule?: string; keepLast?: number },
+  options: {
+    fallbacks: number;
+    schedule?: string;
+    keepLast?: number;
+    /** More postgresql.conf settings of the active. */
+    settings?: Readonly<Record<string, string>>;
+  },
 ): Promise<ShopCluster> {
-  const active = await startPostgres();
+  const active = await startPostgres(options.settings === undefined ? {} : { settings: options.settings });
   world.cleanup(() => active.stop());
   await execFileAsync(join(active.binDir, 'pgbench'), [
     '-i',

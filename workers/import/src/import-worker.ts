@@ -2,11 +2,13 @@ import type { Archive } from '@pullback/archive';
 import {
   type ApplySnapshotResult,
   applySnapshot,
+  archiveWalFetch,
   type ComponentConfig,
   type Config,
   catchUpFallback,
   closeWorkers,
   importQueueName,
+  instanceLocation,
   type Pipeline,
   PipelineError,
   type Recipe,
@@ -14,6 +16,8 @@ import {
   reportFallbackPosition,
   startJobWorker,
   startPeriodicTask,
+  startWalPrefetch,
+  type WalPrefetch,
 } from '@pullback/pipeline';
 
 export interface ImportWorkerOptions {
@@ -36,15 +40,33 @@ export interface ImportWorkerOptions {
    * returns, even after its imports ran out of attempts. Default: true.
    */
   readonly catchUp?: boolean;
-  /** How often running fallbacks report their position (LSN, replay time), in ms; 0 for never. Default: 30 000. */
+  /** How often running fallbacks report their position (LSN, replay time, source, lag), in ms; 0 for never. Default: 5 000. */
   readonly positionIntervalMs?: number;
+  /**
+   * Fallbacks whose recipe has a WAL spool replay archived WAL through it: this agent
+   * answers their restore command and fetches ahead (`startWalPrefetch`). Default: true.
+   */
+  readonly archivedWal?: boolean;
+  /** Segments fetched ahead per fallback. Default: 8. */
+  readonly walAhead?: number;
+  /** Where restore drills put their scratch directory. Default: next to the fallback's data directory. */
+  readonly drillDir?: string;
   /** A fallback's restore lock TTL in ms. Default: 60 000. */
   readonly lockTtlMs?: number;
 }
 
 /** What a finished import job returns. */
 export type ImportJobResult =
-  | { readonly applied: true; readonly delta: boolean; readonly lsn?: string }
+  | {
+      readonly applied: true;
+      readonly delta: boolean;
+      /** Left running, following the active; the snapshot was proven by a drill instead (when this job ran it). */
+      readonly followed: boolean;
+      /** Why it was restored rather than left running. */
+      readonly reseeded?: string;
+      readonly drill?: string;
+      readonly lsn?: string;
+    }
   | { readonly applied: false; readonly skipped: string; readonly reason: string };
 
 /**
@@ -63,6 +85,26 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
     );
     return entry === undefined ? [] : [{ instance, name: entry[0], component: entry[1] }];
   });
+
+  // Each fallback's restore command is answered while this agent runs (docs/wal.md "Fallbacks").
+  const prefetches = new Map<string, WalPrefetch>();
+  if (options.archivedWal ?? true) {
+    for (const { instance, name, component } of placed) {
+      const recipe = options.recipeFor(component, name);
+      const location = instanceLocation(component, instance);
+      if (recipe.walSpool === undefined || location === undefined) continue;
+      const spool = () => recipe.walSpool!(location);
+      prefetches.set(
+        instance,
+        startWalPrefetch({
+          dir: (await spool()).dir,
+          fetch: archiveWalFetch(options.archive, name, spool),
+          ...(options.walAhead === undefined ? {} : { ahead: options.walAhead }),
+          onError: (error) => pipeline.onError(error, `archived WAL of ${instance}`),
+        }),
+      );
+    }
+  }
 
   const workers = placed.map(({ instance, name, component }) =>
     startJobWorker(
@@ -87,6 +129,8 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
           archive: options.archive,
           recipe: options.recipeFor(component, name),
           registry: pipeline.registry,
+          ...(prefetches.has(instance) ? { archivedWal: true } : {}),
+          ...(options.drillDir === undefined ? {} : { drillDir: options.drillDir }),
           ...(options.lockTtlMs === undefined ? {} : { lockTtlMs: options.lockTtlMs }),
           signal: aborted,
           onProgress,
@@ -113,7 +157,7 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
     }
   }
 
-  const intervalMs = options.positionIntervalMs ?? 30_000;
+  const intervalMs = options.positionIntervalMs ?? 5_000;
   const positions =
     intervalMs > 0
       ? startPeriodicTask(
@@ -143,11 +187,22 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
       // Stopped and its round ended first: the caller closes the connection it uses next.
       await positions?.stop();
       await closeWorkers(workers, closeOptions);
+      await Promise.all([...prefetches.values()].map((prefetch) => prefetch.stop()));
     },
   };
 }
 
 function resultOf(result: ApplySnapshotResult): ImportJobResult {
   if (!result.applied) return { applied: false, skipped: result.skipped, reason: result.reason };
-  return { applied: true, delta: result.delta, ...(result.position.lsn ? { lsn: result.position.lsn } : {}) };
+  const drill = result.drill;
+  return {
+    applied: true,
+    delta: result.delta,
+    followed: result.followed,
+    ...(result.reseeded === undefined ? {} : { reseeded: result.reseeded }),
+    ...(drill === undefined
+      ? {}
+      : { drill: drill.ran ? (drill.ok ? 'ok' : `failed: ${drill.reason}`) : drill.reason }),
+    ...(result.position.lsn ? { lsn: result.position.lsn } : {}),
+  };
 }

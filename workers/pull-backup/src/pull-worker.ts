@@ -19,6 +19,7 @@ import {
   walArchiveOf,
 } from '@pullback/pipeline';
 import { openBackend } from '@pullback/storage';
+import { startWalGapChecks } from './wal-gap-checks.js';
 
 export interface PullWorkerOptions {
   /** The pipeline's queues and registry (`openPipeline`). */
@@ -53,6 +54,11 @@ export interface PullWorkerOptions {
       'leaseTtlMs' | 'leaseRenewMs' | 'reportIntervalMs' | 'partialIntervalMs' | 'backoffMs' | 'holder'
     >
   >;
+  /**
+   * How often the archive's WAL is checked for gaps that `status` shows (besides after
+   * each pull of a component), in ms; 0: only after pulls. Default: 60 000.
+   */
+  readonly walGapIntervalMs?: number;
 }
 
 /** What a finished pull job returns: the pull's result, with the snapshot's id for the snapshot. */
@@ -69,6 +75,12 @@ export interface PullJobResult extends Omit<PullArtifactResult, 'snapshot'> {
 export function startPullWorker(options: PullWorkerOptions): RunningWorker {
   const { pipeline, config } = options;
   const openOutbox = options.openOutbox ?? ((url: string) => openBackend(url));
+  const gapChecks = startWalGapChecks({
+    pipeline,
+    config,
+    archive: options.archive,
+    intervalMs: options.walGapIntervalMs ?? 60_000,
+  });
   const worker = startJobWorker(
     pipeline,
     PULL_QUEUE,
@@ -95,6 +107,8 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
         onProgress,
         onWarning: (message) => void job.log(`warning: ${message}`).catch(() => {}),
       });
+      // The pull's retention may have dropped WAL: status shows the gaps as they are now.
+      await gapChecks.checkComponent(data.component, aborted);
       return { snapshotId: snapshot.id, ...result };
     },
   );
@@ -113,7 +127,7 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
     workers: [worker],
     close: async (closeOptions) => {
       // The receivers stop cleanly either way: pg_receivewal flushes, the spool is stored.
-      await Promise.all([closeWorkers([worker], closeOptions), receivers?.stop()]);
+      await Promise.all([closeWorkers([worker], closeOptions), receivers?.stop(), gapChecks.stop()]);
     },
   };
 }

@@ -1,10 +1,13 @@
 import { readdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { type Archive, findSnapshot, restoreSnapshot, type Snapshot } from '@pullback/archive';
 import type { ComponentConfig } from '../config/schema.js';
 import type { InstancePosition, Recipe, RestoreTarget } from '../recipe.js';
 import type { FallbackState } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
+import { type DrillResult, drillHolder, drillSnapshot, recordSnapshotProof } from './drill-snapshot.js';
 import { messageOf, PipelineError } from './errors.js';
+import { type FallbackVerdict, judgeFallback } from './fallback-verdict.js';
 import { holdLock } from './hold-lock.js';
 import { instanceLocation } from './instance-location.js';
 import { type StepProgressListener, stepProgress } from './progress.js';
@@ -27,6 +30,13 @@ export interface ApplySnapshotInput {
   readonly upstream?: RestoreTarget['upstream'] | null;
   /** Fetches archived WAL (postgres `restore_command`). Default: none. */
   readonly restoreCommand?: string;
+  /** The agent keeps the recipe's `walSpool` filled (`startWalPrefetch`): the fallback replays from it. Default: false. */
+  readonly archivedWal?: boolean;
+  /**
+   * Where restore drills put their scratch directory. Default: next to the fallback's
+   * data directory (the same disk, reachable by the server's account).
+   */
+  readonly drillDir?: string;
   /** The fallback's lock TTL in ms, renewed while restoring. Default: 60 000. */
   readonly lockTtlMs?: number;
   readonly signal?: AbortSignal;
@@ -34,7 +44,18 @@ export interface ApplySnapshotInput {
 }
 
 export type ApplySnapshotResult =
-  | { readonly applied: true; readonly delta: boolean; readonly position: InstancePosition }
+  | {
+      readonly applied: true;
+      /** Restored in place over an older tree. */
+      readonly delta: boolean;
+      /** Left running (a healthy fallback follows the active): nothing was restored onto it. */
+      readonly followed: boolean;
+      /** Why it was restored instead (`judgeFallback`). */
+      readonly reseeded?: string;
+      readonly position: InstancePosition;
+      /** The snapshot's restore drill, when this import ran it (followed fallbacks only). */
+      readonly drill?: DrillResult;
+    }
   | { readonly applied: false; readonly skipped: 'superseded' | 'already-applied'; readonly reason: string };
 
 /**
@@ -43,11 +64,15 @@ export type ApplySnapshotResult =
  * stands. Skipped when a newer snapshot is already applied to it or queued for it
  * (supersession), or when this one is applied and the fallback is running.
  *
- * The recipe stops what runs (`beforeRestore`), the archive restores the snapshot
- * (in place, as a delta, when the data directory holds a tree already), the recipe
- * starts and checks it (`afterRestore`). A snapshot that fails to restore or start
- * is flagged bad in the registry with the reason (it stays good once it started on
- * some fallback); a fallback that started proves the snapshot good.
+ * A healthy fallback that follows the active, and can go on doing so from the active
+ * or the archive, is not rewound (`judgeFallback`): the snapshot is only recorded as
+ * the one it is at, and proven by a restore drill into a scratch directory, once per
+ * snapshot across agents (`drillSnapshot`). Any other is reseeded: the recipe stops
+ * what runs (`beforeRestore`), the archive restores the snapshot (in place, as a
+ * delta, when the data directory holds a tree already), the recipe starts and checks
+ * it (`afterRestore`). A snapshot that fails to restore or start is flagged bad in
+ * the registry with the reason (it stays good once it started on some fallback); a
+ * fallback that started proves the snapshot good, and no drill is needed.
  */
 export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySnapshotResult> {
   const { component, instance, epoch, snapshotId, registry, recipe } = input;
@@ -79,25 +104,67 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
   const skip = await supersession(input, snapshot, record.state);
   if (skip !== undefined) return skip;
 
-  return holdLock(
+  const description = describeSnapshot(snapshot);
+  const outcome = await holdLock(
     registry,
     `import.${instance}`,
     { ttlMs: input.lockTtlMs ?? 60_000, what, ...(input.signal ? { signal: input.signal } : {}) },
-    async (signal) => {
+    async (signal): Promise<ApplySnapshotResult> => {
       const upstream = input.upstream === undefined ? await activeUpstream(input) : input.upstream;
-      const target: RestoreTarget = {
-        component,
-        instance: location,
-        ...(upstream === null || upstream === undefined ? {} : { upstream }),
-        ...(input.restoreCommand === undefined ? {} : { restoreCommand: input.restoreCommand }),
-        signal,
-      };
       const base = { snapshotId, snapshotTime: snapshot.time };
       const report = (state: Omit<FallbackState, 'updatedAt'>) =>
         registry.reportFallback(component, instance, epoch, {
           ...state,
           updatedAt: new Date().toISOString(),
         });
+
+      let now: InstancePosition | undefined;
+      let unanswered: string | undefined;
+      try {
+        now = await recipe.position?.(location, {
+          signal,
+          ...(upstream === null || upstream === undefined ? {} : { upstream }),
+        });
+      } catch (error) {
+        if (signal.aborted) throw error;
+        // Running but not answering, and not on its way up: broken.
+        unanswered = `it does not answer: ${messageOf(error)}`;
+      }
+      const target: RestoreTarget = {
+        component,
+        instance: location,
+        ...(upstream === null || upstream === undefined ? {} : { upstream }),
+        ...(input.restoreCommand === undefined ? {} : { restoreCommand: input.restoreCommand }),
+        ...(input.archivedWal === true ? { archivedWal: true } : {}),
+        signal,
+      };
+      let verdict: FallbackVerdict =
+        unanswered !== undefined
+          ? { follow: false, why: unanswered }
+          : await judgeFallback({
+              component,
+              position: now,
+              state: (await registry.instance(instance))?.state,
+              snapshot: description,
+              archive: input.archive,
+              signal,
+            });
+      if (verdict.follow && now?.starting !== true && recipe.retarget !== undefined) {
+        // It follows whoever is active now, with this agent's archived WAL; if it cannot be told so, it is reseeded.
+        verdict = await recipe.retarget(target).then(
+          () => verdict,
+          (error: unknown) => ({ follow: false, why: messageOf(error) }),
+        );
+      }
+      if (verdict.follow && now !== undefined) {
+        await report({
+          ...base,
+          ...positionFields(now),
+          healthy: now.starting !== true,
+          ...(now.starting === true ? { reason: 'starting' } : {}),
+        });
+        return { applied: true, delta: false, followed: true, position: now };
+      }
 
       await recipe.beforeRestore?.(target);
       await report({ ...base, healthy: false, running: false, reason: 'restoring' });
@@ -129,21 +196,51 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
         }
         throw error;
       }
-      await report({
-        ...base,
-        healthy: true,
-        running: position.running,
-        ...(position.lsn === undefined ? {} : { lsn: position.lsn }),
-        ...(position.replayedAt === undefined ? {} : { replayedAt: position.replayedAt }),
-      });
+      await report({ ...base, healthy: true, ...positionFields(position) });
       await registry.markSnapshot(component, snapshotId, {
         state: 'good',
         instance,
         at: new Date().toISOString(),
       });
-      return { applied: true, delta, position };
+      // The fallback's start proved the snapshot: no drill of it is needed any more.
+      if (recipe.afterRestore !== undefined) {
+        await recordSnapshotProof({ ...input, signal }, drillHolder(instance));
+      }
+      return {
+        applied: true,
+        delta,
+        followed: false,
+        ...(verdict.follow ? {} : { reseeded: verdict.why }),
+        position,
+      };
     },
   );
+  if (!outcome.applied || !outcome.followed) return outcome;
+  // Outside the fallback's lock: the drill does not touch the fallback.
+  const drill = await drillSnapshot({
+    component,
+    instance,
+    snapshotId,
+    snapshot: description,
+    archive: input.archive,
+    recipe,
+    registry,
+    scratchDir: input.drillDir ?? dirname(location.dataDir),
+    ...(input.signal === undefined ? {} : { signal: input.signal }),
+  });
+  return { ...outcome, drill };
+}
+
+/** The fields of a fallback's state a position gives. */
+function positionFields(position: InstancePosition): Omit<FallbackState, 'healthy' | 'updatedAt'> {
+  return {
+    running: position.running,
+    ...(position.lsn === undefined ? {} : { lsn: position.lsn }),
+    ...(position.replayedAt === undefined ? {} : { replayedAt: position.replayedAt }),
+    ...(position.source === undefined ? {} : { source: position.source }),
+    ...(position.timeline === undefined ? {} : { timeline: position.timeline }),
+    ...(position.behindBytes === undefined ? {} : { behindBytes: position.behindBytes }),
+  };
 }
 
 /** Why this import is not needed, or undefined when it is. */

@@ -17,7 +17,7 @@ export interface ReportPositionInput {
   readonly signal: AbortSignal;
 }
 
-const REPORTED_REASONS = new Set(['not running', 'not in recovery']);
+const REPORTED_REASONS = new Set(['not running', 'not in recovery', 'starting']);
 /** Prefix of the reason this reporter sets when it cannot ask the server where it is. */
 const UNREACHABLE = 'not reachable: ';
 
@@ -27,8 +27,10 @@ function reportedByPosition(reason: string | undefined): boolean {
 }
 
 /**
- * Refreshes a healthy fallback's position (LSN, replay time) in the registry, or
- * marks it unhealthy when it stopped, left recovery or cannot be asked. Only
+ * Refreshes a healthy fallback's position in the registry (replayed LSN and time,
+ * timeline, where its WAL comes from, bytes behind the live active when that one
+ * answers), or marks it unhealthy when it stopped, left recovery, is still starting
+ * or cannot be asked. Only
  * fallbacks whose recipe can tell a position are reported, and only states this
  * reporter set are refreshed: a restore reports for itself, and a failed one keeps
  * its reason until the next restore.
@@ -43,18 +45,41 @@ export async function reportFallbackPosition(input: ReportPositionInput): Promis
   if (!state.healthy && !reportedByPosition(state.reason)) return;
   const epoch = (await registry.component(name))?.epoch;
   if (epoch === undefined) return;
+  const active = (await registry.component(name))?.active;
+  const upstream = active === undefined ? undefined : instanceLocation(input.config, active);
   let update: FallbackState;
   try {
-    const position = await recipe.position(location, { signal });
-    const { lsn: _lsn, replayedAt: _replayedAt, reason: _reason, ...rest } = state;
+    const position = await recipe.position(location, {
+      signal,
+      ...(upstream === undefined ? {} : { upstream: { host: upstream.host, port: upstream.port } }),
+    });
+    const {
+      lsn: _lsn,
+      replayedAt: _replayedAt,
+      reason: _reason,
+      source: _source,
+      behindBytes: _behindBytes,
+      timeline: _timeline,
+      ...rest
+    } = state;
+    const reason = !position.running
+      ? 'not running'
+      : position.starting === true
+        ? 'starting'
+        : position.inRecovery === false
+          ? 'not in recovery'
+          : undefined;
+    const source = position.source ?? (position.running ? undefined : 'none');
     update = {
       ...rest,
       running: position.running,
-      healthy: position.running && position.inRecovery !== false,
-      ...(position.running ? {} : { reason: 'not running' }),
-      ...(position.running && position.inRecovery === false ? { reason: 'not in recovery' } : {}),
+      healthy: reason === undefined,
+      ...(reason === undefined ? {} : { reason }),
       ...(position.lsn === undefined ? {} : { lsn: position.lsn }),
       ...(position.replayedAt === undefined ? {} : { replayedAt: position.replayedAt }),
+      ...(source === undefined ? {} : { source }),
+      ...(position.timeline === undefined ? {} : { timeline: position.timeline }),
+      ...(position.behindBytes === undefined ? {} : { behindBytes: position.behindBytes }),
       updatedAt: new Date().toISOString(),
     };
   } catch (error) {

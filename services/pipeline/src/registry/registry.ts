@@ -23,6 +23,7 @@ import {
   RELEASE_LOCK,
   RENEW_LOCK,
   REPLACE_FALLBACK_STATE,
+  REPLACE_WAL_GAPS,
   WRITE_IF_EPOCH,
 } from './scripts.js';
 
@@ -53,6 +54,7 @@ const SCRIPTS = {
   pullbackQueueSnapshot: QUEUE_SNAPSHOT,
   pullbackRenewLock: RENEW_LOCK,
   pullbackReleaseLock: RELEASE_LOCK,
+  pullbackReplaceWalGaps: REPLACE_WAL_GAPS,
 } as const;
 
 /**
@@ -388,6 +390,29 @@ export class Registry {
   /** Replaces the WAL gaps known for `component` (found by the receiver or a check of the archive). */
   async recordWalGaps(component: string, gaps: readonly WalGap[]): Promise<void> {
     await this.redis.hset(this.keys.component(component), 'walGaps', JSON.stringify(gaps));
+  }
+
+  /**
+   * Replaces the WAL gaps of `component` with `update(current)`, atomically against
+   * any other writer: when the gaps change between the read and the write (the
+   * receiver recorded one), `update` runs again on the new ones. Returns the gaps
+   * now recorded (undefined for an unknown component).
+   */
+  async updateWalGaps(
+    component: string,
+    update: (current: readonly WalGap[]) => readonly WalGap[],
+  ): Promise<readonly WalGap[] | undefined> {
+    const key = this.keys.component(component);
+    for (;;) {
+      const read = (await this.redis.hget(key, 'walGaps')) ?? '';
+      const current = read === '' ? [] : (JSON.parse(read) as WalGap[]);
+      const next = update(current);
+      const written = JSON.stringify(next);
+      if (written === read) return next;
+      const result = await this.script('pullbackReplaceWalGaps', [key], [read, written]);
+      if (result === -1) return undefined;
+      if (result === 1) return next;
+    }
   }
 
   /**

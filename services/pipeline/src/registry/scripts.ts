@@ -174,3 +174,17 @@ export const RELEASE_LOCK = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])
 `;
+
+/**
+ * Replaces a component's WAL gaps only while they are what the caller read: the
+ * receiver records its gaps meanwhile, and a check of the archive must never erase one.
+ *
+ * KEYS[1] component HASH    ARGV[1] walGaps as read ('' when absent)    ARGV[2] the new walGaps (JSON)
+ * Returns 1 when written, 0 when walGaps changed since they were read, -1 for an unknown component.
+ */
+export const REPLACE_WAL_GAPS = `
+if redis.call('HEXISTS', KEYS[1], 'epoch') == 0 then return -1 end
+if (redis.call('HGET', KEYS[1], 'walGaps') or '') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'walGaps', ARGV[2])
+return 1
+`;

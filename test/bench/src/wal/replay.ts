@@ -31,7 +31,12 @@ export async function measureReplay(
   const start = await sandbox.active.psql('select pg_current_wal_lsn()');
   options.step(`  writing ${(options.bytes / 1e9).toFixed(1)} GB of WAL with pgbench`);
   const load = pgbench(sandbox.active, { clients: 2, seconds: 3600 });
+  let loadEnded = false;
+  void load.done.then(() => {
+    loadEnded = true;
+  });
   for (;;) {
+    if (loadEnded) throw new Error('pgbench ended before it wrote the WAL asked for');
     const written = Number(await sandbox.active.psql(`select pg_current_wal_lsn() - '${start}'::pg_lsn`));
     if (written >= options.bytes) break;
     await sleep(1000);

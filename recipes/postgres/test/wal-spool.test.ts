@@ -1,0 +1,187 @@
+import { execFile } from 'node:child_process';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Archive, archiveWalFile, fetchWalFile, initArchive } from '@pullback/archive';
+import { type S3Server, scratchDir, startS3, waitFor } from '@pullback/harness';
+import { startWalPrefetch, type WalPrefetch } from '@pullback/pipeline';
+import { openBackend } from '@pullback/storage';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { spoolRestoreCommand } from '../src/index.js';
+
+const SEGMENT = 1024 * 1024;
+const STREAM = 'shop.7300000000000000001';
+const at = '2026-12-06T03:00:00.000Z';
+const segment = (n: number) => `00000001000000000000${n.toString(16).toUpperCase().padStart(4, '0')}`;
+const bytesOf = (n: number) => Buffer.alloc(SEGMENT, n);
+
+/** Runs the restore command as PostgreSQL does (`%f`, `%p`, `%%` replaced; sh -c in the data directory). */
+function restore(command: string, dataDir: string, name: string): Promise<{ code: number; ms: number }> {
+  const line = command.replace(/%[fp%]/g, (match) =>
+    match === '%f' ? name : match === '%p' ? 'pg_wal/RECOVERYXLOG' : '%',
+  );
+  const started = Date.now();
+  return new Promise((resolve) => {
+    execFile('/bin/sh', ['-c', line], { cwd: dataDir }, (error) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+      resolve({ code, ms: Date.now() - started });
+    });
+  });
+}
+
+function spoolSuite(open: (root: string) => Promise<Archive>) {
+  let scratch: { path: string; remove(): Promise<void> };
+  let archive: Archive;
+  let dataDir: string;
+  let spool: string;
+  let prefetch: WalPrefetch | undefined;
+  let errors: string[];
+  const fetched: string[] = [];
+
+  beforeEach(async () => {
+    scratch = await scratchDir('wal-spool');
+    archive = await open(scratch.path);
+    for (let n = 1; n <= 12; n++) {
+      await archiveWalFile(archive, STREAM, segment(n), bytesOf(n), {
+        segmentSize: SEGMENT,
+        partial: false,
+        firstReceivedAt: at,
+        lastReceivedAt: at,
+      });
+    }
+    await archiveWalFile(archive, STREAM, segment(13), Buffer.alloc(1000, 13), {
+      segmentSize: SEGMENT,
+      partial: true,
+      firstReceivedAt: at,
+      lastReceivedAt: at,
+    });
+    await archiveWalFile(
+      archive,
+      STREAM,
+      '00000002.history',
+      Buffer.from('1\t0/5000000\tno recovery target specified\n'),
+      {
+        segmentSize: SEGMENT,
+        partial: false,
+        firstReceivedAt: at,
+        lastReceivedAt: at,
+      },
+    );
+    dataDir = join(scratch.path, 'data');
+    spool = join(dataDir, 'pg_wal', 'pullback-spool');
+    await mkdir(spool, { recursive: true });
+    errors = [];
+    fetched.length = 0;
+    prefetch = startWalPrefetch({
+      dir: spool,
+      ahead: 4,
+      parallel: 2,
+      fetch: async (name, options) => {
+        fetched.push(name);
+        const file = await fetchWalFile(archive, STREAM, name, options);
+        return (
+          file && {
+            content: file.content,
+            segmentSize: file.header.segmentSize,
+            partial: file.header.partial,
+          }
+        );
+      },
+      onError: (error) => errors.push(error.message),
+    });
+  });
+
+  afterEach(async () => {
+    await prefetch?.stop();
+    await scratch?.remove();
+  });
+
+  const command = () => spoolRestoreCommand(spool);
+  const recovered = () => readFile(join(dataDir, 'pg_wal', 'RECOVERYXLOG'));
+  const spooled = async () => (await readdir(spool)).filter((name) => !name.startsWith('.')).sort();
+
+  it('answers an ask with the segment, keeps the next ones fetched ahead, and slides on as they are taken', async () => {
+    // A segment left from before: older than what is asked, so it goes.
+    await writeFile(join(spool, segment(1)), bytesOf(1));
+    expect(await restore(command(), dataDir, segment(3))).toMatchObject({ code: 0 });
+    expect((await recovered()).equals(bytesOf(3))).toBe(true);
+    const ahead = [4, 5, 6, 7].map(segment);
+    await waitFor('four segments fetched ahead', async () =>
+      (await spooled()).join() === ahead.join() ? true : undefined,
+    );
+    expect(fetched.filter((name) => name === segment(8))).toEqual([]);
+
+    // Taken from the spool with no ask; the window moves on.
+    const hit = await restore(command(), dataDir, segment(4));
+    expect(hit.code).toBe(0);
+    expect((await recovered()).equals(bytesOf(4))).toBe(true);
+    await waitFor('segment 8 fetched ahead', async () =>
+      (await spooled()).includes(segment(8)) ? true : undefined,
+    );
+    // Each segment came from the archive once.
+    expect(new Set(fetched).size).toBe(fetched.length);
+    expect(errors).toEqual([]);
+  });
+
+  it('copies history files (asked again and again), gives a partial padded to its segment, and says absent at once', async () => {
+    expect(await restore(command(), dataDir, '00000002.history')).toMatchObject({ code: 0 });
+    expect((await recovered()).toString()).toBe('1\t0/5000000\tno recovery target specified\n');
+    expect(await spooled()).toContain('00000002.history');
+    expect(await restore(command(), dataDir, '00000002.history')).toMatchObject({ code: 0 });
+
+    expect(await restore(command(), dataDir, segment(13))).toMatchObject({ code: 0 });
+    const partial = await recovered();
+    expect(partial.length).toBe(SEGMENT);
+    expect(partial.subarray(0, 1000).equals(Buffer.alloc(1000, 13))).toBe(true);
+    expect(partial.subarray(1000).equals(Buffer.alloc(SEGMENT - 1000))).toBe(true);
+
+    const absent = await restore(command(), dataDir, segment(14));
+    expect(absent.code).toBe(1);
+    expect(absent.ms).toBeLessThan(1500);
+    expect(await restore(command(), dataDir, '00000003.history')).toMatchObject({ code: 1 });
+    expect((await spooled()).filter((name) => name.startsWith('absent.') || name.startsWith('want'))).toEqual(
+      [],
+    );
+  });
+
+  it('gives up early when no agent takes the ask', async () => {
+    await prefetch?.stop();
+    prefetch = undefined;
+    const missed = await restore(command(), dataDir, segment(5));
+    expect(missed.code).toBe(1);
+    expect(missed.ms).toBeGreaterThanOrEqual(1900);
+    expect(missed.ms).toBeLessThan(15_000);
+  });
+}
+
+describe('the fallback WAL spool on the fs driver', () => {
+  spoolSuite(
+    async (root) =>
+      (await initArchive({ archive: join(root, 'archive'), keyFile: join(root, 'key') })).archive,
+  );
+});
+
+describe('the fallback WAL spool on the S3 driver', () => {
+  let s3: S3Server;
+  let bucket = 0;
+  beforeAll(async () => {
+    s3 = await startS3({ buckets: ['archive'] });
+  });
+  afterAll(async () => {
+    await s3?.stop();
+  });
+  spoolSuite(
+    async (root) =>
+      (
+        await initArchive({
+          archive: openBackend(`s3://archive/spool-${bucket++}`, {
+            s3: {
+              endpoint: s3.endpoint,
+              region: s3.region,
+              credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+            },
+          }),
+          keyFile: join(root, 'key'),
+        })
+      ).archive,
+  );
+});
