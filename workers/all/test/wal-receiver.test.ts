@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -425,5 +425,41 @@ describe('the WAL receiver on the pull side', () => {
       'the row of shop-b in its stream',
       async () => (await archivedWal(wal.archive, after.stream as string)).includes(marker) || undefined,
     );
+  });
+
+  it('streams many segments holding at most a few segments in memory', async () => {
+    const wal = await walWorld('wal-memory');
+    const pullSide = await startPullProcess(wal);
+    const state = await waitStreaming(wal);
+    const first = await wal.active.psql('select pg_walfile_name(pg_current_wal_lsn())');
+    const startKb = Number(
+      /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pullSide.pid}/status`, 'utf8'))?.[1],
+    );
+    const rssKb = Number(
+      /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pullSide.pid}/status`, 'utf8'))?.[1],
+    );
+    console.log(
+      `wal receiver: pull side peak RSS before ${Math.round(startKb / 1024)} MB, now ${Math.round(rssKb / 1024)} MB`,
+    );
+    // About 100 MB of WAL that compresses poorly: six segments or more.
+    await wal.active.psql(
+      `create table bulk (b text); insert into bulk select string_agg(md5(random()::text), '') from generate_series(1, 40) g, generate_series(1, 100000) r group by r`,
+    );
+    await wal.active.psql('select pg_switch_wal()');
+    const last = await wal.active.psql('select pg_walfile_name(pg_current_wal_lsn())');
+    expect(Number.parseInt(last.slice(8), 16) - Number.parseInt(first.slice(8), 16)).toBeGreaterThanOrEqual(
+      6,
+    );
+    await waitLong('the segments in the archive', async () => {
+      const names = (await listWal(wal.archive, state.stream as string)).map((object) => object.name);
+      return names.some((name) => name >= last) || undefined;
+    });
+    const status = await readFile(`/proc/${pullSide.pid}/status`, 'utf8');
+    const peakKb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
+    console.log(`wal receiver: pull side peak RSS ${Math.round(peakKb / 1024)} MB`);
+    expect(peakKb).toBeGreaterThan(0);
+    // One segment read, its compressed and sealed copies, and garbage not yet collected:
+    // six segments' worth at most on a loaded machine, whatever the WAL's volume (here six and more).
+    expect((peakKb - startKb) * 1024).toBeLessThan(6 * 16 * 1024 * 1024);
   });
 });

@@ -1,4 +1,4 @@
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatLsn, parseLsn } from '@pullback/archive';
 import { partialContentBytes } from './partial-content.js';
@@ -33,7 +33,7 @@ export class SpoolUploader {
   /** The end of the WAL in the spool (the newest partial's received bytes). */
   flushed: SpoolPosition | undefined;
   private readonly firstSeen = new Map<string, string>();
-  private partialSeen: { file: string; mtimeMs: number; bytes: number } | undefined;
+  private partialSeen: { file: string; bytes: number } | undefined;
   private partialBuffer: Buffer | undefined;
 
   constructor(private readonly options: SpoolUploaderOptions) {}
@@ -56,7 +56,7 @@ export class SpoolUploader {
 
   private async storeFinished(file: SpoolFile, signal: AbortSignal | undefined): Promise<void> {
     const path = join(this.options.spoolDir, file.file);
-    const content = await readFile(path).catch(missingIsUndefined);
+    const content = await this.readWhole(path);
     if (content === undefined) return;
     const partial = file.kind === 'partial';
     const bytes = partial ? partialContentBytes(content) : content.length;
@@ -76,20 +76,14 @@ export class SpoolUploader {
 
   private async storePartial(file: SpoolFile, signal: AbortSignal | undefined): Promise<void> {
     const path = join(this.options.spoolDir, file.file);
-    const info = await stat(path).catch(missingIsUndefined);
-    if (info === undefined) return;
     const seen = this.partialSeen?.file === file.file ? this.partialSeen : undefined;
-    if (seen !== undefined && seen.mtimeMs === info.mtimeMs) return;
     // pg_receivewal may rename it to the complete segment meanwhile: then the next pass stores that.
-    const content = await this.readPartial(path);
+    const content = await this.readPartial(path, seen?.bytes ?? 0);
     if (content === undefined) return;
     const bytes = partialContentBytes(content, seen?.bytes ?? 0);
     this.advance(file, bytes, 'flushed');
-    // An empty partial (just created, or put there to resume from) holds nothing to store yet.
-    if (bytes <= (seen?.bytes ?? 0)) {
-      this.partialSeen = { file: file.file, mtimeMs: info.mtimeMs, bytes: seen?.bytes ?? 0 };
-      return;
-    }
+    // Nothing new (an empty partial, just created or put there to resume from, holds nothing yet).
+    if (bytes <= (seen?.bytes ?? 0)) return;
     const times = await this.times(file, path);
     if (times === undefined) return;
     await this.options.archive.store(
@@ -99,21 +93,49 @@ export class SpoolUploader {
       { segmentSize: this.options.segmentSize, partial: true, ...times },
       signal === undefined ? {} : { signal },
     );
-    this.partialSeen = { file: file.file, mtimeMs: info.mtimeMs, bytes };
+    this.partialSeen = { file: file.file, bytes };
     this.advance(file, bytes, 'both');
   }
 
   /**
-   * Reads a partial into one buffer kept for it: it is read again every few hundred
-   * milliseconds, and a new 16 MiB buffer each time would churn memory.
+   * Reads a partial into one buffer kept for it, from the page holding byte `from`
+   * (what came before is in the buffer already: pg_receivewal only appends) up to the
+   * first page of zeros. It is read every few hundred milliseconds: neither a new
+   * 16 MiB buffer each time nor a read of its unwritten zeros. The file's mtime is no
+   * guide: it ticks coarsely, and a write in the same tick as a read would go unseen.
    */
-  private async readPartial(path: string): Promise<Buffer | undefined> {
+  private async readPartial(path: string, from: number): Promise<Buffer | undefined> {
     const handle = await open(path, 'r').catch(missingIsUndefined);
     if (handle === undefined) return undefined;
     try {
-      this.partialBuffer ??= Buffer.alloc(this.options.segmentSize);
-      const { bytesRead } = await handle.read(this.partialBuffer, 0, this.partialBuffer.length, 0);
-      return this.partialBuffer.subarray(0, bytesRead);
+      const buffer = (this.partialBuffer ??= Buffer.alloc(this.options.segmentSize));
+      let end = Math.floor(from / WAL_PAGE) * WAL_PAGE;
+      while (end < buffer.length) {
+        const { bytesRead } = await handle.read(buffer, end, Math.min(READ_CHUNK, buffer.length - end), end);
+        if (bytesRead === 0) break;
+        end += bytesRead;
+        if (endsInZeroPage(buffer, end - bytesRead, end)) break;
+      }
+      return buffer.subarray(0, end);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Reads a finished file into the kept buffer (history files, smaller, into their own). */
+  private async readWhole(path: string): Promise<Buffer | undefined> {
+    const handle = await open(path, 'r').catch(missingIsUndefined);
+    if (handle === undefined) return undefined;
+    try {
+      const { size } = await handle.stat();
+      const buffer =
+        size <= this.options.segmentSize
+          ? (this.partialBuffer ??= Buffer.alloc(this.options.segmentSize))
+          : Buffer.alloc(size);
+      const { bytesRead } = await handle.read(buffer, 0, size, 0);
+      // The partial's kept bytes are overwritten: read the next partial from its start.
+      this.partialSeen = undefined;
+      return buffer.subarray(0, bytesRead);
     } finally {
       await handle.close();
     }
@@ -149,6 +171,19 @@ export class SpoolUploader {
     if (later(this.flushed)) this.flushed = position;
     if (which === 'both' && later(this.archived)) this.archived = position;
   }
+}
+
+/** WAL pages are 8 KiB; a partial is read in pieces of this size. */
+const WAL_PAGE = 8192;
+const READ_CHUNK = 256 * 1024;
+const ZERO_PAGE = Buffer.alloc(WAL_PAGE);
+
+/** Whether the bytes from `start` to `end` hold a whole page of zeros: the partial's content ended. */
+function endsInZeroPage(buffer: Buffer, start: number, end: number): boolean {
+  for (let page = Math.ceil(start / WAL_PAGE) * WAL_PAGE; page + WAL_PAGE <= end; page += WAL_PAGE) {
+    if (ZERO_PAGE.equals(buffer.subarray(page, page + WAL_PAGE))) return true;
+  }
+  return false;
 }
 
 function missingIsUndefined(error: unknown): undefined {
