@@ -91,6 +91,9 @@ async function queryRows(
   } catch (error) {
     throw queryError(`connecting to ${where}`, error);
   }
+  // A server that dies while the client is checked out (or ended by `abort`) reaches the
+  // query as its error; the client's own 'error' event must not crash the process too.
+  if (client.listenerCount('error') === 0) client.on('error', () => {});
   let released = false;
   const release = (broken?: Error): void => {
     if (released) return;

@@ -67,6 +67,19 @@ components:${yaml}`);
     });
     const pids = await Promise.all([b, c].map(async (f) => (await postmasterStatus(f.dataDir)).pid));
 
+    // A write on the active reaches both fallbacks within seconds, with no export.
+    const exportsBefore = (await pipeline.registry.component('shop'))?.lastExport?.exportId;
+    await active.psql(`update marker set status = 'streamed, not exported'`);
+    const writtenAt = Date.now();
+    await waitLong('the write on both fallbacks', async () => {
+      const seen = await Promise.all(
+        [b, c].map((f) => query({ host: '127.0.0.1', port: f.port }, 'select status from marker')),
+      );
+      return seen.every((status) => status === 'streamed, not exported') ? true : undefined;
+    });
+    expect(Date.now() - writtenAt).toBeLessThan(15_000);
+    expect((await pipeline.registry.component('shop'))?.lastExport?.exportId).toBe(exportsBefore);
+
     // shop-b as a fallback set up before its agent served archived WAL: no restore_command.
     const autoConf = join(b.dataDir, 'postgresql.auto.conf');
     const conf = await readFile(autoConf, 'utf8');
