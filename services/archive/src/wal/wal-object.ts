@@ -26,7 +26,7 @@ interface StoredWalHeader extends WalHeader {
 }
 
 /*
- * A WAL object (repository-format.md, "WAL"):
+ * A WAL object (docs/repository-format.md § 15):
  *   magic "PBWAL\0\0\1" (8) ‖ u32le H ‖ sealed header (H bytes) ‖ sealed body
  * The header is sealed with AAD `pullback wal header\0<object name>`, the body with
  * `pullback wal body\0<object name>\0<the header's GCM tag>`: either opens only under
