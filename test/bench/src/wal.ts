@@ -32,6 +32,8 @@ const catchUpSeconds = Number(process.env.BENCH_CATCHUP_SECONDS ?? 300);
 const replayBytes = Number(process.env.BENCH_REPLAY_BYTES ?? 1024 ** 3);
 /** The steady background load: pgbench transactions per second, 2 clients. */
 const rate = Number(process.env.BENCH_RATE ?? 200);
+/** BENCH_ONLY=replay,sync runs only those parts (lag, rpo, replay, catchup, sync); default all. */
+const only = new Set((process.env.BENCH_ONLY ?? 'lag,rpo,replay,catchup,sync').split(','));
 const REPO = join(import.meta.dirname, '..', '..', '..');
 
 const step = (text: string) => console.error(`bench: ${new Date().toISOString().slice(11, 19)} ${text}`);
@@ -87,74 +89,79 @@ async function main(): Promise<void> {
     pull = await startPullSide(sandbox, asyncConfig, pull, 'streaming');
     await waitForReceiver(running, { synchronous: false });
 
-    step(`fallback lag while streaming, pgbench at ${rate} tps`);
-    const load = pgbench(sandbox.active, { rate, seconds: 60 });
-    const lag = await measureLag(sandbox, { seconds: 30 });
-    await load.stop();
-    rows.push({
-      what: `fallback lag while streaming (${lag.samples} probes, both fallbacks)`,
-      value: `median ${lag.medianMs.toFixed(0)} ms, p95 ${lag.p95Ms.toFixed(0)} ms, worst ${lag.worstMs.toFixed(0)} ms`,
-      target: verdict(lag.medianMs <= 1000, 'median <= 1 s'),
-    });
-
-    step(`RPO, asynchronous: ${runs} runs of the active's host dying under load`);
-    const asyncRpo: number[] = [];
-    for (let run = 1; run <= runs; run++) asyncRpo.push(await rpoRun(sandbox, running, run));
-    rows.push({
-      what: `RPO asynchronous (${runs} runs: ${asyncRpo.map((s) => s.toFixed(2)).join(', ')} s)`,
-      value: `median ${percentile(asyncRpo, 50).toFixed(2)} s, worst ${Math.max(...asyncRpo).toFixed(2)} s`,
-      target: verdict(
-        percentile(asyncRpo, 50) <= 1 && Math.max(...asyncRpo) <= 3,
-        'median <= 1 s, worst <= 3 s',
-      ),
-    });
-
-    step(
-      `replay of ${(replayBytes / 1024 ** 3).toFixed(1)} GB of WAL: archive (restore_command) vs local pg_wal`,
-    );
-    pull.phase('pulling');
-    const replay = await measureReplay(sandbox, running, { bytes: replayBytes, step });
-    rows.push({
-      what: `replay of ${(replay.walBytes / 1024 ** 3).toFixed(2)} GB of WAL: local pg_wal ${replay.localSeconds.toFixed(1)} s, through restore_command ${replay.archiveSeconds.toFixed(1)} s`,
-      value: `${(replay.localSeconds / replay.archiveSeconds).toFixed(2)}x the local speed`,
-      target: verdict(replay.localSeconds / replay.archiveSeconds >= 0.8, '>= 0.8x'),
-    });
-
-    step(`catch-up: fallback shop-b stopped for ${catchUpSeconds} s of load`);
-    const catchUp = await measureCatchUp(sandbox, running, catchUpSeconds);
-    rows.push({
-      what: `catch-up after ${catchUpSeconds} s down (${(catchUp.behindBytes / 1e6).toFixed(0)} MB of WAL behind)`,
-      value: `streaming again after ${catchUp.seconds.toFixed(1)} s (archive first: ${catchUp.fromArchive ? 'yes' : 'no'})`,
-      target: 'back to streaming',
-    });
-
+    if (only.has('lag')) {
+      step(`fallback lag while streaming, pgbench at ${rate} tps`);
+      const load = pgbench(sandbox.active, { rate, seconds: 60 });
+      const lag = await measureLag(sandbox, { seconds: 30 });
+      await load.stop();
+      rows.push({
+        what: `fallback lag while streaming (${lag.samples} probes, both fallbacks)`,
+        value: `median ${lag.medianMs.toFixed(0)} ms, p95 ${lag.p95Ms.toFixed(0)} ms, worst ${lag.worstMs.toFixed(0)} ms`,
+        target: verdict(lag.medianMs <= 1000, 'median <= 1 s'),
+      });
+    }
+    if (only.has('rpo')) {
+      step(`RPO, asynchronous: ${runs} runs of the active's host dying under load`);
+      const asyncRpo: number[] = [];
+      for (let run = 1; run <= runs; run++) asyncRpo.push(await rpoRun(sandbox, running, run));
+      rows.push({
+        what: `RPO asynchronous (${runs} runs: ${asyncRpo.map((s) => s.toFixed(2)).join(', ')} s)`,
+        value: `median ${percentile(asyncRpo, 50).toFixed(2)} s, worst ${Math.max(...asyncRpo).toFixed(2)} s`,
+        target: verdict(
+          percentile(asyncRpo, 50) <= 1 && Math.max(...asyncRpo) <= 3,
+          'median <= 1 s, worst <= 3 s',
+        ),
+      });
+    }
+    if (only.has('replay')) {
+      step(
+        `replay of ${(replayBytes / 1024 ** 3).toFixed(1)} GB of WAL: archive (restore_command) vs local pg_wal`,
+      );
+      pull.phase('pulling');
+      const replay = await measureReplay(sandbox, running, { bytes: replayBytes, step });
+      rows.push({
+        what: `replay of ${(replay.walBytes / 1024 ** 3).toFixed(2)} GB of WAL: local pg_wal ${replay.localSeconds.toFixed(1)} s, through restore_command ${replay.archiveSeconds.toFixed(1)} s`,
+        value: `${(replay.localSeconds / replay.archiveSeconds).toFixed(2)}x the local speed`,
+        target: verdict(replay.localSeconds / replay.archiveSeconds >= 0.8, '>= 0.8x'),
+      });
+    }
+    if (only.has('catchup')) {
+      step(`catch-up: fallback shop-b stopped for ${catchUpSeconds} s of load`);
+      const catchUp = await measureCatchUp(sandbox, running, catchUpSeconds);
+      rows.push({
+        what: `catch-up after ${catchUpSeconds} s down (${(catchUp.behindBytes / 1e6).toFixed(0)} MB of WAL behind)`,
+        value: `streaming again after ${catchUp.seconds.toFixed(1)} s (archive first: ${catchUp.fromArchive ? 'yes' : 'no'})`,
+        target: 'back to streaming',
+      });
+    }
     const bytes = await walBytesPerGb(sandbox.archive);
     rows.push({
       what: `archive's WAL bytes (${bytes.segments} segments)`,
       value: `${(bytes.perGb / 1e6).toFixed(0)} MB per GB of WAL`,
     });
 
-    step('synchronous mode: TPS and latency beside asynchronous');
-    const asyncTps = await pgbench(sandbox.active, { clients: 4, seconds: 20 }).done;
-    await pull.stop();
-    pull = await startPullSide(sandbox, syncConfig, pull, 'pulling');
-    await waitForReceiver(running, { synchronous: true });
-    const syncTps = await pgbench(sandbox.active, { clients: 4, seconds: 20 }).done;
-    rows.push(tpsRow('asynchronous', asyncTps), tpsRow('synchronous', syncTps));
-    rows.push({
-      what: 'synchronous mode costs',
-      value: `${((1 - syncTps.tps / asyncTps.tps) * 100).toFixed(0)}% of TPS, +${(syncTps.latencyMs - asyncTps.latencyMs).toFixed(2)} ms per commit`,
-    });
+    if (only.has('sync')) {
+      step('synchronous mode: TPS and latency beside asynchronous');
+      const asyncTps = await pgbench(sandbox.active, { clients: 4, seconds: 20 }).done;
+      await pull.stop();
+      pull = await startPullSide(sandbox, syncConfig, pull, 'pulling');
+      await waitForReceiver(running, { synchronous: true });
+      const syncTps = await pgbench(sandbox.active, { clients: 4, seconds: 20 }).done;
+      rows.push(tpsRow('asynchronous', asyncTps), tpsRow('synchronous', syncTps));
+      rows.push({
+        what: 'synchronous mode costs',
+        value: `${((1 - syncTps.tps / asyncTps.tps) * 100).toFixed(0)}% of TPS, +${(syncTps.latencyMs - asyncTps.latencyMs).toFixed(2)} ms per commit`,
+      });
 
-    step(`RPO, synchronous: ${syncRuns} runs`);
-    const syncRpo: number[] = [];
-    for (let run = 1; run <= syncRuns; run++) syncRpo.push(await rpoRun(sandbox, running, 100 + run));
-    rows.push({
-      what: `RPO synchronous (${syncRuns} runs: ${syncRpo.map((s) => s.toFixed(2)).join(', ')} s)`,
-      value: `worst ${Math.max(...syncRpo).toFixed(2)} s`,
-      target: verdict(Math.max(...syncRpo) === 0, 'exactly 0'),
-    });
-
+      step(`RPO, synchronous: ${syncRuns} runs`);
+      const syncRpo: number[] = [];
+      for (let run = 1; run <= syncRuns; run++) syncRpo.push(await rpoRun(sandbox, running, 100 + run));
+      rows.push({
+        what: `RPO synchronous (${syncRuns} runs: ${syncRpo.map((s) => s.toFixed(2)).join(', ')} s)`,
+        value: `worst ${Math.max(...syncRpo).toFixed(2)} s`,
+        target: verdict(Math.max(...syncRpo) === 0, 'exactly 0'),
+      });
+    }
     const rss = pull.peaks();
     rows.push({
       what: 'receiver peak RSS (pull-backup process started fresh, while it only streams WAL; pg_receivewal beside it)',
@@ -350,7 +357,7 @@ async function startPullSide(
       if (phase === 'streaming') peak.streaming = Math.max(peak.streaming, self);
       peak.receivewal = Math.max(peak.receivewal, children);
     });
-  }, 100);
+  }, 500);
   return {
     child,
     phase: (name) => {

@@ -109,7 +109,11 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
       .catch((error: Error) => {
         if (!stopping.signal.aborted) options.onError(error);
       })
-      .finally(() => inFlight.delete(name));
+      .finally(() => {
+        inFlight.delete(name);
+        // The next one starts now, not at the next poll: replay can outrun a poll's pace.
+        topUp();
+      });
     inFlight.set(name, fetching);
   };
 
@@ -181,6 +185,12 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
       cursor = undefined;
       return;
     }
+    topUp();
+  };
+
+  /** Starts fetches of the window's missing segments, up to `parallel` at once. */
+  const topUp = () => {
+    if (segmentSize === undefined || cursor === undefined || stopping.signal.aborted) return;
     for (let step = 1; step <= ahead && inFlight.size < parallel; step++) {
       const name = segmentName(
         segmentNumber(cursor, segmentSize) + BigInt(step),

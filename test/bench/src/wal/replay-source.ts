@@ -20,6 +20,9 @@ export async function archiveReplaySource(
   if (owner) await chown(dir, owner.uid, owner.gid);
   const prefetch = startWalPrefetch({
     dir,
+    // Knobs for trying other depths; the agent's defaults otherwise.
+    ...(process.env.BENCH_PREFETCH_AHEAD ? { ahead: Number(process.env.BENCH_PREFETCH_AHEAD) } : {}),
+    ...(process.env.BENCH_PREFETCH_PARALLEL ? { parallel: Number(process.env.BENCH_PREFETCH_PARALLEL) } : {}),
     fetch: async (name, options) => {
       const file = await fetchWalFile(sandbox.archive, stream, name, options);
       return (
