@@ -42,6 +42,9 @@ describe('pullback demo', () => {
     expect(stdout).toMatch(/pullback demo: done\n$/);
 
     const fallbacks = stdout.split('==> the row on both fallbacks')[1]?.split('==> ')[0] ?? '';
+    // Streamed: on both fallbacks before the second export.
+    expect(stdout.indexOf('==> the row on both fallbacks')).toBeLessThan(stdout.indexOf('==> cycle 2'));
+    expect(fallbacks).toMatch(/both show the row \d+ ms after it was written, with no export/);
     for (const name of ['shop-b', 'shop-c']) {
       const section = fallbacks.split(`${name}: psql`)[1]?.split('(2 rows)')[0] ?? '';
       expect(section, name).toContain('written before the first snapshot');
