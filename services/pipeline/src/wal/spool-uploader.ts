@@ -38,6 +38,12 @@ export class SpoolUploader {
 
   constructor(private readonly options: SpoolUploaderOptions) {}
 
+  /** One segment-sized buffer for reading partials, kept: a partial is read about every 300 ms. */
+  private keptBuffer(): Buffer {
+    this.partialBuffer ??= Buffer.alloc(this.options.segmentSize);
+    return this.partialBuffer;
+  }
+
   /**
    * One pass over the spool. `removeNewest`: the newest partial goes too, once stored
    * (the spool is being emptied, for another stream).
@@ -108,7 +114,7 @@ export class SpoolUploader {
     const handle = await open(path, 'r').catch(missingIsUndefined);
     if (handle === undefined) return undefined;
     try {
-      const buffer = (this.partialBuffer ??= Buffer.alloc(this.options.segmentSize));
+      const buffer = this.keptBuffer();
       let end = Math.floor(from / WAL_PAGE) * WAL_PAGE;
       while (end < buffer.length) {
         const { bytesRead } = await handle.read(buffer, end, Math.min(READ_CHUNK, buffer.length - end), end);
@@ -128,10 +134,7 @@ export class SpoolUploader {
     if (handle === undefined) return undefined;
     try {
       const { size } = await handle.stat();
-      const buffer =
-        size <= this.options.segmentSize
-          ? (this.partialBuffer ??= Buffer.alloc(this.options.segmentSize))
-          : Buffer.alloc(size);
+      const buffer = size <= this.options.segmentSize ? this.keptBuffer() : Buffer.alloc(size);
       const { bytesRead } = await handle.read(buffer, 0, size, 0);
       // The partial's kept bytes are overwritten: read the next partial from its start.
       this.partialSeen = undefined;
