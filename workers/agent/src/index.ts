@@ -1,0 +1,2 @@
+/** The per-instance agent (`pullback up --instance NAME`): docs/election.md. */
+export {};
