@@ -49,9 +49,19 @@ const POLL_MS = 50;
 /**
  * The restore_command of a fallback whose agent keeps `spoolDir` filled (docs/wal.md
  * "Fallbacks"): shell only, no process started per segment beyond sh, mv and sleep.
- * A file in the spool is moved to `%p` (history files are copied: asked again and
- * again). On a miss it writes the wanted name to `want` (written aside and renamed,
- * so the agent never reads half a name) and polls for the file or the agent's
+ *
+ * A segment asked for by recovery (`%p` is pg_wal/RECOVERYXLOG) is moved into pg_wal
+ * under its own name, and the command exits 1 ("not in the archive"): recovery then
+ * reads it from pg_wal as it reads its own files. Given through `%p` instead, the
+ * server would fsync each restored 16 MiB segment before replaying it (it keeps
+ * restored files with a durable rename): on this machine's disk that alone cost more
+ * than replaying it. Nothing is lost by skipping that fsync: a segment lost in a crash
+ * is in the archive and asked for again (recovery checks every page and record it reads).
+ * Any other caller (pg_rewind, a `%p` elsewhere) gets the file at `%p`; history files
+ * are copied there (asked again and again).
+ *
+ * On a miss it writes the wanted name to `want` (written aside and renamed, so the
+ * agent never reads half a name) and polls for the file or the agent's
  * `absent.<name>`; it exits 1 (not found) on that answer, when nobody took the ask,
  * or after SPOOL_WAIT_MS.
  */
@@ -61,7 +71,7 @@ export function spoolRestoreCommand(spoolDir: string): string {
   return [
     `d=${shellQuote(spoolDir)}; f='%f'; p='%p'`,
     // Taken after asking (it landed from a fetch ahead), the ask is withdrawn: the agent would fetch it again.
-    'take() { [ -f "$d/$f" ] || return 0; case $f in *.history) cp "$d/$f" "$p";; *) mv -f "$d/$f" "$p";; esac; r=$?; [ -z "$asked" ] || rm -f "$d/want"; exit $r; }',
+    'take() { [ -f "$d/$f" ] || return 0; case $f in *.history) cp "$d/$f" "$p"; r=$?;; *) case $p in *RECOVERYXLOG) mv -f "$d/$f" "$d/../$f"; r=1;; *) mv -f "$d/$f" "$p"; r=$?;; esac;; esac; [ -z "$asked" ] || rm -f "$d/want"; exit $r; }',
     'asked=',
     'take',
     'rm -f "$d/absent.$f"',

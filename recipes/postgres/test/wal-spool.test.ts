@@ -15,10 +15,13 @@ const segment = (n: number) => `00000001000000000000${n.toString(16).toUpperCase
 const bytesOf = (n: number) => Buffer.alloc(SEGMENT, n);
 
 /** Runs the restore command as PostgreSQL does (`%f`, `%p`, `%%` replaced; sh -c in the data directory). */
-function restore(command: string, dataDir: string, name: string): Promise<{ code: number; ms: number }> {
-  const line = command.replace(/%[fp%]/g, (match) =>
-    match === '%f' ? name : match === '%p' ? 'pg_wal/RECOVERYXLOG' : '%',
-  );
+function restore(
+  command: string,
+  dataDir: string,
+  name: string,
+  path = 'pg_wal/RECOVERYXLOG',
+): Promise<{ code: number; ms: number }> {
+  const line = command.replace(/%[fp%]/g, (match) => (match === '%f' ? name : match === '%p' ? path : '%'));
   const started = Date.now();
   return new Promise((resolve) => {
     execFile('/bin/sh', ['-c', line], { cwd: dataDir }, (error) => {
@@ -97,13 +100,16 @@ function spoolSuite(open: (root: string) => Promise<Archive>) {
 
   const command = () => spoolRestoreCommand(spool);
   const recovered = () => readFile(join(dataDir, 'pg_wal', 'RECOVERYXLOG'));
+  /** A segment given to recovery: moved into pg_wal under its name (exit 1, read from there). */
+  const placed = (name: string) => readFile(join(dataDir, 'pg_wal', name));
   const spooled = async () => (await readdir(spool)).filter((name) => !name.startsWith('.')).sort();
 
   it('answers an ask with the segment, keeps the next ones fetched ahead, and slides on as they are taken', async () => {
     // A segment left from before: older than what is asked, so it goes.
     await writeFile(join(spool, segment(1)), bytesOf(1));
-    expect(await restore(command(), dataDir, segment(3))).toMatchObject({ code: 0 });
-    expect((await recovered()).equals(bytesOf(3))).toBe(true);
+    expect(await restore(command(), dataDir, segment(3))).toMatchObject({ code: 1 });
+    expect((await placed(segment(3))).equals(bytesOf(3))).toBe(true);
+    await expect(recovered()).rejects.toThrow(/ENOENT/);
     const ahead = [4, 5, 6, 7].map(segment);
     await waitFor('four segments fetched ahead', async () =>
       (await spooled()).join() === ahead.join() ? true : undefined,
@@ -112,8 +118,9 @@ function spoolSuite(open: (root: string) => Promise<Archive>) {
 
     // Taken from the spool with no ask; the window moves on.
     const hit = await restore(command(), dataDir, segment(4));
-    expect(hit.code).toBe(0);
-    expect((await recovered()).equals(bytesOf(4))).toBe(true);
+    expect(hit.code).toBe(1);
+    expect((await placed(segment(4))).equals(bytesOf(4))).toBe(true);
+    expect(await spooled()).not.toContain(segment(4));
     await waitFor('segment 8 fetched ahead', async () =>
       (await spooled()).includes(segment(8)) ? true : undefined,
     );
@@ -128,8 +135,8 @@ function spoolSuite(open: (root: string) => Promise<Archive>) {
     expect(await spooled()).toContain('00000002.history');
     expect(await restore(command(), dataDir, '00000002.history')).toMatchObject({ code: 0 });
 
-    expect(await restore(command(), dataDir, segment(13))).toMatchObject({ code: 0 });
-    const partial = await recovered();
+    expect(await restore(command(), dataDir, segment(13))).toMatchObject({ code: 1 });
+    const partial = await placed(segment(13));
     expect(partial.length).toBe(SEGMENT);
     expect(partial.subarray(0, 1000).equals(Buffer.alloc(1000, 13))).toBe(true);
     expect(partial.subarray(1000).equals(Buffer.alloc(SEGMENT - 1000))).toBe(true);
@@ -141,6 +148,16 @@ function spoolSuite(open: (root: string) => Promise<Archive>) {
     expect((await spooled()).filter((name) => name.startsWith('absent.') || name.startsWith('want'))).toEqual(
       [],
     );
+  });
+
+  it('gives the file at %p to a caller other than recovery (pg_rewind), exit 0', async () => {
+    const elsewhere = join(scratch.path, 'rewind-wal');
+    await mkdir(elsewhere);
+    expect(await restore(command(), dataDir, segment(6), join(elsewhere, segment(6)))).toMatchObject({
+      code: 0,
+    });
+    expect((await readFile(join(elsewhere, segment(6)))).equals(bytesOf(6))).toBe(true);
+    await expect(placed(segment(6))).rejects.toThrow(/ENOENT/);
   });
 
   it('gives up early when no agent takes the ask', async () => {

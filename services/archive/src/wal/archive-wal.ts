@@ -103,6 +103,8 @@ export async function archiveWalFile(
 export interface FetchWalOptions extends WalOperationOptions {
   /** Use the segment's partial when no complete segment is stored. Default: false. */
   readonly allowPartial?: boolean;
+  /** A buffer of at least the segment's size to decode into (see `decodeWalObject`); the content is a view of it. */
+  readonly into?: Buffer;
 }
 
 /**
@@ -123,7 +125,7 @@ export async function fetchWalFile(
   }
   for (const objectName of candidates) {
     const object = await loadIfPresent(archive, objectName, options.signal);
-    if (object !== undefined) return decodeWalObject(archive.keys.encryption, objectName, object);
+    if (object !== undefined) return decodeWalObject(archive.keys.encryption, objectName, object, options.into);
   }
   return undefined;
 }

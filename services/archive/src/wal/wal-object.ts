@@ -173,12 +173,15 @@ function publicHeader(header: StoredWalHeader): WalHeader {
 /**
  * Opens a whole object: its header and content. A partial's content comes back padded
  * with zeros to the segment size (its unwritten space), as PostgreSQL expects a
- * segment file to be.
+ * segment file to be. With `into` (at least the segment's size), the content is
+ * written there and returned as a view of it: a caller fetching segment after segment
+ * reuses its buffers instead of faulting in fresh pages for each.
  */
 export function decodeWalObject(
   encryptionKey: Buffer,
   objectName: string,
   object: Buffer,
+  into?: Buffer,
 ): { header: WalHeader; content: Buffer } {
   const { header, sealedHeader, end } = openStoredHeader(encryptionKey, objectName, object);
   const body = unseal(encryptionKey, object.subarray(end), bodyAad(objectName, sealedHeader));
@@ -193,7 +196,7 @@ export function decodeWalObject(
   if (padTo < header.contentBytes) throw corrupt(objectName, 'content longer than its segment');
   let content: Buffer;
   try {
-    content = decompressBody(body, header, padTo);
+    content = decompressBody(body, header, padTo, into);
   } catch (error) {
     if (error instanceof ArchiveError) throw error;
     throw corrupt(objectName, 'body does not decompress to contentBytes');
@@ -201,11 +204,14 @@ export function decodeWalObject(
   return { header: publicHeader(header), content };
 }
 
-function decompressBody(body: Buffer, header: StoredWalHeader, padTo: number): Buffer {
+function decompressBody(body: Buffer, header: StoredWalHeader, padTo: number, into?: Buffer): Buffer {
   if (header.compression === 'zstd') {
-    // Into a zeroed buffer of the padded size: padding costs no second copy.
-    const out = Buffer.alloc(padTo);
+    // Into a buffer of the padded size (padding costs no second copy), zeroed only
+    // past the content: a fresh zeroed 16 MiB buffer is new pages from the kernel,
+    // and faulting them in cost twice the decompression.
+    const out = into !== undefined && into.length >= padTo ? into.subarray(0, padTo) : Buffer.allocUnsafe(padTo);
     zstdDecompressInto(body, header.contentBytes, out);
+    out.fill(0, header.contentBytes);
     return out;
   }
   const plain = header.compression === 'lz4' ? uncompressPieces(body, header.contentBytes) : body;
