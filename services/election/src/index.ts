@@ -1,4 +1,14 @@
 /** Election and activation: pure logic (docs/election.md). */
+
+export {
+  type ActivationEffects,
+  type ActivationRequest,
+  type ActivationResult,
+  activate,
+  type LeaseStep,
+  type RecordEpochAnswer,
+  type StepOutcome,
+} from './activation-plan.js';
 export {
   type Choice,
   type ChooseOptions,
