@@ -110,6 +110,13 @@ export { type JobProgress, type JobWork, type RunJobOptions, runJob } from './qu
 export { closeWorkers, type RunningWorker, reportWorkerErrors } from './queues/running-worker.js';
 export * from './recipe.js';
 export {
+  type ActiveLease,
+  type ActiveLeaseOutcome,
+  activeLeaseValue,
+  type LeaseHolder,
+  type SetActiveOutcome,
+} from './registry/leases.js';
+export {
   type ComponentStatus,
   type InstanceStatus,
   type PipelineStatus,

@@ -158,3 +158,37 @@ export interface InstanceRecord {
   /** The newest snapshot queued for it. */
   readonly queuedSnapshotId?: string;
 }
+
+/** An instance's agent, as its last heartbeat said (docs/election.md). */
+export interface AgentReport {
+  /** Which process runs the agent: `<hostname>:<pid>`. */
+  readonly holder: string;
+  /** The role the agent runs its instance in now. */
+  readonly role: InstanceRole;
+  /** The epoch recorded on the instance. */
+  readonly epoch: number;
+  readonly serverRunning: boolean;
+  /** When the agent sent it, by its own clock. */
+  readonly at: string;
+}
+
+/** An agent's last heartbeat and how long ago Redis received it (Redis's clock). */
+export interface AgentHeartbeat extends AgentReport {
+  readonly ageMs: number;
+}
+
+/** One activation of a fallback, kept (the newest few) for `status`. */
+export interface ActivationRecord {
+  /** The epoch the new active took. */
+  readonly epoch: number;
+  /** The former active, when there was one. */
+  readonly from?: string;
+  readonly to: string;
+  readonly at: string;
+  /** Why (one line): `failover: shop-a failed`, `switchover`, `by hand --force`. */
+  readonly reason: string;
+  /** Who activated: the election worker `<hostname>:<pid>`, or `cli`. */
+  readonly by: string;
+  /** Bytes of the former active's WAL the new one never received, when known. */
+  readonly lostBytes?: number;
+}

@@ -22,6 +22,14 @@ export interface RegistryKeys {
   lock(scope: string): string;
   /** STRING: who runs (with a TTL) or ran the restore drill of a snapshot. */
   drill(snapshotId: string): string;
+  /** STRING: the election worker that leads, with a TTL (docs/election.md). */
+  readonly leader: string;
+  /** STRING: `<instance>@<epoch>`, the component's active lease, with a TTL. */
+  activeLease(component: string): string;
+  /** HASH: report (JSON, `AgentReport`), receivedAt (ms, Redis's clock): an instance's agent heartbeat. */
+  agent(instance: string): string;
+  /** LIST of activation records (JSON), newest first, trimmed. */
+  activations(component: string): string;
 }
 
 export const DEFAULT_PREFIX = 'pullback';
@@ -38,5 +46,9 @@ export function registryKeys(prefix: string = DEFAULT_PREFIX): RegistryKeys {
     snapshotHealth: (component) => `${base}:snapshot-health:${component}`,
     lock: (scope) => `${base}:lock:${scope}`,
     drill: (snapshotId) => `${base}:drill:${snapshotId}`,
+    leader: `${base}:election-leader`,
+    activeLease: (component) => `${base}:active-lease.${component}`,
+    agent: (instance) => `${base}:agent:${instance}`,
+    activations: (component) => `${base}:activations.${component}`,
   };
 }

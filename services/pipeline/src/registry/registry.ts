@@ -2,7 +2,17 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { ComponentConfig, Config, InstanceRole } from '../config/schema.js';
 import { PipelineError } from '../domain/errors.js';
+import {
+  type ActiveLease,
+  type ActiveLeaseOutcome,
+  ElectionLeases,
+  type LeaseHolder,
+  type SetActiveOutcome,
+} from './leases.js';
 import type {
+  ActivationRecord,
+  AgentHeartbeat,
+  AgentReport,
   ComponentRecord,
   ExportRecord,
   FailureRecord,
@@ -32,6 +42,8 @@ export interface RegistryOptions {
   readonly prefix?: string;
   /** Failure records kept per component. Default: 50. */
   readonly failuresKept?: number;
+  /** Activation records kept per component. Default: 50. */
+  readonly activationsKept?: number;
 }
 
 /** A held registry lock: renew it while working, release it after. */
@@ -67,6 +79,7 @@ export class Registry {
   readonly keys: RegistryKeys;
   readonly prefix: string;
   private readonly failuresKept: number;
+  private readonly leases: ElectionLeases;
 
   constructor(
     readonly redis: Redis,
@@ -79,6 +92,61 @@ export class Registry {
       // The key count is the first argument of each call, so scripts take any number of keys.
       if (!(name in redis)) redis.defineCommand(name, { lua });
     }
+    this.leases = new ElectionLeases(redis, this.keys, options.activationsKept ?? 50);
+  }
+
+  // The election's state (docs/election.md), in leases.ts: see each method there.
+  acquireLeader(holder: string, ttlMs: number): Promise<boolean> {
+    return this.leases.acquireLeader(holder, ttlMs);
+  }
+  renewLeader(holder: string, ttlMs: number): Promise<boolean> {
+    return this.leases.renewLeader(holder, ttlMs);
+  }
+  releaseLeader(holder: string): Promise<boolean> {
+    return this.leases.releaseLeader(holder);
+  }
+  leader(): Promise<LeaseHolder | undefined> {
+    return this.leases.leader();
+  }
+  takeEpoch(component: string, floor: number): Promise<number> {
+    return this.leases.takeEpoch(component, floor);
+  }
+  acquireActiveLease(
+    component: string,
+    instance: string,
+    epoch: number,
+    ttlMs: number,
+  ): Promise<ActiveLeaseOutcome> {
+    return this.leases.acquireActiveLease(component, instance, epoch, ttlMs);
+  }
+  renewActiveLease(
+    component: string,
+    instance: string,
+    epoch: number,
+    ttlMs: number,
+  ): Promise<ActiveLeaseOutcome> {
+    return this.leases.renewActiveLease(component, instance, epoch, ttlMs);
+  }
+  releaseActiveLease(component: string, instance: string, epoch: number): Promise<boolean> {
+    return this.leases.releaseActiveLease(component, instance, epoch);
+  }
+  activeLease(component: string): Promise<ActiveLease | undefined> {
+    return this.leases.activeLease(component);
+  }
+  setActive(component: string, instance: string, epoch: number): Promise<SetActiveOutcome> {
+    return this.leases.setActive(component, instance, epoch);
+  }
+  reportAgent(instance: string, report: AgentReport): Promise<void> {
+    return this.leases.reportAgent(instance, report);
+  }
+  agent(instance: string): Promise<AgentHeartbeat | undefined> {
+    return this.leases.agent(instance);
+  }
+  recordActivation(component: string, record: ActivationRecord): Promise<void> {
+    return this.leases.recordActivation(component, record);
+  }
+  activations(component: string, count?: number): Promise<ActivationRecord[]> {
+    return this.leases.activations(component, count);
   }
 
   /** Runs script `name` on `keys` (declared to Redis, as a cluster needs) with `args`. */
