@@ -57,6 +57,7 @@ const POLL_MS = 50;
  * restored files with a durable rename): on this machine's disk that alone cost more
  * than replaying it. Nothing is lost by skipping that fsync: a segment lost in a crash
  * is in the archive and asked for again (recovery checks every page and record it reads).
+ * The server's log says so for each segment, as it does for those it restores itself.
  * Any other caller (pg_rewind, a `%p` elsewhere) gets the file at `%p`; history files
  * are copied there (asked again and again).
  *
@@ -71,7 +72,7 @@ export function spoolRestoreCommand(spoolDir: string): string {
   return [
     `d=${shellQuote(spoolDir)}; f='%f'; p='%p'`,
     // Taken after asking (it landed from a fetch ahead), the ask is withdrawn: the agent would fetch it again.
-    'take() { [ -f "$d/$f" ] || return 0; case $f in *.history) cp "$d/$f" "$p"; r=$?;; *) case $p in *RECOVERYXLOG) mv -f "$d/$f" "$d/../$f"; r=1;; *) mv -f "$d/$f" "$p"; r=$?;; esac;; esac; [ -z "$asked" ] || rm -f "$d/want"; exit $r; }',
+    'take() { [ -f "$d/$f" ] || return 0; case $f in *.history) cp "$d/$f" "$p"; r=$?;; *) case $p in *RECOVERYXLOG) mv -f "$d/$f" "$d/../$f" && echo "pullback: segment \\"$f\\" from the archive, put in pg_wal" >&2; r=1;; *) mv -f "$d/$f" "$p"; r=$?;; esac;; esac; [ -z "$asked" ] || rm -f "$d/want"; exit $r; }',
     'asked=',
     'take',
     'rm -f "$d/absent.$f"',

@@ -156,8 +156,9 @@ components:${yaml}`);
       'while shop-c was down',
     );
     const log = await readFile(join(c.dataDir, 'log', 'postmaster.log'), 'utf8');
-    expect(log).toContain(`restored log file "${needed}" from archive`);
-    expect(log.match(/restored log file "[0-9A-F]{24}" from archive/g)?.length).toBeGreaterThan(1);
+    // The restore command's line for each segment it put in pg_wal (recovery reads it there).
+    expect(log).toContain(`pullback: segment "${needed}" from the archive, put in pg_wal`);
+    expect(log.match(/pullback: segment "[0-9A-F]{24}" from the archive/g)?.length).toBeGreaterThan(1);
     const state = await stateOf(pipeline, 'shop-c');
     expect(state).toMatchObject({ snapshotId: second, healthy: true, running: true, timeline: 1 });
     expect(state?.behindBytes).toBeGreaterThanOrEqual(0);
