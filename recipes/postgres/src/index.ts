@@ -19,6 +19,7 @@ export { createScratchServer, type ScratchServer, type ScratchServerOptions } fr
 export {
   ensureDataDir,
   type LocalServer,
+  promoteServer,
   type StartOptions,
   startServer,
   stopServer,

@@ -16,3 +16,5 @@ export {
   refusalOf,
 } from './epoch-record.js';
 export { type FailsafeGrant, FailsafePromises, type MonotonicClock } from './failsafe-promises.js';
+export { localInstanceView } from './instance-view.js';
+export { DEFAULT_FAILSAFE_MS, resolveAgentToken, type StartAgentOptions, startAgent } from './start-agent.js';
