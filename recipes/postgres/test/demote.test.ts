@@ -71,6 +71,13 @@ describe('demoting a server', () => {
     expect(await demoteServer({ dataDir: server.dataDir, endpoint })).toBe(false);
   });
 
+  it('stops a server it cannot ask to refuse writes all the same', async () => {
+    const nowhere: PgEndpoint = { host: join(server.dataDir, '..', 'no-socket-here'), port: server.port };
+    await expect(refuseWrites({ dataDir: server.dataDir, endpoint: nowhere })).rejects.toThrow();
+    expect(await demoteServer({ dataDir: server.dataDir, endpoint: nowhere })).toBe(true);
+    expect((await postmasterStatus(server.dataDir)).running).toBe(false);
+  });
+
   it('leaves a server that is started again as a standby, then promoted, taking writes', async () => {
     await demoteServer({ dataDir: server.dataDir, endpoint });
     await startStandby({
