@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scratchDir, waitFor } from '@pullback/harness';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { holderOf } from '../src/file-lock.js';
 import {
   type CompareAndSetResult,
   EpochRecordStore,
@@ -154,16 +155,22 @@ describe('epoch record', () => {
     expect((await readdir(dirname(path))).sort()).toEqual(['epoch.json']);
   });
 
-  it('breaks a lock left by a process that died, and waits for one a live process holds', async () => {
+  it('breaks a lock left by a process that died (pid reused or not), and waits for one a live process holds', async () => {
     const store = new EpochRecordStore(path);
     await store.compareAndSet({ epoch: 1, active: 'a' });
     const dead = spawn(process.execPath, ['-e', '']);
     const deadPid = await new Promise<number>((resolve) => dead.on('exit', () => resolve(dead.pid ?? 0)));
-    await writeFile(`${path}.lock`, `${deadPid} 00`);
+    await writeFile(`${path}.lock`, `${deadPid} - - 00`);
+    expect(await store.compareAndSet({ epoch: 2, active: 'a' })).toMatchObject({ accepted: true });
+    // A live pid, but of another boot, or started at another time: the holder is gone, the pid reused.
+    const [pid, boot, start] = (await holderOf(process.pid)).split(' ');
+    await writeFile(`${path}.lock`, `${pid} 00000000-0000-0000-0000-000000000000 ${start} 00`);
+    expect(await store.compareAndSet({ epoch: 2, active: 'a' })).toMatchObject({ accepted: true });
+    await writeFile(`${path}.lock`, `${pid} ${boot} ${Number(start) - 1} 00`);
     expect(await store.compareAndSet({ epoch: 2, active: 'a' })).toMatchObject({ accepted: true });
 
     // A lock held by this (live) process: the compare-and-set waits until it is released.
-    await writeFile(`${path}.lock`, `${process.pid} 11`);
+    await writeFile(`${path}.lock`, `${await holderOf(process.pid)} 11`);
     let done = false;
     const waiting = store.compareAndSet({ epoch: 3, active: 'a' }).then((result) => {
       done = true;
