@@ -75,6 +75,9 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Age
       (reply) => send(response, reply),
       (error: unknown) => {
         const status = error instanceof RequestError ? error.status : 500;
+        if (status === 500)
+          // The path only: a query string is not ours to log.
+          options.log?.(`${request.method} ${request.url?.split('?')[0]}: ${oneLine(error)}`);
         send(response, { status, body: { error: oneLine(error) } });
       },
     );

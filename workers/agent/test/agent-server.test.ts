@@ -259,6 +259,7 @@ describe('agent server: epoch, failsafe and promote', () => {
       status: 500,
       body: { error: 'pg_ctl promote of /data failed: exit 1' },
     });
+    expect(logged).toContain('POST /promote: pg_ctl promote of /data failed: exit 1');
   });
 
   it('a corrupt record is a 500 naming the file on every endpoint that reads it', async () => {
