@@ -33,6 +33,12 @@ export interface AgentServerOptions {
   readonly view: () => InstanceView | Promise<InstanceView>;
   /** Promotes the instance's server; called only while the record says `epoch` and this instance. */
   readonly promote: (epoch: number) => Promise<void>;
+  /**
+   * Called once a POST /epoch is recorded, before the answer: the agent demotes its
+   * server here when the new record names another instance active. A failure is
+   * logged; the record stands. Default: nothing.
+   */
+  readonly onRecorded?: (record: EpochRecord) => Promise<void>;
   /** One line per decision taken on a POST. Default: none. */
   readonly log?: (line: string) => void;
 }
@@ -148,6 +154,9 @@ async function recordEpoch(options: AgentServerOptions, request: IncomingMessage
     return { status: 409, body: { accepted: false, reason: result.reason, record: result.record ?? null } };
   }
   options.log?.(`recorded epoch ${result.record.epoch} (${result.record.active} active)`);
+  await options.onRecorded?.(result.record).catch((error: unknown) => {
+    options.log?.(`after recording epoch ${result.record.epoch}: ${oneLine(error)}`);
+  });
   return { status: 200, body: { accepted: true, record: result.record, previous: result.previous ?? null } };
 }
 

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Config, InstanceConfig } from '@pullback/pipeline';
-import { promoteServer } from '@pullback/recipe-postgres';
+import { demoteServer, postmasterStatus, promoteServer } from '@pullback/recipe-postgres';
 import { type AgentServer, type InstanceView, startAgentServer } from './agent-server.js';
-import { EpochRecordStore, epochRecordPath } from './epoch-record.js';
+import { type EpochRecord, EpochRecordStore, epochRecordPath } from './epoch-record.js';
 import { FailsafePromises, type MonotonicClock } from './failsafe-promises.js';
 import { localInstanceView } from './instance-view.js';
 
@@ -46,8 +46,27 @@ export async function startAgent(
     promises: new FailsafePromises(record, options.failsafeMs ?? DEFAULT_FAILSAFE_MS, options.clock),
     view: options.view ?? localInstanceView(instance, record),
     promote: options.promote ?? (() => promoteServer({ dataDir: instance.dataDir })),
+    onRecorded: (recorded) => demoteIfSuperseded(instance, recorded, options.log),
     ...(options.log === undefined ? {} : { log: options.log }),
   });
+}
+
+/**
+ * docs/election.md "The epoch": an agent that records an epoch naming another instance
+ * active never runs its own as the active again; if its server runs as a primary
+ * (postmaster.pid says `ready`, not `standby`), it is demoted at once.
+ */
+async function demoteIfSuperseded(
+  instance: InstanceConfig,
+  recorded: EpochRecord,
+  log: ((line: string) => void) | undefined,
+): Promise<void> {
+  if (recorded.active === instance.name) return;
+  const status = await postmasterStatus(instance.dataDir);
+  if (!status.running || status.state !== 'ready') return;
+  const endpoint = { host: status.socketDir ?? instance.host, port: status.port ?? instance.port };
+  await demoteServer({ dataDir: instance.dataDir, endpoint });
+  log?.(`demoted ${instance.name}: epoch ${recorded.epoch} names ${recorded.active} active`);
 }
 
 function findInstance(config: Config, name: string): InstanceConfig {

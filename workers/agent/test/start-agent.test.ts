@@ -5,6 +5,7 @@ import { type Config, parseConfig } from '@pullback/pipeline';
 import {
   closePools,
   demoteServer,
+  postmasterStatus,
   query,
   serverAccount,
   startStandby,
@@ -65,7 +66,8 @@ afterAll(async () => {
 
 describe('startAgent', () => {
   it("serves the instance's endpoints at its agent address, with its record under stateDir, and promotes it", async () => {
-    const agent = await startAgent(config(), 'shop-a');
+    const logged: string[] = [];
+    const agent = await startAgent(config(), 'shop-a', { log: (line) => logged.push(line) });
     try {
       expect(agent.url).toBe(`http://127.0.0.1:${agentPort}`);
       const health = await fetch(`${agent.url}/health`);
@@ -84,6 +86,9 @@ describe('startAgent', () => {
           headers: { authorization: `Bearer ${TOKEN}` },
           body: JSON.stringify(body),
         });
+      // Another instance active while this one is a standby: nothing to demote, it keeps running.
+      expect((await post('/epoch', { epoch: 1, active: 'shop-b' })).status).toBe(200);
+      expect((await postmasterStatus(server.dataDir)).running).toBe(true);
       expect((await post('/epoch', { epoch: 2, active: 'shop-a' })).status).toBe(200);
       expect(await readEpochRecord(epochRecordPath(join(scratch.path, 'state'), 'shop-a'))).toMatchObject({
         epoch: 2,
@@ -103,6 +108,11 @@ describe('startAgent', () => {
         epoch: 2,
         state: 'no-permission',
       });
+
+      // A newer epoch naming another instance: the agent demotes its primary at once.
+      expect((await post('/epoch', { epoch: 3, active: 'shop-b' })).status).toBe(200);
+      expect((await postmasterStatus(server.dataDir)).running).toBe(false);
+      expect(logged).toContain('demoted shop-a: epoch 3 names shop-b active');
     } finally {
       await agent.close();
     }
