@@ -1,6 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import type { Config, InstanceConfig } from '@pullback/pipeline';
-import { demoteServer, postmasterStatus, promoteServer } from '@pullback/recipe-postgres';
+import {
+  demoteServer,
+  postmasterStatus,
+  promoteServer,
+  query,
+  serverAccount,
+} from '@pullback/recipe-postgres';
 import { type AgentServer, type InstanceView, startAgentServer } from './agent-server.js';
 import { type EpochRecord, EpochRecordStore, epochRecordPath } from './epoch-record.js';
 import { FailsafePromises, type MonotonicClock } from './failsafe-promises.js';
@@ -53,8 +59,10 @@ export async function startAgent(
 
 /**
  * docs/election.md "The epoch": an agent that records an epoch naming another instance
- * active never runs its own as the active again; if its server runs as a primary
- * (postmaster.pid says `ready`, not `standby`), it is demoted at once.
+ * active never runs its own as the active again; if its server runs and is not known to
+ * be in recovery, it is demoted at once. (postmaster.pid cannot tell: a hot standby
+ * says `ready` as a primary does.) A server that cannot answer is demoted too: two
+ * actives are worse than a fallback restarted later.
  */
 async function demoteIfSuperseded(
   instance: InstanceConfig,
@@ -63,8 +71,13 @@ async function demoteIfSuperseded(
 ): Promise<void> {
   if (recorded.active === instance.name) return;
   const status = await postmasterStatus(instance.dataDir);
-  if (!status.running || status.state !== 'ready') return;
+  if (!status.running) return;
   const endpoint = { host: status.socketDir ?? instance.host, port: status.port ?? instance.port };
+  const inRecovery = await query(endpoint, 'select pg_is_in_recovery()', {
+    as: await serverAccount(),
+    statementTimeoutMs: 5000,
+  }).catch(() => undefined);
+  if (inRecovery === 't') return;
   await demoteServer({ dataDir: instance.dataDir, endpoint });
   log?.(`demoted ${instance.name}: epoch ${recorded.epoch} names ${recorded.active} active`);
 }
