@@ -35,6 +35,33 @@ export async function setAutoConf(
   await rename(temp, path);
 }
 
+/**
+ * Removes every line setting one of `keys` from `<dataDir>/postgresql.auto.conf` (ours
+ * or ALTER SYSTEM's), the rest kept as it was; nothing to do when none is there.
+ */
+export async function unsetAutoConf(
+  dataDir: string,
+  keys: readonly string[],
+  owner?: OsAccount,
+): Promise<void> {
+  const path = join(dataDir, 'postgresql.auto.conf');
+  const before = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (before === undefined) return;
+  const drop = new Set(keys.map((key) => key.toLowerCase()));
+  const after = before
+    .split('\n')
+    .filter((line) => !drop.has(settingKey(line) ?? ''))
+    .join('\n');
+  if (after === before) return;
+  const temp = `${path}.pullback-tmp`;
+  await writeFile(temp, after, { mode: 0o600 });
+  if (owner !== undefined && isRoot()) await chown(temp, owner.uid, owner.gid);
+  await rename(temp, path);
+}
+
 /** The key a configuration line sets, lowercased, or undefined for comments and blanks. */
 function settingKey(line: string): string | undefined {
   return /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=?/.exec(line)?.[1]?.toLowerCase();

@@ -1,6 +1,7 @@
 export { type WalRange, walRangesOf } from './backup-manifest.js';
 export { conninfo, describeEndpoint, type PgEndpoint } from './connection.js';
 export { decodeDatabaseName, encodeDatabaseName } from './database-names.js';
+export { clearDemotion, type DemoteOptions, demoteServer, refuseWrites } from './demote.js';
 export { DATABASES_DIR, type DumpedDatabase, exportLogical, GLOBALS_MEMBER } from './export-logical.js';
 export { BASE_OBJECT, exportPhysical } from './export-physical.js';
 export { compareLsn, lsnToBigInt } from './lsn.js';
@@ -18,6 +19,7 @@ export { createScratchServer, type ScratchServer, type ScratchServerOptions } fr
 export {
   ensureDataDir,
   type LocalServer,
+  promoteServer,
   type StartOptions,
   startServer,
   stopServer,

@@ -10,7 +10,7 @@ export interface PostmasterStatus {
   readonly port?: number;
   readonly socketDir?: string;
   readonly listenAddress?: string;
-  /** `starting`, `stopping`, `ready` (primary) or `standby` once it accepts read-only connections. */
+  /** `starting`, `stopping`, `ready` (accepting connections: a primary, or a hot standby too) or `standby`. */
   readonly state?: string;
 }
 

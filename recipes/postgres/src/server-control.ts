@@ -81,9 +81,21 @@ export async function reloadServer(options: LocalServer): Promise<void> {
   await pgCtl('reload', options, await serverAccount(options.osUser), []);
 }
 
+/**
+ * Ends recovery on the standby of `dataDir` (`pg_ctl promote --wait`): it takes writes,
+ * on a new timeline, once this returns.
+ */
+export async function promoteServer(options: LocalServer & { timeoutSeconds?: number }): Promise<void> {
+  await pgCtl('promote', options, await serverAccount(options.osUser), [
+    '--wait',
+    '--timeout',
+    String(options.timeoutSeconds ?? 120),
+  ]);
+}
+
 /** Runs `pg_ctl <action> --pgdata <dataDir> <args>` as the server's account. */
 async function pgCtl(
-  action: 'start' | 'stop' | 'reload',
+  action: 'start' | 'stop' | 'reload' | 'promote',
   server: LocalServer,
   account: OsAccount,
   args: readonly string[],

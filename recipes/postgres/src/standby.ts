@@ -3,6 +3,7 @@ import { join, relative } from 'node:path';
 import type { InstancePosition } from '@pullback/pipeline';
 import { setAutoConf } from './auto-conf.js';
 import { conninfo, type PgEndpoint } from './connection.js';
+import { clearDemotion } from './demote.js';
 import { chownTree, isRoot, type OsAccount, serverAccount } from './os-user.js';
 import { postmasterStatus } from './postmaster.js';
 import { query } from './query.js';
@@ -80,6 +81,8 @@ export async function startStandby(options: StandbyOptions): Promise<InstancePos
     await rm(spoolDirOf(dataDir), { recursive: true, force: true });
   }
   const restoreCommand = await walSource(options, account);
+  // A demotion interrupted before it cleaned up must not make this server read-only once promoted.
+  await clearDemotion(options);
   const socketDir = options.socketDir ?? DEFAULT_SOCKET_DIR;
   await setAutoConf(
     dataDir,

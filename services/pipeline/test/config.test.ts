@@ -206,6 +206,54 @@ describe('parseConfig: each problem is one line naming the key', () => {
   });
 });
 
+describe('parseConfig: the election keys (docs/election.md)', () => {
+  it('accepts an agent per instance, the agent token and a fence command', () => {
+    const text = `${edit('priority: 100 }', 'priority: 100, agent: { port: 8008, host: 10.0.0.1 } }')
+      .replace('priority: 50 }', 'priority: 50, agent: { port: 8009 } }')
+      .replace(
+        '    recipe: postgres',
+        '    recipe: postgres\n    fence: /usr/local/bin/fence-shop',
+      )}agentToken: 0123456789abcdef\n`;
+    const config = parseConfig(text, 'pullback.yaml');
+    expect(config.agentToken).toBe('0123456789abcdef');
+    const shop = config.components.shop;
+    expect(shop?.recipe === 'postgres' && shop.fence).toBe('/usr/local/bin/fence-shop');
+    expect(shop?.instances.map((instance) => instance.agent)).toEqual([
+      { port: 8008, host: '10.0.0.1' },
+      { port: 8009 },
+    ]);
+    // All optional: the plain example has none of them.
+    const plain = parseConfig(VALID, 'pullback.yaml');
+    expect(plain.agentToken).toBeUndefined();
+    expect(plain.components.shop?.instances[0]?.agent).toBeUndefined();
+    expect(
+      parseConfig(`${VALID}agentTokenFile: /etc/pullback/agent.token\n`, 'pullback.yaml').agentTokenFile,
+    ).toBe('/etc/pullback/agent.token');
+  });
+
+  it('each problem with them is one line naming the key', () => {
+    expect(problems(edit('priority: 50 }', 'priority: 50, agent: { port: 0 } }'))).toEqual([
+      'pullback.yaml: components.shop.instances[1].agent.port: must be at least 1, got 0',
+    ]);
+    expect(problems(edit('priority: 50 }', 'priority: 50, agent: { prot: 8008 } }'))[0]).toMatch(
+      /^pullback\.yaml: components\.shop\.instances\[1\]\.agent/,
+    );
+    // Never the value: a token is a secret.
+    expect(problems(`${VALID}agentToken: short-secret\n`)).toEqual([
+      'pullback.yaml: agentToken: must be at least 16 characters',
+    ]);
+    expect(problems(`${VALID}agentToken: 12345678901234567890\n`)).toEqual([
+      'pullback.yaml: agentToken: must be a string of at least 16 characters',
+    ]);
+    expect(
+      problems(`${VALID}agentToken: 0123456789abcdef\nagentTokenFile: /etc/pullback/agent.token\n`),
+    ).toEqual(['pullback.yaml: agentTokenFile: give agentToken or agentTokenFile, not both']);
+    expect(problems(edit('    recipe: postgres', '    recipe: postgres\n    fence: ""'))[0]).toMatch(
+      /^pullback\.yaml: components\.shop\.fence: /,
+    );
+  });
+});
+
 describe('parseConfig: not a config at all', () => {
   it('a YAML syntax error is one line with file, line and column', () => {
     expect(problems('redis: redis://x\narchive: [1, 2\ncomponents: {}\n')).toEqual([

@@ -28,8 +28,12 @@ interface RawInstance {
 
 /** Every problem that needs more than one field to see. */
 export function crossFieldProblems(raw: unknown): Problem[] {
-  if (!isRecord(raw) || !isRecord(raw.components)) return [];
+  if (!isRecord(raw)) return [];
   const problems: Problem[] = [];
+  if (raw.agentToken !== undefined && raw.agentTokenFile !== undefined) {
+    problems.push({ path: ['agentTokenFile'], message: 'give agentToken or agentTokenFile, not both' });
+  }
+  if (!isRecord(raw.components)) return problems;
   const all: RawInstance[] = [];
 
   for (const [component, body] of Object.entries(raw.components)) {

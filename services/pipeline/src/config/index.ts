@@ -14,6 +14,7 @@ export type { ConfigPathSource } from './path.js';
 export { DEFAULT_CONFIG_PATH, locateConfig, resolveConfigPath } from './path.js';
 export { DEFAULT_SCHEDULE } from './schedule.js';
 export type {
+  AgentConfig,
   ArchiveSection,
   ComponentConfig,
   Config,

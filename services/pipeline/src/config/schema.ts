@@ -74,6 +74,13 @@ export const retentionSchema = z.strictObject({
   keepWithin: duration.optional(),
 }) satisfies z.ZodType<RetentionPolicy>;
 
+/** The instance's agent's HTTP endpoints (docs/election.md "Health endpoints"). */
+export const agentSchema = z.strictObject({
+  port: integer().min(1).max(65535),
+  /** The address it listens on, and other Pullback processes reach it at. Default: the instance's `host`. */
+  host: z.string().min(1).optional(),
+});
+
 /** One server of a component. */
 export const instanceSchema = z.strictObject({
   /** Unique across the whole config, e.g. "shop-a". */
@@ -86,6 +93,8 @@ export const instanceSchema = z.strictObject({
   dataDir: z.string().min(1),
   /** Preference among equally fresh fallbacks, higher first; 0 = never activated automatically. */
   priority: count(),
+  /** Its agent (`pullback up --instance NAME`). Default: none, so no agent serves it. */
+  agent: agentSchema.optional(),
 });
 
 /** What every recipe shares. */
@@ -125,6 +134,12 @@ export const postgresComponentSchema = z.strictObject({
   recipe: z.literal('postgres'),
   ...componentFields,
   wal: walSchema.default({ enabled: true, synchronous: false }),
+  /**
+   * A STONITH hook run by `/bin/sh -c` before a fallback is promoted, the old active's
+   * name, host and port in its environment; a non-zero exit aborts the activation
+   * (docs/election.md "Activation"). Default: none.
+   */
+  fence: z.string().min(1).optional(),
   /** Exactly one starts active (checked in checks.ts). */
   instances: z.array(instanceSchema).min(1, { error: 'a postgres component needs at least one instance' }),
 });
@@ -162,6 +177,16 @@ export const configSchema = z.strictObject({
    * that survives a restart. Default: /var/lib/pullback.
    */
   stateDir: z.string().min(1).default('/var/lib/pullback'),
+  /**
+   * The bearer token of the agents' POST endpoints (docs/election.md), at least 16
+   * characters; or `agentTokenFile`, the file holding it (not both). Its messages never
+   * show the value: it is a secret.
+   */
+  agentToken: z
+    .string({ error: 'must be a string of at least 16 characters' })
+    .min(16, { error: 'must be at least 16 characters' })
+    .optional(),
+  agentTokenFile: z.string().min(1).optional(),
   /** Keyed by component name. */
   components: z.record(z.string(), componentSchema),
 });
@@ -176,6 +201,7 @@ export type FilesComponentConfig = z.output<typeof filesComponentSchema>;
 export type WalConfig = z.output<typeof walSchema>;
 export type InstanceConfig = z.output<typeof instanceSchema>;
 export type InstanceRole = InstanceConfig['role'];
+export type AgentConfig = z.output<typeof agentSchema>;
 
 /** Every key the contract knows, for "did you mean" hints on unknown keys. */
 export const KNOWN_KEYS: readonly string[] = [
@@ -186,4 +212,5 @@ export const KNOWN_KEYS: readonly string[] = [
   ...Object.keys(instanceSchema.shape),
   ...Object.keys(postgresComponentSchema.shape),
   ...Object.keys(walSchema.shape),
+  ...Object.keys(agentSchema.shape),
 ];
