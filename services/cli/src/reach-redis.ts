@@ -44,14 +44,14 @@ export async function openReachablePipeline(redis: RedisConfig, prefix?: string)
 }
 
 // NOAUTH: no password given; WRONGPASS (Redis 6+) or "invalid password" (older): a wrong one;
-// "without any password configured": one given to a server that wants none. Through
-// sentinels, ioredis gives a sentinel's refusal as "All sentinels are unreachable ... Last error: WRONGPASS ...".
-const AUTH_REFUSED = /(^|Last error: )(NOAUTH|WRONGPASS)\b|invalid password|without any password configured/i;
+// "without any password configured": one given to a server that wants none. A sentinel's
+// refusal comes as "no sentinel answered: WRONGPASS ..." (sentinelWording).
+const AUTH_REFUSED = /(^|: )(NOAUTH|WRONGPASS)\b|invalid password|without any password configured/i;
 
 /** A refused password is told apart from a server that is not there: the fixes differ. */
 function unreachable(redis: RedisConfig, error: Error): CliError {
   const at = describeRedis(redis);
-  const message = error.message.replace(/\.$/, '') || 'no answer';
+  const message = sentinelWording(error.message.replace(/\.$/, '')) || 'no answer';
   const sentinel = typeof redis !== 'string';
   if (AUTH_REFUSED.test(message)) {
     const where = sentinel
@@ -63,4 +63,12 @@ function unreachable(redis: RedisConfig, error: Error): CliError {
   }
   const start = sentinel ? 'start redis-sentinel and redis-server' : 'start redis-server';
   return new CliError(`cannot reach ${at}: ${message}; HINT: ${start}, or fix "redis" in the config`);
+}
+
+/** ioredis's "All sentinels are unreachable and retry is disabled. Last error: X", in our words (retry is ours to disable). */
+function sentinelWording(message: string): string {
+  return message.replace(
+    /^All sentinels are unreachable and retry is disabled\. Last error: /,
+    'no sentinel answered: ',
+  );
 }

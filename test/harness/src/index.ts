@@ -3,7 +3,7 @@ export { freePort } from './free-port.js';
 export { type PostgresOptions, type PostgresServer, postgresOwner, startPostgres } from './postgres.js';
 export { quietSchedule } from './quiet-schedule.js';
 export { type RedisServer, startRedis } from './redis.js';
-export { redisInfo } from './redis-info.js';
+export { redisInfo, redisText } from './redis-info.js';
 export {
   type RedisNode,
   type RedisSentinels,

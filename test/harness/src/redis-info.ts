@@ -1,15 +1,19 @@
 import { createConnection } from 'node:net';
 
-/**
- * The text of `INFO <section>` from the Redis server or sentinel on 127.0.0.1:`port`
- * (after AUTH, with `password`). Rejects on a refused AUTH or an unreachable port.
- */
+/** The text of `INFO <section>` from the Redis server or sentinel on 127.0.0.1:`port`. */
 export function redisInfo(port: number, section: string, password?: string): Promise<string> {
+  return redisText(port, `INFO ${section}`, password);
+}
+
+/**
+ * The reply to `command` (one that answers with text: `INFO`, `CLIENT LIST`) from the
+ * Redis server or sentinel on 127.0.0.1:`port` (after AUTH, with `password`). Rejects
+ * on a refused AUTH, an error reply or an unreachable port.
+ */
+export function redisText(port: number, command: string, password?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const auth = password === undefined ? '' : `AUTH ${password}\r\n`;
-    const socket = createConnection({ host: '127.0.0.1', port }, () =>
-      socket.write(`${auth}INFO ${section}\r\n`),
-    );
+    const socket = createConnection({ host: '127.0.0.1', port }, () => socket.write(`${auth}${command}\r\n`));
     let reply = Buffer.alloc(0);
     let authAnswered = auth === '';
     const fail = (error: Error) => {

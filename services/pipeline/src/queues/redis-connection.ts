@@ -13,7 +13,24 @@ import type { RedisConfig, SentinelConfig } from '../config/redis-schema.js';
 export function connectRedis(redis: RedisConfig, overrides: RedisOptions = {}): Redis {
   const options: RedisOptions = { maxRetriesPerRequest: null, lazyConnect: false, ...overrides };
   if (typeof redis === 'string') return new Redis(redis, options);
-  return new Redis({ ...sentinelOptions(redis), ...options });
+  return new SentinelRedis({ ...sentinelOptions(redis), ...options });
+}
+
+/**
+ * ioredis 5.11's `quit()` leaves the failover detector's sentinel subscriptions open
+ * (redis/ioredis#1362), which keeps a process alive after it closed everything;
+ * `disconnect()` closes them. So a connection that ended disconnects once more, and so
+ * do its duplicates (BullMQ's workers duplicate the connection for blocking commands).
+ */
+class SentinelRedis extends Redis {
+  constructor(options: RedisOptions) {
+    super(options);
+    this.on('end', () => this.disconnect());
+  }
+
+  override duplicate(override?: Partial<RedisOptions>): Redis {
+    return new SentinelRedis({ ...this.options, ...override });
+  }
 }
 
 /**
