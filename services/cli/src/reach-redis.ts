@@ -58,11 +58,13 @@ function unreachable(redis: RedisConfig, error: Error): CliError {
       ? '"password" (the master\'s) or "sentinelPassword" under "redis"'
       : 'the password in "redis"';
     return new CliError(
-      `${at}: authentication failed (${message}); HINT: check ${where} in the config${sentinel ? '' : ' (redis://:PASSWORD@host:port)'}`,
+      `redis at ${at}: authentication failed (${message}); HINT: check ${where} in the config${sentinel ? '' : ' (redis://:PASSWORD@host:port)'}`,
     );
   }
   const start = sentinel ? 'start redis-sentinel and redis-server' : 'start redis-server';
-  return new CliError(`cannot reach ${at}: ${message}; HINT: ${start}, or fix "redis" in the config`);
+  return new CliError(
+    `cannot reach redis at ${at}: ${message}; HINT: ${start}, or fix "redis" in the config`,
+  );
 }
 
 /** ioredis's "All sentinels are unreachable and retry is disabled. Last error: X", in our words (retry is ours to disable). */

@@ -102,14 +102,14 @@ describe('config: redis through Sentinel', () => {
   });
 
   it('names either form without its password', () => {
-    expect(describeRedis('redis://:hunter2@127.0.0.1:6379/0')).toBe('redis at redis://:***@127.0.0.1:6379/0');
+    expect(describeRedis('redis://:hunter2@127.0.0.1:6379/0')).toBe('redis://:***@127.0.0.1:6379/0');
     const sentinel = parseConfig(
       withRedis(
         '{ sentinels: [{ host: 10.0.0.1 }, { host: 10.0.0.2, port: 26380 }], name: mymaster, password: hunter2, sentinelPassword: hunter3 }',
       ),
     ).redis;
     expect(describeRedis(sentinel)).toBe(
-      'redis master "mymaster" via sentinels 10.0.0.1:26379, 10.0.0.2:26380',
+      'sentinels 10.0.0.1:26379, 10.0.0.2:26380 (master "mymaster")',
     );
   });
 });

@@ -44,7 +44,7 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
   });
   const say = (line: string) => context.stdout.write(`${line}\n`);
   say(
-    `pullback up: config ${path}, ${describeRedis(config.redis)}, archive ${redactUrl(config.archive.url)}`,
+    `pullback up: config ${path}, redis ${describeRedis(config.redis)}, archive ${redactUrl(config.archive.url)}`,
   );
   for (const [name, component] of Object.entries(config.components)) {
     const active = component.instances.find((instance) => instance.role === 'active');

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -9,7 +11,7 @@ import {
 } from '@pullback/harness';
 import { type FullStatus, openPipeline, parseConfig } from '@pullback/pipeline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './run-cli.js';
+import { MAIN, runCli } from './run-cli.js';
 
 const SERVER_PASSWORD = 'Server-pw9';
 const SENTINEL_PASSWORD = 'Sentinel-pw9';
@@ -66,6 +68,42 @@ async function statusJson(path: string): Promise<FullStatus> {
   return JSON.parse(result.stdout) as FullStatus;
 }
 
+describe('pullback up with redis through Sentinel', () => {
+  it('runs its workers through the sentinels, names them without passwords, and exits 0 on SIGTERM', {
+    timeout: 120_000,
+  }, async () => {
+    const up = spawn(process.execPath, [MAIN, 'up', '--roles', 'export', '--config', await configWith({})], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const started = new Promise<void>((resolve, reject) => {
+      const read = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('running; stop with Ctrl-C')) resolve();
+      };
+      up.stdout.on('data', read);
+      up.stderr.on('data', read);
+      up.once('exit', () => reject(new Error(`up exited before it ran: ${output}`)));
+    });
+    const exited = once(up, 'exit');
+    try {
+      await started;
+    } catch (error) {
+      up.kill('SIGKILL');
+      throw error;
+    }
+    const ports = set.config.sentinels.map((sentinel) => `127.0.0.1:${sentinel.port}`).join(', ');
+    expect(output).toContain(`redis sentinels ${ports} (master "pullback")`);
+    up.kill('SIGTERM');
+    // Exit 0 only if closing left nothing open: a leftover connection would hold the process past its grace.
+    const [code] = await exited;
+    expect(output).toContain('pullback up: stopped');
+    expect(code).toBe(0);
+    expect(output).not.toContain(SERVER_PASSWORD);
+    expect(output).not.toContain(SENTINEL_PASSWORD);
+  });
+});
+
 describe('pullback status with redis through Sentinel', () => {
   it('reads the registry through the sentinels, and again after they failed over to the replica', {
     timeout: 240_000,
@@ -102,7 +140,7 @@ describe('pullback status with redis through Sentinel', () => {
     expect(result.stderr).not.toContain(SENTINEL_PASSWORD);
     expect(result.errorLines).toHaveLength(1);
     expect(result.errorLines[0]).toMatch(
-      /^pullback: redis master "pullback" via sentinels 127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+: authentication failed \(.*WRONGPASS.*\); HINT: check "password" \(the master's\) or "sentinelPassword" under "redis" in the config$/,
+      /^pullback: redis at sentinels 127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+ \(master "pullback"\): authentication failed \(.*WRONGPASS.*\); HINT: check "password" \(the master's\) or "sentinelPassword" under "redis" in the config$/,
     );
   });
 
@@ -115,7 +153,7 @@ describe('pullback status with redis through Sentinel', () => {
     expect(result.errorLines).toHaveLength(1);
     expect(result.errorLines[0]).toMatch(
       new RegExp(
-        `^pullback: cannot reach redis master "pullback" via sentinels 127\\.0\\.0\\.1:${a}, 127\\.0\\.0\\.1:${b}: no sentinel answered: .+; HINT: start redis-sentinel and redis-server, or fix "redis" in the config$`,
+        `^pullback: cannot reach redis at sentinels 127\\.0\\.0\\.1:${a}, 127\\.0\\.0\\.1:${b} \\(master "pullback"\\): no sentinel answered: .+; HINT: start redis-sentinel and redis-server, or fix "redis" in the config$`,
       ),
     );
   });
