@@ -168,4 +168,25 @@ describe('redis through Sentinel', () => {
     expect((await pipeline.registry.component('docs'))?.lastExport?.exportId).toBe(after);
     expect(await pipeline.registry.acquireLock('sentinel-test', 1000)).toBeUndefined();
   });
+
+  it('a planned failover (the old master stays up, demoted to a replica): the same registry and worker follow to the new master', async () => {
+    set = await startRedisSentinels({ password: SERVER_PASSWORD, sentinelPassword: SENTINEL_PASSWORD });
+    const { pipeline, exportNow } = await openThroughSentinels(set);
+    const before = await exportNow();
+    expect(await pipeline.connection.wait(1, 30_000)).toBe(1);
+
+    await set.failover(120_000);
+    const oldMaster = set.primary.port;
+    await waitFor('the old master to serve as a replica', async () =>
+      /^role:slave/m.test(await redisInfo(oldMaster, 'replication', SERVER_PASSWORD)) ? true : undefined,
+    );
+    await vi.waitFor(
+      async () =>
+        expect(await servedBy(pipeline.connection)).toEqual({ port: set?.replica.port, role: 'master' }),
+      { timeout: 60_000, interval: 200 },
+    );
+    const after = await exportNow();
+    expect(after).not.toBe(before);
+    expect((await pipeline.registry.component('docs'))?.lastExport?.exportId).toBe(after);
+  });
 });

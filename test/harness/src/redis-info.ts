@@ -6,7 +6,7 @@ export function redisInfo(port: number, section: string, password?: string): Pro
 }
 
 /**
- * The reply to `command` (one that answers with text: `INFO`, `CLIENT LIST`) from the
+ * The reply to `command` (one that answers with text, `INFO`, `CLIENT LIST`, or a status, `OK`) from the
  * Redis server or sentinel on 127.0.0.1:`port` (after AUTH, with `password`). Rejects
  * on a refused AUTH, an error reply or an unreachable port.
  */
@@ -33,6 +33,10 @@ export function redisText(port: number, command: string, password?: string): Pro
       const headerEnd = reply.indexOf('\r\n');
       if (headerEnd < 0) return;
       const header = reply.subarray(0, headerEnd).toString();
+      if (header.startsWith('+')) {
+        socket.destroy();
+        return resolve(header.slice(1));
+      }
       if (!header.startsWith('$')) return fail(new Error(`redis on port ${port}: ${header}`));
       const length = Number(header.slice(1));
       // The bulk reply is complete once its announced bytes and the closing CRLF are in.

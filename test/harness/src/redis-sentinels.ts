@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { findExecutable } from './find-executable.js';
 import { freePort } from './free-port.js';
 import { ping, redisServerArgs } from './redis.js';
-import { infoFields, redisInfo } from './redis-info.js';
+import { infoFields, redisInfo, redisText } from './redis-info.js';
 import { scratchDir } from './scratch-dir.js';
 import { startServer } from './server-process.js';
 import { waitFor } from './wait-for.js';
@@ -32,6 +32,11 @@ export interface RedisSentinels {
     readonly password?: string;
     readonly sentinelPassword?: string;
   };
+  /**
+   * A planned failover (`SENTINEL FAILOVER`): the replica is promoted and the old master,
+   * still running, becomes its replica. Returns once every sentinel names the replica.
+   */
+  failover(timeoutMs?: number): Promise<void>;
   /** Waits until every sentinel still running names the server on `port` as the master. */
   waitForMaster(port: number, timeoutMs?: number): Promise<void>;
   /** Stops the sentinels, then the servers. */
@@ -157,6 +162,15 @@ export async function startRedisSentinels(options: RedisSentinelsOptions = {}): 
         ...(sentinelPassword === undefined ? {} : { sentinelPassword }),
       },
       waitForMaster,
+      failover: async (timeoutMs = 60_000) => {
+        const answer = await redisText(
+          sentinels[0]?.port ?? 0,
+          `SENTINEL FAILOVER ${name}`,
+          sentinelPassword,
+        );
+        if (answer !== 'OK') throw new Error(`SENTINEL FAILOVER ${name}: ${answer}`);
+        await waitForMaster(replica.port, timeoutMs);
+      },
       stop: stopAll,
     };
   } catch (error) {
