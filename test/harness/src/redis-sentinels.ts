@@ -50,7 +50,7 @@ export interface RedisSentinelsOptions {
   readonly password?: string;
   /** The sentinels' own password. Default: none. */
   readonly sentinelPassword?: string;
-  /** How long the master is silent before a sentinel thinks it down. Default: 1 500 ms (Sentinel's: 30 s). */
+  /** How long the master is silent before a sentinel thinks it down. Default: 2 500 ms (Sentinel's: 30 s). */
   readonly downAfterMs?: number;
   /** Sentinel's `failover-timeout`. Default: 6 000 ms (Sentinel's: 3 min). */
   readonly failoverTimeoutMs?: number;
@@ -189,7 +189,7 @@ function sentinelConfig(
     'daemonize no',
     'sentinel resolve-hostnames no',
     `sentinel monitor ${name} 127.0.0.1 ${options.masterPort} ${QUORUM}`,
-    `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 1500}`,
+    `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 2500}`,
     `sentinel failover-timeout ${name} ${options.failoverTimeoutMs ?? 6000}`,
     `sentinel parallel-syncs ${name} 1`,
     ...(options.password === undefined ? [] : [`sentinel auth-pass ${name} ${options.password}`]),
