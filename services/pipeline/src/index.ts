@@ -104,7 +104,7 @@ export {
   PULL_QUEUE,
   pullJobId,
 } from './queues/queue-names.js';
-export { connectRedis, type Redis } from './queues/redis-connection.js';
+export { connectRedis, type Redis, type RedisOptions } from './queues/redis-connection.js';
 export { describeRestore, guardRegistry, type RegistryGuardOptions } from './queues/registry-guard.js';
 export { type JobProgress, type JobWork, type RunJobOptions, runJob } from './queues/run-job.js';
 export { closeWorkers, type RunningWorker, reportWorkerErrors } from './queues/running-worker.js';

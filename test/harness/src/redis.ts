@@ -20,33 +20,14 @@ export interface RedisOptions {
   readonly password?: string;
 }
 
-/**
- * Starts a throwaway redis-server on 127.0.0.1: no persistence, and `noeviction`,
- * the policy BullMQ requires (an evicted job key would silently lose work).
- */
+/** Starts a throwaway redis-server on 127.0.0.1 (see `redisServerArgs`). */
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const scratch = await scratchDir('redis');
   const command = await findExecutable('redis-server', ['/usr/bin', '/usr/local/bin', '/usr/sbin']);
   const launch = (port: number) =>
     startServer({
       command,
-      args: [
-        '--bind',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--dir',
-        scratch.path,
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--maxmemory-policy',
-        'noeviction',
-        '--daemonize',
-        'no',
-        ...(options.password === undefined ? [] : ['--requirepass', options.password]),
-      ],
+      args: redisServerArgs(port, scratch.path, options.password),
       logFile: join(scratch.path, 'redis.log'),
       isReady: () => ping(port, options.password),
     });
@@ -80,7 +61,33 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   }
 }
 
-function ping(port: number, password: string | undefined): Promise<boolean> {
+/**
+ * redis-server's arguments for a throwaway server on 127.0.0.1:`port`, kept in `dir`:
+ * no persistence, and `noeviction`, the policy BullMQ requires (an evicted job key
+ * would silently lose work). With `password`, clients and replicas must give it.
+ */
+export function redisServerArgs(port: number, dir: string, password: string | undefined): string[] {
+  return [
+    '--bind',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--maxmemory-policy',
+    'noeviction',
+    '--daemonize',
+    'no',
+    ...(password === undefined ? [] : ['--requirepass', password, '--masterauth', password]),
+  ];
+}
+
+/** True once the Redis server or sentinel on `port` answers PING (after AUTH, with `password`). */
+export function ping(port: number, password: string | undefined): Promise<boolean> {
   return new Promise((resolve) => {
     const auth = password === undefined ? '' : `AUTH ${password}\r\n`;
     const socket = createConnection({ host: '127.0.0.1', port }, () => socket.write(`${auth}PING\r\n`));

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { startPostgres, startRedis, startS3 } from '../src/index.js';
+import { redisInfo, startPostgres, startRedis, startRedisSentinels, startS3 } from '../src/index.js';
 
 function isAlive(pid: number): boolean {
   try {
@@ -89,6 +89,29 @@ describe('test harness', () => {
     }
     await expectGone(first);
     await expectGone(redis.pid);
+  });
+
+  it('starts Redis Sentinel (a master, a replica, three sentinels) that promotes the replica when the master is killed', {
+    timeout: 120_000,
+  }, async () => {
+    const set = await startRedisSentinels({ password: 'Server1', sentinelPassword: 'Sentinel1' });
+    const pids = [set.primary, set.replica, ...set.sentinels].map((node) => node.pid);
+    try {
+      expect(set.config).toEqual({
+        sentinels: set.sentinels.map((sentinel) => ({ host: '127.0.0.1', port: sentinel.port })),
+        name: 'pullback',
+        password: 'Server1',
+        sentinelPassword: 'Sentinel1',
+      });
+      expect(await redisInfo(set.replica.port, 'replication', 'Server1')).toContain('role:slave');
+      await set.primary.kill();
+      await expectGone(set.primary.pid);
+      await set.waitForMaster(set.replica.port);
+      expect(await redisInfo(set.replica.port, 'replication', 'Server1')).toContain('role:master');
+    } finally {
+      await set.stop();
+    }
+    for (const pid of pids) await expectGone(pid);
   });
 
   it('starts an S3-compatible server with a bucket', async () => {

@@ -24,7 +24,7 @@ import { type BuiltInRecipeOptions, builtInRecipes, closeBuiltInRecipes } from '
 import { recordedEpochs } from './recorded-epochs.js';
 
 export interface StartAllOptions extends BuiltInRecipeOptions {
-  /** Redis: an open connection (not closed by `close`). Default: the config's `redis` URL. */
+  /** Redis: an open connection (not closed by `close`). Default: one opened from the config's `redis`. */
   readonly redis?: Redis;
   /** Namespace of every Redis key. Default: `pullback`. */
   readonly prefix?: string;

@@ -1,4 +1,4 @@
-import { instanceLocation } from '@pullback/pipeline';
+import { instanceLocation, type RedisConfig } from '@pullback/pipeline';
 import { builtInRecipes } from '@pullback/workers';
 import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
@@ -37,8 +37,7 @@ export async function restorePoint(
 }
 
 /** The registry's live active (it moves on activation), when Redis answers; else undefined. */
-async function liveActive(component: string, redis: string | undefined): Promise<string | undefined> {
-  if (redis === undefined) return undefined;
+async function liveActive(component: string, redis: RedisConfig): Promise<string | undefined> {
   const pipeline = await openReachablePipeline(redis).catch(() => undefined);
   if (pipeline === undefined) return undefined;
   try {

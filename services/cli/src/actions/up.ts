@@ -1,3 +1,4 @@
+import { describeRedis } from '@pullback/pipeline/config';
 import { retryLine } from '@pullback/storage';
 import { redactUrl } from '@pullback/storage/redact-url';
 import { startAll } from '@pullback/workers';
@@ -43,7 +44,7 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
   });
   const say = (line: string) => context.stdout.write(`${line}\n`);
   say(
-    `pullback up: config ${path}, redis ${redactUrl(config.redis)}, archive ${redactUrl(config.archive.url)}`,
+    `pullback up: config ${path}, redis ${describeRedis(config.redis)}, archive ${redactUrl(config.archive.url)}`,
   );
   for (const [name, component] of Object.entries(config.components)) {
     const active = component.instances.find((instance) => instance.role === 'active');

@@ -8,10 +8,12 @@ export {
   type ArchiveKeySources,
   resolveArchiveKey,
 } from './archive-key.js';
+export { describeRedis } from './describe-redis.js';
 export * from './flags.js';
 export { loadConfig, parseConfig } from './load.js';
 export type { ConfigPathSource } from './path.js';
 export { DEFAULT_CONFIG_PATH, locateConfig, resolveConfigPath } from './path.js';
+export type { RedisConfig, SentinelConfig } from './redis-schema.js';
 export { DEFAULT_SCHEDULE } from './schedule.js';
 export type {
   AgentConfig,

@@ -8,8 +8,10 @@ import {
 } from '@pullback/archive/retention';
 import { z } from 'zod';
 import { describeValue } from './describe.js';
-import { checkLocation, checkRedisUrl } from './location.js';
+import { integer } from './integer.js';
+import { checkLocation } from './location.js';
 import { checkName } from './names.js';
+import { redisSchema, sentinelAddressSchema, sentinelSchema } from './redis-schema.js';
 import { checkSchedule, DEFAULT_SCHEDULE } from './schedule.js';
 
 /*
@@ -26,18 +28,6 @@ function checkedString(check: (text: string) => string | undefined) {
   return z.string().superRefine((text, ctx) => {
     const problem = check(text);
     if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: text });
-  });
-}
-
-/** zod says "expected number" for `"5432x"`; the schema means an integer, so say that. */
-function integer() {
-  return z.int({
-    error: (issue) =>
-      issue.code === 'invalid_type'
-        ? issue.input === undefined
-          ? 'required'
-          : `expected an integer, got ${describeValue(issue.input)}`
-        : undefined,
   });
 }
 
@@ -164,8 +154,11 @@ export const componentSchema = z.discriminatedUnion('recipe', [
 ]);
 
 export const configSchema = z.strictObject({
-  /** BullMQ's Redis: coordination only, never history. */
-  redis: checkedString(checkRedisUrl),
+  /**
+   * BullMQ's Redis: coordination only, never history. A redis:// URL, or the Sentinel
+   * form (`{ sentinels, name, ... }`, see redis-schema.ts) for a Redis that fails over.
+   */
+  redis: redisSchema,
   archive: z.strictObject({
     /** A path, file:///path or s3://bucket/prefix. */
     url: location,
@@ -207,6 +200,8 @@ export type AgentConfig = z.output<typeof agentSchema>;
 export const KNOWN_KEYS: readonly string[] = [
   ...Object.keys(configSchema.shape),
   ...Object.keys(configSchema.shape.archive.shape),
+  ...Object.keys(sentinelSchema.shape),
+  ...Object.keys(sentinelAddressSchema.shape),
   ...Object.keys(filesComponentSchema.shape),
   ...Object.keys(retentionSchema.shape),
   ...Object.keys(instanceSchema.shape),

@@ -1,5 +1,6 @@
 import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { RedisConfig } from '../config/redis-schema.js';
 import type { Config } from '../config/schema.js';
 import { PipelineError } from '../domain/errors.js';
 import { type PipelineStatus, type ReadStatusOptions, readStatus } from '../registry/read-status.js';
@@ -24,8 +25,8 @@ import type { JobProgress } from './run-job.js';
 const PENDING_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
 
 export interface PipelineOptions {
-  /** A Redis URL (the config's `redis`), or an open connection (then not closed by `close`). */
-  readonly redis: string | Redis;
+  /** The config's `redis` (a URL or the Sentinel form), or an open connection (then not closed by `close`). */
+  readonly redis: RedisConfig | Redis;
   /**
    * Namespace of every key, BullMQ's and the registry's, so that pipelines sharing
    * a Redis (tests, two deployments) never meet. Default: `pullback`.
@@ -99,8 +100,9 @@ export class Pipeline {
   private readonly jobOptions;
 
   constructor(options: PipelineOptions) {
-    this.ownsConnection = typeof options.redis === 'string';
-    this.connection = typeof options.redis === 'string' ? connectRedis(options.redis) : options.redis;
+    const redis = options.redis;
+    this.ownsConnection = !isConnection(redis);
+    this.connection = isConnection(redis) ? redis : connectRedis(redis);
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     this.registry = new Registry(this.connection, { prefix: this.prefix });
     this.jobOptions = defaultJobOptions(options.retry);
@@ -286,6 +288,11 @@ export class Pipeline {
     queue.on('error', (error: Error) => this.onError(error, `queue ${name}`));
     return queue;
   }
+}
+
+/** An open connection rather than the config's `redis` (a URL string or a mapping with `sentinels`). */
+function isConnection(redis: RedisConfig | Redis): redis is Redis {
+  return typeof redis !== 'string' && !('sentinels' in redis);
 }
 
 /** Opens the pipeline's queues and registry on Redis. Close it when done. */
