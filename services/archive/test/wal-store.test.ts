@@ -10,6 +10,7 @@ import {
   listWalStreams,
   openArchive,
   readWalHeader,
+  WalObjectEncoder,
   walObjectName,
 } from '../src/index.js';
 import { readAll } from '../src/repository/stream-bytes.js';
@@ -136,6 +137,28 @@ describe.each(['fs', 's3'] as const)('the archive wal store on the %s driver', (
     const complete = await fetchWalFile(ws.archive, STREAM, name, { allowPartial: true });
     expect(complete?.header.partial).toBe(false);
     expect(complete?.content.equals(whole)).toBe(true);
+  });
+
+  it('stores through one kept encoder: partials of two segments and a segment, each fetched as its own bytes', async () => {
+    const segmentSize = 1 * MiB;
+    const encoder = new WalObjectEncoder(segmentSize);
+    const [a, b] = ['000000010000000000000030', '000000010000000000000031'];
+    const wholeA = walBytes(30, segmentSize);
+    const wholeB = walBytes(31, segmentSize);
+    await archiveWalFile(ws.archive, STREAM, a, wholeA.subarray(0, 400_001), times(true, segmentSize), {
+      encoder,
+    });
+    await archiveWalFile(ws.archive, STREAM, b, wholeB.subarray(0, 200_001), times(true, segmentSize), {
+      encoder,
+    });
+    await archiveWalFile(ws.archive, STREAM, a, wholeA, times(false, segmentSize), { encoder });
+    await archiveWalFile(ws.archive, STREAM, b, wholeB.subarray(0, 900_001), times(true, segmentSize), {
+      encoder,
+    });
+    expect((await fetchWalFile(ws.archive, STREAM, a))?.content.equals(wholeA)).toBe(true);
+    const partialB = await fetchWalFile(ws.archive, STREAM, b, { allowPartial: true });
+    expect(partialB?.header.contentBytes).toBe(900_001);
+    expect(partialB?.content.equals(partialFile(wholeB.subarray(0, 900_001), segmentSize))).toBe(true);
   });
 
   it('refuses a complete segment of the wrong size and a history file stored as partial', async () => {

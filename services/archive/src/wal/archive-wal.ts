@@ -5,11 +5,11 @@ import { readAll } from '../repository/stream-bytes.js';
 import { checkSegmentSize, type WalFileName, walName } from './wal-names.js';
 import {
   decodeWalObject,
-  encodeWalObject,
   openWalHeader,
   receivedPrefix,
   WAL_HEADER_PROBE_BYTES,
   type WalHeader,
+  WalObjectEncoder,
   walHeaderEnd,
 } from './wal-object.js';
 import { walObjectName } from './wal-paths.js';
@@ -39,6 +39,15 @@ export interface WalOperationOptions {
   readonly signal?: AbortSignal;
 }
 
+export interface StoreWalOptions extends WalOperationOptions {
+  /**
+   * Builds the object in this encoder's kept buffer (the WAL receiver's, storing a
+   * partial every few hundred milliseconds) instead of fresh buffers; its stores must
+   * not overlap. Default: a fresh encoder.
+   */
+  readonly encoder?: WalObjectEncoder;
+}
+
 function loadOptions(signal: AbortSignal | undefined) {
   return signal ? { signal } : {};
 }
@@ -55,7 +64,7 @@ export async function archiveWalFile(
   name: WalFileName,
   content: Buffer,
   times: WalFileTimes,
-  options: WalOperationOptions = {},
+  options: StoreWalOptions = {},
 ): Promise<void> {
   const parsed = walName(name);
   const segmentSize = checkSegmentSize(times.segmentSize);
@@ -87,7 +96,7 @@ export async function archiveWalFile(
     lastReceivedAt: times.lastReceivedAt,
   };
   throwIfAborted(options.signal);
-  const object = encodeWalObject(
+  const object = (options.encoder ?? new WalObjectEncoder()).encode(
     archive.keys.encryption,
     objectName,
     header,

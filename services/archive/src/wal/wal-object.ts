@@ -1,7 +1,12 @@
-import { seal, TAG_BYTES, unseal } from '../crypto/seal.js';
+import { NONCE_BYTES, SEAL_OVERHEAD, seal, sealInPlace, TAG_BYTES, unseal } from '../crypto/seal.js';
 import { ArchiveError, CorruptDataError } from '../errors.js';
 import { compressPieces, uncompressPieces } from '../pack/lz4-pieces.js';
-import { zstdAvailable, zstdCompress, zstdDecompressInto } from '../pack/zstd-codec.js';
+import {
+  zstdAvailable,
+  zstdCompressBound,
+  zstdCompressInto,
+  zstdDecompressInto,
+} from '../pack/zstd-codec.js';
 import type { WalFileName } from './wal-names.js';
 
 /** What a WAL object says of its file, readable without its body. */
@@ -67,34 +72,89 @@ export function encodeWalObject(
   content: Buffer,
   compression: 'zstd' | 'lz4',
 ): Buffer {
-  if (content.length !== header.contentBytes) {
-    throw new ArchiveError('corrupt', `wal object ${objectName}: content is not contentBytes long`);
+  return new WalObjectEncoder().encode(encryptionKey, objectName, header, content, compression);
+}
+
+/** Room kept before the body for the sealed header: any header a reader accepts fits. */
+const HEADER_ROOM = MAX_HEADER_BYTES;
+
+/**
+ * Builds WAL objects in one buffer it keeps (the same bytes `encodeWalObject` returns):
+ * the body is compressed into it, sealed in place and the header put before it, so that
+ * storing a partial every few hundred milliseconds allocates nothing of its size. Each
+ * `encode` returns a view of that buffer, overwritten by the next: one store at a time
+ * per encoder.
+ */
+export class WalObjectEncoder {
+  private buffer: Buffer | undefined;
+
+  /** `contentBytes`: room for that much content from the start (a segment's size), not grown into. */
+  constructor(contentBytes = 0) {
+    if (contentBytes > 0) this.room(contentBytes, 'zstd');
   }
-  let stored: BodyCompression = 'none';
-  let body = content;
-  if (content.length > 64) {
-    const use = compression === 'zstd' && zstdAvailable ? 'zstd' : 'lz4';
-    const packed = use === 'zstd' ? zstdCompress(content) : compressPieces(content);
-    if (packed.length < content.length) {
-      stored = use;
-      body = packed;
+
+  encode(
+    encryptionKey: Buffer,
+    objectName: string,
+    header: WalHeader,
+    content: Buffer,
+    compression: 'zstd' | 'lz4',
+  ): Buffer {
+    if (content.length !== header.contentBytes) {
+      throw new ArchiveError('corrupt', `wal object ${objectName}: content is not contentBytes long`);
     }
+    const use = content.length <= 64 ? 'none' : compression === 'zstd' && zstdAvailable ? 'zstd' : 'lz4';
+    const buffer = this.room(content.length, use);
+    // The body first, after room for any header; moved up to the header's end below.
+    const bodyAt = PREFIX_BYTES + HEADER_ROOM + NONCE_BYTES;
+    let stored: BodyCompression = 'none';
+    let bodyBytes = content.length;
+    if (use === 'zstd') {
+      const packed = zstdCompressInto(content, buffer.subarray(bodyAt));
+      if (packed < content.length) [stored, bodyBytes] = ['zstd', packed];
+    } else if (use === 'lz4') {
+      const packed = compressPieces(content);
+      if (packed.length < content.length) {
+        [stored, bodyBytes] = ['lz4', packed.length];
+        packed.copy(buffer, bodyAt);
+      }
+    }
+    if (stored === 'none') content.copy(buffer, bodyAt);
+    const storedHeader: StoredWalHeader = {
+      version: 1,
+      name: header.name,
+      segmentSize: header.segmentSize,
+      contentBytes: header.contentBytes,
+      partial: header.partial,
+      firstReceivedAt: header.firstReceivedAt,
+      lastReceivedAt: header.lastReceivedAt,
+      compression: stored,
+    };
+    const sealedHeader = seal(
+      encryptionKey,
+      Buffer.from(JSON.stringify(storedHeader)),
+      headerAad(objectName),
+    );
+    MAGIC.copy(buffer, 0);
+    buffer.writeUInt32LE(sealedHeader.length, MAGIC.length);
+    sealedHeader.copy(buffer, PREFIX_BYTES);
+    const bodyStart = PREFIX_BYTES + sealedHeader.length + NONCE_BYTES;
+    buffer.copyWithin(bodyStart, bodyAt, bodyAt + bodyBytes);
+    const end = sealInPlace(encryptionKey, buffer, bodyStart, bodyBytes, bodyAad(objectName, sealedHeader));
+    return buffer.subarray(0, end);
   }
-  const storedHeader: StoredWalHeader = {
-    version: 1,
-    name: header.name,
-    segmentSize: header.segmentSize,
-    contentBytes: header.contentBytes,
-    partial: header.partial,
-    firstReceivedAt: header.firstReceivedAt,
-    lastReceivedAt: header.lastReceivedAt,
-    compression: stored,
-  };
-  const sealedHeader = seal(encryptionKey, Buffer.from(JSON.stringify(storedHeader)), headerAad(objectName));
-  const prefix = Buffer.alloc(PREFIX_BYTES);
-  MAGIC.copy(prefix, 0);
-  prefix.writeUInt32LE(sealedHeader.length, MAGIC.length);
-  return Buffer.concat([prefix, sealedHeader, seal(encryptionKey, body, bodyAad(objectName, sealedHeader))]);
+
+  /** The kept buffer, grown to fit `contentBytes` of content compressed as `use` would. */
+  private room(contentBytes: number, use: 'zstd' | 'lz4' | 'none'): Buffer {
+    const body =
+      use === 'zstd' && zstdAvailable
+        ? Math.max(contentBytes, zstdCompressBound(contentBytes))
+        : contentBytes;
+    const needed = PREFIX_BYTES + HEADER_ROOM + SEAL_OVERHEAD + body;
+    // Unsafe: every byte returned is written first; pages never written are never made resident.
+    if (this.buffer === undefined || this.buffer.length < needed) this.buffer = Buffer.allocUnsafe(needed);
+    return this.buffer;
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatLsn, parseLsn } from '@pullback/archive';
+import { formatLsn, parseLsn, WalObjectEncoder } from '@pullback/archive';
 import { partialContentBytes } from './partial-content.js';
 import { listSpool, type SpoolFile } from './spool-files.js';
 import type { WalArchive } from './wal-archive.js';
@@ -35,8 +35,33 @@ export class SpoolUploader {
   private readonly firstSeen = new Map<string, string>();
   private partialSeen: { file: string; bytes: number } | undefined;
   private partialBuffer: Buffer | undefined;
+  /** Builds every object this uploader stores in one kept buffer: its stores never overlap. */
+  private encoder: WalObjectEncoder | undefined;
 
   constructor(private readonly options: SpoolUploaderOptions) {}
+
+  /**
+   * Stores one file's content through the kept encoder. A store that failed may have
+   * left its body with a backend still letting go of it: the next store gets a new encoder.
+   */
+  private async store(
+    name: string,
+    content: Buffer,
+    partial: boolean,
+    times: { firstReceivedAt: string; lastReceivedAt: string },
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const encoder = this.encoder ?? new WalObjectEncoder(this.options.segmentSize);
+    this.encoder = undefined;
+    await this.options.archive.store(
+      this.options.stream,
+      name,
+      content,
+      { segmentSize: this.options.segmentSize, partial, ...times },
+      signal === undefined ? { encoder } : { signal, encoder },
+    );
+    this.encoder = encoder;
+  }
 
   /** One segment-sized buffer for reading partials, kept: a partial is read about every 300 ms. */
   private keptBuffer(): Buffer {
@@ -68,13 +93,7 @@ export class SpoolUploader {
     const bytes = partial ? partialContentBytes(content) : content.length;
     const times = await this.times(file, path);
     if (times === undefined) return;
-    await this.options.archive.store(
-      this.options.stream,
-      file.name,
-      partial ? content.subarray(0, bytes) : content,
-      { segmentSize: this.options.segmentSize, partial, ...times },
-      signal === undefined ? {} : { signal },
-    );
+    await this.store(file.name, partial ? content.subarray(0, bytes) : content, partial, times, signal);
     await rm(path, { force: true });
     this.firstSeen.delete(file.name);
     if (file.kind !== 'history') this.advance(file, bytes, 'both');
@@ -92,13 +111,7 @@ export class SpoolUploader {
     if (bytes <= (seen?.bytes ?? 0)) return;
     const times = await this.times(file, path);
     if (times === undefined) return;
-    await this.options.archive.store(
-      this.options.stream,
-      file.name,
-      content.subarray(0, bytes),
-      { segmentSize: this.options.segmentSize, partial: true, ...times },
-      signal === undefined ? {} : { signal },
-    );
+    await this.store(file.name, content.subarray(0, bytes), true, times, signal);
     this.partialSeen = { file: file.file, bytes };
     this.advance(file, bytes, 'both');
   }
