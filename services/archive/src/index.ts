@@ -53,6 +53,7 @@ export {
 export { describeGap as describeWalGap } from './verify/verify-wal.js';
 export {
   archiveWalFile,
+  archiveWalFileAt,
   type FetchWalOptions,
   fetchWalFile,
   type ReadWalHeaderOptions,

@@ -122,4 +122,34 @@ describe('a wal object encoder', () => {
       expect(decodeWalObject(key, objectName, object).content.equals(content)).toBe(true);
     }
   });
+
+  it('encodes content read piece by piece, across piece boundaries, compressed as well as given whole', async () => {
+    const encoder = new WalObjectEncoder(MiB);
+    const piece = 256 * 1024;
+    for (const [length, make] of [
+      [65, walLike],
+      [piece - 1, walLike],
+      [piece, walLike],
+      [piece + 1, walLike],
+      [MiB, walLike],
+      [piece + 7, pseudoRandom],
+    ] as const) {
+      const content = make(length, length);
+      const name = '000000010000000000000009';
+      const objectName = `wal/s.1/00000001/${name}.partial`;
+      const reads: number[] = [];
+      const readAt = async (into: Buffer, position: number) => {
+        reads.push(into.length);
+        content.copy(into, 0, position, position + into.length);
+      };
+      const header = headerOf(name, content, true);
+      const object = await encoder.encodeFrom(key, objectName, header, readAt, 'zstd');
+      expect(decodeWalObject(key, objectName, object).content.subarray(0, length).equals(content)).toBe(true);
+      // Compressed like content given whole (a frame of other blocks, a few bytes apart).
+      const whole = encodeWalObject(key, objectName, header, content, 'zstd').length;
+      expect(Math.abs(object.length - whole)).toBeLessThan(64);
+      // Never read whole, beyond one piece.
+      expect(Math.max(...reads)).toBeLessThanOrEqual(make === pseudoRandom ? length : piece);
+    }
+  });
 });

@@ -22,8 +22,14 @@ interface ZstdBindingModule {
   CCtx: new () => {
     setParameter(parameter: number, value: number): void;
     compress2(target: Buffer, plain: Buffer): number;
+    reset(directive: number): void;
+    setPledgedSrcSize(size: number): void;
+    /** Returns [bytes left to flush, bytes written, bytes read]. */
+    compressStream2(target: Buffer, plain: Buffer, end: number): [number, number, number];
   };
   CParameter: { compressionLevel: number; checksumFlag: number };
+  EndDirective: { continue: number; end: number };
+  ResetDirective: { sessionOnly: number };
   compressBound(plainLength: number): number;
 }
 type Compressor = InstanceType<ZstdModule['Compressor']>;
@@ -98,13 +104,53 @@ export function zstdCompressBound(plainLength: number): number {
  * holding tens of MB it cannot give back.
  */
 export function zstdCompressInto(plain: Buffer, out: Buffer): number {
-  if (!compressionContext) {
-    const { binding } = requireLoaded();
-    compressionContext = new binding.CCtx();
-    compressionContext.setParameter(binding.CParameter.compressionLevel, 1);
-    compressionContext.setParameter(binding.CParameter.checksumFlag, 1);
-  }
+  compressionContext ??= levelOneContext();
   return compressionContext.compress2(out, plain);
+}
+
+function levelOneContext(): CompressionContext {
+  const { binding } = requireLoaded();
+  const created = new binding.CCtx();
+  created.setParameter(binding.CParameter.compressionLevel, 1);
+  created.setParameter(binding.CParameter.checksumFlag, 1);
+  return created;
+}
+
+/**
+ * Writes one zstd frame (level 1, checksummed, as `zstdCompress`) of a plaintext given
+ * piece by piece, into a buffer the caller keeps: a WAL segment is compressed from its
+ * file without being held whole. One frame at a time per writer.
+ */
+export class ZstdFrameWriter {
+  private readonly context = levelOneContext();
+
+  /** Starts a frame of `plainLength` bytes (which its header records). */
+  begin(plainLength: number): void {
+    const { binding } = requireLoaded();
+    this.context.reset(binding.ResetDirective.sessionOnly);
+    this.context.setPledgedSrcSize(plainLength);
+  }
+
+  /**
+   * Compresses `piece` into `out` from `at` (room to `zstdCompressBound` of the whole
+   * plaintext); `last` ends the frame. Returns where the frame now ends in `out`.
+   */
+  write(piece: Buffer, out: Buffer, at: number, last: boolean): number {
+    const { binding } = requireLoaded();
+    const end = last ? binding.EndDirective.end : binding.EndDirective.continue;
+    let read = 0;
+    for (;;) {
+      const [left, written, consumed] = this.context.compressStream2(
+        out.subarray(at),
+        piece.subarray(read),
+        end,
+      );
+      at += written;
+      read += consumed;
+      if (read === piece.length && (!last || left === 0)) return at;
+      if (written === 0 && consumed === 0) throw new RangeError('zstd frame does not fit its buffer');
+    }
+  }
 }
 
 const ZSTD_MAGIC = 0xfd2fb528;

@@ -2,6 +2,7 @@ import { NONCE_BYTES, SEAL_OVERHEAD, seal, sealInPlace, TAG_BYTES, unseal } from
 import { ArchiveError, CorruptDataError } from '../errors.js';
 import { compressPieces, uncompressPieces } from '../pack/lz4-pieces.js';
 import {
+  ZstdFrameWriter,
   zstdAvailable,
   zstdCompressBound,
   zstdCompressInto,
@@ -75,6 +76,9 @@ export function encodeWalObject(
   return new WalObjectEncoder().encode(encryptionKey, objectName, header, content, compression);
 }
 
+/** Content is read in pieces of this size by `encodeFrom`. */
+const READ_PIECE = 256 * 1024;
+
 /** Room kept before the body for the sealed header: any header a reader accepts fits. */
 const HEADER_ROOM = MAX_HEADER_BYTES;
 
@@ -87,6 +91,8 @@ const HEADER_ROOM = MAX_HEADER_BYTES;
  */
 export class WalObjectEncoder {
   private buffer: Buffer | undefined;
+  private frameWriter: ZstdFrameWriter | undefined;
+  private piece: Buffer | undefined;
 
   /** `contentBytes`: room for that much content from the start (a segment's size), not grown into. */
   constructor(contentBytes = 0) {
@@ -120,6 +126,57 @@ export class WalObjectEncoder {
       }
     }
     if (stored === 'none') content.copy(buffer, bodyAt);
+    return this.finish(encryptionKey, objectName, header, stored, bodyBytes);
+  }
+
+  /**
+   * `encode` of content read piece by piece (`readAt` fills its buffer from that
+   * position of the content): with zstd, the content is never held whole, only the
+   * object. Where zstd is missing, it is read whole and compressed with lz4.
+   */
+  async encodeFrom(
+    encryptionKey: Buffer,
+    objectName: string,
+    header: WalHeader,
+    readAt: (into: Buffer, position: number) => Promise<void>,
+    compression: 'zstd' | 'lz4',
+  ): Promise<Buffer> {
+    const length = header.contentBytes;
+    const use = length <= 64 ? 'none' : compression === 'zstd' && zstdAvailable ? 'zstd' : 'lz4';
+    if (use === 'lz4') {
+      const content = Buffer.allocUnsafe(length);
+      await readAt(content, 0);
+      return this.encode(encryptionKey, objectName, header, content, compression);
+    }
+    const buffer = this.room(length, use);
+    const bodyAt = PREFIX_BYTES + HEADER_ROOM + NONCE_BYTES;
+    if (use === 'zstd') {
+      this.frameWriter ??= new ZstdFrameWriter();
+      this.frameWriter.begin(length);
+      this.piece ??= Buffer.allocUnsafe(READ_PIECE);
+      let end = bodyAt;
+      for (let position = 0; position < length; position += READ_PIECE) {
+        const piece = this.piece.subarray(0, Math.min(READ_PIECE, length - position));
+        await readAt(piece, position);
+        end = this.frameWriter.write(piece, buffer, end, position + piece.length === length);
+      }
+      if (end - bodyAt < length) return this.finish(encryptionKey, objectName, header, 'zstd', end - bodyAt);
+    }
+    // Stored as it is (it did not compress): read into the body's place.
+    await readAt(buffer.subarray(bodyAt, bodyAt + length), 0);
+    return this.finish(encryptionKey, objectName, header, 'none', length);
+  }
+
+  /** Seals the body at `bodyAt` and puts the sealed header before it. */
+  private finish(
+    encryptionKey: Buffer,
+    objectName: string,
+    header: WalHeader,
+    stored: BodyCompression,
+    bodyBytes: number,
+  ): Buffer {
+    const buffer = this.buffer!;
+    const bodyAt = PREFIX_BYTES + HEADER_ROOM + NONCE_BYTES;
     const storedHeader: StoredWalHeader = {
       version: 1,
       name: header.name,
