@@ -1,4 +1,4 @@
-import { NONCE_BYTES, SEAL_OVERHEAD, seal, sealInPlace, TAG_BYTES, unseal } from '../crypto/seal.js';
+import { NONCE_BYTES, seal, sealInPlace, TAG_BYTES, unseal } from '../crypto/seal.js';
 import { ArchiveError, CorruptDataError } from '../errors.js';
 import { compressPieces, uncompressPieces } from '../pack/lz4-pieces.js';
 import {
@@ -79,12 +79,15 @@ export function encodeWalObject(
 /** Content is read in pieces of this size by `encodeFrom`. */
 const READ_PIECE = 256 * 1024;
 
-/** Room kept before the body for the sealed header: any header a reader accepts fits. */
-const HEADER_ROOM = MAX_HEADER_BYTES;
+/**
+ * Where the body is first written in the kept buffer: after room for any sealed header a
+ * reader accepts, and its box's nonce; moved up to the header's end once that is sealed.
+ */
+const BODY_AT = PREFIX_BYTES + MAX_HEADER_BYTES + NONCE_BYTES;
 
 /**
- * Builds WAL objects in one buffer it keeps (the same bytes `encodeWalObject` returns):
- * the body is compressed into it, sealed in place and the header put before it, so that
+ * Builds WAL objects (docs/repository-format.md § 15) in one buffer it keeps: the body
+ * is compressed into it, sealed in place and the header put before it, so that
  * storing a partial every few hundred milliseconds allocates nothing of its size. Each
  * `encode` returns a view of that buffer, overwritten by the next: one store at a time
  * per encoder.
@@ -111,21 +114,19 @@ export class WalObjectEncoder {
     }
     const use = content.length <= 64 ? 'none' : compression === 'zstd' && zstdAvailable ? 'zstd' : 'lz4';
     const buffer = this.room(content.length, use);
-    // The body first, after room for any header; moved up to the header's end below.
-    const bodyAt = PREFIX_BYTES + HEADER_ROOM + NONCE_BYTES;
     let stored: BodyCompression = 'none';
     let bodyBytes = content.length;
     if (use === 'zstd') {
-      const packed = zstdCompressInto(content, buffer.subarray(bodyAt));
+      const packed = zstdCompressInto(content, buffer.subarray(BODY_AT));
       if (packed < content.length) [stored, bodyBytes] = ['zstd', packed];
     } else if (use === 'lz4') {
       const packed = compressPieces(content);
       if (packed.length < content.length) {
         [stored, bodyBytes] = ['lz4', packed.length];
-        packed.copy(buffer, bodyAt);
+        packed.copy(buffer, BODY_AT);
       }
     }
-    if (stored === 'none') content.copy(buffer, bodyAt);
+    if (stored === 'none') content.copy(buffer, BODY_AT);
     return this.finish(encryptionKey, objectName, header, stored, bodyBytes);
   }
 
@@ -149,25 +150,25 @@ export class WalObjectEncoder {
       return this.encode(encryptionKey, objectName, header, content, compression);
     }
     const buffer = this.room(length, use);
-    const bodyAt = PREFIX_BYTES + HEADER_ROOM + NONCE_BYTES;
     if (use === 'zstd') {
       this.frameWriter ??= new ZstdFrameWriter();
       this.frameWriter.begin(length);
       this.piece ??= Buffer.allocUnsafe(READ_PIECE);
-      let end = bodyAt;
+      let end = BODY_AT;
       for (let position = 0; position < length; position += READ_PIECE) {
         const piece = this.piece.subarray(0, Math.min(READ_PIECE, length - position));
         await readAt(piece, position);
         end = this.frameWriter.write(piece, buffer, end, position + piece.length === length);
       }
-      if (end - bodyAt < length) return this.finish(encryptionKey, objectName, header, 'zstd', end - bodyAt);
+      if (end - BODY_AT < length)
+        return this.finish(encryptionKey, objectName, header, 'zstd', end - BODY_AT);
     }
     // Stored as it is (it did not compress): read into the body's place.
-    await readAt(buffer.subarray(bodyAt, bodyAt + length), 0);
+    await readAt(buffer.subarray(BODY_AT, BODY_AT + length), 0);
     return this.finish(encryptionKey, objectName, header, 'none', length);
   }
 
-  /** Seals the body at `bodyAt` and puts the sealed header before it. */
+  /** Seals the body at `BODY_AT` and puts the sealed header before it. */
   private finish(
     encryptionKey: Buffer,
     objectName: string,
@@ -176,7 +177,6 @@ export class WalObjectEncoder {
     bodyBytes: number,
   ): Buffer {
     const buffer = this.buffer!;
-    const bodyAt = PREFIX_BYTES + HEADER_ROOM + NONCE_BYTES;
     const storedHeader: StoredWalHeader = {
       version: 1,
       name: header.name,
@@ -196,7 +196,7 @@ export class WalObjectEncoder {
     buffer.writeUInt32LE(sealedHeader.length, MAGIC.length);
     sealedHeader.copy(buffer, PREFIX_BYTES);
     const bodyStart = PREFIX_BYTES + sealedHeader.length + NONCE_BYTES;
-    buffer.copyWithin(bodyStart, bodyAt, bodyAt + bodyBytes);
+    buffer.copyWithin(bodyStart, BODY_AT, BODY_AT + bodyBytes);
     const end = sealInPlace(encryptionKey, buffer, bodyStart, bodyBytes, bodyAad(objectName, sealedHeader));
     return buffer.subarray(0, end);
   }
@@ -207,7 +207,7 @@ export class WalObjectEncoder {
       use === 'zstd' && zstdAvailable
         ? Math.max(contentBytes, zstdCompressBound(contentBytes))
         : contentBytes;
-    const needed = PREFIX_BYTES + HEADER_ROOM + SEAL_OVERHEAD + body;
+    const needed = BODY_AT + body + TAG_BYTES;
     // Unsafe: every byte returned is written first; pages never written are never made resident.
     if (this.buffer === undefined || this.buffer.length < needed) this.buffer = Buffer.allocUnsafe(needed);
     return this.buffer;
