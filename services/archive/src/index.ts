@@ -53,10 +53,12 @@ export {
 export { describeGap as describeWalGap } from './verify/verify-wal.js';
 export {
   archiveWalFile,
+  archiveWalFileAt,
   type FetchWalOptions,
   fetchWalFile,
   type ReadWalHeaderOptions,
   readWalHeader,
+  type StoreWalOptions,
   type WalFileTimes,
   type WalOperationOptions,
 } from './wal/archive-wal.js';
@@ -97,5 +99,5 @@ export {
   walName,
   walStreamName,
 } from './wal/wal-names.js';
-export type { WalHeader } from './wal/wal-object.js';
+export { type WalHeader, WalObjectEncoder } from './wal/wal-object.js';
 export { walObjectName } from './wal/wal-paths.js';

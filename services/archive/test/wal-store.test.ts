@@ -1,8 +1,10 @@
+import { open, writeFile } from 'node:fs/promises';
 import { type S3Server, startS3 } from '@pullback/harness';
 import { type Backend, type ByteRange, openBackend } from '@pullback/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   archiveWalFile,
+  archiveWalFileAt,
   CorruptDataError,
   fetchWalFile,
   isArchiveError,
@@ -10,6 +12,7 @@ import {
   listWalStreams,
   openArchive,
   readWalHeader,
+  WalObjectEncoder,
   walObjectName,
 } from '../src/index.js';
 import { readAll } from '../src/repository/stream-bytes.js';
@@ -136,6 +139,61 @@ describe.each(['fs', 's3'] as const)('the archive wal store on the %s driver', (
     const complete = await fetchWalFile(ws.archive, STREAM, name, { allowPartial: true });
     expect(complete?.header.partial).toBe(false);
     expect(complete?.content.equals(whole)).toBe(true);
+  });
+
+  it('stores through one kept encoder: partials of two segments and a segment, each fetched as its own bytes', async () => {
+    const segmentSize = 1 * MiB;
+    const encoder = new WalObjectEncoder(segmentSize);
+    const [a, b] = ['000000010000000000000040', '000000010000000000000041'];
+    const wholeA = walBytes(30, segmentSize);
+    const wholeB = walBytes(31, segmentSize);
+    await archiveWalFile(ws.archive, STREAM, a, wholeA.subarray(0, 400_001), times(true, segmentSize), {
+      encoder,
+    });
+    await archiveWalFile(ws.archive, STREAM, b, wholeB.subarray(0, 200_001), times(true, segmentSize), {
+      encoder,
+    });
+    await archiveWalFile(ws.archive, STREAM, a, wholeA, times(false, segmentSize), { encoder });
+    await archiveWalFile(ws.archive, STREAM, b, wholeB.subarray(0, 900_001), times(true, segmentSize), {
+      encoder,
+    });
+    expect((await fetchWalFile(ws.archive, STREAM, a))?.content.equals(wholeA)).toBe(true);
+    const partialB = await fetchWalFile(ws.archive, STREAM, b, { allowPartial: true });
+    expect(partialB?.header.contentBytes).toBe(900_001);
+    expect(partialB?.content.equals(partialFile(wholeB.subarray(0, 900_001), segmentSize))).toBe(true);
+  });
+
+  it('stores from an open file, read in pieces: a partial without its trailing zeros, then the segment', async () => {
+    const segmentSize = 1 * MiB;
+    const name = '000000010000000000000042';
+    const whole = walBytes(32, segmentSize);
+    const path = ws.path('spool-file');
+    const encoder = new WalObjectEncoder(segmentSize);
+    // Received 600 001 bytes; the length given runs 70 000 bytes into the zeros after them.
+    await writeFile(path, partialFile(whole.subarray(0, 600_001), segmentSize));
+    const file = await open(path, 'r');
+    try {
+      await archiveWalFileAt(ws.archive, STREAM, name, file, 670_001, times(true, segmentSize), { encoder });
+      const partial = await fetchWalFile(ws.archive, STREAM, name, { allowPartial: true });
+      expect(partial?.header.contentBytes).toBe(600_001);
+      expect(partial?.content.equals(partialFile(whole.subarray(0, 600_001), segmentSize))).toBe(true);
+      await expect(
+        archiveWalFileAt(ws.archive, STREAM, name, file, segmentSize + 1, times(true, segmentSize)),
+      ).rejects.toThrow(/longer than its segment size/);
+    } finally {
+      await file.close();
+    }
+    await writeFile(path, whole);
+    const complete = await open(path, 'r');
+    try {
+      await archiveWalFileAt(ws.archive, STREAM, name, complete, segmentSize, times(false, segmentSize), {
+        encoder,
+      });
+    } finally {
+      await complete.close();
+    }
+    expect((await fetchWalFile(ws.archive, STREAM, name))?.content.equals(whole)).toBe(true);
+    expect(await objectExists(ws.backend, walObjectName(STREAM, name, true))).toBe(false);
   });
 
   it('refuses a complete segment of the wrong size and a history file stored as partial', async () => {

@@ -1,10 +1,10 @@
-import { writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { scratchDir } from '@pullback/harness';
 import { describe, expect, it } from 'vitest';
 import { LagClock } from '../src/wal/lag-clock.js';
 import { lsnDistance } from '../src/wal/lsn.js';
-import { partialContentBytes } from '../src/wal/partial-content.js';
+import { partialContentBytes, partialFileContentBytes } from '../src/wal/partial-content.js';
 import { listSpool } from '../src/wal/spool-files.js';
 
 const MiB = 1024 * 1024;
@@ -19,6 +19,36 @@ describe("the spool's WAL files", () => {
     expect(partialContentBytes(file, 8192 * 2)).toBe(8192 * 3 + 104);
     file.fill(7, 0, 16 * MiB);
     expect(partialContentBytes(file, 8192)).toBe(16 * MiB);
+  });
+
+  it('finds the same end in an open file, read piece by piece from the page of the known end', async () => {
+    const spool = await scratchDir('partial-file');
+    try {
+      const file = Buffer.alloc(MiB);
+      const path = join(spool.path, 'partial');
+      const piece = Buffer.alloc(8192 * 4);
+      for (const [received, from] of [
+        [0, 0],
+        [8192 * 3 + 100, 0],
+        [8192 * 3 + 100, 8192 * 2],
+        [8192 * 8, 8192],
+        [8192 * 40 + 5, 8192 * 33],
+        [MiB, 8192],
+      ] as const) {
+        file.fill(0).fill(7, 0, received);
+        await writeFile(path, file);
+        const handle = await open(path, 'r');
+        try {
+          expect(await partialFileContentBytes(handle, MiB, from, piece)).toBe(
+            partialContentBytes(file, from),
+          );
+        } finally {
+          await handle.close();
+        }
+      }
+    } finally {
+      await spool.remove();
+    }
   });
 
   it('measures the bytes between two positions, none backwards', () => {

@@ -12,7 +12,7 @@
  * import roles run in this process.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -33,6 +33,8 @@ const replayBytes = Number(process.env.BENCH_REPLAY_BYTES ?? 1024 ** 3);
 /** The steady background load: pgbench transactions per second, 2 clients. */
 const rate = Number(process.env.BENCH_RATE ?? 200);
 /** BENCH_ONLY=replay,sync runs only those parts (lag, rpo, replay, catchup, sync); default all. */
+/** BENCH_RSS_LOG=FILE appends every memory sample of the pull side to FILE. */
+const rssLog = process.env.BENCH_RSS_LOG;
 const only = new Set((process.env.BENCH_ONLY ?? 'lag,rpo,replay,catchup,sync').split(','));
 const REPO = join(import.meta.dirname, '..', '..', '..');
 
@@ -165,7 +167,7 @@ async function main(): Promise<void> {
     const rss = pull.peaks();
     rows.push({
       what: 'receiver peak RSS (pull-backup process started fresh, while it only streams WAL; pg_receivewal beside it)',
-      value: `${(rss.streaming / 1e6).toFixed(0)} MB (+ pg_receivewal ${(rss.receivewal / 1e6).toFixed(0)} MB); with pulls ${(rss.all / 1e6).toFixed(0)} MB`,
+      value: `${(rss.streaming / 1e6).toFixed(0)} MB (${(rss.streamingAnon / 1e6).toFixed(0)} MB of it anonymous) (+ pg_receivewal ${(rss.receivewal / 1e6).toFixed(0)} MB); with pulls ${(rss.all / 1e6).toFixed(0)} MB`,
       target: verdict(rss.streaming + rss.receivewal <= 150e6, '<= 150 MB'),
     });
   } finally {
@@ -317,7 +319,7 @@ async function measureCatchUp(
 interface PullSide {
   readonly child: ChildProcess;
   phase(name: 'streaming' | 'pulling'): void;
-  peaks(): { streaming: number; receivewal: number; all: number };
+  peaks(): { streaming: number; streamingAnon: number; receivewal: number; all: number };
   stop(): Promise<void>;
 }
 
@@ -327,11 +329,22 @@ async function startPullSide(
   previous?: PullSide,
   initialPhase: 'streaming' | 'pulling' = 'pulling',
 ): Promise<PullSide> {
+  // The `pullback` executable itself, as a user runs it: with the V8 settings of its shebang.
   const child = spawn(
-    process.execPath,
-    [join(REPO, 'bin', 'pullback.js'), 'up', '--roles', 'pull-backup', '--config', configPath],
+    join(REPO, 'bin', 'pullback.js'),
+    ['up', '--roles', 'pull-backup', '--config', configPath],
     {
-      env: { ...process.env, ...sandbox.env, PULLBACK_PG_SOCKET_DIR: sandbox.socketDir },
+      env: {
+        ...process.env,
+        ...sandbox.env,
+        PULLBACK_PG_SOCKET_DIR: sandbox.socketDir,
+        ...(rssLog === undefined
+          ? {}
+          : {
+              NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${new URL('./wal/memory-probe.js', import.meta.url).href}`,
+              BENCH_MEMORY_PROBE_FILE: `${rssLog}.probe`,
+            }),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -348,14 +361,24 @@ async function startPullSide(
   let phase = initialPhase;
   const peak = {
     streaming: before?.streaming ?? 0,
+    streamingAnon: before?.streamingAnon ?? 0,
     receivewal: before?.receivewal ?? 0,
     all: before?.all ?? 0,
   };
+  const started = Date.now();
   const timer = setInterval(() => {
-    void peakRss(child.pid!).then(({ self, children }) => {
+    void peakRss(child.pid!).then(({ self, selfAnon, children }) => {
       peak.all = Math.max(peak.all, self);
-      if (phase === 'streaming') peak.streaming = Math.max(peak.streaming, self);
+      if (phase === 'streaming' && self > peak.streaming) {
+        peak.streaming = self;
+        peak.streamingAnon = selfAnon;
+      }
       peak.receivewal = Math.max(peak.receivewal, children);
+      // BENCH_RSS_LOG=FILE: every sample, to see what the peak grows from.
+      if (rssLog !== undefined) {
+        const line = `${((Date.now() - started) / 1000).toFixed(1)} ${phase} rss ${(self / 1e6).toFixed(1)} anon ${(selfAnon / 1e6).toFixed(1)} children ${(children / 1e6).toFixed(1)}\n`;
+        void appendFile(rssLog, line);
+      }
     });
   }, 500);
   return {

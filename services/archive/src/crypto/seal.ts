@@ -23,6 +23,33 @@ export function seal(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
   return out;
 }
 
+/**
+ * `seal` in place: the plaintext at `buffer[start, start + length)` becomes a sealed box
+ * at `buffer[start - NONCE_BYTES, start + length + TAG_BYTES)`, the same bytes `seal`
+ * would return; returns the box's end. It encrypts in small pieces, each written back
+ * where it was read, so that sealing megabytes allocates no buffer of their size.
+ */
+export function sealInPlace(key: Buffer, buffer: Buffer, start: number, length: number, aad: Buffer): number {
+  if (start < NONCE_BYTES || start + length + TAG_BYTES > buffer.length) {
+    throw new RangeError('no room around the plaintext for the nonce and tag');
+  }
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(aad);
+  nonce.copy(buffer, start - NONCE_BYTES);
+  const end = start + length;
+  // GCM writes as much as it reads, never more: the written end never passes the read one.
+  let written = start;
+  for (let read = start; read < end; read += SEAL_PIECE) {
+    written += cipher.update(buffer.subarray(read, Math.min(end, read + SEAL_PIECE))).copy(buffer, written);
+  }
+  written += cipher.final().copy(buffer, written);
+  return written + cipher.getAuthTag().copy(buffer, written);
+}
+
+/** Small enough for the allocator to reuse one piece's output for the next. */
+const SEAL_PIECE = 64 * 1024;
+
 /** Returns the plaintext, or `undefined` when the box fails authentication. */
 export function unseal(key: Buffer, sealed: Buffer, aad: Buffer): Buffer | undefined {
   if (sealed.length < SEAL_OVERHEAD) return undefined;

@@ -18,10 +18,24 @@ interface ZstdModule {
 interface ZstdBindingModule {
   /** Returns the length written into `target`; throws when the frame does not fit. */
   DCtx: new () => { decompress(target: Buffer, frame: Buffer): number };
+  /** `compress2` returns the length written into `target`; throws when it does not fit. */
+  CCtx: new () => {
+    setParameter(parameter: number, value: number): void;
+    compress2(target: Buffer, plain: Buffer): number;
+    reset(directive: number): void;
+    setPledgedSrcSize(size: number): void;
+    /** Returns [bytes left to flush, bytes written, bytes read]. */
+    compressStream2(target: Buffer, plain: Buffer, end: number): [number, number, number];
+  };
+  CParameter: { compressionLevel: number; checksumFlag: number };
+  EndDirective: { continue: number; end: number };
+  ResetDirective: { sessionOnly: number };
+  compressBound(plainLength: number): number;
 }
 type Compressor = InstanceType<ZstdModule['Compressor']>;
 type Decompressor = InstanceType<ZstdModule['Decompressor']>;
 type DecompressionContext = InstanceType<ZstdBindingModule['DCtx']>;
+type CompressionContext = InstanceType<ZstdBindingModule['CCtx']>;
 
 function loadZstd(): { zstd: ZstdModule; binding: ZstdBindingModule } | undefined {
   try {
@@ -44,6 +58,7 @@ export const zstdAvailable = zstd !== undefined;
 let compressor: Compressor | undefined;
 let decompressor: Decompressor | undefined;
 let context: DecompressionContext | undefined;
+let compressionContext: CompressionContext | undefined;
 
 function requireZstd(): ZstdModule {
   return requireLoaded().zstd;
@@ -75,6 +90,67 @@ export function zstdCompress(plain: Buffer): Buffer {
     compressor.setParameters({ compressionLevel: 1, checksumFlag: true });
   }
   return compressor.compress(plain);
+}
+
+/** The most bytes `zstdCompressInto` can write for `plainLength` bytes. */
+export function zstdCompressBound(plainLength: number): number {
+  return requireLoaded().binding.compressBound(plainLength);
+}
+
+/**
+ * `zstdCompress` into `out` (at least `zstdCompressBound` long): the same frame, written
+ * where the caller keeps it; returns its length. The WAL receiver compresses a segment
+ * every few hundred milliseconds: a fresh 16 MiB result each time leaves the allocator
+ * holding tens of MB it cannot give back.
+ */
+export function zstdCompressInto(plain: Buffer, out: Buffer): number {
+  compressionContext ??= levelOneContext();
+  return compressionContext.compress2(out, plain);
+}
+
+function levelOneContext(): CompressionContext {
+  const { binding } = requireLoaded();
+  const created = new binding.CCtx();
+  created.setParameter(binding.CParameter.compressionLevel, 1);
+  created.setParameter(binding.CParameter.checksumFlag, 1);
+  return created;
+}
+
+/**
+ * Writes one zstd frame (level 1, checksummed, as `zstdCompress`) of a plaintext given
+ * piece by piece, into a buffer the caller keeps: a WAL segment is compressed from its
+ * file without being held whole. One frame at a time per writer.
+ */
+export class ZstdFrameWriter {
+  private readonly context = levelOneContext();
+
+  /** Starts a frame of `plainLength` bytes (which its header records). */
+  begin(plainLength: number): void {
+    const { binding } = requireLoaded();
+    this.context.reset(binding.ResetDirective.sessionOnly);
+    this.context.setPledgedSrcSize(plainLength);
+  }
+
+  /**
+   * Compresses `piece` into `out` from `at` (room to `zstdCompressBound` of the whole
+   * plaintext); `last` ends the frame. Returns where the frame now ends in `out`.
+   */
+  write(piece: Buffer, out: Buffer, at: number, last: boolean): number {
+    const { binding } = requireLoaded();
+    const end = last ? binding.EndDirective.end : binding.EndDirective.continue;
+    let read = 0;
+    for (;;) {
+      const [left, written, consumed] = this.context.compressStream2(
+        out.subarray(at),
+        piece.subarray(read),
+        end,
+      );
+      at += written;
+      read += consumed;
+      if (read === piece.length && (!last || left === 0)) return at;
+      if (written === 0 && consumed === 0) throw new RangeError('zstd frame does not fit its buffer');
+    }
+  }
 }
 
 const ZSTD_MAGIC = 0xfd2fb528;

@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import { isNotFound } from '@pullback/storage';
 import { ArchiveError, throwIfAborted } from '../errors.js';
 import type { Archive } from '../repository/archive.js';
@@ -5,11 +6,11 @@ import { readAll } from '../repository/stream-bytes.js';
 import { checkSegmentSize, type WalFileName, walName } from './wal-names.js';
 import {
   decodeWalObject,
-  encodeWalObject,
   openWalHeader,
   receivedPrefix,
   WAL_HEADER_PROBE_BYTES,
   type WalHeader,
+  WalObjectEncoder,
   walHeaderEnd,
 } from './wal-object.js';
 import { walObjectName } from './wal-paths.js';
@@ -39,6 +40,15 @@ export interface WalOperationOptions {
   readonly signal?: AbortSignal;
 }
 
+export interface StoreWalOptions extends WalOperationOptions {
+  /**
+   * Builds the object in this encoder's kept buffer (the WAL receiver's, storing a
+   * partial every few hundred milliseconds) instead of fresh buffers; its stores must
+   * not overlap. Default: a fresh encoder.
+   */
+  readonly encoder?: WalObjectEncoder;
+}
+
 function loadOptions(signal: AbortSignal | undefined) {
   return signal ? { signal } : {};
 }
@@ -55,8 +65,65 @@ export async function archiveWalFile(
   name: WalFileName,
   content: Buffer,
   times: WalFileTimes,
-  options: WalOperationOptions = {},
+  options: StoreWalOptions = {},
 ): Promise<void> {
+  const target = walTarget(stream, name, content.length, times);
+  const held = target.partial ? receivedPrefix(content) : content;
+  throwIfAborted(options.signal);
+  const object = (options.encoder ?? new WalObjectEncoder()).encode(
+    archive.keys.encryption,
+    target.objectName,
+    headerOf(target, held.length, times),
+    held,
+    archive.config.compression,
+  );
+  await saveWalObject(archive, stream, target, object, options.signal);
+}
+
+/**
+ * `archiveWalFile` of the first `length` bytes of an open file (the WAL receiver's
+ * spool): read in pieces as it is compressed, never held whole. The bytes must not
+ * change while they are read (pg_receivewal only appends after them).
+ */
+export async function archiveWalFileAt(
+  archive: Archive,
+  stream: string,
+  name: WalFileName,
+  file: FileHandle,
+  length: number,
+  times: WalFileTimes,
+  options: StoreWalOptions = {},
+): Promise<void> {
+  const target = walTarget(stream, name, length, times);
+  const readAt = async (into: Buffer, position: number) => {
+    for (let at = 0; at < into.length; ) {
+      const { bytesRead } = await file.read(into, at, into.length - at, position + at);
+      if (bytesRead === 0)
+        throw new ArchiveError('corrupt', `wal file ${name} ended before its ${length} bytes`);
+      at += bytesRead;
+    }
+  };
+  const held = target.partial ? await receivedLength(readAt, length) : length;
+  throwIfAborted(options.signal);
+  const object = await (options.encoder ?? new WalObjectEncoder()).encodeFrom(
+    archive.keys.encryption,
+    target.objectName,
+    headerOf(target, held, times),
+    readAt,
+    archive.config.compression,
+  );
+  await saveWalObject(archive, stream, target, object, options.signal);
+}
+
+interface WalTarget {
+  readonly parsed: ReturnType<typeof walName>;
+  readonly segmentSize: number;
+  readonly partial: boolean;
+  readonly objectName: string;
+}
+
+/** Where a WAL file of `length` bytes goes, or why it cannot. */
+function walTarget(stream: string, name: WalFileName, length: number, times: WalFileTimes): WalTarget {
   const parsed = walName(name);
   const segmentSize = checkSegmentSize(times.segmentSize);
   const partial = times.partial || parsed.partial;
@@ -64,40 +131,61 @@ export async function archiveWalFile(
   if (parsed.kind === 'history' && partial) {
     throw new ArchiveError('bad-wal-name', `a history file cannot be partial: ${name}`);
   }
-  if (parsed.kind === 'segment' && !partial && content.length !== segmentSize) {
+  if (parsed.kind === 'segment' && !partial && length !== segmentSize) {
     throw new ArchiveError(
       'bad-wal-name',
-      `wal segment ${name} of stream ${stream} is ${content.length} bytes, not its segment size ${segmentSize}`,
+      `wal segment ${name} of stream ${stream} is ${length} bytes, not its segment size ${segmentSize}`,
       { hint: 'store a segment still being written as partial' },
     );
   }
-  if (partial && content.length > segmentSize) {
+  if (partial && length > segmentSize) {
     throw new ArchiveError(
       'bad-wal-name',
       `partial wal segment ${name} of stream ${stream} is longer than its segment size ${segmentSize}`,
     );
   }
-  const held = partial ? receivedPrefix(content) : content;
-  const header: WalHeader = {
-    name: parsed.name,
-    segmentSize,
-    contentBytes: held.length,
-    partial,
+  return { parsed, segmentSize, partial, objectName };
+}
+
+function headerOf(target: WalTarget, contentBytes: number, times: WalFileTimes): WalHeader {
+  return {
+    name: target.parsed.name,
+    segmentSize: target.segmentSize,
+    contentBytes,
+    partial: target.partial,
     firstReceivedAt: times.firstReceivedAt,
     lastReceivedAt: times.lastReceivedAt,
   };
-  throwIfAborted(options.signal);
-  const object = encodeWalObject(
-    archive.keys.encryption,
-    objectName,
-    header,
-    held,
-    archive.config.compression,
-  );
-  await archive.backend.save(objectName, object, loadOptions(options.signal));
-  if (parsed.kind === 'segment' && !partial) {
-    await archive.backend.remove(walObjectName(stream, parsed.name, true), loadOptions(options.signal));
+}
+
+async function saveWalObject(
+  archive: Archive,
+  stream: string,
+  target: WalTarget,
+  object: Buffer,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  await archive.backend.save(target.objectName, object, loadOptions(signal));
+  if (target.parsed.kind === 'segment' && !target.partial) {
+    await archive.backend.remove(walObjectName(stream, target.parsed.name, true), loadOptions(signal));
   }
+}
+
+/** `receivedPrefix`'s length for the first `length` bytes read through `readAt`, read from the end. */
+async function receivedLength(
+  readAt: (into: Buffer, position: number) => Promise<void>,
+  length: number,
+): Promise<number> {
+  const piece = Buffer.allocUnsafe(Math.min(length, 64 * 1024));
+  for (let end = length; end > 0; ) {
+    const start = Math.max(0, end - piece.length);
+    const bytes = piece.subarray(0, end - start);
+    await readAt(bytes, start);
+    const held = receivedPrefix(bytes).length;
+    if (held > 0) return start + held;
+    end = start;
+  }
+  return 0;
 }
 
 export interface FetchWalOptions extends WalOperationOptions {

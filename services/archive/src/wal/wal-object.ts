@@ -1,7 +1,13 @@
-import { seal, TAG_BYTES, unseal } from '../crypto/seal.js';
+import { NONCE_BYTES, seal, sealInPlace, TAG_BYTES, unseal } from '../crypto/seal.js';
 import { ArchiveError, CorruptDataError } from '../errors.js';
 import { compressPieces, uncompressPieces } from '../pack/lz4-pieces.js';
-import { zstdAvailable, zstdCompress, zstdDecompressInto } from '../pack/zstd-codec.js';
+import {
+  ZstdFrameWriter,
+  zstdAvailable,
+  zstdCompressBound,
+  zstdCompressInto,
+  zstdDecompressInto,
+} from '../pack/zstd-codec.js';
 import type { WalFileName } from './wal-names.js';
 
 /** What a WAL object says of its file, readable without its body. */
@@ -67,34 +73,145 @@ export function encodeWalObject(
   content: Buffer,
   compression: 'zstd' | 'lz4',
 ): Buffer {
-  if (content.length !== header.contentBytes) {
-    throw new ArchiveError('corrupt', `wal object ${objectName}: content is not contentBytes long`);
+  return new WalObjectEncoder().encode(encryptionKey, objectName, header, content, compression);
+}
+
+/** Content is read in pieces of this size by `encodeFrom`. */
+const READ_PIECE = 256 * 1024;
+
+/**
+ * Where the body is first written in the kept buffer: after room for any sealed header a
+ * reader accepts, and its box's nonce; moved up to the header's end once that is sealed.
+ */
+const BODY_AT = PREFIX_BYTES + MAX_HEADER_BYTES + NONCE_BYTES;
+
+/**
+ * Builds WAL objects (docs/repository-format.md § 15) in one buffer it keeps: the body
+ * is compressed into it, sealed in place and the header put before it, so that
+ * storing a partial every few hundred milliseconds allocates nothing of its size. Each
+ * `encode` returns a view of that buffer, overwritten by the next: one store at a time
+ * per encoder.
+ */
+export class WalObjectEncoder {
+  private buffer: Buffer | undefined;
+  private frameWriter: ZstdFrameWriter | undefined;
+  private piece: Buffer | undefined;
+
+  /** `contentBytes`: room for that much content from the start (a segment's size), not grown into. */
+  constructor(contentBytes = 0) {
+    if (contentBytes > 0) this.room(contentBytes, 'zstd');
   }
-  let stored: BodyCompression = 'none';
-  let body = content;
-  if (content.length > 64) {
-    const use = compression === 'zstd' && zstdAvailable ? 'zstd' : 'lz4';
-    const packed = use === 'zstd' ? zstdCompress(content) : compressPieces(content);
-    if (packed.length < content.length) {
-      stored = use;
-      body = packed;
+
+  encode(
+    encryptionKey: Buffer,
+    objectName: string,
+    header: WalHeader,
+    content: Buffer,
+    compression: 'zstd' | 'lz4',
+  ): Buffer {
+    if (content.length !== header.contentBytes) {
+      throw new ArchiveError('corrupt', `wal object ${objectName}: content is not contentBytes long`);
     }
+    const use = content.length <= 64 ? 'none' : compression === 'zstd' && zstdAvailable ? 'zstd' : 'lz4';
+    const buffer = this.room(content.length, use);
+    let stored: BodyCompression = 'none';
+    let bodyBytes = content.length;
+    if (use === 'zstd') {
+      const packed = zstdCompressInto(content, buffer.subarray(BODY_AT));
+      if (packed < content.length) [stored, bodyBytes] = ['zstd', packed];
+    } else if (use === 'lz4') {
+      const packed = compressPieces(content);
+      if (packed.length < content.length) {
+        [stored, bodyBytes] = ['lz4', packed.length];
+        packed.copy(buffer, BODY_AT);
+      }
+    }
+    if (stored === 'none') content.copy(buffer, BODY_AT);
+    return this.finish(encryptionKey, objectName, header, stored, bodyBytes);
   }
-  const storedHeader: StoredWalHeader = {
-    version: 1,
-    name: header.name,
-    segmentSize: header.segmentSize,
-    contentBytes: header.contentBytes,
-    partial: header.partial,
-    firstReceivedAt: header.firstReceivedAt,
-    lastReceivedAt: header.lastReceivedAt,
-    compression: stored,
-  };
-  const sealedHeader = seal(encryptionKey, Buffer.from(JSON.stringify(storedHeader)), headerAad(objectName));
-  const prefix = Buffer.alloc(PREFIX_BYTES);
-  MAGIC.copy(prefix, 0);
-  prefix.writeUInt32LE(sealedHeader.length, MAGIC.length);
-  return Buffer.concat([prefix, sealedHeader, seal(encryptionKey, body, bodyAad(objectName, sealedHeader))]);
+
+  /**
+   * `encode` of content read piece by piece (`readAt` fills its buffer from that
+   * position of the content): with zstd, the content is never held whole, only the
+   * object. Where zstd is missing, it is read whole and compressed with lz4.
+   */
+  async encodeFrom(
+    encryptionKey: Buffer,
+    objectName: string,
+    header: WalHeader,
+    readAt: (into: Buffer, position: number) => Promise<void>,
+    compression: 'zstd' | 'lz4',
+  ): Promise<Buffer> {
+    const length = header.contentBytes;
+    const use = length <= 64 ? 'none' : compression === 'zstd' && zstdAvailable ? 'zstd' : 'lz4';
+    if (use === 'lz4') {
+      const content = Buffer.allocUnsafe(length);
+      await readAt(content, 0);
+      return this.encode(encryptionKey, objectName, header, content, compression);
+    }
+    const buffer = this.room(length, use);
+    if (use === 'zstd') {
+      this.frameWriter ??= new ZstdFrameWriter();
+      this.frameWriter.begin(length);
+      this.piece ??= Buffer.allocUnsafe(READ_PIECE);
+      let end = BODY_AT;
+      for (let position = 0; position < length; position += READ_PIECE) {
+        const piece = this.piece.subarray(0, Math.min(READ_PIECE, length - position));
+        await readAt(piece, position);
+        end = this.frameWriter.write(piece, buffer, end, position + piece.length === length);
+      }
+      if (end - BODY_AT < length)
+        return this.finish(encryptionKey, objectName, header, 'zstd', end - BODY_AT);
+    }
+    // Stored as it is (it did not compress): read into the body's place.
+    await readAt(buffer.subarray(BODY_AT, BODY_AT + length), 0);
+    return this.finish(encryptionKey, objectName, header, 'none', length);
+  }
+
+  /** Seals the body at `BODY_AT` and puts the sealed header before it. */
+  private finish(
+    encryptionKey: Buffer,
+    objectName: string,
+    header: WalHeader,
+    stored: BodyCompression,
+    bodyBytes: number,
+  ): Buffer {
+    const buffer = this.buffer!;
+    const storedHeader: StoredWalHeader = {
+      version: 1,
+      name: header.name,
+      segmentSize: header.segmentSize,
+      contentBytes: header.contentBytes,
+      partial: header.partial,
+      firstReceivedAt: header.firstReceivedAt,
+      lastReceivedAt: header.lastReceivedAt,
+      compression: stored,
+    };
+    const sealedHeader = seal(
+      encryptionKey,
+      Buffer.from(JSON.stringify(storedHeader)),
+      headerAad(objectName),
+    );
+    MAGIC.copy(buffer, 0);
+    buffer.writeUInt32LE(sealedHeader.length, MAGIC.length);
+    sealedHeader.copy(buffer, PREFIX_BYTES);
+    const bodyStart = PREFIX_BYTES + sealedHeader.length + NONCE_BYTES;
+    buffer.copyWithin(bodyStart, BODY_AT, BODY_AT + bodyBytes);
+    const end = sealInPlace(encryptionKey, buffer, bodyStart, bodyBytes, bodyAad(objectName, sealedHeader));
+    return buffer.subarray(0, end);
+  }
+
+  /** The kept buffer, grown to fit `contentBytes` of content compressed as `use` would. */
+  private room(contentBytes: number, use: 'zstd' | 'lz4' | 'none'): Buffer {
+    const body =
+      use === 'zstd' && zstdAvailable
+        ? Math.max(contentBytes, zstdCompressBound(contentBytes))
+        : contentBytes;
+    const needed = BODY_AT + body + TAG_BYTES;
+    // Unsafe: every byte returned is written first; pages never written are never made resident.
+    if (this.buffer === undefined || this.buffer.length < needed) this.buffer = Buffer.allocUnsafe(needed);
+    return this.buffer;
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import {
   type Archive,
   archiveWalFile,
+  archiveWalFileAt,
   fetchWalFile,
   formatLsn,
   listWal,
@@ -14,6 +15,8 @@ export function walArchiveOf(archive: Archive): WalArchive {
   return {
     store: (stream, name, content, times, options = {}) =>
       archiveWalFile(archive, stream, name, content, times, options),
+    storeFile: (stream, name, file, length, times, options = {}) =>
+      archiveWalFileAt(archive, stream, name, file, length, times, options),
     fetch: async (stream, name, options = {}) =>
       (await fetchWalFile(archive, stream, name, options))?.content,
     async end(stream, options = {}) {

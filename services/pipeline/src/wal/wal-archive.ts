@@ -1,3 +1,6 @@
+import type { FileHandle } from 'node:fs/promises';
+import type { WalObjectEncoder } from '@pullback/archive';
+
 /**
  * What the WAL receiver needs of the archive (docs/wal.md, "The archive's WAL"): to
  * store a spool file, and to know where a stream's WAL ends. `archiveWal` (archive-wal.ts)
@@ -15,7 +18,25 @@ export interface WalArchive {
       readonly firstReceivedAt: string;
       readonly lastReceivedAt: string;
     },
-    options?: { signal?: AbortSignal },
+    /** `encoder`: build the object in its kept buffer (one store at a time through it). */
+    options?: { signal?: AbortSignal; encoder?: WalObjectEncoder },
+  ): Promise<void>;
+  /**
+   * `store` of the first `length` bytes of an open file, read as they are compressed
+   * (never held whole); they must not change meanwhile.
+   */
+  storeFile(
+    stream: string,
+    name: string,
+    file: FileHandle,
+    length: number,
+    times: {
+      readonly segmentSize: number;
+      readonly partial: boolean;
+      readonly firstReceivedAt: string;
+      readonly lastReceivedAt: string;
+    },
+    options?: { signal?: AbortSignal; encoder?: WalObjectEncoder },
   ): Promise<void>;
   /** A segment's bytes (a partial's padded with zeros to the segment size), or undefined when absent. */
   fetch(

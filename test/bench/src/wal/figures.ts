@@ -11,19 +11,24 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-/** Resident memory of process `pid` and, summed, of its children (pg_receivewal), in bytes. */
-export async function peakRss(pid: number): Promise<{ self: number; children: number }> {
+/**
+ * Resident memory of process `pid` (and of it, the anonymous part: heap and buffers, not
+ * the mapped binary) and, summed, of its children (pg_receivewal), in bytes.
+ */
+export async function peakRss(pid: number): Promise<{ self: number; selfAnon: number; children: number }> {
   const children = await execFileAsync('pgrep', ['-P', String(pid)]).then(
     ({ stdout }) => stdout.split('\n').filter(Boolean).map(Number),
     () => [] as number[],
   );
   let childBytes = 0;
-  for (const child of children) childBytes += await rssOf(child);
-  return { self: await rssOf(pid), children: childBytes };
+  for (const child of children) childBytes += (await rssOf(child)).rss;
+  const self = await rssOf(pid);
+  return { self: self.rss, selfAnon: self.anon, children: childBytes };
 }
 
-async function rssOf(pid: number): Promise<number> {
+async function rssOf(pid: number): Promise<{ rss: number; anon: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
-  return kb === undefined ? 0 : Number(kb) * 1024;
+  const kb = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+  return { rss: kb('VmRSS'), anon: kb('RssAnon') };
 }
