@@ -1,5 +1,6 @@
 /** The activation's real effects, shared by `pullback import --activate` and the election (docs/election.md). */
 
+export { resolveAgentToken } from '@pullback/worker-agent';
 export { type ActivationEffectsOptions, activationEffects } from './activation-effects.js';
 export {
   type ActivationRequestOptions,
