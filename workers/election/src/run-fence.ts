@@ -22,24 +22,38 @@ export function runFence(
         PULLBACK_FENCE_HOST: oldActive?.host ?? '',
         PULLBACK_FENCE_PORT: oldActive === undefined ? '' : String(oldActive.port),
       },
-      timeout: options.timeoutMs,
-      killSignal: 'SIGKILL',
+      // Its own process group: on timeout the whole command goes, not only the shell.
+      detached: true,
     });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
+      }
+    }, options.timeoutMs);
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-4096);
     });
-    child.on('error', (error) => resolve({ ok: false, reason: error.message }));
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      resolve({ ok: false, reason: error.message });
+    });
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       if (code === 0) {
         resolve({ ok: true });
         return;
       }
       const last = stderr.trim().split('\n').at(-1)?.trim();
-      const how =
-        signal === 'SIGKILL'
-          ? `did not finish within ${options.timeoutMs} ms`
-          : `exited with status ${code ?? signal}`;
+      const how = timedOut
+        ? `did not finish within ${options.timeoutMs} ms`
+        : `exited with status ${code ?? signal}`;
       resolve({ ok: false, reason: `${how}${last ? `: ${last}` : ''}` });
     });
   });
