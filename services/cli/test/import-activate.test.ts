@@ -219,6 +219,40 @@ describe('pullback import NAME --activate', () => {
     ).toBe(String(b.port));
   });
 
+  it('--force against a healthy active: its agent demotes it before shop-b is promoted, never two writable', async () => {
+    world = await activationWorld(redis, 'activate-force');
+    const { a, b, c } = world.members;
+    await writeAndSettle(world, 'before the forced activation');
+    await world.reportHealthy('shop-b');
+    await world.reportHealthy('shop-c');
+    const lease = holdLease(world);
+    await waitLong('the active lease held', async () =>
+      (await world.pipeline.registry.activeLease('shop')) === undefined ? undefined : true,
+    );
+    let watching = true;
+    const samples: boolean[][] = [];
+    const watcher = (async () => {
+      while (watching) samples.push(await Promise.all([a.port, b.port, c.port].map(isWritable)));
+    })();
+    const done = await cli(['shop-b', '--activate', '--force'], world.configPath);
+    watching = false;
+    await watcher;
+    lease.stop();
+    expect(done.stderr).toBe('');
+    expect(done.code).toBe(0);
+    expect(done.stdout).toBe('activated shop-b of shop at epoch 2 (was shop-a); lost: unknown\n');
+    // shop-a writable at first, shop-b at the end, never both.
+    expect(samples[0]).toEqual([true, false, false]);
+    expect(samples.every((sample) => sample.filter(Boolean).length <= 1)).toBe(true);
+    expect(await Promise.all([a.port, b.port, c.port].map(isWritable))).toEqual([false, true, false]);
+    expect(await world.pipeline.registry.activations('shop')).toEqual([
+      expect.objectContaining({ epoch: 2, from: 'shop-a', to: 'shop-b', reason: 'by hand --force' }),
+    ]);
+    expect(await query({ host: '127.0.0.1', port: b.port }, 'select status from marker')).toBe(
+      'before the forced activation',
+    );
+  });
+
   it('two activations at once (shop-b and shop-c): exactly one succeeds, never two writable', async () => {
     world = await activationWorld(redis, 'activate-race');
     await writeAndSettle(world, 'before the race');
