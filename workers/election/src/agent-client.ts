@@ -17,8 +17,14 @@ export interface AgentAddress {
 export interface AgentClientOptions {
   /** The config's agentToken: sent in the Authorization header of every POST, never anywhere else. */
   readonly agentToken: string;
-  /** Each request gives up after this long. Default: 3 000 ms. */
+  /** Each read gives up after this long. Default: 3 000 ms. */
   readonly timeoutMs?: number;
+  /**
+   * `POST /epoch` gives up after this long: an agent demotes its server before it
+   * answers a record naming another active, and that answer is worth waiting for.
+   * Default: 10 000 ms.
+   */
+  readonly recordTimeoutMs?: number;
 }
 
 /**
@@ -28,9 +34,11 @@ export interface AgentClientOptions {
  */
 export class AgentClient {
   private readonly timeoutMs: number;
+  private readonly recordTimeoutMs: number;
 
   constructor(private readonly options: AgentClientOptions) {
     this.timeoutMs = options.timeoutMs ?? 3000;
+    this.recordTimeoutMs = options.recordTimeoutMs ?? 10_000;
   }
 
   /** `GET /epoch`: the record, undefined when the instance has none. Throws when the agent does not answer. */
@@ -46,7 +54,7 @@ export class AgentClient {
   async recordEpoch(agent: AgentAddress, epoch: number, active: string): Promise<RecordEpochAnswer> {
     let reply: Reply;
     try {
-      reply = await this.request(agent, 'POST', '/epoch', { epoch, active });
+      reply = await this.request(agent, 'POST', '/epoch', { epoch, active }, this.recordTimeoutMs);
     } catch (error) {
       return { outcome: 'unreachable', reason: (error as Error).message };
     }

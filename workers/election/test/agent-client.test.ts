@@ -77,7 +77,7 @@ describe('AgentClient', () => {
   });
 
   it('an agent that is not there, or does not answer in time: unreachable, one line', async () => {
-    const client = new AgentClient({ agentToken: TOKEN, timeoutMs: 300 });
+    const client = new AgentClient({ agentToken: TOKEN, timeoutMs: 300, recordTimeoutMs: 300 });
     const nobody = { instance: 'shop-x', url: `http://127.0.0.1:${await freePort()}` };
     expect(await client.recordEpoch(nobody, 3, 'shop-b')).toEqual({
       outcome: 'unreachable',
