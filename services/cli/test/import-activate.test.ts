@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatLsn, parseLsn } from '@pullback/archive';
 import { activate } from '@pullback/election';
-import { type RedisServer, startRedis } from '@pullback/harness';
+import { type RedisServer, scratchDir, startRedis } from '@pullback/harness';
 import { parseConfig } from '@pullback/pipeline';
 import { query } from '@pullback/recipe-postgres';
 import { AgentClient, activationEffects, readActivationRequest } from '@pullback/worker-election';
@@ -19,13 +19,21 @@ import { runCli } from './run-cli.js';
 
 let redis: RedisServer;
 let world: ActivationWorld;
+/** The world of the running test, closed after it. */
+let opened: ActivationWorld | undefined;
+
+async function openWorld(label: string): Promise<ActivationWorld> {
+  opened = await activationWorld(redis, label);
+  return opened;
+}
 
 beforeEach(async () => {
   redis = await startRedis();
 }, 120_000);
 
 afterEach(async () => {
-  await world?.close();
+  await opened?.close();
+  opened = undefined;
   await redis?.stop();
 }, 120_000);
 
@@ -99,8 +107,39 @@ const cli = (args: string[], configPath: string) =>
   runCli(['import', ...args, '--config', configPath], { timeoutMs: 180_000 });
 
 describe('pullback import NAME --activate', () => {
+  it('a fallback without an agent: refused in one line before anything is taken', async () => {
+    const scratch = await scratchDir('activate-no-agent');
+    try {
+      const path = join(scratch.path, 'pullback.yaml');
+      await writeFile(
+        path,
+        `redis: ${redis.url}
+archive: { url: ${join(scratch.path, 'archive')} }
+agentToken: ${AGENT_TOKEN}
+components:
+  shop:
+    recipe: postgres
+    outbox: ${join(scratch.path, 'outbox')}
+    instances:
+      - { name: shop-a, role: active, host: 127.0.0.1, port: 5432, dataDir: /srv/a, priority: 100 }
+      - { name: shop-b, role: fallback, host: 127.0.0.1, port: 5433, dataDir: /srv/b, priority: 50 }
+`,
+      );
+      const result = await cli(['shop-b', '--activate'], path);
+      expect(result.code).toBe(1);
+      expect(result.errorLines).toEqual([
+        `pullback: cannot activate shop-b: it has no agent in ${path}; HINT: add agent: { port: PORT } to it and run its agent next to it`,
+      ]);
+      const missing = await cli(['shop-x', '--activate'], path);
+      expect(missing.code).toBe(1);
+      expect(missing.errorLines).toEqual([`pullback: no instance shop-x in ${path}`]);
+    } finally {
+      await scratch.remove();
+    }
+  });
+
   it('refuses while the active is healthy, a priority-0 fallback, a stale one; then promotes shop-b, and shop-c follows it', async () => {
-    world = await activationWorld(redis, 'import-activate');
+    world = await openWorld('import-activate');
     const { b, c } = world.members;
     await world.reportHealthy('shop-b');
     await world.reportHealthy('shop-c');
@@ -220,7 +259,7 @@ describe('pullback import NAME --activate', () => {
   });
 
   it('--force against a healthy active: its agent demotes it before shop-b is promoted, never two writable', async () => {
-    world = await activationWorld(redis, 'activate-force');
+    world = await openWorld('activate-force');
     const { a, b, c } = world.members;
     await writeAndSettle(world, 'before the forced activation');
     await world.reportHealthy('shop-b');
@@ -254,7 +293,7 @@ describe('pullback import NAME --activate', () => {
   });
 
   it('two activations at once (shop-b and shop-c): exactly one succeeds, never two writable', async () => {
-    world = await activationWorld(redis, 'activate-race');
+    world = await openWorld('activate-race');
     await writeAndSettle(world, 'before the race');
     await world.reportHealthy('shop-b');
     await world.reportHealthy('shop-c');

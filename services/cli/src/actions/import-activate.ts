@@ -33,6 +33,12 @@ export async function importActivate(
   );
   if (entry === undefined) throw new CliError(`no instance ${instance} in ${path}`);
   const [component, componentConfig] = entry;
+  // Checked before anything is taken: without its agent, the epoch would be spent for nothing.
+  if (componentConfig.instances.find((i) => i.name === instance)?.agent === undefined) {
+    throw new CliError(
+      `cannot activate ${instance}: it has no agent in ${path}; HINT: add agent: { port: PORT } to it and run its agent next to it`,
+    );
+  }
   const agentToken = await resolveAgentToken(config).catch((error: Error) => {
     throw new CliError(error.message);
   });
