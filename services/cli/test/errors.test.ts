@@ -77,27 +77,25 @@ describe.concurrent('command-line mistakes: one line, exit 2', () => {
   });
 });
 
-describe.concurrent('commands not built yet: one line, exit 2', () => {
-  it.for<[string[], string]>([[['import', 'shop-b', '--activate', '--force'], 'import']])(
-    'pullback %j',
-    async ([args, name], { expect }) => {
-      const result = await runCli(args);
-      expect(result.code).toBe(2);
-      expectOneLine(
-        expect,
-        result.errorLines,
-        new RegExp(`^pullback: "${name}" is not implemented yet \\(coming with .+\\)$`),
-      );
-    },
-  );
+describe.concurrent('a failure of a command: one line, exit 1', () => {
+  it.for<[string[], RegExp]>([
+    [
+      ['import', 'shop-b', '--activate', '--force'],
+      /^pullback: pullback\.yaml: no such file \(pass --config FILE/,
+    ],
+  ])('pullback %j', async ([args, pattern], { expect }) => {
+    const result = await runCli(args);
+    expect(result.code).toBe(1);
+    expectOneLine(expect, result.errorLines, pattern);
+  });
 
   it('PULLBACK_DEBUG=1 adds the stack trace', async ({ expect }) => {
     const args = ['import', 'shop-b', '--activate'];
     const quiet = await runCli(args);
     expect(quiet.stderr).not.toMatch(/\n\s+at /);
     const debug = await runCli(args, { env: { PULLBACK_DEBUG: '1' } });
-    expect(debug.code).toBe(2);
-    expect(debug.errorLines[0]).toMatch(/^pullback: "import" is not implemented yet/);
+    expect(debug.code).toBe(1);
+    expect(debug.errorLines[0]).toMatch(/^pullback: pullback\.yaml: no such file/);
     expect(debug.stderr).toMatch(/\n\s+at /);
   });
 });

@@ -7,10 +7,13 @@ import { runCli } from './run-cli.js';
  * help says nothing of the kind.
  */
 describe('--help of what is not built yet', () => {
-  it('pullback import --help says it is not built yet', async () => {
+  it('pullback import --help offers --activate as built, with examples', async () => {
     const result = await runCli(['import', '--help']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/not built yet/i);
+    expect(result.stdout).not.toMatch(/not built yet/i);
+    expect(result.stdout).toContain('--activate');
+    expect(result.stdout).toContain('--force');
+    expect(result.stdout.split('Examples:')[1] ?? '').toContain('pullback import shop-b --activate');
   });
 
   it('restore --help offers point-in-time targets as built, with examples', async () => {

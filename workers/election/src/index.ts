@@ -1,0 +1,21 @@
+/** The activation's real effects, shared by `pullback import --activate` and the election (docs/election.md). */
+
+export { resolveAgentToken } from '@pullback/worker-agent';
+export { type ActivationEffectsOptions, activationEffects } from './activation-effects.js';
+export {
+  type ActivationRequestOptions,
+  DEFAULT_MAX_LAG_BYTES,
+  readActivationRequest,
+} from './activation-request.js';
+export { type ActiveHealth, activeHealth } from './active-health.js';
+export { agentAddress, findInstance } from './agent-addresses.js';
+export {
+  type AgentAddress,
+  AgentClient,
+  type AgentClientOptions,
+  type AgentEpochRecord,
+} from './agent-client.js';
+export { highestRecordedEpoch } from './epoch-floor.js';
+export { replayedLsn } from './replayed-lsn.js';
+export { repointFallback } from './repoint-fallback.js';
+export { runFence } from './run-fence.js';
