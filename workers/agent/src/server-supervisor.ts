@@ -19,7 +19,7 @@ export interface ServerSupervisorOptions {
   readonly maxBackoffMs?: number;
   /** Starts the server and waits until it accepts connections. Default: recipes/postgres startServer. */
   readonly start?: (dataDir: string) => Promise<void>;
-  /** Told when a start failed (the reason, one line), and when it succeeded again (undefined). */
+  /** Told after each failed start (the reason, one line), and when one succeeded again (undefined). */
   readonly onUnhealthy?: (reason: string | undefined) => void | Promise<void>;
   readonly log?: (line: string) => void;
 }
@@ -93,7 +93,8 @@ export class ServerSupervisor {
       this.failures += 1;
       const reason = `cannot start ${instance}: ${(error as Error).message}`;
       this.options.log?.(reason);
-      if (this.unhealthy !== reason) await this.options.onUnhealthy?.(reason);
+      // Told at each failure, not once: a report Redis missed is made again.
+      await this.options.onUnhealthy?.(reason);
       this.unhealthy = reason;
       return true;
     }
