@@ -129,7 +129,7 @@ export class PermissionKeeper {
     const term = this.term;
     if (term.ended) return;
     const sentAt = this.now();
-    const outcome = await this.renewOrAcquire(term);
+    const outcome = behindRegistry(await this.renewOrAcquire(term), term.epoch);
     if (outcome === NO_ANSWER) {
       await this.askForPromises(term, sentAt);
     } else if (outcome.ok) {
@@ -148,10 +148,9 @@ export class PermissionKeeper {
     if (term.ended || this.term !== term) return;
     const permission = term.clock.at(this.now());
     if (permission.holds) {
-      this.deadlineTimer = setTimeout(
-        () => void this.check(term),
-        Math.max(0, permission.until - this.now()),
-      );
+      // Capped: with no fallbacks at all, failsafe holds without end (until = Infinity).
+      const wait = Math.min(Math.max(0, permission.until - this.now()), this.options.timings.activeLeaseMs);
+      this.deadlineTimer = setTimeout(() => void this.check(term), wait);
       this.deadlineTimer.unref();
       return;
     }
@@ -228,6 +227,20 @@ export class PermissionKeeper {
       settled.abort();
     }
   }
+}
+
+/**
+ * A registry without the component, or at an epoch below the record's, lost its data
+ * (Redis restarted empty): that is no activation, which would have taken an epoch above
+ * every recorded one. It counts as no answer, so failsafe promises hold the active
+ * until the registry is restored (guardRegistry) and the lease can be taken again.
+ */
+function behindRegistry(
+  outcome: ActiveLeaseOutcome | typeof NO_ANSWER,
+  epoch: number,
+): ActiveLeaseOutcome | typeof NO_ANSWER {
+  if (outcome === NO_ANSWER || outcome.ok || outcome.reason !== 'stale-epoch') return outcome;
+  return outcome.epoch === undefined || outcome.epoch < epoch ? NO_ANSWER : outcome;
 }
 
 function describeRefusal(outcome: Exclude<ActiveLeaseOutcome, { ok: true }>, component: string): string {

@@ -35,6 +35,8 @@ interface Setup {
   /** The registry, on an ordinary connection. */
   readonly registry: Registry;
   readonly takeEpoch: () => Promise<number>;
+  /** Registers the config again (what guardRegistry does once Redis lost it). */
+  readonly register: () => Promise<unknown>;
 }
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -91,6 +93,7 @@ components:
     fallbackAgent,
     registry: pipeline.registry,
     takeEpoch: () => pipeline.registry.takeEpoch('shop', 0),
+    register: () => pipeline.register(config),
   };
 }
 
@@ -149,6 +152,26 @@ describe('the permission keeper', () => {
     expect(setup.runtime.keeper.permission()).toMatchObject({ holds: true, by: 'failsafe' });
     expect(await primaryStatus(setup.runtime)).toBe(200);
     expect((await postmasterStatus(setup.primary.dataDir)).running).toBe(true);
+  });
+
+  it('keeps the active through a Redis restarted empty, and takes the lease again once the registry is restored', async () => {
+    const setup = await setUp();
+    await untilHeld(setup);
+    await setup.redis.restartEmpty();
+    const restartedAt = performance.now();
+    // The registry lost the component: that is no newer activation, so the promises hold it.
+    while (performance.now() - restartedAt < 3 * TIMINGS.activeLeaseMs) {
+      expect(await writes(setup.primary)).toBe(true);
+    }
+    expect(setup.runtime.keeper.permission()).toMatchObject({ holds: true, by: 'failsafe' });
+    await setup.register();
+    await waitFor('the lease to be taken again', async () =>
+      (await setup.registry.activeLease('shop').catch(() => undefined))?.instance === 'shop-a'
+        ? true
+        : undefined,
+    );
+    expect(setup.runtime.keeper.permission()).toMatchObject({ holds: true, by: 'lease' });
+    expect(await writes(setup.primary)).toBe(true);
   });
 
   it('demotes the active within the lease once Redis is down and a fallback agent cannot be reached', async () => {
