@@ -213,18 +213,14 @@ export class PermissionKeeper {
 
   /** `step`'s answer, or NO_ANSWER when Redis fails or takes longer than `renewMs`. */
   private async answered<T>(step: () => Promise<T>): Promise<T | typeof NO_ANSWER> {
-    const settled = new AbortController();
-    const signal = AbortSignal.any([this.abort.signal, settled.signal]);
-    const timeout: Promise<typeof NO_ANSWER> = sleep(this.options.timings.renewMs, undefined, {
-      signal,
-    }).then(
-      () => NO_ANSWER,
-      () => NO_ANSWER,
-    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<typeof NO_ANSWER>((resolve) => {
+      timer = setTimeout(() => resolve(NO_ANSWER), this.options.timings.renewMs);
+    });
     try {
       return await Promise.race([step().catch((): typeof NO_ANSWER => NO_ANSWER), timeout]);
     } finally {
-      settled.abort();
+      clearTimeout(timer);
     }
   }
 }
