@@ -70,7 +70,7 @@ const CONTRACT: ReadonlyArray<{ command: string; listed: RegExp; options: readon
       '--prune',
     ],
   },
-  { command: 'up', listed: /^ {2}up /m, options: ['--config <FILE>', '--roles <LIST>'] },
+  { command: 'up', listed: /^ {2}up /m, options: ['--config <FILE>', '--roles <LIST>', '--instance <NAME>'] },
   { command: 'export', listed: /^ {2}export \[options\] <component> /m, options: ['--now'] },
   { command: 'import', listed: /^ {2}import \[options\] <instance> /m, options: ['--activate', '--force'] },
   { command: 'status', listed: /^ {2}status /m, options: ['--json', '--config <FILE>'] },

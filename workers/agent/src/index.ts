@@ -1,4 +1,7 @@
 /** The per-instance agent (`pullback up --instance NAME`): docs/election.md. */
+
+export { openAgentRegistry } from './agent-registry.js';
+export { type AgentRuntime, type AgentRuntimeOptions, startAgentRuntime } from './agent-runtime.js';
 export {
   type AgentServer,
   type AgentServerOptions,
@@ -15,6 +18,10 @@ export {
   readEpochRecord,
   refusalOf,
 } from './epoch-record.js';
+export { askFailsafe, type FallbackAgent } from './failsafe-asker.js';
 export { type FailsafeGrant, FailsafePromises, type MonotonicClock } from './failsafe-promises.js';
+export { type HeartbeatOptions, startHeartbeat } from './heartbeat.js';
 export { localInstanceView } from './instance-view.js';
+export { type KeeperTimings, PermissionKeeper, type PermissionKeeperOptions } from './permission-keeper.js';
+export { ServerSupervisor, type ServerSupervisorOptions, type WantedServer } from './server-supervisor.js';
 export { DEFAULT_FAILSAFE_MS, resolveAgentToken, type StartAgentOptions, startAgent } from './start-agent.js';

@@ -24,6 +24,10 @@ export interface StartAgentOptions {
   /** Default: `pg_ctl promote` on the instance's data directory. */
   readonly promote?: (epoch: number) => Promise<void>;
   readonly log?: (line: string) => void;
+  /** The instance's epoch record. Default: its own, under the config's `stateDir`. */
+  readonly record?: EpochRecordStore;
+  /** The promises it grants. Default: its own, on `record`. */
+  readonly promises?: FailsafePromises;
 }
 
 /**
@@ -42,14 +46,16 @@ export async function startAgent(
     );
   }
   const agentToken = await resolveAgentToken(config);
-  const record = new EpochRecordStore(epochRecordPath(config.stateDir, instance.name));
+  const record = options.record ?? new EpochRecordStore(epochRecordPath(config.stateDir, instance.name));
   return startAgentServer({
     instance: instance.name,
     host: instance.agent.host ?? instance.host,
     port: instance.agent.port,
     agentToken,
     record,
-    promises: new FailsafePromises(record, options.failsafeMs ?? DEFAULT_FAILSAFE_MS, options.clock),
+    promises:
+      options.promises ??
+      new FailsafePromises(record, options.failsafeMs ?? DEFAULT_FAILSAFE_MS, options.clock),
     view: options.view ?? localInstanceView(instance, record),
     promote: options.promote ?? (() => promoteServer({ dataDir: instance.dataDir })),
     onRecorded: (recorded) => demoteIfSuperseded(instance, recorded, options.log),
@@ -82,7 +88,7 @@ async function demoteIfSuperseded(
   log?.(`demoted ${instance.name}: epoch ${recorded.epoch} names ${recorded.active} active`);
 }
 
-function findInstance(config: Config, name: string): InstanceConfig {
+export function findInstance(config: Config, name: string): InstanceConfig {
   for (const component of Object.values(config.components)) {
     const found = component.instances.find((instance) => instance.name === name);
     if (found !== undefined) return found;

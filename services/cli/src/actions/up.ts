@@ -1,7 +1,7 @@
 import { describeRedis } from '@pullback/pipeline/config';
 import { retryLine } from '@pullback/storage';
 import { redactUrl } from '@pullback/storage/redact-url';
-import { startAll } from '@pullback/workers';
+import { startAll, startInstance } from '@pullback/workers';
 import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
 import type { Role } from '../options.js';
@@ -13,6 +13,8 @@ export interface UpOptions {
   readonly keyFile?: string;
   /** The roles to run (`--roles`); default all. */
   readonly roles?: readonly Role[];
+  /** Run only what belongs next to this instance (`--instance`). */
+  readonly instance?: string;
 }
 
 /** `pullback up`: every worker in this process until SIGINT/SIGTERM (`context.signal`). */
@@ -23,6 +25,7 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
   // Fail with one line when Redis is not there, rather than workers waiting for it forever.
   await (await openReachablePipeline(config.redis)).close();
   const socketDir = context.env.PULLBACK_PG_SOCKET_DIR;
+  if (options.instance !== undefined) return upInstance(options.instance, { config, path }, options, context);
   const running = await startAll(config, {
     // The archive key in the order every command uses (resolveArchiveKey).
     ...(options.keyFile === undefined ? {} : { keyFile: options.keyFile }),
@@ -61,6 +64,34 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
       );
     }
   }
+  say('running; stop with Ctrl-C (SIGINT) or SIGTERM');
+  await running.closed;
+  say('pullback up: stopped');
+}
+
+/** `pullback up --instance NAME`: the agent of one instance and its export and import roles. */
+async function upInstance(
+  name: string,
+  { config, path }: Awaited<ReturnType<typeof loadCliConfig>>,
+  options: UpOptions,
+  context: CommandContext,
+): Promise<void> {
+  const socketDir = context.env.PULLBACK_PG_SOCKET_DIR;
+  const log = (line: string) => context.stdout.write(`pullback up: ${line}\n`);
+  const running = await startInstance(config, name, {
+    ...(options.keyFile === undefined ? {} : { keyFile: options.keyFile }),
+    env: context.env,
+    signal: context.signal,
+    ...(socketDir ? { postgres: { socketDir } } : {}),
+    agent: { log },
+    onError: (error, where) => context.stderr.write(`pullback: ${where}: ${error.message}\n`),
+    onNotice: log,
+    onStorageRetry: (event, location) => context.stderr.write(`pullback: ${retryLine(event, location)}\n`),
+  });
+  const say = (line: string) => context.stdout.write(`${line}\n`);
+  say(`pullback up: config ${path}, redis ${redactUrl(config.redis)}, instance ${name}`);
+  say(`  agent of ${name} at ${running.agent.agent.url} (/primary, /replica, /health)`);
+  say(`  export role while ${name} is the active, import role while it is a fallback`);
   say('running; stop with Ctrl-C (SIGINT) or SIGTERM');
   await running.closed;
   say('pullback up: stopped');

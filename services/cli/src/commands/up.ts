@@ -18,12 +18,19 @@ export function registerUpCommand(program: Command, context: CommandContext): vo
         `the roles to run here, comma-separated: ${ROLES.join(', ')} (default: all)`,
       ).argParser(parseRoles),
     )
+    .addOption(
+      new Option(
+        '--instance <NAME>',
+        'run what belongs next to instance NAME on its host: its agent (health endpoints, active lease, supervision of its PostgreSQL), its export role while it is the active, its import role while it is a fallback',
+      ).conflicts('roles'),
+    )
     .addHelpText(
       'after',
       examples(
         'pullback up',
         'pullback up --config /etc/pullback/pullback.yaml',
         'pullback up --roles pull-backup',
+        'pullback up --instance shop-b',
       ),
     )
     .action(async (options) => (await import('../actions/up.js')).up(options, context));

@@ -1,0 +1,116 @@
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { postmasterStatus, startServer } from '@pullback/recipe-postgres';
+
+/** How the agent wants its server now: run as the active, as a fallback, or not at all. */
+export type WantedServer = 'active' | 'fallback' | 'none';
+
+export interface ServerSupervisorOptions {
+  readonly instance: string;
+  readonly dataDir: string;
+  /** Asked at every poll. */
+  readonly wanted: () => WantedServer;
+  /** How often postmaster.pid is looked at, in ms. Default: 1000. */
+  readonly pollMs?: number;
+  /** The first wait after a failed start, doubled after each next one, in ms. Default: 1000. */
+  readonly backoffMs?: number;
+  /** The longest wait between starts, in ms. Default: 30 000. */
+  readonly maxBackoffMs?: number;
+  /** Starts the server and waits until it accepts connections. Default: recipes/postgres startServer. */
+  readonly start?: (dataDir: string) => Promise<void>;
+  /** Told after each failed start (the reason, one line), and when one succeeded again (undefined). */
+  readonly onUnhealthy?: (reason: string | undefined) => void | Promise<void>;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Keeps the instance's PostgreSQL running, as Patroni does (docs/election.md, item 3 of
+ * issue 11): started when the agent starts, and again whenever its postmaster is gone,
+ * backing off after failed starts. A fallback is started only from a standby's data
+ * directory (standby.signal): a former active is never started writable by mistake;
+ * reseeding it is the import worker's job, this one only reports it.
+ */
+export class ServerSupervisor {
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private failures = 0;
+  private unhealthy: string | undefined;
+  private starts = 0;
+
+  constructor(private readonly options: ServerSupervisorOptions) {}
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.loop;
+  }
+
+  /** Why the server cannot be started, while it cannot. */
+  get reason(): string | undefined {
+    return this.unhealthy;
+  }
+
+  /** How many times it started the server. */
+  get started(): number {
+    return this.starts;
+  }
+
+  private async run(): Promise<void> {
+    const pollMs = this.options.pollMs ?? 1000;
+    while (!this.abort.signal.aborted) {
+      const failed = await this.poll().catch((error: Error) => {
+        this.options.log?.(`supervising ${this.options.instance}: ${error.message}`);
+        return false;
+      });
+      const wait = failed
+        ? Math.min(
+            (this.options.backoffMs ?? 1000) * 2 ** (this.failures - 1),
+            this.options.maxBackoffMs ?? 30_000,
+          )
+        : pollMs;
+      await sleep(wait, undefined, { signal: this.abort.signal }).catch(() => {});
+    }
+  }
+
+  /** Starts the server when it should run and does not; returns whether a start failed. */
+  private async poll(): Promise<boolean> {
+    const wanted = this.options.wanted();
+    if (wanted === 'none' || (await postmasterStatus(this.options.dataDir)).running) return false;
+    const { dataDir, instance } = this.options;
+    try {
+      if (wanted === 'fallback' && !(await exists(join(dataDir, 'standby.signal')))) {
+        throw new Error(
+          `${dataDir} is not a standby's data directory (no standby.signal); it needs reseeding`,
+        );
+      }
+      this.options.log?.(`starting ${instance} as the ${wanted}`);
+      await (this.options.start ?? ((dir) => startServer({ dataDir: dir, timeoutSeconds: 120 })))(dataDir);
+    } catch (error) {
+      this.failures += 1;
+      const reason = `cannot start ${instance}: ${(error as Error).message}`;
+      this.options.log?.(reason);
+      // Told at each failure, not once: a report Redis missed is made again.
+      await this.options.onUnhealthy?.(reason);
+      this.unhealthy = reason;
+      return true;
+    }
+    this.starts += 1;
+    this.failures = 0;
+    if (this.unhealthy !== undefined) {
+      this.unhealthy = undefined;
+      await this.options.onUnhealthy?.(undefined);
+    }
+    return false;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
