@@ -1,19 +1,25 @@
 import type { ComponentStatus, FullStatus, InstanceStatus } from '@pullback/pipeline';
+import { activationLines, instanceLines, leaderLine, permissionLines } from './election-status-view.js';
 import { formatBytes } from './progress-display.js';
 import { walLines } from './wal-status-view.js';
 
 /**
- * `pullback status` as text: per component, the active and its epoch, the last
- * export and snapshot with their age, each fallback with its state, snapshot, LSN
- * and how far behind it is, then bad snapshots, failures and running jobs. The demo
- * prints the same, so what it shows is what a user will see.
+ * `pullback status` as text: the election leader, then per component the active and
+ * its epoch, the active lease, the clients' connection string, the last export and
+ * snapshot with their age, each fallback with its state, snapshot, LSN and how far
+ * behind it is, each instance with its agent, the newest activations, then bad
+ * snapshots, failures and running jobs. The demo prints the same, so what it shows is
+ * what a user will see.
  */
 export function renderStatus(status: FullStatus): string {
   if (status.components.length === 0) {
     return 'no components in the registry: start `pullback up` with a config that has some\n';
   }
   const now = Date.parse(status.at);
-  return status.components.map((component) => renderComponent(component, status, now)).join('\n');
+  return [
+    `${leaderLine(status)}\n`,
+    ...status.components.map((component) => renderComponent(component, status, now)),
+  ].join('\n');
 }
 
 function renderComponent(component: ComponentStatus, status: FullStatus, now: number): string {
@@ -21,6 +27,7 @@ function renderComponent(component: ComponentStatus, status: FullStatus, now: nu
   lines.push(
     `${component.name} (${component.recipe}, schedule "${component.schedule}")  active: ${component.active ?? 'none'}, epoch ${component.epoch}`,
   );
+  lines.push(...permissionLines(component));
   const lastExport = component.lastExport;
   const next = status.nextExports[component.name];
   lines.push(
@@ -51,6 +58,8 @@ function renderComponent(component: ComponentStatus, status: FullStatus, now: nu
       ...table(['FALLBACK', 'STATE', 'SNAPSHOT', 'LSN', 'SOURCE', 'REPLAYED', 'BEHIND', 'WHY'], rows, '  '),
     );
   }
+  lines.push(...instanceLines(component));
+  lines.push(...activationLines(component));
   const bad = Object.entries(component.badSnapshots);
   for (const [id, health] of bad) {
     lines.push(

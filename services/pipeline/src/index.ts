@@ -29,6 +29,7 @@ export { archiveWalFetch } from './domain/archive-wal-fetch.js';
 export { type BackupComponentInput, backupComponent } from './domain/backup-component.js';
 export { type CatchUpFallbackInput, catchUpFallback } from './domain/catch-up-fallback.js';
 export { type CheckedWalGaps, checkWalGaps } from './domain/check-wal-gaps.js';
+export { type ClientEndpoint, readWriteConnectionString } from './domain/client-connection.js';
 export { type DrillResult, type DrillSnapshotInput, drillSnapshot } from './domain/drill-snapshot.js';
 export { isPipelineError, messageOf, PipelineError, type PipelineErrorCode } from './domain/errors.js';
 export { exportIdFor } from './domain/export-id.js';
@@ -117,7 +118,9 @@ export {
   type SetActiveOutcome,
 } from './registry/leases.js';
 export {
+  type AgentStatus,
   type ComponentStatus,
+  DEFAULT_AGENT_SILENT_MS,
   type InstanceStatus,
   type PipelineStatus,
   type ReadStatusOptions,

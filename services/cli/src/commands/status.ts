@@ -6,9 +6,9 @@ import { examples } from './help-text.js';
 export function registerStatusCommand(program: Command, context: CommandContext): void {
   program
     .command('status')
-    .summary('components, instances, lag and last snapshots')
+    .summary('components, instances, lag, last snapshots, leader and activations')
     .description(
-      "Show each component's active and fallbacks, how far behind each fallback is, the last snapshot and the epoch. Needs Redis.",
+      "Show the election leader; per component the active, its epoch and lease, the clients' multi-host connection string, the last snapshot, how far behind each fallback is, each instance's agent and the newest activations. Needs Redis.",
     )
     .addOption(jsonOption())
     .addOption(configOption())
