@@ -108,8 +108,6 @@ describe('config: redis through Sentinel', () => {
         '{ sentinels: [{ host: 10.0.0.1 }, { host: 10.0.0.2, port: 26380 }], name: mymaster, password: hunter2, sentinelPassword: hunter3 }',
       ),
     ).redis;
-    expect(describeRedis(sentinel)).toBe(
-      'sentinels 10.0.0.1:26379, 10.0.0.2:26380 (master "mymaster")',
-    );
+    expect(describeRedis(sentinel)).toBe('sentinels 10.0.0.1:26379, 10.0.0.2:26380 (master "mymaster")');
   });
 });

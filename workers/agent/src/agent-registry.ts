@@ -1,5 +1,4 @@
-import { Registry } from '@pullback/pipeline';
-import { Redis } from 'ioredis';
+import { type Config, connectRedis, Registry } from '@pullback/pipeline';
 
 /**
  * A registry on a connection of the agent's own whose commands fail at once while Redis
@@ -7,20 +6,20 @@ import { Redis } from 'ioredis';
  * for nothing, and the keeper must turn to failsafe promises within `renewMs`.
  */
 export function openAgentRegistry(
-  redisUrl: string,
+  redis: Config['redis'],
   options: { readonly prefix?: string; readonly onError?: (error: Error) => void } = {},
 ): { readonly registry: Registry; close(): Promise<void> } {
-  const redis = new Redis(redisUrl, {
+  const connection = connectRedis(redis, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     retryStrategy: () => 200,
   });
   // Reconnection errors are expected while Redis is away; the keeper says what matters.
-  redis.on('error', (error: Error) => options.onError?.(error));
+  connection.on('error', (error: Error) => options.onError?.(error));
   return {
-    registry: new Registry(redis, options.prefix === undefined ? {} : { prefix: options.prefix }),
+    registry: new Registry(connection, options.prefix === undefined ? {} : { prefix: options.prefix }),
     close: async () => {
-      redis.disconnect();
+      connection.disconnect();
     },
   };
 }

@@ -213,7 +213,8 @@ export async function fetchWalFile(
   }
   for (const objectName of candidates) {
     const object = await loadIfPresent(archive, objectName, options.signal);
-    if (object !== undefined) return decodeWalObject(archive.keys.encryption, objectName, object, options.into);
+    if (object !== undefined)
+      return decodeWalObject(archive.keys.encryption, objectName, object, options.into);
   }
   return undefined;
 }

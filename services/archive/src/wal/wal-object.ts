@@ -326,7 +326,8 @@ function decompressBody(body: Buffer, header: StoredWalHeader, padTo: number, in
     // Into a buffer of the padded size (padding costs no second copy), zeroed only
     // past the content: a fresh zeroed 16 MiB buffer is new pages from the kernel,
     // and faulting them in cost twice the decompression.
-    const out = into !== undefined && into.length >= padTo ? into.subarray(0, padTo) : Buffer.allocUnsafe(padTo);
+    const out =
+      into !== undefined && into.length >= padTo ? into.subarray(0, padTo) : Buffer.allocUnsafe(padTo);
     zstdDecompressInto(body, header.contentBytes, out);
     out.fill(0, header.contentBytes);
     return out;

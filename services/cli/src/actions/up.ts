@@ -89,7 +89,7 @@ async function upInstance(
     onStorageRetry: (event, location) => context.stderr.write(`pullback: ${retryLine(event, location)}\n`),
   });
   const say = (line: string) => context.stdout.write(`${line}\n`);
-  say(`pullback up: config ${path}, redis ${redactUrl(config.redis)}, instance ${name}`);
+  say(`pullback up: config ${path}, redis ${describeRedis(config.redis)}, instance ${name}`);
   say(`  agent of ${name} at ${running.agent.agent.url} (/primary, /replica, /health)`);
   say(`  export role while ${name} is the active, import role while it is a fallback`);
   say('running; stop with Ctrl-C (SIGINT) or SIGTERM');

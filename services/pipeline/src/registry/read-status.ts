@@ -159,7 +159,7 @@ export async function readStatus(
   return { at: now.toISOString(), leader: (await registry.leader()) ?? null, components };
 }
 
-/** The election's default `agentSilentMs`: two missed heartbeats (docs/election.md "Defaults (for a failover under 8 s)"). */
+/** The election's default `agentSilentMs`: two missed heartbeats (docs/election.md "Defaults"). */
 export const DEFAULT_AGENT_SILENT_MS = 2000;
 
 function secondsBetween(time: string, now: Date): number {
