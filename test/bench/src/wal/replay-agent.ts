@@ -1,0 +1,48 @@
+/**
+ * The fallback's agent half of a replay from the archive, as its own process (as
+ * `pullback up --instance` runs it next to a fallback, not inside the bench, whose
+ * pgbench drivers, samplers and other agents would share its event loop and heap):
+ * keeps the spool filled through the fallbacks' prefetcher until SIGTERM, then prints
+ * where its time went as one JSON line.
+ *
+ *   node replay-agent.js ARCHIVE KEY_FILE STREAM SPOOL_DIR
+ */
+import { fetchWalFile, openArchive } from '@pullback/archive';
+import { startWalPrefetch } from '@pullback/pipeline';
+
+const [archiveUrl, keyFile, stream, dir] = process.argv.slice(2);
+if (archiveUrl === undefined || keyFile === undefined || stream === undefined || dir === undefined) {
+  throw new Error('usage: replay-agent ARCHIVE KEY_FILE STREAM SPOOL_DIR');
+}
+const archive = await openArchive({ archive: archiveUrl, keyFile });
+const fetches: { name: string; ms: number; at: number }[] = [];
+const begun = performance.now();
+const prefetch = startWalPrefetch({
+  dir,
+  // Knobs for trying other depths; the agent's defaults otherwise.
+  ...(process.env.BENCH_PREFETCH_AHEAD ? { ahead: Number(process.env.BENCH_PREFETCH_AHEAD) } : {}),
+  ...(process.env.BENCH_PREFETCH_PARALLEL ? { parallel: Number(process.env.BENCH_PREFETCH_PARALLEL) } : {}),
+  fetch: async (name, options) => {
+    const started = performance.now();
+    const file = await fetchWalFile(archive, stream, name, options);
+    fetches.push({ name, ms: performance.now() - started, at: started - begun });
+    return (
+      file && { content: file.content, segmentSize: file.header.segmentSize, partial: file.header.partial }
+    );
+  },
+  onError: (error) => process.stderr.write(`bench: archived WAL: ${error.message}\n`),
+});
+process.stdout.write('ready\n');
+// The prefetcher's timer does not keep a process alive (it lives beside other work in
+// an agent): this one does, until SIGTERM.
+const alive = setInterval(() => {}, 60_000);
+process.once('SIGTERM', () => {
+  clearInterval(alive);
+  void prefetch.stop().then(() => {
+    const cpu = process.cpuUsage();
+    process.stdout.write(
+      `${JSON.stringify({ seconds: (performance.now() - begun) / 1000, user: cpu.user / 1e6, system: cpu.system / 1e6, fetches })}\n`,
+    );
+    process.exit(0);
+  });
+});
