@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { chown, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { fetchWalFile, findSnapshot, listWal, restoreSnapshot } from '@pullback/archive';
 import { runCycle, SANDBOX_COMPONENT, type Sandbox } from '@pullback/cli/demo';
 import { freePort, postgresOwner } from '@pullback/harness';
@@ -9,6 +11,8 @@ import type { RunningPipeline } from '@pullback/workers';
 import { pgbench } from './load.js';
 import { archiveReplaySource } from './replay-source.js';
 import { sandboxStream } from './wal-archive.js';
+
+const execFileAsync = promisify(execFile);
 
 export interface ReplayResult {
   readonly walBytes: number;
@@ -65,6 +69,9 @@ export async function measureReplay(
     await restoreSnapshot(sandbox.archive, snapshotId, { target: dataDir });
     const source = await prepare(dataDir);
     const port = await freePort();
+    // Both replays start with the setup's writes (the restored snapshot, the copied
+    // WAL) on disk: the kernel flushing gigabytes of them meanwhile is not the replay's.
+    await execFileAsync('sync');
     const started = Date.now();
     await startStandby({
       dataDir,
