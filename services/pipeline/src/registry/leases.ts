@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { PipelineError } from '../domain/errors.js';
+import { newestOf, pushCapped } from './capped-list.js';
 import {
   ACQUIRE_ACTIVE,
   ACQUIRE_LEADER,
@@ -196,19 +197,13 @@ export class ElectionLeases {
   }
 
   /** Appends an activation to the component's history (the newest `activationsKept` are kept). */
-  async recordActivation(component: string, record: ActivationRecord): Promise<void> {
-    const key = this.keys.activations(component);
-    await this.redis
-      .multi()
-      .lpush(key, JSON.stringify(record))
-      .ltrim(key, 0, this.activationsKept - 1)
-      .exec();
+  recordActivation(component: string, record: ActivationRecord): Promise<void> {
+    return pushCapped(this.redis, this.keys.activations(component), record, this.activationsKept);
   }
 
   /** The component's activations, newest first. */
-  async activations(component: string, count = 10): Promise<ActivationRecord[]> {
-    const items = await this.redis.lrange(this.keys.activations(component), 0, count - 1);
-    return items.map((item) => JSON.parse(item) as ActivationRecord);
+  activations(component: string, count = 10): Promise<ActivationRecord[]> {
+    return newestOf<ActivationRecord>(this.redis, this.keys.activations(component), count);
   }
 
   private async readLease(key: string): Promise<LeaseHolder | undefined> {

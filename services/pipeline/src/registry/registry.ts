@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { ComponentConfig, Config, InstanceRole } from '../config/schema.js';
 import { PipelineError } from '../domain/errors.js';
+import { newestOf, pushCapped } from './capped-list.js';
 import {
   type ActiveLease,
   type ActiveLeaseOutcome,
@@ -435,19 +436,13 @@ export class Registry {
     );
   }
 
-  async recordFailure(component: string, failure: FailureRecord): Promise<void> {
-    const key = this.keys.failures(component);
-    await this.redis
-      .multi()
-      .lpush(key, JSON.stringify(failure))
-      .ltrim(key, 0, this.failuresKept - 1)
-      .exec();
+  recordFailure(component: string, failure: FailureRecord): Promise<void> {
+    return pushCapped(this.redis, this.keys.failures(component), failure, this.failuresKept);
   }
 
   /** The newest failures first. */
-  async failures(component: string, count = 10): Promise<FailureRecord[]> {
-    const items = await this.redis.lrange(this.keys.failures(component), 0, count - 1);
-    return items.map((item) => JSON.parse(item) as FailureRecord);
+  failures(component: string, count = 10): Promise<FailureRecord[]> {
+    return newestOf<FailureRecord>(this.redis, this.keys.failures(component), count);
   }
 
   /** Records what the WAL receiver of `component` reports (docs/wal.md); not epoch-bound, the receiver follows activations. */

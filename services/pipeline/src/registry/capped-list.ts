@@ -1,0 +1,16 @@
+import type { Redis } from 'ioredis';
+
+/** Prepends `record` (as JSON) to the list at `key`, keeping its newest `kept`. */
+export async function pushCapped(redis: Redis, key: string, record: unknown, kept: number): Promise<void> {
+  await redis
+    .multi()
+    .lpush(key, JSON.stringify(record))
+    .ltrim(key, 0, kept - 1)
+    .exec();
+}
+
+/** The newest `count` records of the list at `key`, newest first. */
+export async function newestOf<T>(redis: Redis, key: string, count: number): Promise<T[]> {
+  const items = await redis.lrange(key, 0, count - 1);
+  return items.map((item) => JSON.parse(item) as T);
+}
