@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
 import { lchown, lstat, opendir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { $ } from 'zx';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 /** The operating-system account a server runs as, resolved to ids. */
 export interface OsAccount {
@@ -27,7 +30,7 @@ export function serverAccount(name = 'postgres'): Promise<OsAccount> {
     account = isRoot()
       ? (async () => {
           const id = async (flag: string) =>
-            Number((await $({ quiet: true })`id ${flag} -- ${name}`).stdout.trim());
+            Number((await execFileAsync('id', [flag, '--', name])).stdout.trim());
           try {
             return { name, uid: await id('-u'), gid: await id('-g') };
           } catch {
