@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Pullback's demo and tests need on a Debian machine that has Node.js:
-# PostgreSQL, redis-server and redis-sentinel from Debian's packages when missing, the npm packages
+# PostgreSQL, redis-server, redis-sentinel and pgbouncer from Debian's packages when missing, the npm packages
 # from the lockfile, and a build of every workspace. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,8 @@ compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgres
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 # Redis Sentinel's tests run three sentinels (test/harness/src/redis-sentinels.ts).
 command -v redis-sentinel >/dev/null 2>&1 || [ -x /usr/bin/redis-sentinel ] || missing+=(redis-sentinel)
+# The PgBouncer hook's test runs a real pgbouncer (test/harness/src/pgbouncer.ts).
+[ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   sudo_if_needed apt-get update -qq

@@ -252,6 +252,35 @@ describe('parseConfig: the election keys (docs/election.md)', () => {
       /^pullback\.yaml: components\.shop\.fence: /,
     );
   });
+
+  it('accepts a pgbouncer hook with its defaults, and refuses a key the chosen reload does not use', () => {
+    const hooked = (hook: string) =>
+      edit('    recipe: postgres', `    recipe: postgres\n    pgbouncer: ${hook}`);
+    const shop = parseConfig(hooked('{ ini: /etc/pgbouncer/pgbouncer.ini }'), 'pullback.yaml').components
+      .shop;
+    expect(shop?.recipe === 'postgres' && shop.pgbouncer).toEqual({
+      ini: '/etc/pgbouncer/pgbouncer.ini',
+      reload: 'admin',
+    });
+    const admin = parseConfig(
+      hooked('{ ini: /p.ini, database: shopdb, admin: { port: 6433 } }'),
+      'pullback.yaml',
+    ).components.shop;
+    expect(admin?.recipe === 'postgres' && admin.pgbouncer?.admin).toEqual({
+      host: '127.0.0.1',
+      port: 6433,
+      user: 'pgbouncer',
+    });
+    expect(problems(hooked('{ ini: /p.ini, reload: sighup, admin: { port: 6433 } }'))).toEqual([
+      'pullback.yaml: components.shop.pgbouncer.admin: is not used with reload: sighup',
+    ]);
+    expect(problems(hooked('{ ini: /p.ini, pidFile: /run/p.pid }'))).toEqual([
+      'pullback.yaml: components.shop.pgbouncer.pidFile: is not used with reload: admin',
+    ]);
+    expect(problems(hooked('{ ini: /p.ini, reload: hup }'))).toEqual([
+      'pullback.yaml: components.shop.pgbouncer.reload: must be "admin" or "sighup", got "hup"',
+    ]);
+  });
 });
 
 describe('parseConfig: not a config at all', () => {

@@ -1,5 +1,6 @@
 export { findExecutable, postgresBinDir } from './find-executable.js';
 export { freePort } from './free-port.js';
+export { type PgBouncerOptions, type PgBouncerServer, startPgBouncer } from './pgbouncer.js';
 export { type PostgresOptions, type PostgresServer, postgresOwner, startPostgres } from './postgres.js';
 export { quietSchedule } from './quiet-schedule.js';
 export { type RedisServer, startRedis } from './redis.js';

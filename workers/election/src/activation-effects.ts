@@ -10,6 +10,7 @@ import {
 import { agentAddress, findInstance } from './agent-addresses.js';
 import type { AgentClient } from './agent-client.js';
 import { highestRecordedEpoch } from './epoch-floor.js';
+import { pointPgBouncer } from './pgbouncer-hook.js';
 import { replayedLsn } from './replayed-lsn.js';
 import { repointFallback } from './repoint-fallback.js';
 import { runFence } from './run-fence.js';
@@ -131,7 +132,7 @@ export function activationEffects(options: ActivationEffectsOptions): Activation
 
     setActive: (candidate, epoch) => registry.setActive(name, candidate, epoch),
 
-    async moveFollowers(candidate) {
+    async moveFollowers(candidate, epoch) {
       const newActive = requireInstance(component, candidate);
       // Jobs carry the epoch their scheduler was upserted with: upserted again, they carry the new one.
       await pipeline.upsertSchedule(name, component.schedule);
@@ -143,6 +144,12 @@ export function activationEffects(options: ActivationEffectsOptions): Activation
         await repointFallback(instance, newActive, options.replicationUser, signal).catch((error: Error) =>
           failures.push(`${instance.name}: ${error.message}`),
         );
+      }
+      if (component.recipe === 'postgres' && component.pgbouncer !== undefined) {
+        const isCurrent = async () => (await registry.component(name))?.epoch === epoch;
+        await pointPgBouncer(component.pgbouncer, component.pgbouncer.database ?? name, newActive, {
+          isCurrent,
+        }).catch((error: Error) => failures.push(error.message));
       }
       if (failures.length > 0) throw new Error(`not re-pointed: ${failures.join('; ')}`);
     },

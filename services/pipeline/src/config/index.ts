@@ -23,6 +23,7 @@ export type {
   FilesComponentConfig,
   InstanceConfig,
   InstanceRole,
+  PgBouncerConfig,
   PostgresComponentConfig,
   WalConfig,
 } from './schema.js';

@@ -120,6 +120,36 @@ function checkSlotName(text: string): string | undefined {
     : `expected lower-case letters, digits and underscores (at most 63), got ${JSON.stringify(text)}`;
 }
 
+/**
+ * The PgBouncer hook (docs/election.md "Clients follow"): on every activation, the
+ * database's entry in the ini's `[databases]` is pointed at the new active and PgBouncer
+ * reloads it. Run by the process that activates, so the ini is on its host.
+ */
+export const pgbouncerSchema = z
+  .strictObject({
+    /** PgBouncer's config file, e.g. /etc/pgbouncer/pgbouncer.ini. */
+    ini: z.string().min(1),
+    /** The entry in `[databases]` to rewrite. Default: the component's name. */
+    database: z.string().min(1).optional(),
+    /** `admin`: RELOAD on its admin console, which answers once it re-read the ini; `sighup`: kill -HUP of its pidfile's process. Default: admin. */
+    reload: z.enum(['admin', 'sighup']).default('admin'),
+    /** The admin console, for `reload: admin`. Defaults: 127.0.0.1 (or a socket directory), the ini's listen_port, user pgbouncer. */
+    admin: z
+      .strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: integer().min(1).max(65535).optional(),
+        user: z.string().min(1).default('pgbouncer'),
+      })
+      .optional(),
+    /** For `reload: sighup`. Default: the ini's `pidfile`. */
+    pidFile: z.string().min(1).optional(),
+  })
+  .superRefine((hook, ctx) => {
+    const unused = hook.reload === 'admin' ? 'pidFile' : 'admin';
+    if (hook[unused] !== undefined)
+      ctx.addIssue({ code: 'custom', path: [unused], message: `is not used with reload: ${hook.reload}` });
+  });
+
 export const postgresComponentSchema = z.strictObject({
   recipe: z.literal('postgres'),
   ...componentFields,
@@ -130,6 +160,8 @@ export const postgresComponentSchema = z.strictObject({
    * (docs/election.md "Activation"). Default: none.
    */
   fence: z.string().min(1).optional(),
+  /** Clients that connect through PgBouncer follow the active. Default: none. */
+  pgbouncer: pgbouncerSchema.optional(),
   /** Exactly one starts active (checked in checks.ts). */
   instances: z.array(instanceSchema).min(1, { error: 'a postgres component needs at least one instance' }),
 });
@@ -195,6 +227,7 @@ export type WalConfig = z.output<typeof walSchema>;
 export type InstanceConfig = z.output<typeof instanceSchema>;
 export type InstanceRole = InstanceConfig['role'];
 export type AgentConfig = z.output<typeof agentSchema>;
+export type PgBouncerConfig = z.output<typeof pgbouncerSchema>;
 
 /** Every key the contract knows, for "did you mean" hints on unknown keys. */
 export const KNOWN_KEYS: readonly string[] = [
@@ -208,4 +241,6 @@ export const KNOWN_KEYS: readonly string[] = [
   ...Object.keys(postgresComponentSchema.shape),
   ...Object.keys(walSchema.shape),
   ...Object.keys(agentSchema.shape),
+  ...Object.keys(pgbouncerSchema.shape),
+  'user',
 ];
