@@ -96,3 +96,23 @@ export function s3Fields(error: unknown): { s3Code?: string; status?: number } {
     ...(typeof status === 'number' ? { status } : {}),
   };
 }
+
+// A refused right, from either driver: the error or any error it wraps (`cause`).
+const ACCESS_ERRNO = new Set(['EACCES', 'EPERM', 'EROFS']);
+
+/**
+ * True when the backend refused the operation for lack of rights: a file or directory
+ * the process may not write (or a read-only mount), or S3's AccessDenied (403). A role
+ * given only the rights it needs (docs/rights.md) meets this on purpose.
+ */
+export function isAccessDenied(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current !== undefined && current !== null; depth++) {
+    const code = errnoCode(current);
+    if (code !== undefined && ACCESS_ERRNO.has(code)) return true;
+    const { s3Code, status } = s3Fields(current);
+    if (s3Code === 'AccessDenied' || status === 403) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}

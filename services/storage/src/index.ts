@@ -7,7 +7,7 @@ export type {
   OperationOptions,
   SaveBody,
 } from './backend.js';
-export { type ErrorKind, errorKind, isPermanent } from './error-kind.js';
+export { type ErrorKind, errorKind, isAccessDenied, isPermanent } from './error-kind.js';
 export { isNotFound, NotFoundError, PermanentError } from './errors.js';
 export { FsBackend, type FsBackendOptions } from './fs-backend.js';
 export { LimitBackend, type LimitOptions } from './limit-backend.js';

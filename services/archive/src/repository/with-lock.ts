@@ -1,5 +1,7 @@
 import { setMaxListeners } from 'node:events';
-import { acquireLock, type LockKind } from '../lock/index.js';
+import { isAccessDenied } from '@pullback/storage';
+import { awaitNoExclusiveLock } from '../lock/await-no-exclusive.js';
+import { acquireLock, type HeldLock, type LockKind } from '../lock/index.js';
 import { removeDeadTemporaries } from '../lock/remove-dead-temporaries.js';
 import type { Archive } from './archive.js';
 
@@ -21,6 +23,22 @@ export function withSharedLock<T>(
   work: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
   return withLock('shared', 10_000, archive, purpose, options, work);
+}
+
+/**
+ * Runs `work`, which only reads (restore, verify), under a shared lock; or, when the
+ * archive refuses the lock object's write for lack of rights (an import role given
+ * read access only, docs/rights.md), under none, once no live exclusive lock is listed
+ * (repository-format.md §10). A prune that starts meanwhile may remove a pack the work
+ * needs: it then fails on the missing object, never reads wrong data.
+ */
+export function withReadLock<T>(
+  archive: Archive,
+  purpose: string,
+  options: LockingOptions,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  return withLock('shared', 10_000, archive, purpose, options, work, true);
 }
 
 export interface ExclusiveLockOptions extends LockingOptions {
@@ -61,14 +79,26 @@ async function withLock<T>(
   purpose: string,
   options: LockingOptions,
   work: (signal: AbortSignal, lockTakenAt: number) => Promise<T>,
+  readOnly = false,
 ): Promise<T> {
   const lockTakenAt = Date.now();
-  const lock = await acquireLock(archive.backend, {
-    kind,
-    purpose,
-    waitMs: options.lockWaitMs ?? defaultWaitMs,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  const waitMs = options.lockWaitMs ?? defaultWaitMs;
+  let lock: HeldLock;
+  try {
+    lock = await acquireLock(archive.backend, {
+      kind,
+      purpose,
+      waitMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } catch (error) {
+    if (!readOnly || !isAccessDenied(error)) throw error;
+    await awaitNoExclusiveLock(archive.backend, {
+      waitMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return work(options.signal ?? new AbortController().signal, lockTakenAt);
+  }
   try {
     const signal = options.signal ? AbortSignal.any([options.signal, lock.signal]) : lock.signal;
     // Every backend call in flight listens on it; hundreds at once are expected.

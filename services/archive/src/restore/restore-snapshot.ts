@@ -6,7 +6,7 @@ import { Semaphore } from '../concurrency/semaphore.js';
 import { throwIfAborted } from '../errors.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
 import type { Archive } from '../repository/archive.js';
-import { withSharedLock } from '../repository/with-lock.js';
+import { withReadLock } from '../repository/with-lock.js';
 import { nativePath } from '../snapshot/file-name.js';
 import { findSnapshot } from '../snapshot/find-snapshot.js';
 import type { Snapshot } from '../snapshot/manifest.js';
@@ -93,7 +93,7 @@ export async function restoreSnapshot(
   snapshotRef: string,
   options: RestoreOptions,
 ): Promise<RestoreResult> {
-  return withSharedLock(archive, 'restore', options, async (signal) => {
+  return withReadLock(archive, 'restore', options, async (signal) => {
     const snapshot = await findSnapshot(archive, snapshotRef, { component: options.component, signal });
     const target = resolve(options.target);
     const restorer = new Restorer(archive, snapshot, target, { ...options, signal });

@@ -8,7 +8,7 @@ import { storedPacks } from '../pack/stored-packs.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
 import type { Archive } from '../repository/archive.js';
 import { readAll } from '../repository/stream-bytes.js';
-import { withSharedLock } from '../repository/with-lock.js';
+import { withReadLock } from '../repository/with-lock.js';
 import { decodeChunkMap } from '../snapshot/chunk-map.js';
 import { readSnapshots, type Snapshot } from '../snapshot/manifest.js';
 import { decodePageMap } from '../snapshot/page-map.js';
@@ -70,7 +70,7 @@ const PROBLEMS_PER_SNAPSHOT = 1000;
  * reported with the snapshots and files that use it. Then the WAL (verify-wal.ts).
  */
 export async function verifyArchive(archive: Archive, options: VerifyOptions = {}): Promise<VerifyResult> {
-  return withSharedLock(archive, 'verify', options, (signal) =>
+  return withReadLock(archive, 'verify', options, (signal) =>
     new Verifier(archive, { ...options, signal }).run(),
   );
 }

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type Archive, recordProof, restoreSnapshot } from '@pullback/archive';
+import { isAccessDenied } from '@pullback/storage';
 import type { Recipe } from '../recipe.js';
 import type { Registry } from '../registry/registry.js';
 import { messageOf } from './errors.js';
@@ -87,7 +88,8 @@ export async function drillSnapshot(input: DrillSnapshotInput): Promise<DrillRes
 /**
  * Records in the archive and the registry that `snapshotId` was proven (or not) by
  * `holder`: a drill, or the start of a fallback reseeded from it. Final: no other
- * agent drills it again.
+ * agent drills it again. An import role that may only read the archive (docs/rights.md)
+ * leaves the proof in the registry alone.
  */
 export async function recordSnapshotProof(
   input: Pick<DrillSnapshotInput, 'archive' | 'registry' | 'snapshotId' | 'signal'>,
@@ -104,7 +106,9 @@ export async function recordSnapshotProof(
       ...(failure === undefined ? {} : { reason: failure }),
     },
     input.signal === undefined ? {} : { signal: input.signal },
-  );
+  ).catch((error: unknown) => {
+    if (!isAccessDenied(error)) throw error;
+  });
   await input.registry.finishDrill(input.snapshotId, holder);
 }
 
