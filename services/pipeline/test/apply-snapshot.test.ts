@@ -1,7 +1,8 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { archiveWalFile, backupTree, listProofs, walStreamName } from '@pullback/archive';
+import { archiveWalFile, backupTree, listProofs, openArchive, walStreamName } from '@pullback/archive';
 import { type RedisServer, startRedis } from '@pullback/harness';
+import { type Backend, PermanentError } from '@pullback/storage';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   applySnapshot,
@@ -45,6 +46,24 @@ afterEach(async () => {
 });
 
 const docs = () => box.config.components.docs!;
+
+/** `backend` as a role with read rights only sees it: every write refused as the fs driver refuses it. */
+function refusingWrites(backend: Backend): Backend {
+  const refuse = async (name: string): Promise<never> => {
+    throw new PermanentError(`${name}: EACCES: permission denied`, {
+      cause: Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }),
+    });
+  };
+  return {
+    location: backend.location,
+    properties: backend.properties,
+    load: (name, range, options) => backend.load(name, range, options),
+    stat: (name, options) => backend.stat(name, options),
+    list: (prefix, options) => backend.list(prefix, options),
+    save: (name) => refuse(name),
+    remove: (name) => refuse(name),
+  };
+}
 
 /** Writes `status` into the source, exports and pulls it; returns the snapshot id. */
 async function snapshotOf(status: string, exportId: string): Promise<string> {
@@ -228,6 +247,43 @@ describe('applySnapshot onto a fallback that follows the active', () => {
     });
     expect((await listProofs(box.archive)).get(second)).toMatchObject({ ok: true });
     expect(await readdir(box.root)).not.toContain(`pullback-drill-${second.slice(0, 12)}`);
+  });
+
+  it('with read rights only on the archive (docs/rights.md), seeds and drills: the verdicts go to the registry alone', async () => {
+    const drills: string[] = [];
+    const recipe = following(() => streaming, drills);
+    const readOnly = await openArchive({
+      archive: refusingWrites(box.archive.backend),
+      keyFile: join(box.root, 'archive.key'),
+    });
+    const applyReadOnly = (instance: string, snapshotId: string) =>
+      applySnapshot({
+        component: 'docs',
+        config: docs(),
+        instance,
+        epoch: 1,
+        snapshotId,
+        archive: readOnly,
+        recipe,
+        registry,
+      });
+    const first = await serverSnapshot('first\n');
+    for (const instance of ['docs-b', 'docs-c']) {
+      expect(await applyReadOnly(instance, first)).toMatchObject({ applied: true, followed: false });
+    }
+    const second = await serverSnapshot('second\n');
+    expect(await applyReadOnly('docs-b', second)).toMatchObject({
+      followed: true,
+      drill: { ran: true, ok: true },
+    });
+    // The drill is final all the same: no other fallback runs it again.
+    expect(await applyReadOnly('docs-c', second)).toMatchObject({ drill: { ran: false, reason: 'claimed' } });
+    expect(drills).toEqual([second]);
+    expect((await registry.snapshotHealth('docs'))[second]).toMatchObject({
+      state: 'good',
+      instance: 'docs-b',
+    });
+    expect(await listProofs(box.archive)).toEqual(new Map());
   });
 
   it('reseeds a fallback that is stopped, of another system, out of recovery, or stuck without WAL', async () => {
