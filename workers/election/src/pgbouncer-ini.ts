@@ -1,10 +1,10 @@
 /**
  * PgBouncer's ini, read and rewritten line by line so that everything but the one
  * database entry stays as it was: comments (`;`, `#`), blank lines, `%include`s, line
- * endings. The syntax is pgbouncer's (its config.md): `[section]` headers, `key = value`
- * lines, database names double-quoted when they hold other characters than letters,
- * digits and `_` (`""` is a quote); an entry's value is a libpq-style list of
- * `key=value` pairs, single-quoted when needed (`''` is a quote).
+ * endings. The syntax is PgBouncer's own (its documentation of the config file):
+ * `[section]` headers, `key = value` lines, database names double-quoted when they hold
+ * other characters than letters, digits and `_` (`""` is a quote); an entry's value is
+ * a libpq-style list of `key=value` pairs, single-quoted when needed (`''` is a quote).
  */
 
 export interface PointedIni {

@@ -29,8 +29,8 @@ export function withSharedLock<T>(
  * Runs `work`, which only reads (restore, verify), under a shared lock; or, when the
  * archive refuses the lock object's write for lack of rights (an import role given
  * read access only, docs/rights.md), under none, once no live exclusive lock is listed
- * (repository-format.md §10). A prune that starts meanwhile may remove a pack the work
- * needs: it then fails on the missing object, never reads wrong data.
+ * (docs/repository-format.md §10). A prune that starts meanwhile may remove a pack the
+ * work needs: it then fails on the missing object, never reads wrong data.
  */
 export function withReadLock<T>(
   archive: Archive,
