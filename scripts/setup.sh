@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Pullback's demo and tests need on a Debian machine that has Node.js:
-# PostgreSQL, redis-server, redis-sentinel and pgbouncer from Debian's packages when missing, the npm packages
-# from the lockfile, and a build of every workspace. Safe to run again.
+# PostgreSQL, redis-server, redis-sentinel and pgbouncer from Debian's packages when missing,
+# the npm packages from the lockfile, and a build of every workspace. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Turborepo would print its telemetry notice on a fresh machine and report usage.

@@ -139,17 +139,18 @@ export function activationEffects(options: ActivationEffectsOptions): Activation
       // A receiver elsewhere follows the registry's active within its report interval.
       if (options.walReceivers !== undefined) moveWalReceiver(options.walReceivers, name);
       const failures: string[] = [];
-      for (const instance of component.instances) {
-        if (instance.name === candidate || instance.name === options.oldActive) continue;
-        await repointFallback(instance, newActive, options.replicationUser, signal).catch((error: Error) =>
-          failures.push(`${instance.name}: ${error.message}`),
-        );
-      }
+      // PgBouncer first: its clients wait for it, the fallbacks' re-pointing can take seconds.
       if (component.recipe === 'postgres' && component.pgbouncer !== undefined) {
         const isCurrent = async () => (await registry.component(name))?.epoch === epoch;
         await pointPgBouncer(component.pgbouncer, component.pgbouncer.database ?? name, newActive, {
           isCurrent,
         }).catch((error: Error) => failures.push(error.message));
+      }
+      for (const instance of component.instances) {
+        if (instance.name === candidate || instance.name === options.oldActive) continue;
+        await repointFallback(instance, newActive, options.replicationUser, signal).catch((error: Error) =>
+          failures.push(`${instance.name}: ${error.message}`),
+        );
       }
       if (failures.length > 0) throw new Error(`not re-pointed: ${failures.join('; ')}`);
     },
