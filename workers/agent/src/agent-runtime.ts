@@ -8,6 +8,7 @@ import { FailsafePromises, type MonotonicClock } from './failsafe-promises.js';
 import { startHeartbeat } from './heartbeat.js';
 import { localInstanceView } from './instance-view.js';
 import { type KeeperTimings, PermissionKeeper } from './permission-keeper.js';
+import { type LocalServerSettings, rejoinAsFallback } from './rejoin.js';
 import { ServerSupervisor, type WantedServer } from './server-supervisor.js';
 import { findInstance, resolveAgentToken, startAgent } from './start-agent.js';
 
@@ -23,6 +24,8 @@ export interface AgentRuntimeOptions {
   readonly superviseMs?: number;
   /** The first wait after a failed start, in ms. Default: 1000. */
   readonly restartBackoffMs?: number;
+  /** How its server is reached and run when the agent rewinds it to rejoin (rejoin.ts). Default: the postgres recipe's. */
+  readonly server?: LocalServerSettings;
   readonly clock?: MonotonicClock;
   readonly log?: (line: string) => void;
 }
@@ -86,6 +89,13 @@ export async function startAgentRuntime(
     wanted,
     ...(options.superviseMs === undefined ? {} : { pollMs: options.superviseMs }),
     ...(options.restartBackoffMs === undefined ? {} : { backoffMs: options.restartBackoffMs }),
+    rejoin: rejoinAsFallback({
+      instance,
+      instances: component.instances,
+      record,
+      registry: options.registry,
+      ...(options.server === undefined ? {} : { server: options.server }),
+    }),
     onUnhealthy: (reason) => reportUnhealthy(options.registry, componentName, instance.name, reason),
     ...(options.log === undefined ? {} : { log: options.log }),
   });

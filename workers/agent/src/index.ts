@@ -23,5 +23,6 @@ export { type FailsafeGrant, FailsafePromises, type MonotonicClock } from './fai
 export { type HeartbeatOptions, startHeartbeat } from './heartbeat.js';
 export { localInstanceView } from './instance-view.js';
 export { type KeeperTimings, PermissionKeeper, type PermissionKeeperOptions } from './permission-keeper.js';
+export { type LocalServerSettings, type RejoinOptions, rejoinAsFallback } from './rejoin.js';
 export { ServerSupervisor, type ServerSupervisorOptions, type WantedServer } from './server-supervisor.js';
 export { DEFAULT_FAILSAFE_MS, resolveAgentToken, type StartAgentOptions, startAgent } from './start-agent.js';
