@@ -2,6 +2,7 @@ import { ELECTION_DEFAULTS } from '@pullback/election';
 import type { Config, InstanceConfig, Registry } from '@pullback/pipeline';
 import { demoteServer, postmasterStatus } from '@pullback/recipe-postgres';
 import type { AgentServer } from './agent-server.js';
+import { startEpochFollower } from './epoch-follower.js';
 import { EpochRecordStore, epochRecordPath } from './epoch-record.js';
 import type { FallbackAgent } from './failsafe-asker.js';
 import { FailsafePromises, type MonotonicClock } from './failsafe-promises.js';
@@ -111,6 +112,15 @@ export async function startAgentRuntime(
   });
   keeper.start();
   supervisor.start();
+  const follower = startEpochFollower({
+    component: componentName,
+    instance: instance.name,
+    registry: options.registry,
+    record,
+    veto: promises.veto,
+    intervalMs: timings.renewMs,
+    ...(options.log === undefined ? {} : { log: options.log }),
+  });
   const heartbeat = startHeartbeat({
     instance: instance.name,
     registry: options.registry,
@@ -131,7 +141,7 @@ export async function startAgentRuntime(
     keeper,
     supervisor,
     close: async () => {
-      await Promise.all([heartbeat.stop(), supervisor.stop(), keeper.stop()]);
+      await Promise.all([heartbeat.stop(), follower.stop(), supervisor.stop(), keeper.stop()]);
       await agent.close();
     },
   };

@@ -9,6 +9,7 @@ export {
   type InstanceView,
   startAgentServer,
 } from './agent-server.js';
+export { type EpochFollowerOptions, followNewerActive, startEpochFollower } from './epoch-follower.js';
 export {
   type CompareAndSetResult,
   type EpochProposal,

@@ -117,15 +117,23 @@ components:
  * registry and in A's epoch record (as `POST /epoch` records it), A stopped, its
  * data directory still an active's (no standby.signal).
  */
-async function failedOver(cfg: Config): Promise<void> {
+async function failedOver(cfg: Config, how: 'recorded' | 'missed-while-dead' = 'recorded'): Promise<void> {
   prefix += 1;
   pipeline = openPipeline({ redis: redis.url, prefix: `rejoin-${prefix}` });
   await pipeline.register(cfg);
-  const epoch = await pipeline.registry.takeEpoch('shop', 1);
-  expect(await pipeline.registry.setActive('shop', 'shop-b', epoch)).toEqual({ ok: true });
   const record = new EpochRecordStore(epochRecordPath(cfg.stateDir, 'shop-a'));
-  expect((await record.compareAndSet({ epoch, active: 'shop-b' })).accepted).toBe(true);
-  await stopServer({ dataDir: a!.dataDir });
+  const registered = await pipeline.registry.component('shop');
+  if (how === 'missed-while-dead') {
+    // A's agent recorded its own term, then died with its server before the activation reached it.
+    expect((await record.compareAndSet({ epoch: registered!.epoch, active: 'shop-a' })).accepted).toBe(true);
+    await a!.crash();
+  }
+  const epoch = await pipeline.registry.takeEpoch('shop', registered!.epoch);
+  expect(await pipeline.registry.setActive('shop', 'shop-b', epoch)).toEqual({ ok: true });
+  if (how === 'recorded') {
+    expect((await record.compareAndSet({ epoch, active: 'shop-b' })).accepted).toBe(true);
+    await stopServer({ dataDir: a!.dataDir });
+  }
   await expect(access(join(a!.dataDir, 'standby.signal'))).rejects.toThrow();
 }
 
@@ -155,58 +163,69 @@ async function startAgentOfA(cfg: Config) {
   return runtime;
 }
 
+/** A diverged from B after B's promotion; the agent of A then brings it back as B's standby. */
+async function expectRejoin(how: 'recorded' | 'missed-while-dead'): Promise<void> {
+  a = await startPostgres({ settings: KEEP_WAL });
+  await a.psql("create table orders (id int, origin text); insert into orders values (1, 'before')");
+  b = await standbyOf(a, 'b');
+  const bEndpoint = { host: '127.0.0.1', port: b.port };
+  await waitFor('B to have replayed A', async () =>
+    (await query(bEndpoint, 'select count(*) from orders').catch(() => '')) === '1' ? true : undefined,
+  );
+  const cfg = await config(b);
+  await promoteServer({ dataDir: b.dataDir });
+  await query(bEndpoint, "insert into orders values (2, 'b after the promotion')");
+  await a.psql("insert into orders select g, 'a diverged' from generate_series(100, 199) g");
+  await failedOver(cfg, how);
+
+  const runtime = await startAgentOfA(cfg);
+  const samples: boolean[] = [];
+  await waitFor(
+    'A to stream from B',
+    async () => {
+      samples.push(await aWritable());
+      const status = await query(
+        { host: '127.0.0.1', port: a!.port },
+        'select status, sender_port from pg_stat_wal_receiver',
+      ).catch(() => '');
+      return status === `streaming|${b!.port}` ? true : undefined;
+    },
+    150_000,
+  );
+  samples.push(await aWritable());
+  expect(samples.length).toBeGreaterThan(1);
+  expect(samples.every((writable) => !writable)).toBe(true);
+
+  await access(join(a.dataDir, 'standby.signal'));
+  expect(await new EpochRecordStore(epochRecordPath(cfg.stateDir, 'shop-a')).read()).toMatchObject({
+    epoch: 2,
+    active: 'shop-b',
+  });
+  // Counted once rewindServer's checks answered, which may be just after it streams.
+  await waitFor('the start to be counted', async () => (runtime.supervisor.started >= 1 ? true : undefined));
+  expect(runtime.supervisor.started).toBe(1);
+  expect(runtime.supervisor.reason).toBeUndefined();
+  await query(bEndpoint, "insert into orders values (3, 'b after the rejoin')");
+  await waitFor('A to replay B', async () =>
+    (await query({ host: '127.0.0.1', port: a!.port }, 'select count(*) from orders where id = 3')) === '1'
+      ? true
+      : undefined,
+  );
+  expect(await query({ host: '127.0.0.1', port: a.port }, 'select origin from orders order by id')).toBe(
+    'before\nb after the promotion\nb after the rejoin',
+  );
+  expect((await fetch(`${runtime.agent.url}/replica`)).status).toBe(200);
+  expect((await fetch(`${runtime.agent.url}/primary`)).status).toBe(503);
+  expect(await aWritable()).toBe(false);
+}
+
 describe("the old active's rejoin", () => {
-  it('rewinds a stopped old active named fallback by its record and starts it streaming from the new active, never writable', async () => {
-    a = await startPostgres({ settings: KEEP_WAL });
-    await a.psql("create table orders (id int, origin text); insert into orders values (1, 'before')");
-    b = await standbyOf(a, 'b');
-    const bEndpoint = { host: '127.0.0.1', port: b.port };
-    await waitFor('B to have replayed A', async () =>
-      (await query(bEndpoint, 'select count(*) from orders').catch(() => '')) === '1' ? true : undefined,
-    );
-    const cfg = await config(b);
-    await promoteServer({ dataDir: b.dataDir });
-    await query(bEndpoint, "insert into orders values (2, 'b after the promotion')");
-    await a.psql("insert into orders select g, 'a diverged' from generate_series(100, 199) g");
-    await failedOver(cfg);
+  it('rewinds a stopped old active its record names a fallback and starts it streaming from the new active, never writable', async () => {
+    await expectRejoin('recorded');
+  });
 
-    const runtime = await startAgentOfA(cfg);
-    const samples: boolean[] = [];
-    await waitFor(
-      'A to stream from B',
-      async () => {
-        samples.push(await aWritable());
-        const status = await query(
-          { host: '127.0.0.1', port: a!.port },
-          'select status, sender_port from pg_stat_wal_receiver',
-        ).catch(() => '');
-        return status === `streaming|${b!.port}` ? true : undefined;
-      },
-      150_000,
-    );
-    samples.push(await aWritable());
-    expect(samples.length).toBeGreaterThan(1);
-    expect(samples.every((writable) => !writable)).toBe(true);
-
-    await access(join(a.dataDir, 'standby.signal'));
-    // Counted once rewindServer's checks answered, which may be just after it streams.
-    await waitFor('the start to be counted', async () =>
-      runtime.supervisor.started >= 1 ? true : undefined,
-    );
-    expect(runtime.supervisor.started).toBe(1);
-    expect(runtime.supervisor.reason).toBeUndefined();
-    await query(bEndpoint, "insert into orders values (3, 'b after the rejoin')");
-    await waitFor('A to replay B', async () =>
-      (await query({ host: '127.0.0.1', port: a!.port }, 'select count(*) from orders where id = 3')) === '1'
-        ? true
-        : undefined,
-    );
-    expect(await query({ host: '127.0.0.1', port: a.port }, 'select origin from orders order by id')).toBe(
-      'before\nb after the promotion\nb after the rejoin',
-    );
-    expect((await fetch(`${runtime.agent.url}/replica`)).status).toBe(200);
-    expect((await fetch(`${runtime.agent.url}/primary`)).status).toBe(503);
-    expect(await aWritable()).toBe(false);
+  it('brings back an old active killed with its agent (SIGKILL) that missed the activation: it takes the epoch from the registry, then rewinds', async () => {
+    await expectRejoin('missed-while-dead');
   });
 
   it('reports an old active it cannot rewind (an unrelated new active) as needing reseeding, in one line, and never starts it', async () => {
