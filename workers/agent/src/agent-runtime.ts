@@ -115,6 +115,7 @@ export async function startAgentRuntime(
   const follower = startEpochFollower({
     component: componentName,
     instance: instance.name,
+    configRole: instance.role,
     registry: options.registry,
     record,
     veto: promises.veto,

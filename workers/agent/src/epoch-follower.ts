@@ -5,6 +5,8 @@ import type { EpochProposal, EpochRecordStore } from './epoch-record.js';
 export interface EpochFollowerOptions {
   readonly component: string;
   readonly instance: string;
+  /** Its role in the config: with no record yet, only an instance the config makes active takes the registry's. */
+  readonly configRole: 'active' | 'fallback';
   readonly registry: Registry;
   readonly record: EpochRecordStore;
   /** Checked inside the compare-and-set (a live failsafe promise blocks a newer epoch). */
@@ -22,12 +24,15 @@ export interface EpochFollowerOptions {
  * this only ever makes the instance a fallback: an old active whose agent comes back
  * after a failover then rejoins (rejoin.ts) instead of staying down. A registry that
  * names this instance, or is at an older epoch (Redis lost its data), changes nothing.
+ * With no record at all, only an instance the config makes active (its record lost
+ * with its state directory) takes it; a fallback's role is the config's already.
  */
 export async function followNewerActive(options: Omit<EpochFollowerOptions, 'intervalMs'>): Promise<boolean> {
   const registered = await options.registry.component(options.component);
   if (registered?.active === undefined || registered.active === options.instance) return false;
   const recorded = await options.record.read();
-  if (recorded !== undefined && recorded.epoch >= registered.epoch) return false;
+  if (recorded === undefined ? options.configRole !== 'active' : recorded.epoch >= registered.epoch)
+    return false;
   const outcome = await options.record.compareAndSet(
     { epoch: registered.epoch, active: registered.active },
     options.veto,

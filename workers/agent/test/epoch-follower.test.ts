@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type RedisServer, scratchDir, startRedis } from '@pullback/harness';
 import { openPipeline, type Pipeline, parseConfig } from '@pullback/pipeline';
@@ -19,7 +20,12 @@ afterAll(async () => {
 });
 
 /** shop-a (the config's active) and shop-b registered in a namespace of their own; shop-a's record at epoch 1 naming itself. */
-async function setUp(): Promise<{ pipeline: Pipeline; record: EpochRecordStore; epoch: number }> {
+async function setUp(): Promise<{
+  pipeline: Pipeline;
+  record: EpochRecordStore;
+  epoch: number;
+  recordOf: (instance: string) => EpochRecordStore;
+}> {
   round += 1;
   const config = parseConfig(
     `redis: ${redis.url}
@@ -40,13 +46,20 @@ components:
   const epoch = (await pipeline.registry.component('shop'))!.epoch;
   const record = new EpochRecordStore(epochRecordPath(config.stateDir, 'shop-a'));
   expect((await record.compareAndSet({ epoch, active: 'shop-a' })).accepted).toBe(true);
-  return { pipeline, record, epoch };
+  const recordOf = (instance: string) => new EpochRecordStore(epochRecordPath(config.stateDir, instance));
+  return { pipeline, record, epoch, recordOf };
 }
 
-const follow = (pipeline: Pipeline, record: EpochRecordStore, veto?: FailsafePromises['veto']) =>
+const follow = (
+  pipeline: Pipeline,
+  record: EpochRecordStore,
+  veto?: FailsafePromises['veto'],
+  instance = 'shop-a',
+) =>
   followNewerActive({
     component: 'shop',
-    instance: 'shop-a',
+    instance,
+    configRole: instance === 'shop-a' ? 'active' : 'fallback',
     registry: pipeline.registry,
     record,
     ...(veto === undefined ? {} : { veto }),
@@ -102,6 +115,21 @@ describe('an agent following an activation it missed', () => {
       expect(await record.read()).toMatchObject({ epoch, active: 'shop-a' });
       // The promise, nothing else, held it back.
       expect(await follow(pipeline, record)).toBe(true);
+    } finally {
+      await pipeline.close();
+    }
+  });
+  it("with no record: the config's active takes the registry's newer active, a fallback takes nothing", async () => {
+    const { pipeline, epoch, recordOf } = await setUp();
+    try {
+      const newer = await pipeline.registry.takeEpoch('shop', epoch);
+      await pipeline.registry.setActive('shop', 'shop-b', newer);
+      // shop-c: a fallback in the config with no record, shop-a's record lost with its state directory.
+      await rm(recordOf('shop-a').path);
+      expect(await follow(pipeline, recordOf('shop-c'), undefined, 'shop-c')).toBe(false);
+      expect(await recordOf('shop-c').read()).toBeUndefined();
+      expect(await follow(pipeline, recordOf('shop-a'))).toBe(true);
+      expect(await recordOf('shop-a').read()).toMatchObject({ epoch: newer, active: 'shop-b' });
     } finally {
       await pipeline.close();
     }
