@@ -22,7 +22,13 @@ import {
   stopServer,
 } from '@pullback/recipe-postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EpochRecordStore, epochRecordPath, openAgentRegistry, startAgentRuntime } from '../src/index.js';
+import {
+  EpochRecordStore,
+  epochRecordPath,
+  openAgentRegistry,
+  rejoinAsFallback,
+  startAgentRuntime,
+} from '../src/index.js';
 
 const execFileAsync = promisify(execFile);
 const TOKEN = 'agent-token-0123456789';
@@ -295,5 +301,28 @@ describe("the old active's rejoin", () => {
     await waitFor('the rewind to be tried once the lock is free', async () =>
       runtime.supervisor.reason?.includes('needs reseeding') ? true : undefined,
     );
+  });
+  it('refuses to rejoin while the record names this instance active, and touches nothing', async () => {
+    a = await startPostgres({ settings: KEEP_WAL });
+    const cfg = await config({ dataDir: join(scratch.path, 'nowhere'), port: await freePort() });
+    prefix += 1;
+    pipeline = openPipeline({ redis: redis.url, prefix: `rejoin-${prefix}` });
+    await pipeline.register(cfg);
+    const record = new EpochRecordStore(epochRecordPath(cfg.stateDir, 'shop-a'));
+    expect((await record.compareAndSet({ epoch: 7, active: 'shop-a' })).accepted).toBe(true);
+    await stopServer({ dataDir: a.dataDir });
+    const component = cfg.components.shop!;
+    const rejoin = rejoinAsFallback({
+      instance: component.instances[0]!,
+      instances: component.instances,
+      record,
+      registry: pipeline.registry,
+    });
+    await expect(rejoin(new AbortController().signal)).rejects.toThrow(
+      `${a.dataDir} is not a standby's data directory (no standby.signal); it needs reseeding`,
+    );
+    expect((await postmasterStatus(a.dataDir)).running).toBe(false);
+    await expect(access(join(a.dataDir, 'standby.signal'))).rejects.toThrow();
+    expect(await pipeline.registry.acquireLock('import.shop-a', 1000)).toBeDefined();
   });
 });
