@@ -35,14 +35,14 @@ const LOCK_TTL_MS = 60_000;
  * import lock (`import.<instance>`, as applySnapshot does), so it never runs while
  * the import role restores onto the same directory. Resolves with a reason when it
  * did not try now (the lock is held); throws, in one line ending in "it needs
- * reseeding", when it cannot rejoin.
+ * reseeding", when it cannot rejoin. An agent that stops meanwhile waits for it, as
+ * for a start: a pg_rewind cut short leaves a data directory only a reseed repairs.
+ * Only the lock's loss (Redis away for its whole TTL) cuts it short.
  */
-export function rejoinAsFallback(
-  options: RejoinOptions,
-): (signal: AbortSignal) => Promise<string | undefined> {
+export function rejoinAsFallback(options: RejoinOptions): () => Promise<string | undefined> {
   const { instance } = options;
   const needsReseed = (why: string) => new Error(`${why}; it needs reseeding`);
-  return async (signal) => {
+  return async () => {
     const recorded = await options.record.read();
     if (recorded === undefined || recorded.active === instance.name) {
       // No newer epoch names another active: nothing says this directory is an old active to rewind.
@@ -59,7 +59,7 @@ export function rejoinAsFallback(
       await holdLock(
         options.registry,
         `import.${instance.name}`,
-        { ttlMs: LOCK_TTL_MS, what: `rejoin of ${instance.name}`, signal },
+        { ttlMs: LOCK_TTL_MS, what: `rejoin of ${instance.name}` },
         (held) =>
           rewindServer({
             dataDir: instance.dataDir,

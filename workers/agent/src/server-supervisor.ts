@@ -24,7 +24,7 @@ export interface ServerSupervisorOptions {
    * old active's rejoin, rejoin.ts); resolves with a reason when it did not try now,
    * throws when it cannot. Default: none, such a directory is only reported.
    */
-  readonly rejoin?: (signal: AbortSignal) => Promise<string | undefined>;
+  readonly rejoin?: () => Promise<string | undefined>;
   /** Told after each failed start (the reason, one line), and when one succeeded again (undefined). */
   readonly onUnhealthy?: (reason: string | undefined) => void | Promise<void>;
   readonly log?: (line: string) => void;
@@ -96,7 +96,7 @@ export class ServerSupervisor {
           );
         }
         this.options.log?.(`rejoining ${instance} as a fallback (pg_rewind)`);
-        const notNow = await this.options.rejoin(this.abort.signal);
+        const notNow = await this.options.rejoin();
         if (notNow !== undefined) {
           this.options.log?.(`not rejoining ${instance} now: ${notNow}`);
           return false;

@@ -318,7 +318,7 @@ describe("the old active's rejoin", () => {
       record,
       registry: pipeline.registry,
     });
-    await expect(rejoin(new AbortController().signal)).rejects.toThrow(
+    await expect(rejoin()).rejects.toThrow(
       `${a.dataDir} is not a standby's data directory (no standby.signal); it needs reseeding`,
     );
     expect((await postmasterStatus(a.dataDir)).running).toBe(false);
