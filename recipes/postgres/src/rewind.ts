@@ -12,11 +12,6 @@ import { pgTool } from './tools.js';
 export interface RewindOptions extends Omit<StandbyOptions, 'primary' | 'verify'> {
   /** The new active: rewound against, then followed (primary_conninfo). */
   readonly primary: PgEndpoint;
-  /**
-   * pg_rewind fetches WAL the target no longer holds with the restore_command of the
-   * target's configuration (`--restore-target-wal`). Default: false.
-   */
-  readonly restoreTargetWal?: boolean;
 }
 
 /**
@@ -55,7 +50,6 @@ export async function rewindServer(options: RewindOptions): Promise<InstancePosi
       dataDir,
       '--source-server',
       conninfo(primary),
-      ...(options.restoreTargetWal === true ? ['--restore-target-wal'] : []),
     ],
     { as: account, ...signal },
   );
