@@ -9,6 +9,7 @@ export type PgTool =
   | 'pg_dump'
   | 'pg_dumpall'
   | 'pg_restore'
+  | 'pg_rewind'
   | 'pg_receivewal'
   | 'pg_verifybackup'
   | 'pg_waldump'

@@ -2,12 +2,14 @@ import { ELECTION_DEFAULTS } from '@pullback/election';
 import type { Config, InstanceConfig, Registry } from '@pullback/pipeline';
 import { demoteServer, postmasterStatus } from '@pullback/recipe-postgres';
 import type { AgentServer } from './agent-server.js';
+import { startEpochFollower } from './epoch-follower.js';
 import { EpochRecordStore, epochRecordPath } from './epoch-record.js';
 import type { FallbackAgent } from './failsafe-asker.js';
 import { FailsafePromises, type MonotonicClock } from './failsafe-promises.js';
 import { startHeartbeat } from './heartbeat.js';
 import { localInstanceView } from './instance-view.js';
 import { type KeeperTimings, PermissionKeeper } from './permission-keeper.js';
+import { type LocalServerSettings, rejoinAsFallback } from './rejoin.js';
 import { ServerSupervisor, type WantedServer } from './server-supervisor.js';
 import { findInstance, resolveAgentToken, startAgent } from './start-agent.js';
 
@@ -23,6 +25,8 @@ export interface AgentRuntimeOptions {
   readonly superviseMs?: number;
   /** The first wait after a failed start, in ms. Default: 1000. */
   readonly restartBackoffMs?: number;
+  /** How its server is reached and run when the agent rewinds it to rejoin (rejoin.ts). Default: the postgres recipe's. */
+  readonly server?: LocalServerSettings;
   readonly clock?: MonotonicClock;
   readonly log?: (line: string) => void;
 }
@@ -86,6 +90,13 @@ export async function startAgentRuntime(
     wanted,
     ...(options.superviseMs === undefined ? {} : { pollMs: options.superviseMs }),
     ...(options.restartBackoffMs === undefined ? {} : { backoffMs: options.restartBackoffMs }),
+    rejoin: rejoinAsFallback({
+      instance,
+      instances: component.instances,
+      record,
+      registry: options.registry,
+      ...(options.server === undefined ? {} : { server: options.server }),
+    }),
     onUnhealthy: (reason) => reportUnhealthy(options.registry, componentName, instance.name, reason),
     ...(options.log === undefined ? {} : { log: options.log }),
   });
@@ -101,6 +112,16 @@ export async function startAgentRuntime(
   });
   keeper.start();
   supervisor.start();
+  const follower = startEpochFollower({
+    component: componentName,
+    instance: instance.name,
+    configRole: instance.role,
+    registry: options.registry,
+    record,
+    veto: promises.veto,
+    intervalMs: timings.renewMs,
+    ...(options.log === undefined ? {} : { log: options.log }),
+  });
   const heartbeat = startHeartbeat({
     instance: instance.name,
     registry: options.registry,
@@ -121,7 +142,7 @@ export async function startAgentRuntime(
     keeper,
     supervisor,
     close: async () => {
-      await Promise.all([heartbeat.stop(), supervisor.stop(), keeper.stop()]);
+      await Promise.all([heartbeat.stop(), follower.stop(), supervisor.stop(), keeper.stop()]);
       await agent.close();
     },
   };

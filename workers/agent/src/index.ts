@@ -9,6 +9,7 @@ export {
   type InstanceView,
   startAgentServer,
 } from './agent-server.js';
+export { type EpochFollowerOptions, followNewerActive, startEpochFollower } from './epoch-follower.js';
 export {
   type CompareAndSetResult,
   type EpochProposal,
@@ -23,5 +24,6 @@ export { type FailsafeGrant, FailsafePromises, type MonotonicClock } from './fai
 export { type HeartbeatOptions, startHeartbeat } from './heartbeat.js';
 export { localInstanceView } from './instance-view.js';
 export { type KeeperTimings, PermissionKeeper, type PermissionKeeperOptions } from './permission-keeper.js';
+export { type LocalServerSettings, type RejoinOptions, rejoinAsFallback } from './rejoin.js';
 export { ServerSupervisor, type ServerSupervisorOptions, type WantedServer } from './server-supervisor.js';
 export { DEFAULT_FAILSAFE_MS, resolveAgentToken, type StartAgentOptions, startAgent } from './start-agent.js';

@@ -19,6 +19,12 @@ export interface ServerSupervisorOptions {
   readonly maxBackoffMs?: number;
   /** Starts the server and waits until it accepts connections. Default: recipes/postgres startServer. */
   readonly start?: (dataDir: string) => Promise<void>;
+  /**
+   * Brings a data directory without standby.signal back as a running fallback (the
+   * old active's rejoin, rejoin.ts); resolves with a reason when it did not try now,
+   * throws when it cannot. Default: none, such a directory is only reported.
+   */
+  readonly rejoin?: () => Promise<string | undefined>;
   /** Told after each failed start (the reason, one line), and when one succeeded again (undefined). */
   readonly onUnhealthy?: (reason: string | undefined) => void | Promise<void>;
   readonly log?: (line: string) => void;
@@ -28,8 +34,9 @@ export interface ServerSupervisorOptions {
  * Keeps the instance's PostgreSQL running, as Patroni does (docs/election.md, item 3 of
  * issue 11): started when the agent starts, and again whenever its postmaster is gone,
  * backing off after failed starts. A fallback is started only from a standby's data
- * directory (standby.signal): a former active is never started writable by mistake;
- * reseeding it is the import worker's job, this one only reports it.
+ * directory (standby.signal): a former active is never started writable by mistake.
+ * It is rewound and started as a standby by `rejoin` instead; when that cannot be
+ * done, reseeding it is the import worker's job, this one only reports it.
  */
 export class ServerSupervisor {
   private readonly abort = new AbortController();
@@ -83,12 +90,21 @@ export class ServerSupervisor {
     const { dataDir, instance } = this.options;
     try {
       if (wanted === 'fallback' && !(await exists(join(dataDir, 'standby.signal')))) {
-        throw new Error(
-          `${dataDir} is not a standby's data directory (no standby.signal); it needs reseeding`,
-        );
+        if (this.options.rejoin === undefined) {
+          throw new Error(
+            `${dataDir} is not a standby's data directory (no standby.signal); it needs reseeding`,
+          );
+        }
+        this.options.log?.(`rejoining ${instance} as a fallback (pg_rewind)`);
+        const notNow = await this.options.rejoin();
+        if (notNow !== undefined) {
+          this.options.log?.(`not rejoining ${instance} now: ${notNow}`);
+          return false;
+        }
+      } else {
+        this.options.log?.(`starting ${instance} as the ${wanted}`);
+        await (this.options.start ?? ((dir) => startServer({ dataDir: dir, timeoutSeconds: 120 })))(dataDir);
       }
-      this.options.log?.(`starting ${instance} as the ${wanted}`);
-      await (this.options.start ?? ((dir) => startServer({ dataDir: dir, timeoutSeconds: 120 })))(dataDir);
     } catch (error) {
       this.failures += 1;
       const reason = `cannot start ${instance}: ${(error as Error).message}`;

@@ -40,6 +40,8 @@ export async function startInstance(
   let agent: AgentRuntime;
   try {
     agent = await startAgentRuntime(config, instanceName, {
+      // The rejoin sets up its server as the postgres recipe's imports do.
+      ...(options.postgres === undefined ? {} : { server: options.postgres }),
       ...options.agent,
       registry: connection.registry,
     });

@@ -19,6 +19,7 @@ import {
   startWalPrefetch,
   type WalPrefetch,
 } from '@pullback/pipeline';
+import { queueAskedReseed } from './asked-reseed.js';
 
 export interface ImportWorkerOptions {
   /** The pipeline's queues and registry (`openPipeline`). */
@@ -40,7 +41,11 @@ export interface ImportWorkerOptions {
    * returns, even after its imports ran out of attempts. Default: true.
    */
   readonly catchUp?: boolean;
-  /** How often running fallbacks report their position (LSN, replay time, source, lag), in ms; 0 for never. Default: 5 000. */
+  /**
+   * How often running fallbacks report their position (LSN, replay time, source, lag),
+   * and a fallback its agent reported as needing a reseed gets the newest snapshot
+   * (asked-reseed.ts), in ms; 0 for never. Default: 5 000.
+   */
   readonly positionIntervalMs?: number;
   /**
    * Fallbacks whose recipe has a WAL spool replay archived WAL through it: this agent
@@ -158,6 +163,7 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
   }
 
   const intervalMs = options.positionIntervalMs ?? 5_000;
+  const reseedsAsked = new Map<string, string>();
   const positions =
     intervalMs > 0
       ? startPeriodicTask(
@@ -174,6 +180,20 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
                 signal,
               }).catch((error: Error) => {
                 if (!signal.aborted) pipeline.onError(error, `position of ${instance}`);
+              });
+              await queueAskedReseed({
+                component: name,
+                instance,
+                archive: options.archive,
+                recipe: options.recipeFor(component, name),
+                registry: pipeline.registry,
+                isImportPending: (snapshotId) => pipeline.isImportPending(instance, snapshotId),
+                enqueueImport: async (job) => {
+                  await pipeline.enqueueImport(job, { catchUp: true });
+                },
+                seen: reseedsAsked,
+              }).catch((error: Error) => {
+                if (!signal.aborted) pipeline.onError(error, `reseed of ${instance}`);
               });
             }
           },

@@ -194,6 +194,48 @@ describe('import worker', () => {
     expect((await pipeline.registry.snapshotHealth('docs'))[snapshot]?.state).toBe('good');
   });
 
+  it('reseeds a fallback its agent reports as needing a reseed at once, not at the next snapshot', async () => {
+    const running = await startImportWorker({
+      pipeline,
+      config,
+      archive,
+      recipeFor: () => filesRecipe(),
+      instances: ['docs-b'],
+      positionIntervalMs: 200,
+    });
+    stops.push(() => running.close());
+    const snapshot = await cycle('first\n', 'e1');
+    const before = await waitFor('docs-b at the snapshot', async () => {
+      const state = await stateOf('docs-b');
+      return state?.snapshotId === snapshot && state.healthy ? state : undefined;
+    });
+    // The old active's data directory, which its agent could not rewind (workers/agent rejoin.ts).
+    await writeFile(join(scratch.path, 'b', 'status'), 'diverged\n');
+    const reason =
+      'cannot start docs-b: cannot rewind it as a fallback of docs-a at epoch 1: pg_rewind failed; it needs reseeding';
+    expect(
+      await pipeline.registry.replaceFallbackState('docs', 'docs-b', 1, before, {
+        ...before,
+        healthy: false,
+        running: false,
+        reason,
+        updatedAt: new Date().toISOString(),
+      }),
+    ).toBe(true);
+
+    await waitFor('docs-b reseeded', async () => {
+      const state = await stateOf('docs-b');
+      return state?.healthy && (await statusOf('docs-b')) === 'first\n' ? true : undefined;
+    });
+    const done = await waitFor('the reseed job', async () => {
+      const completed = await pipeline.importQueue('docs-b').getCompleted();
+      return completed.length === 2 ? completed : undefined;
+    });
+    expect(done.map((job) => job.data.snapshotId)).toEqual([snapshot, snapshot]);
+    // No new snapshot: the one it had, restored again over what it held.
+    expect(done.map((job) => job.returnvalue.applied)).toEqual([true, true]);
+  });
+
   it('the position reporter runs one round at a time and is stopped, its round ended, before close returns', async () => {
     const errors: string[] = [];
     const own = openPipeline({

@@ -1,0 +1,73 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Registry } from '@pullback/pipeline';
+import type { EpochProposal, EpochRecordStore } from './epoch-record.js';
+
+export interface EpochFollowerOptions {
+  readonly component: string;
+  readonly instance: string;
+  /** Its role in the config: with no record yet, only an instance the config makes active takes the registry's. */
+  readonly configRole: 'active' | 'fallback';
+  readonly registry: Registry;
+  readonly record: EpochRecordStore;
+  /** Checked inside the compare-and-set (a live failsafe promise blocks a newer epoch). */
+  readonly veto?: (proposal: EpochProposal) => string | undefined;
+  readonly intervalMs: number;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Records on the instance an activation it missed (its agent was down or cut off when
+ * the activation recorded the epoch on every agent that answered): when the registry
+ * names *another* instance active at an epoch newer than the record's, the record takes
+ * that epoch and active, by the same compare-and-set as `POST /epoch`. The registry names
+ * the new active only once it was promoted (docs/election.md "Activation", step 7), so
+ * this only ever makes the instance a fallback: an old active whose agent comes back
+ * after a failover then rejoins (rejoin.ts) instead of staying down. A registry that
+ * names this instance, or is at an older epoch (Redis lost its data), changes nothing.
+ * With no record at all, only an instance the config makes active (its record lost
+ * with its state directory) takes it; a fallback's role is the config's already.
+ */
+export async function followNewerActive(options: Omit<EpochFollowerOptions, 'intervalMs'>): Promise<boolean> {
+  const registered = await options.registry.component(options.component);
+  if (registered?.active === undefined || registered.active === options.instance) return false;
+  const recorded = await options.record.read();
+  if (recorded === undefined ? options.configRole !== 'active' : recorded.epoch >= registered.epoch)
+    return false;
+  const outcome = await options.record.compareAndSet(
+    { epoch: registered.epoch, active: registered.active },
+    options.veto,
+  );
+  if (outcome.accepted) {
+    options.log?.(
+      `${options.instance} records epoch ${registered.epoch} of ${options.component} naming ${registered.active} active, as the registry does`,
+    );
+  }
+  return outcome.accepted;
+}
+
+/** Runs followNewerActive every `intervalMs`; a round Redis does not answer is tried again at the next. */
+export function startEpochFollower(options: EpochFollowerOptions): { stop(): Promise<void> } {
+  const abort = new AbortController();
+  let failing = false;
+  const loop = (async () => {
+    while (!abort.signal.aborted) {
+      try {
+        await followNewerActive(options);
+        failing = false;
+      } catch (error) {
+        if (!failing)
+          options.log?.(
+            `cannot compare ${options.instance}'s epoch with the registry's: ${(error as Error).message}`,
+          );
+        failing = true;
+      }
+      await sleep(options.intervalMs, undefined, { signal: abort.signal }).catch(() => {});
+    }
+  })();
+  return {
+    stop: async () => {
+      abort.abort();
+      await loop;
+    },
+  };
+}
