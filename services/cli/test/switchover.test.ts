@@ -1,0 +1,267 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type RedisServer, startRedis } from '@pullback/harness';
+import { parseConfig } from '@pullback/pipeline';
+import { query } from '@pullback/recipe-postgres';
+import { AgentClient } from '@pullback/worker-election';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type ActivationWorld,
+  AGENT_TOKEN,
+  activationWorld,
+  holdLease,
+  isWritable,
+  waitLong,
+} from './activation-world.js';
+import { runCli } from './run-cli.js';
+
+let redis: RedisServer;
+/** The world of the running test, closed after it. */
+let opened: ActivationWorld | undefined;
+
+async function openWorld(label: string): Promise<ActivationWorld> {
+  opened = await activationWorld(redis, label);
+  return opened;
+}
+
+beforeEach(async () => {
+  redis = await startRedis();
+}, 120_000);
+
+afterEach(async () => {
+  await opened?.close();
+  opened = undefined;
+  await redis?.stop();
+}, 120_000);
+
+const agents = new AgentClient({ agentToken: AGENT_TOKEN });
+const at = (port: number) => ({ host: '127.0.0.1', port });
+
+const cli = (args: string[], configPath: string) =>
+  runCli(['switchover', ...args, '--config', configPath], { timeoutMs: 180_000 });
+
+/** Every agent's epoch record, by instance. */
+async function records(w: ActivationWorld) {
+  const out: Record<string, unknown> = {};
+  for (const m of Object.values(w.members)) {
+    const record = await agents.epoch({ instance: m.name, url: `http://127.0.0.1:${m.agentPort}` });
+    out[m.name] = record === undefined ? null : { epoch: record.epoch, active: record.active };
+  }
+  return out;
+}
+
+/** What must not change when a switchover is refused. */
+async function snapshot(w: ActivationWorld) {
+  const component = await w.pipeline.registry.component('shop');
+  const { a, b, c } = w.members;
+  return {
+    epoch: component?.epoch,
+    active: component?.active,
+    records: await records(w),
+    activations: await w.pipeline.registry.activations('shop'),
+    writable: await Promise.all([a.port, b.port, c.port].map(isWritable)),
+  };
+}
+
+/** Both fallbacks stream from shop-a and reported healthy at their position; shop-a holds its lease. */
+async function readyToSwitch(w: ActivationWorld) {
+  await waitLong('both fallbacks streaming', async () => {
+    const states = await Promise.all(
+      [w.members.b.port, w.members.c.port].map((port) =>
+        query(at(port), 'select status from pg_stat_wal_receiver').catch(() => ''),
+      ),
+    );
+    return states.every((s) => s === 'streaming') ? true : undefined;
+  });
+  await w.reportHealthy('shop-b');
+  await w.reportHealthy('shop-c');
+  const lease = holdLease(w);
+  await waitLong('the active lease held', async () =>
+    (await w.pipeline.registry.activeLease('shop')) === undefined ? undefined : true,
+  );
+  return lease;
+}
+
+/** Streams from `primary`, takes no writes, and sees a write made on `primary`. */
+async function expectFollowing(port: number, primary: number, status: string) {
+  await waitLong(`${port} sees ${status}`, async () =>
+    (await query(at(port), 'select status from marker').catch(() => '')) === status ? true : undefined,
+  );
+  expect(await query(at(port), 'select pg_is_in_recovery(), sender_port from pg_stat_wal_receiver')).toBe(
+    `t|${primary}`,
+  );
+  expect(await isWritable(port)).toBe(false);
+}
+
+describe('pullback switchover COMPONENT', () => {
+  it('to the best fallback while a client writes: every acknowledged write kept, never two writable, the old active follows', async () => {
+    const world = await openWorld('switchover');
+    const { a, b, c } = world.members;
+    await world.active.psql('create table ledger (id int primary key, at text)');
+    const lease = await readyToSwitch(world);
+
+    // The client writes in a loop, on whichever of shop-a and shop-b takes the write.
+    const acknowledged: { id: number; port: number; ms: number }[] = [];
+    let writing = true;
+    let next = 0;
+    let cliStarted = 0;
+    const writer = (async () => {
+      while (writing) {
+        next += 1;
+        for (const port of [a.port, b.port]) {
+          const ok = await query(at(port), `insert into ledger values (${next}, '${port}')`, {
+            statementTimeoutMs: 3000,
+            signal: AbortSignal.timeout(5000),
+          }).then(
+            () => true,
+            () => false,
+          );
+          if (ok) {
+            acknowledged.push({ id: next, port, ms: performance.now() - cliStarted });
+            break;
+          }
+        }
+      }
+    })();
+    let watching = true;
+    const samples: boolean[][] = [];
+    const watcher = (async () => {
+      while (watching) samples.push(await Promise.all([a.port, b.port, c.port].map(isWritable)));
+    })();
+    await waitLong('writes on shop-a', async () => (acknowledged.length >= 20 ? true : undefined));
+
+    cliStarted = performance.now();
+    const done = await cli(['shop'], world.configPath);
+    const cliMs = performance.now() - cliStarted;
+    await waitLong('writes on shop-b', async () =>
+      acknowledged.filter((w) => w.port === b.port).length >= 20 ? true : undefined,
+    );
+    writing = false;
+    await writer;
+    watching = false;
+    await watcher;
+    lease.stop();
+
+    expect(done.stderr).toBe('');
+    expect(done.code).toBe(0);
+    const lines = done.stdout.trimEnd().split('\n');
+    expect(lines).toEqual([
+      'switching shop over from shop-a to shop-b',
+      expect.stringMatching(
+        /^shop-a shut down cleanly; its last WAL record is the shutdown checkpoint at [0-9A-F]+\/[0-9A-F]+$/,
+      ),
+      expect.stringMatching(/^shop-b replayed every record of shop-a \(up to [0-9A-F]+\/[0-9A-F]+\)$/),
+      expect.stringMatching(/^shop-b promoted at epoch 2: it takes writes, \d+\.\d\d s after the start$/),
+      'switched shop over from shop-a to shop-b at epoch 2; lost: 0 bytes',
+      'shop-a follows shop-b as a fallback',
+    ]);
+    const firstOnB = acknowledged.find((w) => w.port === b.port);
+    console.log(
+      `switchover: ${lines[3]?.replace(/.*, /, '')} (the command's own clock); the client's first write on shop-b ${Math.round(firstOnB?.ms ?? Number.NaN)} ms after the command was started; the command took ${Math.round(cliMs)} ms, node's start included`,
+    );
+
+    // Every write the client was told committed is on the new active.
+    const onB = new Set(
+      (await query(at(b.port), 'select id from ledger')).split('\n').filter(Boolean).map(Number),
+    );
+    const lost = acknowledged.filter((w) => !onB.has(w.id));
+    expect(lost).toEqual([]);
+    expect(acknowledged.filter((w) => w.port === a.port).length).toBeGreaterThanOrEqual(20);
+
+    // Never two writable; shop-a, once it stopped taking writes, never took one again.
+    expect(samples.length).toBeGreaterThan(0);
+    expect(samples.every((s) => s.filter(Boolean).length <= 1)).toBe(true);
+    expect(samples[0]).toEqual([true, false, false]);
+    const aStopped = samples.findIndex((s) => !s[0]);
+    expect(samples.slice(aStopped).every((s) => !s[0])).toBe(true);
+    expect(samples.at(-1)).toEqual([false, true, false]);
+
+    // The epoch moved by one, on the registry and every agent; the history says switchover.
+    const component = await world.pipeline.registry.component('shop');
+    expect({ epoch: component?.epoch, active: component?.active }).toEqual({ epoch: 2, active: 'shop-b' });
+    const record = { epoch: 2, active: 'shop-b' };
+    expect(await records(world)).toEqual({ 'shop-a': record, 'shop-b': record, 'shop-c': record });
+    expect(await world.pipeline.registry.activations('shop')).toEqual([
+      expect.objectContaining({
+        epoch: 2,
+        from: 'shop-a',
+        to: 'shop-b',
+        reason: 'switchover',
+        by: expect.stringMatching(/^.+@.+$/),
+        lostBytes: 0,
+      }),
+    ]);
+
+    // shop-b takes writes; shop-a and shop-c stream from it on its timeline.
+    await query(at(b.port), "update marker set status = 'after the switchover'");
+    await expectFollowing(a.port, b.port, 'after the switchover');
+    await expectFollowing(c.port, b.port, 'after the switchover');
+  });
+
+  it('--to an unknown, active, priority-0 or unhealthy instance: refused in one line, nothing changed; --to shop-c switches to it', async () => {
+    const world = await openWorld('switchover-to');
+    const { a, b, c } = world.members;
+    const lease = await readyToSwitch(world);
+    const before = await snapshot(world);
+    expect(before).toMatchObject({
+      epoch: 1,
+      active: 'shop-a',
+      activations: [],
+      writable: [true, false, false],
+    });
+
+    const refused = async (args: string[], line: string, path = world.configPath) => {
+      const result = await cli(args, path);
+      expect(result.errorLines).toEqual([line]);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(await snapshot(world)).toEqual(before);
+    };
+    await refused(['nope'], `pullback: no component nope in ${world.configPath}`);
+    await refused(
+      ['shop', '--to', 'shop-x'],
+      'pullback: cannot switch shop over to shop-x: shop-x is not an instance of shop',
+    );
+    await refused(
+      ['shop', '--to', 'shop-a'],
+      'pullback: cannot switch shop over to shop-a: shop-a is the active already',
+    );
+
+    const zeroPath = join(world.root, 'priority-0.yaml');
+    await writeFile(zeroPath, world.yamlWith({ cPriority: 0 }));
+    await world.pipeline.registry.registerComponent(
+      'shop',
+      parseConfig(world.yamlWith({ cPriority: 0 }), zeroPath).components.shop!,
+    );
+    await refused(
+      ['shop', '--to', 'shop-c'],
+      'pullback: cannot switch shop over to shop-c: shop-c has priority 0 (never chosen)',
+      zeroPath,
+    );
+    await world.pipeline.registry.registerComponent('shop', world.config.components.shop!);
+
+    await world.pipeline.registry.reportFallback('shop', 'shop-c', 1, {
+      running: true,
+      source: 'streaming',
+      timeline: 1,
+      healthy: false,
+      reason: 'its import failed',
+      updatedAt: new Date().toISOString(),
+    });
+    await refused(
+      ['shop', '--to', 'shop-c'],
+      'pullback: cannot switch shop over to shop-c: shop-c is not healthy: its import failed',
+    );
+    await world.reportHealthy('shop-c');
+
+    const done = await cli(['shop', '--to', 'shop-c'], world.configPath);
+    lease.stop();
+    expect(done.stderr).toBe('');
+    expect(done.code).toBe(0);
+    expect(done.stdout).toContain('switched shop over from shop-a to shop-c at epoch 2; lost: 0 bytes\n');
+    expect(await Promise.all([a.port, b.port, c.port].map(isWritable))).toEqual([false, false, true]);
+    await query(at(c.port), "update marker set status = 'written on shop-c'");
+    await expectFollowing(a.port, c.port, 'written on shop-c');
+    await expectFollowing(b.port, c.port, 'written on shop-c');
+  });
+});
