@@ -1,4 +1,3 @@
-import { type OsAccount, serverAccount } from './os-user.js';
 import { runTool } from './run-tool.js';
 import { pgTool } from './tools.js';
 
@@ -18,15 +17,14 @@ export const CLEANLY_SHUT_DOWN = 'shut down';
 /**
  * Reads `dataDir`'s pg_control with pg_controldata (in the C locale: its labels are
  * translated otherwise). Exact for a stopped server: a running one keeps changing it.
+ * Run as this process, not through runuser: it only reads, root may, and a switchover
+ * waits on it.
  */
-export async function controlData(
-  dataDir: string,
-  options: { binDir?: string; account?: OsAccount } = {},
-): Promise<ControlData> {
+export async function controlData(dataDir: string, options: { binDir?: string } = {}): Promise<ControlData> {
   const output = await runTool(
     `pg_controldata of ${dataDir}`,
     [await pgTool('pg_controldata', options.binDir), dataDir],
-    { as: options.account ?? (await serverAccount()), env: { LC_ALL: 'C', LANG: 'C' } },
+    { env: { LC_ALL: 'C', LANG: 'C' } },
   );
   const field = (label: string) => {
     const line = output.split('\n').find((l) => l.startsWith(`${label}:`));

@@ -156,8 +156,9 @@ describe('pullback switchover COMPONENT', () => {
       'shop-a follows shop-b as a fallback',
     ]);
     const firstOnB = acknowledged.find((w) => w.port === b.port);
+    const lastOnA = acknowledged.filter((w) => w.port === a.port).at(-1);
     console.log(
-      `switchover: ${lines[3]?.replace(/.*, /, '')} (the command's own clock); the client's first write on shop-b ${Math.round(firstOnB?.ms ?? Number.NaN)} ms after the command was started; the command took ${Math.round(cliMs)} ms, node's start included`,
+      `switchover: shop-b promoted ${lines[3]?.replace(/.*, /, '')} (the command's own clock); the client's writes refused for ${Math.round((firstOnB?.ms ?? Number.NaN) - (lastOnA?.ms ?? Number.NaN))} ms (last on shop-a to first on shop-b); the command took ${Math.round(cliMs)} ms, node's start and the old active's restart included`,
     );
 
     // Every write the client was told committed is on the new active.

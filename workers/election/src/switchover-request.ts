@@ -83,7 +83,18 @@ export async function readSwitchoverRequest(options: SwitchoverRequestOptions): 
       `the active ${oldActive} has no agent to shut it down cleanly; HINT: add agent: { port: PORT } to it`,
     );
   }
-  const recorded = await options.agents.epoch(agent).catch((error: Error) => error);
+  const target = findInstance(config, chosen.name);
+  // Asked at once: a switchover is waited for.
+  const [recorded, receiver] = await Promise.all([
+    options.agents.epoch(agent).catch((error: Error) => error),
+    target === undefined
+      ? undefined
+      : query(
+          { host: target.host, port: target.port, user: options.user ?? 'postgres' },
+          'select status from pg_stat_wal_receiver',
+          { statementTimeoutMs: 3000, signal: AbortSignal.timeout(5000) },
+        ).catch(() => undefined),
+  ]);
   if (recorded instanceof Error) return refuse(chosen.name, recorded.message);
   if (recorded !== undefined && recorded.active !== oldActive) {
     return refuse(
@@ -91,21 +102,12 @@ export async function readSwitchoverRequest(options: SwitchoverRequestOptions): 
       `the agent of ${oldActive} has epoch ${recorded.epoch} naming ${recorded.active} active`,
     );
   }
-  const target = findInstance(config, chosen.name);
-  const receiver =
-    target === undefined
-      ? undefined
-      : await query(
-          { host: target.host, port: target.port, user: options.user ?? 'postgres' },
-          'select status from pg_stat_wal_receiver',
-          { statementTimeoutMs: 3000, signal: AbortSignal.timeout(5000) },
-        ).catch(() => undefined);
   // Only a streaming fallback is sure to receive the old active's last records: its
   // WAL sender waits, at a clean shutdown, until every byte is flushed on the fallback.
   if (receiver !== 'streaming') {
     return refuse(
       chosen.name,
-      `${chosen.name} does not stream from the active (${receiver === undefined ? 'no answer' : receiver || 'no WAL receiver'})`,
+      `${chosen.name} is not streaming WAL (${receiver === undefined ? 'no answer' : receiver || 'no WAL receiver'})`,
     );
   }
   return { ok: true, request, oldActive };
