@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { type RedisServer, startRedis } from '@pullback/harness';
 import { parseConfig } from '@pullback/pipeline';
 import { query } from '@pullback/recipe-postgres';
+import { openAgentRegistry, startAgentRuntime } from '@pullback/worker-agent';
 import { AgentClient } from '@pullback/worker-election';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -93,6 +94,74 @@ async function expectFollowing(port: number, primary: number, status: string) {
   expect(await isWritable(port)).toBe(false);
 }
 
+/** A write the client was told committed: its id, where, and when (ms after `since`). */
+interface Acknowledged {
+  readonly id: number;
+  readonly port: number;
+  readonly ms: number;
+}
+
+/**
+ * A client writing in a loop, each row on the first of `ports` that takes it, and a
+ * watcher sampling which of `watched` take writes, until `stop()`.
+ */
+function writeAndWatch(ports: readonly number[], watched: readonly number[]) {
+  const acknowledged: Acknowledged[] = [];
+  const samples: boolean[][] = [];
+  let running = true;
+  let since = performance.now();
+  let next = 0;
+  const writer = (async () => {
+    while (running) {
+      next += 1;
+      for (const port of ports) {
+        const ok = await query(at(port), `insert into ledger values (${next}, '${port}')`, {
+          statementTimeoutMs: 3000,
+          signal: AbortSignal.timeout(5000),
+        }).then(
+          () => true,
+          () => false,
+        );
+        if (ok) {
+          acknowledged.push({ id: next, port, ms: performance.now() - since });
+          break;
+        }
+      }
+    }
+  })();
+  const watcher = (async () => {
+    while (running) samples.push(await Promise.all(watched.map(isWritable)));
+  })();
+  return {
+    acknowledged,
+    samples,
+    onPort: (port: number) => acknowledged.filter((w) => w.port === port),
+    /** Times from now on. */
+    restartClock: () => {
+      since = performance.now();
+    },
+    stop: async () => {
+      running = false;
+      await Promise.all([writer, watcher]);
+    },
+  };
+}
+
+/** Every acknowledged write on `port`, never two writable, and the first watched, once it stopped taking writes, never again. */
+async function expectNothingLost(client: ReturnType<typeof writeAndWatch>, port: number) {
+  const there = new Set(
+    (await query(at(port), 'select id from ledger')).split('\n').filter(Boolean).map(Number),
+  );
+  expect(client.acknowledged.filter((w) => !there.has(w.id))).toEqual([]);
+  const { samples } = client;
+  expect(samples.length).toBeGreaterThan(0);
+  expect(samples.every((s) => s.filter(Boolean).length <= 1)).toBe(true);
+  expect(samples[0]?.[0]).toBe(true);
+  const stopped = samples.findIndex((s) => !s[0]);
+  expect(stopped).toBeGreaterThan(0);
+  expect(samples.slice(stopped).every((s) => !s[0])).toBe(true);
+}
+
 describe('pullback switchover COMPONENT', () => {
   it('to the best fallback while a client writes: every acknowledged write kept, never two writable, the old active follows', async () => {
     const world = await openWorld('switchover');
@@ -101,45 +170,15 @@ describe('pullback switchover COMPONENT', () => {
     const lease = await readyToSwitch(world);
 
     // The client writes in a loop, on whichever of shop-a and shop-b takes the write.
-    const acknowledged: { id: number; port: number; ms: number }[] = [];
-    let writing = true;
-    let next = 0;
-    let cliStarted = 0;
-    const writer = (async () => {
-      while (writing) {
-        next += 1;
-        for (const port of [a.port, b.port]) {
-          const ok = await query(at(port), `insert into ledger values (${next}, '${port}')`, {
-            statementTimeoutMs: 3000,
-            signal: AbortSignal.timeout(5000),
-          }).then(
-            () => true,
-            () => false,
-          );
-          if (ok) {
-            acknowledged.push({ id: next, port, ms: performance.now() - cliStarted });
-            break;
-          }
-        }
-      }
-    })();
-    let watching = true;
-    const samples: boolean[][] = [];
-    const watcher = (async () => {
-      while (watching) samples.push(await Promise.all([a.port, b.port, c.port].map(isWritable)));
-    })();
-    await waitLong('writes on shop-a', async () => (acknowledged.length >= 20 ? true : undefined));
+    const client = writeAndWatch([a.port, b.port], [a.port, b.port, c.port]);
+    await waitLong('writes on shop-a', async () => (client.acknowledged.length >= 20 ? true : undefined));
 
-    cliStarted = performance.now();
+    client.restartClock();
+    const cliStarted = performance.now();
     const done = await cli(['shop'], world.configPath);
     const cliMs = performance.now() - cliStarted;
-    await waitLong('writes on shop-b', async () =>
-      acknowledged.filter((w) => w.port === b.port).length >= 20 ? true : undefined,
-    );
-    writing = false;
-    await writer;
-    watching = false;
-    await watcher;
+    await waitLong('writes on shop-b', async () => (client.onPort(b.port).length >= 20 ? true : undefined));
+    await client.stop();
     lease.stop();
 
     expect(done.stderr).toBe('');
@@ -155,27 +194,17 @@ describe('pullback switchover COMPONENT', () => {
       'switched shop over from shop-a to shop-b at epoch 2; lost: 0 bytes',
       'shop-a follows shop-b as a fallback',
     ]);
-    const firstOnB = acknowledged.find((w) => w.port === b.port);
-    const lastOnA = acknowledged.filter((w) => w.port === a.port).at(-1);
+    const firstOnB = client.onPort(b.port)[0];
+    const lastOnA = client.onPort(a.port).at(-1);
     console.log(
       `switchover: shop-b promoted ${lines[3]?.replace(/.*, /, '')} (the command's own clock); the client's writes refused for ${Math.round((firstOnB?.ms ?? Number.NaN) - (lastOnA?.ms ?? Number.NaN))} ms (last on shop-a to first on shop-b); the command took ${Math.round(cliMs)} ms, node's start and the old active's restart included`,
     );
 
-    // Every write the client was told committed is on the new active.
-    const onB = new Set(
-      (await query(at(b.port), 'select id from ledger')).split('\n').filter(Boolean).map(Number),
-    );
-    const lost = acknowledged.filter((w) => !onB.has(w.id));
-    expect(lost).toEqual([]);
-    expect(acknowledged.filter((w) => w.port === a.port).length).toBeGreaterThanOrEqual(20);
-
-    // Never two writable; shop-a, once it stopped taking writes, never took one again.
-    expect(samples.length).toBeGreaterThan(0);
-    expect(samples.every((s) => s.filter(Boolean).length <= 1)).toBe(true);
-    expect(samples[0]).toEqual([true, false, false]);
-    const aStopped = samples.findIndex((s) => !s[0]);
-    expect(samples.slice(aStopped).every((s) => !s[0])).toBe(true);
-    expect(samples.at(-1)).toEqual([false, true, false]);
+    // Every write the client was told committed is on the new active; shop-a took its
+    // share first, and never a write again once it stopped; never two writable.
+    await expectNothingLost(client, b.port);
+    expect(client.onPort(a.port).length).toBeGreaterThanOrEqual(20);
+    expect(await Promise.all([a.port, b.port, c.port].map(isWritable))).toEqual([false, true, false]);
 
     // The epoch moved by one, on the registry and every agent; the history says switchover.
     const component = await world.pipeline.registry.component('shop');
@@ -264,5 +293,48 @@ describe('pullback switchover COMPONENT', () => {
     await query(at(c.port), "update marker set status = 'written on shop-c'");
     await expectFollowing(a.port, c.port, 'written on shop-c');
     await expectFollowing(b.port, c.port, 'written on shop-c');
+  });
+
+  it("with shop-a's own agent runtime (its permission keeper demoting it as the epoch moves, its supervisor): nothing lost, never two writable", async () => {
+    const world = await openWorld('switchover-runtime');
+    const { a, b, c } = world.members;
+    await world.active.psql('create table ledger (id int primary key, at text)');
+    await waitLong('both fallbacks streaming', async () => {
+      const states = await Promise.all(
+        [b.port, c.port].map((port) =>
+          query(at(port), 'select status from pg_stat_wal_receiver').catch(() => ''),
+        ),
+      );
+      return states.every((s) => s === 'streaming') ? true : undefined;
+    });
+    await world.reportHealthy('shop-b');
+    await world.reportHealthy('shop-c');
+    // shop-a's agent as `up --instance shop-a` runs it: it takes and renews the lease itself.
+    await world.agents.get('shop-a')?.close();
+    world.agents.delete('shop-a');
+    const connection = openAgentRegistry(world.config.redis);
+    const runtime = await startAgentRuntime(world.config, 'shop-a', { registry: connection.registry });
+    try {
+      await waitLong('shop-a holds its lease', async () =>
+        (await world.pipeline.registry.activeLease('shop'))?.instance === 'shop-a' ? true : undefined,
+      );
+      const client = writeAndWatch([a.port, b.port], [a.port, b.port, c.port]);
+      await waitLong('writes on shop-a', async () => (client.acknowledged.length >= 20 ? true : undefined));
+      const done = await cli(['shop', '--to', 'shop-b'], world.configPath);
+      await waitLong('writes on shop-b', async () => (client.onPort(b.port).length >= 20 ? true : undefined));
+      await client.stop();
+
+      expect(done.stderr).toBe('');
+      expect(done.code).toBe(0);
+      expect(done.stdout).toContain('switched shop over from shop-a to shop-b at epoch 2; lost: 0 bytes\n');
+      await expectNothingLost(client, b.port);
+      await query(at(b.port), "update marker set status = 'after the switchover'");
+      await expectFollowing(a.port, b.port, 'after the switchover');
+      // Its supervisor keeps it a fallback: never the active again at any epoch it saw.
+      expect((await agents.epoch({ instance: 'shop-a', url: runtime.agent.url }))?.active).toBe('shop-b');
+    } finally {
+      await runtime.close();
+      await connection.close();
+    }
   });
 });

@@ -89,8 +89,13 @@ async function demoteIfSuperseded(
       statementTimeoutMs: 5000,
     }).catch(() => undefined);
     if (inRecovery === 't') return undefined;
-    await demoteServer({ dataDir: instance.dataDir, endpoint });
-    log?.(`demoted ${instance.name}: epoch ${recorded.epoch} names ${recorded.active} active`);
+    // Its permission keeper may be demoting it at the same moment (the epoch moved):
+    // whichever stops it, what counts below is that it stopped.
+    await demoteServer({ dataDir: instance.dataDir, endpoint }).then(
+      () => log?.(`demoted ${instance.name}: epoch ${recorded.epoch} names ${recorded.active} active`),
+      (error: Error) => log?.(`demoting ${instance.name} at epoch ${recorded.epoch}: ${error.message}`),
+    );
+    if ((await postmasterStatus(instance.dataDir)).running) return undefined;
   }
   // No data directory (a fallback being reseeded): nothing to tell.
   const stopped = await controlData(instance.dataDir).catch(() => undefined);
