@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { formatLsn, parseLsn } from '@pullback/archive';
 import { type RedisServer, startRedis } from '@pullback/harness';
 import { parseConfig } from '@pullback/pipeline';
 import { query } from '@pullback/recipe-postgres';
@@ -228,7 +229,7 @@ describe('pullback switchover COMPONENT', () => {
     await expectFollowing(c.port, b.port, 'after the switchover');
   });
 
-  it('--to an unknown, active, priority-0 or unhealthy instance: refused in one line, nothing changed; --to shop-c switches to it', async () => {
+  it('--to an unknown, active, priority-0, unhealthy or stale instance: refused in one line, nothing changed; --to shop-c switches to it', async () => {
     const world = await openWorld('switchover-to');
     const { a, b, c } = world.members;
     const lease = await readyToSwitch(world);
@@ -240,7 +241,7 @@ describe('pullback switchover COMPONENT', () => {
       writable: [true, false, false],
     });
 
-    const refused = async (args: string[], line: string, path = world.configPath) => {
+    const refused = async (args: string[], line: unknown, path = world.configPath) => {
       const result = await cli(args, path);
       expect(result.errorLines).toEqual([line]);
       expect(result.code).toBe(1);
@@ -283,6 +284,29 @@ describe('pullback switchover COMPONENT', () => {
       'pullback: cannot switch shop over to shop-c: shop-c is not healthy: its import failed',
     );
     await world.reportHealthy('shop-c');
+
+    // The archive holds 64 MiB more WAL than shop-c replayed: it is stale.
+    const receiver = {
+      holder: 'pull-1:1',
+      source: 'shop-a',
+      streaming: true,
+      synchronous: false,
+      slot: 'pullback_shop',
+      timeline: 1,
+      updatedAt: new Date().toISOString(),
+    };
+    const position = await query(at(c.port), 'select pg_last_wal_replay_lsn()');
+    await world.pipeline.registry.reportWalReceiver('shop', {
+      ...receiver,
+      archivedLsn: formatLsn(parseLsn(position) + 64n * 1024n * 1024n),
+    });
+    await refused(
+      ['shop', '--to', 'shop-c'],
+      expect.stringMatching(
+        /^pullback: cannot switch shop over to shop-c: shop-c is behind the archive by \d+ bytes \(more than maxLagBytes 16777216\)$/,
+      ),
+    );
+    await world.pipeline.registry.reportWalReceiver('shop', { ...receiver, archivedLsn: position });
 
     const done = await cli(['shop', '--to', 'shop-c'], world.configPath);
     lease.stop();
