@@ -92,7 +92,8 @@ export async function readSwitchoverRequest(options: SwitchoverRequestOptions): 
       : query(
           { host: target.host, port: target.port, user: options.user ?? 'postgres' },
           'select status from pg_stat_wal_receiver',
-          { statementTimeoutMs: 3000, signal: AbortSignal.timeout(5000) },
+          // replayedLsn's statement timeout: the catch-up then reuses this pooled connection.
+          { statementTimeoutMs: 5000, signal: AbortSignal.timeout(5000) },
         ).catch(() => undefined),
   ]);
   if (recorded instanceof Error) return refuse(chosen.name, recorded.message);
