@@ -53,7 +53,7 @@ export async function switchover(
       config: component,
       agents,
       ...(options.to === undefined ? {} : { to: options.to }),
-      by: `${userInfo().username}@${hostname()}`,
+      by: whoSwitches(),
     });
     if (!planned.ok) throw new CliError(planned.reason);
     const { request, oldActive } = planned;
@@ -113,4 +113,15 @@ export async function switchover(
   } finally {
     await pipeline.close();
   }
+}
+
+/** `<user>@<host>`, for the history; a uid with no name in the password database is given as its number. */
+function whoSwitches(): string {
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    user = String(process.getuid?.() ?? 'unknown');
+  }
+  return `${user}@${hostname()}`;
 }
