@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatLsn, parseLsn } from '@pullback/archive';
-import { type RedisServer, startRedis } from '@pullback/harness';
+import { type RedisServer, scratchDir, startRedis } from '@pullback/harness';
 import { parseConfig } from '@pullback/pipeline';
 import { query } from '@pullback/recipe-postgres';
 import { openAgentRegistry, startAgentRuntime } from '@pullback/worker-agent';
@@ -164,6 +164,34 @@ async function expectNothingLost(client: ReturnType<typeof writeAndWatch>, port:
 }
 
 describe('pullback switchover COMPONENT', () => {
+  it('a files component: refused in one line, before Redis is asked', async () => {
+    const scratch = await scratchDir('switchover-files');
+    try {
+      const path = join(scratch.path, 'pullback.yaml');
+      await writeFile(
+        path,
+        `redis: redis://127.0.0.1:1
+archive: { url: ${join(scratch.path, 'archive')} }
+agentToken: ${AGENT_TOKEN}
+components:
+  docs:
+    recipe: files
+    path: ${join(scratch.path, 'source')}
+    outbox: ${join(scratch.path, 'outbox')}
+    instances:
+      - { name: docs-a, role: active, host: 127.0.0.1, port: 1, dataDir: ${join(scratch.path, 'a')}, priority: 0 }
+`,
+      );
+      const result = await cli(['docs'], path);
+      expect(result.code).toBe(1);
+      expect(result.errorLines).toEqual([
+        'pullback: cannot switch docs over: it is a files component, with no active',
+      ]);
+    } finally {
+      await scratch.remove();
+    }
+  });
+
   it('to the best fallback while a client writes: every acknowledged write kept, never two writable, the old active follows', async () => {
     const world = await openWorld('switchover');
     const { a, b, c } = world.members;
