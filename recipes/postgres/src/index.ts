@@ -1,9 +1,11 @@
 export { type WalRange, walRangesOf } from './backup-manifest.js';
 export { conninfo, describeEndpoint, type PgEndpoint } from './connection.js';
+export { CLEANLY_SHUT_DOWN, type ControlData, controlData } from './control-data.js';
 export { decodeDatabaseName, encodeDatabaseName } from './database-names.js';
 export { clearDemotion, type DemoteOptions, demoteServer, refuseWrites } from './demote.js';
 export { DATABASES_DIR, type DumpedDatabase, exportLogical, GLOBALS_MEMBER } from './export-logical.js';
 export { BASE_OBJECT, exportPhysical } from './export-physical.js';
+export { followAsStandby } from './follow-as-standby.js';
 export { compareLsn, lsnToBigInt } from './lsn.js';
 export { type OsAccount, serverAccount } from './os-user.js';
 export { DEFAULT_PART_SIZE, joinParts, tarOfParts } from './parts-tar.js';

@@ -34,6 +34,10 @@ export function poolFor(endpoint: PgEndpoint, database: string, statementTimeout
     // An idle connection the server ends (a restart, pg_ctl stop) is dropped by the
     // pool; without a listener the event would crash the process.
     pool.on('error', () => {});
+    // From its first moment out of the pool: a backend ended right after it started
+    // (pg_terminate_backend in a demotion, a fast shutdown) can send its FATAL in the same
+    // packet as ReadyForQuery, before the caller of connect() could add a listener.
+    pool.on('connect', (client) => client.on('error', () => {}));
     pools.set(key, pool);
   }
   return pool;

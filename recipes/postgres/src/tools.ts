@@ -5,6 +5,7 @@ import { join } from 'node:path';
 export type PgTool =
   | 'initdb'
   | 'pg_basebackup'
+  | 'pg_controldata'
   | 'pg_ctl'
   | 'pg_dump'
   | 'pg_dumpall'

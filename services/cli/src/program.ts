@@ -11,6 +11,7 @@ import { registerRestoreCommand } from './commands/restore.js';
 import { registerRestorePointCommand } from './commands/restore-point.js';
 import { registerSnapshotsCommand } from './commands/snapshots.js';
 import { registerStatusCommand } from './commands/status.js';
+import { registerSwitchoverCommand } from './commands/switchover.js';
 import { registerUpCommand } from './commands/up.js';
 import { registerVerifyCommand } from './commands/verify.js';
 import type { CommandContext } from './context.js';
@@ -84,6 +85,7 @@ export function createProgram(context: CommandContext): Command {
   registerUpCommand(program, context);
   registerExportCommand(program, context);
   registerImportCommand(program, context);
+  registerSwitchoverCommand(program, context);
   registerStatusCommand(program, context);
   program.commandsGroup('Other:');
   registerConfigCommands(program, context);

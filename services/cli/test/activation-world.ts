@@ -140,7 +140,8 @@ ${line(c, 'fallback', cPriority)}
     close: async () => {
       for (const agent of agents.values()) await agent.close().catch(() => {});
       await pipeline.close().catch(() => {});
-      for (const m of [b, c]) await stopServer({ dataDir: m.dataDir }).catch(() => {});
+      // shop-a too: a test may have started it again (pg_ctl) after the harness's process stopped.
+      for (const m of [a, b, c]) await stopServer({ dataDir: m.dataDir }).catch(() => {});
       await active.stop().catch(() => {});
       await closePools().catch(() => {});
       await scratch.remove().catch(() => {});
@@ -164,4 +165,22 @@ export function replayed(port: number): Promise<string> {
     { host: '127.0.0.1', port },
     'select case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end',
   );
+}
+
+/** Holds shop-a's active lease at epoch 1, as the active's permission keeper does, until stopped. */
+export function holdLease(w: ActivationWorld): { stop(): void } {
+  let stopped = false;
+  const ttl = 3000;
+  void (async () => {
+    await w.pipeline.registry.acquireActiveLease('shop', 'shop-a', 1, ttl);
+    while (!stopped) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      if (!stopped) await w.pipeline.registry.renewActiveLease('shop', 'shop-a', 1, ttl).catch(() => {});
+    }
+  })();
+  return {
+    stop: () => {
+      stopped = true;
+    },
+  };
 }

@@ -73,6 +73,11 @@ const CONTRACT: ReadonlyArray<{ command: string; listed: RegExp; options: readon
   { command: 'up', listed: /^ {2}up /m, options: ['--config <FILE>', '--roles <LIST>', '--instance <NAME>'] },
   { command: 'export', listed: /^ {2}export \[options\] <component> /m, options: ['--now'] },
   { command: 'import', listed: /^ {2}import \[options\] <instance> /m, options: ['--activate', '--force'] },
+  {
+    command: 'switchover',
+    listed: /^ {2}switchover \[options\] <component> /m,
+    options: ['--to <NAME>', '--config <FILE>'],
+  },
   { command: 'status', listed: /^ {2}status /m, options: ['--json', '--config <FILE>'] },
   { command: 'demo', listed: /^ {2}demo /m, options: [] },
   { command: 'config check', listed: /^ {2}config check \[FILE\] /m, options: [] },

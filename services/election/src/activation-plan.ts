@@ -7,7 +7,15 @@ export type LeaseStep =
 
 /** An agent's answer to `POST /epoch`. */
 export type RecordEpochAnswer =
-  | { readonly outcome: 'accepted' }
+  | {
+      readonly outcome: 'accepted';
+      /** The instance's server is stopped: where its WAL ends, from its pg_control (a switchover reads it). */
+      readonly stopped?: {
+        readonly state: string;
+        readonly checkpointLsn: string;
+        readonly timeline: number;
+      };
+    }
   | { readonly outcome: 'refused'; readonly epoch: number; readonly reason?: string }
   | { readonly outcome: 'unreachable'; readonly reason: string };
 
@@ -22,6 +30,12 @@ export type StepOutcome = { readonly ok: true } | { readonly ok: false; readonly
 export interface ActivationEffects {
   /** `Registry.takeEpoch`. */
   takeEpoch(floor: number): Promise<number>;
+  /**
+   * A switchover only (docs/election.md "Switchover"): the healthy old active is shut
+   * down cleanly (its agent records `epoch` naming `candidate`) and its lease given up,
+   * before the lease is waited for.
+   */
+  shutDownOldActive?(epoch: number, candidate: string): Promise<StepOutcome>;
   /** Waits (at most about `activeLeaseMs`) until the active lease is absent; `holder` when it is still held. */
   waitLeaseLapsed(): Promise<{ readonly lapsed: true } | { readonly lapsed: false; readonly holder: string }>;
   /** The config's `fence` command, when set: a non-zero exit aborts. */
@@ -74,6 +88,8 @@ export interface ActivationRequest {
   readonly maxLagBytes: number;
   /** Activates though the active is healthy or the candidate is behind. */
   readonly force?: boolean;
+  /** A planned switchover: the healthy active is no refusal, the effects shut it down cleanly. */
+  readonly switchover?: boolean;
   /** Why (one line, for the history). */
   readonly reason: string;
   /** Who activates: `<hostname>:<pid>` of the election worker, or `cli`. */
@@ -124,6 +140,11 @@ export async function activate(
     epoch = await effects.takeEpoch(request.floor);
     steps.push(`epoch ${epoch}`);
 
+    if (effects.shutDownOldActive !== undefined) {
+      const down = await effects.shutDownOldActive(epoch, name);
+      if (!down.ok) return refuse(`the active ${request.active} was not shut down cleanly: ${down.reason}`);
+      steps.push('old active shut down');
+    }
     const lease = await effects.waitLeaseLapsed();
     if (!lease.lapsed) return refuse(`the active lease is still held by ${lease.holder}`);
     steps.push('lease lapsed');
@@ -197,7 +218,7 @@ export async function activate(
 function checkCandidate(request: ActivationRequest): string | undefined {
   const { candidate, candidateName: name } = request;
   if (candidate === undefined) return `${name} is not a fallback of ${request.component}`;
-  if (request.active !== undefined && !request.activeFailed && !request.force) {
+  if (request.active !== undefined && !request.activeFailed && !request.force && !request.switchover) {
     return `the active ${request.active} is healthy (--force to activate anyway)`;
   }
   const choice = chooseCandidate([candidate], {

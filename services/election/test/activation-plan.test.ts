@@ -160,6 +160,51 @@ describe('activate', () => {
     expect(result).toMatchObject({ ok: true, epoch: 8 });
   });
 
+  it('a switchover passes the healthy active, shuts it down after the epoch and before the lease, and never fences', async () => {
+    const { calls, effects } = logged({
+      runFence: undefined,
+      shutDownOldActive: async (epoch, candidate) => {
+        calls.push(`shutDown ${epoch} ${candidate}`);
+        return { ok: true };
+      },
+    });
+    const result = await activate({ ...REQUEST, activeFailed: false, switchover: true }, effects);
+    expect(result).toMatchObject({ ok: true, epoch: 8 });
+    expect(result.steps.slice(0, 4)).toEqual(['check', 'epoch 8', 'old active shut down', 'lease lapsed']);
+    expect(calls.slice(0, 3)).toEqual(['takeEpoch 7', 'shutDown 8 shop-b', 'waitLeaseLapsed']);
+    // Still refused: a stale candidate, and one of priority 0.
+    const stale = await activate(
+      { ...REQUEST, activeFailed: false, switchover: true, archiveLsn: '9/0' },
+      logged().effects,
+    );
+    expect(stale).toMatchObject({ ok: false, reason: expect.stringMatching(/shop-b is behind the archive/) });
+    const zero = await activate(
+      {
+        ...REQUEST,
+        activeFailed: false,
+        switchover: true,
+        candidate: { name: 'shop-b', priority: 0, healthy: true, lsn: '0/3000000' },
+      },
+      logged().effects,
+    );
+    expect(zero).toMatchObject({
+      ok: false,
+      reason: 'cannot activate shop-b of shop: shop-b has priority 0 (never chosen)',
+    });
+  });
+
+  it('refuses a switchover whose old active was not shut down cleanly, before waiting for its lease', async () => {
+    const { result, calls } = await refusedAt({
+      shutDownOldActive: async () => ({ ok: false, reason: 'its cluster state is in production' }),
+    });
+    expect(result).toMatchObject({
+      reason:
+        'cannot activate shop-b of shop: the active shop-a was not shut down cleanly: its cluster state is in production',
+      epoch: 8,
+    });
+    expect(calls).toEqual(['takeEpoch 7']);
+  });
+
   /** Runs an activation whose effect `step` answers `answer`; returns the refusal and the calls made. */
   async function refusedAt(overrides: Partial<ActivationEffects>) {
     const { calls, history, effects } = logged(overrides);

@@ -35,12 +35,24 @@ export interface AgentServerOptions {
   readonly promote: (epoch: number) => Promise<void>;
   /**
    * Called once a POST /epoch is recorded, before the answer: the agent demotes its
-   * server here when the new record names another instance active. A failure is
-   * logged; the record stands. Default: nothing.
+   * server here when the new record names another instance active, and tells where its
+   * stopped server's WAL ends (`stopped`, in the answer). A failure is logged; the
+   * record stands. Default: nothing.
    */
-  readonly onRecorded?: (record: EpochRecord) => Promise<void>;
+  readonly onRecorded?: (record: EpochRecord) => Promise<{ readonly stopped?: StoppedServer } | undefined>;
   /** One line per decision taken on a POST. Default: none. */
   readonly log?: (line: string) => void;
+}
+
+/**
+ * Where the WAL of a stopped server ends, from its pg_control: after a clean shutdown
+ * (`state` `shut down`), the shutdown checkpoint at `checkpointLsn` is its last record
+ * (docs/election.md "Switchover").
+ */
+export interface StoppedServer {
+  readonly state: string;
+  readonly checkpointLsn: string;
+  readonly timeline: number;
 }
 
 export interface AgentServer {
@@ -154,10 +166,19 @@ async function recordEpoch(options: AgentServerOptions, request: IncomingMessage
     return { status: 409, body: { accepted: false, reason: result.reason, record: result.record ?? null } };
   }
   options.log?.(`recorded epoch ${result.record.epoch} (${result.record.active} active)`);
-  await options.onRecorded?.(result.record).catch((error: unknown) => {
+  const after = await options.onRecorded?.(result.record).catch((error: unknown) => {
     options.log?.(`after recording epoch ${result.record.epoch}: ${oneLine(error)}`);
+    return undefined;
   });
-  return { status: 200, body: { accepted: true, record: result.record, previous: result.previous ?? null } };
+  return {
+    status: 200,
+    body: {
+      accepted: true,
+      record: result.record,
+      previous: result.previous ?? null,
+      ...(after?.stopped === undefined ? {} : { stopped: after.stopped }),
+    },
+  };
 }
 
 async function grantFailsafe(options: AgentServerOptions, request: IncomingMessage): Promise<Reply> {

@@ -7,6 +7,7 @@ export {
   type AgentServerOptions,
   type HealthBody,
   type InstanceView,
+  type StoppedServer,
   startAgentServer,
 } from './agent-server.js';
 export { type EpochFollowerOptions, followNewerActive, startEpochFollower } from './epoch-follower.js';

@@ -1,13 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Config, InstanceConfig } from '@pullback/pipeline';
 import {
+  controlData,
   demoteServer,
   postmasterStatus,
   promoteServer,
   query,
   serverAccount,
 } from '@pullback/recipe-postgres';
-import { type AgentServer, type InstanceView, startAgentServer } from './agent-server.js';
+import { type AgentServer, type InstanceView, type StoppedServer, startAgentServer } from './agent-server.js';
 import { type EpochRecord, EpochRecordStore, epochRecordPath } from './epoch-record.js';
 import { FailsafePromises, type MonotonicClock } from './failsafe-promises.js';
 import { localInstanceView } from './instance-view.js';
@@ -69,23 +70,36 @@ export async function startAgent(
  * be in recovery, it is demoted at once. (postmaster.pid cannot tell: a hot standby
  * says `ready` as a primary does.) A server that cannot answer is demoted too: two
  * actives are worse than a fallback restarted later.
+ *
+ * Once its server is stopped (by this demotion, by its permission keeper's, or before),
+ * the answer says where its WAL ends, read from pg_control: a switchover waits for its
+ * target to replay up to there (docs/election.md "Switchover").
  */
 async function demoteIfSuperseded(
   instance: InstanceConfig,
   recorded: EpochRecord,
   log: ((line: string) => void) | undefined,
-): Promise<void> {
-  if (recorded.active === instance.name) return;
+): Promise<{ stopped?: StoppedServer } | undefined> {
+  if (recorded.active === instance.name) return undefined;
   const status = await postmasterStatus(instance.dataDir);
-  if (!status.running) return;
-  const endpoint = { host: status.socketDir ?? instance.host, port: status.port ?? instance.port };
-  const inRecovery = await query(endpoint, 'select pg_is_in_recovery()', {
-    as: await serverAccount(),
-    statementTimeoutMs: 5000,
-  }).catch(() => undefined);
-  if (inRecovery === 't') return;
-  await demoteServer({ dataDir: instance.dataDir, endpoint });
-  log?.(`demoted ${instance.name}: epoch ${recorded.epoch} names ${recorded.active} active`);
+  if (status.running) {
+    const endpoint = { host: status.socketDir ?? instance.host, port: status.port ?? instance.port };
+    const inRecovery = await query(endpoint, 'select pg_is_in_recovery()', {
+      as: await serverAccount(),
+      statementTimeoutMs: 5000,
+    }).catch(() => undefined);
+    if (inRecovery === 't') return undefined;
+    // Its permission keeper may be demoting it at the same moment (the epoch moved):
+    // whichever stops it, what counts below is that it stopped.
+    await demoteServer({ dataDir: instance.dataDir, endpoint }).then(
+      () => log?.(`demoted ${instance.name}: epoch ${recorded.epoch} names ${recorded.active} active`),
+      (error: Error) => log?.(`demoting ${instance.name} at epoch ${recorded.epoch}: ${error.message}`),
+    );
+    if ((await postmasterStatus(instance.dataDir)).running) return undefined;
+  }
+  // No data directory (a fallback being reseeded): nothing to tell.
+  const stopped = await controlData(instance.dataDir).catch(() => undefined);
+  return stopped === undefined ? undefined : { stopped };
 }
 
 export function findInstance(config: Config, name: string): InstanceConfig {

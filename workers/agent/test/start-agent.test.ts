@@ -4,6 +4,7 @@ import { freePort, type PostgresServer, scratchDir, startPostgres } from '@pullb
 import { type Config, parseConfig } from '@pullback/pipeline';
 import {
   closePools,
+  compareLsn,
   demoteServer,
   postmasterStatus,
   query,
@@ -87,7 +88,9 @@ describe('startAgent', () => {
           body: JSON.stringify(body),
         });
       // Another instance active while this one is a standby: nothing to demote, it keeps running.
-      expect((await post('/epoch', { epoch: 1, active: 'shop-b' })).status).toBe(200);
+      const asStandby = await post('/epoch', { epoch: 1, active: 'shop-b' });
+      expect(asStandby.status).toBe(200);
+      expect(await asStandby.json()).not.toHaveProperty('stopped');
       expect((await postmasterStatus(server.dataDir)).running).toBe(true);
       expect((await post('/epoch', { epoch: 2, active: 'shop-a' })).status).toBe(200);
       expect(await readEpochRecord(epochRecordPath(join(scratch.path, 'state'), 'shop-a'))).toMatchObject({
@@ -110,9 +113,15 @@ describe('startAgent', () => {
       });
 
       // A newer epoch naming another instance: the agent demotes its primary at once.
-      expect((await post('/epoch', { epoch: 3, active: 'shop-b' })).status).toBe(200);
+      const lastWrite = await query(endpoint, 'select pg_current_wal_lsn()', { as });
+      const superseded = await post('/epoch', { epoch: 3, active: 'shop-b' });
+      expect(superseded.status).toBe(200);
       expect((await postmasterStatus(server.dataDir)).running).toBe(false);
       expect(logged).toContain('demoted shop-a: epoch 3 names shop-b active');
+      // The answer says where its WAL ends: a clean shutdown, whose checkpoint follows every write.
+      const { stopped } = (await superseded.json()) as { stopped: { state: string; checkpointLsn: string } };
+      expect(stopped).toEqual({ state: 'shut down', checkpointLsn: expect.any(String), timeline: 2 });
+      expect(compareLsn(stopped.checkpointLsn, lastWrite)).toBeGreaterThanOrEqual(0);
     } finally {
       await agent.close();
     }

@@ -50,7 +50,10 @@ export class AgentClient {
     return record ?? undefined;
   }
 
-  /** `POST /epoch {epoch, active}`: accepted, refused (with the epoch it has), or unreachable. */
+  /**
+   * `POST /epoch {epoch, active}`: accepted (with where its stopped server's WAL ends,
+   * when it is stopped), refused (with the epoch it has), or unreachable.
+   */
   async recordEpoch(agent: AgentAddress, epoch: number, active: string): Promise<RecordEpochAnswer> {
     let reply: Reply;
     try {
@@ -58,8 +61,15 @@ export class AgentClient {
     } catch (error) {
       return { outcome: 'unreachable', reason: (error as Error).message };
     }
-    const body = reply.body as { accepted?: boolean; reason?: string; record?: AgentEpochRecord | null };
-    if (reply.status === 200 && body.accepted === true) return { outcome: 'accepted' };
+    const body = reply.body as {
+      accepted?: boolean;
+      reason?: string;
+      record?: AgentEpochRecord | null;
+      stopped?: Extract<RecordEpochAnswer, { outcome: 'accepted' }>['stopped'];
+    };
+    if (reply.status === 200 && body.accepted === true) {
+      return { outcome: 'accepted', ...(body.stopped === undefined ? {} : { stopped: body.stopped }) };
+    }
     if (reply.status === 409) {
       return {
         outcome: 'refused',

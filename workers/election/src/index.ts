@@ -16,6 +16,13 @@ export {
   type AgentEpochRecord,
 } from './agent-client.js';
 export { highestRecordedEpoch } from './epoch-floor.js';
+export { type Rejoined, rejoinOldActive } from './rejoin-old-active.js';
 export { replayedLsn } from './replayed-lsn.js';
 export { repointFallback } from './repoint-fallback.js';
 export { runFence } from './run-fence.js';
+export { type SwitchoverEffectsOptions, switchoverEffects } from './switchover-effects.js';
+export {
+  readSwitchoverRequest,
+  type SwitchoverRequest,
+  type SwitchoverRequestOptions,
+} from './switchover-request.js';
