@@ -10,6 +10,8 @@ import { type AuditServer, startAuditServer } from '../audit-server.js';
 import type { CommandContext } from '../context.js';
 import { type CycleResult, describeStages, runCycle, stagesOfCycle, watchStages } from '../demo/cycle.js';
 import { restoreBetweenRows } from '../demo/point-in-time.js';
+import { failoverEnding } from '../demo/failover-ending.js';
+import { type SandboxHosts, sandboxHosts } from '../demo/hosts.js';
 import { SANDBOX_COMPONENT, type Sandbox, startSandbox } from '../demo/sandbox.js';
 import { CliError } from '../errors.js';
 import { renderStatus } from '../status-view.js';
@@ -55,6 +57,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
 
   say(`pullback demo: a whole Pullback installation on this machine, pgbench scale ${scale}`);
   let sandbox: Sandbox | undefined;
+  let hosts: SandboxHosts | undefined;
   let processes: { name: string; pid: number }[] = [];
   let left: { name: string; pid: number }[] = [];
   try {
@@ -180,6 +183,11 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
       say('    it shows the row before the moment and not the one after: paused there, read-only');
     });
 
+    hosts = sandboxHosts(box);
+    await step("the active's host dies: the election promotes a fallback, the old active rejoins", () =>
+      failoverEnding(box, running, hosts as SandboxHosts, say),
+    );
+
     processes = await box.processes();
     say();
     say('==> servers running in the sandbox');
@@ -221,6 +229,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
       say('==> cleanup');
       const started = Date.now();
       processes = processes.length > 0 ? processes : await sandbox.processes().catch(() => []);
+      await hosts?.stop();
       await sandbox.close();
       left = await stillRunning(processes);
       say(

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,6 +91,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const onError = (error: Error, where: string) => {
     if (!stopping) process.stderr.write(`pullback: ${where}: ${error.message}\n`);
   };
+  let activeDataDir: string | undefined;
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
@@ -97,6 +99,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       for (const pipeline of running) await pipeline.close().catch(() => {});
       // Servers started with pg_ctl outlive this process unless they are stopped.
       for (const dataDir of dataDirs) await servers.stop(dataDir, { timeoutSeconds: 30 }).catch(() => {});
+      // An agent may have started the active's data directory itself (an old active that rejoined).
+      if (activeDataDir !== undefined) await servers.stop(activeDataDir, { timeoutSeconds: 30 }).catch(() => {});
       for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
     })();
     return closing;
@@ -134,9 +138,11 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     log('starting the active PostgreSQL');
     const active = await startPostgres({
       // A WAL receiver that is down may hold back this much WAL on the active, no more (docs/wal.md).
-      settings: { max_wal_size: "'1GB'", max_slot_wal_keep_size: "'4GB'" },
+      // wal_keep_size: an old active rejoins with pg_rewind, which needs the WAL back to the fork.
+      settings: { max_wal_size: "'1GB'", max_slot_wal_keep_size: "'4GB'", wal_keep_size: "'512MB'" },
     });
     cleanups.push(() => active.stop());
+    activeDataDir = active.dataDir;
     log(`generating data: pgbench -i -s ${options.scale}`);
     await execFileAsync(
       join(active.binDir, 'pgbench'),
@@ -155,6 +161,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       fallbacks.push({ name, port: await freePort(), dataDir });
       dataDirs.push(dataDir);
     }
+    // Each instance's agent (`pullback up --instance`, sandboxHosts) listens here.
+    const agentPorts = new Map<string, number>();
+    for (const name of ['shop-a', ...fallbacks.map((fallback) => fallback.name)]) {
+      agentPorts.set(name, await freePort());
+    }
+    const agent = (name: string) => `, agent: { port: ${agentPorts.get(name)}, host: 127.0.0.1 }`;
     const keyFile = join(dir, 'archive.key');
     const configPath = join(dir, 'pullback.yaml');
     await writeFile(
@@ -166,16 +178,17 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         `  url: ${archiveUrl}`,
         `  keyFile: ${keyFile}`,
         `stateDir: ${join(dir, 'state')}`,
+        `agentToken: ${randomBytes(24).toString('hex')}`,
         'components:',
         `  ${SANDBOX_COMPONENT}:`,
         '    recipe: postgres',
         '    retention: { keepLast: 10 }',
         `    outbox: ${join(dir, 'outbox', SANDBOX_COMPONENT)}`,
         '    instances:',
-        `      - { name: shop-a, role: active, host: 127.0.0.1, port: ${active.port}, dataDir: ${active.dataDir}, priority: 100 }`,
+        `      - { name: shop-a, role: active, host: 127.0.0.1, port: ${active.port}, dataDir: ${active.dataDir}, priority: 100${agent('shop-a')} }`,
         ...fallbacks.map(
           (fallback, index) =>
-            `      - { name: ${fallback.name}, role: fallback, host: 127.0.0.1, port: ${fallback.port}, dataDir: ${fallback.dataDir}, priority: ${50 - index * 10} }`,
+            `      - { name: ${fallback.name}, role: fallback, host: 127.0.0.1, port: ${fallback.port}, dataDir: ${fallback.dataDir}, priority: ${50 - index * 10}${agent(fallback.name)} }`,
         ),
         '',
       ].join('\n'),
