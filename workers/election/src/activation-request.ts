@@ -1,8 +1,8 @@
 import type { ActivationRequest, Fallback } from '@pullback/election';
-import type { Registry } from '@pullback/pipeline';
+import { ELECTION_SETTING_DEFAULTS, type Registry } from '@pullback/pipeline';
 
 /** How far behind the archive a fallback may be and still be activated without --force, by default: one WAL segment. */
-export const DEFAULT_MAX_LAG_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_LAG_BYTES = ELECTION_SETTING_DEFAULTS.maxLagBytes;
 
 export interface ActivationRequestOptions {
   readonly component: string;
