@@ -30,7 +30,7 @@ export async function startInstance(
 ): Promise<RunningInstance> {
   const running = await startAll(config, {
     ...options,
-    roles: { export: true, pull: false, import: true },
+    roles: { export: true, pull: false, import: true, election: false },
     instances: [instanceName],
   });
   const connection = openAgentRegistry(

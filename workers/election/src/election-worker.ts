@@ -53,6 +53,9 @@ interface Watch {
   readonly detector: FailureDetector;
   active?: string;
   epoch?: number;
+  /** The last failover line logged, and when. */
+  lastLine?: string;
+  lastLineAt?: number;
 }
 
 /**
@@ -128,7 +131,13 @@ export async function startElection(config: Config, options: ElectionOptions): P
     }).catch(
       (error: Error): FailoverOutcome => ({ ok: false, line: `failover of ${name}: ${error.message}` }),
     );
-    log(outcome.line);
+    // A refusal that says the same again (every delay, while no fallback fits) is logged once a minute.
+    const now = performance.now();
+    if (outcome.ok || outcome.line !== watch.lastLine || now - (watch.lastLineAt ?? 0) > 60_000) {
+      log(outcome.line);
+      watch.lastLine = outcome.line;
+      watch.lastLineAt = now;
+    }
     options.onFailover?.(name, outcome);
     watch.detector.reset();
   };
