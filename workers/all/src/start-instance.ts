@@ -1,4 +1,4 @@
-import type { Config } from '@pullback/pipeline';
+import { type Config, electionSettings } from '@pullback/pipeline';
 import {
   type AgentRuntime,
   type AgentRuntimeOptions,
@@ -41,6 +41,8 @@ export async function startInstance(
   try {
     agent = await startAgentRuntime(config, instanceName, {
       ...options.agent,
+      // The config's `election:` timings, which the election counts on too (a heartbeat within agentSilentMs).
+      timings: { ...electionSettings(config), ...options.agent?.timings },
       registry: connection.registry,
     });
   } catch (error) {
