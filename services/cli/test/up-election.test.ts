@@ -44,8 +44,8 @@ afterAll(async () => {
 });
 
 /** `pullback up ARGS` until `until` is in its output; returns the process and a reader of its output. */
-async function startUp(args: readonly string[], until: string) {
-  const up = spawn(process.execPath, [MAIN, 'up', '--config', configPath, ...args], {
+async function startUp(args: readonly string[], until: string, config = configPath) {
+  const up = spawn(process.execPath, [MAIN, 'up', '--config', config, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.push(up);
@@ -110,5 +110,41 @@ describe('pullback up runs the election worker', () => {
     expect(pull.output()).not.toContain('election worker');
     expect(pull.output()).not.toContain('leads the election');
     expect(await stop(pull.up)).toBe(0);
+  });
+
+  it("up --instance runs no election worker, and its agent keeps the config's election timings", async () => {
+    const root = scratch.path;
+    const path = join(root, 'instance.yaml');
+    await writeFile(
+      path,
+      `redis: ${redis.url}
+archive: { url: ${join(root, 'archive')}, keyFile: ${join(root, 'archive.key')} }
+stateDir: ${join(root, 'state-instance')}
+agentToken: agent-token-0123456789
+election: { activeLeaseMs: 9000 }
+components:
+  till:
+    recipe: postgres
+    outbox: ${join(root, 'outbox-till')}
+    wal: { enabled: false }
+    instances:
+      - { name: till-a, role: active, host: 127.0.0.1, port: ${await freePort()}, dataDir: /nowhere/till-a, priority: 100, agent: { port: ${await freePort()} } }
+      - { name: till-b, role: fallback, host: 127.0.0.1, port: ${await freePort()}, dataDir: /nowhere/till-b, priority: 50, agent: { port: ${await freePort()} } }
+`,
+    );
+    const instance = await startUp(['--instance', 'till-a'], 'running; stop with Ctrl-C', path);
+    const pipeline = openPipeline({ redis: redis.url });
+    try {
+      // Taken and renewed with the config's 9 s, not the default 3 s.
+      const lease = await waitFor('the active lease of till', () => pipeline.registry.activeLease('till'));
+      expect(lease).toMatchObject({ instance: 'till-a', epoch: 1 });
+      expect(lease.ttlMs).toBeGreaterThan(3000);
+      expect(lease.ttlMs).toBeLessThanOrEqual(9000);
+    } finally {
+      await pipeline.close();
+    }
+    expect(instance.output()).not.toContain('election worker');
+    expect(instance.output()).not.toContain('leads the election');
+    expect(await stop(instance.up)).toBe(0);
   });
 });
