@@ -50,8 +50,12 @@ export class LeaderLease {
   /** Renews now and says whether it still leads: the check before acting on a verdict. */
   async confirm(): Promise<boolean> {
     if (!this.holds()) return false;
-    // No answer before the deadline is no confirmation.
-    await Promise.race([this.renew(), sleep(Math.max(0, this.until - this.now()))]);
+    // No answer before the deadline is no confirmation: the term ends then, here.
+    const renewed = this.renew().then(() => true);
+    for (let wait = this.until - this.now(); wait > 0; wait = this.until - this.now()) {
+      if (await Promise.race([renewed, sleep(Math.ceil(wait) + 1).then(() => false)])) break;
+    }
+    if (!this.holds()) this.end('its lease was not renewed in time');
     return this.holds();
   }
 
@@ -61,7 +65,12 @@ export class LeaderLease {
     await this.loop;
     const held = this.term !== undefined;
     this.end('stopping');
-    if (held) await this.options.registry.releaseLeader(this.options.holder).catch(() => false);
+    // Best effort, and never longer than the lease would take to lapse by itself.
+    if (held)
+      await Promise.race([
+        this.options.registry.releaseLeader(this.options.holder).catch(() => false),
+        sleep(this.options.leaderLeaseMs),
+      ]);
   }
 
   private async run(): Promise<void> {

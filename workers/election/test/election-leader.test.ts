@@ -1,7 +1,7 @@
 import { type RedisServer, startRedis, waitFor } from '@pullback/harness';
 import { openPipeline, type Pipeline, parseConfig, type Registry } from '@pullback/pipeline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningElection, startElection } from '../src/index.js';
+import { LeaderLease, type RunningElection, startElection } from '../src/index.js';
 
 let redis: RedisServer;
 let namespace = 0;
@@ -123,6 +123,35 @@ describe('the election leader lease', () => {
     } finally {
       await Promise.all(elections.map((election) => election.close()));
       await Promise.all(pipelines.map((pipeline) => pipeline.close()));
+    }
+  });
+
+  it('confirm(), the check before a failover: false once Redis no longer answers, and the term signal aborted', async () => {
+    const pipeline = openPipeline({ redis: redis.url, prefix: `leader-${++namespace}` });
+    const { registry, cut } = severable(pipeline.registry);
+    const lease = new LeaderLease({
+      registry,
+      holder: 'election-1',
+      leaderLeaseMs: LEASE_MS,
+      clockMarginMs: 200,
+    });
+    try {
+      lease.start();
+      await waitFor('it leads', async () => (lease.holds() ? true : undefined));
+      expect(await lease.confirm()).toBe(true);
+      const signal = lease.termSignal();
+      expect(signal?.aborted).toBe(false);
+      cut();
+      const asked = Date.now();
+      expect(await lease.confirm()).toBe(false);
+      // It gave up by its own deadline, not by waiting for an answer that never comes.
+      expect(Date.now() - asked).toBeLessThan(LEASE_MS);
+      expect(lease.holds()).toBe(false);
+      expect(signal?.aborted).toBe(true);
+      expect(lease.termSignal()).toBeUndefined();
+    } finally {
+      await lease.stop();
+      await pipeline.close();
     }
   });
 });
