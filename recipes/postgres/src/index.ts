@@ -12,6 +12,7 @@ export { DEFAULT_PART_SIZE, joinParts, tarOfParts } from './parts-tar.js';
 export { closePools } from './pools.js';
 export { type PostgresImportOptions, postgresRecipe } from './postgres-recipe.js';
 export { type PostmasterStatus, postmasterStatus } from './postmaster.js';
+export { type ProbeResult, probeServer } from './probe-server.js';
 export { type QueryOptions, query, queryJson, STATEMENT_TIMEOUT_MS } from './query.js';
 export { PgQueryError } from './query-error.js';
 export { type LocalInstance, replayPosition } from './replay-position.js';

@@ -119,7 +119,7 @@ export function parseXid(text: string): string {
 }
 
 /** The roles `up` can run, as the config and docs name them. */
-export const ROLES = ['export', 'pull-backup', 'import'] as const;
+export const ROLES = ['export', 'pull-backup', 'import', 'election'] as const;
 export type Role = (typeof ROLES)[number];
 
 export function parseRoles(text: string): Role[] {

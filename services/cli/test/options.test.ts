@@ -14,7 +14,8 @@ describe('option parsers', () => {
   it('--roles takes known roles, comma-separated, once each', () => {
     expect(parseRoles('pull-backup')).toEqual(['pull-backup']);
     expect(parseRoles('export, import,export')).toEqual(['export', 'import']);
-    for (const text of ['', 'pull', 'export,,import', 'election'])
+    expect(parseRoles('pull-backup,election')).toEqual(['pull-backup', 'election']);
+    for (const text of ['', 'pull', 'export,,import', 'elect', 'agent'])
       expect(() => parseRoles(text)).toThrow(InvalidArgumentError);
   });
 

@@ -1,3 +1,5 @@
+import { ELECTION_SETTING_DEFAULTS } from '@pullback/pipeline/config';
+
 /** The election's timings, in ms (docs/election.md "Defaults": chosen for a failover under 8 s). */
 export interface ElectionTimings {
   readonly renewMs: number;
@@ -11,14 +13,7 @@ export interface ElectionTimings {
   readonly clockMarginMs: number;
 }
 
-export const ELECTION_DEFAULTS: ElectionTimings = {
-  renewMs: 1000,
-  activeLeaseMs: 3000,
-  failsafeMs: 3000,
-  leaderLeaseMs: 3000,
-  probeMs: 500,
-  probeTimeoutMs: 1000,
-  agentSilentMs: 2000,
-  failoverDelayMs: 2000,
-  clockMarginMs: 500,
-};
+// One set of values: the config's `election:` defaults (services/pipeline election-schema.ts).
+const { maxLagBytes: _maxLagBytes, ...timings } = ELECTION_SETTING_DEFAULTS;
+
+export const ELECTION_DEFAULTS: ElectionTimings = timings;

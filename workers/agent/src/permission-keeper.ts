@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ElectionTimings, type Permission, PermissionClock } from '@pullback/election';
-import type { ActiveLeaseOutcome, Registry } from '@pullback/pipeline';
+import { type ActiveLeaseOutcome, activeLeaseValue, type Registry } from '@pullback/pipeline';
 import type { EpochProposal, EpochRecordStore } from './epoch-record.js';
 import { askFailsafe, type FallbackAgent } from './failsafe-asker.js';
 import type { MonotonicClock } from './failsafe-promises.js';
@@ -184,7 +184,16 @@ export class PermissionKeeper {
         // refuses when an activation took a newer epoch meanwhile.
         if (renewed.ok || renewed.reason !== 'lapsed') return renewed;
       }
-      return registry.acquireActiveLease(component, instance, term.epoch, ttl);
+      const acquired = await registry.acquireActiveLease(component, instance, term.epoch, ttl);
+      // The activation that recorded this epoch took the lease for us (services/election
+      // activation-plan.ts step 6): ours, under the same checks, so renew it.
+      if (
+        !acquired.ok &&
+        acquired.reason === 'held' &&
+        acquired.holder === activeLeaseValue(instance, term.epoch)
+      )
+        return registry.renewActiveLease(component, instance, term.epoch, ttl);
+      return acquired;
     });
   }
 

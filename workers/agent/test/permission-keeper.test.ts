@@ -47,7 +47,7 @@ afterEach(async () => {
 });
 
 /** shop-a, the active, on a real server with its agent runtime; shop-b a fallback whose agent grants promises. */
-async function setUp(): Promise<Setup> {
+async function setUp(options: { leaseTakenFirst?: boolean } = {}): Promise<Setup> {
   const scratch = await scratchDir('permission-keeper');
   cleanups.push(() => scratch.remove());
   const redis = await startRedis();
@@ -73,6 +73,8 @@ components:
   const pipeline = openPipeline({ redis: redis.url, prefix: 'keeper' });
   cleanups.push(() => pipeline.close());
   await pipeline.register(config);
+  // As an activation does (its step 6) before the new active's keeper first asks.
+  if (options.leaseTakenFirst) await pipeline.registry.acquireActiveLease('shop', 'shop-a', 1, 30_000);
   const fallbackAgent = await startAgent(config, 'shop-b', {
     failsafeMs: TIMINGS.failsafeMs,
     view: () => ({ role: 'fallback', holdsPermission: false, serverRunning: true, streaming: true }),
@@ -137,6 +139,20 @@ describe('the permission keeper', () => {
       epoch: 1,
       serverRunning: true,
     });
+  });
+
+  it('a lease the activation already took in its name at its epoch is its own: renewed, never a refusal', async () => {
+    const setup = await setUp({ leaseTakenFirst: true });
+    await untilHeld(setup);
+    const since = performance.now();
+    await waitFor('three lease lifetimes', async () =>
+      performance.now() - since > 3 * TIMINGS.activeLeaseMs ? true : undefined,
+    );
+    expect(await primaryStatus(setup.runtime)).toBe(200);
+    expect(await writes(setup.primary)).toBe(true);
+    expect(setup.runtime.keeper.permission().holds).toBe(true);
+    // Renewed to the keeper's TTL, not left to the 30 s it was taken with.
+    expect((await setup.registry.activeLease('shop'))?.ttlMs).toBeLessThanOrEqual(TIMINGS.activeLeaseMs);
   });
 
   it('keeps the active taking writes past the lease while Redis is down and every fallback promises', async () => {

@@ -17,6 +17,7 @@ import {
   resolveArchiveKey,
 } from '@pullback/pipeline';
 import { type Backend, openBackend, type RetryEvent } from '@pullback/storage';
+import { type ElectionOptions, type RunningElection, startElection } from '@pullback/worker-election';
 import { startExportWorker } from '@pullback/worker-export';
 import { startImportWorker } from '@pullback/worker-import';
 import { startPullWorker } from '@pullback/worker-pull-backup';
@@ -28,8 +29,15 @@ export interface StartAllOptions extends BuiltInRecipeOptions {
   readonly redis?: Redis;
   /** Namespace of every Redis key. Default: `pullback`. */
   readonly prefix?: string;
-  /** Which roles run here. Default: all three. */
-  readonly roles?: { readonly export?: boolean; readonly pull?: boolean; readonly import?: boolean };
+  /** Which roles run here. Default: all four. */
+  readonly roles?: {
+    readonly export?: boolean;
+    readonly pull?: boolean;
+    readonly import?: boolean;
+    readonly election?: boolean;
+  };
+  /** The election worker's holder, settings and log. Default: `<hostname>:<pid>`, the config's, `onNotice`. */
+  readonly election?: Omit<ElectionOptions, 'pipeline'>;
   /** The instances this machine runs next to (exports and imports). Default: every instance in the config. */
   readonly instances?: readonly string[];
   /**
@@ -76,6 +84,8 @@ export interface StartAllOptions extends BuiltInRecipeOptions {
 export interface RunningPipeline {
   readonly pipeline: Pipeline;
   readonly workers: readonly RunningWorker[];
+  /** The election worker, when it runs here. */
+  readonly election?: RunningElection;
   /**
    * Stops every worker (running jobs are aborted and retried later, unless
    * `graceful`), then the queues and the Redis connection. Safe to call twice.
@@ -89,7 +99,8 @@ export interface RunningPipeline {
  * `pullback up`: every role in one process for a single machine. Registers the
  * config (components, instances at their initial roles and epoch 1 the first time,
  * or the highest epoch the archive's snapshots record, one export scheduler per
- * component), then starts the export, pull-backup and import workers. The export
+ * component), then starts the export, pull-backup and import workers and the
+ * election worker (workers/election). The export
  * role never opens the archive. While it runs, it restores the registry whenever
  * Redis loses it (`guardRegistry`), and says so through `onNotice`.
  */
@@ -100,8 +111,9 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
     ...(options.retry === undefined ? {} : { retry: options.retry }),
     ...(options.onError === undefined ? {} : { onError: options.onError }),
   });
-  const roles = { export: true, pull: true, import: true, ...options.roles };
+  const roles = { export: true, pull: true, import: true, election: true, ...options.roles };
   const workers: RunningWorker[] = [];
+  let election: RunningElection | undefined;
   let guard: PeriodicTask | undefined;
   let closing: Promise<void> | undefined;
   let resolveClosed = () => {};
@@ -183,13 +195,18 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
         }),
       );
     }
+    if (roles.election) {
+      election = await startElection(config, { log: notice, ...options.election, pipeline });
+      const running = election;
+      workers.push({ workers: [], close: () => running.close() });
+    }
   } catch (error) {
     await close();
     throw error;
   }
   if (options.signal?.aborted) await close();
   else options.signal?.addEventListener('abort', () => void close(), { once: true });
-  return { pipeline, workers, close, closed };
+  return { pipeline, workers, ...(election === undefined ? {} : { election }), close, closed };
 }
 
 async function openConfiguredArchive(config: Config, options: StartAllOptions): Promise<Archive> {

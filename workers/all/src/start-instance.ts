@@ -1,4 +1,4 @@
-import type { Config } from '@pullback/pipeline';
+import { type Config, electionSettings } from '@pullback/pipeline';
 import {
   type AgentRuntime,
   type AgentRuntimeOptions,
@@ -30,7 +30,7 @@ export async function startInstance(
 ): Promise<RunningInstance> {
   const running = await startAll(config, {
     ...options,
-    roles: { export: true, pull: false, import: true },
+    roles: { export: true, pull: false, import: true, election: false },
     instances: [instanceName],
   });
   const connection = openAgentRegistry(
@@ -43,6 +43,8 @@ export async function startInstance(
       // The rejoin sets up its server as the postgres recipe's imports do.
       ...(options.postgres === undefined ? {} : { server: options.postgres }),
       ...options.agent,
+      // The config's `election:` timings, which the election counts on too (a heartbeat within agentSilentMs).
+      timings: { ...electionSettings(config), ...options.agent?.timings },
       registry: connection.registry,
     });
   } catch (error) {

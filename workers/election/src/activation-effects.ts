@@ -1,6 +1,7 @@
 import { compareLsn, parseLsn } from '@pullback/archive';
 import { type ActivationEffects, ELECTION_DEFAULTS, type StepOutcome } from '@pullback/election';
 import {
+  activeLeaseValue,
   type ComponentConfig,
   type Config,
   moveWalReceiver,
@@ -116,6 +117,10 @@ export function activationEffects(options: ActivationEffectsOptions): Activation
     async acquireActiveLease(candidate, epoch) {
       const outcome = await registry.acquireActiveLease(name, candidate, epoch, activeLeaseMs);
       if (outcome.ok) return { ok: true };
+      // The candidate's own agent took it once its record named it active at `epoch`
+      // (workers/agent permission-keeper.ts): the same lease, granted under the same epoch check.
+      if (outcome.reason === 'held' && outcome.holder === activeLeaseValue(candidate, epoch))
+        return { ok: true };
       if (outcome.reason === 'held')
         return { ok: false, reason: `held by ${outcome.holder}`, holder: outcome.holder };
       if (outcome.reason === 'stale-epoch') {

@@ -1,8 +1,8 @@
 import type { ActivationRequest, Fallback } from '@pullback/election';
-import type { Registry } from '@pullback/pipeline';
+import { ELECTION_SETTING_DEFAULTS, type InstanceRecord, type Registry } from '@pullback/pipeline';
 
 /** How far behind the archive a fallback may be and still be activated without --force, by default: one WAL segment. */
-export const DEFAULT_MAX_LAG_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_LAG_BYTES = ELECTION_SETTING_DEFAULTS.maxLagBytes;
 
 export interface ActivationRequestOptions {
   readonly component: string;
@@ -30,21 +30,7 @@ export async function readActivationRequest(
   const record = await registry.requireComponent(component);
   const instances = await registry.instances(component);
   const candidate = instances.find((instance) => instance.name === name);
-  const state = candidate?.state;
-  const fallback: Fallback | undefined =
-    candidate?.role !== 'fallback'
-      ? undefined
-      : {
-          name,
-          priority: candidate.priority,
-          healthy: state?.healthy ?? false,
-          ...(state === undefined
-            ? { reason: 'its import agent has reported nothing' }
-            : state.reason === undefined
-              ? {}
-              : { reason: state.reason }),
-          ...(state?.lsn === undefined ? {} : { lsn: state.lsn }),
-        };
+  const fallback = candidate?.role === 'fallback' ? fallbackOf(candidate) : undefined;
   const archiveLsn = record.walReceiver?.archivedLsn;
   return {
     component,
@@ -59,5 +45,21 @@ export async function readActivationRequest(
     ...(options.force ? { force: true } : {}),
     reason: options.reason,
     by: options.by,
+  };
+}
+
+/** A fallback as the election sees it: its priority, and health and replayed position as its import agent last reported. */
+export function fallbackOf(instance: InstanceRecord): Fallback {
+  const state = instance.state;
+  return {
+    name: instance.name,
+    priority: instance.priority,
+    healthy: state?.healthy ?? false,
+    ...(state === undefined
+      ? { reason: 'its import agent has reported nothing' }
+      : state.reason === undefined
+        ? {}
+        : { reason: state.reason }),
+    ...(state?.lsn === undefined ? {} : { lsn: state.lsn }),
   };
 }

@@ -5,6 +5,7 @@ export { type ActivationEffectsOptions, activationEffects } from './activation-e
 export {
   type ActivationRequestOptions,
   DEFAULT_MAX_LAG_BYTES,
+  fallbackOf,
   readActivationRequest,
 } from './activation-request.js';
 export { type ActiveHealth, activeHealth } from './active-health.js';
@@ -15,7 +16,10 @@ export {
   type AgentClientOptions,
   type AgentEpochRecord,
 } from './agent-client.js';
+export { type ElectionOptions, type RunningElection, startElection } from './election-worker.js';
 export { highestRecordedEpoch } from './epoch-floor.js';
+export { type FailoverOptions, type FailoverOutcome, failover } from './failover.js';
+export { LeaderLease, type LeaderLeaseOptions } from './leader-lease.js';
 export { type Rejoined, rejoinOldActive } from './rejoin-old-active.js';
 export { replayedLsn } from './replayed-lsn.js';
 export { repointFallback } from './repoint-fallback.js';
@@ -26,3 +30,4 @@ export {
   type SwitchoverRequest,
   type SwitchoverRequestOptions,
 } from './switchover-request.js';
+export { readWitnesses, type Witnesses } from './witnesses.js';

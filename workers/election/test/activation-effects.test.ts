@@ -102,6 +102,18 @@ describe('activationEffects', () => {
     }
   });
 
+  it("acquireActiveLease: granted when the candidate's own agent already took it at that epoch, refused when another holds it", async () => {
+    const epoch = await effectsOf().takeEpoch(0);
+    // As shop-b's permission keeper does once its record names it active at `epoch`.
+    expect(await pipeline.registry.acquireActiveLease('shop', 'shop-b', epoch, 5000)).toEqual({ ok: true });
+    expect(await effectsOf().acquireActiveLease('shop-b', epoch)).toEqual({ ok: true });
+    expect(await effectsOf().acquireActiveLease('shop-a', epoch)).toEqual({
+      ok: false,
+      reason: `held by shop-b@${epoch}`,
+      holder: `shop-b@${epoch}`,
+    });
+  });
+
   it('catchUp: waits for the archive end, with a time limit, and says what the old active had past it', async () => {
     const position = await server.psql('select pg_current_wal_lsn()');
     await pipeline.registry.reportWalReceiver('shop', {

@@ -37,6 +37,7 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
             export: options.roles.includes('export'),
             pull: options.roles.includes('pull-backup'),
             import: options.roles.includes('import'),
+            election: options.roles.includes('election'),
           },
         }),
     signal: context.signal,
@@ -63,6 +64,11 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
         `  import worker       ${name}: ${fallback.name} (${fallback.host}:${fallback.port}, ${fallback.dataDir})`,
       );
     }
+  }
+  if (running.election !== undefined) {
+    say(
+      `  election worker     ${running.election.holder}: watches each active, fails over to the best fallback`,
+    );
   }
   say('running; stop with Ctrl-C (SIGINT) or SIGTERM');
   await running.closed;

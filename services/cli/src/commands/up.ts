@@ -29,7 +29,7 @@ export function registerUpCommand(program: Command, context: CommandContext): vo
       examples(
         'pullback up',
         'pullback up --config /etc/pullback/pullback.yaml',
-        'pullback up --roles pull-backup',
+        'pullback up --roles pull-backup,election',
         'pullback up --instance shop-b',
       ),
     )

@@ -9,6 +9,11 @@ export {
   resolveArchiveKey,
 } from './archive-key.js';
 export { describeRedis } from './describe-redis.js';
+export {
+  ELECTION_SETTING_DEFAULTS,
+  type ElectionSettings,
+  electionSettings,
+} from './election-schema.js';
 export * from './flags.js';
 export { loadConfig, parseConfig } from './load.js';
 export type { ConfigPathSource } from './path.js';

@@ -8,6 +8,7 @@ import {
 } from '@pullback/archive/retention';
 import { z } from 'zod';
 import { describeValue } from './describe.js';
+import { electionSchema } from './election-schema.js';
 import { integer } from './integer.js';
 import { checkLocation } from './location.js';
 import { checkName } from './names.js';
@@ -212,6 +213,8 @@ export const configSchema = z.strictObject({
     .min(16, { error: 'must be at least 16 characters' })
     .optional(),
   agentTokenFile: z.string().min(1).optional(),
+  /** The election's timings and lag limit (election-schema.ts). Default: docs/election.md "Defaults". */
+  election: electionSchema.optional(),
   /** Keyed by component name. */
   components: z.record(z.string(), componentSchema),
 });
@@ -243,4 +246,5 @@ export const KNOWN_KEYS: readonly string[] = [
   ...Object.keys(agentSchema.shape),
   ...Object.keys(pgbouncerSchema.shape),
   'user',
+  ...Object.keys(electionSchema.shape),
 ];

@@ -1,0 +1,184 @@
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FailureDetector, type Observation, type Verdict } from '@pullback/election';
+import {
+  type ComponentConfig,
+  type Config,
+  type ElectionSettings,
+  electionSettings,
+  type InstanceConfig,
+  type Pipeline,
+  type WalReceivers,
+} from '@pullback/pipeline';
+import { type ProbeResult, probeServer } from '@pullback/recipe-postgres';
+import { resolveAgentToken } from '@pullback/worker-agent';
+import { findInstance } from './agent-addresses.js';
+import { AgentClient } from './agent-client.js';
+import { type FailoverOutcome, failover } from './failover.js';
+import { LeaderLease } from './leader-lease.js';
+import { readWitnesses } from './witnesses.js';
+
+export interface ElectionOptions {
+  /** The queues and registry (an activation re-upserts the export scheduler through them). */
+  readonly pipeline: Pipeline;
+  /** Who this worker is in the leader lease and the activation history. Default: `<hostname>:<pid>`. */
+  readonly holder?: string;
+  /** Over the config's `election:` settings. Default: those (docs/election.md "Defaults"). */
+  readonly settings?: Partial<ElectionSettings>;
+  /** Default: one with the config's agent token. */
+  readonly agents?: AgentClient;
+  /** The WAL receivers when they run in this process (moved at once after an activation). */
+  readonly walReceivers?: WalReceivers;
+  /** The probe of an active (signal A). Default: probeServer over TCP as `postgres`. */
+  readonly probe?: (instance: InstanceConfig, timeoutMs: number) => Promise<ProbeResult>;
+  /** Told of every observation of an active and the verdict on it. */
+  readonly onObservation?: (component: string, observation: Observation, verdict: Verdict) => void;
+  /** Told of every failover tried. */
+  readonly onFailover?: (component: string, outcome: FailoverOutcome) => void;
+  /** Leadership changes and failovers, one line each. Default: none. */
+  readonly log?: (line: string) => void;
+}
+
+export interface RunningElection {
+  readonly holder: string;
+  /** This worker leads now. */
+  leads(): boolean;
+  /** Stops watching (an activation under way is aborted) and gives the leader lease up. */
+  close(): Promise<void>;
+}
+
+/** What the leader knows of one component's active. */
+interface Watch {
+  readonly detector: FailureDetector;
+  active?: string;
+  epoch?: number;
+  /** The last failover line logged, and when. */
+  lastLine?: string;
+  lastLineAt?: number;
+}
+
+/**
+ * The election worker (docs/election.md "Failure detection"): takes the leader lease
+ * or waits to; while it leads, every `probeMs` it probes each watched component's
+ * active (signal A) and reads the witnesses (signal B) into a `FailureDetector`, and
+ * on `failed` replaces the active (failover.ts), having first confirmed its lease.
+ * Watched: postgres components with a fallback that has an agent (only those can be
+ * activated). A failover refused is one log line; the detector starts afresh, so the
+ * next attempt waits `failoverDelayMs` again.
+ */
+export async function startElection(config: Config, options: ElectionOptions): Promise<RunningElection> {
+  const { pipeline } = options;
+  const registry = pipeline.registry;
+  const settings: ElectionSettings = { ...electionSettings(config), ...options.settings };
+  const holder = options.holder ?? `${hostname()}:${process.pid}`;
+  const log = options.log ?? (() => {});
+  const watched = Object.entries(config.components).filter(([, component]) => activatable(component));
+  const agents =
+    options.agents ??
+    (watched.length === 0 ? undefined : new AgentClient({ agentToken: await resolveAgentToken(config) }));
+  const probe =
+    options.probe ??
+    ((instance: InstanceConfig, timeoutMs: number) =>
+      probeServer({ host: instance.host, port: instance.port }, timeoutMs));
+  const lease = new LeaderLease({
+    registry,
+    holder,
+    leaderLeaseMs: settings.leaderLeaseMs,
+    clockMarginMs: settings.clockMarginMs,
+    log,
+  });
+  const watches = new Map<string, Watch>(
+    watched.map(([name]) => [name, { detector: new FailureDetector(settings) }]),
+  );
+  const stopping = new AbortController();
+
+  const observe = async (name: string, component: ComponentConfig, watch: Watch): Promise<void> => {
+    const record = await registry.component(name);
+    if (record?.active !== watch.active || record?.epoch !== watch.epoch) {
+      // A new active (or none): what was seen of the old one says nothing of it.
+      watch.detector.reset();
+      watch.active = record?.active;
+      watch.epoch = record?.epoch;
+    }
+    const active = record?.active === undefined ? undefined : findInstance(component, record.active);
+    if (record === undefined || active === undefined) return;
+    const at = performance.now();
+    const [probed, witnesses] = await Promise.all([
+      probe(active, settings.probeTimeoutMs).catch((error: Error) => ({ ok: false, reason: error.message })),
+      readWitnesses(registry, record, active.name, settings.agentSilentMs),
+    ]);
+    const observation: Observation = { at, probeOk: probed.ok, ...witnesses };
+    const verdict = watch.detector.observe(observation);
+    options.onObservation?.(name, observation, verdict);
+    if (verdict.state !== 'failed') return;
+    const signal = lease.termSignal();
+    // Never acting on a verdict while not leading: the lease is renewed and checked first.
+    if (signal === undefined || !(await lease.confirm())) return;
+    log(
+      `${active.name} of ${name} failed (both signals held for ${settings.failoverDelayMs} ms); failing over`,
+    );
+    const outcome = await failover({
+      pipeline,
+      config,
+      component: name,
+      failed: active.name,
+      by: holder,
+      settings,
+      agents: agents as AgentClient,
+      ...(options.walReceivers === undefined ? {} : { walReceivers: options.walReceivers }),
+      signal,
+    }).catch(
+      (error: Error): FailoverOutcome => ({ ok: false, line: `failover of ${name}: ${error.message}` }),
+    );
+    // A refusal that says the same again (every delay, while no fallback fits) is logged once a minute.
+    const now = performance.now();
+    if (outcome.ok || outcome.line !== watch.lastLine || now - (watch.lastLineAt ?? 0) > 60_000) {
+      log(outcome.line);
+      watch.lastLine = outcome.line;
+      watch.lastLineAt = now;
+    }
+    options.onFailover?.(name, outcome);
+    watch.detector.reset();
+  };
+
+  const loop = (async () => {
+    while (!stopping.signal.aborted) {
+      const startedAt = performance.now();
+      if (lease.holds()) {
+        await Promise.all(
+          watched.map(([name, component]) =>
+            observe(name, component, watches.get(name) as Watch).catch((error: Error) =>
+              log(`election: watching ${name}: ${error.message}`),
+            ),
+          ),
+        );
+      } else {
+        // A new leader starts afresh: it sees both signals hold for the whole delay itself.
+        for (const watch of watches.values()) watch.detector.reset();
+      }
+      const wait = startedAt + settings.probeMs - performance.now();
+      if (wait > 0) await sleep(wait, undefined, { signal: stopping.signal }).catch(() => {});
+    }
+  })();
+  lease.start();
+
+  return {
+    holder,
+    leads: () => lease.holds(),
+    close: async () => {
+      stopping.abort();
+      // Ending the term aborts an activation under way, so the loop ends promptly.
+      await lease.stop();
+      await loop;
+    },
+  };
+}
+
+/** A postgres component with a fallback that has an agent: one the election can activate. */
+function activatable(component: ComponentConfig): boolean {
+  return (
+    component.recipe === 'postgres' &&
+    component.instances.some((instance) => instance.role === 'fallback' && instance.agent !== undefined)
+  );
+}

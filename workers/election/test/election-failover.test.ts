@@ -1,0 +1,158 @@
+import type { Verdict } from '@pullback/election';
+import { type RedisServer, startRedis } from '@pullback/harness';
+import { ELECTION_SETTING_DEFAULTS } from '@pullback/pipeline';
+import { query } from '@pullback/recipe-postgres';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type FailoverOutcome, type RunningElection, startElection } from '../src/index.js';
+import { type ElectionWorld, electionWorld, isWritable, waitLong, watchWritable } from './election-world.js';
+
+let redis: RedisServer;
+let world: ElectionWorld | undefined;
+const elections: RunningElection[] = [];
+
+beforeEach(async () => {
+  redis = await startRedis();
+}, 120_000);
+
+afterEach(async () => {
+  for (const election of elections.splice(0)) await election.close();
+  await world?.close();
+  world = undefined;
+  await redis?.stop();
+}, 120_000);
+
+/** An election worker whose verdicts on shop and failovers are kept for the test. */
+async function election(w: ElectionWorld, holder: string) {
+  const verdicts: Verdict[] = [];
+  const failovers: FailoverOutcome[] = [];
+  const lines: string[] = [];
+  const running = await startElection(w.config, {
+    pipeline: w.pipeline,
+    holder,
+    onObservation: (_component, _observation, verdict) => verdicts.push(verdict),
+    onFailover: (_component, outcome) => failovers.push(outcome),
+    log: (line) => lines.push(line),
+  });
+  elections.push(running);
+  return { running, verdicts, failovers, lines };
+}
+
+/** The world ready for a failover: a write seen by both fallbacks, both reported healthy there, shop-a holding its lease. */
+async function ready(label: string): Promise<ElectionWorld> {
+  world = await electionWorld(redis, label);
+  await world.writeAndSettle('before the failover');
+  await world.reportHealthy('shop-b');
+  await world.reportHealthy('shop-c');
+  const w = world;
+  await waitLong("shop-a's agent holds the active lease", async () =>
+    (await w.pipeline.registry.activeLease('shop'))?.instance === 'shop-a' ? true : undefined,
+  );
+  return w;
+}
+
+/** The active's host dies: its agent stops (no heartbeat, no renewals) and its postmaster is killed. */
+async function killActiveHost(w: ElectionWorld): Promise<number> {
+  const diedAt = Date.now();
+  await Promise.all([w.stopAgent('shop-a'), w.active.crash()]);
+  return diedAt;
+}
+
+/** shop-b is the active at epoch 2, shop-c streams from it, and the history says why. */
+async function expectFailedOverToB(w: ElectionWorld, by: string): Promise<void> {
+  const { b, c } = w.members;
+  const component = await w.pipeline.registry.component('shop');
+  expect(component).toMatchObject({ active: 'shop-b', epoch: 2 });
+  expect(await isWritable(b.port)).toBe(true);
+  expect(await isWritable(c.port)).toBe(false);
+  expect(await query({ host: '127.0.0.1', port: b.port }, 'select status from marker')).toBe(
+    'before the failover',
+  );
+  expect(w.agentLines.filter((line) => line.includes('demoting'))).toEqual([]);
+  const activations = await w.pipeline.registry.activations('shop');
+  expect(activations).toHaveLength(1);
+  expect(activations[0]).toMatchObject({
+    epoch: 2,
+    from: 'shop-a',
+    to: 'shop-b',
+    reason: 'failover: shop-a failed',
+    by,
+  });
+  // The other fallback follows the new active on its new timeline.
+  await query({ host: '127.0.0.1', port: b.port }, "update marker set status = 'after the failover'");
+  await waitLong('shop-c replays the new active', async () =>
+    (await query({ host: '127.0.0.1', port: c.port }, 'select status from marker').catch(() => '')) ===
+    'after the failover'
+      ? true
+      : undefined,
+  );
+}
+
+describe('the election worker fails over', () => {
+  it("the active's host dies: the best fallback is promoted within the delay plus a few seconds, the other follows it", async () => {
+    const w = await ready('election-failover');
+    const { a, b, c } = w.members;
+    const one = await election(w, 'election-1');
+    await waitLong('the election leads and sees shop-a healthy', async () =>
+      one.running.leads() && one.verdicts.at(-1)?.state === 'healthy' ? true : undefined,
+    );
+    const writable = watchWritable([a.port, b.port, c.port]);
+    const diedAt = await killActiveHost(w);
+    await waitLong('shop-b is the active', async () =>
+      (await w.pipeline.registry.component('shop'))?.active === 'shop-b' ? true : undefined,
+    );
+    await waitLong('shop-b takes writes', async () => ((await isWritable(b.port)) ? true : undefined));
+    const tookMs = Date.now() - diedAt;
+    await waitLong('the failover done', async () => (one.failovers.length > 0 ? true : undefined));
+    const { rounds, overlaps } = await writable.stop();
+    console.log(
+      `election failover: shop-b writable ${tookMs} ms after shop-a's host died (${rounds} checks)`,
+    );
+    // Signals held from about agentSilentMs after the death, for failoverDelayMs, then the activation.
+    const { agentSilentMs, failoverDelayMs } = ELECTION_SETTING_DEFAULTS;
+    expect(tookMs).toBeLessThan(agentSilentMs + failoverDelayMs + 11_000);
+    expect(overlaps).toBe(0);
+    // Failed only once both signals held together for the whole delay.
+    const failed = one.verdicts.find((verdict) => verdict.state === 'failed');
+    expect(failed).toBeDefined();
+    expect(one.failovers).toEqual([expect.objectContaining({ ok: true, to: 'shop-b', epoch: 2 })]);
+    await expectFailedOverToB(w, 'election-1');
+  });
+
+  it('two election workers at once: exactly one leads, exactly one activation, never two instances writable', async () => {
+    const w = await ready('election-two-workers');
+    const { a, b, c } = w.members;
+    const workers = [await election(w, 'election-1'), await election(w, 'election-2')];
+    let bothLed = 0;
+    const leaders = setInterval(() => {
+      if (workers.every((worker) => worker.running.leads())) bothLed++;
+    }, 20);
+    try {
+      const leader = await waitLong('one leads and sees shop-a healthy', async () =>
+        workers.find((worker) => worker.running.leads() && worker.verdicts.at(-1)?.state === 'healthy'),
+      );
+      const follower = workers.find((worker) => worker !== leader);
+      expect((await w.pipeline.registry.leader())?.holder).toBe(leader.running.holder);
+      const writable = watchWritable([a.port, b.port, c.port]);
+      await killActiveHost(w);
+      await waitLong('shop-b takes writes', async () => ((await isWritable(b.port)) ? true : undefined));
+      await waitLong('the failover done', async () => (leader.failovers.length > 0 ? true : undefined));
+      // The leader goes on watching the new active: healthy, no second activation.
+      const seen = leader.verdicts.length;
+      await waitLong('the leader sees shop-b healthy a few times', async () =>
+        leader.verdicts.slice(seen).filter((verdict) => verdict.state === 'healthy').length >= 5
+          ? true
+          : undefined,
+      );
+      const { overlaps } = await writable.stop();
+      expect(overlaps).toBe(0);
+      expect(bothLed).toBe(0);
+      expect(leader.failovers).toEqual([expect.objectContaining({ ok: true, to: 'shop-b' })]);
+      // The other never observed, so never acted.
+      expect(follower?.verdicts).toEqual([]);
+      expect(follower?.failovers).toEqual([]);
+      await expectFailedOverToB(w, leader.running.holder);
+    } finally {
+      clearInterval(leaders);
+    }
+  });
+});
