@@ -36,7 +36,9 @@ export async function failoverEnding(
   say('    the workers of this process stopped; each host runs its own `pullback up` now:');
   for (const instance of endpoints) {
     const host = await hosts.startAgent(instance.name);
-    say(`    pullback up --instance ${instance.name}  (pid ${host.pid}, agent on :${component.instances.find((i) => i.name === instance.name)?.agent?.port})`);
+    say(
+      `    pullback up --instance ${instance.name}  (pid ${host.pid}, agent on :${component.instances.find((i) => i.name === instance.name)?.agent?.port})`,
+    );
   }
   const pullSide = await hosts.startPullSide();
   say(`    pullback up --roles pull-backup,election  (pid ${pullSide.pid})`);
@@ -68,11 +70,14 @@ export async function failoverEnding(
       );
       const [activation] = await registry.activations(SANDBOX_COMPONENT);
       if (activation !== undefined) {
-        say(`    activation: epoch ${activation.epoch}, ${activation.from} -> ${activation.to}, ${activation.reason}, by ${activation.by}`);
+        say(
+          `    activation: epoch ${activation.epoch}, ${activation.from} -> ${activation.to}, ${activation.reason}, by ${activation.by}`,
+        );
       }
       const target = endpoints.find((endpoint) => endpoint.name === death.to);
       const marker = await psql(box, target?.port ?? 0, 'select note from marker order by id');
-      if (!marker.includes('written after the first snapshot')) throw new Error(`${death.to} lacks the marker row`);
+      if (!marker.includes('written after the first snapshot'))
+        throw new Error(`${death.to} lacks the marker row`);
       say(`    ${death.to} has the marker row: ${marker.trim().split('\n').join(' | ')}`);
 
       await hosts.startAgent('shop-a');
@@ -84,8 +89,10 @@ export async function failoverEnding(
       await writer.stop();
       await watch.stop();
       if (death.lostOutsideRpo.length > 0) throw new Error(`writes lost: ${death.lostOutsideRpo.join(', ')}`);
-      if (watch.twoWritable.length > 0) throw new Error(`two instances took writes at once: ${watch.twoWritable[0]?.join(' and ')}`);
-      if (watch.writableSince('shop-a', killedAt + death.deathToWritableMs)) throw new Error('shop-a took writes after the failover');
+      if (watch.twoWritable.length > 0)
+        throw new Error(`two instances took writes at once: ${watch.twoWritable[0]?.join(' and ')}`);
+      if (watch.writableSince('shop-a', killedAt + death.deathToWritableMs))
+        throw new Error('shop-a took writes after the failover');
       say(`    never two writable in ${watch.samples()} samples of all three; shop-a never writable again`);
     } finally {
       await writer.stop();

@@ -38,7 +38,18 @@ export function startDrillWriter(sandbox: Sandbox, uri: string, table = 'drill')
     for (let n = 1; !stopped; n++) {
       const ok = await execFileAsync(
         psql,
-        ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', `${uri}&connect_timeout=2`, '-U', 'postgres', '-c', `insert into ${table} (n) values (${n}) returning n`],
+        [
+          '-X',
+          '-At',
+          '-v',
+          'ON_ERROR_STOP=1',
+          '-d',
+          `${uri}&connect_timeout=2`,
+          '-U',
+          'postgres',
+          '-c',
+          `insert into ${table} (n) values (${n}) returning n`,
+        ],
         { timeout: 10_000 },
       ).then(
         ({ stdout }) => stdout.trim() === String(n),
@@ -91,7 +102,9 @@ export function watchWritable(sandbox: Sandbox, endpoints: readonly Endpoint[]):
     while (!stopped) {
       const writable = (
         await Promise.all(
-          endpoints.map(async (endpoint) => ((await isWritable(sandbox, endpoint.port)) ? endpoint.name : undefined)),
+          endpoints.map(async (endpoint) =>
+            (await isWritable(sandbox, endpoint.port)) ? endpoint.name : undefined,
+          ),
         )
       ).filter((name): name is string => name !== undefined);
       samples++;
@@ -141,7 +154,20 @@ export async function isWritable(sandbox: Sandbox, port: number): Promise<boolea
 export async function rowsOn(sandbox: Sandbox, port: number, table = 'drill'): Promise<Set<number>> {
   const { stdout } = await execFileAsync(
     join(sandbox.active.binDir, 'psql'),
-    ['-X', '-At', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-c', `select n from ${table}`],
+    [
+      '-X',
+      '-At',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-U',
+      'postgres',
+      '-d',
+      'postgres',
+      '-c',
+      `select n from ${table}`,
+    ],
     { timeout: 30_000, maxBuffer: 64 * 1024 * 1024 },
   );
   return new Set(stdout.split('\n').filter(Boolean).map(Number));
@@ -207,7 +233,8 @@ export async function killActiveHost(
 
 /** Waits until the server at `port` is a standby streaming from an upstream (pg_stat_wal_receiver). */
 export async function waitStreaming(sandbox: Sandbox, port: number, timeoutMs: number): Promise<void> {
-  const sql = "select pg_is_in_recovery()::text || ' ' || coalesce((select status from pg_stat_wal_receiver), 'none')";
+  const sql =
+    "select pg_is_in_recovery()::text || ' ' || coalesce((select status from pg_stat_wal_receiver), 'none')";
   let last = '';
   for (const deadline = Date.now() + timeoutMs; ; await sleep(200)) {
     last = await execFileAsync(

@@ -100,7 +100,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       // Servers started with pg_ctl outlive this process unless they are stopped.
       for (const dataDir of dataDirs) await servers.stop(dataDir, { timeoutSeconds: 30 }).catch(() => {});
       // An agent may have started the active's data directory itself (an old active that rejoined).
-      if (activeDataDir !== undefined) await servers.stop(activeDataDir, { timeoutSeconds: 30 }).catch(() => {});
+      if (activeDataDir !== undefined)
+        await servers.stop(activeDataDir, { timeoutSeconds: 30 }).catch(() => {});
       for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
     })();
     return closing;
