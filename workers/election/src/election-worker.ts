@@ -86,7 +86,8 @@ export async function startElection(config: Config, options: ElectionOptions): P
     holder,
     leaderLeaseMs: settings.leaderLeaseMs,
     clockMarginMs: settings.clockMarginMs,
-    log,
+    // With nothing to watch (no fallback has an agent), leading is not news.
+    ...(watched.length === 0 ? {} : { log }),
   });
   const watches = new Map<string, Watch>(
     watched.map(([name]) => [name, { detector: new FailureDetector(settings) }]),
