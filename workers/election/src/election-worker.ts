@@ -116,9 +116,6 @@ export async function startElection(config: Config, options: ElectionOptions): P
     const signal = lease.termSignal();
     // Never acting on a verdict while not leading: the lease is renewed and checked first.
     if (signal === undefined || !(await lease.confirm())) return;
-    log(
-      `${active.name} of ${name} failed (both signals held for ${settings.failoverDelayMs} ms); failing over`,
-    );
     const outcome = await failover({
       pipeline,
       config,
