@@ -86,7 +86,8 @@ export async function startElection(config: Config, options: ElectionOptions): P
     holder,
     leaderLeaseMs: settings.leaderLeaseMs,
     clockMarginMs: settings.clockMarginMs,
-    log,
+    // With nothing to watch (no fallback has an agent), leading is not news.
+    ...(watched.length === 0 ? {} : { log }),
   });
   const watches = new Map<string, Watch>(
     watched.map(([name]) => [name, { detector: new FailureDetector(settings) }]),
@@ -115,9 +116,6 @@ export async function startElection(config: Config, options: ElectionOptions): P
     const signal = lease.termSignal();
     // Never acting on a verdict while not leading: the lease is renewed and checked first.
     if (signal === undefined || !(await lease.confirm())) return;
-    log(
-      `${active.name} of ${name} failed (both signals held for ${settings.failoverDelayMs} ms); failing over`,
-    );
     const outcome = await failover({
       pipeline,
       config,
