@@ -10,7 +10,7 @@ function runDemo(): Promise<{ code: number; stdout: string; stderr: string }> {
     execFile(
       process.execPath,
       [MAIN, 'demo'],
-      { env: { ...process.env, PULLBACK_DEMO_SCALE: '1' }, timeout: 170_000, maxBuffer: 16 * 1024 * 1024 },
+      { env: { ...process.env, PULLBACK_DEMO_SCALE: '1' }, timeout: 290_000, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
         resolve({ code, stdout, stderr });
@@ -31,8 +31,8 @@ function alive(pid: number): boolean {
 }
 
 describe('pullback demo', () => {
-  it('runs the whole pipeline in a sandbox, shows the row on both fallbacks and not in the audit, restores to a moment between two rows, and cleans up', {
-    timeout: 180_000,
+  it('runs the whole pipeline in a sandbox, shows the row on both fallbacks and not in the audit, restores to a moment between two rows, survives the active's host dying (a fallback takes over, the old active rejoins), and cleans up', {
+    timeout: 300_000,
   }, async () => {
     const started = Date.now();
     const { code, stdout, stderr } = await runDemo();
@@ -61,6 +61,20 @@ describe('pullback demo', () => {
     expect(pointInTime).toContain('| written before the moment');
     expect(pointInTime).not.toContain('| written after the moment');
 
+    // The ending: the active's host dies, a fallback takes over with every acknowledged
+    // write and the marker row, and the old active comes back as a streaming fallback.
+    const failover = stdout.split("==> the active's host dies")[1]?.split('==> ')[0] ?? '';
+    expect(failover).toMatch(/pullback up --roles pull-backup,election {2}\(pid \d+\)/);
+    const death = /the client wrote again, on (shop-[bc]), ([\d.]+) s later/.exec(failover);
+    expect(death, failover).not.toBeNull();
+    // The election's delay (2 s) and detection: well under the issue's 15 s worst case.
+    expect(Number(death?.[2])).toBeLessThan(15);
+    expect(failover).toMatch(/\d+ writes acknowledged to the client, 0 missing on shop-[bc]/);
+    expect(failover).toMatch(/activation: epoch 2, shop-a -> shop-[bc], failover: shop-a failed/);
+    expect(failover).toMatch(/shop-[bc] has the marker row: .*written after the first snapshot/);
+    expect(failover).toMatch(/shop-a is a fallback streaming from shop-[bc] \(rewound with pg_rewind\)/);
+    expect(failover).toMatch(/never two writable in \d+ samples of all three; shop-a never writable again/);
+
     const sandbox = /sandbox: {2}(\S+)/.exec(stdout)?.[1];
     expect(sandbox).toMatch(/pullback-demo-/);
     await expect(access(sandbox!)).rejects.toThrow();
@@ -68,8 +82,9 @@ describe('pullback demo', () => {
       name: match[1],
       pid: Number(match[2]),
     }));
-    // redis, s3rver, the active, two fallbacks, the audit and the point-in-time restore.
-    expect(pids).toHaveLength(7);
+    // redis, s3rver, the active, two fallbacks, the audit and the point-in-time restore,
+    // and the four `pullback up` of the failover (three agents and the pull side).
+    expect(pids).toHaveLength(11);
     expect(pids.filter((process) => alive(process.pid))).toEqual([]);
     console.log(`pullback demo (scale 1): ${seconds.toFixed(1)} s`);
   });

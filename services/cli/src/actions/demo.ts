@@ -188,7 +188,10 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
       failoverEnding(box, running, hosts as SandboxHosts, say),
     );
 
-    processes = await box.processes();
+    processes = [
+      ...(await box.processes()),
+      ...(hosts?.processes() ?? []).map((host) => ({ name: `pullback up (${host.name})`, pid: host.pid })),
+    ];
     say();
     say('==> servers running in the sandbox');
     for (const process of processes) say(`    process: ${process.name} pid ${process.pid}`);

@@ -60,7 +60,12 @@ export async function failoverEnding(
     const watch = watchWritable(box, endpoints);
     try {
       const active = async () => (await registry.component(SANDBOX_COMPONENT))?.active;
-      const killedAt = Date.now();
+      // A few seconds of writes first, so the death lands among them.
+      await until(
+        'writes acknowledged through the connection string',
+        60_000,
+        async () => writer.acknowledged.length >= 20,
+      );
       const death = await killActiveHost(box, hosts, writer, { active, endpoints });
       say(
         `    kill -9 of shop-a's agent and PostgreSQL: the client wrote again, on ${death.to}, ${(death.deathToWritableMs / 1000).toFixed(1)} s later`,
@@ -91,7 +96,7 @@ export async function failoverEnding(
       if (death.lostOutsideRpo.length > 0) throw new Error(`writes lost: ${death.lostOutsideRpo.join(', ')}`);
       if (watch.twoWritable.length > 0)
         throw new Error(`two instances took writes at once: ${watch.twoWritable[0]?.join(' and ')}`);
-      if (watch.writableSince('shop-a', killedAt + death.deathToWritableMs))
+      if (watch.writableSince('shop-a', death.killedAt))
         throw new Error('shop-a took writes after the failover');
       say(`    never two writable in ${watch.samples()} samples of all three; shop-a never writable again`);
     } finally {

@@ -20,27 +20,30 @@ interface Endpoint {
  * reconnects after an error makes. It keeps the numbers whose commit was acknowledged.
  */
 export interface DrillWriter {
-  /** Numbers whose insert psql reported committed, and when it returned (ms since the epoch). */
-  readonly acknowledged: { readonly n: number; readonly at: number }[];
+  /** Numbers whose insert psql reported committed, when it was started and when it returned (ms since the epoch). */
+  readonly acknowledged: { readonly n: number; readonly startedAt: number; readonly at: number }[];
   /** When the last acknowledged commit returned (ms since the epoch), or 0. */
   lastAcknowledgedAt(): number;
-  /** Resolves at the first acknowledged commit after `since` (ms since the epoch). */
+  /** Resolves when a write started after `since` (ms since the epoch) is acknowledged, with that moment. */
   nextAcknowledgedAfter(since: number, timeoutMs: number): Promise<number>;
   stop(): Promise<void>;
 }
 
 export function startDrillWriter(sandbox: Sandbox, uri: string, table = 'drill'): DrillWriter {
-  const acknowledged: { n: number; at: number }[] = [];
+  const acknowledged: { n: number; startedAt: number; at: number }[] = [];
   let lastAt = 0;
+  /** When the newest acknowledged write was started. */
+  let lastStartedAt = 0;
   let stopped = false;
   const psql = join(sandbox.active.binDir, 'psql');
   const loop = (async () => {
     for (let n = 1; !stopped; n++) {
+      const startedAt = Date.now();
       const ok = await execFileAsync(
         psql,
         [
           '-X',
-          '-At',
+          '-qAt',
           '-v',
           'ON_ERROR_STOP=1',
           '-d',
@@ -57,7 +60,8 @@ export function startDrillWriter(sandbox: Sandbox, uri: string, table = 'drill')
       );
       if (ok) {
         lastAt = Date.now();
-        acknowledged.push({ n, at: lastAt });
+        lastStartedAt = startedAt;
+        acknowledged.push({ n, startedAt, at: lastAt });
       } else {
         // Nothing takes writes now: libpq tried every host; try again shortly.
         await sleep(50);
@@ -69,7 +73,7 @@ export function startDrillWriter(sandbox: Sandbox, uri: string, table = 'drill')
     lastAcknowledgedAt: () => lastAt,
     nextAcknowledgedAfter: async (since, timeoutMs) => {
       for (const deadline = Date.now() + timeoutMs; ; await sleep(20)) {
-        if (lastAt > since) return lastAt;
+        if (lastStartedAt > since) return lastAt;
         if (Date.now() > deadline) throw new Error(`no write acknowledged within ${timeoutMs} ms`);
       }
     },
@@ -100,6 +104,8 @@ export function watchWritable(sandbox: Sandbox, endpoints: readonly Endpoint[]):
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
+      // A sample counts from when it began: it says nothing of what happens while it runs.
+      const at = Date.now();
       const writable = (
         await Promise.all(
           endpoints.map(async (endpoint) =>
@@ -108,7 +114,6 @@ export function watchWritable(sandbox: Sandbox, endpoints: readonly Endpoint[]):
         )
       ).filter((name): name is string => name !== undefined);
       samples++;
-      const at = Date.now();
       for (const name of writable) seen.set(name, at);
       if (writable.length > 1) twoWritable.push(writable);
       await sleep(100);
@@ -187,6 +192,8 @@ export interface HostDeath {
   /** Of those, the ones acknowledged more than a second before the death (outside the RPO). */
   readonly lostOutsideRpo: number[];
   readonly acknowledgedBefore: number;
+  /** When the signals were sent (ms since the epoch). */
+  readonly killedAt: number;
 }
 
 /**
@@ -205,8 +212,7 @@ export async function killActiveHost(
   if (from === undefined) throw new Error('no active to kill');
   await writer.nextAcknowledgedAfter(Date.now(), 30_000);
   const acknowledgedBefore = writer.acknowledged.length;
-  const killedAt = Date.now();
-  await hosts.killHost(from);
+  const killedAt = await hosts.killHost(from);
   const backAt = await writer.nextAcknowledgedAfter(killedAt, options.timeoutMs ?? 120_000);
   let to: string | undefined;
   for (const deadline = Date.now() + 30_000; to === undefined || to === from; await sleep(50)) {
@@ -228,6 +234,7 @@ export async function killActiveHost(
       .filter((write) => !rows.has(write.n) && write.at < killedAt - RPO_MS)
       .map((write) => write.n),
     acknowledgedBefore,
+    killedAt,
   };
 }
 

@@ -29,10 +29,15 @@ export interface SandboxHosts {
   startAgent(instance: string): Promise<HostProcess>;
   /** Starts the pull side (pull-backup workers, WAL receivers, election worker). */
   startPullSide(): Promise<HostProcess>;
-  /** The instance's host dies: its agent and its PostgreSQL (postmaster and children) SIGKILLed together. */
-  killHost(instance: string): Promise<void>;
+  /**
+   * The instance's host dies: its agent and its PostgreSQL (postmaster and children)
+   * SIGKILLed together. Resolves with the moment the signals were sent (ms since the epoch).
+   */
+  killHost(instance: string): Promise<number>;
   /** The instance's agent alone exits cleanly (SIGTERM); its server is left as it is. */
   stopAgent(instance: string): Promise<void>;
+  /** The `pullback up` processes running now. */
+  processes(): HostProcess[];
   /** Every process still running, stopped (SIGTERM, then SIGKILL after 15 s). */
   stop(): Promise<void>;
 }
@@ -99,6 +104,7 @@ export function sandboxHosts(sandbox: Sandbox): SandboxHosts {
       // The agent and the server together, before either can notice the other's death.
       const victims = postmaster === undefined ? [] : [postmaster, ...(await childrenOf(postmaster))];
       if (agent !== undefined) victims.unshift(agent.host.pid);
+      const killedAt = Date.now();
       for (const pid of victims) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -107,8 +113,10 @@ export function sandboxHosts(sandbox: Sandbox): SandboxHosts {
         }
       }
       await agent?.host.exited;
+      return killedAt;
     },
     stopAgent: stopOne,
+    processes: () => [...running.values()].map((entry) => entry.host),
     stop: async () => {
       await Promise.all([...running.keys()].map(stopOne));
     },

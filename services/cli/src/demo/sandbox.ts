@@ -220,6 +220,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
           retry: { attempts: 3, backoffMs: 1000 },
           onError,
           ...extra,
+          // No election in this process: it has no agents to activate (sandboxHosts runs them).
+          roles: { export: true, pull: true, import: true, election: false, ...extra.roles },
         });
         running.push(pipeline);
         return pipeline;
@@ -228,8 +230,14 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         const found: SandboxProcess[] = [
           { name: 'redis-server', pid: redis.pid },
           ...(s3 === undefined ? [] : [{ name: 's3rver', pid: s3.pid }]),
-          { name: 'postgres shop-a (active)', pid: active.pid },
         ];
+        // The active's data directory runs the harness's server, or the one its agent
+        // started again after a failover (the old active, rejoined as a fallback).
+        const activeNow = await servers.status(active.dataDir);
+        found.push({
+          name: 'postgres shop-a',
+          pid: activeNow.running && activeNow.pid !== undefined ? activeNow.pid : active.pid,
+        });
         for (const dataDir of dataDirs) {
           const status = await servers.status(dataDir);
           if (status.running && status.pid !== undefined) {
