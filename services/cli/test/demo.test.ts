@@ -31,7 +31,7 @@ function alive(pid: number): boolean {
 }
 
 describe('pullback demo', () => {
-  it('runs the whole pipeline in a sandbox, shows the row on both fallbacks and not in the audit, restores to a moment between two rows, survives the active's host dying (a fallback takes over, the old active rejoins), and cleans up', {
+  it('runs the whole pipeline in a sandbox, shows the row on both fallbacks and not in the audit, restores to a moment between two rows, survives the active host dying (a fallback takes over, the old active rejoins), and cleans up', {
     timeout: 300_000,
   }, async () => {
     const started = Date.now();
