@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { openPipeline, readWriteConnectionString } from '@pullback/pipeline';
+import { openPipeline, type Pipeline, readWriteConnectionString } from '@pullback/pipeline';
 import type { RunningPipeline } from '@pullback/workers';
 import { killActiveHost, startDrillWriter, waitStreaming, watchWritable } from './failover.js';
 import type { SandboxHosts } from './hosts.js';
@@ -24,37 +24,10 @@ export async function failoverEnding(
   hosts: SandboxHosts,
   say: (line: string) => void,
 ): Promise<void> {
-  await running.close();
-  const component = box.config.components[SANDBOX_COMPONENT];
-  if (component === undefined) throw new Error('the sandbox has no component');
-  const endpoints = component.instances.map((instance) => ({
-    name: instance.name,
-    port: instance.port ?? 5432,
-    priority: instance.priority ?? 0,
-    host: instance.host ?? '127.0.0.1',
-  }));
-  say('    the workers of this process stopped; each host runs its own `pullback up` now:');
-  for (const instance of endpoints) {
-    const host = await hosts.startAgent(instance.name);
-    say(
-      `    pullback up --instance ${instance.name}  (pid ${host.pid}, agent on :${component.instances.find((i) => i.name === instance.name)?.agent?.port})`,
-    );
-  }
-  const pullSide = await hosts.startPullSide();
-  say(`    pullback up --roles pull-backup,election  (pid ${pullSide.pid})`);
-
-  const pipeline = openPipeline({ redis: box.redis.url });
+  const { pipeline, endpoints, uri } = await handOverToHosts(box, running, hosts, say);
   try {
     const registry = pipeline.registry;
-    await until('an election leader and shop-a holding the active lease', 120_000, async () => {
-      const [leader, lease] = await Promise.all([registry.leader(), registry.activeLease(SANDBOX_COMPONENT)]);
-      return leader !== undefined && lease?.instance === 'shop-a';
-    });
-    say(`    election leader: ${(await registry.leader())?.holder}; shop-a holds the active lease`);
-
     await box.active.psql('create table drill (n int primary key)');
-    const uri = readWriteConnectionString(endpoints, 'shop-a');
-    if (uri === undefined) throw new Error('no connection string');
     say(`    a client writes a row at a time through ${uri}`);
     const writer = startDrillWriter(box, uri);
     const watch = watchWritable(box, endpoints);
@@ -108,7 +81,60 @@ export async function failoverEnding(
   }
 }
 
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+/** An instance as clients and the drill reach it. */
+export interface HostEndpoint {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly priority: number;
+}
+
+/**
+ * Stops the workers of this process and starts each host's own `pullback up` (an
+ * agent per instance, the pull side with the election); resolves once a leader leads
+ * and shop-a holds the active lease, with a registry connection (closed by the
+ * caller), the instances and the multi-host connection string.
+ */
+export async function handOverToHosts(
+  box: Sandbox,
+  running: RunningPipeline,
+  hosts: SandboxHosts,
+  say: (line: string) => void,
+): Promise<{ pipeline: Pipeline; endpoints: HostEndpoint[]; uri: string }> {
+  await running.close();
+  const component = box.config.components[SANDBOX_COMPONENT];
+  if (component === undefined) throw new Error('the sandbox has no component');
+  const endpoints = component.instances.map((instance) => ({
+    name: instance.name,
+    port: instance.port ?? 5432,
+    priority: instance.priority ?? 0,
+    host: instance.host ?? '127.0.0.1',
+  }));
+  say('    the workers of this process stopped; each host runs its own `pullback up` now:');
+  for (const instance of component.instances) {
+    const host = await hosts.startAgent(instance.name);
+    say(`    pullback up --instance ${instance.name}  (pid ${host.pid}, agent on :${instance.agent?.port})`);
+  }
+  const pullSide = await hosts.startPullSide();
+  say(`    pullback up --roles pull-backup,election  (pid ${pullSide.pid})`);
+  const pipeline = openPipeline({ redis: box.redis.url });
+  try {
+    const registry = pipeline.registry;
+    await until('an election leader and shop-a holding the active lease', 120_000, async () => {
+      const [leader, lease] = await Promise.all([registry.leader(), registry.activeLease(SANDBOX_COMPONENT)]);
+      return leader !== undefined && lease?.instance === 'shop-a';
+    });
+    say(`    election leader: ${(await registry.leader())?.holder}; shop-a holds the active lease`);
+    const uri = readWriteConnectionString(endpoints, 'shop-a');
+    if (uri === undefined) throw new Error('no connection string');
+    return { pipeline, endpoints, uri };
+  } catch (error) {
+    await pipeline.close();
+    throw error;
+  }
+}
+
+export async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
   for (const deadline = Date.now() + timeoutMs; ; await sleep(100)) {
     if (await check().catch(() => false)) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -53,7 +53,7 @@ export function sandboxHosts(sandbox: Sandbox): SandboxHosts {
     const log = createWriteStream(logFile, { flags: 'a' });
     await once(log, 'open');
     const child = spawn(process.execPath, [MAIN, 'up', '--config', sandbox.configPath, ...args], {
-      env: { ...process.env, ...sandbox.env },
+      env: { ...process.env, ...sandbox.env, PULLBACK_PG_SOCKET_DIR: sandbox.socketDir },
       stdio: ['ignore', log, log],
     });
     const exited = once(child, 'exit').then(() => {

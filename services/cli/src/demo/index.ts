@@ -11,6 +11,18 @@ export {
   watchStages,
 } from './cycle.js';
 export {
+  type DrillWriter,
+  type HostDeath,
+  isWritable,
+  killActiveHost,
+  rowsOn,
+  startDrillWriter,
+  waitStreaming,
+  watchWritable,
+} from './failover.js';
+export { type HostEndpoint, handOverToHosts, until } from './failover-ending.js';
+export { type HostProcess, type SandboxHosts, sandboxHosts } from './hosts.js';
+export {
   SANDBOX_COMPONENT,
   type Sandbox,
   type SandboxFallback,

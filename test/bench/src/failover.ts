@@ -1,0 +1,259 @@
+/**
+ * bench:failover: host deaths and planned switchovers on the demo's sandbox (pgbench
+ * scale 10, BENCH_SCALE overrides) under a steady pgbench write load, each figure
+ * beside the issue's target. Every host runs its own `pullback up` (an agent per
+ * instance, the pull side with the election), as users deploy it; a client writes
+ * one row at a time through the multi-host connection string and keeps what was
+ * acknowledged; every instance's writability is sampled throughout.
+ *
+ * A round: the active's host dies (its agent and PostgreSQL SIGKILLed), the time until
+ * the client's next write is acknowledged is taken, the new active's rows are compared
+ * with every acknowledged write, the old host's agent is started again and the round
+ * ends once the old active streams as a fallback (rewound).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  type DrillWriter,
+  handOverToHosts,
+  killActiveHost,
+  rowsOn,
+  runCycle,
+  SANDBOX_COMPONENT,
+  type Sandbox,
+  type SandboxHosts,
+  sandboxHosts,
+  startDrillWriter,
+  startSandbox,
+  until,
+  waitStreaming,
+  watchWritable,
+} from '@pullback/cli/demo';
+import { percentile } from './wal/figures.js';
+
+const execFileAsync = promisify(execFile);
+const scale = Number(process.env.BENCH_SCALE ?? 10);
+const deaths = Number(process.env.BENCH_DEATHS ?? 10);
+const switchovers = Number(process.env.BENCH_SWITCHOVERS ?? 3);
+/** The steady background load: pgbench transactions per second, 2 clients, through the multi-host string. */
+const rate = Number(process.env.BENCH_RATE ?? 100);
+const REPO = join(import.meta.dirname, '..', '..', '..');
+
+const step = (text: string) => console.error(`bench: ${new Date().toISOString().slice(11, 19)} ${text}`);
+
+let sandbox: Sandbox | undefined;
+let hosts: SandboxHosts | undefined;
+
+async function cleanup(): Promise<void> {
+  step('cleanup');
+  await hosts?.stop().catch(() => {});
+  await sandbox?.close();
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    step(`${signal}: stopping`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+interface Round {
+  readonly from: string;
+  readonly to: string;
+  readonly seconds: number;
+  readonly lost: number;
+  readonly lostOutsideRpo: number;
+  readonly twoWritable: boolean;
+  readonly rejoinSeconds: number;
+}
+
+async function main(): Promise<void> {
+  step(`sandbox: pgbench -i -s ${scale}`);
+  sandbox = await startSandbox({ scale, archive: 'fs', log: (line) => step(`  ${line}`) });
+  const box = sandbox;
+  const running = await box.startWorkers({});
+  step('first cycle: export -> pull -> both fallbacks hot standbys');
+  await runCycle(running.pipeline, SANDBOX_COMPONENT, { timeoutMs: 600_000 });
+  hosts = sandboxHosts(box);
+  const { pipeline, endpoints, uri } = await handOverToHosts(box, running, hosts, (line) =>
+    step(line.trim()),
+  );
+  const registry = pipeline.registry;
+  const active = async () => (await registry.component(SANDBOX_COMPONENT))?.active;
+  const port = (name: string) => endpoints.find((endpoint) => endpoint.name === name)?.port ?? 0;
+
+  await box.active.psql('create table drill (n int primary key)');
+  const load = steadyLoad(box, uri);
+  const writer = startDrillWriter(box, uri);
+  const rounds: Round[] = [];
+  const switches: { seconds: number; gapSeconds: number; lost: number; twoWritable: boolean }[] = [];
+  try {
+    await until('writes acknowledged', 60_000, async () => writer.acknowledged.length >= 20);
+    for (let round = 1; round <= deaths; round++) {
+      const watch = watchWritable(box, endpoints);
+      const death = await killActiveHost(box, hosts, writer, { active, endpoints });
+      const restarted = Date.now();
+      await hosts.startAgent(death.from);
+      await waitStreaming(box, port(death.from), 180_000);
+      const rejoinSeconds = (Date.now() - restarted) / 1000;
+      await watch.stop();
+      const result: Round = {
+        from: death.from,
+        to: death.to,
+        seconds: death.deathToWritableMs / 1000,
+        lost: death.lost.length,
+        lostOutsideRpo: death.lostOutsideRpo.length,
+        twoWritable: watch.twoWritable.length > 0 || watch.writableSince(death.from, death.killedAt),
+        rejoinSeconds,
+      };
+      rounds.push(result);
+      step(
+        `death ${round}/${deaths}: ${result.from} -> ${result.to}, writable after ${result.seconds.toFixed(1)} s, ${result.lost} acknowledged writes lost, two writable: ${result.twoWritable ? 'YES' : 'no'}; old active streaming again ${rejoinSeconds.toFixed(1)} s after its agent restarted`,
+      );
+      // The next death only once every fallback is healthy in the registry again.
+      await until('every fallback healthy', 120_000, async () => {
+        const current = await active();
+        for (const endpoint of endpoints) {
+          if (endpoint.name === current) continue;
+          const state = (await registry.instance(endpoint.name))?.state;
+          if (state?.healthy !== true) return false;
+        }
+        return true;
+      });
+    }
+    for (let round = 1; round <= switchovers; round++) {
+      const watch = watchWritable(box, endpoints);
+      const started = Date.now();
+      const from = await active();
+      const result = await execFileAsync(
+        process.execPath,
+        [join(REPO, 'bin', 'pullback.js'), 'switchover', SANDBOX_COMPONENT, '--config', box.configPath],
+        {
+          env: { ...process.env, ...box.env },
+          timeout: 120_000,
+        },
+      ).catch((error: { stdout?: string; stderr?: string }) => {
+        throw new Error(`switchover failed: ${error.stderr ?? error.stdout ?? error}`);
+      });
+      const seconds = (Date.now() - started) / 1000;
+      const to = await active();
+      const gap = writeGap(writer, started);
+      const acknowledged = [...writer.acknowledged];
+      const rows = await rowsOn(box, port(to ?? ''));
+      await watch.stop();
+      const lost = acknowledged.filter((write) => !rows.has(write.n)).length;
+      switches.push({ seconds, gapSeconds: gap, lost, twoWritable: watch.twoWritable.length > 0 });
+      step(
+        `switchover ${round}/${switchovers}: ${from} -> ${to} in ${seconds.toFixed(2)} s (writes refused ${gap.toFixed(2)} s), ${lost} lost; ${result.stdout.trim().split('\n').at(-1)}`,
+      );
+      if (from !== undefined) await waitStreaming(box, port(from), 180_000);
+    }
+  } finally {
+    await writer.stop();
+    await load.stop();
+    await pipeline.close();
+  }
+
+  const seconds = rounds.map((round) => round.seconds);
+  const lines: [string, string, string?][] = [
+    [
+      `death to a writable new active (${rounds.length} host deaths: ${seconds.map((s) => s.toFixed(1)).join(', ')} s)`,
+      `median ${percentile(seconds, 50).toFixed(1)} s, worst ${Math.max(...seconds).toFixed(1)} s`,
+      verdict(percentile(seconds, 50) <= 8 && Math.max(...seconds) <= 15, 'median <= 8 s, worst <= 15 s'),
+    ],
+    [
+      `acknowledged writes lost (asynchronous; ${writer.acknowledged.length} acknowledged in all)`,
+      `${sum(rounds.map((r) => r.lost))} (${sum(rounds.map((r) => r.lostOutsideRpo))} older than the 1 s RPO)`,
+      verdict(sum(rounds.map((r) => r.lostOutsideRpo)) === 0, 'within the RPO'),
+    ],
+    [
+      'old active streaming again after its agent restarted (pg_rewind)',
+      `median ${percentile(
+        rounds.map((r) => r.rejoinSeconds),
+        50,
+      ).toFixed(1)} s, worst ${Math.max(...rounds.map((r) => r.rejoinSeconds)).toFixed(1)} s`,
+    ],
+  ];
+  if (switches.length > 0) {
+    lines.push([
+      `planned switchover (${switches.length}: ${switches.map((s) => s.seconds.toFixed(2)).join(', ')} s; writes refused ${switches.map((s) => s.gapSeconds.toFixed(2)).join(', ')} s)`,
+      `median ${percentile(
+        switches.map((s) => s.seconds),
+        50,
+      ).toFixed(2)} s, ${sum(switches.map((s) => s.lost))} lost`,
+      verdict(
+        percentile(
+          switches.map((s) => s.seconds),
+          50,
+        ) <= 2 && sum(switches.map((s) => s.lost)) === 0,
+        '<= 2 s, 0 lost',
+      ),
+    ]);
+  }
+  const twoWritable =
+    rounds.filter((r) => r.twoWritable).length + switches.filter((s) => s.twoWritable).length;
+  lines.push([
+    `rounds with two writable instances (${rounds.length + switches.length} rounds)`,
+    String(twoWritable),
+    verdict(twoWritable === 0, '0'),
+  ]);
+  const width = Math.max(...lines.map(([what]) => what.length));
+  console.log(
+    `bench:failover, pgbench scale ${scale}, ${rate} tps of background load, ${new Date().toISOString()}`,
+  );
+  for (const [what, value, target] of lines)
+    console.log(`${what.padEnd(width)}  ${value}${target ? `  [${target}]` : ''}`);
+}
+
+/** The longest time after `since` between two acknowledged writes: what the client saw refused. */
+function writeGap(writer: DrillWriter, since: number): number {
+  const times = writer.acknowledged.filter((write) => write.at >= since - 1000).map((write) => write.at);
+  let gap = 0;
+  for (let i = 1; i < times.length; i++) gap = Math.max(gap, (times[i]! - times[i - 1]!) / 1000);
+  return gap;
+}
+
+/**
+ * pgbench through the multi-host string at `rate` transactions per second, started
+ * again whenever it ends (it gives up on a connection that dies with the host).
+ */
+function steadyLoad(box: Sandbox, uri: string): { stop(): Promise<void> } {
+  let stopped = false;
+  let child: ChildProcess | undefined;
+  const loop = (async () => {
+    while (!stopped) {
+      child = spawn(
+        join(box.active.binDir, 'pgbench'),
+        ['-n', '-c', '2', '-R', String(rate), '-T', '3600', uri],
+        {
+          stdio: 'ignore',
+        },
+      );
+      await new Promise((resolve) => child?.once('exit', resolve));
+      if (!stopped) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      child?.kill('SIGTERM');
+      await loop;
+    },
+  };
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
+
+function verdict(ok: boolean, target: string): string {
+  return `${ok ? 'ok' : 'MISSED'}: ${target}`;
+}
+
+main()
+  .catch((error: Error) => {
+    console.error(`bench:failover: ${error.stack ?? error.message}`);
+    process.exitCode = 1;
+  })
+  .finally(() => cleanup());
