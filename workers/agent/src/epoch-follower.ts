@@ -30,16 +30,18 @@ export interface EpochFollowerOptions {
 export async function followNewerActive(options: Omit<EpochFollowerOptions, 'intervalMs'>): Promise<boolean> {
   const registered = await options.registry.component(options.component);
   if (registered?.active === undefined || registered.active === options.instance) return false;
+  // The epoch at which the active took its role, not the component's: an activation
+  // under way has taken a newer epoch (step 2) long before it names its new active
+  // (step 7), and that epoch is the activation's to record, not this follower's.
+  const activeRecord = await options.registry.instance(registered.active);
+  if (activeRecord?.role !== 'active') return false;
+  const epoch = activeRecord.epoch;
   const recorded = await options.record.read();
-  if (recorded === undefined ? options.configRole !== 'active' : recorded.epoch >= registered.epoch)
-    return false;
-  const outcome = await options.record.compareAndSet(
-    { epoch: registered.epoch, active: registered.active },
-    options.veto,
-  );
+  if (recorded === undefined ? options.configRole !== 'active' : recorded.epoch >= epoch) return false;
+  const outcome = await options.record.compareAndSet({ epoch, active: registered.active }, options.veto);
   if (outcome.accepted) {
     options.log?.(
-      `${options.instance} records epoch ${registered.epoch} of ${options.component} naming ${registered.active} active, as the registry does`,
+      `${options.instance} records epoch ${epoch} of ${options.component} naming ${registered.active} active, as the registry does`,
     );
   }
   return outcome.accepted;

@@ -91,6 +91,23 @@ describe('an agent following an activation it missed', () => {
     }
   });
 
+  it("a fallback takes nothing while an activation is under way (the activation's epoch is the activation's to record)", async () => {
+    const { pipeline, epoch, recordOf } = await setUp();
+    try {
+      // shop-b, a fallback, knows epoch 1 with shop-a active; a switchover to it takes a
+      // newer epoch, and until it names shop-b active the registry still says shop-a.
+      const record = recordOf('shop-b');
+      expect((await record.compareAndSet({ epoch, active: 'shop-a' })).accepted).toBe(true);
+      const newer = await pipeline.registry.takeEpoch('shop', epoch);
+      expect(await follow(pipeline, record, undefined, 'shop-b')).toBe(false);
+      expect(await record.read()).toMatchObject({ epoch, active: 'shop-a' });
+      // The activation records its epoch on shop-b itself, which the follower had left free.
+      expect((await record.compareAndSet({ epoch: newer, active: 'shop-b' })).accepted).toBe(true);
+    } finally {
+      await pipeline.close();
+    }
+  });
+
   it('takes nothing from a registry behind the record (Redis lost its data and was registered again)', async () => {
     const { pipeline, record, epoch } = await setUp();
     try {
