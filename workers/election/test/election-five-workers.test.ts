@@ -21,7 +21,8 @@ afterEach(async () => {
 
 describe('five election workers at once', () => {
   it("the active's host dies: one leads at a time, exactly one activation at epoch 2, never two writable", async () => {
-    const w = (world = await readyWorld(redis, 'election-five-workers'));
+    world = await readyWorld(redis, 'election-five-workers');
+    const w = world;
     const { a, b, c } = w.members;
     const workers = [];
     for (let i = 1; i <= 5; i++) {
