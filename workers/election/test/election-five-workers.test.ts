@@ -24,7 +24,7 @@ describe('five election workers at once', () => {
     world = await readyWorld(redis, 'election-five-workers');
     const w = world;
     const { a, b, c } = w.members;
-    const workers = [];
+    const workers: Awaited<ReturnType<typeof inProcessElection>>[] = [];
     for (let i = 1; i <= 5; i++) {
       const worker = await inProcessElection(w, `election-${i}`);
       elections.push(worker.running);

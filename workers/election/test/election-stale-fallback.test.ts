@@ -46,6 +46,7 @@ describe('a fallback too far behind', () => {
       synchronous: false,
       slot: 'pullback_shop',
       archivedLsn: end,
+      updatedAt: new Date().toISOString(),
     });
     const staleAt = await replayed(b.port);
     const election = await inProcessElection(w, 'election-1');

@@ -58,6 +58,8 @@ export interface ElectionWorld {
 export interface WorldOptions {
   /** The config's `election:` settings, as YAML flow (`{ maxLagBytes: 65536 }`). */
   readonly election?: string;
+  /** The component's `fence` command (a test holds activations at the fence with one). */
+  readonly fence?: string;
 }
 
 export async function electionWorld(
@@ -115,6 +117,7 @@ components:
   shop:
     recipe: postgres
     outbox: ${join(root, 'outbox')}
+${options.fence === undefined ? '' : `    fence: ${JSON.stringify(options.fence)}`}
     instances:
 ${line(a, 'active', 100)}
 ${line(b, 'fallback', 50)}
