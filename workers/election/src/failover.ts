@@ -79,10 +79,15 @@ export async function failover(options: FailoverOptions): Promise<FailoverOutcom
   if (!result.ok) return { ok: false, line: `failover of ${name}: ${result.reason}` };
   const lost = result.lostBytes === undefined ? 'unknown' : `${result.lostBytes} bytes`;
   const warnings = result.warnings.length === 0 ? '' : `; warning: ${result.warnings.join('; ')}`;
+  // Why a fallback was passed over (too far behind, unhealthy) is said where the failover is.
+  const passedOver =
+    choice.excluded.length === 0
+      ? ''
+      : `; left out: ${choice.excluded.map((excluded) => excluded.reason).join('; ')}`;
   return {
     ok: true,
     to: candidate,
     epoch: result.epoch,
-    line: `failover of ${name}: ${failed} failed, ${candidate} is the active at epoch ${result.epoch}; lost: ${lost}${warnings}`,
+    line: `failover of ${name}: ${failed} failed, ${candidate} is the active at epoch ${result.epoch}; lost: ${lost}${passedOver}${warnings}`,
   };
 }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chown, mkdir } from 'node:fs/promises';
+import { chown, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -41,6 +41,8 @@ export interface ElectionWorld {
   readonly active: PostgresServer;
   readonly members: { readonly a: Member; readonly b: Member; readonly c: Member };
   readonly config: Config;
+  /** The config as a file, for a `pullback` process of the test's. */
+  readonly configPath: string;
   readonly pipeline: Pipeline;
   /** Stops an instance's agent (its heartbeat and lease renewals end); its server is left as it is. */
   stopAgent(name: Member['name']): Promise<void>;
@@ -53,7 +55,18 @@ export interface ElectionWorld {
   close(): Promise<void>;
 }
 
-export async function electionWorld(redis: RedisServer, label: string): Promise<ElectionWorld> {
+export interface WorldOptions {
+  /** The config's `election:` settings, as YAML flow (`{ maxLagBytes: 65536 }`). */
+  readonly election?: string;
+  /** The component's `fence` command (a test holds activations at the fence with one). */
+  readonly fence?: string;
+}
+
+export async function electionWorld(
+  redis: RedisServer,
+  label: string,
+  options: WorldOptions = {},
+): Promise<ElectionWorld> {
   const scratch = await scratchDir(label);
   const root = scratch.path;
   const owner = await postgresOwner();
@@ -95,19 +108,24 @@ export async function electionWorld(redis: RedisServer, label: string): Promise<
   const c = await standby('shop-c');
   const line = (m: Member, role: string, priority: number) =>
     `      - { name: ${m.name}, role: ${role}, host: 127.0.0.1, port: ${m.port}, dataDir: ${m.dataDir}, priority: ${priority}, agent: { port: ${m.agentPort}, host: 127.0.0.1 } }`;
-  const config = parseConfig(`redis: ${redis.url}
+  const configText = `redis: ${redis.url}
 archive: { url: ${join(root, 'archive')} }
 stateDir: ${join(root, 'state')}
 agentToken: ${AGENT_TOKEN}
+${options.election === undefined ? '' : `election: ${options.election}`}
 components:
   shop:
     recipe: postgres
     outbox: ${join(root, 'outbox')}
+${options.fence === undefined ? '' : `    fence: ${JSON.stringify(options.fence)}`}
     instances:
 ${line(a, 'active', 100)}
 ${line(b, 'fallback', 50)}
 ${line(c, 'fallback', 40)}
-`);
+`;
+  const config = parseConfig(configText);
+  const configPath = join(root, 'pullback.yaml');
+  await writeFile(configPath, configText);
   const pipeline = openPipeline({ redis: redis.url });
   await pipeline.register(config);
 
@@ -158,6 +176,7 @@ ${line(c, 'fallback', 40)}
     active,
     members: { a, b, c },
     config,
+    configPath,
     pipeline,
     stopAgent,
     agentLines,

@@ -1,0 +1,99 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type RedisServer, scratchDir, startRedis } from '@pullback/harness';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RunningElection } from '../src/index.js';
+import { type ElectionWorld, isWritable, waitLong, watchWritable } from './election-world.js';
+import { type CliProcess, inProcessElection, killActiveHost, readyWorld, spawnCli } from './race-helpers.js';
+
+let redis: RedisServer;
+let world: ElectionWorld | undefined;
+let gateDir: { path: string; remove(): Promise<void> } | undefined;
+const elections: RunningElection[] = [];
+const processes: CliProcess[] = [];
+
+beforeEach(async () => {
+  redis = await startRedis();
+}, 120_000);
+
+afterEach(async () => {
+  for (const cli of processes.splice(0)) {
+    cli.child.kill('SIGKILL');
+    await cli.exited;
+  }
+  for (const election of elections.splice(0)) await election.close();
+  await world?.close();
+  world = undefined;
+  await gateDir?.remove();
+  await redis?.stop();
+}, 120_000);
+
+describe('a manual --activate racing an automatic one', () => {
+  it('import shop-c --activate --force while the election fails shop-a over to shop-b: the later epoch (the manual one) succeeds, the election is refused in one line, never two writable', async () => {
+    gateDir = await scratchDir('election-manual-race-gate');
+    const gate = join(gateDir.path, 'open');
+    // Both activations wait at the fence (after their epochs, before any record) until the gate opens: a true race.
+    world = await readyWorld(redis, 'election-manual-race', {
+      fence: `while [ ! -e ${gate} ]; do sleep 0.05; done`,
+    });
+    const w = world;
+    const { a, b, c } = w.members;
+    const registry = w.pipeline.registry;
+    const election = await inProcessElection(w, 'election-1');
+    elections.push(election.running);
+    await waitLong('the election leads and sees shop-a healthy', async () =>
+      election.running.leads() && election.verdicts.at(-1)?.state === 'healthy' ? true : undefined,
+    );
+    const writable = watchWritable([a.port, b.port, c.port]);
+    try {
+      await killActiveHost(w);
+      // The election fails shop-a over: its epoch taken (2), it waits at the fence; the user activates shop-c then.
+      await waitLong('the election has taken its epoch', async () =>
+        (await registry.component('shop'))?.epoch === 2 ? true : undefined,
+      );
+      const manual = spawnCli(['import', 'shop-c', '--activate', '--force', '--config', w.configPath]);
+      processes.push(manual);
+      await waitLong('the manual activation has taken its epoch', async () =>
+        (await registry.component('shop'))?.epoch === 3 ? true : undefined,
+      );
+      expect(manual.child.exitCode).toBeNull();
+      expect(election.failovers).toEqual([]);
+      await writeFile(gate, '');
+      const code = await manual.exited;
+      await waitLong('the failover done', async () => (election.failovers.length > 0 ? true : undefined));
+      await waitLong('shop-c takes writes', async () => ((await isWritable(c.port)) ? true : undefined));
+      // The election goes on watching the new active, healthy, with no second activation.
+      const seen = election.verdicts.length;
+      await waitLong('the election sees shop-c healthy a few times', async () =>
+        election.verdicts.slice(seen).filter((verdict) => verdict.state === 'healthy').length >= 3
+          ? true
+          : undefined,
+      );
+      const { rounds, overlaps } = await writable.stop();
+      const output = manual.output();
+      console.log(
+        `manual --activate race: ${rounds} writability rounds; the CLI said: ${output}the election said: ${election.failovers[0]?.line}\nthe agents said: ${w.agentLines.join('\n')}`,
+      );
+      expect(overlaps).toBe(0);
+      // The later epoch wins: the user's. A warning may follow (shop-b, demoted by its agent, not re-pointed yet).
+      expect(code).toBe(0);
+      expect(output.split('\n')[0]).toMatch(/^activated shop-c of shop at epoch 3 \(was shop-a\); lost: /);
+      for (const line of output.split('\n').slice(1, -1)) expect(line).toMatch(/^pullback: warning: /);
+      // The election's is refused in one line.
+      expect(election.failovers).toEqual([
+        {
+          ok: false,
+          line: expect.stringMatching(/^failover of shop: cannot activate shop-b of shop: [^\n]+$/),
+        },
+      ]);
+      expect(election.failovers).toHaveLength(1);
+      expect(await registry.component('shop')).toMatchObject({ active: 'shop-c', epoch: 3 });
+      expect(await registry.activations('shop')).toEqual([
+        expect.objectContaining({ epoch: 3, from: 'shop-a', to: 'shop-c', by: 'cli' }),
+      ]);
+      expect(await isWritable(b.port)).toBe(false);
+    } finally {
+      await writable.stop();
+    }
+  });
+});
