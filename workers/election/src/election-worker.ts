@@ -38,7 +38,16 @@ export interface ElectionOptions {
   readonly onFailover?: (component: string, outcome: FailoverOutcome) => void;
   /** Leadership changes and failovers, one line each. Default: none. */
   readonly log?: (line: string) => void;
+  /**
+   * How long an activation under way elsewhere (a switchover, an `import --activate`:
+   * an epoch taken, its new active not named yet) holds failovers off. Past it, that
+   * activation is taken for one that died half-way. Default: ACTIVATION_GRACE_MS.
+   */
+  readonly activationGraceMs?: number;
 }
+
+/** See `ElectionOptions.activationGraceMs`: a switchover takes about 2 s; a stuck one is not waited for long. */
+export const ACTIVATION_GRACE_MS = 30_000;
 
 export interface RunningElection {
   readonly holder: string;
@@ -53,6 +62,8 @@ interface Watch {
   readonly detector: FailureDetector;
   active?: string;
   epoch?: number;
+  /** Since when an activation has been under way elsewhere (performance.now()). */
+  underWaySince?: number;
   /** The last failover line logged, and when. */
   lastLine?: string;
   lastLineAt?: number;
@@ -105,6 +116,19 @@ export async function startElection(config: Config, options: ElectionOptions): P
     const active = record?.active === undefined ? undefined : findInstance(component, record.active);
     if (record === undefined || active === undefined) return;
     const at = performance.now();
+    // An activation under way (a switchover shutting the active down on purpose, an
+    // import --activate) took a newer epoch than the one the active took its role at:
+    // its own steps replace the active, and a failover now would race it.
+    const activeSince = (await registry.instance(active.name))?.epoch;
+    if (activeSince !== undefined && record.epoch > activeSince) {
+      watch.underWaySince ??= at;
+      if (at - watch.underWaySince < (options.activationGraceMs ?? ACTIVATION_GRACE_MS)) {
+        watch.detector.reset();
+        return;
+      }
+    } else {
+      watch.underWaySince = undefined;
+    }
     const [probed, witnesses] = await Promise.all([
       probe(active, settings.probeTimeoutMs).catch((error: Error) => ({ ok: false, reason: error.message })),
       readWitnesses(registry, record, active.name, settings.agentSilentMs),

@@ -22,7 +22,7 @@ afterEach(async () => {
 }, 120_000);
 
 /** An election worker whose verdicts on shop and failovers are kept for the test. */
-async function election(w: ElectionWorld, holder: string) {
+async function election(w: ElectionWorld, holder: string, activationGraceMs?: number) {
   const verdicts: Verdict[] = [];
   const failovers: FailoverOutcome[] = [];
   const lines: string[] = [];
@@ -32,6 +32,7 @@ async function election(w: ElectionWorld, holder: string) {
     onObservation: (_component, _observation, verdict) => verdicts.push(verdict),
     onFailover: (_component, outcome) => failovers.push(outcome),
     log: (line) => lines.push(line),
+    ...(activationGraceMs === undefined ? {} : { activationGraceMs }),
   });
   elections.push(running);
   return { running, verdicts, failovers, lines };
@@ -116,6 +117,26 @@ describe('the election worker fails over', () => {
     expect(failed).toBeDefined();
     expect(one.failovers).toEqual([expect.objectContaining({ ok: true, to: 'shop-b', epoch: 2 })]);
     await expectFailedOverToB(w, 'election-1');
+  });
+
+  it('an activation under way elsewhere (epoch taken, new active not named yet) holds the failover off until its grace ends', async () => {
+    const w = await ready('election-under-way');
+    const graceMs = 8000;
+    const one = await election(w, 'election-1', graceMs);
+    await waitLong('the election leads and sees shop-a healthy', async () =>
+      one.running.leads() && one.verdicts.at(-1)?.state === 'healthy' ? true : undefined,
+    );
+    // A switchover's step 2: an epoch taken; it shuts shop-a down on purpose next.
+    const taken = await w.pipeline.registry.takeEpoch('shop', 1);
+    expect(taken).toBe(2);
+    const diedAt = await killActiveHost(w);
+    await waitLong('a failover once the grace ended', async () =>
+      one.failovers.length > 0 ? true : undefined,
+    );
+    const waitedMs = Date.now() - diedAt;
+    // Not within the usual delay: the activation under way was given its grace first.
+    expect(waitedMs).toBeGreaterThan(graceMs - 1000);
+    expect(one.failovers[0]).toMatchObject({ ok: true, to: 'shop-b', epoch: 3 });
   });
 
   it('two election workers at once: exactly one leads, exactly one activation, never two instances writable', async () => {
