@@ -6,6 +6,7 @@ import {
   freePort,
   type PostgresServer,
   postgresOwner,
+  type RedisSentinels,
   type RedisServer,
   scratchDir,
   startPostgres,
@@ -53,7 +54,10 @@ export interface ElectionWorld {
   close(): Promise<void>;
 }
 
-export async function electionWorld(redis: RedisServer, label: string): Promise<ElectionWorld> {
+export async function electionWorld(
+  redis: Pick<RedisServer, 'url'> | Pick<RedisSentinels, 'config'>,
+  label: string,
+): Promise<ElectionWorld> {
   const scratch = await scratchDir(label);
   const root = scratch.path;
   const owner = await postgresOwner();
@@ -95,7 +99,9 @@ export async function electionWorld(redis: RedisServer, label: string): Promise<
   const c = await standby('shop-c');
   const line = (m: Member, role: string, priority: number) =>
     `      - { name: ${m.name}, role: ${role}, host: 127.0.0.1, port: ${m.port}, dataDir: ${m.dataDir}, priority: ${priority}, agent: { port: ${m.agentPort}, host: 127.0.0.1 } }`;
-  const config = parseConfig(`redis: ${redis.url}
+  // The Sentinel form as YAML's flow style (JSON).
+  const redisValue = 'url' in redis ? redis.url : JSON.stringify(redis.config);
+  const config = parseConfig(`redis: ${redisValue}
 archive: { url: ${join(root, 'archive')} }
 stateDir: ${join(root, 'state')}
 agentToken: ${AGENT_TOKEN}
@@ -108,7 +114,7 @@ ${line(a, 'active', 100)}
 ${line(b, 'fallback', 50)}
 ${line(c, 'fallback', 40)}
 `);
-  const pipeline = openPipeline({ redis: redis.url });
+  const pipeline = openPipeline({ redis: config.redis });
   await pipeline.register(config);
 
   const agents = new Map<string, { runtime: AgentRuntime; close(): Promise<void> }>();
