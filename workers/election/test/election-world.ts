@@ -6,6 +6,7 @@ import {
   freePort,
   type PostgresServer,
   postgresOwner,
+  type RedisSentinels,
   type RedisServer,
   scratchDir,
   startPostgres,
@@ -63,7 +64,7 @@ export interface WorldOptions {
 }
 
 export async function electionWorld(
-  redis: RedisServer,
+  redis: Pick<RedisServer, 'url'> | Pick<RedisSentinels, 'config'>,
   label: string,
   options: WorldOptions = {},
 ): Promise<ElectionWorld> {
@@ -108,7 +109,9 @@ export async function electionWorld(
   const c = await standby('shop-c');
   const line = (m: Member, role: string, priority: number) =>
     `      - { name: ${m.name}, role: ${role}, host: 127.0.0.1, port: ${m.port}, dataDir: ${m.dataDir}, priority: ${priority}, agent: { port: ${m.agentPort}, host: 127.0.0.1 } }`;
-  const configText = `redis: ${redis.url}
+  // The Sentinel form as YAML's flow style (JSON).
+  const redisValue = 'url' in redis ? redis.url : JSON.stringify(redis.config);
+  const configText = `redis: ${redisValue}
 archive: { url: ${join(root, 'archive')} }
 stateDir: ${join(root, 'state')}
 agentToken: ${AGENT_TOKEN}
@@ -126,7 +129,7 @@ ${line(c, 'fallback', 40)}
   const config = parseConfig(configText);
   const configPath = join(root, 'pullback.yaml');
   await writeFile(configPath, configText);
-  const pipeline = openPipeline({ redis: redis.url });
+  const pipeline = openPipeline({ redis: config.redis });
   await pipeline.register(config);
 
   const agents = new Map<string, { runtime: AgentRuntime; close(): Promise<void> }>();
