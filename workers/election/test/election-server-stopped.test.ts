@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:net';
 import type { Verdict } from '@pullback/election';
 import { type RedisServer, startRedis } from '@pullback/harness';
 import { ELECTION_SETTING_DEFAULTS } from '@pullback/pipeline';
@@ -60,11 +61,39 @@ function sampleWritable(ports: Readonly<Record<string, number>>) {
   };
 }
 
+/** Takes 127.0.0.1:`port` (every connection dropped at once), so a server cannot start there. */
+async function takePort(port: number): Promise<Server> {
+  const server = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return server;
+}
+
 describe("the active's server stopped while its agent lives", () => {
   it('the postmaster SIGKILLed alone: restarted in place by its agent, or failed over with the old one rejoining; never two writable', {
     timeout: 240_000,
   }, async () => {
-    const w = await electionWorld(redis, 'election-server-stopped');
+    await stopActiveServer('election-server-stopped', false);
+  });
+
+  it('its restarts failing (its port taken) past the delay: failed over, the old active losing permission, rejoining as a fallback, never writable again', {
+    timeout: 240_000,
+  }, async () => {
+    const outcome = await stopActiveServer('election-server-blocked', true);
+    expect(outcome).not.toBe('shop-a');
+  });
+});
+
+/**
+ * Stops shop-a's server while its agent lives (`blockRestart`: the whole server killed
+ * and its port taken until a failover is done, so its agent cannot start it again) and
+ * checks whichever outcome follows; returns the active after.
+ */
+async function stopActiveServer(label: string, blockRestart: boolean): Promise<string> {
+  {
+    const w = await electionWorld(redis, label);
     world = w;
     const { a, b, c } = w.members;
     // The agent's supervisor starts shop-a again with pg_ctl: the harness's handle no longer stops it.
@@ -95,8 +124,17 @@ describe("the active's server stopped while its agent lives", () => {
       sampler.firstWritable('shop-a') === undefined ? undefined : true,
     );
     const stoppedAt = Date.now();
-    // The server stops, its agent lives: the postmaster alone is killed (its backends follow it).
-    process.kill(w.active.currentPid(), 'SIGKILL');
+    if (blockRestart) {
+      await w.active.crash();
+      const taken = await takePort(a.port);
+      closing.push(() => new Promise((resolve) => taken.close(() => resolve())));
+      await waitLong('a failover done', async () => (failovers.some((f) => f.ok) ? true : undefined));
+      // Free again: the old active's agent can now rewind it and start it as a fallback.
+      await new Promise((resolve) => taken.close(() => resolve(undefined)));
+    } else {
+      // The server stops, its agent lives: the postmaster alone is killed (its backends follow it).
+      process.kill(w.active.currentPid(), 'SIGKILL');
+    }
 
     // Settled: a writable active the election has watched healthy for twice the delay
     // (it observes nothing while it activates, so no failover is under way then).
@@ -124,6 +162,9 @@ describe("the active's server stopped while its agent lives", () => {
     } else {
       // Failed over: shop-a's agent was told the new epoch and demoted it; it rejoins as a fallback.
       expect(failovers).toEqual([expect.objectContaining({ ok: true, to: outcome.active, epoch: 2 })]);
+      expect(w.agentLines.some((line) => line.startsWith('shop-a: shop-a lost permission at epoch 1'))).toBe(
+        true,
+      );
       await waitLong('shop-a streams from the new active', async () =>
         (await query({ host: '127.0.0.1', port: a.port }, 'select status from pg_stat_wal_receiver').catch(
           () => '',
@@ -156,5 +197,6 @@ describe("the active's server stopped while its agent lives", () => {
         'select status from marker',
       ),
     ).toBe('before the stop');
-  });
-});
+    return outcome.active;
+  }
+}
