@@ -33,6 +33,10 @@ export async function followNewerActive(options: Omit<EpochFollowerOptions, 'int
   const recorded = await options.record.read();
   if (recorded === undefined ? options.configRole !== 'active' : recorded.epoch >= registered.epoch)
     return false;
+  // The same active at a newer epoch: an activation took the epoch and has not moved the
+  // registry yet (its step 7). Recording it would name the old active at the new epoch,
+  // and the activation's own record would be refused as someone else's.
+  if (recorded?.active === registered.active) return false;
   const outcome = await options.record.compareAndSet(
     { epoch: registered.epoch, active: registered.active },
     options.veto,

@@ -91,6 +91,19 @@ describe('an agent following an activation it missed', () => {
     }
   });
 
+  it('a fallback takes nothing while an activation is under way (a newer epoch, the registry still naming the old active)', async () => {
+    const { pipeline, epoch, recordOf } = await setUp();
+    try {
+      const fallback = recordOf('shop-b');
+      expect((await fallback.compareAndSet({ epoch, active: 'shop-a' })).accepted).toBe(true);
+      await pipeline.registry.takeEpoch('shop', epoch);
+      expect(await follow(pipeline, fallback, undefined, 'shop-b')).toBe(false);
+      expect(await fallback.read()).toMatchObject({ epoch, active: 'shop-a' });
+    } finally {
+      await pipeline.close();
+    }
+  });
+
   it('takes nothing from a registry behind the record (Redis lost its data and was registered again)', async () => {
     const { pipeline, record, epoch } = await setUp();
     try {
