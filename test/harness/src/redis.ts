@@ -1,7 +1,9 @@
+import { rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { findExecutable } from './find-executable.js';
 import { freePort } from './free-port.js';
+import { redisText } from './redis-info.js';
 import { scratchDir } from './scratch-dir.js';
 import { type RunningServer, startServer } from './server-process.js';
 
@@ -13,6 +15,14 @@ export interface RedisServer extends RunningServer {
    * empty: what a Redis without persistence does after a crash. `pid` is the new one after.
    */
   restartEmpty(): Promise<void>;
+  /**
+   * Stops the server (SIGTERM) until `resume`: clients are refused meanwhile. With
+   * `keepData`, it saves its data first (SAVE) and comes back with it, as a Redis with
+   * persistence stopped cleanly does; otherwise it comes back empty.
+   */
+  halt(options?: { keepData?: boolean }): Promise<void>;
+  /** Starts a halted server again on the same port. `pid` is the new one after. */
+  resume(): Promise<void>;
 }
 
 export interface RedisOptions {
@@ -45,6 +55,15 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
         restartEmpty: async () => {
           await server.kill();
           // The port was just ours; another process taking it meanwhile is not expected on loopback.
+          server = await launch(port);
+        },
+        halt: async ({ keepData = false } = {}) => {
+          if (keepData) await redisText(port, 'SAVE', options.password);
+          else await rm(join(scratch.path, 'dump.rdb'), { force: true });
+          // Without save points (redisServerArgs), SIGTERM exits without saving again.
+          await server.stop();
+        },
+        resume: async () => {
           server = await launch(port);
         },
         stop: async () => {

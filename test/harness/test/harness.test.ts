@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { redisInfo, startPostgres, startRedis, startRedisSentinels, startS3 } from '../src/index.js';
+import { ping } from '../src/redis.js';
 
 function isAlive(pid: number): boolean {
   try {
@@ -88,6 +89,25 @@ describe('test harness', () => {
       await redis.stop();
     }
     await expectGone(first);
+    await expectGone(redis.pid);
+  });
+
+  it('halts redis-server and resumes it on the same port, with its data or empty', async () => {
+    const redis = await startRedis();
+    const first = redis.pid;
+    try {
+      expect(await redisReply(redis.port, 'SET marker 1')).toBe('+OK');
+      await redis.halt({ keepData: true });
+      await expectGone(first);
+      expect(await ping(redis.port, undefined)).toBe(false);
+      await redis.resume();
+      expect(await redisReply(redis.port, 'EXISTS marker')).toBe(':1');
+      await redis.halt();
+      await redis.resume();
+      expect(await redisReply(redis.port, 'EXISTS marker')).toBe(':0');
+    } finally {
+      await redis.stop();
+    }
     await expectGone(redis.pid);
   });
 

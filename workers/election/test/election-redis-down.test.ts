@@ -1,0 +1,136 @@
+import type { Verdict } from '@pullback/election';
+import { type RedisServer, startRedis, waitFor } from '@pullback/harness';
+import { ELECTION_SETTING_DEFAULTS } from '@pullback/pipeline';
+import { query } from '@pullback/recipe-postgres';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type FailoverOutcome, startElection } from '../src/index.js';
+import { type ElectionWorld, electionWorld, waitLong, watchWritable } from './election-world.js';
+
+let redis: RedisServer;
+let world: ElectionWorld | undefined;
+const closing: (() => Promise<void>)[] = [];
+
+beforeEach(async () => {
+  redis = await startRedis();
+}, 120_000);
+
+afterEach(async () => {
+  for (const close of closing.splice(0)) await close();
+  await world?.close();
+  world = undefined;
+  await redis?.stop();
+}, 120_000);
+
+const { activeLeaseMs, failsafeMs, failoverDelayMs, leaderLeaseMs } = ELECTION_SETTING_DEFAULTS;
+/** Redis away this long: six leases and failsafe promises, and a failover delay, over (20 s with the defaults). */
+const OUTAGE_MS = 6 * Math.max(activeLeaseMs, failsafeMs, leaderLeaseMs) + failoverDelayMs;
+
+/** Writes to `port` in a loop until stopped; counts the writes acknowledged and refused. */
+function writeInLoop(port: number): { stop(): Promise<{ written: number; refused: string[] }> } {
+  let stopped = false;
+  let written = 0;
+  const refused: string[] = [];
+  const loop = (async () => {
+    while (!stopped) {
+      await query({ host: '127.0.0.1', port }, 'insert into writes values (1)', {
+        statementTimeoutMs: 3000,
+        signal: AbortSignal.timeout(5000),
+      }).then(
+        () => written++,
+        (error: Error) => refused.push(error.message),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+      return { written, refused };
+    },
+  };
+}
+
+/** The agent's `/primary` status now: 200 only on the active holding permission. */
+async function primaryStatus(agentPort: number): Promise<number> {
+  const response = await fetch(`http://127.0.0.1:${agentPort}/primary`, {
+    signal: AbortSignal.timeout(5000),
+  });
+  await response.body?.cancel();
+  return response.status;
+}
+
+describe('Redis stopped with every server healthy', () => {
+  it(`Redis stopped for ${OUTAGE_MS / 1000} s (many leases): no failover, the active keeps taking writes on its failsafe promises, then takes its lease again`, {
+    timeout: 240_000,
+  }, async () => {
+    const w = await electionWorld(redis, 'election-redis-down');
+    world = w;
+    const { a, b, c } = w.members;
+    await w.active.psql('create table writes (n int)');
+    await w.writeAndSettle('healthy');
+    await w.reportHealthy('shop-b');
+    await w.reportHealthy('shop-c');
+    await waitLong("shop-a's agent holds the active lease", async () =>
+      (await w.pipeline.registry.activeLease('shop'))?.instance === 'shop-a' ? true : undefined,
+    );
+    const verdicts: Verdict[] = [];
+    const failovers: FailoverOutcome[] = [];
+    const election = await startElection(w.config, {
+      pipeline: w.pipeline,
+      holder: 'election-1',
+      onObservation: (_component, _observation, verdict) => verdicts.push(verdict),
+      onFailover: (_component, outcome) => failovers.push(outcome),
+    });
+    closing.push(() => election.close());
+    await waitLong('the election leads and sees shop-a healthy', async () =>
+      election.leads() && verdicts.at(-1)?.state === 'healthy' ? true : undefined,
+    );
+
+    const writable = watchWritable([a.port, b.port, c.port]);
+    const writes = writeInLoop(a.port);
+    const primaryAnswers = new Map<number, number>();
+    await redis.halt({ keepData: true });
+    const downAt = Date.now();
+    // Throughout the outage: shop-a's agent says it holds permission, and nobody acts.
+    await waitFor(
+      `Redis away for ${OUTAGE_MS} ms`,
+      async () => {
+        const status = await primaryStatus(a.agentPort).catch(() => 0);
+        primaryAnswers.set(status, (primaryAnswers.get(status) ?? 0) + 1);
+        return Date.now() - downAt >= OUTAGE_MS ? true : undefined;
+      },
+      OUTAGE_MS + 60_000,
+      200,
+    );
+    // The leader stopped leading once it could not renew: no election meanwhile.
+    expect(election.leads()).toBe(false);
+    const seenBefore = verdicts.length;
+    await redis.resume();
+
+    await waitLong("shop-a's agent takes its lease again", async () =>
+      (await w.pipeline.registry.activeLease('shop'))?.instance === 'shop-a' ? true : undefined,
+    );
+    await waitLong('the election leads again and sees shop-a healthy', async () =>
+      election.leads() && verdicts.length > seenBefore && verdicts.at(-1)?.state === 'healthy'
+        ? true
+        : undefined,
+    );
+    const { rounds, overlaps } = await writable.stop();
+    const outage = await writes.stop();
+    console.log(
+      `redis down ${OUTAGE_MS} ms: ${outage.written} writes on shop-a (outage and lease taken again), ${outage.refused.length} refused, /primary answers ${JSON.stringify(Object.fromEntries(primaryAnswers))}, ${rounds} writability checks`,
+    );
+
+    expect(overlaps).toBe(0);
+    expect(outage.refused).toEqual([]);
+    expect(outage.written).toBeGreaterThan(OUTAGE_MS / 1000);
+    expect([...primaryAnswers.keys()]).toEqual([200]);
+    expect(verdicts.filter((verdict) => verdict.state === 'failed')).toEqual([]);
+    expect(failovers).toEqual([]);
+    expect(w.agentLines.filter((line) => line.includes('demoting'))).toEqual([]);
+    expect(await w.pipeline.registry.component('shop')).toMatchObject({ active: 'shop-a', epoch: 1 });
+    expect(await w.pipeline.registry.activations('shop')).toEqual([]);
+    expect(await w.active.psql('select count(*) from writes')).toBe(String(outage.written));
+  });
+});

@@ -1,0 +1,189 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Verdict } from '@pullback/election';
+import { type RedisServer, startRedis } from '@pullback/harness';
+import { describeRestore, guardRegistry } from '@pullback/pipeline';
+import { query } from '@pullback/recipe-postgres';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type FailoverOutcome, startElection } from '../src/index.js';
+import { type ElectionWorld, electionWorld, isWritable, waitLong, watchWritable } from './election-world.js';
+
+let redis: RedisServer;
+let world: ElectionWorld | undefined;
+const closing: (() => Promise<void>)[] = [];
+
+beforeEach(async () => {
+  redis = await startRedis();
+}, 120_000);
+
+afterEach(async () => {
+  for (const close of closing.splice(0)) await close();
+  await world?.close();
+  world = undefined;
+  await redis?.stop();
+}, 120_000);
+
+/**
+ * What the fallbacks' import agents do every position round (workers/import): report
+ * each fallback's replayed position at the registry's epoch, so a registry restored
+ * after Redis lost it knows its candidates again. Stops reporting an instance the
+ * registry no longer names a fallback.
+ */
+function reportPositions(w: ElectionWorld): { stop(): Promise<void> } {
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      for (const m of [w.members.b, w.members.c]) {
+        await (async () => {
+          const registry = w.pipeline.registry;
+          const [component, instance] = await Promise.all([
+            registry.component('shop'),
+            registry.instance(m.name),
+          ]);
+          if (component === undefined || instance?.role !== 'fallback') return;
+          const endpoint = { host: '127.0.0.1', port: m.port };
+          if ((await query(endpoint, 'select pg_is_in_recovery()')) !== 't') return;
+          const lsn = await query(endpoint, 'select pg_last_wal_replay_lsn()');
+          await registry.reportFallback('shop', m.name, component.epoch, {
+            lsn,
+            running: true,
+            source: 'streaming',
+            timeline: 1,
+            healthy: true,
+            updatedAt: new Date().toISOString(),
+          });
+        })().catch(() => {});
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+/** The epoch recorded on an instance (its agent's epoch.json), 0 when none. */
+async function recordedEpoch(w: ElectionWorld, name: string): Promise<number> {
+  const path = join(w.config.stateDir, 'instances', name, 'epoch.json');
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  return text === undefined ? 0 : (JSON.parse(text) as { epoch: number }).epoch;
+}
+
+const DELAY = 'inside the failover delay';
+const ACTIVATION = 'after the activation took its epoch';
+const AFTER = 'just after the failover';
+const cases = [
+  { restart: 'restarted', empty: false, when: DELAY },
+  { restart: 'restarted empty', empty: true, when: DELAY },
+  { restart: 'restarted', empty: false, when: ACTIVATION },
+  { restart: 'restarted empty', empty: true, when: ACTIVATION },
+  // Not in the middle, but the harshest: the restored registry names the config's active again.
+  { restart: 'restarted empty', empty: true, when: AFTER },
+] as const;
+
+describe('Redis restarted around a failover', () => {
+  it.each(cases)(
+    'Redis $restart $when: one active after, its epoch not behind any instance, the registry restored, never two writable',
+    {
+      timeout: 240_000,
+    },
+    async ({ empty, when }) => {
+      const w = await electionWorld(redis, `election-redis-${empty ? 'empty' : 'restart'}`);
+      world = w;
+      const { a, b, c } = w.members;
+      await w.writeAndSettle('before the failover');
+      const notices: string[] = [];
+      // As `pullback up` does (workers/all start-all.ts): the registry restored whenever Redis lost it.
+      const guard = guardRegistry(w.pipeline, w.config, {
+        intervalMs: 1000,
+        onRestored: (restore) => notices.push(describeRestore(restore)),
+        onError: () => {},
+      });
+      closing.push(() => guard.stop());
+      const positions = reportPositions(w);
+      closing.push(() => positions.stop());
+      await waitLong('both fallbacks reported healthy, shop-a holding its lease', async () => {
+        const registry = w.pipeline.registry;
+        const states = await Promise.all(['shop-b', 'shop-c'].map((name) => registry.instance(name)));
+        const lease = await registry.activeLease('shop');
+        return states.every((s) => s?.state?.healthy) && lease?.instance === 'shop-a' ? true : undefined;
+      });
+      const verdicts: Verdict[] = [];
+      const failovers: FailoverOutcome[] = [];
+      const election = await startElection(w.config, {
+        pipeline: w.pipeline,
+        holder: 'election-1',
+        onObservation: (_component, _observation, verdict) => verdicts.push(verdict),
+        onFailover: (_component, outcome) => failovers.push(outcome),
+      });
+      closing.push(() => election.close());
+      await waitLong('the election leads and sees shop-a healthy', async () =>
+        election.leads() && verdicts.at(-1)?.state === 'healthy' ? true : undefined,
+      );
+
+      const writable = watchWritable([a.port, b.port, c.port]);
+      // The active's host dies: its agent and its postmaster at once.
+      await Promise.all([w.stopAgent('shop-a'), w.active.crash()]);
+      if (when === DELAY) {
+        await waitLong('both signals held, inside the delay', async () => {
+          const last = verdicts.at(-1);
+          return last?.state === 'suspect' && last.bothSince !== undefined ? true : undefined;
+        });
+      } else if (when === AFTER) {
+        await waitLong('the failover done', async () => (failovers.some((f) => f.ok) ? true : undefined));
+      } else {
+        await waitLong('the activation took epoch 2', async () =>
+          ((await w.pipeline.registry.component('shop'))?.epoch ?? 0) >= 2 ? true : undefined,
+        );
+      }
+      if (empty) await redis.restartEmpty();
+      else {
+        await redis.halt({ keepData: true });
+        await redis.resume();
+      }
+
+      // Afterwards: a fallback took over (the dead shop-a cannot), and the election watches it healthy.
+      const active = await waitLong('a new active, writable, watched healthy', async () => {
+        const component = await w.pipeline.registry.component('shop');
+        const name = component?.active;
+        if (name !== 'shop-b' && name !== 'shop-c') return undefined;
+        if (!(await isWritable(name === 'shop-b' ? b.port : c.port))) return undefined;
+        return verdicts.slice(-3).length === 3 && verdicts.slice(-3).every((v) => v.state === 'healthy')
+          ? name
+          : undefined;
+      });
+      const { rounds, overlaps } = await writable.stop();
+      const component = await w.pipeline.registry.component('shop');
+      const recorded = await Promise.all([a, b, c].map((m) => recordedEpoch(w, m.name)));
+      console.log(
+        `redis ${empty ? 'restarted empty' : 'restarted'} ${when}: ${active} active at epoch ${component?.epoch}, records ${recorded.join('/')}, failovers ${JSON.stringify(failovers.map((f) => f.line))}, notices ${JSON.stringify(notices)} (${rounds} checks)`,
+      );
+      expect(overlaps).toBe(0);
+      // Exactly one active: the registry's, the others refuse writes.
+      const others = [b, c].filter((m) => m.name !== active);
+      for (const m of others) expect(await isWritable(m.port)).toBe(false);
+      expect(await isWritable(a.port)).toBe(false);
+      // The epoch floor: never behind an epoch recorded on any instance.
+      expect(component?.epoch).toBeGreaterThanOrEqual(Math.max(...recorded));
+      expect(await recordedEpoch(w, active)).toBe(component?.epoch);
+      expect(failovers.filter((f) => f.ok).at(-1)).toMatchObject({ to: active, epoch: component?.epoch });
+      expect(
+        await query(
+          { host: '127.0.0.1', port: active === 'shop-b' ? b.port : c.port },
+          'select status from marker',
+        ),
+      ).toBe('before the failover');
+      // The pipeline's registry is there: the component, the marker, the export scheduler.
+      expect(await w.pipeline.registry.isRegistered()).toBe(true);
+      expect((await w.pipeline.exportQueue.getJobSchedulers(0, -1)).map((s) => s.key)).toEqual([
+        'export.shop',
+      ]);
+      if (empty)
+        expect(notices).toEqual([expect.stringMatching(/^registry was reset: restored 1 component/)]);
+      else expect(notices).toEqual([]);
+    },
+  );
+});
