@@ -12,6 +12,7 @@
  * ends once the old active streams as a fallback (rewound).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -252,8 +253,17 @@ function verdict(ok: boolean, target: string): string {
 }
 
 main()
-  .catch((error: Error) => {
+  .catch(async (error: Error) => {
     console.error(`bench:failover: ${error.stack ?? error.message}`);
     process.exitCode = 1;
+    // The hosts' logs and the servers' logs outlive the sandbox, for reading why.
+    const keep = process.env.BENCH_FAILOVER_LOGS ?? '/tmp/bench-failover-logs';
+    if (sandbox !== undefined) {
+      await cp(sandbox.dir, keep, {
+        recursive: true,
+        filter: (path) => !/\/(base|global|pg_wal|archive|outbox|staging)(\/|$)/.test(path),
+      }).catch(() => {});
+      console.error(`bench:failover: the sandbox's logs are in ${keep}`);
+    }
   })
   .finally(() => cleanup());
