@@ -113,7 +113,7 @@ async function main(): Promise<void> {
         `death ${round}/${deaths}: ${result.from} -> ${result.to}, writable after ${result.seconds.toFixed(1)} s, ${result.lost} acknowledged writes lost, two writable: ${result.twoWritable ? 'YES' : 'no'}; old active streaming again ${rejoinSeconds.toFixed(1)} s after its agent restarted`,
       );
       // The next death only once every fallback is healthy in the registry again.
-      await until('every fallback healthy', 120_000, async () => {
+      await until('every fallback healthy', 300_000, async () => {
         const current = await active();
         for (const endpoint of endpoints) {
           if (endpoint.name === current) continue;

@@ -87,35 +87,43 @@ export function startDrillWriter(sandbox: Sandbox, uri: string, table = 'drill')
 /**
  * Samples every instance's writability (not in recovery, not made read-only) until
  * stopped: the safety rule says never two at once (docs/election.md "The safety rule").
+ * Each answer carries the moment the server evaluated it (all servers here share one
+ * clock), so "at once" is judged on those moments, not on which round of samples an
+ * answer came back in: a round's three queries run a few milliseconds apart, and a
+ * switchover can stop one server and promote another within them.
  */
 export interface WritableWatch {
-  /** Samples in which two or more instances took writes, with their names. */
+  /** Pairs of instances each seen writable while the other had been, and still was, writable. */
   readonly twoWritable: string[][];
   readonly samples: () => number;
-  /** Whether `name` was seen writable at or after `since` (ms since the epoch). */
+  /** Whether `name` was seen writable by a sample begun at or after `since` (ms since the epoch). */
   writableSince(name: string, since: number): boolean;
   stop(): Promise<void>;
 }
 
 export function watchWritable(sandbox: Sandbox, endpoints: readonly Endpoint[]): WritableWatch {
-  const twoWritable: string[][] = [];
+  /** Per instance, the server-side moments (ms) at which it was writable, and the samples' local starts. */
+  const writableAt = new Map<string, number[]>();
   const seen = new Map<string, number>();
+  const twoWritable: string[][] = [];
   let samples = 0;
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
       // A sample counts from when it began: it says nothing of what happens while it runs.
-      const at = Date.now();
-      const writable = (
-        await Promise.all(
-          endpoints.map(async (endpoint) =>
-            (await isWritable(sandbox, endpoint.port)) ? endpoint.name : undefined,
-          ),
-        )
-      ).filter((name): name is string => name !== undefined);
+      const began = Date.now();
+      const answers = await Promise.all(
+        endpoints.map(async (endpoint) => ({
+          name: endpoint.name,
+          ...(await writableNow(sandbox, endpoint.port)),
+        })),
+      );
       samples++;
-      for (const name of writable) seen.set(name, at);
-      if (writable.length > 1) twoWritable.push(writable);
+      for (const answer of answers) {
+        if (!answer.writable) continue;
+        seen.set(answer.name, began);
+        writableAt.set(answer.name, [...(writableAt.get(answer.name) ?? []), answer.at]);
+      }
       await sleep(100);
     }
   })();
@@ -126,12 +134,29 @@ export function watchWritable(sandbox: Sandbox, endpoints: readonly Endpoint[]):
     stop: async () => {
       stopped = true;
       await loop;
+      // Two instances overlap when each was writable at a moment within the other's
+      // span of writable moments: one went on taking writes after the other began to.
+      const spans = [...writableAt].map(([name, times]) => ({
+        name,
+        from: Math.min(...times),
+        to: Math.max(...times),
+      }));
+      for (const [i, x] of spans.entries()) {
+        for (const y of spans.slice(i + 1)) {
+          if (x.from <= y.to && y.from <= x.to) twoWritable.push([x.name, y.name]);
+        }
+      }
     },
   };
 }
 
 /** Whether the server at `port` takes writes now; false when it does not answer. */
 export async function isWritable(sandbox: Sandbox, port: number): Promise<boolean> {
+  return (await writableNow(sandbox, port)).writable;
+}
+
+/** Whether the server at `port` takes writes, and when it said so (its clock, ms since the epoch). */
+async function writableNow(sandbox: Sandbox, port: number): Promise<{ writable: boolean; at: number }> {
   return execFileAsync(
     join(sandbox.active.binDir, 'psql'),
     [
@@ -146,12 +171,15 @@ export async function isWritable(sandbox: Sandbox, port: number): Promise<boolea
       '-d',
       'postgres',
       '-c',
-      "select not pg_is_in_recovery() and current_setting('default_transaction_read_only') = 'off'",
+      "select (not pg_is_in_recovery() and current_setting('default_transaction_read_only') = 'off')::text || ' ' || (extract(epoch from clock_timestamp()) * 1000)::bigint",
     ],
     { timeout: 3000, env: { ...process.env, PGCONNECT_TIMEOUT: '2' } },
   ).then(
-    ({ stdout }) => stdout.trim() === 't',
-    () => false,
+    ({ stdout }) => {
+      const [writable, at] = stdout.trim().split(' ');
+      return { writable: writable === 'true', at: Number(at) };
+    },
+    () => ({ writable: false, at: 0 }),
   );
 }
 
