@@ -89,11 +89,25 @@ async function main(): Promise<void> {
   const writer = startDrillWriter(box, uri);
   const rounds: Round[] = [];
   const switches: { seconds: number; gapSeconds: number; lost: number; twoWritable: boolean }[] = [];
+  /** The next round only once every fallback is healthy in the registry again. */
+  const everyFallbackHealthy = () =>
+    until('every fallback healthy', 300_000, async () => {
+      const current = await active();
+      for (const endpoint of endpoints) {
+        if (endpoint.name === current) continue;
+        const state = (await registry.instance(endpoint.name))?.state;
+        if (state?.healthy !== true) return false;
+      }
+      return true;
+    });
+  let judged = 0;
   try {
     await until('writes acknowledged', 60_000, async () => writer.acknowledged.length >= 20);
     for (let round = 1; round <= deaths; round++) {
       const watch = watchWritable(box, endpoints);
-      const death = await killActiveHost(box, hosts, writer, { active, endpoints });
+      const death = await killActiveHost(box, hosts, writer, { active, endpoints, judgedUpTo: judged });
+      // A write judged lost here is not counted again by the next round.
+      judged = writer.acknowledged.length;
       const restarted = Date.now();
       await hosts.startAgent(death.from);
       await waitStreaming(box, port(death.from), 180_000);
@@ -112,16 +126,7 @@ async function main(): Promise<void> {
       step(
         `death ${round}/${deaths}: ${result.from} -> ${result.to}, writable after ${result.seconds.toFixed(1)} s, ${result.lost} acknowledged writes lost, two writable: ${result.twoWritable ? 'YES' : 'no'}; old active streaming again ${rejoinSeconds.toFixed(1)} s after its agent restarted`,
       );
-      // The next death only once every fallback is healthy in the registry again.
-      await until('every fallback healthy', 300_000, async () => {
-        const current = await active();
-        for (const endpoint of endpoints) {
-          if (endpoint.name === current) continue;
-          const state = (await registry.instance(endpoint.name))?.state;
-          if (state?.healthy !== true) return false;
-        }
-        return true;
-      });
+      await everyFallbackHealthy();
     }
     for (let round = 1; round <= switchovers; round++) {
       const watch = watchWritable(box, endpoints);
@@ -140,7 +145,8 @@ async function main(): Promise<void> {
       const seconds = (Date.now() - started) / 1000;
       const to = await active();
       const gap = writeGap(writer, started);
-      const acknowledged = [...writer.acknowledged];
+      const acknowledged = writer.acknowledged.slice(judged);
+      judged = writer.acknowledged.length;
       const rows = await rowsOn(box, port(to ?? ''));
       await watch.stop();
       const lost = acknowledged.filter((write) => !rows.has(write.n)).length;
@@ -149,6 +155,7 @@ async function main(): Promise<void> {
         `switchover ${round}/${switchovers}: ${from} -> ${to} in ${seconds.toFixed(2)} s (writes refused ${gap.toFixed(2)} s), ${lost} lost; ${result.stdout.trim().split('\n').at(-1)}`,
       );
       if (from !== undefined) await waitStreaming(box, port(from), 180_000);
+      await everyFallbackHealthy();
     }
   } finally {
     await writer.stop();

@@ -234,7 +234,13 @@ export async function killActiveHost(
   sandbox: Sandbox,
   hosts: SandboxHosts,
   writer: DrillWriter,
-  options: { active: () => Promise<string | undefined>; endpoints: readonly Endpoint[]; timeoutMs?: number },
+  options: {
+    active: () => Promise<string | undefined>;
+    endpoints: readonly Endpoint[];
+    timeoutMs?: number;
+    /** Writes before this index were judged by an earlier death: not counted again. Default: 0. */
+    judgedUpTo?: number;
+  },
 ): Promise<HostDeath> {
   const from = await options.active();
   if (from === undefined) throw new Error('no active to kill');
@@ -251,7 +257,7 @@ export async function killActiveHost(
   if (endpoint === undefined) throw new Error(`no endpoint for ${to}`);
   // Every write acknowledged so far, on the old active before its death or on the new
   // one after: all must be on the new active (taken before its rows, so none is missed).
-  const acknowledged = [...writer.acknowledged];
+  const acknowledged = writer.acknowledged.slice(options.judgedUpTo ?? 0);
   const rows = await rowsOn(sandbox, endpoint.port);
   return {
     from,
