@@ -26,6 +26,7 @@ const { failoverDelayMs } = ELECTION_SETTING_DEFAULTS;
 describe('the election worker does not fail a healthy active over on one signal', () => {
   it('probes blocked for this observer only, then the agent silent while the server answers: no failover', async () => {
     const w = await electionWorld(redis, 'election-one-signal');
+    world = w;
     await w.writeAndSettle('healthy');
     await w.reportHealthy('shop-b');
     await w.reportHealthy('shop-c');
