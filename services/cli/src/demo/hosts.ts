@@ -20,7 +20,7 @@ export interface HostProcess {
 }
 
 /**
- * The sandbox's machines as separate processes (docs/election.md "Agents"): one
+ * The sandbox's machines as separate processes (docs/election.md "Health endpoints"): one
  * `pullback up --instance NAME` per instance, next to its PostgreSQL, and the pull
  * side, `pullback up --roles pull-backup,election`. Killing one is a host's death.
  */
