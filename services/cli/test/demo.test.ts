@@ -69,7 +69,11 @@ describe('pullback demo', () => {
     expect(death, failover).not.toBeNull();
     // The election's delay (2 s) and detection: well under the issue's 15 s worst case.
     expect(Number(death?.[2])).toBeLessThan(15);
-    expect(failover).toMatch(/\d+ writes acknowledged to the client, 0 missing on shop-[bc]/);
+    // Asynchronous WAL (the demo's default): a write acknowledged in the last second
+    // before the death may be missing (the issue allows the RPO); none older than that.
+    expect(failover).toMatch(
+      /\d+ writes acknowledged to the client, \d+ missing on shop-[bc] \(0 older than the 1 s RPO\)/,
+    );
     expect(failover).toMatch(/activation: epoch 2, shop-a -> shop-[bc], failover: shop-a failed/);
     expect(failover).toMatch(/shop-[bc] has the marker row: .*written after the first snapshot/);
     expect(failover).toMatch(/shop-a is a fallback streaming from shop-[bc] \(rewound with pg_rewind\)/);
