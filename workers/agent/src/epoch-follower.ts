@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Registry } from '@pullback/pipeline';
+import type { Redis, Registry } from '@pullback/pipeline';
 import type { EpochProposal, EpochRecordStore } from './epoch-record.js';
 
 export interface EpochFollowerOptions {
@@ -47,11 +47,18 @@ export async function followNewerActive(options: Omit<EpochFollowerOptions, 'int
   return outcome.accepted;
 }
 
-/** Runs followNewerActive every `intervalMs`; a round Redis does not answer is tried again at the next. */
+/**
+ * Runs followNewerActive every `intervalMs`, from when the registry's connection is
+ * first ready; a round Redis does not answer is tried again at the next, and only the
+ * first of a run of failures is logged.
+ */
 export function startEpochFollower(options: EpochFollowerOptions): { stop(): Promise<void> } {
   const abort = new AbortController();
   let failing = false;
   const loop = (async () => {
+    // The agent's connection has no offline queue (agent-registry.ts): a round sent while
+    // it still connects fails at once ("Stream isn't writeable"), which is no news.
+    await connected(options.registry.redis, abort.signal);
     while (!abort.signal.aborted) {
       try {
         await followNewerActive(options);
@@ -72,4 +79,18 @@ export function startEpochFollower(options: EpochFollowerOptions): { stop(): Pro
       await loop;
     },
   };
+}
+
+/** Resolves once `redis` is ready (at once if it is), or when `signal` aborts. */
+function connected(redis: Redis, signal: AbortSignal): Promise<void> {
+  if (redis.status === 'ready' || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      redis.off('ready', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    redis.on('ready', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

@@ -1,9 +1,16 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type RedisServer, scratchDir, startRedis } from '@pullback/harness';
+import { type RedisServer, scratchDir, startRedis, waitFor } from '@pullback/harness';
 import { openPipeline, type Pipeline, parseConfig } from '@pullback/pipeline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EpochRecordStore, epochRecordPath, FailsafePromises, followNewerActive } from '../src/index.js';
+import {
+  EpochRecordStore,
+  epochRecordPath,
+  FailsafePromises,
+  followNewerActive,
+  openAgentRegistry,
+  startEpochFollower,
+} from '../src/index.js';
 
 let redis: RedisServer;
 let scratch: Awaited<ReturnType<typeof scratchDir>>;
@@ -148,6 +155,36 @@ describe('an agent following an activation it missed', () => {
       expect(await follow(pipeline, recordOf('shop-a'))).toBe(true);
       expect(await recordOf('shop-a').read()).toMatchObject({ epoch: newer, active: 'shop-b' });
     } finally {
+      await pipeline.close();
+    }
+  });
+
+  it('running, says nothing while its new connection to Redis connects, then follows', async () => {
+    const { pipeline, record, epoch } = await setUp();
+    // The agent's own connection (no offline queue), opened just now, as `up --instance` opens it.
+    const connection = openAgentRegistry(redis.url, { prefix: `follower-${round}` });
+    const lines: string[] = [];
+    const follower = startEpochFollower({
+      component: 'shop',
+      instance: 'shop-a',
+      configRole: 'active',
+      registry: connection.registry,
+      record,
+      intervalMs: 100,
+      log: (line) => lines.push(line),
+    });
+    try {
+      const newer = await pipeline.registry.takeEpoch('shop', epoch);
+      await pipeline.registry.setActive('shop', 'shop-b', newer);
+      await waitFor('the follower records the activation it missed', async () =>
+        (await record.read())?.epoch === newer ? true : undefined,
+      );
+      expect(lines).toEqual([
+        `shop-a records epoch ${newer} of shop naming shop-b active, as the registry does`,
+      ]);
+    } finally {
+      await follower.stop();
+      await connection.close();
       await pipeline.close();
     }
   });
