@@ -94,6 +94,41 @@ describe('a registry that Redis lost', () => {
     expect((await pipeline.exportNow('shop')).epoch).toBe(4);
   });
 
+  it("takes the active the instances record at their highest epoch, not the config's, and says so", async () => {
+    const pipeline = open(testPrefix());
+    await pipeline.register(config());
+    await resetRedis(pipeline);
+    const restore = await pipeline.restoreIfReset(config(), async () => ({
+      shop: { epoch: 3, active: 'shop-b' },
+    }));
+    expect(restore).toEqual({ components: 2, epoch: 3, actives: { shop: 'shop-b' } });
+    expect(describeRestore(restore!)).toBe(
+      'registry was reset: restored 2 components from the config, epoch 3; active as the instances record: shop-b of shop',
+    );
+    expect(await pipeline.registry.component('shop')).toMatchObject({ epoch: 3, active: 'shop-b' });
+    expect(await pipeline.registry.instance('shop-b')).toMatchObject({ role: 'active', epoch: 3 });
+    expect(await pipeline.registry.instance('shop-a')).toMatchObject({ role: 'fallback', epoch: 3 });
+    // A name the config does not have is no active: the config's stays.
+    await resetRedis(pipeline);
+    await pipeline.restoreIfReset(config(), async () => ({ shop: { epoch: 4, active: 'shop-z' } }));
+    expect(await pipeline.registry.component('shop')).toMatchObject({ epoch: 4, active: 'shop-a' });
+  });
+
+  it("a registry behind the instances' records takes their epoch and active; one at or past them keeps its own", async () => {
+    const pipeline = open(testPrefix());
+    await pipeline.register(config());
+    // Restored by a process that knew no records (epoch 1, the config's active), then one that does.
+    await pipeline.register(config(), { shop: { epoch: 2, active: 'shop-b' } });
+    expect(await pipeline.registry.component('shop')).toMatchObject({ epoch: 2, active: 'shop-b' });
+    expect(await pipeline.registry.instance('shop-b')).toMatchObject({ role: 'active', epoch: 2 });
+    // An activation under way took epoch 3; records still at 2 (or naming another at 3) change nothing.
+    await pipeline.registry.takeEpoch('shop', 2);
+    await pipeline.register(config(), { shop: { epoch: 2, active: 'shop-a' } });
+    await pipeline.register(config(), { shop: { epoch: 3, active: 'shop-a' } });
+    expect(await pipeline.registry.component('shop')).toMatchObject({ epoch: 3, active: 'shop-b' });
+    expect(await pipeline.registry.instance('shop-a')).toMatchObject({ role: 'fallback', epoch: 2 });
+  });
+
   it('is restored once when several processes notice at the same time', async () => {
     const prefix = testPrefix();
     const processes = [open(prefix), open(prefix), open(prefix)];

@@ -17,7 +17,12 @@ import {
   resolveArchiveKey,
 } from '@pullback/pipeline';
 import { type Backend, openBackend, type RetryEvent } from '@pullback/storage';
-import { type ElectionOptions, type RunningElection, startElection } from '@pullback/worker-election';
+import {
+  type ElectionOptions,
+  type RunningElection,
+  recordedOutsideRedis,
+  startElection,
+} from '@pullback/worker-election';
 import { startExportWorker } from '@pullback/worker-export';
 import { startImportWorker } from '@pullback/worker-import';
 import { startPullWorker } from '@pullback/worker-pull-backup';
@@ -136,7 +141,8 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
         ? (options.archive ?? (await openConfiguredArchive(config, options)))
         : undefined;
     // Without the archive (an export-only agent), another process brings the epochs up to what it records.
-    const lowestEpochs = async () => (archive === undefined ? {} : recordedEpochs(archive));
+    const lowestEpochs = async () =>
+      recordedOutsideRedis(config, archive === undefined ? {} : await recordedEpochs(archive));
     await pipeline.register(config, await lowestEpochs());
     const notice = options.onNotice ?? ((line: string) => process.stderr.write(`pullback: ${line}\n`));
     guard = guardRegistry(pipeline, config, {

@@ -98,16 +98,24 @@ export function activationEffects(options: ActivationEffectsOptions): Activation
       if (instance === undefined) return { ok: false, reason: `${candidate} is not in the config` };
       const end = await archiveWalEnd();
       const lostBytes = await lostBeyond(end);
-      if (end === undefined) return { ok: true, ...lostBytes };
-      const deadline = Date.now() + (options.catchUpTimeoutMs ?? 60_000);
+      // With no end to reach, still one answer from its server: a candidate whose agent
+      // has just started it again (its keeper's demotion at an older epoch stops it) would
+      // fail the promotion, and the next activation's demotion would stop it again.
+      const limitMs = end === undefined ? ANSWER_TIMEOUT_MS : (options.catchUpTimeoutMs ?? 60_000);
+      const deadline = Date.now() + limitMs;
       let replayed: string | undefined;
       for (;;) {
         replayed = await replayedLsn(instance, options.replicationUser, signal).catch(() => replayed);
-        if (replayed !== undefined && compareLsn(replayed, end) >= 0) return { ok: true, ...lostBytes };
+        if (replayed !== undefined && (end === undefined || compareLsn(replayed, end) >= 0))
+          return { ok: true, ...lostBytes };
         if (Date.now() > deadline) {
+          const within = `within ${Math.round(limitMs / 1000)} s`;
           return {
             ok: false,
-            reason: `${candidate} replayed up to ${replayed ?? 'an unknown position'}, not the archive's end ${end}, within ${Math.round((options.catchUpTimeoutMs ?? 60_000) / 1000)} s`,
+            reason:
+              end === undefined
+                ? `${candidate}'s server did not answer ${within}`
+                : `${candidate} replayed up to ${replayed ?? 'an unknown position'}, not the archive's end ${end}, ${within}`,
           };
         }
         await pause(pollMs, signal);
@@ -182,6 +190,9 @@ export function activationEffects(options: ActivationEffectsOptions): Activation
     return { lostBytes: lost > 0n ? Number(lost) : 0 };
   }
 }
+
+/** How long a candidate's server may take to answer at all when there is no archive end to reach. */
+const ANSWER_TIMEOUT_MS = 15_000;
 
 function requireComponent(config: Config, name: string): ComponentConfig {
   const component = config.components[name];

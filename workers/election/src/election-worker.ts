@@ -16,6 +16,8 @@ import { resolveAgentToken } from '@pullback/worker-agent';
 import { findInstance } from './agent-addresses.js';
 import { AgentClient } from './agent-client.js';
 import { type FailoverOutcome, failover } from './failover.js';
+import { finishActivation } from './finish-activation.js';
+import { inRecovery } from './in-recovery.js';
 import { LeaderLease } from './leader-lease.js';
 import { readWitnesses } from './witnesses.js';
 
@@ -64,6 +66,10 @@ interface Watch {
   epoch?: number;
   /** Since when an activation has been under way elsewhere (performance.now()). */
   underWaySince?: number;
+  /** Since when the active's server has answered that it is a standby (performance.now()). */
+  standbySince?: number;
+  /** The newest epoch an activation of this worker took and was refused at: not one under way elsewhere. */
+  refusedEpoch?: number;
   /** The last failover line logged, and when. */
   lastLine?: string;
   lastLineAt?: number;
@@ -120,7 +126,7 @@ export async function startElection(config: Config, options: ElectionOptions): P
     // import --activate) took a newer epoch than the one the active took its role at:
     // its own steps replace the active, and a failover now would race it.
     const activeSince = (await registry.instance(active.name))?.epoch;
-    if (activeSince !== undefined && record.epoch > activeSince) {
+    if (activeSince !== undefined && record.epoch > activeSince && record.epoch > (watch.refusedEpoch ?? 0)) {
       watch.underWaySince ??= at;
       if (at - watch.underWaySince < (options.activationGraceMs ?? ACTIVATION_GRACE_MS)) {
         watch.detector.reset();
@@ -129,30 +135,52 @@ export async function startElection(config: Config, options: ElectionOptions): P
     } else {
       watch.underWaySince = undefined;
     }
-    const [probed, witnesses] = await Promise.all([
+    const [probed, witnesses, standby] = await Promise.all([
       probe(active, settings.probeTimeoutMs).catch((error: Error) => ({ ok: false, reason: error.message })),
       readWitnesses(registry, record, active.name, settings.agentSilentMs),
+      inRecovery(active, settings.probeTimeoutMs),
     ]);
     const observation: Observation = { at, probeOk: probed.ok, ...witnesses };
     const verdict = watch.detector.observe(observation);
     options.onObservation?.(name, observation, verdict);
-    if (verdict.state !== 'failed') return;
+    // An active still a standby: an activation cut short before its promotion (a registry
+    // restored from the instances' records names its candidate). Its agent and server
+    // are well, so no failure is declared: held for the delay, the activation is finished.
+    watch.standbySince = standby === true ? (watch.standbySince ?? at) : undefined;
+    const unfinished =
+      watch.standbySince !== undefined && at - watch.standbySince >= settings.failoverDelayMs;
+    if (verdict.state !== 'failed' && !unfinished) return;
     const signal = lease.termSignal();
     // Never acting on a verdict while not leading: the lease is renewed and checked first.
     if (signal === undefined || !(await lease.confirm())) return;
-    const outcome = await failover({
-      pipeline,
-      config,
-      component: name,
-      failed: active.name,
-      by: holder,
-      settings,
-      agents: agents as AgentClient,
-      ...(options.walReceivers === undefined ? {} : { walReceivers: options.walReceivers }),
-      signal,
-    }).catch(
+    const outcome = await (verdict.state === 'failed'
+      ? failover({
+          pipeline,
+          config,
+          component: name,
+          failed: active.name,
+          by: holder,
+          settings,
+          agents: agents as AgentClient,
+          ...(options.walReceivers === undefined ? {} : { walReceivers: options.walReceivers }),
+          signal,
+        })
+      : finishActivation({
+          pipeline,
+          config,
+          component: name,
+          active: active.name,
+          epoch: record.epoch,
+          by: holder,
+          agents: agents as AgentClient,
+          activeLeaseMs: settings.activeLeaseMs,
+          ...(options.walReceivers === undefined ? {} : { walReceivers: options.walReceivers }),
+          signal,
+        })
+    ).catch(
       (error: Error): FailoverOutcome => ({ ok: false, line: `failover of ${name}: ${error.message}` }),
     );
+    watch.standbySince = undefined;
     // A refusal that says the same again (every delay, while no fallback fits) is logged once a minute.
     const now = performance.now();
     if (outcome.ok || outcome.line !== watch.lastLine || now - (watch.lastLineAt ?? 0) > 60_000) {
@@ -160,6 +188,7 @@ export async function startElection(config: Config, options: ElectionOptions): P
       watch.lastLine = outcome.line;
       watch.lastLineAt = now;
     }
+    if (!outcome.ok && outcome.epoch !== undefined) watch.refusedEpoch = outcome.epoch;
     options.onFailover?.(name, outcome);
     watch.detector.reset();
   };

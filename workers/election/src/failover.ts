@@ -23,7 +23,12 @@ export interface FailoverOptions {
 /** What a failover came to, in one line for the log. */
 export type FailoverOutcome =
   | { readonly ok: true; readonly line: string; readonly to: string; readonly epoch: number }
-  | { readonly ok: false; readonly line: string };
+  | {
+      readonly ok: false;
+      readonly line: string;
+      /** The epoch it took before it was refused, if it got that far. */
+      readonly epoch?: number;
+    };
 
 /**
  * Replaces a failed active (docs/election.md "Activation"): chooses the best fallback
@@ -76,7 +81,13 @@ export async function failover(options: FailoverOptions): Promise<FailoverOutcom
       signal: options.signal,
     }),
   );
-  if (!result.ok) return { ok: false, line: `failover of ${name}: ${result.reason}` };
+  if (!result.ok) {
+    return {
+      ok: false,
+      line: `failover of ${name}: ${result.reason}`,
+      ...(result.epoch === undefined ? {} : { epoch: result.epoch }),
+    };
+  }
   const lost = result.lostBytes === undefined ? 'unknown' : `${result.lostBytes} bytes`;
   const warnings = result.warnings.length === 0 ? '' : `; warning: ${result.warnings.join('; ')}`;
   // Why a fallback was passed over (too far behind, unhealthy) is said where the failover is.

@@ -20,6 +20,7 @@ export { type ElectionOptions, type RunningElection, startElection } from './ele
 export { highestRecordedEpoch } from './epoch-floor.js';
 export { type FailoverOptions, type FailoverOutcome, failover } from './failover.js';
 export { LeaderLease, type LeaderLeaseOptions } from './leader-lease.js';
+export { recordedActive, recordedOutsideRedis } from './recorded-actives.js';
 export { type Rejoined, rejoinOldActive } from './rejoin-old-active.js';
 export { replayedLsn } from './replayed-lsn.js';
 export { repointFallback } from './repoint-fallback.js';

@@ -4,8 +4,8 @@ import type { Verdict } from '@pullback/election';
 import { type RedisServer, startRedis } from '@pullback/harness';
 import { describeRestore, guardRegistry } from '@pullback/pipeline';
 import { query } from '@pullback/recipe-postgres';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type FailoverOutcome, startElection } from '../src/index.js';
+import { afterEach, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
+import { type FailoverOutcome, recordedOutsideRedis, startElection } from '../src/index.js';
 import { type ElectionWorld, electionWorld, isWritable, waitLong, watchWritable } from './election-world.js';
 
 let redis: RedisServer;
@@ -65,6 +65,9 @@ function reportPositions(w: ElectionWorld): { stop(): Promise<void> } {
   };
 }
 
+/** How long after Redis came back a writable active must be there (docs/election.md "Redis lost its data"). */
+const CONVERGED_WITHIN_MS = 30_000;
+
 /** The epoch recorded on an instance (its agent's epoch.json), 0 when none. */
 async function recordedEpoch(w: ElectionWorld, name: string): Promise<number> {
   const path = join(w.config.stateDir, 'instances', name, 'epoch.json');
@@ -79,12 +82,10 @@ const cases = [
   { restart: 'restarted', empty: false, when: DELAY },
   { restart: 'restarted empty', empty: true, when: DELAY },
   { restart: 'restarted', empty: false, when: ACTIVATION },
-  // Not here: Redis restarted empty after the activation took its epoch. It failed in CI
-  // (no writable active within 120 s) while passing in runs of its own: after the
-  // restore the registry names the config's active again, and activations are refused
-  // until one takes an epoch above every recorded one; that convergence is not bounded
-  // yet (docs/election.md, issue 11's notes). Safety held in every run seen.
-  // Not in the middle, but the harshest: the restored registry names the config's active again.
+  // The registry restored from the instances' records names the activation's candidate
+  // at its epoch (before: the config's dead active, and no bound on convergence).
+  { restart: 'restarted empty', empty: true, when: ACTIVATION },
+  // Not in the middle: the restored registry names the new active, as the instances record.
   { restart: 'restarted empty', empty: true, when: AFTER },
 ] as const;
 
@@ -95,14 +96,19 @@ describe('Redis restarted around a failover', () => {
       timeout: 240_000,
     },
     async ({ empty, when }) => {
+      const lines: string[] = [];
+      const stamp = (line: string) => lines.push(`${new Date().toISOString()} ${line}`);
+      onTestFailed(() => console.log([...lines, ...(world?.agentLines ?? [])].join('\n')));
       const w = await electionWorld(redis, `election-redis-${empty ? 'empty' : 'restart'}`);
       world = w;
       const { a, b, c } = w.members;
       await w.writeAndSettle('before the failover');
       const notices: string[] = [];
-      // As `pullback up` does (workers/all start-all.ts): the registry restored whenever Redis lost it.
+      // As `pullback up` does (workers/all start-all.ts): the registry restored whenever Redis
+      // lost it, at the epoch and with the active the instances record.
       const guard = guardRegistry(w.pipeline, w.config, {
         intervalMs: 1000,
+        lowestEpochs: () => recordedOutsideRedis(w.config),
         onRestored: (restore) => notices.push(describeRestore(restore)),
         onError: () => {},
       });
@@ -122,6 +128,7 @@ describe('Redis restarted around a failover', () => {
         holder: 'election-1',
         onObservation: (_component, _observation, verdict) => verdicts.push(verdict),
         onFailover: (_component, outcome) => failovers.push(outcome),
+        log: (line) => stamp(`election: ${line}`),
       });
       closing.push(() => election.close());
       await waitLong('the election leads and sees shop-a healthy', async () =>
@@ -143,18 +150,25 @@ describe('Redis restarted around a failover', () => {
           ((await w.pipeline.registry.component('shop'))?.epoch ?? 0) >= 2 ? true : undefined,
         );
       }
+      stamp(`redis ${empty ? 'restarted empty' : 'restarted'}`);
       if (empty) await redis.restartEmpty();
       else {
         await redis.halt({ keepData: true });
         await redis.resume();
       }
+      const back = Date.now();
 
-      // Afterwards: a fallback took over (the dead shop-a cannot), and the election watches it healthy.
-      const active = await waitLong('a new active, writable, watched healthy', async () => {
-        const component = await w.pipeline.registry.component('shop');
-        const name = component?.active;
+      // Afterwards: a fallback took over (the dead shop-a cannot), within the bound, and the election watches it healthy.
+      const writableActive = async () => {
+        const name = (await w.pipeline.registry.component('shop'))?.active;
         if (name !== 'shop-b' && name !== 'shop-c') return undefined;
-        if (!(await isWritable(name === 'shop-b' ? b.port : c.port))) return undefined;
+        return (await isWritable(name === 'shop-b' ? b.port : c.port)) ? name : undefined;
+      };
+      await waitLong('a new active, writable', writableActive);
+      const convergedMs = Date.now() - back;
+      const active = await waitLong('the new active watched healthy, its activation done', async () => {
+        const name = await writableActive();
+        if (failovers.filter((f) => f.ok).at(-1)?.to !== name) return undefined;
         return verdicts.slice(-3).length === 3 && verdicts.slice(-3).every((v) => v.state === 'healthy')
           ? name
           : undefined;
@@ -163,9 +177,10 @@ describe('Redis restarted around a failover', () => {
       const component = await w.pipeline.registry.component('shop');
       const recorded = await Promise.all([a, b, c].map((m) => recordedEpoch(w, m.name)));
       console.log(
-        `redis ${empty ? 'restarted empty' : 'restarted'} ${when}: ${active} active at epoch ${component?.epoch}, records ${recorded.join('/')}, failovers ${JSON.stringify(failovers.map((f) => f.line))}, notices ${JSON.stringify(notices)} (${rounds} checks)`,
+        `redis ${empty ? 'restarted empty' : 'restarted'} ${when}: ${active} active at epoch ${component?.epoch} ${convergedMs} ms after Redis was back, records ${recorded.join('/')}, failovers ${JSON.stringify(failovers.map((f) => f.line))}, notices ${JSON.stringify(notices)} (${rounds} checks)`,
       );
       expect(overlaps).toBe(0);
+      expect(convergedMs).toBeLessThan(CONVERGED_WITHIN_MS);
       // Exactly one active: the registry's, the others refuse writes.
       const others = [b, c].filter((m) => m.name !== active);
       for (const m of others) expect(await isWritable(m.port)).toBe(false);
@@ -188,6 +203,11 @@ describe('Redis restarted around a failover', () => {
       if (empty)
         expect(notices).toEqual([expect.stringMatching(/^registry was reset: restored 1 component/)]);
       else expect(notices).toEqual([]);
+      if (when === AFTER) {
+        // The restored registry names the new active, as the instances record: no second failover.
+        expect(notices[0]).toMatch(new RegExp(`active as the instances record: ${active} of shop$`));
+        expect(failovers.filter((f) => f.ok)).toHaveLength(1);
+      }
     },
   );
 });

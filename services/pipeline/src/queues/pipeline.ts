@@ -4,6 +4,7 @@ import type { RedisConfig } from '../config/redis-schema.js';
 import type { Config } from '../config/schema.js';
 import { PipelineError } from '../domain/errors.js';
 import { type PipelineStatus, type ReadStatusOptions, readStatus } from '../registry/read-status.js';
+import type { RecordedEpoch } from '../registry/records.js';
 import { Registry } from '../registry/registry.js';
 import { DEFAULT_PREFIX } from '../registry/registry-keys.js';
 import { type ErrorReporter, reportToStderr } from './error-reporter.js';
@@ -79,6 +80,8 @@ export interface RegistryRestore {
   readonly components: number;
   /** The highest epoch among them. */
   readonly epoch: number;
+  /** Per component whose active the instances' records named (not the config's), that active. */
+  readonly actives?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -128,7 +131,8 @@ export class Pipeline {
 
   /**
    * Registers the config's components in the registry (live roles and epochs are
-   * kept, see `Registry.registerComponent`; none below `lowestEpochs`) and upserts
+   * kept, see `Registry.registerComponent`; none below `recorded`, whose active it
+   * takes when the registry lost its own) and upserts
    * one export job scheduler per component with its cron and current epoch;
    * schedulers of components no longer in the config are removed; then marks the
    * registry registered. Safe to run at every start, and by several processes at once.
@@ -137,9 +141,16 @@ export class Pipeline {
    */
   async register(
     config: Config,
-    lowestEpochs: Readonly<Record<string, number>> = {},
-  ): Promise<{ epochs: Record<string, number>; marked: boolean }> {
-    const epochs = await this.registry.registerConfig(config, lowestEpochs);
+    recorded: Readonly<Record<string, RecordedEpoch>> = {},
+  ): Promise<{ epochs: Record<string, number>; actives?: Record<string, string>; marked: boolean }> {
+    const registered = await this.registry.registerConfig(config, recorded);
+    const epochs: Record<string, number> = {};
+    const actives: Record<string, string> = {};
+    for (const [name, { epoch, active }] of Object.entries(registered)) {
+      epochs[name] = epoch;
+      const configured = config.components[name]?.instances.find((i) => i.role === 'active')?.name;
+      if (active !== undefined && active !== configured) actives[name] = active;
+    }
     for (const [name, component] of Object.entries(config.components)) {
       await this.upsertSchedule(name, component.schedule);
     }
@@ -147,22 +158,29 @@ export class Pipeline {
     for (const scheduler of await this.exportQueue.getJobSchedulers(0, -1)) {
       if (!wanted.has(scheduler.key)) await this.exportQueue.removeJobScheduler(scheduler.key);
     }
-    return { epochs, marked: await this.registry.markRegistered() };
+    const marked = await this.registry.markRegistered();
+    // `actives`: the components whose active is not the config's (an activation since, or the records').
+    return { epochs, ...(Object.keys(actives).length === 0 ? {} : { actives }), marked };
   }
 
   /**
    * Registers the config again if Redis lost the registry (its marker is gone), with
-   * the epochs `lowestEpochs` reads from outside Redis. Returns what was restored, or
-   * undefined when nothing was lost or another process restored it at the same time.
+   * the epochs (and actives) `recorded` reads from outside Redis. Returns what was
+   * restored, or undefined when nothing was lost or another process restored it at
+   * the same time.
    */
   async restoreIfReset(
     config: Config,
-    lowestEpochs: () => Promise<Readonly<Record<string, number>>>,
+    recorded: () => Promise<Readonly<Record<string, RecordedEpoch>>>,
   ): Promise<RegistryRestore | undefined> {
     if (await this.registry.isRegistered()) return undefined;
-    const { epochs, marked } = await this.register(config, await lowestEpochs());
+    const { epochs, actives, marked } = await this.register(config, await recorded());
     if (!marked) return undefined;
-    return { components: Object.keys(epochs).length, epoch: Math.max(1, ...Object.values(epochs)) };
+    return {
+      components: Object.keys(epochs).length,
+      epoch: Math.max(1, ...Object.values(epochs)),
+      ...(actives === undefined ? {} : { actives }),
+    };
   }
 
   /**

@@ -1,12 +1,17 @@
 import type { Config } from '../config/schema.js';
+import type { RecordedEpoch } from '../registry/records.js';
 import { type PeriodicTask, startPeriodicTask } from './periodic-task.js';
 import type { Pipeline, RegistryRestore } from './pipeline.js';
 
 export interface RegistryGuardOptions {
   /** How often the registry's marker is checked besides each reconnection, in ms. Default: 10 000. */
   readonly intervalMs?: number;
-  /** The highest epoch of each component recorded outside Redis. Default: none (1). */
-  readonly lowestEpochs?: () => Promise<Readonly<Record<string, number>>>;
+  /**
+   * The highest epoch of each component recorded outside Redis (the archive, the
+   * instances' epoch records) and the active those records name at it. Default: none
+   * (epoch 1, the config's active).
+   */
+  readonly lowestEpochs?: () => Promise<Readonly<Record<string, RecordedEpoch>>>;
   /** Told what was restored, once per restoration. */
   readonly onRestored: (restore: RegistryRestore) => void;
   readonly onError: (error: Error) => void;
@@ -17,7 +22,8 @@ export interface RegistryGuardOptions {
  * and one restarted empty (no persistence) forgets every component and job scheduler:
  * nothing would be exported again. Whenever the connection is ready again, and every
  * `intervalMs` for a Redis that lost its data without dropping the connection, the
- * guard restores the registry from the config (`Pipeline.restoreIfReset`).
+ * guard restores the registry from the config (`Pipeline.restoreIfReset`), at the
+ * epoch and with the active that `lowestEpochs` reads from outside Redis.
  */
 export function guardRegistry(
   pipeline: Pipeline,
@@ -67,5 +73,9 @@ export function guardRegistry(
 /** The line a process logs when it restored the registry. */
 export function describeRestore(restore: RegistryRestore): string {
   const components = `${restore.components} component${restore.components === 1 ? '' : 's'}`;
-  return `registry was reset: restored ${components} from the config, epoch ${restore.epoch}`;
+  const actives = Object.entries(restore.actives ?? {}).map(
+    ([component, active]) => `${active} of ${component}`,
+  );
+  const recorded = actives.length === 0 ? '' : `; active as the instances record: ${actives.join(', ')}`;
+  return `registry was reset: restored ${components} from the config, epoch ${restore.epoch}${recorded}`;
 }

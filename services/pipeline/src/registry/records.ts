@@ -192,3 +192,11 @@ export interface ActivationRecord {
   /** Bytes of the former active's WAL the new one never received, when known. */
   readonly lostBytes?: number;
 }
+
+/**
+ * What is recorded of a component outside Redis, which a registry restored after Redis
+ * lost it must not fall behind: the highest epoch (the instances' epoch records, the
+ * archive's snapshots) and, when the instances' records know it, the instance they
+ * name active at that epoch. A bare number is an epoch with no active known.
+ */
+export type RecordedEpoch = number | { readonly epoch: number; readonly active?: string };

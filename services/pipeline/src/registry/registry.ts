@@ -19,6 +19,7 @@ import type {
   FailureRecord,
   FallbackState,
   InstanceRecord,
+  RecordedEpoch,
   SnapshotHealth,
   SnapshotRecord,
   WalGap,
@@ -172,17 +173,17 @@ export class Registry {
 
   /**
    * Registers every component of the config (see `registerComponent`), none at an
-   * epoch below `lowestEpochs[name]`. Returns each component's epoch.
+   * epoch below `recorded[name]`. Returns each component's epoch and active.
    */
   async registerConfig(
     config: Config,
-    lowestEpochs: Readonly<Record<string, number>> = {},
-  ): Promise<Record<string, number>> {
-    const epochs: Record<string, number> = {};
+    recorded: Readonly<Record<string, RecordedEpoch>> = {},
+  ): Promise<Record<string, { epoch: number; active?: string }>> {
+    const registered: Record<string, { epoch: number; active?: string }> = {};
     for (const [name, component] of Object.entries(config.components)) {
-      epochs[name] = (await this.registerComponent(name, component, lowestEpochs[name])).epoch;
+      registered[name] = await this.registerComponent(name, component, recorded[name]);
     }
-    return epochs;
+    return registered;
   }
 
   /**
@@ -204,15 +205,20 @@ export class Registry {
    * Registers a component and its instances. The first registration takes the
    * config's initial roles at epoch 1; later ones (restarts) only refresh what the
    * config owns (host, port, data directory, priority, schedule, outbox) and never
-   * the live role or epoch, except to raise the epoch to `lowestEpoch`: the highest
+   * the live role or epoch, except to raise the epoch to `recorded`: the highest
    * epoch recorded outside Redis, which a registry restored after a reset must not fall below.
+   * When `recorded` names the active the instances record at that epoch, a registry
+   * registered anew (restored) or raised to it takes that active rather than the
+   * config's (scripts.ts REGISTER_COMPONENT).
    */
   async registerComponent(
     name: string,
     component: ComponentConfig,
-    lowestEpoch = 1,
+    recorded: RecordedEpoch = 1,
   ): Promise<{ epoch: number; active?: string }> {
     const instances = component.instances;
+    const lowestEpoch = typeof recorded === 'number' ? recorded : recorded.epoch;
+    const recordedActive = typeof recorded === 'number' ? '' : (recorded.active ?? '');
     const result = (await this.script(
       'pullbackRegisterComponent',
       [
@@ -228,6 +234,7 @@ export class Registry {
         component.outbox,
         new Date().toISOString(),
         lowestEpoch,
+        recordedActive,
         ...instances.map((instance) =>
           JSON.stringify({
             name: instance.name,

@@ -13,34 +13,57 @@
  * the highest epoch recorded outside Redis (a registry restored after Redis lost
  * it must not hand out an epoch that was already used).
  *
+ * ARGV[7] names the instance the instances' own records make active at that epoch
+ * (their agents' epoch.json), or is ''. When the component is new (registered again
+ * after Redis lost it) or its epoch was below ARGV[6] (behind what the instances
+ * recorded: Redis lost its newest writes), that instance is the active and every
+ * other one a fallback, all at the epoch, instead of the config's initial roles: an
+ * activation since the config was written is not undone.
+ *
  * KEYS[1] components SET    KEYS[2] component HASH    KEYS[3] instances SET
- * KEYS[4..] one instance HASH per instance, in the order of ARGV[7..]
+ * KEYS[4..] one instance HASH per instance, in the order of ARGV[8..]
  * ARGV[1] component name    ARGV[2] recipe    ARGV[3] schedule    ARGV[4] outbox
  * ARGV[5] now (ISO 8601)    ARGV[6] the lowest epoch allowed (1 when nothing is recorded)
- * ARGV[7..] per instance: JSON {name, role, host, port, dataDir, priority}
+ * ARGV[7] the recorded active ('' when none)
+ * ARGV[8..] per instance: JSON {name, role, host, port, dataDir, priority}
  * Returns {epoch, active ('' when none), 1 if the component was new else 0}.
  */
 export const REGISTER_COMPONENT = `
 local componentKey = KEYS[2]
 local lowest = math.max(1, tonumber(ARGV[6]))
 local isNew = redis.call('HSETNX', componentKey, 'epoch', lowest)
+local raised = false
 if isNew == 1 then
   redis.call('HSET', componentKey, 'createdAt', ARGV[5], 'active', '')
 elseif tonumber(redis.call('HGET', componentKey, 'epoch')) < lowest then
   redis.call('HSET', componentKey, 'epoch', lowest)
+  raised = true
 end
 redis.call('HSET', componentKey, 'recipe', ARGV[2], 'schedule', ARGV[3], 'outbox', ARGV[4])
 redis.call('SADD', KEYS[1], ARGV[1])
 local epoch = redis.call('HGET', componentKey, 'epoch')
-for i = 7, #ARGV do
+local recordedActive = ''
+if ARGV[7] ~= '' and (isNew == 1 or raised) then
+  for i = 8, #ARGV do
+    if cjson.decode(ARGV[i]).name == ARGV[7] then recordedActive = ARGV[7] end
+  end
+end
+if recordedActive ~= '' then redis.call('HSET', componentKey, 'active', recordedActive) end
+for i = 8, #ARGV do
   local instance = cjson.decode(ARGV[i])
-  local key = KEYS[i - 3]
+  local key = KEYS[i - 4]
   redis.call('SADD', KEYS[3], instance.name)
-  local role = 'fallback'
-  if isNew == 1 then role = instance.role end
-  if redis.call('HSETNX', key, 'role', role) == 1 then
-    redis.call('HSET', key, 'epoch', epoch)
-    if role == 'active' then redis.call('HSET', componentKey, 'active', instance.name) end
+  if recordedActive ~= '' then
+    local role = 'fallback'
+    if instance.name == recordedActive then role = 'active' end
+    redis.call('HSET', key, 'role', role, 'epoch', epoch)
+  else
+    local role = 'fallback'
+    if isNew == 1 then role = instance.role end
+    if redis.call('HSETNX', key, 'role', role) == 1 then
+      redis.call('HSET', key, 'epoch', epoch)
+      if role == 'active' then redis.call('HSET', componentKey, 'active', instance.name) end
+    end
   end
   redis.call('HSET', key, 'component', ARGV[1], 'host', instance.host, 'port', instance.port,
     'dataDir', instance.dataDir, 'priority', instance.priority)
