@@ -103,6 +103,7 @@ components:
         {
           ok: false,
           line: 'failover of shop: cannot activate shop-b of shop: election-1 no longer leads the election: the lease was lost',
+          epoch: 2,
         },
       ]);
       expect(election.leads()).toBe(false);
