@@ -3,8 +3,8 @@ import { type RedisServer, startRedis, waitFor } from '@pullback/harness';
 import { ELECTION_SETTING_DEFAULTS } from '@pullback/pipeline';
 import { query } from '@pullback/recipe-postgres';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type FailoverOutcome, startElection } from '../src/index.js';
-import { type ElectionWorld, electionWorld, waitLong, watchWritable } from './election-world.js';
+import { AgentClient, type FailoverOutcome, startElection } from '../src/index.js';
+import { AGENT_TOKEN, type ElectionWorld, electionWorld, waitLong, watchWritable } from './election-world.js';
 
 let redis: RedisServer;
 let world: ElectionWorld | undefined;
@@ -22,13 +22,20 @@ afterEach(async () => {
 }, 120_000);
 
 const { activeLeaseMs, failsafeMs, failoverDelayMs, leaderLeaseMs } = ELECTION_SETTING_DEFAULTS;
-/** Redis away this long: six leases and failsafe promises, and a failover delay, over (20 s with the defaults). */
-const OUTAGE_MS = 6 * Math.max(activeLeaseMs, failsafeMs, leaderLeaseMs) + failoverDelayMs;
+/** Redis away for a minute (issue 11, "Done means"): twenty leases and failsafe promises with the defaults. */
+const OUTAGE_MS = 60_000;
+/**
+ * The longest the active may go without an acknowledged write while Redis is away:
+ * under a lease, so a demotion (or a stall as long as one) cannot hide between writes.
+ */
+const LONGEST_GAP_MS = Math.max(activeLeaseMs, failsafeMs, leaderLeaseMs) + failoverDelayMs;
 
-/** Writes to `port` in a loop until stopped; counts the writes acknowledged and refused. */
-function writeInLoop(port: number): { stop(): Promise<{ written: number; refused: string[] }> } {
+/** Writes to `port` in a loop until stopped; counts the writes refused, and when each was acknowledged. */
+function writeInLoop(port: number): {
+  stop(): Promise<{ written: number; acknowledgedAt: number[]; refused: string[] }>;
+} {
   let stopped = false;
-  let written = 0;
+  const acknowledgedAt: number[] = [];
   const refused: string[] = [];
   const loop = (async () => {
     while (!stopped) {
@@ -36,7 +43,7 @@ function writeInLoop(port: number): { stop(): Promise<{ written: number; refused
         statementTimeoutMs: 3000,
         signal: AbortSignal.timeout(5000),
       }).then(
-        () => written++,
+        () => acknowledgedAt.push(Date.now()),
         (error: Error) => refused.push(error.message),
       );
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -46,9 +53,15 @@ function writeInLoop(port: number): { stop(): Promise<{ written: number; refused
     stop: async () => {
       stopped = true;
       await loop;
-      return { written, refused };
+      return { written: acknowledgedAt.length, acknowledgedAt, refused };
     },
   };
+}
+
+/** The times between acknowledged writes from `from` to `to`, both ends counted. */
+function gapsOf(acknowledgedAt: readonly number[], from: number, to: number): number[] {
+  const during = [from, ...acknowledgedAt.filter((at) => at > from && at < to), to];
+  return during.slice(1).map((at, i) => at - (during[i] as number));
 }
 
 /** The agent's `/primary` status now: 200 only on the active holding permission. */
@@ -61,8 +74,8 @@ async function primaryStatus(agentPort: number): Promise<number> {
 }
 
 describe('Redis stopped with every server healthy', () => {
-  it(`Redis stopped for ${OUTAGE_MS / 1000} s (many leases): no failover, the active keeps taking writes on its failsafe promises, then takes its lease again`, {
-    timeout: 240_000,
+  it(`Redis stopped for ${OUTAGE_MS / 1000} s (a minute, many leases): no failover, the active keeps taking writes throughout on its failsafe promises, then takes its lease again at the same epoch`, {
+    timeout: 300_000,
   }, async () => {
     const w = await electionWorld(redis, 'election-redis-down');
     world = w;
@@ -87,6 +100,12 @@ describe('Redis stopped with every server healthy', () => {
       election.leads() && verdicts.at(-1)?.state === 'healthy' ? true : undefined,
     );
 
+    const agents = new AgentClient({ agentToken: AGENT_TOKEN });
+    const epochRecords = () =>
+      Promise.all(
+        [a, b, c].map((m) => agents.epoch({ instance: m.name, url: `http://127.0.0.1:${m.agentPort}` })),
+      );
+    const recordsBefore = await epochRecords();
     const writable = watchWritable([a.port, b.port, c.port]);
     const writes = writeInLoop(a.port);
     const primaryAnswers = new Map<number, number>();
@@ -106,6 +125,7 @@ describe('Redis stopped with every server healthy', () => {
     // The leader stopped leading once it could not renew: no election meanwhile.
     expect(election.leads()).toBe(false);
     const seenBefore = verdicts.length;
+    const upAt = Date.now();
     await redis.resume();
 
     await waitLong("shop-a's agent takes its lease again", async () =>
@@ -119,12 +139,17 @@ describe('Redis stopped with every server healthy', () => {
     const { rounds, overlaps } = await writable.stop();
     const outage = await writes.stop();
     console.log(
-      `redis down ${OUTAGE_MS} ms: ${outage.written} writes on shop-a (outage and lease taken again), ${outage.refused.length} refused, /primary answers ${JSON.stringify(Object.fromEntries(primaryAnswers))}, ${rounds} writability checks`,
+      `redis down ${OUTAGE_MS} ms: ${outage.written} writes on shop-a (outage and lease taken again), longest gap ${Math.max(...gapsOf(outage.acknowledgedAt, downAt, upAt))} ms, ${outage.refused.length} refused, /primary answers ${JSON.stringify(Object.fromEntries(primaryAnswers))}, ${rounds} writability checks`,
     );
 
     expect(overlaps).toBe(0);
     expect(outage.refused).toEqual([]);
     expect(outage.written).toBeGreaterThan(OUTAGE_MS / 1000);
+    // Writes acknowledged through the whole minute: no gap as long as a lease, at its start, inside or at its end.
+    expect(Math.max(...gapsOf(outage.acknowledgedAt, downAt, upAt))).toBeLessThan(LONGEST_GAP_MS);
+    // No epoch recorded on any instance meanwhile either (a record made again would have a new time).
+    expect(recordsBefore[0]).toMatchObject({ epoch: 1, active: 'shop-a' });
+    expect(await epochRecords()).toEqual(recordsBefore);
     expect([...primaryAnswers.keys()]).toEqual([200]);
     expect(verdicts.filter((verdict) => verdict.state === 'failed')).toEqual([]);
     expect(failovers).toEqual([]);
