@@ -84,6 +84,7 @@ describe('a manual --activate racing an automatic one', () => {
         {
           ok: false,
           line: expect.stringMatching(/^failover of shop: cannot activate shop-b of shop: [^\n]+$/),
+          epoch: 2,
         },
       ]);
       expect(election.failovers).toHaveLength(1);
@@ -92,6 +93,72 @@ describe('a manual --activate racing an automatic one', () => {
         expect.objectContaining({ epoch: 3, from: 'shop-a', to: 'shop-c', by: 'cli' }),
       ]);
       expect(await isWritable(b.port)).toBe(false);
+    } finally {
+      await writable.stop();
+    }
+  });
+
+  it('import shop-c --activate --force held at its fence past the grace, the election then fails shop-a over to shop-b: the later epoch (the election) succeeds, the manual one is refused in one line, never two writable', async () => {
+    gateDir = await scratchDir('election-manual-race-gate');
+    const gate = join(gateDir.path, 'open');
+    world = await readyWorld(redis, 'election-manual-race-lost', {
+      fence: `while [ ! -e ${gate} ]; do sleep 0.05; done`,
+    });
+    const w = world;
+    const { a, b, c } = w.members;
+    const registry = w.pipeline.registry;
+    const writable = watchWritable([a.port, b.port, c.port]);
+    try {
+      await killActiveHost(w);
+      // The user activates shop-c first: its epoch taken (2), it waits at the fence.
+      const manual = spawnCli(['import', 'shop-c', '--activate', '--force', '--config', w.configPath]);
+      processes.push(manual);
+      await waitLong('the manual activation has taken its epoch', async () =>
+        (await registry.component('shop'))?.epoch === 2 ? true : undefined,
+      );
+      // Then the election starts leading: it holds off while that activation is under way,
+      // for its grace (shortened here), then takes the manual one for dead and fails shop-a over.
+      const election = await inProcessElection(w, 'election-1', { activationGraceMs: 1000 });
+      elections.push(election.running);
+      await waitLong('the election has taken its epoch', async () =>
+        (await registry.component('shop'))?.epoch === 3 ? true : undefined,
+      );
+      expect(manual.child.exitCode).toBeNull();
+      expect(election.failovers).toEqual([]);
+      await writeFile(gate, '');
+      const code = await manual.exited;
+      await waitLong('the failover done', async () => (election.failovers.length > 0 ? true : undefined));
+      await waitLong('shop-b takes writes', async () => ((await isWritable(b.port)) ? true : undefined));
+      const seen = election.verdicts.length;
+      await waitLong('the election sees shop-b healthy a few times', async () =>
+        election.verdicts.slice(seen).filter((verdict) => verdict.state === 'healthy').length >= 3
+          ? true
+          : undefined,
+      );
+      const { rounds, overlaps } = await writable.stop();
+      const output = manual.output();
+      console.log(
+        `manual --activate race, the election winning: ${rounds} writability rounds; the CLI said: ${output}the election said: ${election.failovers[0]?.line}\nthe agents said: ${w.agentLines.join('\n')}`,
+      );
+      expect(overlaps).toBe(0);
+      // The later epoch wins: the election's.
+      expect(election.failovers).toEqual([
+        {
+          ok: true,
+          to: 'shop-b',
+          epoch: 3,
+          line: expect.stringMatching(/^failover of shop: shop-a failed, shop-b is the active at epoch 3; /),
+        },
+      ]);
+      // The user's is refused in one clear line, naming the instance and why.
+      expect(code).toBe(1);
+      expect(output).toMatch(/^pullback: cannot activate shop-c of shop: [^\n]+\n$/);
+      expect(await registry.component('shop')).toMatchObject({ active: 'shop-b', epoch: 3 });
+      // One activation happened.
+      expect(await registry.activations('shop')).toEqual([
+        expect.objectContaining({ epoch: 3, from: 'shop-a', to: 'shop-b', by: 'election-1' }),
+      ]);
+      expect(await isWritable(c.port)).toBe(false);
     } finally {
       await writable.stop();
     }

@@ -2,18 +2,23 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Verdict } from '@pullback/election';
 import type { RedisServer } from '@pullback/harness';
-import { type FailoverOutcome, startElection } from '../src/index.js';
+import { type ElectionOptions, type FailoverOutcome, startElection } from '../src/index.js';
 import { type ElectionWorld, electionWorld, type WorldOptions, waitLong } from './election-world.js';
 
 /** The built CLI, run as its own process where a test needs one (SIGSTOP, a user's command). */
 export const CLI_MAIN = fileURLToPath(new URL('../../../services/cli/dist/main.js', import.meta.url));
 
 /** An election worker in this process whose verdicts and failovers are kept for the test. */
-export async function inProcessElection(w: ElectionWorld, holder: string) {
+export async function inProcessElection(
+  w: ElectionWorld,
+  holder: string,
+  options: Pick<ElectionOptions, 'activationGraceMs'> = {},
+) {
   const verdicts: Verdict[] = [];
   const failovers: FailoverOutcome[] = [];
   const lines: string[] = [];
   const running = await startElection(w.config, {
+    ...options,
     pipeline: w.pipeline,
     holder,
     onObservation: (_component, _observation, verdict) => verdicts.push(verdict),
