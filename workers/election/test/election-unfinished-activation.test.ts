@@ -1,0 +1,87 @@
+import { type RedisServer, startRedis } from '@pullback/harness';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AgentClient, type RunningElection } from '../src/index.js';
+import { AGENT_TOKEN, type ElectionWorld, isWritable, waitLong, watchWritable } from './election-world.js';
+import { inProcessElection, killActiveHost, readyWorld } from './race-helpers.js';
+
+let redis: RedisServer;
+let world: ElectionWorld | undefined;
+const elections: RunningElection[] = [];
+
+beforeEach(async () => {
+  redis = await startRedis();
+}, 120_000);
+
+afterEach(async () => {
+  for (const election of elections.splice(0)) await election.close();
+  await world?.close();
+  world = undefined;
+  await redis?.stop();
+}, 120_000);
+
+describe('an activation cut short before its promotion', () => {
+  it('the registry naming a standby active at its recorded epoch: the election finishes that activation at the same epoch, never two writable', async () => {
+    const w = await readyWorld(redis, 'election-unfinished');
+    world = w;
+    const { a, b, c } = w.members;
+    const registry = w.pipeline.registry;
+    const writable = watchWritable([a.port, b.port, c.port]);
+    try {
+      await killActiveHost(w);
+      // As after Redis lost its data: no lease (here, shop-a's ran out).
+      await waitLong("shop-a's lease lapsed", async () =>
+        (await registry.activeLease('shop')) === undefined ? true : undefined,
+      );
+      // What a registry restored from the instances' records says after an activation that
+      // recorded epoch 2 naming shop-b on the agents and was cut short before promoting it.
+      const epoch = await registry.takeEpoch('shop', 1);
+      const agents = new AgentClient({ agentToken: AGENT_TOKEN });
+      for (const m of [b, c]) {
+        expect(
+          await agents.recordEpoch(
+            { instance: m.name, url: `http://127.0.0.1:${m.agentPort}` },
+            epoch,
+            'shop-b',
+          ),
+        ).toEqual({ outcome: 'accepted' });
+      }
+      expect(await registry.setActive('shop', 'shop-b', epoch)).toMatchObject({ ok: true });
+      await waitLong("shop-b's agent holds the lease at the recorded epoch", async () =>
+        (await registry.activeLease('shop'))?.instance === 'shop-b' ? true : undefined,
+      );
+      expect(await isWritable(b.port)).toBe(false);
+
+      const election = await inProcessElection(w, 'election-1');
+      elections.push(election.running);
+      await waitLong('the activation finished', async () =>
+        election.failovers.length > 0 ? true : undefined,
+      );
+      await waitLong('shop-b takes writes', async () => ((await isWritable(b.port)) ? true : undefined));
+      const { overlaps } = await writable.stop();
+      expect(overlaps).toBe(0);
+      expect(election.failovers).toEqual([
+        {
+          ok: true,
+          to: 'shop-b',
+          epoch,
+          line: expect.stringMatching(
+            /^activation of shop finished: shop-b is the active at epoch 2, as the instances record/,
+          ),
+        },
+      ]);
+      expect(await registry.component('shop')).toMatchObject({ active: 'shop-b', epoch });
+      expect(await registry.activations('shop')).toEqual([
+        expect.objectContaining({
+          epoch,
+          to: 'shop-b',
+          reason: 'finishing an activation cut short before its promotion',
+          by: 'election-1',
+        }),
+      ]);
+      expect(await isWritable(c.port)).toBe(false);
+      expect(await isWritable(a.port)).toBe(false);
+    } finally {
+      await writable.stop();
+    }
+  });
+});
