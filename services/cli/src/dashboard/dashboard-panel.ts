@@ -20,7 +20,17 @@ export function renderPanel(data: DashboardData): Html {
   }</p>
 ${data.statusError === undefined ? '' : html`<p class="alert" role="alert">${data.statusError}</p>`}
 ${data.archiveError === undefined ? '' : html`<p class="alert" role="alert">${data.archiveError}</p>`}
-${status === null ? '' : renderStatus(status, data, now)}`;
+${status === null ? renderTimelinesOnly(data) : renderStatus(status, data, now)}`;
+}
+
+/** Without the registry, what the archive still tells: each component's snapshots. */
+function renderTimelinesOnly(data: DashboardData): Html {
+  return html`${Object.entries(data.timelines).map(
+    ([name, timeline]) => html`<section class="component" data-component="${name}">
+<h2>${name}</h2>
+${renderTimeline(timeline, true)}
+</section>`,
+  )}`;
 }
 
 function renderStatus(status: FullStatus, data: DashboardData, now: number): Html {
@@ -47,7 +57,7 @@ function renderComponent(
   }${component.connectionString === undefined ? '' : html`; connect <code>${component.connectionString}</code>`}</p>
 ${renderInstances(component)}
 ${wal.length === 0 ? '' : html`<pre class="wal">${wal.join('\n')}</pre>`}
-${renderTimeline(component, timeline)}
+${renderTimeline(timeline, component.lastSnapshot !== undefined)}
 ${renderJobs(component, status, now)}
 ${renderActivations(component)}
 </section>`;
@@ -86,7 +96,7 @@ function activeCondition(component: ComponentStatus, instance: InstanceStatus): 
   return 'active';
 }
 
-function renderTimeline(component: ComponentStatus, timeline: ComponentTimeline | undefined): Html {
+function renderTimeline(timeline: ComponentTimeline | undefined, anySnapshot: boolean): Html {
   const restorable = timeline?.restorable;
   return html`<h3>Snapshots</h3>
 ${
@@ -102,7 +112,7 @@ ${
 }
 ${
   timeline === undefined || timeline.snapshots.length === 0
-    ? html`<p>${component.lastSnapshot === undefined ? 'none yet' : 'not listed yet'}</p>`
+    ? html`<p>${anySnapshot ? 'not listed yet' : 'none yet'}</p>`
     : html`<table class="snapshots"><thead><tr><th>time</th><th>snapshot</th><th>kind</th><th>size</th><th>new</th><th>proven</th></tr></thead><tbody>
 ${timeline.snapshots.map(snapshotRow)}
 </tbody></table>${timeline.older === 0 ? '' : html`<p>and ${timeline.older} older</p>`}`
