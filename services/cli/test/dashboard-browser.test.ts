@@ -174,6 +174,14 @@ describe('pullback dashboard in a real browser', () => {
     expect(snapshotCells[1]).toBe(snapshotId!.slice(0, 12));
     expect(snapshotCells[3]).toMatch(/^\d+(\.\d)? (KiB|MiB|GiB)$/);
     expect(snapshotCells[5]).toMatch(/^(not yet|yes, .+)$/);
+    // The cycle's jobs, from BullMQ's lists of ended jobs (an `export --now` job is removed once done).
+    const jobs = await shop.locator('table.recent-jobs tbody tr').allTextContents();
+    for (const queue of ['pull', 'import.shop-b', 'import.shop-c']) {
+      expect(
+        jobs.some((text) => text.includes(`${queue} `) && text.includes('done')),
+        `${queue} in ${jobs}`,
+      ).toBe(true);
+    }
 
     // shop-c's server stops; its import worker reports it, and the page shows it without a reload.
     await stopServer({ dataDir: fallbackDirs[1]! });

@@ -2,6 +2,7 @@ import type { Archive, Snapshot, SnapshotProof } from '@pullback/archive';
 import type { FullStatus, Pipeline } from '@pullback/pipeline';
 import type { PointRange } from '../point-in-time/restorable-range.js';
 import { readSnapshotTimeline, type SnapshotTimeline } from '../snapshot-timeline.js';
+import { type RecentJob, readRecentJobs } from './recent-jobs.js';
 import { redactSecrets } from './secret-redactor.js';
 
 /**
@@ -14,6 +15,8 @@ export interface DashboardData {
   /** The registry and queues; null when Redis did not answer (`statusError` says why). */
   readonly status: FullStatus | null;
   readonly statusError?: string;
+  /** Per component, the newest jobs that ended (BullMQ's completed and failed lists). */
+  readonly recentJobs: Readonly<Record<string, readonly RecentJob[]>>;
   /** Per component, from the archive; empty until the archive was read once. */
   readonly timelines: Readonly<Record<string, ComponentTimeline>>;
   /** When the archive was last read; null before the first read ended. */
@@ -68,7 +71,9 @@ export interface DashboardSourceOptions {
 export class DashboardSource {
   private readonly answerWithinMs: number;
   private readonly archiveMaxAgeMs: number;
-  private statusRead: Promise<FullStatus> | undefined;
+  private statusRead:
+    | Promise<{ status: FullStatus; recentJobs: Record<string, readonly RecentJob[]> }>
+    | undefined;
   private archiveRead: Promise<void> | undefined;
   private timeline:
     | { readonly data: Record<string, ComponentTimeline>; readonly at: number; readonly seen: string }
@@ -83,16 +88,17 @@ export class DashboardSource {
 
   async read(): Promise<DashboardData> {
     let status: FullStatus | null = null;
+    let recentJobs: Record<string, readonly RecentJob[]> = {};
     let statusError: string | undefined;
     try {
-      this.statusRead ??= this.options.pipeline.readStatus().finally(() => {
+      this.statusRead ??= this.readRegistry().finally(() => {
         this.statusRead = undefined;
       });
-      status = await within(
+      ({ status, recentJobs } = await within(
         this.statusRead,
         this.answerWithinMs,
         `redis did not answer within ${this.answerWithinMs / 1000} s`,
-      );
+      ));
     } catch (error) {
       statusError = `cannot read the registry: ${messageOf(error)}`;
     }
@@ -109,6 +115,7 @@ export class DashboardSource {
       at: new Date().toISOString(),
       status,
       ...(statusError === undefined ? {} : { statusError }),
+      recentJobs,
       timelines: this.timeline?.data ?? {},
       archiveReadAt: this.timeline === undefined ? null : new Date(this.timeline.at).toISOString(),
       ...(this.archiveError === undefined
@@ -121,6 +128,14 @@ export class DashboardSource {
   /** Stops a listing of the archive under way. */
   close(): void {
     this.closed.abort();
+  }
+
+  private async readRegistry(): Promise<{
+    status: FullStatus;
+    recentJobs: Record<string, readonly RecentJob[]>;
+  }> {
+    const status = await this.options.pipeline.readStatus();
+    return { status, recentJobs: await readRecentJobs(this.options.pipeline, status) };
   }
 
   private readArchive(seen: string): Promise<void> {

@@ -1,10 +1,11 @@
 import type { ComponentStatus, FullStatus, InstanceStatus } from '@pullback/pipeline';
 import { activationText, agentText, leaderLine } from '../election-status-view.js';
 import { formatBytes } from '../progress-display.js';
-import { ago, clock, fallbackBehind, fallbackCondition, fallbackWhy } from '../status-view.js';
+import { ago, clock, duration, fallbackBehind, fallbackCondition, fallbackWhy } from '../status-view.js';
 import { walLines } from '../wal-status-view.js';
 import type { ComponentTimeline, DashboardData, TimelineSnapshot } from './dashboard-data.js';
 import { type Html, html } from './html.js';
+import type { RecentJob } from './recent-jobs.js';
 
 /**
  * The dashboard's changing part, which the page fetches again on every refresh:
@@ -38,14 +39,14 @@ function renderStatus(status: FullStatus, data: DashboardData, now: number): Htm
     return html`<p>no components in the registry: start <code>pullback up</code> with a config that has some</p>`;
   }
   return html`<p>${leaderLine(status)}</p>
-${status.components.map((component) => renderComponent(component, status, data.timelines[component.name], now))}
+${status.components.map((component) => renderComponent(component, status, data, now))}
 ${renderQueues(status)}`;
 }
 
 function renderComponent(
   component: ComponentStatus,
   status: FullStatus,
-  timeline: ComponentTimeline | undefined,
+  data: DashboardData,
   now: number,
 ): Html {
   const lease = component.activeLease;
@@ -57,8 +58,9 @@ function renderComponent(
   }${component.connectionString === undefined ? '' : html`; connect <code>${component.connectionString}</code>`}</p>
 ${renderInstances(component)}
 ${wal.length === 0 ? '' : html`<pre class="wal">${wal.join('\n')}</pre>`}
-${renderTimeline(timeline, component.lastSnapshot !== undefined)}
+${renderTimeline(data.timelines[component.name], component.lastSnapshot !== undefined)}
 ${renderJobs(component, status, now)}
+${renderRecentJobs(data.recentJobs[component.name] ?? [])}
 ${renderActivations(component)}
 </section>`;
 }
@@ -162,6 +164,18 @@ ${component.failures.map(
 )}
 </tbody></table>`
 }`;
+}
+
+function renderRecentJobs(jobs: readonly RecentJob[]): Html {
+  if (jobs.length === 0) return html``;
+  return html`<table class="recent-jobs"><thead><tr><th>ended</th><th>job</th><th>outcome</th><th>took</th><th>attempts</th></tr></thead><tbody>
+${jobs.map(
+  (job) =>
+    html`<tr${job.state === 'failed' ? html` class="bad"` : ''}><td>${clock(job.finishedAt)}</td><td>${job.queue} <code>${job.jobId}</code></td><td>${
+      job.state === 'failed' ? `failed: ${job.reason ?? 'no reason recorded'}` : 'done'
+    }</td><td>${job.seconds === undefined ? '-' : duration(job.seconds)}</td><td>${job.attempts}</td></tr>`,
+)}
+</tbody></table>`;
 }
 
 function renderActivations(component: ComponentStatus): Html {
