@@ -41,7 +41,8 @@ export function redactSecrets<T>(value: T, secrets: readonly string[]): T {
   return redactDeep(value, redactText) as T;
 }
 
-const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi;
+// A URL in a sentence: punctuation right after it belongs to the sentence.
+const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]*[^\s"'<>,.;:)\]]/gi;
 
 function redactDeep(value: unknown, redactText: (text: string) => string): unknown {
   if (typeof value === 'string') return redactText(value);
