@@ -79,7 +79,7 @@ export class DashboardSource {
     | { readonly data: Record<string, ComponentTimeline>; readonly at: number; readonly seen: string }
     | undefined;
   private archiveError: string | undefined;
-  private closed = new AbortController();
+  private readonly closed = new AbortController();
 
   constructor(private readonly options: DashboardSourceOptions) {
     this.answerWithinMs = options.answerWithinMs ?? 5_000;
