@@ -174,6 +174,13 @@ describe('pullback dashboard in a real browser', () => {
     expect(snapshotCells[1]).toBe(snapshotId!.slice(0, 12));
     expect(snapshotCells[3]).toMatch(/^\d+(\.\d)? (KiB|MiB|GiB)$/);
     expect(snapshotCells[5]).toMatch(/^(not yet|yes, .+)$/);
+    // The WAL the receiver archived since the snapshot: the archive is listed again within a minute.
+    await shop
+      .locator('p.restorable', {
+        hasText:
+          /^restorable to any moment from \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ to \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ/,
+      })
+      .waitFor({ timeout: 120_000 });
     // The cycle's jobs, from BullMQ's lists of ended jobs (an `export --now` job is removed once done).
     const jobs = await shop.locator('table.recent-jobs tbody tr').allTextContents();
     for (const queue of ['pull', 'import.shop-b', 'import.shop-c']) {
