@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Pullback's demo and tests need on a Debian machine that has Node.js:
-# PostgreSQL, redis-server, redis-sentinel and pgbouncer from Debian's packages when missing,
+# PostgreSQL, redis-server, redis-sentinel, pgbouncer and chromium from Debian's packages when missing,
 # the npm packages from the lockfile, and a build of every workspace. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,8 @@ command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missi
 command -v redis-sentinel >/dev/null 2>&1 || [ -x /usr/bin/redis-sentinel ] || missing+=(redis-sentinel)
 # The PgBouncer hook's test runs a real pgbouncer (test/harness/src/pgbouncer.ts).
 [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+# The dashboard's browser test drives Debian's chromium headless (services/cli/test/dashboard-browser.test.ts).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   sudo_if_needed apt-get update -qq

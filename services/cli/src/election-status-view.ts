@@ -48,7 +48,7 @@ export function activationLines(component: ComponentStatus): string[] {
   return component.activations.map((activation) => `  activation     ${activationText(activation)}`);
 }
 
-function agentText(instance: InstanceStatus): string {
+export function agentText(instance: InstanceStatus): string {
   const agent = instance.agent;
   if (agent === null) return 'no agent';
   const said = `${agent.role} at epoch ${agent.epoch}, server ${agent.serverRunning ? 'running' : 'not running'}`;
@@ -57,7 +57,7 @@ function agentText(instance: InstanceStatus): string {
     : `agent on ${agent.holder}, ${seconds(agent.ageMs)} ago: ${said}`;
 }
 
-function activationText(activation: ActivationRecord): string {
+export function activationText(activation: ActivationRecord): string {
   const lost =
     activation.lostBytes === undefined
       ? ''

@@ -66,6 +66,11 @@ export function parseCount(text: string): number {
   return parseInteger(text, 0, Number.MAX_SAFE_INTEGER, 'expected a whole number (0 or more)');
 }
 
+/** Whole seconds ≥ 1, for refresh intervals such as `--interval 5`. */
+export function parseSeconds(text: string): number {
+  return parseInteger(text, 1, 86_400, 'expected a whole number of seconds (1-86400)');
+}
+
 export function parsePort(text: string): number {
   return parseInteger(text, 1, 65535, 'expected a TCP port number (1-65535)');
 }

@@ -16,5 +16,10 @@ export async function ensurePortFree(port: number, host = '127.0.0.1'): Promise<
     server.listen({ port, host, exclusive: true }, () => resolve(true));
   });
   if (free) await new Promise<void>((resolve) => server.close(() => resolve()));
-  else throw new CliError(`port ${port} is in use on ${host}; HINT: choose another --port`);
+  else throw portInUse(port, host);
+}
+
+/** The one line for a port something else listens on (`restore --start`, `dashboard`). */
+export function portInUse(port: number, host: string): CliError {
+  return new CliError(`port ${port} is in use on ${host}; HINT: choose another --port`);
 }

@@ -2,6 +2,7 @@ import { Command, type CommanderError, type CommandUnknownOpts } from '@commande
 import { registerArchiveCommands } from './commands/archive.js';
 import { registerBackupCommands } from './commands/backup.js';
 import { registerConfigCommands } from './commands/config.js';
+import { registerDashboardCommand } from './commands/dashboard.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerExportCommand } from './commands/export.js';
 import { registerForgetCommand } from './commands/forget.js';
@@ -87,6 +88,7 @@ export function createProgram(context: CommandContext): Command {
   registerImportCommand(program, context);
   registerSwitchoverCommand(program, context);
   registerStatusCommand(program, context);
+  registerDashboardCommand(program, context);
   program.commandsGroup('Other:');
   registerConfigCommands(program, context);
   registerDemoCommand(program, context);

@@ -87,28 +87,47 @@ function renderComponent(component: ComponentStatus, status: FullStatus, now: nu
   return `${lines.join('\n')}\n`;
 }
 
+/** A fallback's state in one word, as `status` and the dashboard show it. */
+export function fallbackCondition(instance: InstanceStatus): 'unknown' | 'healthy' | 'unhealthy' | 'down' {
+  const state = instance.state;
+  return state === undefined ? 'unknown' : state.healthy ? 'healthy' : state.running ? 'unhealthy' : 'down';
+}
+
+/** Why a fallback is not healthy; empty when it is. */
+export function fallbackWhy(instance: InstanceStatus): string {
+  const state = instance.state;
+  return state?.healthy
+    ? ''
+    : (state?.reason ?? (state === undefined ? 'no report from its import agent' : ''));
+}
+
+/** How far behind the active a fallback is: bytes and seconds, those known; '-' when neither is. */
+export function fallbackBehind(instance: InstanceStatus): string {
+  return (
+    [
+      instance.state?.behindBytes === undefined ? undefined : formatBytes(instance.state.behindBytes),
+      instance.behindSeconds === undefined ? undefined : duration(instance.behindSeconds),
+    ]
+      .filter((part) => part !== undefined)
+      .join(', ') || '-'
+  );
+}
+
 function fallbackRow(instance: InstanceStatus): string[] {
   const state = instance.state;
-  const condition =
-    state === undefined ? 'unknown' : state.healthy ? 'healthy' : state.running ? 'unhealthy' : 'down';
   const snapshot =
     state?.snapshotId === undefined
       ? '-'
       : `${state.snapshotId.slice(0, 12)}${instance.atLastSnapshot ? ' (last)' : ''}`;
   return [
     `${instance.name} :${instance.port}`,
-    condition,
+    fallbackCondition(instance),
     snapshot,
     state?.lsn ?? '-',
     state?.source ?? '-',
     state?.replayedAt === undefined ? '-' : clock(state.replayedAt),
-    [
-      state?.behindBytes === undefined ? undefined : formatBytes(state.behindBytes),
-      instance.behindSeconds === undefined ? undefined : duration(instance.behindSeconds),
-    ]
-      .filter((part) => part !== undefined)
-      .join(', ') || '-',
-    state?.healthy ? '' : (state?.reason ?? (state === undefined ? 'no report from its import agent' : '')),
+    fallbackBehind(instance),
+    fallbackWhy(instance),
   ];
 }
 
@@ -135,7 +154,7 @@ export function duration(seconds: number): string {
   return `${Math.round(hours / 24)} d`;
 }
 
-function ago(time: string, now: number): string {
+export function ago(time: string, now: number): string {
   return `${duration(Math.max(0, (now - Date.parse(time)) / 1000))} ago`;
 }
 
@@ -143,6 +162,7 @@ function inTime(time: string, now: number): string {
   return `in ${duration(Math.max(0, (Date.parse(time) - now) / 1000))}`;
 }
 
-function clock(time: string): string {
+/** An ISO time as `2026-01-02 10:00:00Z`. */
+export function clock(time: string): string {
   return time.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 }

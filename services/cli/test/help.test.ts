@@ -78,7 +78,16 @@ const CONTRACT: ReadonlyArray<{ command: string; listed: RegExp; options: readon
     listed: /^ {2}switchover \[options\] <component> /m,
     options: ['--to <NAME>', '--config <FILE>'],
   },
-  { command: 'status', listed: /^ {2}status /m, options: ['--json', '--config <FILE>'] },
+  {
+    command: 'status',
+    listed: /^ {2}status /m,
+    options: ['--json', '--watch', '--interval <S>', '--config <FILE>'],
+  },
+  {
+    command: 'dashboard',
+    listed: /^ {2}dashboard /m,
+    options: ['--port <N>', '--host <H>', '--interval <S>', '--config <FILE>', '--archive <URL>'],
+  },
   { command: 'demo', listed: /^ {2}demo /m, options: [] },
   { command: 'config check', listed: /^ {2}config check \[FILE\] /m, options: [] },
 ];

@@ -1,15 +1,11 @@
-import {
-  listSnapshots as listArchiveSnapshots,
-  listProofs,
-  type Snapshot,
-  type SnapshotProof,
-} from '@pullback/archive';
+import type { Snapshot, SnapshotProof } from '@pullback/archive';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
 import { openArchiveFromFlags } from '../open-archive.js';
 import { clock } from '../point-in-time/reach.js';
-import { type PointRange, type RestorableRange, restorableRange } from '../point-in-time/restorable-range.js';
+import type { PointRange } from '../point-in-time/restorable-range.js';
 import { formatBytes } from '../progress-display.js';
+import { readSnapshotTimeline } from '../snapshot-timeline.js';
 
 export interface SnapshotsOptions extends ArchiveFlags {
   readonly component?: string;
@@ -19,18 +15,10 @@ export interface SnapshotsOptions extends ArchiveFlags {
 /** `pullback snapshots`: lists the archive's snapshots, oldest first. */
 export async function listSnapshots(options: SnapshotsOptions, context: CommandContext): Promise<void> {
   const { archive } = await openArchiveFromFlags(options, context);
-  const snapshots = await listArchiveSnapshots(archive, {
+  const { snapshots, proofs, ranges } = await readSnapshotTimeline(archive, {
     ...(options.component === undefined ? {} : { component: options.component }),
     signal: context.signal,
   });
-  // Restore drills' outcomes, kept in the archive (docs/wal.md, "Proofs").
-  const proofs = await listProofs(archive, { signal: context.signal });
-  const ranges = new Map<string, RestorableRange>();
-  for (const component of new Set(snapshots.map((snapshot) => snapshot.tags.component))) {
-    if (component === undefined) continue;
-    const range = await restorableRange(archive, component, context.signal);
-    if (range !== undefined) ranges.set(component, range);
-  }
   if (options.json) {
     const described = snapshots.map((snapshot) => ({
       ...describe(snapshot),
