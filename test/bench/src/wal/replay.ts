@@ -17,9 +17,11 @@ const execFileAsync = promisify(execFile);
 
 export interface ReplayResult {
   readonly walBytes: number;
-  /** The median of the rounds. */
+  /** The medians of the rounds, each side's. */
   readonly localSeconds: number;
   readonly archiveSeconds: number;
+  /** The median of each round's local/archive: a round's two replays ran one after the other, under like load. */
+  readonly speed: number;
   /** Each round: local first, then from the archive. */
   readonly rounds: readonly { readonly localSeconds: number; readonly archiveSeconds: number }[];
 }
@@ -133,6 +135,7 @@ export async function measureReplay(
     walBytes,
     localSeconds: median(rounds.map((r) => r.localSeconds)),
     archiveSeconds: median(rounds.map((r) => r.archiveSeconds)),
+    speed: median(rounds.map((r) => r.localSeconds / r.archiveSeconds)),
     rounds,
   };
 }
