@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { WalSpool } from '@pullback/pipeline';
+import { placedName, TAKEN_FILE, type WalSpool } from '@pullback/pipeline';
 
 /** The spool a fallback's restore_command takes archived WAL from, inside pg_wal (same file system, so a move is a rename). */
 export function spoolDirOf(dataDir: string): string {
@@ -48,18 +48,23 @@ const POLL_MS = 50;
 
 /**
  * The restore_command of a fallback whose agent keeps `spoolDir` filled (docs/wal.md
- * "Fallbacks"): shell only, no process started per segment beyond sh, mv and sleep.
+ * "Fallbacks"): shell only, and on the path replay takes segment after segment, no
+ * process beyond sh itself (a process start is the dearest thing the command does).
  *
- * A segment asked for by recovery (`%p` is pg_wal/RECOVERYXLOG) is moved into pg_wal
- * under its own name, and the command exits 1 ("not in the archive"): recovery then
- * reads it from pg_wal as it reads its own files. Given through `%p` instead, the
- * server would fsync each restored 16 MiB segment before replaying it (it keeps
- * restored files with a durable rename): on this machine's disk that alone cost more
- * than replaying it. Nothing is lost by skipping that fsync: a segment lost in a crash
- * is in the archive and asked for again (recovery checks every page and record it reads).
- * The server's log says so for each segment, as it does for those it restores itself.
- * Any other caller (pg_rewind, a `%p` elsewhere) gets the file at `%p`; history files
- * are copied there (asked again and again).
+ * Recovery asks with `%p` = pg_wal/RECOVERYXLOG. The agent places complete segments
+ * in pg_wal under their own names ahead of replay, each linked as `placed.<name>` in
+ * the spool: when both names are one file (test's `-ef`: a file recycled or streamed
+ * there since is not), the command writes the name to `at` (how the agent follows
+ * replay) and exits 1 ("not in the archive"), and recovery reads it from pg_wal as it
+ * reads its own files. Given through `%p` instead, the server would fsync each
+ * restored 16 MiB segment before replaying it (it keeps restored files with a durable
+ * rename): on this machine's disk that alone cost more than replaying it. Nothing is
+ * lost by skipping that fsync: a segment lost in a crash is in the archive and asked
+ * for again (recovery checks every page and record it reads). A segment the agent left
+ * in the spool itself (a partial, asked for) is moved into pg_wal the same way. The
+ * server's log says so for each segment, as it does for those it restores itself.
+ * Any other caller (pg_rewind, a `%p` elsewhere) gets a copy at `%p`, exit 0; history
+ * files are copied there (asked again and again).
  *
  * On a miss it writes the wanted name to `want` (written aside and renamed, so the
  * agent never reads half a name) and polls for the file or the agent's
@@ -69,10 +74,15 @@ const POLL_MS = 50;
 export function spoolRestoreCommand(spoolDir: string): string {
   const rounds = Math.ceil(SPOOL_WAIT_MS / POLL_MS);
   const untaken = Math.ceil(SPOOL_UNTAKEN_MS / POLL_MS);
+  const placed = `"$d/${placedName('$f')}"`;
   return [
     `d=${shellQuote(spoolDir)}; f='%f'; p='%p'`,
     // Taken after asking (it landed from a fetch ahead), the ask is withdrawn: the agent would fetch it again.
-    'take() { [ -f "$d/$f" ] || return 0; case $f in *.history) cp "$d/$f" "$p"; r=$?;; *) case $p in *RECOVERYXLOG) mv -f "$d/$f" "$d/../$f" && echo "pullback: segment \\"$f\\" from the archive, put in pg_wal" >&2; r=1;; *) mv -f "$d/$f" "$p"; r=$?;; esac;; esac; [ -z "$asked" ] || rm -f "$d/want"; exit $r; }',
+    'take() { case $f in *.history) [ -f "$d/$f" ] || return 0; cp "$d/$f" "$p"; r=$?;; *) case $p in ' +
+      `*RECOVERYXLOG) if [ ${placed} -ef "$d/../$f" ]; then echo "$f" > "$d/${TAKEN_FILE}"; elif [ -f "$d/$f" ]; then mv -f "$d/$f" "$d/../$f" || return 0; else return 0; fi; ` +
+      'echo "pullback: segment \\"$f\\" from the archive, put in pg_wal" >&2; r=1;; ' +
+      `*) if [ -f ${placed} ]; then [ ${placed} -ef "$p" ] || cp ${placed} "$p"; r=$?; elif [ -f "$d/$f" ]; then mv -f "$d/$f" "$p"; r=$?; else return 0; fi;; ` +
+      'esac;; esac; [ -z "$asked" ] || rm -f "$d/want"; exit $r; }',
     'asked=',
     'take',
     'rm -f "$d/absent.$f"',

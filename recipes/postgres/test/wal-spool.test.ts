@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Archive, archiveWalFile, fetchWalFile, initArchive } from '@pullback/archive';
 import { type S3Server, scratchDir, startS3, waitFor } from '@pullback/harness';
@@ -20,11 +20,12 @@ function restore(
   dataDir: string,
   name: string,
   path = 'pg_wal/RECOVERYXLOG',
+  env?: NodeJS.ProcessEnv,
 ): Promise<{ code: number; ms: number }> {
   const line = command.replace(/%[fp%]/g, (match) => (match === '%f' ? name : match === '%p' ? path : '%'));
   const started = Date.now();
   return new Promise((resolve) => {
-    execFile('/bin/sh', ['-c', line], { cwd: dataDir }, (error) => {
+    execFile('/bin/sh', ['-c', line], { cwd: dataDir, ...(env === undefined ? {} : { env }) }, (error) => {
       const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
       resolve({ code, ms: Date.now() - started });
     });
@@ -103,6 +104,11 @@ function spoolSuite(open: (root: string) => Promise<Archive>) {
   /** A segment given to recovery: moved into pg_wal under its name (exit 1, read from there). */
   const placed = (name: string) => readFile(join(dataDir, 'pg_wal', name));
   const spooled = async () => (await readdir(spool)).filter((name) => !name.startsWith('.')).sort();
+  /** Segments fetched ahead: placed in pg_wal under their names, each linked as `placed.<name>` in the spool. */
+  const placedAhead = async () =>
+    (await spooled())
+      .filter((name) => name.startsWith('placed.'))
+      .map((name) => name.slice('placed.'.length));
 
   it('answers an ask with the segment, keeps the next ones fetched ahead, and slides on as they are taken', async () => {
     // A segment left from before: older than what is asked, so it goes.
@@ -112,17 +118,21 @@ function spoolSuite(open: (root: string) => Promise<Archive>) {
     await expect(recovered()).rejects.toThrow(/ENOENT/);
     const ahead = [4, 5, 6, 7].map(segment);
     await waitFor('four segments fetched ahead', async () =>
-      (await spooled()).join() === ahead.join() ? true : undefined,
+      (await spooled()).join() === ahead.map((name) => `placed.${name}`).join() ? true : undefined,
     );
+    for (const n of [4, 5, 6, 7]) expect((await placed(segment(n))).equals(bytesOf(n))).toBe(true);
     expect(fetched.filter((name) => name === segment(8))).toEqual([]);
 
-    // Taken from the spool with no ask; the window moves on.
+    // Found placed with no ask (the command says where replay is); the window moves on.
     const hit = await restore(command(), dataDir, segment(4));
     expect(hit.code).toBe(1);
     expect((await placed(segment(4))).equals(bytesOf(4))).toBe(true);
-    expect(await spooled()).not.toContain(segment(4));
+    expect((await readFile(join(spool, 'at'), 'utf8')).trim()).toBe(segment(4));
     await waitFor('segment 8 fetched ahead', async () =>
-      (await spooled()).includes(segment(8)) ? true : undefined,
+      (await placedAhead()).includes(segment(8)) ? true : undefined,
+    );
+    await waitFor('links behind the segment replayed removed', async () =>
+      (await placedAhead()).join() === [4, 5, 6, 7, 8].map(segment).join() ? true : undefined,
     );
     // Each segment came from the archive once.
     expect(new Set(fetched).size).toBe(fetched.length);
@@ -158,6 +168,38 @@ function spoolSuite(open: (root: string) => Promise<Archive>) {
     });
     expect((await readFile(join(elsewhere, segment(6)))).equals(bytesOf(6))).toBe(true);
     await expect(placed(segment(6))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('tells recovery to read a placed segment with no process but its shell (no PATH), and sets it in pg_wal', async () => {
+    expect(await restore(command(), dataDir, segment(3))).toMatchObject({ code: 1 });
+    await waitFor('segment 4 placed', async () =>
+      (await placedAhead()).includes(segment(4)) ? true : undefined,
+    );
+    // sh alone: mv, cp, rm or sleep, looked up in PATH, would not be found.
+    const hit = await restore(command(), dataDir, segment(4), 'pg_wal/RECOVERYXLOG', {
+      PATH: '/nonexistent',
+    });
+    expect(hit.code).toBe(1);
+    expect((await placed(segment(4))).equals(bytesOf(4))).toBe(true);
+    expect((await readFile(join(spool, 'at'), 'utf8')).trim()).toBe(segment(4));
+    await expect(recovered()).rejects.toThrow(/ENOENT/);
+    expect(fetched.filter((name) => name === segment(4))).toEqual([segment(4)]);
+  });
+
+  it('does not trust a placed name once another file took its place in pg_wal (recycled there): fetches it again', async () => {
+    expect(await restore(command(), dataDir, segment(3))).toMatchObject({ code: 1 });
+    await waitFor('segment 5 placed', async () =>
+      (await placedAhead()).includes(segment(5)) ? true : undefined,
+    );
+    // What the server does when it recycles an old segment under a future name.
+    const recycled = join(dataDir, 'pg_wal', 'xlogtemp.1');
+    await writeFile(recycled, bytesOf(1));
+    await rename(recycled, join(dataDir, 'pg_wal', segment(5)));
+    expect(await restore(command(), dataDir, segment(4))).toMatchObject({ code: 1 });
+    expect(await restore(command(), dataDir, segment(5))).toMatchObject({ code: 1 });
+    expect((await placed(segment(5))).equals(bytesOf(5))).toBe(true);
+    expect(fetched.filter((name) => name === segment(5))).toEqual([segment(5), segment(5)]);
+    expect(errors).toEqual([]);
   });
 
   it('gives up early when no agent takes the ask', async () => {

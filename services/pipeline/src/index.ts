@@ -40,7 +40,9 @@ export { type IngestArtifactInput, ingestArtifact } from './domain/ingest-artifa
 export { instanceLocation } from './domain/instance-location.js';
 export {
   type FetchedWalFile,
+  placedName,
   startWalPrefetch,
+  TAKEN_FILE,
   type WalFetch,
   type WalPrefetch,
   type WalPrefetchOptions,

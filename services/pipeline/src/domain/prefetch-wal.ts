@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chown, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { link, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import {
   isWalHistoryName,
   isWalSegmentName,
@@ -31,6 +31,8 @@ export type WalFetch = (
 export interface WalPrefetchOptions {
   /** The spool the fallback's restore command takes from and asks in (`Recipe.walSpool`). */
   readonly dir: string;
+  /** Where recovery reads segments of its own (pg_wal), on the spool's file system. Default: the spool's parent. */
+  readonly segmentsDir?: string;
   readonly fetch: WalFetch;
   /** Segments kept fetched ahead of the last one replayed from the spool. Default: 16 (on disk: 256 MiB of 16 MiB segments). */
   readonly ahead?: number;
@@ -52,18 +54,29 @@ export interface WalPrefetch {
 /** How long an end of the archive found by a fetch ahead holds before it is tried again, in ms. */
 const END_RETRY_MS = 1_000;
 
+const PLACED = 'placed.';
+/** The spool's name for a segment placed in `segmentsDir` by the agent: a second link to the same file. */
+export const placedName = (segment: string) => `${PLACED}${segment}`;
+/** The spool file in which the restore command writes the last segment it found placed. */
+export const TAKEN_FILE = 'at';
+
 /**
  * The agent's half of a fallback's restore_command (docs/wal.md "Fallbacks", as
  * pgBackRest's asynchronous archive-get): answers the command's `want` with the file
- * (written aside, given the spool's owner, renamed in) or `absent.<name>`, and keeps
- * the `ahead` segments after the last one replayed from the spool fetched, `parallel`
- * at once, so that replay finds them there. A segment the archive holds only as a
- * partial is given when asked (recovery replays what it holds and asks again later),
- * never fetched ahead. Segments older than the last asked, or of another timeline,
- * are removed; history files are kept (recovery asks for them again and again).
+ * in the spool (written aside, given the spool's owner, renamed in) or
+ * `absent.<name>`, and keeps the `ahead` segments after the last one replayed
+ * fetched, `parallel` at once. Those are placed where recovery reads its own (linked
+ * as `placed.<name>` in the spool, then renamed into `segmentsDir`), so the command,
+ * finding both names on one file, only tells recovery to read it there (and writes
+ * its name to `at`): no process beyond its shell per segment. A segment the archive
+ * holds only as a partial is given when asked (recovery replays what it holds and
+ * asks again later), never fetched ahead. Spool files and links of segments older
+ * than the last replayed, or of another timeline, are removed; history files are
+ * kept (recovery asks for them again and again).
  */
 export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
   const { dir } = options;
+  const segmentsDir = options.segmentsDir ?? dirname(dir);
   const ahead = options.ahead ?? 16;
   const parallel = Math.max(1, options.parallel ?? 4);
   const idleMs = options.idleMs ?? 60_000;
@@ -76,6 +89,9 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
   let cursor: string | undefined;
   let end: { name: string; until: number } | undefined;
   let lastActivity = Date.now();
+  /** The last name read from the command's `at`: only a change is news (what it holds on starting is not). */
+  let lastTaken: string | undefined;
+  let takenRead = false;
   /**
    * Segment buffers reused from fetch to fetch (at most `parallel`): a fresh 16 MiB
    * buffer per segment is fresh pages to fault in, which cost more than decoding it.
@@ -87,19 +103,64 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
     if (buffer !== undefined && buffer.length === segmentSize && spare.length < parallel) spare.push(buffer);
   };
 
-  const write = async (name: string, content: Buffer) => {
+  /** Writes `content` aside in the spool, owned by the spool's owner; returns its path. */
+  const writeAside = async (name: string, content: Buffer) => {
     const temp = join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
     try {
-      await writeFile(temp, content, { mode: 0o600 });
-      // The server's account must read it: the spool's owner (we may be root).
-      const owner = await stat(dir);
-      if (process.getuid?.() === 0 && owner.uid !== 0) await chown(temp, owner.uid, owner.gid);
-      await rename(temp, join(dir, name));
+      const file = await open(temp, 'wx', 0o600);
+      try {
+        // In one write where the kernel takes it (writeFile writes 512 KiB at a time, each a trip through the thread pool).
+        for (let at = 0; at < content.length; )
+          at += (await file.write(content, at, content.length - at, at)).bytesWritten;
+        // The server's account must read it: the spool's owner (we may be root).
+        const owner = await stat(dir);
+        if (process.getuid?.() === 0 && owner.uid !== 0) await file.chown(owner.uid, owner.gid);
+      } finally {
+        await file.close();
+      }
+      return temp;
     } catch (error) {
       await rm(temp, { force: true });
-      // The spool went with its data directory (a reseed): nobody waits for this file.
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      throw error;
     }
+  };
+  /** The spool went with its data directory (a reseed): nobody waits for this file. */
+  const goneWithSpool = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT';
+
+  const write = async (name: string, content: Buffer) => {
+    try {
+      await rename(await writeAside(name, content), join(dir, name));
+    } catch (error) {
+      if (!goneWithSpool(error)) throw error;
+    }
+  };
+
+  /**
+   * Puts a complete segment where recovery reads its own, under its name (replacing a
+   * recycled file there: the archive's segment of that name is the one recovery wants),
+   * linked as `placed.<name>` in the spool first, so the command trusts the file only
+   * while both names are one file.
+   */
+  const place = async (name: string, content: Buffer) => {
+    let temp: string | undefined;
+    try {
+      temp = await writeAside(name, content);
+      const placed = join(dir, placedName(name));
+      await rm(placed, { force: true });
+      await link(temp, placed);
+      await rename(temp, join(segmentsDir, name));
+    } catch (error) {
+      if (temp !== undefined) await rm(temp, { force: true });
+      if (!goneWithSpool(error)) throw error;
+    }
+  };
+  /** Whether `name` is placed: its link in the spool and the file in `segmentsDir` are one file. */
+  const isPlaced = async (name: string) => {
+    const [placed, file] = await Promise.all([
+      stat(join(dir, placedName(name))).catch(() => undefined),
+      stat(join(segmentsDir, name)).catch(() => undefined),
+    ]);
+    return placed !== undefined && file !== undefined && placed.ino === file.ino && placed.dev === file.dev;
   };
   const answerAbsent = (name: string) => write(`absent.${name}`, Buffer.alloc(0));
   const exists = (name: string) =>
@@ -124,7 +185,7 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
         }
         // Asked for and moved past meanwhile: not needed any more.
         if (cursor !== undefined && !isAfter(name, cursor, file.segmentSize)) return;
-        await write(name, file.content);
+        await place(name, file.content);
         waiting.add(name);
       } finally {
         giveBack(into);
@@ -145,7 +206,7 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
     lastActivity = Date.now();
     if (isWalSegmentName(name)) {
       await inFlight.get(name);
-      if (await exists(name)) return;
+      if ((await isPlaced(name)) || (await exists(name))) return;
     }
     let file: FetchedWalFile | undefined;
     try {
@@ -161,50 +222,79 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
       await answerAbsent(name);
       return;
     }
-    await write(name, file.content);
     if (isWalSegmentName(name)) {
       segmentSize = file.segmentSize;
       cursor = name;
       end = undefined;
-      await removeBehind(name);
+      // The next ones start now, while this one is written: replay wants the next at once
+      // when this one ends early (a snapshot's first segment, cut short by a switch).
+      topUp();
     }
+    // Handed over in the spool, for the command to move where its caller wants it: a
+    // partial is never placed (asked again later, it is fetched again).
+    await write(name, file.content);
+    if (isWalSegmentName(name)) await removeBehind(name);
   };
 
-  /** Segments before `name` or of another timeline: recovery will not ask for them. */
+  /**
+   * Spool files and links of segments before `name` or of another timeline: recovery
+   * will not ask for them. Placed segments stay where recovery reads its own: the
+   * server removes or recycles them as it does its own.
+   */
   const removeBehind = async (name: string) => {
     if (segmentSize === undefined) return;
     for (const entry of await readdir(dir).catch(() => [] as string[])) {
-      if (!isWalSegmentName(entry) || entry === name) continue;
-      if (isAfter(entry, name, segmentSize)) continue;
-      waiting.delete(entry);
+      const segment = entry.startsWith(PLACED) ? entry.slice(PLACED.length) : entry;
+      if (!isWalSegmentName(segment) || segment === name) continue;
+      if (isAfter(segment, name, segmentSize)) continue;
+      waiting.delete(segment);
       await rm(join(dir, entry), { force: true });
     }
   };
 
+  /** The command's `at`: the last segment it found placed, when it changed. */
+  const readTaken = async () => {
+    const taken = await readFile(join(dir, TAKEN_FILE), 'utf8').then(
+      (text) => text.trim(),
+      () => undefined,
+    );
+    if (taken === undefined || taken === lastTaken || !isWalSegmentName(taken)) return undefined;
+    lastTaken = taken;
+    return taken;
+  };
+
   const round = async () => {
+    if (!takenRead) {
+      takenRead = true;
+      await readTaken();
+    }
     // The restore command's ask: taken by a rename, so a new ask is never lost to ours.
-    const taken = join(dir, `want.taken`);
-    const asked = await rename(join(dir, 'want'), taken).then(
-      async () => (await readFile(taken, 'utf8')).trim(),
+    const wantTaken = join(dir, `want.taken`);
+    const asked = await rename(join(dir, 'want'), wantTaken).then(
+      async () => (await readFile(wantTaken, 'utf8')).trim(),
       () => undefined,
     );
     if (asked !== undefined) {
-      await rm(taken, { force: true });
+      await rm(wantTaken, { force: true });
       if (isWalSegmentName(asked) || isWalHistoryName(asked)) await answer(asked);
       else await answerAbsent(asked.replace(/[^0-9A-Za-z.]/g, '') || 'unknown');
     }
     if (segmentSize === undefined || cursor === undefined) return;
 
-    // What the restore command took from the spool moves the window on.
-    for (const name of [...waiting]) {
-      if (await exists(name)) continue;
-      waiting.delete(name);
+    // What recovery took moves the window on.
+    const taken = await readTaken();
+    if (taken !== undefined) {
       lastActivity = Date.now();
-      if (isAfter(name, cursor, segmentSize)) cursor = name;
+      if (isAfter(taken, cursor, segmentSize)) {
+        cursor = taken;
+        for (const name of waiting) if (!isAfter(name, cursor, segmentSize)) waiting.delete(name);
+        await removeBehind(cursor);
+      }
     }
     if (Date.now() - lastActivity > idleMs) {
-      // It streams: what lies ahead in the spool is stale by now.
-      for (const name of waiting) await rm(join(dir, name), { force: true });
+      // It streams: the links of what lies ahead go (the placed files are the WAL
+      // recovery would read there: it streams over them, or removes them as its own).
+      for (const name of waiting) await rm(join(dir, placedName(name)), { force: true });
       waiting.clear();
       spare.length = 0;
       cursor = undefined;

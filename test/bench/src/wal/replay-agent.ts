@@ -15,7 +15,7 @@ if (archiveUrl === undefined || keyFile === undefined || stream === undefined ||
   throw new Error('usage: replay-agent ARCHIVE KEY_FILE STREAM SPOOL_DIR');
 }
 const archive = await openArchive({ archive: archiveUrl, keyFile });
-const fetches: { name: string; ms: number; at: number }[] = [];
+const fetches: { name: string; ms: number; at: number; asked: boolean }[] = [];
 const begun = performance.now();
 const prefetch = startWalPrefetch({
   dir,
@@ -25,7 +25,13 @@ const prefetch = startWalPrefetch({
   fetch: async (name, options) => {
     const started = performance.now();
     const file = await fetchWalFile(archive, stream, name, options);
-    fetches.push({ name, ms: performance.now() - started, at: started - begun });
+    // Fetches ahead decode into the agent's buffers; one the command asked for (or the first) does not.
+    fetches.push({
+      name,
+      ms: performance.now() - started,
+      at: started - begun,
+      asked: options.into === undefined,
+    });
     return (
       file && { content: file.content, segmentSize: file.header.segmentSize, partial: file.header.partial }
     );

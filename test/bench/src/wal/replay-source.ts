@@ -56,8 +56,8 @@ export async function archiveReplaySource(
       const lines = [
         `# ${report.seconds?.toFixed(1)} s: cpu user ${report.user?.toFixed(2)} s, system ${report.system?.toFixed(2)} s`,
         ...(report.fetches ?? []).map(
-          (f: { at: number; ms: number; name: string }) =>
-            `${f.at.toFixed(0)}\t${f.ms.toFixed(1)}\t${f.name}`,
+          (f: { at: number; ms: number; name: string; asked: boolean }) =>
+            `${f.at.toFixed(0)}\t${f.ms.toFixed(1)}\t${f.name}${f.asked ? '\tasked' : ''}`,
         ),
       ];
       await writeFile(trace, `${lines.join('\n')}\n`);

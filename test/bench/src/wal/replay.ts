@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chown, mkdir, writeFile } from 'node:fs/promises';
+import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -8,6 +8,7 @@ import { runCycle, SANDBOX_COMPONENT, type Sandbox } from '@pullback/cli/demo';
 import { freePort, postgresOwner } from '@pullback/harness';
 import { query, startStandby, stopServer } from '@pullback/recipe-postgres';
 import type { RunningPipeline } from '@pullback/workers';
+import { percentile } from './figures.js';
 import { pgbench } from './load.js';
 import { archiveReplaySource } from './replay-source.js';
 import { sandboxStream } from './wal-archive.js';
@@ -16,20 +17,27 @@ const execFileAsync = promisify(execFile);
 
 export interface ReplayResult {
   readonly walBytes: number;
+  /** The medians of the rounds, each side's. */
   readonly localSeconds: number;
   readonly archiveSeconds: number;
+  /** The median of each round's local/archive: a round's two replays ran one after the other, under like load. */
+  readonly speed: number;
+  /** Each round: local first, then from the archive. */
+  readonly rounds: readonly { readonly localSeconds: number; readonly archiveSeconds: number }[];
 }
 
 /**
  * The same replay twice, from the same base snapshot to the same LSN: once with the
  * WAL in the data directory's pg_wal, once through the fallbacks' restore_command
  * with their agent's prefetching spool. Each runs as a hot standby with no active to
- * stream from, timed from its start until it has replayed to the target.
+ * stream from, timed from its start until it has replayed to the target. With
+ * `rounds`, the pair is replayed that many times, one after the other (the machine's
+ * other load changes from minute to minute: each pair is a fair comparison).
  */
 export async function measureReplay(
   sandbox: Sandbox,
   running: RunningPipeline,
-  options: { bytes: number; step: (line: string) => void },
+  options: { bytes: number; rounds?: number; step: (line: string) => void },
 ): Promise<ReplayResult> {
   const { snapshotId } = await runCycle(running.pipeline, SANDBOX_COMPONENT, { timeoutMs: 900_000 });
   const start = await sandbox.active.psql('select pg_current_wal_lsn()');
@@ -96,7 +104,7 @@ export async function measureReplay(
   };
 
   const owner = await postgresOwner();
-  const localSeconds = await replay('local', async (dataDir) => {
+  const copyWalInto = async (dataDir: string) => {
     const objects = (await listWal(sandbox.archive, stream)).filter((o) => !o.partial && !o.history);
     const wal = join(dataDir, 'pg_wal');
     await mkdir(wal, { recursive: true });
@@ -109,10 +117,27 @@ export async function measureReplay(
       if (owner) await chown(join(wal, object.name), owner.uid, owner.gid);
     }
     return {};
-  });
-  const archiveSeconds = await replay('archive', (dataDir) => archiveReplaySource(sandbox, stream, dataDir));
+  };
+  const rounds: { localSeconds: number; archiveSeconds: number }[] = [];
+  for (let round = 1; round <= (options.rounds ?? 1); round++) {
+    const localSeconds = await replay('local', copyWalInto);
+    const archiveSeconds = await replay('archive', (dataDir) =>
+      archiveReplaySource(sandbox, stream, dataDir),
+    );
+    rounds.push({ localSeconds, archiveSeconds });
+    await rm(join(sandbox.dir, 'replay-local'), { recursive: true, force: true });
+    await rm(join(sandbox.dir, 'replay-archive'), { recursive: true, force: true });
+  }
   const walBytes = Number(
     await sandbox.active.psql(`select '${target}'::pg_lsn - '${snapshotStart}'::pg_lsn`),
   );
-  return { walBytes, localSeconds, archiveSeconds };
+  return {
+    walBytes,
+    localSeconds: median(rounds.map((r) => r.localSeconds)),
+    archiveSeconds: median(rounds.map((r) => r.archiveSeconds)),
+    speed: median(rounds.map((r) => r.localSeconds / r.archiveSeconds)),
+    rounds,
+  };
 }
+
+const median = (values: number[]) => percentile(values, 50);
