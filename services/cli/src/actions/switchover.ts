@@ -101,7 +101,7 @@ export async function switchover(
     const old = findInstance(component, oldActive);
     const now = findInstance(component, target);
     if (old === undefined || now === undefined) return;
-    const rejoined = await rejoinOldActive(old, now).catch((error: Error) => ({
+    const rejoined = await rejoinOldActive(old, now, pipeline.registry).catch((error: Error) => ({
       following: false as const,
       why: error.message,
     }));
