@@ -3,7 +3,10 @@ import { holdLock, type InstanceConfig, PipelineError, type Registry } from '@pu
 import { followAsStandby, query, systemIdentifierOf } from '@pullback/recipe-postgres';
 
 /** What became of the old active after a switchover. */
-export type Rejoined = { readonly following: true } | { readonly following: false; readonly why: string };
+export type Rejoined =
+  | { readonly following: true }
+  /** `busy`: another holds its import lock (its agent's rejoin, an import), which sets it up. */
+  | { readonly following: false; readonly why: string; readonly busy?: true };
 
 /**
  * Starts the old active of a switchover again as a streaming fallback of the new one
@@ -48,7 +51,7 @@ export async function rejoinOldActive(
     );
   } catch (error) {
     if (error instanceof PipelineError && error.code === 'busy')
-      return { following: false, why: error.message };
+      return { following: false, why: error.message, busy: true };
     throw error;
   }
   return { following: true };

@@ -108,7 +108,9 @@ export async function switchover(
     say(
       rejoined.following
         ? `${oldActive} follows ${target} as a fallback`
-        : `${oldActive} stays stopped (${rejoined.why}); its agent rejoins it as a fallback`,
+        : 'busy' in rejoined
+          ? `${oldActive} is set up as a fallback of ${target} by its agent (${rejoined.why})`
+          : `${oldActive} stays stopped (${rejoined.why}); its agent rejoins it as a fallback`,
     );
   } finally {
     await pipeline.close();
