@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { holdLock, type InstanceConfig, PipelineError, type Registry } from '@pullback/pipeline';
-import { postmasterStatus, rewindServer } from '@pullback/recipe-postgres';
+import { postmasterStatus, RewindSourceUnavailableError, rewindServer } from '@pullback/recipe-postgres';
 import type { EpochRecordStore } from './epoch-record.js';
 
 /** How the agent reaches and runs its own server when it sets it up again; the postgres recipe's defaults when not given. */
@@ -71,7 +71,7 @@ export function rejoinAsFallback(options: RejoinOptions): () => Promise<string |
           // have made it a standby since, and a pg_rewind now would undo that work.
           const meanwhile = await setUpMeanwhile(instance.dataDir);
           if (meanwhile !== undefined) return `${instance.name} ${meanwhile}`;
-          await rewindServer({
+          return rewindServer({
             dataDir: instance.dataDir,
             port: instance.port,
             listenAddresses: instance.host,
@@ -84,13 +84,19 @@ export function rejoinAsFallback(options: RejoinOptions): () => Promise<string |
               ? {}
               : { timeoutSeconds: server.startTimeoutSeconds }),
             signal: held,
-          }).catch((error: Error) => {
-            if (held.aborted) throw error;
-            throw needsReseed(
-              `cannot rewind it as a fallback of ${active.name} at epoch ${recorded.epoch}: ${error.message}`,
-            );
-          });
-          return undefined;
+          }).then(
+            () => undefined,
+            (error: Error) => {
+              if (held.aborted) throw error;
+              // The new active down or starting (it may be failing over in turn): try
+              // again; reported as a failure, the next import would reseed this one.
+              if (error instanceof RewindSourceUnavailableError)
+                return `${active.name}, the active to rewind it against, does not answer now: ${error.message}`;
+              throw needsReseed(
+                `cannot rewind it as a fallback of ${active.name} at epoch ${recorded.epoch}: ${error.message}`,
+              );
+            },
+          );
         },
       );
     } catch (error) {

@@ -337,6 +337,26 @@ describe("the old active's rejoin", () => {
     expect(await pipeline.registry.acquireLock('import.shop-a', 1000)).toBeDefined();
   });
 
+  it('leaves an old active whose new active does not answer (down, failing over in turn) for a later try: not "needs reseeding", nothing touched', async () => {
+    a = await startPostgres({ settings: KEEP_WAL });
+    // Nothing listens on the new active's port.
+    const cfg = await config({ dataDir: join(scratch.path, 'gone'), port: await freePort() });
+    await failedOver(cfg);
+    const component = cfg.components.shop!;
+    const rejoin = rejoinAsFallback({
+      instance: component.instances[0]!,
+      instances: component.instances,
+      record: new EpochRecordStore(epochRecordPath(cfg.stateDir, 'shop-a')),
+      registry: pipeline.registry,
+    });
+    expect(await rejoin()).toMatch(
+      /^shop-b, the active to rewind it against, does not answer now: .*connection refused/,
+    );
+    expect((await postmasterStatus(a.dataDir)).running).toBe(false);
+    await expect(access(join(a.dataDir, 'standby.signal'))).rejects.toThrow();
+    expect(await pipeline.registry.acquireLock('import.shop-a', 1000)).toBeDefined();
+  });
+
   it('refuses to rejoin while the record names this instance active, and touches nothing', async () => {
     a = await startPostgres({ settings: KEEP_WAL });
     const cfg = await config({ dataDir: join(scratch.path, 'nowhere'), port: await freePort() });
