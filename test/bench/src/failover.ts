@@ -116,6 +116,9 @@ async function main(): Promise<void> {
       return true;
     });
   let judged = 0;
+  /** Switchovers refused, each with its one line. */
+  const refusals: string[] = [];
+  let refusedTwoWritable = 0;
   const deathRound = async (round: number, total: number, synchronous: boolean): Promise<Round> => {
     const watch = watchWritable(box, endpoints);
     const death = await killActiveHost(box, hosts!, writer, { active, endpoints, judgedUpTo: judged });
@@ -148,7 +151,19 @@ async function main(): Promise<void> {
     for (let round = 1; round <= switchovers; round++) {
       const watch = watchWritable(box, endpoints);
       const from = await active();
-      const run = await timedSwitchover(box);
+      const run = await timedSwitchover(box).catch((error: Error) => error);
+      if (run instanceof Error) {
+        // A refusal is an outcome to count, not the end of the run: the election fails
+        // the stopped active over, and the next round waits for it.
+        await watch.stop();
+        refusals.push(run.message);
+        if (watch.twoWritable.length > 0) refusedTwoWritable += 1;
+        step(`switchover ${round}/${switchovers} refused: ${run.message}`);
+        await writer.nextAcknowledgedAfter(Date.now(), 180_000);
+        judged = writer.acknowledged.length;
+        await everyFallbackHealthy();
+        continue;
+      }
       const to = await active();
       const gap = writeGap(writer, run.started);
       const acknowledged = writer.acknowledged.slice(judged);
@@ -218,6 +233,13 @@ async function main(): Promise<void> {
       ).toFixed(1)} s, worst ${Math.max(...these.map((r) => r.rejoinSeconds)).toFixed(1)} s`,
     ]);
   }
+  if (refusals.length > 0) {
+    lines.push([
+      `planned switchovers refused (of ${switchovers})`,
+      `${refusals.length}: ${refusals.map((line) => line.slice(0, 200)).join(' / ')}`,
+      verdict(false, '0'),
+    ]);
+  }
   if (switches.length > 0) {
     // What a client sees of a planned switchover is the time its writes are refused; the
     // command also starts a Node process, re-points the other fallbacks and restarts the
@@ -242,9 +264,11 @@ async function main(): Promise<void> {
     ]);
   }
   const twoWritable =
-    rounds.filter((r) => r.twoWritable).length + switches.filter((s) => s.twoWritable).length;
+    rounds.filter((r) => r.twoWritable).length +
+    switches.filter((s) => s.twoWritable).length +
+    refusedTwoWritable;
   lines.push([
-    `rounds with two writable instances (${rounds.length + switches.length} rounds)`,
+    `rounds with two writable instances (${rounds.length + switches.length + refusals.length} rounds)`,
     String(twoWritable),
     verdict(twoWritable === 0, '0'),
   ]);
