@@ -17,7 +17,7 @@ export { type QueryOptions, query, queryJson, STATEMENT_TIMEOUT_MS } from './que
 export { PgQueryError } from './query-error.js';
 export { type LocalInstance, replayPosition } from './replay-position.js';
 export { restoreLogical } from './restore-logical.js';
-export { type RewindOptions, rewindServer } from './rewind.js';
+export { type RewindOptions, RewindSourceUnavailableError, rewindServer } from './rewind.js';
 export { type PostgresRecipeOptions, RECIPE_NAME } from './run-export.js';
 export { createScratchServer, type ScratchServer, type ScratchServerOptions } from './scratch-server.js';
 export {

@@ -5,9 +5,21 @@ import { conninfo, describeEndpoint, type PgEndpoint } from './connection.js';
 import { isRoot, serverAccount } from './os-user.js';
 import { postmasterStatus } from './postmaster.js';
 import { query } from './query.js';
+import { PgQueryError } from './query-error.js';
 import { runTool } from './run-tool.js';
 import { type StandbyOptions, startStandby } from './standby.js';
 import { pgTool } from './tools.js';
+
+/**
+ * The new active did not answer (down, starting, shutting down) when asked for the
+ * checkpoint before pg_rewind: nothing was touched, and a later try may do.
+ */
+export class RewindSourceUnavailableError extends Error {
+  override readonly name = 'RewindSourceUnavailableError';
+}
+
+/** SQLSTATEs of a server that is starting or shutting down: it will answer, or another will be active. */
+const NOT_NOW = new Set(['57P01', '57P02', '57P03']);
 
 export interface RewindOptions extends Omit<StandbyOptions, 'primary' | 'verify'> {
   /** The new active: rewound against, then followed (primary_conninfo). */
@@ -26,7 +38,9 @@ export interface RewindOptions extends Omit<StandbyOptions, 'primary' | 'verify'
  * default), and the target's WAL back to the last checkpoint before the fork. A
  * target that was not shut down cleanly (crashed, SIGKILLed) gets crash recovery in
  * single-user mode from pg_rewind first (PostgreSQL 13 and later). When it cannot
- * rewind, this fails with pg_rewind's one line and the instance needs reseeding.
+ * rewind, this fails with pg_rewind's one line and the instance needs reseeding;
+ * when the new active does not answer, with RewindSourceUnavailableError, before
+ * anything is touched.
  */
 export async function rewindServer(options: RewindOptions): Promise<InstancePosition> {
   const { dataDir, primary } = options;
@@ -41,7 +55,10 @@ export async function rewindServer(options: RewindOptions): Promise<InstancePosi
   // PostgreSQL 15's pg_rewind reads the source's timeline from pg_control, which a
   // promotion updates only at its first checkpoint: before it, the source looks as if
   // it were still on the old timeline ("no rewind required").
-  await query(primary, 'checkpoint', signal);
+  await query(primary, 'checkpoint', signal).catch((error: Error) => {
+    if (error instanceof PgQueryError && !NOT_NOW.has(error.code)) throw error;
+    throw new RewindSourceUnavailableError(error.message, { cause: error });
+  });
   await runTool(
     `pg_rewind of ${dataDir} from ${describeEndpoint(primary)}`,
     [

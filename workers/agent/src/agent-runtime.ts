@@ -1,11 +1,12 @@
 import { ELECTION_DEFAULTS } from '@pullback/election';
 import type { Config, InstanceConfig, Registry } from '@pullback/pipeline';
-import { demoteServer, postmasterStatus } from '@pullback/recipe-postgres';
+import { demoteServer, postmasterStatus, startServer } from '@pullback/recipe-postgres';
 import type { AgentServer } from './agent-server.js';
 import { startEpochFollower } from './epoch-follower.js';
 import { EpochRecordStore, epochRecordPath } from './epoch-record.js';
 import type { FallbackAgent } from './failsafe-asker.js';
 import { FailsafePromises, type MonotonicClock } from './failsafe-promises.js';
+import { startFallbackUnderImportLock } from './fallback-start.js';
 import { startHeartbeat } from './heartbeat.js';
 import { localInstanceView } from './instance-view.js';
 import { type KeeperTimings, PermissionKeeper } from './permission-keeper.js';
@@ -84,10 +85,18 @@ export async function startAgentRuntime(
       recorded === undefined ? instance.role : recorded.active === instance.name ? 'active' : 'fallback';
   };
   await refreshRole();
+  const startLocal = (dataDir: string) => startServer({ dataDir, timeoutSeconds: 120 });
+  const startFallback = startFallbackUnderImportLock({
+    instance: instance.name,
+    registry: options.registry,
+    start: startLocal,
+  });
   const supervisor = new ServerSupervisor({
     instance: instance.name,
     dataDir: instance.dataDir,
     wanted,
+    // A fallback's directory may be an import's at that moment: started under its lock.
+    start: (dataDir) => (wanted() === 'fallback' ? startFallback(dataDir) : startLocal(dataDir)),
     ...(options.superviseMs === undefined ? {} : { pollMs: options.superviseMs }),
     ...(options.restartBackoffMs === undefined ? {} : { backoffMs: options.restartBackoffMs }),
     rejoin: rejoinAsFallback({

@@ -22,6 +22,7 @@ export {
 } from './epoch-record.js';
 export { askFailsafe, type FallbackAgent } from './failsafe-asker.js';
 export { type FailsafeGrant, FailsafePromises, type MonotonicClock } from './failsafe-promises.js';
+export { type FallbackStartOptions, startFallbackUnderImportLock } from './fallback-start.js';
 export { type HeartbeatOptions, startHeartbeat } from './heartbeat.js';
 export { localInstanceView } from './instance-view.js';
 export { type KeeperTimings, PermissionKeeper, type PermissionKeeperOptions } from './permission-keeper.js';

@@ -1,5 +1,7 @@
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
 import { holdLock, type InstanceConfig, PipelineError, type Registry } from '@pullback/pipeline';
-import { rewindServer } from '@pullback/recipe-postgres';
+import { postmasterStatus, RewindSourceUnavailableError, rewindServer } from '@pullback/recipe-postgres';
 import type { EpochRecordStore } from './epoch-record.js';
 
 /** How the agent reaches and runs its own server when it sets it up again; the postgres recipe's defaults when not given. */
@@ -33,8 +35,12 @@ const LOCK_TTL_MS = 60_000;
  * active, it is rewound against that one and started as its streaming standby
  * (rewindServer: never started without standby.signal). It holds the instance's
  * import lock (`import.<instance>`, as applySnapshot does), so it never runs while
- * the import role restores onto the same directory. Resolves with a reason when it
- * did not try now (the lock is held); throws, in one line ending in "it needs
+ * the import role restores onto the same directory, nor while a switchover's
+ * `rejoinOldActive` starts it as a standby (workers/election rejoin-old-active.ts,
+ * under the same lock). Resolves with a reason when it did not try now: the lock is
+ * held, or, once it holds it, the directory is no old active's any more (a
+ * standby.signal or a running server: whoever held the lock before set it up);
+ * throws, in one line ending in "it needs
  * reseeding", when it cannot rejoin. An agent that stops meanwhile waits for it, as
  * for a start: a pg_rewind cut short leaves a data directory only a reseed repairs.
  * Only the lock's loss (Redis away for its whole TTL) cuts it short.
@@ -56,12 +62,16 @@ export function rejoinAsFallback(options: RejoinOptions): () => Promise<string |
     }
     const server = options.server ?? {};
     try {
-      await holdLock(
+      return await holdLock(
         options.registry,
         `import.${instance.name}`,
         { ttlMs: LOCK_TTL_MS, what: `rejoin of ${instance.name}` },
-        (held) =>
-          rewindServer({
+        async (held) => {
+          // Seen without standby.signal before the lock was taken; the holder before may
+          // have made it a standby since, and a pg_rewind now would undo that work.
+          const meanwhile = await setUpMeanwhile(instance.dataDir);
+          if (meanwhile !== undefined) return `${instance.name} ${meanwhile}`;
+          return rewindServer({
             dataDir: instance.dataDir,
             port: instance.port,
             listenAddresses: instance.host,
@@ -74,18 +84,35 @@ export function rejoinAsFallback(options: RejoinOptions): () => Promise<string |
               ? {}
               : { timeoutSeconds: server.startTimeoutSeconds }),
             signal: held,
-          }).catch((error: Error) => {
-            if (held.aborted) throw error;
-            throw needsReseed(
-              `cannot rewind it as a fallback of ${active.name} at epoch ${recorded.epoch}: ${error.message}`,
-            );
-          }),
+          }).then(
+            () => undefined,
+            (error: Error) => {
+              if (held.aborted) throw error;
+              // The new active down or starting (it may be failing over in turn): try
+              // again; reported as a failure, the next import would reseed this one.
+              if (error instanceof RewindSourceUnavailableError)
+                return `${active.name}, the active to rewind it against, does not answer now: ${error.message}`;
+              throw needsReseed(
+                `cannot rewind it as a fallback of ${active.name} at epoch ${recorded.epoch}: ${error.message}`,
+              );
+            },
+          );
+        },
       );
     } catch (error) {
       // Another holds the lock (an import restoring it): not now, and no failure.
       if (error instanceof PipelineError && error.code === 'busy') return error.message;
       throw error;
     }
-    return undefined;
   };
+}
+
+/** What made `dataDir` a standby's, or a running server's, since it was seen as neither; undefined when nothing did. */
+async function setUpMeanwhile(dataDir: string): Promise<string | undefined> {
+  if ((await postmasterStatus(dataDir)).running) return 'runs already';
+  const signal = await access(join(dataDir, 'standby.signal')).then(
+    () => true,
+    () => false,
+  );
+  return signal ? 'is a standby already (standby.signal)' : undefined;
 }

@@ -17,8 +17,12 @@ export interface ServerSupervisorOptions {
   readonly backoffMs?: number;
   /** The longest wait between starts, in ms. Default: 30 000. */
   readonly maxBackoffMs?: number;
-  /** Starts the server and waits until it accepts connections. Default: recipes/postgres startServer. */
-  readonly start?: (dataDir: string) => Promise<void>;
+  /**
+   * Starts the server and waits until it accepts connections; resolves with a reason
+   * when it did not start it now (fallback-start.ts; anything else counts as started).
+   * Default: recipes/postgres startServer.
+   */
+  readonly start?: (dataDir: string) => Promise<unknown>;
   /**
    * Brings a data directory without standby.signal back as a running fallback (the
    * old active's rejoin, rejoin.ts); resolves with a reason when it did not try now,
@@ -103,7 +107,13 @@ export class ServerSupervisor {
         }
       } else {
         this.options.log?.(`starting ${instance} as the ${wanted}`);
-        await (this.options.start ?? ((dir) => startServer({ dataDir: dir, timeoutSeconds: 120 })))(dataDir);
+        const notNow = await (
+          this.options.start ?? ((dir) => startServer({ dataDir: dir, timeoutSeconds: 120 }))
+        )(dataDir);
+        if (typeof notNow === 'string') {
+          this.options.log?.(`not starting ${instance} now: ${notNow}`);
+          return false;
+        }
       }
     } catch (error) {
       this.failures += 1;

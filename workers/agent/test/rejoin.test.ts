@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { access, chown, mkdir } from 'node:fs/promises';
+import { access, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -18,6 +18,7 @@ import {
   postmasterStatus,
   promoteServer,
   query,
+  startServer,
   startStandby,
   stopServer,
 } from '@pullback/recipe-postgres';
@@ -28,6 +29,7 @@ import {
   openAgentRegistry,
   rejoinAsFallback,
   startAgentRuntime,
+  startFallbackUnderImportLock,
 } from '../src/index.js';
 
 const execFileAsync = promisify(execFile);
@@ -302,6 +304,59 @@ describe("the old active's rejoin", () => {
       runtime.supervisor.reason?.includes('needs reseeding') ? true : undefined,
     );
   });
+  it('leaves a directory that another holder of the import lock made a standby, or started, while it waited: no pg_rewind, no failure', async () => {
+    a = await startPostgres({ settings: KEEP_WAL });
+    // A pg_rewind against an unrelated cluster fails: any attempt would say "needs reseeding".
+    const unrelated = await startPostgres();
+    others.push(() => unrelated.stop());
+    const cfg = await config({ dataDir: unrelated.dataDir, port: unrelated.port });
+    await failedOver(cfg);
+    const component = cfg.components.shop!;
+    const rejoin = rejoinAsFallback({
+      instance: component.instances[0]!,
+      instances: component.instances,
+      record: new EpochRecordStore(epochRecordPath(cfg.stateDir, 'shop-a')),
+      registry: pipeline.registry,
+    });
+    // A switchover's rejoinOldActive holds the lock and sets the old active up as a standby.
+    const lock = await pipeline.registry.acquireLock('import.shop-a', 60_000);
+    expect(await rejoin()).toBe('rejoin of shop-a: import.shop-a is busy');
+    const signal = join(a.dataDir, 'standby.signal');
+    await writeFile(signal, '');
+    await lock!.release();
+    expect(await rejoin()).toBe('shop-a is a standby already (standby.signal)');
+    expect((await postmasterStatus(a.dataDir)).running).toBe(false);
+
+    // Or started it (the directory seen stopped and without standby.signal a moment before).
+    await rm(signal);
+    await startServer({ dataDir: a.dataDir, timeoutSeconds: 120 });
+    expect(await rejoin()).toBe('shop-a runs already');
+    expect(await query({ host: '127.0.0.1', port: a.port }, 'select count(*) from pg_class')).toMatch(
+      /^\d+$/,
+    );
+    expect(await pipeline.registry.acquireLock('import.shop-a', 1000)).toBeDefined();
+  });
+
+  it('leaves an old active whose new active does not answer (down, failing over in turn) for a later try: not "needs reseeding", nothing touched', async () => {
+    a = await startPostgres({ settings: KEEP_WAL });
+    // Nothing listens on the new active's port.
+    const cfg = await config({ dataDir: join(scratch.path, 'gone'), port: await freePort() });
+    await failedOver(cfg);
+    const component = cfg.components.shop!;
+    const rejoin = rejoinAsFallback({
+      instance: component.instances[0]!,
+      instances: component.instances,
+      record: new EpochRecordStore(epochRecordPath(cfg.stateDir, 'shop-a')),
+      registry: pipeline.registry,
+    });
+    expect(await rejoin()).toMatch(
+      /^shop-b, the active to rewind it against, does not answer now: .*connection refused/,
+    );
+    expect((await postmasterStatus(a.dataDir)).running).toBe(false);
+    await expect(access(join(a.dataDir, 'standby.signal'))).rejects.toThrow();
+    expect(await pipeline.registry.acquireLock('import.shop-a', 1000)).toBeDefined();
+  });
+
   it('refuses to rejoin while the record names this instance active, and touches nothing', async () => {
     a = await startPostgres({ settings: KEEP_WAL });
     const cfg = await config({ dataDir: join(scratch.path, 'nowhere'), port: await freePort() });
@@ -324,5 +379,39 @@ describe("the old active's rejoin", () => {
     expect((await postmasterStatus(a.dataDir)).running).toBe(false);
     await expect(access(join(a.dataDir, 'standby.signal'))).rejects.toThrow();
     expect(await pipeline.registry.acquireLock('import.shop-a', 1000)).toBeDefined();
+  });
+});
+
+describe("a fallback's start by its supervisor", () => {
+  it('waits while an import holds the instance (its import lock), then starts it once; a running server or a directory without standby.signal is left alone', async () => {
+    a = await startPostgres({ settings: KEEP_WAL });
+    b = await standbyOf(a, 'start');
+    await stopServer({ dataDir: b.dataDir });
+    prefix += 1;
+    pipeline = openPipeline({ redis: redis.url, prefix: `rejoin-${prefix}` });
+    let starts = 0;
+    const start = startFallbackUnderImportLock({
+      instance: 'shop-b',
+      registry: pipeline.registry,
+      start: async (dataDir) => {
+        starts += 1;
+        await startServer({ dataDir, timeoutSeconds: 120 });
+      },
+    });
+    const lock = await pipeline.registry.acquireLock('import.shop-b', 60_000);
+    expect(await start(b.dataDir)).toBe('start of shop-b: import.shop-b is busy');
+    expect((await postmasterStatus(b.dataDir)).running).toBe(false);
+    await lock!.release();
+    expect(await start(b.dataDir)).toBeUndefined();
+    expect(await query({ host: '127.0.0.1', port: b.port }, 'select pg_is_in_recovery()')).toBe('t');
+    // Started meanwhile by the import that held the lock: not started twice.
+    expect(await start(b.dataDir)).toBe('shop-b runs already');
+    await stopServer({ dataDir: b.dataDir });
+    // An import that stopped it and had not written standby.signal yet: not started writable.
+    await rm(join(b.dataDir, 'standby.signal'));
+    expect(await start(b.dataDir)).toBe(`${b.dataDir} is no standby's data directory now`);
+    expect((await postmasterStatus(b.dataDir)).running).toBe(false);
+    expect(starts).toBe(1);
+    expect(await pipeline.registry.acquireLock('import.shop-b', 1000)).toBeDefined();
   });
 });

@@ -1,9 +1,12 @@
 import { hostname, networkInterfaces } from 'node:os';
-import type { InstanceConfig } from '@pullback/pipeline';
+import { holdLock, type InstanceConfig, PipelineError, type Registry } from '@pullback/pipeline';
 import { followAsStandby, query, systemIdentifierOf } from '@pullback/recipe-postgres';
 
 /** What became of the old active after a switchover. */
-export type Rejoined = { readonly following: true } | { readonly following: false; readonly why: string };
+export type Rejoined =
+  | { readonly following: true }
+  /** `busy`: another holds its import lock (its agent's rejoin, an import), which sets it up. */
+  | { readonly following: false; readonly why: string; readonly busy?: true };
 
 /**
  * Starts the old active of a switchover again as a streaming fallback of the new one
@@ -19,6 +22,7 @@ export type Rejoined = { readonly following: true } | { readonly following: fals
 export async function rejoinOldActive(
   old: InstanceConfig,
   newActive: InstanceConfig,
+  registry: Registry,
   options: { user?: string; timeoutSeconds?: number } = {},
 ): Promise<Rejoined> {
   if (!isLocalAddress(old.host)) return { following: false, why: `${old.host} is not this host` };
@@ -33,13 +37,28 @@ export async function rejoinOldActive(
   if (here === undefined || here !== there) {
     return { following: false, why: `${old.dataDir} on this host is not its data directory` };
   }
-  await followAsStandby({
-    dataDir: old.dataDir,
-    primary: { host: newActive.host, port: newActive.port, user: options.user ?? 'postgres' },
-    timeoutSeconds: options.timeoutSeconds ?? 120,
-  });
+  try {
+    await holdLock(
+      registry,
+      `import.${old.name}`,
+      { ttlMs: LOCK_TTL_MS, what: `rejoin of ${old.name}` },
+      () =>
+        followAsStandby({
+          dataDir: old.dataDir,
+          primary: { host: newActive.host, port: newActive.port, user: options.user ?? 'postgres' },
+          timeoutSeconds: options.timeoutSeconds ?? 120,
+        }),
+    );
+  } catch (error) {
+    if (error instanceof PipelineError && error.code === 'busy')
+      return { following: false, why: error.message, busy: true };
+    throw error;
+  }
   return { following: true };
 }
+
+/** The import lock's TTL while the old active starts; renewed every third of it. */
+const LOCK_TTL_MS = 60_000;
 
 function isLocalAddress(host: string): boolean {
   if (host === 'localhost' || host === hostname()) return true;

@@ -101,14 +101,16 @@ export async function switchover(
     const old = findInstance(component, oldActive);
     const now = findInstance(component, target);
     if (old === undefined || now === undefined) return;
-    const rejoined = await rejoinOldActive(old, now).catch((error: Error) => ({
+    const rejoined = await rejoinOldActive(old, now, pipeline.registry).catch((error: Error) => ({
       following: false as const,
       why: error.message,
     }));
     say(
       rejoined.following
         ? `${oldActive} follows ${target} as a fallback`
-        : `${oldActive} stays stopped (${rejoined.why}); its agent rejoins it as a fallback`,
+        : 'busy' in rejoined
+          ? `${oldActive} is set up as a fallback of ${target} by its agent (${rejoined.why})`
+          : `${oldActive} stays stopped (${rejoined.why}); its agent rejoins it as a fallback`,
     );
   } finally {
     await pipeline.close();

@@ -30,3 +30,4 @@ export {
   type SandboxProcess,
   startSandbox,
 } from './sandbox.js';
+export { setWalSynchronous } from './wal-mode.js';
