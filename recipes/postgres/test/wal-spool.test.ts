@@ -160,6 +160,25 @@ function spoolSuite(open: (root: string) => Promise<Archive>) {
     );
   });
 
+  it("keeps the WAL of a copy in pg_wal that went further than the archive's partial (streamed before the active died)", async () => {
+    // The fallback streamed 3000 bytes of segment 13; the archive received 1000 of them.
+    const streamed = Buffer.alloc(SEGMENT);
+    streamed.fill(13, 0, 3000);
+    await writeFile(join(dataDir, 'pg_wal', segment(13)), streamed);
+    expect(await restore(command(), dataDir, segment(13))).toMatchObject({ code: 1 });
+    expect((await placed(segment(13))).equals(streamed)).toBe(true);
+
+    // A copy that went less far than the archive's partial gets the archive's bytes.
+    const short = Buffer.alloc(SEGMENT);
+    short.fill(13, 0, 400);
+    await writeFile(join(dataDir, 'pg_wal', segment(13)), short);
+    expect(await restore(command(), dataDir, segment(13))).toMatchObject({ code: 1 });
+    const given = await placed(segment(13));
+    expect(given.subarray(0, 1000).equals(Buffer.alloc(1000, 13))).toBe(true);
+    expect(given.subarray(1000).equals(Buffer.alloc(SEGMENT - 1000))).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
   it('gives the file at %p to a caller other than recovery (pg_rewind), exit 0', async () => {
     const elsewhere = join(scratch.path, 'rewind-wal');
     await mkdir(elsewhere);

@@ -9,6 +9,7 @@ import {
   timelineOfWalName,
 } from '@pullback/archive';
 import { startPeriodicTask } from '../queues/periodic-task.js';
+import { partialContentBytes } from '../wal/partial-content.js';
 
 /** A WAL file as the archive gives it back (a partial is padded to the segment size). */
 export interface FetchedWalFile {
@@ -154,6 +155,21 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
       if (!goneWithSpool(error)) throw error;
     }
   };
+  /**
+   * A partial laid over the copy of its segment recovery already holds in pg_wal, if
+   * any. Recovery asks the archive for the segment it is in when streaming stops (the
+   * active went away), and the command moves what it gets over that copy; the copy
+   * may hold more WAL than the archive's partial (streamed after the last upload), and
+   * WAL already replayed that a promotion then finds gone makes it PANIC (soak:election
+   * did). Both are the start of one segment's WAL, so the archive's received prefix
+   * over the held copy keeps the longer of the two.
+   */
+  const overHeldCopy = async (name: string, content: Buffer): Promise<Buffer> => {
+    const held = await readFile(join(segmentsDir, name)).catch(() => undefined);
+    if (held === undefined || held.length !== content.length) return content;
+    content.copy(held, 0, 0, partialContentBytes(content));
+    return held;
+  };
   /** Whether `name` is placed: its link in the spool and the file in `segmentsDir` are one file. */
   const isPlaced = async (name: string) => {
     const [placed, file] = await Promise.all([
@@ -232,7 +248,7 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
     }
     // Handed over in the spool, for the command to move where its caller wants it: a
     // partial is never placed (asked again later, it is fetched again).
-    await write(name, file.content);
+    await write(name, file.partial ? await overHeldCopy(name, file.content) : file.content);
     if (isWalSegmentName(name)) await removeBehind(name);
   };
 
