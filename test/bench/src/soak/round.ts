@@ -1,0 +1,92 @@
+import { rowsOn, SANDBOX_COMPONENT, watchWritable } from '@pullback/cli/demo';
+import type { Fault } from './fault.js';
+import { recover, type SoakWorld } from './world.js';
+
+/** One round of the soak as judged. */
+export interface RoundResult {
+  readonly round: number;
+  readonly fault: string;
+  readonly outcome: string;
+  /** The fault's figure (see FaultResult.seconds); undefined when the round failed before it. */
+  readonly seconds: number | undefined;
+  readonly lost: number;
+  readonly lostOutsideRpo: number;
+  readonly twoWritable: boolean;
+  /** Why the round failed (did not recover, or broke an expectation), one line each. */
+  readonly failures: readonly string[];
+  /** From the fault to every instance whole again (s). */
+  readonly recoveredSeconds: number | undefined;
+}
+
+/**
+ * Runs `fault` with every instance's writability sampled throughout, judges which
+ * acknowledged writes the active after it lacks (those of writes since `judgedUpTo`),
+ * waits until the component is whole again, and checks the round's activations.
+ */
+export async function runRound(
+  w: SoakWorld,
+  round: number,
+  fault: Fault,
+  occurrence: number,
+  judgedUpTo: number,
+): Promise<RoundResult> {
+  const epochBefore = (await w.component()).epoch;
+  const watch = watchWritable(w.box, w.endpoints);
+  const failures: string[] = [];
+  let result: Awaited<ReturnType<Fault['run']>> | undefined;
+  let lost: { n: number; at: number }[] = [];
+  let recoveredSeconds: number | undefined;
+  try {
+    result = await fault.run(w, occurrence);
+    failures.push(...result.problems);
+    // Every write acknowledged so far, before the fault or after it, must be on the active now.
+    const acknowledged = w.writer.acknowledged.slice(judgedUpTo);
+    const rows = await rowsOn(w.box, w.port(result.to));
+    lost = acknowledged.filter((write) => !rows.has(write.n));
+    await recover(w);
+    recoveredSeconds = (Date.now() - result.faultAt) / 1000;
+    const activations = (await w.registry.activations(SANDBOX_COMPONENT)).filter(
+      (record) => record.epoch > epochBefore,
+    );
+    if (!result.activations.includes(activations.length))
+      failures.push(
+        `${activations.length} activations recorded (${activations.map((a) => `${a.from} -> ${a.to} at ${a.epoch} by ${a.by}`).join(', ')}), expected ${result.activations.join(' or ')}`,
+      );
+    const now = await w.component();
+    if (now.active !== result.to)
+      failures.push(`the active moved again after the round: ${result.to} -> ${now.active}`);
+  } catch (error) {
+    failures.push(`did not recover: ${(error as Error).message.split('\n')[0]}`);
+  } finally {
+    await watch.stop();
+  }
+  const faultAt = result?.faultAt ?? Number.POSITIVE_INFINITY;
+  const twoWritable =
+    watch.twoWritable.length > 0 || (result?.hostDied === true && watch.writableSince(result.from, faultAt));
+  return {
+    round,
+    fault: fault.name,
+    outcome: result?.outcome ?? 'FAILED',
+    seconds: result?.seconds,
+    lost: lost.length,
+    lostOutsideRpo: lost.filter((write) => write.at < faultAt - (result?.rpoMs ?? 0)).length,
+    twoWritable,
+    failures: [
+      ...failures,
+      ...watch.twoWritable.map((pair) => `two writable: ${pair.join(' and ')}`),
+      ...(twoWritable && watch.twoWritable.length === 0
+        ? [`${result?.from} writable after its host died`]
+        : []),
+    ],
+    recoveredSeconds,
+  };
+}
+
+/** The round's line as printed. */
+export function describeRound(r: RoundResult, rounds: number): string {
+  const seconds = r.seconds === undefined ? '-' : `${r.seconds.toFixed(1)} s`;
+  const failed = r.failures.length === 0 ? '' : `; FAILED: ${r.failures.join('; ')}`;
+  const recovered =
+    r.recoveredSeconds === undefined ? '' : `, whole again after ${r.recoveredSeconds.toFixed(0)} s`;
+  return `round ${r.round}/${rounds} ${r.fault}: ${r.outcome}; ${seconds}, lost ${r.lost} (${r.lostOutsideRpo} outside the RPO), two writable: ${r.twoWritable ? 'YES' : 'no'}${recovered}${failed}`;
+}
