@@ -17,6 +17,7 @@
  * yet: workers/election/test/election-redis-restart.test.ts).
  */
 import { cp } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   handOverToHosts,
   runCycle,
@@ -39,6 +40,8 @@ import { type SoakProcess, soakWorld, startSecondElection } from './soak/world.j
 const rounds = Number(process.env.SOAK_ROUNDS ?? 50);
 const scale = Number(process.env.BENCH_SCALE ?? 10);
 const rate = Number(process.env.BENCH_RATE ?? 100);
+/** SOAK_FAULTS (names, comma-separated) runs only those, to look at one closely. */
+const only = process.env.SOAK_FAULTS?.split(',').map((name) => name.trim());
 const FAULTS: readonly Fault[] = [
   hostDies,
   leaderPaused,
@@ -47,7 +50,7 @@ const FAULTS: readonly Fault[] = [
   serverStopped,
   redisStopped,
   switchover,
-];
+].filter((fault) => only === undefined || only.includes(fault.name));
 
 const step = (text: string) => console.error(`soak: ${new Date().toISOString().slice(11, 19)} ${text}`);
 
@@ -126,8 +129,13 @@ async function keepLogs(): Promise<void> {
   if (sandbox === undefined) return;
   await cp(sandbox.dir, keep, {
     recursive: true,
-    filter: (path) => !/\/(base|global|pg_wal|archive|outbox|staging)(\/|$)/.test(path),
+    // Not the data, nor the servers' Unix sockets (cp stops at the first it cannot copy).
+    filter: (path) => !/\/(base|global|pg_wal|archive|outbox|staging|socket)(\/|$)/.test(path),
   }).catch(() => {});
+  // The first active's data directory is the harness's, outside the sandbox's directory.
+  await cp(join(sandbox.active.dataDir, 'log'), join(keep, 'shop-a-log'), { recursive: true }).catch(
+    () => {},
+  );
   console.error(`soak:election: the sandbox's logs are in ${keep}`);
 }
 

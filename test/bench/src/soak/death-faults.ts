@@ -98,10 +98,11 @@ export const redisRestarted: Fault = {
 };
 
 /**
- * (4) `pullback import NAME --activate` (no --force) run by hand once the dead active's
- * lease lapsed, while the election fails it over: NAME is the fallback the election
- * would not pick (the lower priority), so the two activations conflict. One wins; the
- * round must record exactly one activation.
+ * (4) `pullback import NAME --activate` (no --force) run by hand as soon as the dead
+ * active's agent is silent, again each time it refuses because the dead active still
+ * looks healthy (its lease not lapsed yet), while the election fails it over: NAME is
+ * the fallback the election would not pick (the lower priority), so the two
+ * activations conflict. One wins; the round must record exactly one activation.
  */
 export const manualRace: Fault = {
   name: 'manual --activate',
@@ -109,13 +110,15 @@ export const manualRace: Fault = {
     const epochBefore = (await w.component()).epoch;
     let manual = { code: -1, output: '' };
     let target = '';
+    let tries = 0;
     const death = await hostDeath(w, async ({ from }) => {
       const candidates = w.endpoints.filter((endpoint) => endpoint.name !== from);
       target = [...candidates].sort((x, y) => x.priority - y.priority)[0]?.name ?? '';
-      await untilValue(`${from}'s active lease lapsed`, 60_000, async () =>
-        (await w.registry.activeLease(SANDBOX_COMPONENT)) === undefined ? true : undefined,
-      );
-      manual = await w.pullback(['import', target, '--activate'], 180_000);
+      await agentSilent(w, from, agentSilentMs);
+      do {
+        tries++;
+        manual = await w.pullback(['import', target, '--activate'], 180_000);
+      } while (manual.code !== 0 && manual.output.includes(`the active ${from} is healthy`) && tries < 30);
       return '';
     });
     const activations = (await w.registry.activations(SANDBOX_COMPONENT)).filter(
@@ -131,7 +134,7 @@ export const manualRace: Fault = {
     if (winner === 'the election' && manual.code === 0) problems.push(`both say they activated: ${said}`);
     return deathResult(
       death,
-      `${winner} won (import ${target} --activate exited ${manual.code}: ${said}); epoch ${epochBefore} -> ${epochAfter}`,
+      `${winner} won (import ${target} --activate, try ${tries}, exited ${manual.code}: ${said}); epoch ${epochBefore} -> ${epochAfter}`,
       problems,
     );
   },

@@ -1,5 +1,6 @@
 import { rowsOn, SANDBOX_COMPONENT, watchWritable } from '@pullback/cli/demo';
 import type { Fault } from './fault.js';
+import { repairStuckFallbacks } from './repair.js';
 import { recover, type SoakWorld } from './world.js';
 
 /** One round of the soak as judged. */
@@ -11,6 +12,8 @@ export interface RoundResult {
   readonly seconds: number | undefined;
   readonly lost: number;
   readonly lostOutsideRpo: number;
+  /** Of the lost, the writes acknowledged after the fault (an old active that took writes it then lost). */
+  readonly lostAfterFault: number;
   readonly twoWritable: boolean;
   /** Why the round failed (did not recover, or broke an expectation), one line each. */
   readonly failures: readonly string[];
@@ -34,7 +37,7 @@ export async function runRound(
   const watch = watchWritable(w.box, w.endpoints);
   const failures: string[] = [];
   let result: Awaited<ReturnType<Fault['run']>> | undefined;
-  let lost: { n: number; at: number }[] = [];
+  let lost: { n: number; startedAt: number; at: number }[] = [];
   let recoveredSeconds: number | undefined;
   try {
     result = await fault.run(w, occurrence);
@@ -43,7 +46,14 @@ export async function runRound(
     const acknowledged = w.writer.acknowledged.slice(judgedUpTo);
     const rows = await rowsOn(w.box, w.port(result.to));
     lost = acknowledged.filter((write) => !rows.has(write.n));
-    await recover(w);
+    await recover(w).catch(async (error: Error) => {
+      // Not whole by itself: a failed round; repaired as an operator would, so the next rounds can run.
+      failures.push(`not whole again by itself: ${error.message.split('\n')[0]}`);
+      const repaired = await repairStuckFallbacks(w);
+      if (repaired.length === 0) throw error;
+      await recover(w);
+      failures.push(`repaired by hand: ${repaired.join(', ')} rewound again`);
+    });
     recoveredSeconds = (Date.now() - result.faultAt) / 1000;
     const activations = (await w.registry.activations(SANDBOX_COMPONENT)).filter(
       (record) => record.epoch > epochBefore,
@@ -70,6 +80,7 @@ export async function runRound(
     seconds: result?.seconds,
     lost: lost.length,
     lostOutsideRpo: lost.filter((write) => write.at < faultAt - (result?.rpoMs ?? 0)).length,
+    lostAfterFault: lost.filter((write) => write.startedAt > faultAt).length,
     twoWritable,
     failures: [
       ...failures,
@@ -88,5 +99,5 @@ export function describeRound(r: RoundResult, rounds: number): string {
   const failed = r.failures.length === 0 ? '' : `; FAILED: ${r.failures.join('; ')}`;
   const recovered =
     r.recoveredSeconds === undefined ? '' : `, whole again after ${r.recoveredSeconds.toFixed(0)} s`;
-  return `round ${r.round}/${rounds} ${r.fault}: ${r.outcome}; ${seconds}, lost ${r.lost} (${r.lostOutsideRpo} outside the RPO), two writable: ${r.twoWritable ? 'YES' : 'no'}${recovered}${failed}`;
+  return `round ${r.round}/${rounds} ${r.fault}: ${r.outcome}; ${seconds}, lost ${r.lost} (${r.lostOutsideRpo} outside the RPO, ${r.lostAfterFault} acknowledged after the fault), two writable: ${r.twoWritable ? 'YES' : 'no'}${recovered}${failed}`;
 }

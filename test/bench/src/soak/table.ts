@@ -18,7 +18,7 @@ export function soakTable(rounds: readonly RoundResult[], faults: readonly strin
       'rounds',
       'outcomes',
       'seconds (median, worst)',
-      'lost (outside RPO)',
+      'lost (outside RPO; after the fault)',
       'two writable',
       'failed',
     ],
@@ -36,7 +36,7 @@ export function soakTable(rounds: readonly RoundResult[], faults: readonly strin
       String(of.length),
       [...outcomes].map(([kind, count]) => `${count} ${kind}`).join(', '),
       figures(of),
-      `${sum(of.map((r) => r.lost))} (${sum(of.map((r) => r.lostOutsideRpo))})`,
+      `${sum(of.map((r) => r.lost))} (${sum(of.map((r) => r.lostOutsideRpo))}; ${sum(of.map((r) => r.lostAfterFault))} after)`,
       String(of.filter((r) => r.twoWritable).length),
       String(of.filter((r) => r.failures.length > 0).length),
     ]);
@@ -66,7 +66,7 @@ export function soakTable(rounds: readonly RoundResult[], faults: readonly strin
     ],
     [
       `acknowledged writes lost (asynchronous, 1 s RPO; a switchover's RPO is 0)`,
-      `${sum(rounds.map((r) => r.lost))} (${outsideRpo} outside the RPO)`,
+      `${sum(rounds.map((r) => r.lost))} (${outsideRpo} outside the RPO; ${sum(rounds.map((r) => r.lostAfterFault))} acknowledged after the fault)`,
       verdict(outsideRpo === 0, 'within the RPO'),
     ],
     [

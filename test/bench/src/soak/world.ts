@@ -147,7 +147,7 @@ export async function recover(w: SoakWorld): Promise<void> {
   }
   const active = await untilValue('a named active', 60_000, () => w.active());
   for (const endpoint of w.endpoints) {
-    if (endpoint.name !== active) await waitStreaming(w.box, endpoint.port, 180_000);
+    if (endpoint.name !== active) await waitStreaming(w.box, endpoint.port, 120_000);
   }
   await untilValue('every fallback healthy', 300_000, async () => {
     const current = await w.active();
