@@ -98,8 +98,8 @@ export const redisRestarted: Fault = {
 };
 
 /**
- * (4) `pullback import NAME --activate` (no --force) run by hand as soon as the dead
- * active's agent is silent, again each time it refuses because the dead active still
+ * (4) `pullback import NAME --activate` (no --force) run by hand as soon as the active's
+ * host died, again each time it refuses because the dead active still
  * looks healthy (its lease not lapsed yet), while the election fails it over: NAME is
  * the fallback the election would not pick (the lower priority), so the two
  * activations conflict. One wins; the round must record exactly one activation.
@@ -114,7 +114,6 @@ export const manualRace: Fault = {
     const death = await hostDeath(w, async ({ from }) => {
       const candidates = w.endpoints.filter((endpoint) => endpoint.name !== from);
       target = [...candidates].sort((x, y) => x.priority - y.priority)[0]?.name ?? '';
-      await agentSilent(w, from, agentSilentMs);
       do {
         tries++;
         manual = await w.pullback(['import', target, '--activate'], 180_000);
