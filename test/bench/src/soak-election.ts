@@ -65,11 +65,29 @@ async function cleanup(): Promise<void> {
   await sandbox?.close();
 }
 
+const results: RoundResult[] = [];
+let acknowledged = 0;
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     step(`${signal}: stopping`);
-    void cleanup().finally(() => process.exit(130));
+    // The rounds done so far are figures too.
+    printSummary();
+    void keepLogs()
+      .then(() => cleanup())
+      .finally(() => process.exit(130));
   });
+}
+
+function printSummary(): void {
+  console.log(
+    `\nsoak:election, ${results.length} rounds, pgbench scale ${scale}, ${rate} tps of background load, ${acknowledged} writes acknowledged to the client, ${new Date().toISOString()}`,
+  );
+  for (const line of soakTable(
+    results,
+    FAULTS.map((fault) => fault.name),
+  ))
+    console.log(line);
 }
 
 async function main(): Promise<boolean> {
@@ -89,7 +107,6 @@ async function main(): Promise<boolean> {
   const load = steadyLoad(box, uri, rate);
   const writer = startDrillWriter(box, uri);
   const w = soakWorld({ box, hosts, registry: pipeline.registry, endpoints, writer, secondElection, step });
-  const results: RoundResult[] = [];
   try {
     await until('writes acknowledged', 60_000, async () => writer.acknowledged.length >= 20);
     let judged = 0;
@@ -100,6 +117,7 @@ async function main(): Promise<boolean> {
       const result = await runRound(w, round, fault, occurrence, judged);
       // A write judged here is not counted again by the next round.
       judged = writer.acknowledged.length;
+      acknowledged = judged;
       results.push(result);
       console.log(describeRound(result, rounds));
       if (result.failures.some((failure) => failure.startsWith('did not recover'))) {
@@ -112,14 +130,7 @@ async function main(): Promise<boolean> {
     await load.stop();
     await pipeline.close();
   }
-  console.log(
-    `\nsoak:election, ${results.length} rounds, pgbench scale ${scale}, ${rate} tps of background load, ${writer.acknowledged.length} writes acknowledged to the client, ${new Date().toISOString()}`,
-  );
-  for (const line of soakTable(
-    results,
-    FAULTS.map((fault) => fault.name),
-  ))
-    console.log(line);
+  printSummary();
   return results.length === rounds && results.every((r) => r.failures.length === 0 && !r.twoWritable);
 }
 

@@ -16,7 +16,6 @@ const deathResult = (
   to: death.to,
   faultAt: death.killedAt,
   seconds: death.seconds,
-  hostDied: true,
   rpoMs: 1000,
   activations: [1],
   problems,

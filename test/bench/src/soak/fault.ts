@@ -15,8 +15,6 @@ export interface FaultResult {
    * that must not stop writes, the longest time between two acknowledged writes.
    */
   readonly seconds: number;
-  /** Whether the old active's host died: it must never be writable again after `faultAt`. */
-  readonly hostDied: boolean;
   /** Acknowledged writes older than this before the fault must survive: 1 s (asynchronous), 0 for a planned switchover. */
   readonly rpoMs: number;
   /** How many activations the round may record (besides it, a refused one is no record). */
