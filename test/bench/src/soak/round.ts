@@ -70,7 +70,13 @@ export async function runRound(
     if (now.active !== result.to)
       failures.push(`the active moved again after the round: ${result.to} -> ${now.active}`);
   } catch (error) {
-    failures.push(`did not recover: ${(error as Error).message.split('\n')[0]}`);
+    // The round failed; the next can run only once the component is whole again by itself.
+    const why = (error as Error).message.split('\n')[0];
+    const whole = await recover(w).then(
+      () => true,
+      () => false,
+    );
+    failures.push(whole ? `failed, whole again later: ${why}` : `did not recover: ${why}`);
   }
   const { overlaps } = await sampler.stop();
   const faultAt = result?.faultAt ?? Number.POSITIVE_INFINITY;
