@@ -156,7 +156,10 @@ export async function isWritable(sandbox: Sandbox, port: number): Promise<boolea
 }
 
 /** Whether the server at `port` takes writes, and when it said so (its clock, ms since the epoch). */
-async function writableNow(sandbox: Sandbox, port: number): Promise<{ writable: boolean; at: number }> {
+export async function writableNow(
+  sandbox: Sandbox,
+  port: number,
+): Promise<{ writable: boolean; at: number }> {
   return execFileAsync(
     join(sandbox.active.binDir, 'psql'),
     [

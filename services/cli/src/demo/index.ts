@@ -19,6 +19,7 @@ export {
   startDrillWriter,
   waitStreaming,
   watchWritable,
+  writableNow,
 } from './failover.js';
 export { type HostEndpoint, handOverToHosts, until } from './failover-ending.js';
 export { type HostProcess, type SandboxHosts, sandboxHosts } from './hosts.js';
