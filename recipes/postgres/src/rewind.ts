@@ -52,13 +52,22 @@ export async function rewindServer(options: RewindOptions): Promise<InstancePosi
     throw new Error(`${dataDir} holds no data directory to rewind (PG_VERSION is missing)`);
   }
   const signal = options.signal === undefined ? {} : { signal: options.signal };
+  const unavailable = (error: Error) => {
+    if (error instanceof PgQueryError && !NOT_NOW.has(error.code)) throw error;
+    throw new RewindSourceUnavailableError(error.message, { cause: error });
+  };
+  // An agent can learn of an activation before its candidate is promoted: rewound
+  // against a server still in recovery, pg_rewind finds nothing to undo and this one
+  // would follow it as a standby past the fork, stuck there (soak:election saw it).
+  if ((await query(primary, 'select pg_is_in_recovery()', signal).catch(unavailable)) === 't') {
+    throw new RewindSourceUnavailableError(
+      `${describeEndpoint(primary)} is still in recovery (not promoted yet): not rewound against it`,
+    );
+  }
   // PostgreSQL 15's pg_rewind reads the source's timeline from pg_control, which a
   // promotion updates only at its first checkpoint: before it, the source looks as if
   // it were still on the old timeline ("no rewind required").
-  await query(primary, 'checkpoint', signal).catch((error: Error) => {
-    if (error instanceof PgQueryError && !NOT_NOW.has(error.code)) throw error;
-    throw new RewindSourceUnavailableError(error.message, { cause: error });
-  });
+  await query(primary, 'checkpoint', signal).catch(unavailable);
   await runTool(
     `pg_rewind of ${dataDir} from ${describeEndpoint(primary)}`,
     [

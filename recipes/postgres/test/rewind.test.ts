@@ -11,6 +11,7 @@ import {
   postmasterStatus,
   promoteServer,
   query,
+  RewindSourceUnavailableError,
   rewindServer,
   startStandby,
   stopServer,
@@ -131,6 +132,22 @@ describe('rewinding a former active (pg_rewind)', () => {
     await rewindA();
 
     await expectStandbyOfB();
+  });
+
+  it('leaves the target untouched while the new active is still in recovery (not promoted yet): a later try', async () => {
+    await pair();
+    await a.psql("insert into orders values (5, 'a before its stop')");
+    await stopServer({ dataDir: a.dataDir });
+    const error = await rewindA().then(
+      () => undefined,
+      (failure: Error) => failure,
+    );
+    expect(error).toBeInstanceOf(RewindSourceUnavailableError);
+    expect(error?.message).toBe(
+      `127.0.0.1:${b.port} is still in recovery (not promoted yet): not rewound against it`,
+    );
+    expect((await postmasterStatus(a.dataDir)).running).toBe(false);
+    await expect(access(join(a.dataDir, 'standby.signal'))).rejects.toThrow(/ENOENT/);
   });
 
   it('refuses a data directory whose server runs, and changes nothing', async () => {
