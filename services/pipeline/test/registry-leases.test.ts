@@ -136,6 +136,22 @@ describe('epoch', () => {
     );
   });
 
+  it('takeEpoch for a leader: only while it holds the leader lease, nothing written otherwise', async () => {
+    const { registry } = await registries();
+    expect(await registry.acquireLeader('w1', 60_000)).toBe(true);
+    expect(await registry.takeEpoch('shop', 0, 'w1')).toBe(2);
+    // w1 paused past its lease; w2 leads now: w1's take on its stale view is refused.
+    expect(await registry.releaseLeader('w1')).toBe(true);
+    expect(await registry.acquireLeader('w2', 60_000)).toBe(true);
+    await expect(registry.takeEpoch('shop', 0, 'w1')).rejects.toThrow(
+      'w1 no longer leads the election: no epoch taken',
+    );
+    expect((await registry.component('shop'))?.epoch).toBe(2);
+    expect(await registry.takeEpoch('shop', 0, 'w2')).toBe(3);
+    // An operator's activation (no leader) is not bound to the lease.
+    expect(await registry.takeEpoch('shop', 0)).toBe(4);
+  });
+
   it('takeEpoch refuses an unknown component and writes nothing', async () => {
     const { registry } = await registries();
     const error = await registry.takeEpoch('nope', 5).catch((e: unknown) => e);

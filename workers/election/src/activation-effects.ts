@@ -46,6 +46,8 @@ export interface ActivationEffectsOptions {
   /** The role the fallbacks' replication connection logs in as. Default: `postgres`. */
   readonly replicationUser?: string;
   readonly signal?: AbortSignal;
+  /** The election worker activating: its epoch is taken only while it holds the leader lease. */
+  readonly leader?: string;
 }
 
 /**
@@ -71,7 +73,7 @@ export function activationEffects(options: ActivationEffectsOptions): Activation
   const effects: ActivationEffects = {
     async takeEpoch(floor) {
       const recorded = await highestRecordedEpoch(component, agents, options.archiveEpoch);
-      return registry.takeEpoch(name, Math.max(floor, recorded));
+      return registry.takeEpoch(name, Math.max(floor, recorded), options.leader);
     },
 
     async waitLeaseLapsed() {

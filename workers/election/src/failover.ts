@@ -76,6 +76,8 @@ export async function failover(options: FailoverOptions): Promise<FailoverOutcom
       component: name,
       oldActive: failed,
       agents: options.agents,
+      // The election's failover: its epoch only while this worker still leads.
+      leader: options.by,
       activeLeaseMs: settings.activeLeaseMs,
       ...(options.walReceivers === undefined ? {} : { walReceivers: options.walReceivers }),
       signal: options.signal,

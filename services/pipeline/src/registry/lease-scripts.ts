@@ -49,12 +49,17 @@ return redis.call('DEL', KEYS[1])
  * epoch the caller read outside Redis (the instances' records, the archive's tags),
  * so a Redis that lost its data never hands out an epoch already used.
  *
- * KEYS[1] component HASH    ARGV[1] floor
+ * KEYS[1] component HASH    KEYS[2] leader STRING
+ * ARGV[1] floor    ARGV[2] the election leader taking it, or '' (an operator's activation)
  * Returns the new epoch, or -1 when the component is not registered (nothing written:
- * a lost registry is registered again first, by `pullback up`).
- * Atomic: two activations that read the same epoch must not both take the next one.
+ * a lost registry is registered again first, by `pullback up`), or -2 when ARGV[2] is
+ * given and no longer holds the leader lease (nothing written).
+ * Atomic: two activations that read the same epoch must not both take the next one,
+ * and a leader paused past its lease (SIGSTOP, a long GC) must not take one on its
+ * stale view after another leader has acted: that demotes the newer active again.
  */
 export const TAKE_EPOCH = `
+if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[2] then return -2 end
 local current = redis.call('HGET', KEYS[1], 'epoch')
 if not current then return -1 end
 local epoch = math.max(tonumber(current), tonumber(ARGV[1])) + 1

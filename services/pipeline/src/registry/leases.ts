@@ -112,11 +112,19 @@ export class ElectionLeases {
 
   /**
    * Takes the component's next epoch, `max(current, floor) + 1`, and returns it.
-   * `floor` is the highest epoch recorded outside Redis (instances, archive).
+   * `floor` is the highest epoch recorded outside Redis (instances, archive). With
+   * `leader`, only while that election worker holds the leader lease.
    */
-  async takeEpoch(component: string, floor: number): Promise<number> {
-    const epoch = Number(await this.script('pullbackTakeEpoch', [this.keys.component(component)], [floor]));
+  async takeEpoch(component: string, floor: number, leader?: string): Promise<number> {
+    const epoch = Number(
+      await this.script(
+        'pullbackTakeEpoch',
+        [this.keys.component(component), this.keys.leader],
+        [floor, leader ?? ''],
+      ),
+    );
     if (epoch === -1) throw unknownComponent(component);
+    if (epoch === -2) throw new Error(`${leader} no longer leads the election: no epoch taken`);
     return epoch;
   }
 

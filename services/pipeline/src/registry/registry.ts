@@ -110,8 +110,8 @@ export class Registry {
   leader(): Promise<LeaseHolder | undefined> {
     return this.leases.leader();
   }
-  takeEpoch(component: string, floor: number): Promise<number> {
-    return this.leases.takeEpoch(component, floor);
+  takeEpoch(component: string, floor: number, leader?: string): Promise<number> {
+    return this.leases.takeEpoch(component, floor, leader);
   }
   acquireActiveLease(
     component: string,
