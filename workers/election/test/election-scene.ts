@@ -1,7 +1,7 @@
 import { type RedisServer, startRedis } from '@pullback/harness';
 import { afterEach, beforeEach } from 'vitest';
 import type { ElectionOptions, RunningElection } from '../src/index.js';
-import type { ElectionWorld, WorldOptions } from './election-world.js';
+import { type ElectionWorld, electionWorld, type WorldOptions } from './election-world.js';
 import { inProcessElection, readyWorld } from './race-helpers.js';
 
 /**
@@ -14,6 +14,8 @@ export interface ElectionScene {
   readonly redis: RedisServer;
   /** The world `ready` made for this test, if any. */
   readonly world: ElectionWorld | undefined;
+  /** `electionWorld` on this test's Redis, as it starts: nothing written, reported or held yet. */
+  newWorld(label: string, options?: WorldOptions): Promise<ElectionWorld>;
   /** `readyWorld` on this test's Redis: a write seen by both fallbacks, both healthy, shop-a holding its lease. */
   ready(label: string, options?: WorldOptions): Promise<ElectionWorld>;
   /** `inProcessElection` on this test's world, stopped after the test. */
@@ -58,6 +60,10 @@ export function electionScene(): ElectionScene {
       return theRedis();
     },
     get world() {
+      return world;
+    },
+    newWorld: async (label, options = {}) => {
+      world = await electionWorld(theRedis(), label, options);
       return world;
     },
     ready: async (label, options = {}) => {
