@@ -7,7 +7,9 @@ function securityHeaders(): Record<string, string> {
     'Cache-Control': 'no-store',
     'Content-Security-Policy': CONTENT_SECURITY_POLICY,
     'X-Content-Type-Options': 'nosniff',
-    'Referrer-Policy': 'no-referrer',
+    // Not no-referrer: with it, a browser sends `Origin: null` with the page's own forms,
+    // and the takeover's Origin check could not tell them from another site's.
+    'Referrer-Policy': 'same-origin',
   };
 }
 
