@@ -4,7 +4,7 @@ import { portInUse } from '../port-in-use.js';
 import type { DashboardData } from './dashboard-data.js';
 import { renderPage } from './dashboard-page.js';
 import { renderPanel } from './dashboard-panel.js';
-import { DashboardTakeover, type TakeoverActions } from './dashboard-takeover.js';
+import { DashboardTakeover, type TakeoverOptions, type TakeoverView } from './dashboard-takeover.js';
 import { type RouteHandler, send } from './http-answer.js';
 
 export interface DashboardServerOptions {
@@ -16,12 +16,7 @@ export interface DashboardServerOptions {
   /** How often the page refreshes, in seconds. */
   readonly refreshSeconds: number;
   /** The takeover actions and their login (docs/observability.md); without it they answer 403. */
-  readonly takeover?: {
-    readonly token: string | undefined;
-    readonly actions: TakeoverActions;
-    readonly secrets: readonly string[];
-    readonly signal: AbortSignal;
-  };
+  readonly takeover?: TakeoverOptions;
 }
 
 export interface DashboardServer {
@@ -29,8 +24,6 @@ export interface DashboardServer {
   readonly url: string;
   close(): Promise<void>;
 }
-
-type Handler = RouteHandler;
 
 /**
  * `pullback dashboard`'s HTTP server (node:http, as the agents' health endpoints):
@@ -40,9 +33,9 @@ type Handler = RouteHandler;
 export async function startDashboardServer(options: DashboardServerOptions): Promise<DashboardServer> {
   const host = options.host ?? '127.0.0.1';
   const takeover = new DashboardTakeover(options.takeover ?? TAKEOVER_NOT_GIVEN);
-  const page = async (view: ReturnType<DashboardTakeover['view']>) =>
+  const page = async (view: TakeoverView) =>
     renderPage(await options.read(), { refreshSeconds: options.refreshSeconds, takeover: view }).text;
-  const routes: Readonly<Record<string, Handler>> = {
+  const routes: Readonly<Record<string, RouteHandler>> = {
     'GET /': async (request, response) =>
       send(response, 200, 'text/html; charset=utf-8', await page(takeover.view(request, true))),
     'GET /panel': async (request, response) =>
@@ -77,7 +70,7 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
 async function handle(
   request: IncomingMessage,
   response: ServerResponse,
-  routes: Readonly<Record<string, Handler>>,
+  routes: Readonly<Record<string, RouteHandler>>,
   host: string,
 ): Promise<void> {
   if (!hostAllowed(request.headers.host, host)) {
@@ -114,7 +107,7 @@ function hostAllowed(header: string | undefined, boundHost: string): boolean {
 const LOOPBACK = new Set(['127.0.0.1', '::1', '[::1]', 'localhost']);
 
 /** A server started without takeover options: its actions answer 403, as with no token configured. */
-const TAKEOVER_NOT_GIVEN = {
+const TAKEOVER_NOT_GIVEN: TakeoverOptions = {
   token: undefined,
   actions: {
     activate: () => Promise.reject(new Error('no takeover actions')),
