@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, type RedisServer, scratchDir, startRedis } from '@pullback/harness';
 import { openPipeline, parseConfig } from '@pullback/pipeline';
@@ -204,6 +204,47 @@ describe('the dashboard takeover login over HTTP', () => {
     // The token is in no answer and no line the dashboard wrote.
     expect(bodies.filter((body) => body.includes(TOKEN))).toEqual([]);
     expect(process.output()).not.toContain(TOKEN);
+  });
+
+  it('dashboardTokenFile: its first line is the token; a missing file or a short token is refused in one line', {
+    timeout: 120_000,
+  }, async () => {
+    const yaml = (await readFile(readOnlyPath, 'utf8')).trimEnd();
+    const tokenFile = join(scratch.path, 'dashboard.token');
+    await writeFile(tokenFile, `${TOKEN}\nignored second line\n`);
+    const withFile = join(scratch.path, 'token-file.yaml');
+    await writeFile(withFile, `${yaml}\ndashboardTokenFile: ${tokenFile}\n`);
+    const { url, process } = await startDashboard(withFile);
+    const refused = await post(
+      `${url}actions/switchover`,
+      { component: 'docs' },
+      {
+        authorization: `Bearer ${TOKEN}`,
+      },
+    );
+    expect(refused).toMatchObject({
+      status: 409,
+      body: 'cannot switch docs over: it is a files component, with no active\n',
+    });
+    expect(process.output()).not.toContain(TOKEN);
+
+    const missing = join(scratch.path, 'missing-token.yaml');
+    await writeFile(missing, `${yaml}\ndashboardTokenFile: ${join(scratch.path, 'nope.token')}\n`);
+    const noFile = await runCli(['dashboard', '--config', missing, '--port', String(await freePort())]);
+    expect(noFile.code).toBe(1);
+    expect(noFile.errorLines).toEqual([
+      `pullback: cannot read dashboardTokenFile ${join(scratch.path, 'nope.token')}: ENOENT`,
+    ]);
+    const shortFile = join(scratch.path, 'short.token');
+    await writeFile(shortFile, 'short-secret\n');
+    const short = join(scratch.path, 'short-token.yaml');
+    await writeFile(short, `${yaml}\ndashboardTokenFile: ${shortFile}\n`);
+    const tooShort = await runCli(['dashboard', '--config', short, '--port', String(await freePort())]);
+    expect(tooShort.code).toBe(1);
+    expect(tooShort.errorLines).toEqual([
+      `pullback: dashboardTokenFile ${shortFile} holds no token of at least 16 characters`,
+    ]);
+    expect(tooShort.stderr + tooShort.stdout).not.toContain('short-secret');
   });
 
   it('after 5 wrong tokens within a minute, refuses even the right one with 429 until the minute is over', async () => {
