@@ -2,9 +2,13 @@ import type { Config } from '@pullback/pipeline/config';
 import { redactUrl } from '@pullback/storage/redact-url';
 
 /** What the dashboard must never show: the passwords and tokens of the config and the environment. */
-export function knownSecrets(config: Pick<Config, 'redis' | 'agentToken'>, env: NodeJS.ProcessEnv): string[] {
+export function knownSecrets(
+  config: Pick<Config, 'redis' | 'agentToken'> & Partial<Pick<Config, 'dashboardToken'>>,
+  env: NodeJS.ProcessEnv,
+): string[] {
   const secrets: (string | undefined)[] = [
     config.agentToken,
+    config.dashboardToken,
     env.PULLBACK_PASSWORD,
     env.AWS_SECRET_ACCESS_KEY,
     env.AWS_SESSION_TOKEN,

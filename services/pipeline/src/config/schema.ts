@@ -213,6 +213,16 @@ export const configSchema = z.strictObject({
     .min(16, { error: 'must be at least 16 characters' })
     .optional(),
   agentTokenFile: z.string().min(1).optional(),
+  /**
+   * The token that logs in to the dashboard's takeover actions (docs/observability.md
+   * "Takeover from the page"), at least 16 characters; or `dashboardTokenFile`, the file
+   * holding it (not both). Without either, the page is read-only. A secret, as agentToken.
+   */
+  dashboardToken: z
+    .string({ error: 'must be a string of at least 16 characters' })
+    .min(16, { error: 'must be at least 16 characters' })
+    .optional(),
+  dashboardTokenFile: z.string().min(1).optional(),
   /** The election's timings and lag limit (election-schema.ts). Default: docs/election.md "Defaults". */
   election: electionSchema.optional(),
   /** Keyed by component name. */
