@@ -5,14 +5,17 @@ import type { DashboardData } from './dashboard-data.js';
 import { CONTENT_SECURITY_POLICY, renderPage } from './dashboard-page.js';
 import { renderPanel } from './dashboard-panel.js';
 
-export interface DashboardServerOptions {
+export interface DashboardHandlerOptions {
   /** Where the page's data comes from (a `DashboardSource`). */
   readonly read: () => Promise<DashboardData>;
-  readonly port: number;
-  /** Default: 127.0.0.1. */
+  /** The address the server is bound to. Default: 127.0.0.1. */
   readonly host?: string;
   /** How often the page refreshes, in seconds. */
   readonly refreshSeconds: number;
+}
+
+export interface DashboardServerOptions extends DashboardHandlerOptions {
+  readonly port: number;
 }
 
 export interface DashboardServer {
@@ -31,20 +34,7 @@ type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<v
  */
 export async function startDashboardServer(options: DashboardServerOptions): Promise<DashboardServer> {
   const host = options.host ?? '127.0.0.1';
-  const routes: Readonly<Record<string, Handler>> = {
-    'GET /': async (_request, response) =>
-      send(response, 200, 'text/html; charset=utf-8', renderPage(await options.read(), options).text),
-    'GET /panel': async (_request, response) =>
-      send(response, 200, 'text/html; charset=utf-8', renderPanel(await options.read()).text),
-    'GET /status.json': async (_request, response) =>
-      send(response, 200, 'application/json', `${JSON.stringify(await options.read(), null, 2)}\n`),
-  };
-  const server = createServer((request, response) => {
-    void handle(request, response, routes, host).catch((error: unknown) => {
-      if (!response.headersSent) send(response, 500, 'text/plain; charset=utf-8', `${messageOf(error)}\n`);
-      else response.destroy();
-    });
-  });
+  const server = createServer(dashboardHandler(options));
   await listen(server, options.port, host);
   const { port } = server.address() as AddressInfo;
   return {
@@ -54,6 +44,27 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
         server.close(() => resolve());
         server.closeAllConnections();
       }),
+  };
+}
+
+/** The dashboard's request handler, for its own server or another's (`pullback up`'s, up-http-server.ts). */
+export function dashboardHandler(
+  options: DashboardHandlerOptions,
+): (request: IncomingMessage, response: ServerResponse) => void {
+  const host = options.host ?? '127.0.0.1';
+  const routes: Readonly<Record<string, Handler>> = {
+    'GET /': async (_request, response) =>
+      send(response, 200, 'text/html; charset=utf-8', renderPage(await options.read(), options).text),
+    'GET /panel': async (_request, response) =>
+      send(response, 200, 'text/html; charset=utf-8', renderPanel(await options.read()).text),
+    'GET /status.json': async (_request, response) =>
+      send(response, 200, 'application/json', `${JSON.stringify(await options.read(), null, 2)}\n`),
+  };
+  return (request, response) => {
+    void handle(request, response, routes, host).catch((error: unknown) => {
+      if (!response.headersSent) send(response, 500, 'text/plain; charset=utf-8', `${messageOf(error)}\n`);
+      else response.destroy();
+    });
   };
 }
 

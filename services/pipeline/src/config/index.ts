@@ -26,6 +26,7 @@ export type {
   ComponentConfig,
   Config,
   FilesComponentConfig,
+  HttpConfig,
   InstanceConfig,
   InstanceRole,
   PgBouncerConfig,
