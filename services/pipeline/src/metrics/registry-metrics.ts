@@ -1,4 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
+import { longestScheduleGapSeconds } from '../config/schedule.js';
 import { FALLBACK_CONDITIONS, fallbackCondition } from '../registry/fallback-condition.js';
 import type { RegistryView } from './registry-view.js';
 import { type Sample, viewCounter, viewGauge } from './view-gauge.js';
@@ -69,6 +70,12 @@ export function registerRegistryMetrics(
     'Bytes the newest snapshot added to the archive',
     ['component'],
     perComponent((c) => c.lastSnapshot?.newBytesStored),
+  );
+  gauge(
+    'pullback_export_interval_seconds',
+    "The longest wait between two of the component's scheduled exports (its schedule, over its next 10 runs)",
+    ['component'],
+    perComponent((c) => longestScheduleGapSeconds(c.schedule)),
   );
   gauge(
     'pullback_last_export_success',
