@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { initArchive, openArchive } from '@pullback/archive';
 import { type RedisServer, scratchDir, startRedis } from '@pullback/harness';
+import { Histogram } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { openPipeline, type Pipeline, ProcessMetrics } from '../src/index.js';
@@ -39,9 +40,9 @@ async function registeredNames(): Promise<Set<string>> {
   });
   const names = new Set<string>();
   for (const metric of metrics.registry.getMetricsAsArray()) {
-    const { name, type } = (await metric.get()) as { name: string; type: string };
-    if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(name + suffix);
-    else names.add(name);
+    if (metric instanceof Histogram) {
+      for (const suffix of ['_bucket', '_sum', '_count']) names.add(metric.name + suffix);
+    } else names.add(metric.name);
   }
   return names;
 }
