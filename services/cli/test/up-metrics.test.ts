@@ -152,6 +152,8 @@ describe("pullback up's /metrics", () => {
     expect(metrics.value('pullback_last_snapshot_logical_bytes', shop)).toBe(snapshot.sizes.logical);
     expect(metrics.value('pullback_last_snapshot_new_bytes', shop)).toBe(snapshot.sizes.newlyStored);
     expect(metrics.value('pullback_last_export_success', shop)).toBe(1);
+    // Hourly exports (the default schedule): the missing-snapshot alert waits twice that.
+    expect(metrics.value('pullback_export_interval_seconds', shop)).toBe(3600);
     expect(metrics.value('pullback_bad_snapshots', shop)).toBe(0);
     // The archive, as its listing says: one snapshot, so its sizes are the archive's.
     expect(metrics.value('pullback_archive_snapshots', shop)).toBe(1);
