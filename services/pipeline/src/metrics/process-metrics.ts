@@ -48,11 +48,15 @@ export class ProcessMetrics {
     if (this.watched) return;
     this.watched = true;
     const answerWithinMs = options.answerWithinMs ?? 5_000;
+    // While Redis is away a read waits for it: later scrapes join that read rather than queue more.
+    let pending: Promise<RegistryView> | undefined;
+    const readOnce = () =>
+      (pending ??= readRegistryView(pipeline).finally(() => {
+        pending = undefined;
+      }));
     const readView = sharedRead(
       () =>
-        within(readRegistryView(pipeline), answerWithinMs, 'the registry').catch(
-          (): RegistryView | undefined => undefined,
-        ),
+        within(readOnce(), answerWithinMs, 'the registry').catch((): RegistryView | undefined => undefined),
       1_000,
     );
     registerRegistryMetrics(this.registry, readView);
