@@ -1,4 +1,9 @@
-import type { ComponentStatus, FullStatus, InstanceStatus } from '@pullback/pipeline';
+import {
+  type ComponentStatus,
+  type FullStatus,
+  fallbackCondition,
+  type InstanceStatus,
+} from '@pullback/pipeline';
 import { activationLines, instanceLines, leaderLine, permissionLines } from './election-status-view.js';
 import { formatBytes } from './progress-display.js';
 import { walLines } from './wal-status-view.js';
@@ -87,11 +92,8 @@ function renderComponent(component: ComponentStatus, status: FullStatus, now: nu
   return `${lines.join('\n')}\n`;
 }
 
-/** A fallback's state in one word, as `status` and the dashboard show it. */
-export function fallbackCondition(instance: InstanceStatus): 'unknown' | 'healthy' | 'unhealthy' | 'down' {
-  const state = instance.state;
-  return state === undefined ? 'unknown' : state.healthy ? 'healthy' : state.running ? 'unhealthy' : 'down';
-}
+// A fallback's state in one word, as `status`, the dashboard and the metrics show it.
+export { fallbackCondition };
 
 /** Why a fallback is not healthy; empty when it is. */
 export function fallbackWhy(instance: InstanceStatus): string {

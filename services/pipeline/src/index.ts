@@ -65,6 +65,8 @@ export {
   type SnapshotDescription,
   snapshotTags,
 } from './domain/snapshot-description.js';
+export { JobMetrics, type JobObservation } from './metrics/job-metrics.js';
+export { type MetricsText, ProcessMetrics, type WatchOptions } from './metrics/process-metrics.js';
 export { type ErrorReporter, reportToStderr } from './queues/error-reporter.js';
 export {
   type ExportJob,
@@ -112,6 +114,11 @@ export { describeRestore, guardRegistry, type RegistryGuardOptions } from './que
 export { type JobProgress, type JobWork, type RunJobOptions, runJob } from './queues/run-job.js';
 export { closeWorkers, type RunningWorker, reportWorkerErrors } from './queues/running-worker.js';
 export * from './recipe.js';
+export {
+  FALLBACK_CONDITIONS,
+  type FallbackCondition,
+  fallbackCondition,
+} from './registry/fallback-condition.js';
 export {
   type ActiveLease,
   type ActiveLeaseOutcome,

@@ -11,6 +11,7 @@ import {
   openPipeline,
   type PeriodicTask,
   type Pipeline,
+  ProcessMetrics,
   type Recipe,
   type Redis,
   type RunningWorker,
@@ -84,10 +85,19 @@ export interface StartAllOptions extends BuiltInRecipeOptions {
    * makes it one log line). Default: none.
    */
   readonly onStorageRetry?: (event: RetryEvent, location: string) => void;
+  /** The process's metrics (`/metrics`). Default: a new `ProcessMetrics`. */
+  readonly metrics?: ProcessMetrics;
 }
 
 export interface RunningPipeline {
   readonly pipeline: Pipeline;
+  /**
+   * What `/metrics` serves: the jobs run here, and when the pull or election role
+   * runs here, the pipeline as the registry and the archive see it.
+   */
+  readonly metrics: ProcessMetrics;
+  /** The archive, when the pull or import role opened it here. */
+  readonly archive?: Archive;
   readonly workers: readonly RunningWorker[];
   /** The election worker, when it runs here. */
   readonly election?: RunningElection;
@@ -110,7 +120,9 @@ export interface RunningPipeline {
  * Redis loses it (`guardRegistry`), and says so through `onNotice`.
  */
 export async function startAll(config: Config, options: StartAllOptions = {}): Promise<RunningPipeline> {
+  const metrics = options.metrics ?? new ProcessMetrics();
   const pipeline = openPipeline({
+    metrics,
     redis: options.redis ?? config.redis,
     ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
     ...(options.retry === undefined ? {} : { retry: options.retry }),
@@ -135,11 +147,16 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
     })();
     return closing;
   };
+  let archive: Archive | undefined;
   try {
-    const archive =
+    archive =
       roles.pull || roles.import
         ? (options.archive ?? (await openConfiguredArchive(config, options)))
         : undefined;
+    // The whole picture comes from the pull side (or the election's host): one source per series.
+    if (roles.pull || roles.election) {
+      metrics.watch(pipeline, roles.pull && archive !== undefined ? { archive } : {});
+    }
     // Without the archive (an export-only agent), another process brings the epochs up to what it records.
     const lowestEpochs = async () =>
       recordedOutsideRedis(config, archive === undefined ? {} : await recordedEpochs(archive));
@@ -212,7 +229,15 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
   }
   if (options.signal?.aborted) await close();
   else options.signal?.addEventListener('abort', () => void close(), { once: true });
-  return { pipeline, workers, ...(election === undefined ? {} : { election }), close, closed };
+  return {
+    pipeline,
+    metrics,
+    ...(archive === undefined ? {} : { archive }),
+    workers,
+    ...(election === undefined ? {} : { election }),
+    close,
+    closed,
+  };
 }
 
 async function openConfiguredArchive(config: Config, options: StartAllOptions): Promise<Archive> {

@@ -66,6 +66,7 @@ export function startExportWorker(options: ExportWorkerOptions): RunningWorker {
       if (component === undefined) {
         throw new PipelineError('unknown-component', `export of ${data.component}: not in the config`);
       }
+      const started = performance.now();
       try {
         const result = await runExport({
           component: data.component,
@@ -85,10 +86,17 @@ export function startExportWorker(options: ExportWorkerOptions): RunningWorker {
           // Entries the recipe left out go to the job's log (see `pullback status`).
           onWarning: (message) => void job.log(`warning: ${message}`).catch(() => {}),
         });
+        const bytes = result.manifest.objects.reduce((sum, object) => sum + object.size, 0);
+        pipeline.metrics?.jobs.observe('export', {
+          component: data.component,
+          ...(result.instance === undefined ? {} : { instance: result.instance }),
+          seconds: (performance.now() - started) / 1000,
+          bytes,
+        });
         return {
           exportId: result.exportId,
           ...(result.instance === undefined ? {} : { instance: result.instance }),
-          bytes: result.manifest.objects.reduce((sum, object) => sum + object.size, 0),
+          bytes,
         };
       } catch (error) {
         // A scheduler's jobs carry the epoch it was upserted with: bring it to the current one.

@@ -89,6 +89,7 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
     async ({ data, signal: aborted, onProgress }, job): Promise<PullJobResult> => {
       const component = pullComponent(config, data);
       const importKinds = options.importKinds?.(component, data.component);
+      const started = performance.now();
       const { snapshot, ...result } = await pullArtifact({
         component: data.component,
         config: component,
@@ -107,6 +108,14 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
         onProgress,
         onWarning: (message) => void job.log(`warning: ${message}`).catch(() => {}),
       });
+      // A retried pull that found its snapshot committed ingested nothing: not a pull to measure.
+      if (!result.reused) {
+        pipeline.metrics?.jobs.observe('pull', {
+          component: data.component,
+          seconds: (performance.now() - started) / 1000,
+          bytes: snapshot.stats.logicalBytes,
+        });
+      }
       // The pull's retention may have dropped WAL: status shows the gaps as they are now.
       await gapChecks.checkComponent(data.component, aborted);
       return { snapshotId: snapshot.id, ...result };

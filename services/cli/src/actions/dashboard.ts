@@ -3,12 +3,9 @@ import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
 import { DashboardSource } from '../dashboard/dashboard-data.js';
 import { startDashboardServer } from '../dashboard/dashboard-server.js';
-import { resolveDashboardToken } from '../dashboard/dashboard-token.js';
-import { knownSecrets } from '../dashboard/secret-redactor.js';
 import { openArchiveFromFlags } from '../open-archive.js';
 import { openReachablePipeline } from '../reach-redis.js';
-import { activateFallback } from '../takeover/activate-fallback.js';
-import { switchOver } from '../takeover/switch-over.js';
+import { configTakeover } from '../takeover/config-takeover.js';
 
 export interface DashboardOptions extends ArchiveFlags {
   readonly port: number;
@@ -19,31 +16,18 @@ export interface DashboardOptions extends ArchiveFlags {
 /** `pullback dashboard`: serves the page (docs/dashboard.md) until SIGINT/SIGTERM. */
 export async function dashboard(options: DashboardOptions, context: CommandContext): Promise<void> {
   const { config, path } = await loadCliConfig(options.config, context.env);
-  const token = await resolveDashboardToken(config);
-  // The token read from dashboardTokenFile is a secret too.
-  const secrets = [
-    ...new Set([...knownSecrets(config, context.env), ...(token === undefined ? [] : [token])]),
-  ];
+  const takeover = await configTakeover(config, path, context.env, context.signal);
   // The archive's key opens its sealed snapshot list; nothing else of the archive is read.
   const { archive } = await openArchiveFromFlags(options, context);
   const pipeline = await openReachablePipeline(config.redis);
-  const source = new DashboardSource({ pipeline, archive, secrets });
+  const source = new DashboardSource({ pipeline, archive, secrets: takeover.secrets });
   try {
     const server = await startDashboardServer({
       read: () => source.read(),
       port: options.port,
       host: options.host,
       refreshSeconds: options.interval,
-      // The same functions as `import --activate` and `switchover`, with this config.
-      takeover: {
-        token,
-        secrets,
-        signal: context.signal,
-        actions: {
-          activate: (request, io) => activateFallback({ ...request, config, configPath: path }, io),
-          switchover: (request, io) => switchOver({ ...request, config, configPath: path }, io),
-        },
-      },
+      takeover,
     });
     context.stdout.write(
       `dashboard on ${server.url} (refreshes every ${options.interval} s); stop with Ctrl-C (SIGINT) or SIGTERM\n`,

@@ -4,9 +4,13 @@ import { redactUrl } from '@pullback/storage/redact-url';
 import { startAll, startInstance } from '@pullback/workers';
 import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
+import { DashboardSource } from '../dashboard/dashboard-data.js';
+import { dashboardHandler } from '../dashboard/dashboard-server.js';
 import type { Role } from '../options.js';
 import { openReachablePipeline } from '../reach-redis.js';
 import { setStopGraceMs } from '../stop-signals.js';
+import { configTakeover } from '../takeover/config-takeover.js';
+import { startUpHttpServer, type UpHttpServer } from '../up-http-server.js';
 
 export interface UpOptions {
   readonly config?: string;
@@ -26,6 +30,24 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
   await (await openReachablePipeline(config.redis)).close();
   const socketDir = context.env.PULLBACK_PG_SOCKET_DIR;
   if (options.instance !== undefined) return upInstance(options.instance, { config, path }, options, context);
+  // The page's takeover is the same as `pullback dashboard`'s (a dashboardTokenFile read now).
+  const takeover = await configTakeover(config, path, context.env, context.signal);
+  // Bound before the workers start, so a port in use is refused with nothing started.
+  let serve: Pick<Parameters<typeof startUpHttpServer>[0], 'metrics' | 'dashboard'> | undefined;
+  const http: UpHttpServer | undefined =
+    config.http === undefined
+      ? undefined
+      : await startUpHttpServer({
+          ...config.http,
+          metrics: async () => {
+            if (serve === undefined) throw new Error('pullback up is starting');
+            return serve.metrics();
+          },
+          dashboard: (request, response) => {
+            if (serve?.dashboard !== undefined) serve.dashboard(request, response);
+            else response.writeHead(503).end('pullback up is starting\n');
+          },
+        });
   const running = await startAll(config, {
     // The archive key in the order every command uses (resolveArchiveKey).
     ...(options.keyFile === undefined ? {} : { keyFile: options.keyFile }),
@@ -45,7 +67,32 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
     onError: (error, where) => context.stderr.write(`pullback: ${where}: ${error.message}\n`),
     onNotice: (line) => context.stdout.write(`pullback up: ${line}\n`),
     onStorageRetry: (event, location) => context.stderr.write(`pullback: ${retryLine(event, location)}\n`),
+  }).catch(async (error: unknown) => {
+    await http?.close();
+    throw error;
   });
+  // The dashboard reads what `pullback dashboard` reads: the registry, the queues, the archive's snapshot list.
+  const source =
+    running.archive === undefined
+      ? undefined
+      : new DashboardSource({
+          pipeline: running.pipeline,
+          archive: running.archive,
+          secrets: takeover.secrets,
+        });
+  serve = {
+    metrics: () => running.metrics.text(),
+    ...(source === undefined
+      ? {}
+      : {
+          dashboard: dashboardHandler({
+            read: () => source.read(),
+            host: config.http?.host,
+            refreshSeconds: 5,
+            takeover,
+          }),
+        }),
+  };
   const say = (line: string) => context.stdout.write(`${line}\n`);
   say(
     `pullback up: config ${path}, redis ${describeRedis(config.redis)}, archive ${redactUrl(config.archive.url)}`,
@@ -70,8 +117,15 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
       `  election worker     ${running.election.holder}: watches each active, fails over to the best fallback`,
     );
   }
+  if (http !== undefined) {
+    say(
+      `  http                ${http.url}metrics${source === undefined ? '' : `, dashboard at ${http.url}`}`,
+    );
+  }
   say('running; stop with Ctrl-C (SIGINT) or SIGTERM');
   await running.closed;
+  await http?.close();
+  source?.close();
   say('pullback up: stopped');
 }
 
@@ -96,7 +150,7 @@ async function upInstance(
   });
   const say = (line: string) => context.stdout.write(`${line}\n`);
   say(`pullback up: config ${path}, redis ${describeRedis(config.redis)}, instance ${name}`);
-  say(`  agent of ${name} at ${running.agent.agent.url} (/primary, /replica, /health)`);
+  say(`  agent of ${name} at ${running.agent.agent.url} (/primary, /replica, /health, /metrics)`);
   say(`  export role while ${name} is the active, import role while it is a fallback`);
   say('running; stop with Ctrl-C (SIGINT) or SIGTERM');
   await running.closed;

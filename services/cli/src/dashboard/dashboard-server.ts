@@ -7,16 +7,19 @@ import { renderPanel } from './dashboard-panel.js';
 import { DashboardTakeover, type TakeoverOptions, type TakeoverView } from './dashboard-takeover.js';
 import { type RouteHandler, send } from './http-answer.js';
 
-export interface DashboardServerOptions {
+export interface DashboardHandlerOptions {
   /** Where the page's data comes from (a `DashboardSource`). */
   readonly read: () => Promise<DashboardData>;
-  readonly port: number;
-  /** Default: 127.0.0.1. */
+  /** The address the server is bound to. Default: 127.0.0.1. */
   readonly host?: string;
   /** How often the page refreshes, in seconds. */
   readonly refreshSeconds: number;
   /** The takeover actions and their login (docs/observability.md); without it they answer 403. */
   readonly takeover?: TakeoverOptions;
+}
+
+export interface DashboardServerOptions extends DashboardHandlerOptions {
+  readonly port: number;
 }
 
 export interface DashboardServer {
@@ -31,6 +34,24 @@ export interface DashboardServer {
  * behind a login (dashboard-takeover.ts). Routes are one table keyed by method and path.
  */
 export async function startDashboardServer(options: DashboardServerOptions): Promise<DashboardServer> {
+  const host = options.host ?? '127.0.0.1';
+  const server = createServer(dashboardHandler(options));
+  await listen(server, options.port, host);
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** The dashboard's request handler, for its own server or another's (`pullback up`'s, up-http-server.ts). */
+export function dashboardHandler(
+  options: DashboardHandlerOptions,
+): (request: IncomingMessage, response: ServerResponse) => void {
   const host = options.host ?? '127.0.0.1';
   const takeover = new DashboardTakeover(options.takeover ?? TAKEOVER_NOT_GIVEN);
   const page = async (view: TakeoverView) =>
@@ -49,21 +70,11 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
       send(response, 200, 'application/json', `${JSON.stringify(await options.read(), null, 2)}\n`),
     ...takeover.routes(page),
   };
-  const server = createServer((request, response) => {
+  return (request, response) => {
     void handle(request, response, routes, host).catch((error: unknown) => {
       if (!response.headersSent) send(response, 500, 'text/plain; charset=utf-8', `${messageOf(error)}\n`);
       else response.destroy();
     });
-  });
-  await listen(server, options.port, host);
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
   };
 }
 

@@ -72,6 +72,13 @@ export const agentSchema = z.strictObject({
   host: z.string().min(1).optional(),
 });
 
+/** `pullback up`'s HTTP server: `/metrics` and the dashboard (docs/observability.md). */
+export const httpSchema = z.strictObject({
+  port: integer().min(1).max(65535),
+  /** The address it listens on. Default: 127.0.0.1; 0.0.0.0 shows it to the network. */
+  host: z.string().min(1).default('127.0.0.1'),
+});
+
 /** One server of a component. */
 export const instanceSchema = z.strictObject({
   /** Unique across the whole config, e.g. "shop-a". */
@@ -225,6 +232,8 @@ export const configSchema = z.strictObject({
   dashboardTokenFile: z.string().min(1).optional(),
   /** The election's timings and lag limit (election-schema.ts). Default: docs/election.md "Defaults". */
   election: electionSchema.optional(),
+  /** `pullback up` serves `/metrics` and the dashboard here. Default: no HTTP server (agents serve theirs). */
+  http: httpSchema.optional(),
   /** Keyed by component name. */
   components: z.record(z.string(), componentSchema),
 });
@@ -241,6 +250,7 @@ export type InstanceConfig = z.output<typeof instanceSchema>;
 export type InstanceRole = InstanceConfig['role'];
 export type AgentConfig = z.output<typeof agentSchema>;
 export type PgBouncerConfig = z.output<typeof pgbouncerSchema>;
+export type HttpConfig = z.output<typeof httpSchema>;
 
 /** Every key the contract knows, for "did you mean" hints on unknown keys. */
 export const KNOWN_KEYS: readonly string[] = [
@@ -257,4 +267,5 @@ export const KNOWN_KEYS: readonly string[] = [
   ...Object.keys(pgbouncerSchema.shape),
   'user',
   ...Object.keys(electionSchema.shape),
+  ...Object.keys(httpSchema.shape),
 ];

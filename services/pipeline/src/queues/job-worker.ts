@@ -20,7 +20,7 @@ export interface JobWorkerOptions {
  * id and log).
  */
 export function startJobWorker<R extends JobRole, T>(
-  pipeline: Pick<Pipeline, 'registry' | 'queueOptions' | 'onError'>,
+  pipeline: Pick<Pipeline, 'registry' | 'queueOptions' | 'onError'> & Partial<Pick<Pipeline, 'metrics'>>,
   queue: string,
   role: R,
   options: JobWorkerOptions,
@@ -36,6 +36,7 @@ export function startJobWorker<R extends JobRole, T>(
         signal,
         {
           registry: pipeline.registry,
+          ...(pipeline.metrics === undefined ? {} : { metrics: pipeline.metrics.jobs }),
           ...(options.laterDelayMs === undefined ? {} : { laterDelayMs: options.laterDelayMs }),
         },
         (input) => work(input, job),

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { RedisConfig } from '../config/redis-schema.js';
 import type { Config } from '../config/schema.js';
 import { PipelineError } from '../domain/errors.js';
+import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { type PipelineStatus, type ReadStatusOptions, readStatus } from '../registry/read-status.js';
 import type { RecordedEpoch } from '../registry/records.js';
 import { Registry } from '../registry/registry.js';
@@ -37,6 +38,8 @@ export interface PipelineOptions {
   readonly retry?: JobRetryOptions;
   /** Errors of the queues' and workers' connections. Default: one line on stderr. */
   readonly onError?: ErrorReporter;
+  /** The process's metrics, where its workers record their jobs. Default: none. */
+  readonly metrics?: ProcessMetrics;
 }
 
 /** Jobs of one queue by state. */
@@ -100,6 +103,8 @@ export class Pipeline {
   private readonly ownsConnection: boolean;
   /** Where workers of this pipeline report errors that belong to no job. */
   readonly onError: ErrorReporter;
+  /** The process's metrics, when it serves them. */
+  readonly metrics: ProcessMetrics | undefined;
   private readonly jobOptions;
 
   constructor(options: PipelineOptions) {
@@ -110,6 +115,7 @@ export class Pipeline {
     this.registry = new Registry(this.connection, { prefix: this.prefix });
     this.jobOptions = defaultJobOptions(options.retry);
     this.onError = options.onError ?? reportToStderr;
+    this.metrics = options.metrics;
     this.exportQueue = this.queue<ExportJob>(EXPORT_QUEUE);
     this.pullQueue = this.queue<PullJob>(PULL_QUEUE);
   }

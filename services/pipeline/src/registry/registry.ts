@@ -150,6 +150,10 @@ export class Registry {
   activations(component: string, count?: number): Promise<ActivationRecord[]> {
     return this.leases.activations(component, count);
   }
+  /** How many activations the component has had (not trimmed as the list is). */
+  activationCount(component: string): Promise<number> {
+    return this.leases.activationCount(component);
+  }
 
   /** Runs script `name` on `keys` (declared to Redis, as a cluster needs) with `args`. */
   private async script(
