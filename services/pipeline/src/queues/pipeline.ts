@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { RedisConfig } from '../config/redis-schema.js';
 import type { Config } from '../config/schema.js';
 import { PipelineError } from '../domain/errors.js';
+import type { Logger } from '../log/logger.js';
 import { type PipelineStatus, type ReadStatusOptions, readStatus } from '../registry/read-status.js';
 import type { RecordedEpoch } from '../registry/records.js';
 import { Registry } from '../registry/registry.js';
@@ -37,6 +38,8 @@ export interface PipelineOptions {
   readonly retry?: JobRetryOptions;
   /** Errors of the queues' and workers' connections. Default: one line on stderr. */
   readonly onError?: ErrorReporter;
+  /** Where workers of this pipeline log their jobs (job-log.ts). Default: nowhere. */
+  readonly logger?: Logger;
 }
 
 /** Jobs of one queue by state. */
@@ -100,6 +103,7 @@ export class Pipeline {
   private readonly ownsConnection: boolean;
   /** Where workers of this pipeline report errors that belong to no job. */
   readonly onError: ErrorReporter;
+  readonly logger: Logger | undefined;
   private readonly jobOptions;
 
   constructor(options: PipelineOptions) {
@@ -110,6 +114,7 @@ export class Pipeline {
     this.registry = new Registry(this.connection, { prefix: this.prefix });
     this.jobOptions = defaultJobOptions(options.retry);
     this.onError = options.onError ?? reportToStderr;
+    this.logger = options.logger;
     this.exportQueue = this.queue<ExportJob>(EXPORT_QUEUE);
     this.pullQueue = this.queue<PullJob>(PULL_QUEUE);
   }
