@@ -1,10 +1,12 @@
 import { describeRedis } from '@pullback/pipeline/config';
-import { retryLine } from '@pullback/storage';
+import { errorLog, type LogFormat, type Logger, lineLog } from '@pullback/pipeline/log';
+import { type RetryEvent, retryLine } from '@pullback/storage';
 import { redactUrl } from '@pullback/storage/redact-url';
 import { startAll, startInstance } from '@pullback/workers';
 import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
 import type { Role } from '../options.js';
+import { openProcessLogger } from '../process-logger.js';
 import { openReachablePipeline } from '../reach-redis.js';
 import { setStopGraceMs } from '../stop-signals.js';
 
@@ -15,17 +17,21 @@ export interface UpOptions {
   readonly roles?: readonly Role[];
   /** Run only what belongs next to this instance (`--instance`). */
   readonly instance?: string;
+  /** `--log-format`; default human on a terminal, JSON otherwise. */
+  readonly logFormat?: LogFormat;
 }
 
 /** `pullback up`: every worker in this process until SIGINT/SIGTERM (`context.signal`). */
 export async function up(options: UpOptions, context: CommandContext): Promise<void> {
   const { config, path } = await loadCliConfig(options.config, context.env);
+  const { logger, format } = await openProcessLogger({ ...options, config }, context);
   // Closing the workers waits for the jobs under way to stop: longer than a request.
   setStopGraceMs(30_000);
   // Fail with one line when Redis is not there, rather than workers waiting for it forever.
   await (await openReachablePipeline(config.redis)).close();
   const socketDir = context.env.PULLBACK_PG_SOCKET_DIR;
-  if (options.instance !== undefined) return upInstance(options.instance, { config, path }, options, context);
+  if (options.instance !== undefined)
+    return upInstance(options.instance, { config, path }, options, context, logger, format);
   const running = await startAll(config, {
     // The archive key in the order every command uses (resolveArchiveKey).
     ...(options.keyFile === undefined ? {} : { keyFile: options.keyFile }),
@@ -42,11 +48,9 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
         }),
     signal: context.signal,
     ...(socketDir ? { postgres: { socketDir } } : {}),
-    onError: (error, where) => context.stderr.write(`pullback: ${where}: ${error.message}\n`),
-    onNotice: (line) => context.stdout.write(`pullback up: ${line}\n`),
-    onStorageRetry: (event, location) => context.stderr.write(`pullback: ${retryLine(event, location)}\n`),
+    ...logPlumbing(logger),
   });
-  const say = (line: string) => context.stdout.write(`${line}\n`);
+  const say = announcer(logger, format, context);
   say(
     `pullback up: config ${path}, redis ${describeRedis(config.redis)}, archive ${redactUrl(config.archive.url)}`,
   );
@@ -81,24 +85,48 @@ async function upInstance(
   { config, path }: Awaited<ReturnType<typeof loadCliConfig>>,
   options: UpOptions,
   context: CommandContext,
+  logger: Logger,
+  format: LogFormat,
 ): Promise<void> {
   const socketDir = context.env.PULLBACK_PG_SOCKET_DIR;
-  const log = (line: string) => context.stdout.write(`pullback up: ${line}\n`);
+  const component = Object.entries(config.components).find(([, c]) =>
+    c.instances.some((i) => i.name === name),
+  );
+  const log = lineLog(
+    logger.child({ ...(component === undefined ? {} : { component: component[0] }), instance: name }),
+  );
   const running = await startInstance(config, name, {
     ...(options.keyFile === undefined ? {} : { keyFile: options.keyFile }),
     env: context.env,
     signal: context.signal,
     ...(socketDir ? { postgres: { socketDir } } : {}),
     agent: { log },
-    onError: (error, where) => context.stderr.write(`pullback: ${where}: ${error.message}\n`),
-    onNotice: log,
-    onStorageRetry: (event, location) => context.stderr.write(`pullback: ${retryLine(event, location)}\n`),
+    ...logPlumbing(logger),
   });
-  const say = (line: string) => context.stdout.write(`${line}\n`);
+  const say = announcer(logger, format, context);
   say(`pullback up: config ${path}, redis ${describeRedis(config.redis)}, instance ${name}`);
   say(`  agent of ${name} at ${running.agent.agent.url} (/primary, /replica, /health)`);
   say(`  export role while ${name} is the active, import role while it is a fallback`);
   say('running; stop with Ctrl-C (SIGINT) or SIGTERM');
   await running.closed;
   say('pullback up: stopped');
+}
+
+/** Where the workers' lines, errors and storage retries go: the process's logger. */
+function logPlumbing(logger: Logger) {
+  return {
+    logger,
+    onError: errorLog(logger),
+    onNotice: lineLog(logger),
+    onStorageRetry: (event: RetryEvent, location: string) =>
+      logger.warn({ location }, retryLine(event, location)),
+  };
+}
+
+/**
+ * What `up` says of itself (what runs here, stopped): plain lines for a person, or
+ * info lines among the JSON ones, with the same text, for a program.
+ */
+function announcer(logger: Logger, format: LogFormat, context: CommandContext): (line: string) => void {
+  return format === 'json' ? (line) => logger.info(line) : (line) => context.stdout.write(`${line}\n`);
 }
