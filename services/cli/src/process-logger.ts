@@ -6,6 +6,7 @@ import {
   keyFileSecrets,
   type LogFormat,
   type Logger,
+  textRedactor,
 } from '@pullback/pipeline/log';
 import type { CommandContext } from './context.js';
 import { CliError } from './errors.js';
@@ -16,6 +17,8 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 export interface ProcessLogger {
   readonly logger: Logger;
   readonly format: LogFormat;
+  /** What the logger does to each line's text, for what the command writes itself. */
+  readonly redact: (text: string) => string;
 }
 
 /**
@@ -42,12 +45,7 @@ export async function openProcessLogger(
   });
   const keyText =
     key !== undefined && 'keyFile' in key ? await readFile(key.keyFile, 'utf8').catch(() => '') : '';
-  const logger = createLogger({
-    format,
-    level,
-    secrets: processSecrets(context.env, keyFileSecrets(keyText)),
-    stdout: context.stdout,
-    stderr: context.stderr,
-  });
-  return { logger, format };
+  const secrets = processSecrets(context.env, keyFileSecrets(keyText));
+  const logger = createLogger({ format, level, secrets, stdout: context.stdout, stderr: context.stderr });
+  return { logger, format, redact: textRedactor(secrets) };
 }

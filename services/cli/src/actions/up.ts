@@ -6,7 +6,7 @@ import { startAll, startInstance } from '@pullback/workers';
 import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
 import type { Role } from '../options.js';
-import { openProcessLogger } from '../process-logger.js';
+import { openProcessLogger, type ProcessLogger } from '../process-logger.js';
 import { openReachablePipeline } from '../reach-redis.js';
 import { setStopGraceMs } from '../stop-signals.js';
 
@@ -24,14 +24,15 @@ export interface UpOptions {
 /** `pullback up`: every worker in this process until SIGINT/SIGTERM (`context.signal`). */
 export async function up(options: UpOptions, context: CommandContext): Promise<void> {
   const { config, path } = await loadCliConfig(options.config, context.env);
-  const { logger, format } = await openProcessLogger({ ...options, config }, context);
+  const logging = await openProcessLogger({ ...options, config }, context);
+  const { logger } = logging;
   // Closing the workers waits for the jobs under way to stop: longer than a request.
   setStopGraceMs(30_000);
   // Fail with one line when Redis is not there, rather than workers waiting for it forever.
   await (await openReachablePipeline(config.redis)).close();
   const socketDir = context.env.PULLBACK_PG_SOCKET_DIR;
   if (options.instance !== undefined)
-    return upInstance(options.instance, { config, path }, options, context, logger, format);
+    return upInstance(options.instance, { config, path }, options, context, logging);
   const running = await startAll(config, {
     // The archive key in the order every command uses (resolveArchiveKey).
     ...(options.keyFile === undefined ? {} : { keyFile: options.keyFile }),
@@ -50,7 +51,7 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
     ...(socketDir ? { postgres: { socketDir } } : {}),
     ...logPlumbing(logger),
   });
-  const say = announcer(logger, format, context);
+  const say = announcer(logging, context);
   say(
     `pullback up: config ${path}, redis ${describeRedis(config.redis)}, archive ${redactUrl(config.archive.url)}`,
   );
@@ -85,9 +86,9 @@ async function upInstance(
   { config, path }: Awaited<ReturnType<typeof loadCliConfig>>,
   options: UpOptions,
   context: CommandContext,
-  logger: Logger,
-  format: LogFormat,
+  logging: ProcessLogger,
 ): Promise<void> {
+  const { logger } = logging;
   const socketDir = context.env.PULLBACK_PG_SOCKET_DIR;
   const component = Object.entries(config.components).find(([, c]) =>
     c.instances.some((i) => i.name === name),
@@ -103,7 +104,7 @@ async function upInstance(
     agent: { log },
     ...logPlumbing(logger),
   });
-  const say = announcer(logger, format, context);
+  const say = announcer(logging, context);
   say(`pullback up: config ${path}, redis ${describeRedis(config.redis)}, instance ${name}`);
   say(`  agent of ${name} at ${running.agent.agent.url} (/primary, /replica, /health)`);
   say(`  export role while ${name} is the active, import role while it is a fallback`);
@@ -127,6 +128,11 @@ function logPlumbing(logger: Logger) {
  * What `up` says of itself (what runs here, stopped): plain lines for a person, or
  * info lines among the JSON ones, with the same text, for a program.
  */
-function announcer(logger: Logger, format: LogFormat, context: CommandContext): (line: string) => void {
-  return format === 'json' ? (line) => logger.info(line) : (line) => context.stdout.write(`${line}\n`);
+function announcer(
+  { logger, format, redact }: ProcessLogger,
+  context: CommandContext,
+): (line: string) => void {
+  return format === 'json'
+    ? (line) => logger.info(line)
+    : (line) => context.stdout.write(`${redact(line)}\n`);
 }
