@@ -3,6 +3,7 @@ import { errorLog, type LogFormat, type Logger, lineLog } from '@pullback/pipeli
 import { type RetryEvent, retryLine } from '@pullback/storage';
 import { redactUrl } from '@pullback/storage/redact-url';
 import { startAll, startInstance } from '@pullback/workers';
+import { agentLog } from '../agent-log.js';
 import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
 import type { Role } from '../options.js';
@@ -90,12 +91,7 @@ async function upInstance(
 ): Promise<void> {
   const { logger } = logging;
   const socketDir = context.env.PULLBACK_PG_SOCKET_DIR;
-  const component = Object.entries(config.components).find(([, c]) =>
-    c.instances.some((i) => i.name === name),
-  );
-  const log = lineLog(
-    logger.child({ ...(component === undefined ? {} : { component: component[0] }), instance: name }),
-  );
+  const log = agentLog(logger, config, name);
   const running = await startInstance(config, name, {
     ...(options.keyFile === undefined ? {} : { keyFile: options.keyFile }),
     env: context.env,
