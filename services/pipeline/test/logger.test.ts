@@ -8,6 +8,7 @@ import {
   type LogFormat,
   lineLog,
 } from '../src/log/index.js';
+import { jobWarnings } from '../src/queues/job-log.js';
 
 /** A logger writing to two in-memory streams, and what each received. */
 function capture(format: LogFormat, secrets: readonly string[] = [], level?: string) {
@@ -100,6 +101,25 @@ describe('structured logs', () => {
       expect(output).toContain('redis at redis://user:***@10.0.0.1:6379 refused');
     },
   );
+
+  it("a job's warnings go to its own log and to a warning line with the job's fields", async () => {
+    const { logger, text } = capture('json');
+    const jobLog: string[] = [];
+    const job = {
+      id: 'pull.docs.1',
+      data: { component: 'docs', epoch: 2 },
+      log: async (line: string) => jobLog.push(line),
+    };
+    jobWarnings(logger, job)('skipped docs/fifo: a fifo');
+    expect(jobLog).toEqual(['warning: skipped docs/fifo: a fifo']);
+    expect(JSON.parse(text.stderr)).toMatchObject({
+      level: 'warn',
+      component: 'docs',
+      jobId: 'pull.docs.1',
+      epoch: 2,
+      msg: 'skipped docs/fifo: a fifo',
+    });
+  });
 
   it('the format is asked for, else human on a terminal and JSON anywhere else', () => {
     expect(chooseLogFormat(undefined, true)).toBe('human');

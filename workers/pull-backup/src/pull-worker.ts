@@ -5,6 +5,7 @@ import {
   type Config,
   closeWorkers,
   type ForgetSnapshots,
+  jobWarnings,
   type Outbox,
   type Pipeline,
   PULL_QUEUE,
@@ -105,7 +106,7 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
         ...(options.forget === undefined ? {} : { forget: options.forget }),
         signal: aborted,
         onProgress,
-        onWarning: (message) => void job.log(`warning: ${message}`).catch(() => {}),
+        onWarning: jobWarnings(pipeline.logger, job),
       });
       // The pull's retention may have dropped WAL: status shows the gaps as they are now.
       await gapChecks.checkComponent(data.component, aborted);

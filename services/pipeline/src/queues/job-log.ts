@@ -27,7 +27,21 @@ export function logJobEvents(worker: Worker, logger: Logger, role: string): Work
   return worker;
 }
 
-function jobFields(job: Job): LogFields {
+/**
+ * What a job warns of (entries a backup left out): into the job's own log, which
+ * `pullback status` shows, and as a warning line with the job's fields.
+ */
+export function jobWarnings(
+  logger: Logger | undefined,
+  job: Pick<Job, 'id' | 'data' | 'log'>,
+): (message: string) => void {
+  return (message) => {
+    void job.log(`warning: ${message}`).catch(() => {});
+    logger?.warn(jobFields(job), message);
+  };
+}
+
+function jobFields(job: Pick<Job, 'id' | 'data'>): LogFields {
   const data = (job.data ?? {}) as { component?: unknown; instance?: unknown; epoch?: unknown };
   return {
     ...(typeof data.component === 'string' ? { component: data.component } : {}),
