@@ -9,8 +9,8 @@ import {
   startS3,
 } from '@pullback/harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliProcess, startCli } from './cli-process.js';
-import { runCli } from './run-cli.js';
+import { type CliProcess, startCli, startCliThrough } from './cli-process.js';
+import { MAIN, runCli } from './run-cli.js';
 
 /*
  * Issue 13's "Done means": no archive passphrase, S3 secret or Redis password reaches
@@ -210,4 +210,30 @@ describe.each([
     expect(output).toMatch(/cannot reach s3:\/\/logs\/archive/);
     expectNoSecret(output);
   }, 90_000);
+});
+
+describe('pullback up on a terminal', () => {
+  it('writes human lines by default, redacted as well', async () => {
+    const config = await configWith(REDIS_PASSWORD);
+    // `script` gives the command a terminal (util-linux, in every Debian); SIGTERM reaches `up` through it.
+    const up = startCliThrough(
+      'script',
+      ['-qfec', `exec ${process.execPath} ${MAIN} up --config ${config}`, '/dev/null'],
+      ENV,
+    );
+    running.push(up);
+    await up.waitForOutput(/^running; stop with Ctrl-C/m);
+    const queued = await runCli(['export', 'leaky', '--now', '--config', config], { env: ENV });
+    expect(queued.code).toBe(0);
+    await up.waitForOutput(
+      /^\d\d:\d\d:\d\d ERROR leaky export job export-now\.leaky failed: .*missing-\*\*\*/m,
+      120_000,
+    );
+    expect(up.output()).toMatch(
+      /^pullback up: config \S+, redis redis:\/\/:\*\*\*@127\.0\.0\.1:\d+, archive /m,
+    );
+    expect(up.output()).not.toContain('{"level"');
+    expectNoSecret(up.output());
+    await up.stop();
+  }, 240_000);
 });
