@@ -8,6 +8,7 @@ import {
   type LogFormat,
   lineLog,
 } from '../src/log/index.js';
+import { reportToStderr } from '../src/queues/error-reporter.js';
 import { jobWarnings } from '../src/queues/job-log.js';
 
 /** A logger writing to two in-memory streams, and what each received. */
@@ -119,6 +120,18 @@ describe('structured logs', () => {
       epoch: 2,
       msg: 'skipped docs/fifo: a fifo',
     });
+  });
+
+  it("the default error reporter, where no logger is given, prints no URL's password", () => {
+    const written: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string) => written.push(chunk) > 0) as typeof process.stderr.write;
+    try {
+      reportToStderr(new Error('cannot reach redis://:Pw-123456@127.0.0.1:1'), 'queue pull');
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(written).toEqual(['pullback: queue pull: cannot reach redis://:***@127.0.0.1:1\n']);
   });
 
   it('the format is asked for, else human on a terminal and JSON anywhere else', () => {
