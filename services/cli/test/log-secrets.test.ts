@@ -237,3 +237,15 @@ describe('pullback up on a terminal', () => {
     await up.stop();
   }, 240_000);
 });
+
+describe("a command's last error line", () => {
+  it('is redacted of the secrets too', async () => {
+    const missing = join(scratch.path, `missing-${PASSPHRASE}`);
+    const result = await runCli(['backup', 'files', missing, '--archive', join(scratch.path, 'archive')], {
+      env: ENV,
+    });
+    expect(result.code).not.toBe(0);
+    expect(result.errorLines).toEqual([expect.stringContaining('missing-***')]);
+    expectNoSecret(result.stdout + result.stderr);
+  }, 60_000);
+});
