@@ -1,6 +1,5 @@
 import { describeRedis } from '@pullback/pipeline/config';
-import { errorLog, type LogFormat, type Logger, lineLog } from '@pullback/pipeline/log';
-import { type RetryEvent, retryLine } from '@pullback/storage';
+import type { LogFormat } from '@pullback/pipeline/log';
 import { redactUrl } from '@pullback/storage/redact-url';
 import { startAll, startInstance } from '@pullback/workers';
 import { agentLog } from '../agent-log.js';
@@ -10,6 +9,7 @@ import type { Role } from '../options.js';
 import { openProcessLogger, type ProcessLogger } from '../process-logger.js';
 import { openReachablePipeline } from '../reach-redis.js';
 import { setStopGraceMs } from '../stop-signals.js';
+import { announcer, logPlumbing } from '../up-logging.js';
 
 export interface UpOptions {
   readonly config?: string;
@@ -107,28 +107,4 @@ async function upInstance(
   say('running; stop with Ctrl-C (SIGINT) or SIGTERM');
   await running.closed;
   say('pullback up: stopped');
-}
-
-/** Where the workers' lines, errors and storage retries go: the process's logger. */
-function logPlumbing(logger: Logger) {
-  return {
-    logger,
-    onError: errorLog(logger),
-    onNotice: lineLog(logger),
-    onStorageRetry: (event: RetryEvent, location: string) =>
-      logger.warn({ location }, retryLine(event, location)),
-  };
-}
-
-/**
- * What `up` says of itself (what runs here, stopped): plain lines for a person, or
- * info lines among the JSON ones, with the same text, for a program.
- */
-function announcer(
-  { logger, format, redact }: ProcessLogger,
-  context: CommandContext,
-): (line: string) => void {
-  return format === 'json'
-    ? (line) => logger.info(line)
-    : (line) => context.stdout.write(`${redact(line)}\n`);
 }
