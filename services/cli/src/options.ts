@@ -138,3 +138,14 @@ export function parseRoles(text: string): Role[] {
   }
   return [...new Set(roles as Role[])];
 }
+
+/**
+ * `--log-format human|json` of the long-running commands (`up`, `demo`): default
+ * human lines on a terminal, JSON lines anywhere else (services/pipeline/src/log).
+ */
+export function logFormatOption() {
+  return new Option(
+    '--log-format <FORMAT>',
+    'how log lines are written: human, or json (one object a line; default: human on a terminal, json otherwise)',
+  ).choices(['human', 'json'] as const);
+}

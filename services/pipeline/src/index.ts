@@ -88,6 +88,7 @@ export {
   type JobRetryOptions,
 } from './queues/job-defaults.js';
 export { type JobErrorAction, jobErrorAction } from './queues/job-errors.js';
+export { jobWarnings } from './queues/job-log.js';
 export { type JobWorkerOptions, startJobWorker } from './queues/job-worker.js';
 export { type PeriodicTask, startPeriodicTask } from './queues/periodic-task.js';
 export {

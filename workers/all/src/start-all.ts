@@ -17,6 +17,7 @@ import {
   type RunningWorker,
   resolveArchiveKey,
 } from '@pullback/pipeline';
+import type { Logger } from '@pullback/pipeline/log';
 import { type Backend, openBackend, type RetryEvent } from '@pullback/storage';
 import {
   type ElectionOptions,
@@ -76,8 +77,10 @@ export interface StartAllOptions extends BuiltInRecipeOptions {
   readonly registryCheckIntervalMs?: number;
   /** Errors that belong to no job (connections). Default: one line on stderr. */
   readonly onError?: ErrorReporter;
-  /** What the process has to say that is no error (a restored registry). Default: one line on stderr. */
-  readonly onNotice?: (line: string) => void;
+  /** What the process has to say that is no error (a restored registry), with the fields known. Default: one line on stderr. */
+  readonly onNotice?: (line: string, fields?: Readonly<Record<string, unknown>>) => void;
+  /** Where the workers log their jobs (services/pipeline/src/log). Default: nowhere. */
+  readonly logger?: Logger;
   /** Stops everything when aborted (SIGINT/SIGTERM in `pullback up`); also cuts storage retries short. */
   readonly signal?: AbortSignal;
   /**
@@ -127,6 +130,7 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
     ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
     ...(options.retry === undefined ? {} : { retry: options.retry }),
     ...(options.onError === undefined ? {} : { onError: options.onError }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
   const roles = { export: true, pull: true, import: true, election: true, ...options.roles };
   const workers: RunningWorker[] = [];

@@ -5,6 +5,7 @@ import {
   EXPORT_QUEUE,
   exportIdFor,
   isPipelineError,
+  jobWarnings,
   type Outbox,
   type Pipeline,
   PipelineError,
@@ -83,8 +84,8 @@ export function startExportWorker(options: ExportWorkerOptions): RunningWorker {
           ...(options.lockTtlMs === undefined ? {} : { lockTtlMs: options.lockTtlMs }),
           signal: aborted,
           onProgress,
-          // Entries the recipe left out go to the job's log (see `pullback status`).
-          onWarning: (message) => void job.log(`warning: ${message}`).catch(() => {}),
+          // Entries the recipe left out go to the job's log (see `pullback status`) and the process's.
+          onWarning: jobWarnings(pipeline.logger, job),
         });
         const bytes = result.manifest.objects.reduce((sum, object) => sum + object.size, 0);
         pipeline.metrics?.jobs.observe('export', {

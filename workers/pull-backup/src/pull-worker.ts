@@ -5,6 +5,7 @@ import {
   type Config,
   closeWorkers,
   type ForgetSnapshots,
+  jobWarnings,
   type Outbox,
   type Pipeline,
   PULL_QUEUE,
@@ -106,7 +107,7 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
         ...(options.forget === undefined ? {} : { forget: options.forget }),
         signal: aborted,
         onProgress,
-        onWarning: (message) => void job.log(`warning: ${message}`).catch(() => {}),
+        onWarning: jobWarnings(pipeline.logger, job),
       });
       // A retried pull that found its snapshot committed ingested nothing: not a pull to measure.
       if (!result.reused) {

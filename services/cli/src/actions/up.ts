@@ -1,16 +1,19 @@
 import { describeRedis } from '@pullback/pipeline/config';
-import { retryLine } from '@pullback/storage';
+import type { LogFormat } from '@pullback/pipeline/log';
 import { redactUrl } from '@pullback/storage/redact-url';
 import { startAll, startInstance } from '@pullback/workers';
+import { agentLog } from '../agent-log.js';
 import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
 import { DashboardSource } from '../dashboard/dashboard-data.js';
 import { dashboardHandler } from '../dashboard/dashboard-server.js';
 import type { Role } from '../options.js';
+import { openProcessLogger, type ProcessLogger } from '../process-logger.js';
 import { openReachablePipeline } from '../reach-redis.js';
 import { setStopGraceMs } from '../stop-signals.js';
 import { configTakeover } from '../takeover/config-takeover.js';
 import { startUpHttpServer, type UpHttpServer } from '../up-http-server.js';
+import { announcer, logPlumbing } from '../up-logging.js';
 
 export interface UpOptions {
   readonly config?: string;
@@ -19,17 +22,22 @@ export interface UpOptions {
   readonly roles?: readonly Role[];
   /** Run only what belongs next to this instance (`--instance`). */
   readonly instance?: string;
+  /** `--log-format`; default human on a terminal, JSON otherwise. */
+  readonly logFormat?: LogFormat;
 }
 
 /** `pullback up`: every worker in this process until SIGINT/SIGTERM (`context.signal`). */
 export async function up(options: UpOptions, context: CommandContext): Promise<void> {
   const { config, path } = await loadCliConfig(options.config, context.env);
+  const logging = await openProcessLogger({ ...options, config }, context);
+  const { logger } = logging;
   // Closing the workers waits for the jobs under way to stop: longer than a request.
   setStopGraceMs(30_000);
   // Fail with one line when Redis is not there, rather than workers waiting for it forever.
   await (await openReachablePipeline(config.redis)).close();
   const socketDir = context.env.PULLBACK_PG_SOCKET_DIR;
-  if (options.instance !== undefined) return upInstance(options.instance, { config, path }, options, context);
+  if (options.instance !== undefined)
+    return upInstance(options.instance, { config, path }, options, context, logging);
   // The page's takeover is the same as `pullback dashboard`'s (a dashboardTokenFile read now).
   const takeover = await configTakeover(config, path, context.env, context.signal);
   // Bound before the workers start, so a port in use is refused with nothing started.
@@ -64,9 +72,7 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
         }),
     signal: context.signal,
     ...(socketDir ? { postgres: { socketDir } } : {}),
-    onError: (error, where) => context.stderr.write(`pullback: ${where}: ${error.message}\n`),
-    onNotice: (line) => context.stdout.write(`pullback up: ${line}\n`),
-    onStorageRetry: (event, location) => context.stderr.write(`pullback: ${retryLine(event, location)}\n`),
+    ...logPlumbing(logger),
   }).catch(async (error: unknown) => {
     await http?.close();
     throw error;
@@ -93,7 +99,7 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
           }),
         }),
   };
-  const say = (line: string) => context.stdout.write(`${line}\n`);
+  const say = announcer(logging, context);
   say(
     `pullback up: config ${path}, redis ${describeRedis(config.redis)}, archive ${redactUrl(config.archive.url)}`,
   );
@@ -135,20 +141,20 @@ async function upInstance(
   { config, path }: Awaited<ReturnType<typeof loadCliConfig>>,
   options: UpOptions,
   context: CommandContext,
+  logging: ProcessLogger,
 ): Promise<void> {
+  const { logger } = logging;
   const socketDir = context.env.PULLBACK_PG_SOCKET_DIR;
-  const log = (line: string) => context.stdout.write(`pullback up: ${line}\n`);
+  const log = agentLog(logger, config, name);
   const running = await startInstance(config, name, {
     ...(options.keyFile === undefined ? {} : { keyFile: options.keyFile }),
     env: context.env,
     signal: context.signal,
     ...(socketDir ? { postgres: { socketDir } } : {}),
     agent: { log },
-    onError: (error, where) => context.stderr.write(`pullback: ${where}: ${error.message}\n`),
-    onNotice: log,
-    onStorageRetry: (event, location) => context.stderr.write(`pullback: ${retryLine(event, location)}\n`),
+    ...logPlumbing(logger),
   });
-  const say = (line: string) => context.stdout.write(`${line}\n`);
+  const say = announcer(logging, context);
   say(`pullback up: config ${path}, redis ${describeRedis(config.redis)}, instance ${name}`);
   say(`  agent of ${name} at ${running.agent.agent.url} (/primary, /replica, /health, /metrics)`);
   say(`  export role while ${name} is the active, import role while it is a fallback`);

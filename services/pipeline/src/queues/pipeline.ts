@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { RedisConfig } from '../config/redis-schema.js';
 import type { Config } from '../config/schema.js';
 import { PipelineError } from '../domain/errors.js';
+import type { Logger } from '../log/logger.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { type PipelineStatus, type ReadStatusOptions, readStatus } from '../registry/read-status.js';
 import type { RecordedEpoch } from '../registry/records.js';
@@ -40,6 +41,8 @@ export interface PipelineOptions {
   readonly onError?: ErrorReporter;
   /** The process's metrics, where its workers record their jobs. Default: none. */
   readonly metrics?: ProcessMetrics;
+  /** Where workers of this pipeline log their jobs (job-log.ts). Default: nowhere. */
+  readonly logger?: Logger;
 }
 
 /** Jobs of one queue by state. */
@@ -105,6 +108,7 @@ export class Pipeline {
   readonly onError: ErrorReporter;
   /** The process's metrics, when it serves them. */
   readonly metrics: ProcessMetrics | undefined;
+  readonly logger: Logger | undefined;
   private readonly jobOptions;
 
   constructor(options: PipelineOptions) {
@@ -116,6 +120,7 @@ export class Pipeline {
     this.jobOptions = defaultJobOptions(options.retry);
     this.onError = options.onError ?? reportToStderr;
     this.metrics = options.metrics;
+    this.logger = options.logger;
     this.exportQueue = this.queue<ExportJob>(EXPORT_QUEUE);
     this.pullQueue = this.queue<PullJob>(PULL_QUEUE);
   }
