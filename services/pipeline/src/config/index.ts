@@ -28,6 +28,7 @@ export type {
   FilesComponentConfig,
   InstanceConfig,
   InstanceRole,
+  LogicalConfig,
   PgBouncerConfig,
   PostgresComponentConfig,
   WalConfig,
