@@ -223,7 +223,8 @@ export class Pipeline {
    * fixed `--now` job id, so that a second request while one waits, runs or retries
    * is the same job rather than a second export. A scheduled export and this one
    * never run at once either: each export takes the component's export lock, and one
-   * that finds it taken waits its turn.
+   * that finds it taken waits its turn. A logical one (`kind`) has its own job id, so
+   * it neither stands for nor waits behind a physical `--now`.
    */
   async exportNow(component: string, options: { kind?: ArtifactKind } = {}): Promise<ExportNowResult> {
     const kind = options.kind ?? 'physical';
