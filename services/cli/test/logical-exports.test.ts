@@ -245,6 +245,15 @@ describe('logical exports users ask for', () => {
     expect(listed).toMatch(/^ID +TIME +COMPONENT +KIND +FILES/m);
     expect(listed).toMatch(new RegExp(`^${asked.id.slice(0, 12)} .* shop +logical +\\d+ .* yes `, 'm'));
     expect(listed).toMatch(new RegExp(`^${physical[0]!.slice(0, 12)} .* shop +physical `, 'm'));
+    const json = JSON.parse((await cli(['snapshots', '--component', 'shop', '--json'])).stdout) as {
+      id: string;
+      kind: string;
+    }[];
+    expect(json.map((s) => [s.id, s.kind])).toEqual([
+      ...physical.map((id) => [id, 'physical']),
+      [scheduled.id, 'logical'],
+      [asked.id, 'logical'],
+    ]);
   });
 
   it('backup --logical and backup each forget only the oldest of their own kind', {
