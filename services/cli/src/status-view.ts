@@ -6,8 +6,9 @@ import { walLines } from './wal-status-view.js';
 /**
  * `pullback status` as text: the election leader, then per component the active and
  * its epoch, the active lease, the clients' connection string, the last export and
- * snapshot (and logical snapshot) with their age, each fallback with its state, snapshot, LSN and how far
- * behind it is, each instance with its agent, the newest activations, then bad
+ * snapshot (and logical snapshot) with their age, each fallback with its state,
+ * snapshot, LSN and how far behind it is, each instance with its agent, the newest
+ * activations, then bad
  * snapshots, failures and running jobs. The demo prints the same, so what it shows is
  * what a user will see.
  */
