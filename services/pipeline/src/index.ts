@@ -33,6 +33,7 @@ export { type ClientEndpoint, readWriteConnectionString } from './domain/client-
 export { type DrillResult, type DrillSnapshotInput, drillSnapshot } from './domain/drill-snapshot.js';
 export { isPipelineError, messageOf, PipelineError, type PipelineErrorCode } from './domain/errors.js';
 export { exportIdFor } from './domain/export-id.js';
+export { checkExportKind } from './domain/export-kind.js';
 export { type FallbackVerdict, type FallbackVerdictInput, judgeFallback } from './domain/fallback-verdict.js';
 export { type ForgottenWal, forgetWal } from './domain/forget-wal.js';
 export { holdLock } from './domain/hold-lock.js';
@@ -62,6 +63,7 @@ export {
   describeArtifact,
   describeSnapshot,
   FILES_KIND,
+  retentionKindOf,
   type SnapshotDescription,
   snapshotTags,
 } from './domain/snapshot-description.js';
@@ -107,6 +109,7 @@ export {
   exportSchedulerId,
   importJobId,
   importQueueName,
+  logicalSchedulerId,
   PULL_QUEUE,
   pullJobId,
 } from './queues/queue-names.js';

@@ -199,6 +199,7 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
           openOutbox: (url) => openStorage(url, options),
           importKinds: (component, name) => recipeFor(component, name).importKinds,
           forget: forgetSnapshots,
+          drills: { recipeFor },
           wal: {
             recipeFor,
             ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),

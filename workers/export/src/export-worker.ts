@@ -47,7 +47,7 @@ export interface ExportJobResult {
 
 /**
  * The export agent: a BullMQ worker on the export queue. Each job (scheduled or
- * `--now`) runs the component's recipe into its outbox through `runExport`, which
+ * `--now`, physical or logical) runs the component's recipe into its outbox through `runExport`, which
  * enqueues the pull. It needs no access to the archive or its key.
  */
 export function startExportWorker(options: ExportWorkerOptions): RunningWorker {
@@ -75,6 +75,7 @@ export function startExportWorker(options: ExportWorkerOptions): RunningWorker {
           recipe: options.recipeFor(component, data.component),
           outbox: openOutbox(component.outbox),
           exportId: exportIdFor(data.component, job.id ?? '', job.timestamp),
+          ...(data.kind === undefined ? {} : { kind: data.kind }),
           epoch: data.epoch,
           registry: pipeline.registry,
           ...(options.instances === undefined ? {} : { localInstances: options.instances }),
@@ -102,7 +103,7 @@ export function startExportWorker(options: ExportWorkerOptions): RunningWorker {
       } catch (error) {
         // A scheduler's jobs carry the epoch it was upserted with: bring it to the current one.
         if (isPipelineError(error, 'stale-epoch') && data.requestedBy === 'schedule') {
-          await pipeline.upsertSchedule(data.component, component.schedule).catch(() => {});
+          await pipeline.upsertSchedules(data.component, component).catch(() => {});
         }
         throw error;
       }

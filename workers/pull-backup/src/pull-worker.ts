@@ -1,9 +1,12 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Archive } from '@pullback/archive';
 import {
   type ArtifactKind,
   type ComponentConfig,
   type Config,
   closeWorkers,
+  describeSnapshot,
   type ForgetSnapshots,
   jobWarnings,
   type Outbox,
@@ -20,6 +23,7 @@ import {
   walArchiveOf,
 } from '@pullback/pipeline';
 import { openBackend } from '@pullback/storage';
+import { startLogicalDrills } from './logical-drills.js';
 import { startWalGapChecks } from './wal-gap-checks.js';
 
 export interface PullWorkerOptions {
@@ -56,6 +60,15 @@ export interface PullWorkerOptions {
     >
   >;
   /**
+   * Restore drills of the logical snapshots this worker pulls (logical-drills.ts), with
+   * the component's recipe (its `startAudit`). Default: none, logical snapshots stay unproven.
+   */
+  readonly drills?: {
+    readonly recipeFor: (component: ComponentConfig, name: string) => Recipe;
+    /** Where the scratch servers go. Default: `<tmpdir>/pullback-drills`. */
+    readonly scratchDir?: string;
+  };
+  /**
    * How often the archive's WAL is checked for gaps that `status` shows (besides after
    * each pull of a component), in ms; 0: only after pulls. Default: 60 000.
    */
@@ -70,8 +83,9 @@ export interface PullJobResult extends Omit<PullArtifactResult, 'snapshot'> {
 /**
  * The pull-backup worker: a BullMQ worker on the pull queue. Each job ingests a
  * complete artifact into the archive (`pullArtifact`), which then queues one import
- * per fallback. Any number of them can run, on any machine that reaches the outbox
- * and the archive. With `wal`, it also streams the components' WAL into the archive.
+ * per fallback (physical snapshots only). Any number of them can run, on any machine
+ * that reaches the outbox and the archive. With `wal`, it also streams the components'
+ * WAL into the archive; with `drills`, it proves the logical snapshots it pulls.
  */
 export function startPullWorker(options: PullWorkerOptions): RunningWorker {
   const { pipeline, config } = options;
@@ -82,6 +96,15 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
     archive: options.archive,
     intervalMs: options.walGapIntervalMs ?? 60_000,
   });
+  const drills =
+    options.drills === undefined
+      ? undefined
+      : startLogicalDrills({
+          pipeline,
+          archive: options.archive,
+          recipeFor: options.drills.recipeFor,
+          scratchDir: options.drills.scratchDir ?? join(tmpdir(), 'pullback-drills'),
+        });
   const worker = startJobWorker(
     pipeline,
     PULL_QUEUE,
@@ -119,6 +142,8 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
       }
       // The pull's retention may have dropped WAL: status shows the gaps as they are now.
       await gapChecks.checkComponent(data.component, aborted);
+      // Also after a retried pull: the drill's claim makes it run once.
+      if (describeSnapshot(snapshot).kind === 'logical') drills?.drill(data.component, component, snapshot);
       return { snapshotId: snapshot.id, ...result };
     },
   );
@@ -137,7 +162,12 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
     workers: [worker],
     close: async (closeOptions) => {
       // The receivers stop cleanly either way: pg_receivewal flushes, the spool is stored.
-      await Promise.all([closeWorkers([worker], closeOptions), receivers?.stop(), gapChecks.stop()]);
+      await Promise.all([
+        closeWorkers([worker], closeOptions),
+        receivers?.stop(),
+        gapChecks.stop(),
+        drills?.stop(),
+      ]);
     },
   };
 }

@@ -18,12 +18,20 @@ export function registerBackupCommands(program: Command, context: CommandContext
       "Back up a component of the config once, in this process: its recipe's export into the outbox, then the pull into the archive. Needs no Redis and no running workers.",
     )
     .argument('<component>', 'a component of the config, e.g. shop')
+    .option(
+      '--logical',
+      'a logical export (pg_dump of each database and the globals) instead of a physical one',
+    )
     .addOption(configOption())
     .addOption(archiveOption())
     .addOption(keyFileOption())
     .addHelpText(
       'after',
-      examples('pullback backup shop', 'pullback backup shop --config /etc/pullback/pullback.yaml'),
+      examples(
+        'pullback backup shop',
+        'pullback backup shop --logical',
+        'pullback backup shop --config /etc/pullback/pullback.yaml',
+      ),
     )
     .action(async (component, options) =>
       (await import('../actions/backup-component.js')).backupComponent(component, options, context),

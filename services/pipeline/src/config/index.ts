@@ -29,6 +29,7 @@ export type {
   HttpConfig,
   InstanceConfig,
   InstanceRole,
+  LogicalConfig,
   PgBouncerConfig,
   PostgresComponentConfig,
   WalConfig,

@@ -158,10 +158,26 @@ export const pgbouncerSchema = z
       ctx.addIssue({ code: 'custom', path: [unused], message: `is not used with reload: ${hook.reload}` });
   });
 
+/**
+ * Logical exports of a postgres component (`pg_dump` per database and the globals),
+ * beside its physical ones (docs/exports.md "Logical exports users ask for").
+ */
+export const logicalSchema = z.strictObject({
+  /** When logical exports run (cron, as `schedule`). */
+  schedule: checkedString(checkSchedule),
+  /** The databases dumped. Default: every database that accepts connections, except templates. */
+  databases: z
+    .array(z.string().min(1))
+    .min(1, { error: 'name at least one database, or leave the key out for every database' })
+    .optional(),
+});
+
 export const postgresComponentSchema = z.strictObject({
   recipe: z.literal('postgres'),
   ...componentFields,
   wal: walSchema.default({ enabled: true, synchronous: false }),
+  /** A logical export schedule beside the physical one. Default: none (logical exports only on request). */
+  logical: logicalSchema.optional(),
   /**
    * A STONITH hook run by `/bin/sh -c` before a fallback is promoted, the old active's
    * name, host and port in its environment; a non-zero exit aborts the activation
@@ -246,6 +262,7 @@ export type ComponentConfig = z.output<typeof componentSchema>;
 export type PostgresComponentConfig = z.output<typeof postgresComponentSchema>;
 export type FilesComponentConfig = z.output<typeof filesComponentSchema>;
 export type WalConfig = z.output<typeof walSchema>;
+export type LogicalConfig = z.output<typeof logicalSchema>;
 export type InstanceConfig = z.output<typeof instanceSchema>;
 export type InstanceRole = InstanceConfig['role'];
 export type AgentConfig = z.output<typeof agentSchema>;
@@ -263,6 +280,7 @@ export const KNOWN_KEYS: readonly string[] = [
   ...Object.keys(instanceSchema.shape),
   ...Object.keys(postgresComponentSchema.shape),
   ...Object.keys(walSchema.shape),
+  ...Object.keys(logicalSchema.shape),
   ...Object.keys(agentSchema.shape),
   ...Object.keys(pgbouncerSchema.shape),
   'user',

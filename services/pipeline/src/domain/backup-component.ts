@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Archive } from '@pullback/archive';
+import type { ArtifactKind } from '../artifact/format.js';
 import type { Outbox } from '../artifact/outbox.js';
 import type { ComponentConfig } from '../config/schema.js';
 import type { Recipe } from '../recipe.js';
@@ -23,6 +24,8 @@ export interface BackupComponentInput {
   readonly instance?: string;
   /** Default: a new id. */
   readonly exportId?: string;
+  /** Default: physical. */
+  readonly kind?: ArtifactKind;
   readonly forget?: ForgetSnapshots;
   readonly signal?: AbortSignal;
   readonly onProgress?: StepProgressListener;
@@ -53,6 +56,7 @@ export async function backupComponent(input: BackupComponentInput): Promise<Pull
     ...(location === undefined ? {} : { instance: location }),
     outbox: input.outbox,
     exportId,
+    ...(input.kind === undefined ? {} : { kind: input.kind }),
     ...(signal === undefined ? {} : { signal }),
     ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
     ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),

@@ -13,6 +13,7 @@
  * - `not-a-fallback`: an import for an instance that is not a fallback (any more) (permanent).
  * - `not-active-here`: the component's active is not this agent's (hand the job on).
  * - `lock-lost`: the lock expired under running work (retried).
+ * - `unsupported-kind`: an export of a kind the component's recipe does not make (permanent).
  */
 export type PipelineErrorCode =
   | 'stale-epoch'
@@ -24,7 +25,8 @@ export type PipelineErrorCode =
   | 'busy'
   | 'not-a-fallback'
   | 'not-active-here'
-  | 'lock-lost';
+  | 'lock-lost'
+  | 'unsupported-kind';
 
 const PERMANENT: ReadonlySet<PipelineErrorCode> = new Set([
   'stale-epoch',
@@ -34,6 +36,7 @@ const PERMANENT: ReadonlySet<PipelineErrorCode> = new Set([
   'outbox-mismatch',
   'invalid-snapshot',
   'not-a-fallback',
+  'unsupported-kind',
 ]);
 
 export class PipelineError extends Error {

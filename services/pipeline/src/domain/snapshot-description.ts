@@ -83,6 +83,19 @@ export function snapshotTags(description: SnapshotDescription): Record<string, s
 }
 
 /**
+ * The kind retention counts a snapshot among (`forgetSnapshots`' `splitBy`): each kind
+ * is kept on its own. A snapshot whose kind tag no writer produces is a part of its own,
+ * so that forget never fails on it nor counts it against either kind.
+ */
+export function retentionKindOf(snapshot: {
+  readonly id: string;
+  readonly tags: Readonly<Record<string, string>>;
+}): string {
+  const kind = snapshot.tags.kind ?? 'physical';
+  return Object.hasOwn(KINDS, kind) ? KINDS[kind]! : `unknown:${kind}`;
+}
+
+/**
  * Reads a snapshot's tags back into its description. A kind or a number no writer
  * of this format produces fails with `invalid-snapshot`, naming the snapshot and the
  * tag: guessing what such a snapshot is could restore it the wrong way.

@@ -16,6 +16,8 @@ export const exportJobSchema = z.strictObject({
   epoch,
   /** `schedule`: made by the component's job scheduler; `now`: `pullback export <component> --now`. */
   requestedBy: z.enum(['schedule', 'now']),
+  /** Absent: physical (what every export job was before logical ones could be asked for). */
+  kind: z.literal('logical').optional(),
 });
 
 /** Ingest the complete artifact `exportId` from `outbox` into the archive. */

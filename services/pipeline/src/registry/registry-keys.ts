@@ -8,7 +8,7 @@ export interface RegistryKeys {
   readonly registered: string;
   /** SET of component names. */
   readonly components: string;
-  /** HASH: recipe, schedule, outbox, epoch, active, createdAt, lastExport, lastSnapshot, walReceiver, walGaps (JSON). */
+  /** HASH: recipe, schedule, outbox, epoch, active, createdAt, lastExport, lastSnapshot, lastLogicalSnapshot, walReceiver, walGaps (JSON). */
   component(component: string): string;
   /** SET of the component's instance names. */
   instances(component: string): string;
