@@ -24,7 +24,8 @@ export type PipelineErrorCode =
   | 'busy'
   | 'not-a-fallback'
   | 'not-active-here'
-  | 'lock-lost';
+  | 'lock-lost'
+  | 'tablespace-location';
 
 const PERMANENT: ReadonlySet<PipelineErrorCode> = new Set([
   'stale-epoch',
@@ -34,6 +35,7 @@ const PERMANENT: ReadonlySet<PipelineErrorCode> = new Set([
   'outbox-mismatch',
   'invalid-snapshot',
   'not-a-fallback',
+  'tablespace-location',
 ]);
 
 export class PipelineError extends Error {
