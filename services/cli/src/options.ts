@@ -138,3 +138,12 @@ export function parseRoles(text: string): Role[] {
   }
   return [...new Set(roles as Role[])];
 }
+
+/** `--tablespace-map OLD=NEW`, repeatable: each checked as it is given, collected in order. */
+export function collectTablespaceMapping(text: string, previous: string[] = []): string[] {
+  const at = text.indexOf('=');
+  if (at <= 0 || !text.startsWith('/') || text[at + 1] !== '/') {
+    throw new InvalidArgumentError('expected OLD=NEW, both absolute paths');
+  }
+  return [...previous, text];
+}
