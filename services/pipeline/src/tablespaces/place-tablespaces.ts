@@ -1,5 +1,5 @@
 import { lstat, readlink, rm, symlink, writeFile } from 'node:fs/promises';
-import { join, normalize, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Relocations } from '@pullback/archive';
 import { type TablespaceLocations, type TablespaceMap, tablespaceRoot } from './tablespace-locations.js';
 
@@ -23,7 +23,7 @@ export function placeTablespaces(
   const locations: Record<string, string> = {};
   const taken = new Map<string, string>();
   for (const [oid, original] of Object.entries(snapshotLocations)) {
-    const location = resolve(map.get(normalize(original)) ?? original);
+    const location = resolve(map.get(resolve(original)) ?? original);
     const other = taken.get(location);
     if (other !== undefined) {
       throw new Error(`tablespaces ${other} and ${oid} would both be restored at ${location}`);

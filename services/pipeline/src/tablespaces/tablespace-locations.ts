@@ -1,4 +1,4 @@
-import { isAbsolute, join, normalize } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 
 /**
  * A physical snapshot's tablespaces: OID (decimal string) to the directory the
@@ -40,19 +40,19 @@ export function parseTablespaceMap(pairs: readonly string[]): TablespaceMap {
         `invalid tablespace mapping ${JSON.stringify(pair)}: expected OLD=NEW, both absolute paths`,
       );
     }
-    const old = normalize(from);
+    const old = resolve(from);
     if (map.has(old)) throw new Error(`tablespace location ${old} is mapped twice`);
-    map.set(old, normalize(to));
+    map.set(old, resolve(to));
   }
   return map;
 }
 
 /** The map a config object `{ OLD: NEW }` gives (`instance.tablespaces`). */
 export function tablespaceMapOf(config: Readonly<Record<string, string>> | undefined): TablespaceMap {
-  return new Map(Object.entries(config ?? {}).map(([from, to]) => [normalize(from), normalize(to)]));
+  return new Map(Object.entries(config ?? {}).map(([from, to]) => [resolve(from), resolve(to)]));
 }
 
 /** A map that puts every tablespace of `locations` under `dir`, as `<dir>/<oid>` (scratch restores: drills). */
 export function tablespacesUnder(locations: TablespaceLocations, dir: string): TablespaceMap {
-  return new Map(Object.entries(locations).map(([oid, location]) => [normalize(location), join(dir, oid)]));
+  return new Map(Object.entries(locations).map(([oid, location]) => [resolve(location), join(dir, oid)]));
 }
