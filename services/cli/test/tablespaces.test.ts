@@ -59,7 +59,7 @@ async function oidOf(name: string): Promise<string> {
 async function shopSql(port: number, sql: string): Promise<string> {
   const { stdout } = await execFileAsync(join(active.binDir, 'psql'), [
     ...['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'shop'],
-    ...['-X', '-v', 'ON_ERROR_STOP=1', '-Atc', sql],
+    ...['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-Atc', sql],
   ]);
   return stdout.trim();
 }
@@ -181,6 +181,11 @@ describe('a cluster with tablespaces', () => {
       `pullback: tablespace ${await oidOf('ts1')} cannot be restored at ${at('ts1')}: it is not empty; ` +
         'HINT: empty it, or restore the tablespace elsewhere with --tablespace-map OLD=NEW',
     ]);
+    await expect(access(target)).rejects.toThrow(/ENOENT/);
+    const malformed = await cli(['restore', 'latest', '--target', target, '--tablespace-map', 'ts1=/x']);
+    expect(malformed.code).toBe(2);
+    expect(malformed.errorLines).toHaveLength(1);
+    expect(malformed.errorLines[0]).toContain('expected OLD=NEW, both absolute paths');
     await expect(access(target)).rejects.toThrow(/ENOENT/);
   });
 
