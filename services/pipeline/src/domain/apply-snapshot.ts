@@ -8,7 +8,7 @@ import type { Registry } from '../registry/registry.js';
 import { restoreWithTablespaces } from '../tablespaces/restore-with-tablespaces.js';
 import { tablespaceMapOf } from '../tablespaces/tablespace-locations.js';
 import { type DrillResult, drillHolder, drillSnapshot, recordSnapshotProof } from './drill-snapshot.js';
-import { messageOf, PipelineError } from './errors.js';
+import { isPipelineError, messageOf, PipelineError } from './errors.js';
 import { type FallbackVerdict, judgeFallback } from './fallback-verdict.js';
 import { holdLock } from './hold-lock.js';
 import { instanceLocation } from './instance-location.js';
@@ -188,8 +188,9 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
       } catch (error) {
         const reason = messageOf(error);
         await report({ ...base, healthy: false, running: false, reason }).catch(() => {});
-        // An interrupted restore says nothing about the snapshot.
-        if (!signal.aborted) {
+        // An interrupted restore says nothing about the snapshot, nor does a tablespace
+        // location taken on this fallback.
+        if (!signal.aborted && !isPipelineError(error, 'tablespace-location')) {
           await registry
             .markSnapshot(component, snapshotId, {
               state: 'bad',
