@@ -6,7 +6,6 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type ArtifactWriter, type ExportInput, RecipeError, tablespaceRoot } from '@pullback/pipeline';
 import { pack } from 'tar-stream';
-import { walRangesOf } from './backup-manifest.js';
 import { conninfo, describeEndpoint } from './connection.js';
 import { spawnDataTool } from './data-tool.js';
 import type { ExportSource, PostgresRecipeOptions } from './run-export.js';
