@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type ArtifactWriter, type ExportInput, RecipeError, tablespaceRoot } from '@pullback/pipeline';
 import { pack } from 'tar-stream';
 import { conninfo, describeEndpoint } from './connection.js';
@@ -22,12 +23,36 @@ export interface StagedBackup {
 }
 
 const MANIFEST_TAIL = 64 * 1024;
+/** How often the staging directory is looked at for finished tablespace tars. */
+const POLL_MS = 200;
+const TABLESPACE_TAR = /^\d+\.tar$/;
+
+/**
+ * The tablespace tars pg_basebackup has finished: it writes one tar at a time and
+ * closes each before it creates the next, so a tar is finished once another one was
+ * written after it (a later mtime). The one being written has the latest; base.tar
+ * comes last, and is finished only when pg_basebackup exits.
+ */
+export async function finishedTablespaceTars(staging: string): Promise<string[]> {
+  const tars: { name: string; mtimeNs: bigint }[] = [];
+  for (const name of await readdir(staging)) {
+    if (!TABLESPACE_TAR.test(name) && name !== 'base.tar') continue;
+    const stats = await stat(join(staging, name), { bigint: true }).catch(() => undefined);
+    if (stats !== undefined) tars.push({ name, mtimeNs: stats.mtimeNs });
+  }
+  const latest = tars.reduce((max, tar) => (tar.mtimeNs > max ? tar.mtimeNs : max), -1n);
+  return tars
+    .filter((tar) => TABLESPACE_TAR.test(tar.name) && tar.mtimeNs < latest)
+    .sort((a, b) => (a.mtimeNs < b.mtimeNs ? -1 : 1))
+    .map((tar) => tar.name);
+}
 
 /**
  * A base backup of a server with tablespaces. `pg_basebackup` writes one tar per
  * tablespace only into a directory (to stdout it takes the data directory alone), so
  * it runs in tar format into a staging directory (`options.stagingDir`, room for one
- * backup), and each tar is then streamed into the artifact and deleted: `<oid>.tar`
+ * backup), and each tar is streamed into the artifact and deleted once finished
+ * (tablespaces while pg_basebackup goes on, base.tar when it is done): `<oid>.tar`
  * with root `pg_tblspc/<oid>`, `base.tar`, and the separate backup_manifest as
  * `backup_manifest.tar`. A tablespace created while it ran fails the export (its
  * location is not known); the next one has it.
@@ -58,23 +83,7 @@ export async function exportWithTablespaces(
       input.signal === undefined ? {} : { signal: input.signal },
     );
     tool.stdout.resume();
-    await tool.exited();
-    const names = new Set(await readdir(staging));
-    const oids = [...names].flatMap((name) => /^(\d+)\.tar$/.exec(name)?.[1] ?? []).sort();
     const tablespaces: Record<string, string> = {};
-    for (const oid of oids) {
-      const location = facts.tablespaceLocations[oid];
-      if (location === undefined) {
-        throw new RecipeError(
-          `tablespace ${oid} was created while the export ran; its location is not known`,
-          { hint: 'the next export carries it' },
-        );
-      }
-      tablespaces[oid] = location;
-    }
-    if (!names.has('base.tar') || !names.has('backup_manifest')) {
-      throw new RecipeError(`pg_basebackup left no base.tar or backup_manifest in ${staging}`);
-    }
     let tarMembers = 0;
     const saveTar = async (name: string, root: string | undefined, required: readonly string[]) => {
       const check = new TarCheck({ required });
@@ -86,7 +95,47 @@ export async function exportWithTablespaces(
       tarMembers += check.members;
       await rm(file);
     };
-    for (const oid of oids) await saveTar(`${oid}.tar`, tablespaceRoot(oid), []);
+    const saveTablespace = async (name: string) => {
+      const oid = name.slice(0, -'.tar'.length);
+      const location = facts.tablespaceLocations[oid];
+      if (location === undefined) {
+        throw new RecipeError(
+          `tablespace ${oid} was created while the export ran; its location is not known`,
+          { hint: 'the next export carries it' },
+        );
+      }
+      await saveTar(name, tablespaceRoot(oid), []);
+      tablespaces[oid] = location;
+    };
+    // Tablespace tars go into the outbox while pg_basebackup writes the next ones.
+    const exited = tool.exited();
+    let running = true;
+    const ended = exited.then(
+      () => {},
+      () => {},
+    );
+    void ended.then(() => {
+      running = false;
+    });
+    const saving = (async () => {
+      while (running) {
+        await Promise.race([ended, sleep(POLL_MS)]);
+        if (!running) return;
+        for (const name of await finishedTablespaceTars(staging)) await saveTablespace(name);
+      }
+    })();
+    // A failed save stops pg_basebackup; its own failure is then only the kill.
+    saving.catch(() => tool.kill());
+    const [backup, saved] = await Promise.allSettled([exited, saving]);
+    if (saved.status === 'rejected') throw saved.reason;
+    if (backup.status === 'rejected') throw backup.reason;
+    const names = new Set(await readdir(staging));
+    if (!names.has('base.tar') || !names.has('backup_manifest')) {
+      throw new RecipeError(`pg_basebackup left no base.tar or backup_manifest in ${staging}`);
+    }
+    for (const name of [...names].filter((name) => TABLESPACE_TAR.test(name)).sort()) {
+      await saveTablespace(name);
+    }
     await saveTar('base.tar', undefined, ['PG_VERSION', 'global/pg_control', 'backup_label']);
     const manifest = join(staging, 'backup_manifest');
     const manifestTail = await tailOf(manifest, MANIFEST_TAIL);

@@ -1,4 +1,4 @@
-import { chmod, chown, mkdir, readdir } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type PostgresServer,
@@ -11,6 +11,7 @@ import {
 import { type ArtifactManifest, completeName } from '@pullback/pipeline';
 import { type Backend, openBackend } from '@pullback/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { finishedTablespaceTars } from '../src/export-tablespaces.js';
 import { postgresRecipe } from '../src/index.js';
 import { faultyOutbox } from './helpers/faulty-outbox.js';
 import { loadBytes, outboxNames } from './helpers/outbox-names.js';
@@ -96,5 +97,26 @@ describe('physical export of a cluster with a tablespace', () => {
     );
     expect(await outboxNames(outbox)).toEqual([]);
     expect(await readdir(join(scratch.path, 'staging'))).toEqual([]);
+  });
+});
+
+describe('finishedTablespaceTars', () => {
+  it('takes a tablespace tar as finished once a tar was written after it, never the latest', async () => {
+    const dir = join(scratch.path, 'finished');
+    await mkdir(dir);
+    const at = async (name: string, second: number) => {
+      await writeFile(join(dir, name), '');
+      await utimes(join(dir, name), second, second);
+    };
+    await at('16390.tar', 1000);
+    expect(await finishedTablespaceTars(dir)).toEqual([]);
+    await at('16391.tar', 1000);
+    // The same mtime: either may still be written.
+    expect(await finishedTablespaceTars(dir)).toEqual([]);
+    await at('16391.tar', 1001);
+    expect(await finishedTablespaceTars(dir)).toEqual(['16390.tar']);
+    await at('base.tar', 1002);
+    await at('backup_manifest.tmp', 1003);
+    expect(await finishedTablespaceTars(dir)).toEqual(['16390.tar', '16391.tar']);
   });
 });
