@@ -23,6 +23,11 @@ export interface PostgresRecipeOptions {
   readonly osUser?: string;
   /** Logical exports: most bytes of one dump held in memory (dumps are cut into parts of this size). Default: 8 MiB. */
   readonly partSize?: number;
+  /**
+   * Physical exports of a server with tablespaces: where pg_basebackup's tars wait to
+   * be streamed into the outbox (room for one backup). Default: the OS's temp directory.
+   */
+  readonly stagingDir?: string;
 }
 
 /** What an export body is given about the server it exports. */
@@ -37,6 +42,8 @@ export interface ExportSource {
 /** What an export body hands back for COMPLETE. */
 export interface ExportResult {
   readonly server: ServerPosition;
+  /** Physical: the tablespaces carried, OID to location. */
+  readonly tablespaces?: Readonly<Record<string, string>>;
   readonly details?: Readonly<Record<string, unknown>>;
 }
 
@@ -85,6 +92,7 @@ export async function runExport(
       recipe: RECIPE_NAME,
       kind,
       server: result.server,
+      ...(result.tablespaces === undefined ? {} : { tablespaces: result.tablespaces }),
       ...(result.details === undefined ? {} : { details: result.details }),
     });
   } catch (error) {

@@ -149,3 +149,12 @@ export function logFormatOption() {
     'how log lines are written: human, or json (one object a line; default: human on a terminal, json otherwise)',
   ).choices(['human', 'json'] as const);
 }
+
+/** `--tablespace-map OLD=NEW`, repeatable: each checked as it is given, collected in order. */
+export function collectTablespaceMapping(text: string, previous: string[] = []): string[] {
+  const at = text.indexOf('=');
+  if (at <= 0 || !text.startsWith('/') || text[at + 1] !== '/') {
+    throw new InvalidArgumentError('expected OLD=NEW, both absolute paths');
+  }
+  return [...previous, text];
+}

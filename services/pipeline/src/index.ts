@@ -65,6 +65,7 @@ export {
   FILES_KIND,
   retentionKindOf,
   type SnapshotDescription,
+  snapshotTablespaces,
   snapshotTags,
 } from './domain/snapshot-description.js';
 export { JobMetrics, type JobObservation } from './metrics/job-metrics.js';
@@ -143,6 +144,24 @@ export {
 export type * from './registry/records.js';
 export { Registry, type RegistryLock, type RegistryOptions } from './registry/registry.js';
 export { DEFAULT_PREFIX, type RegistryKeys, registryKeys } from './registry/registry-keys.js';
+export {
+  linkTablespaces,
+  placeTablespaces,
+  type TablespacePlacement,
+} from './tablespaces/place-tablespaces.js';
+export {
+  type RestoreWithTablespacesOptions,
+  restoreWithTablespaces,
+} from './tablespaces/restore-with-tablespaces.js';
+export {
+  isTablespaceLocations,
+  parseTablespaceMap,
+  type TablespaceLocations,
+  type TablespaceMap,
+  tablespaceMapOf,
+  tablespaceRoot,
+  tablespacesUnder,
+} from './tablespaces/tablespace-locations.js';
 export { walArchiveOf } from './wal/archive-wal-store.js';
 export type { WalArchive } from './wal/wal-archive.js';
 export { type RunningWalReceiver, startWalReceiver, type WalReceiverOptions } from './wal/wal-receiver.js';

@@ -1,3 +1,4 @@
+import { isAbsolute } from 'node:path';
 import {
   COUNT_FIELDS,
   DURATION_HELP,
@@ -93,6 +94,16 @@ export const instanceSchema = z.strictObject({
   priority: count(),
   /** Its agent (`pullback up --instance NAME`). Default: none, so no agent serves it. */
   agent: agentSchema.optional(),
+  /**
+   * Where an import puts tablespaces on this host: the active's location to this
+   * instance's, both absolute. Default: none, so each goes where it was on the active.
+   */
+  tablespaces: z
+    .record(
+      z.string().refine((path) => isAbsolute(path), 'expected an absolute path'),
+      z.string().refine((path) => isAbsolute(path), 'expected an absolute path'),
+    )
+    .optional(),
 });
 
 /** What every recipe shares. */

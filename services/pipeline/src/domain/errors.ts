@@ -26,7 +26,8 @@ export type PipelineErrorCode =
   | 'not-a-fallback'
   | 'not-active-here'
   | 'lock-lost'
-  | 'unsupported-kind';
+  | 'unsupported-kind'
+  | 'tablespace-location';
 
 const PERMANENT: ReadonlySet<PipelineErrorCode> = new Set([
   'stale-epoch',
@@ -37,6 +38,7 @@ const PERMANENT: ReadonlySet<PipelineErrorCode> = new Set([
   'invalid-snapshot',
   'not-a-fallback',
   'unsupported-kind',
+  'tablespace-location',
 ]);
 
 export class PipelineError extends Error {
