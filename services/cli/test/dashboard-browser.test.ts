@@ -121,7 +121,9 @@ describe('pullback dashboard in a real browser', () => {
       ['dashboard', '--config', configPath, '--port', String(port), '--interval', '1'],
       s3.env,
     );
-    const [, url] = await dashboard.waitForOutput(/^dashboard on (http:\/\/127\.0\.0\.1:\d+\/) /m);
+    const [, url] = await dashboard.waitForOutput(
+      /^(?:\{.*"msg":")?dashboard on (http:\/\/127\.0\.0\.1:\d+\/) /m,
+    );
     expect(url).toBe(`http://127.0.0.1:${port}/`);
 
     browser = await launchChromium(scratch.path);

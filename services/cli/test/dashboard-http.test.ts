@@ -47,7 +47,7 @@ async function startDashboard(
   const port = await freePort();
   const process = startCli(['dashboard', '--config', configPath, '--port', String(port), ...args]);
   running.push(process);
-  const [, url] = await process.waitForOutput(/^dashboard on (\S+) /m);
+  const [, url] = await process.waitForOutput(/^(?:\{.*"msg":")?dashboard on (\S+) /m);
   return { url: url!, port, process };
 }
 

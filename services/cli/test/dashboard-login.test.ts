@@ -59,7 +59,7 @@ afterAll(async () => {
 async function startDashboard(path: string): Promise<{ url: string; process: CliProcess }> {
   const process = startCli(['dashboard', '--config', path, '--port', String(await freePort())]);
   running.push(process);
-  const [, url] = await process.waitForOutput(/^dashboard on (\S+) /m);
+  const [, url] = await process.waitForOutput(/^(?:\{.*"msg":")?dashboard on (\S+) /m);
   return { url: url!, process };
 }
 
@@ -172,6 +172,25 @@ describe('the dashboard takeover login over HTTP', () => {
       `<section id="outcome" class="alert" role="status" data-ok="false"><pre>cannot activate shop-b: it has no agent in ${configPath}; HINT: add agent: { port: PORT } to it and run its agent next to it</pre></section>`,
     );
     expect(await get(url, session)).not.toContain('id="outcome"');
+    // The process's log (JSON lines: its stdout is a pipe) says who asked what, and the refusal.
+    const logged = process
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { level: string; msg: string; instance?: string });
+    expect(logged).toContainEqual(
+      expect.objectContaining({
+        level: 'info',
+        instance: 'shop-b',
+        msg: 'takeover: activate shop-b, asked by dashboard: 127.0.0.1',
+      }),
+    );
+    expect(logged).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        msg: expect.stringMatching(/^takeover refused: cannot activate shop-b: it has no agent/),
+      }),
+    );
 
     // A script: Bearer, the answer as text; switchover's and import --activate's refusals, one line each.
     const bearer = { authorization: `Bearer ${TOKEN}` };

@@ -88,7 +88,7 @@ components:
   }, async () => {
     const port = await freePort();
     dashboard = startCli(['dashboard', '--config', configPath, '--port', String(port)], env);
-    const [, url] = await dashboard.waitForOutput(/^dashboard on (\S+) /m);
+    const [, url] = await dashboard.waitForOutput(/^(?:\{.*"msg":")?dashboard on (\S+) /m);
     const answers: Record<string, string> = {};
     for (const path of ['', 'panel', 'status.json']) {
       const response = await fetch(`${url}${path}`);

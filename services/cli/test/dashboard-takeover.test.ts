@@ -80,7 +80,9 @@ async function openTakeover(
     '1',
   ]);
   closers.push(() => dashboard.stop('SIGKILL'));
-  const [, url] = await dashboard.waitForOutput(/^dashboard on (http:\/\/127\.0\.0\.1:\d+\/) /m);
+  const [, url] = await dashboard.waitForOutput(
+    /^(?:\{.*"msg":")?dashboard on (http:\/\/127\.0\.0\.1:\d+\/) /m,
+  );
   const browser = await launchChromium(world.root);
   closers.push(() => browser.close());
   const page = await browser.newPage();

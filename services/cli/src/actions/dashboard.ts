@@ -1,13 +1,17 @@
+import type { LogFormat } from '@pullback/pipeline/log';
 import type { ArchiveFlags } from '../archive-access.js';
 import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
 import { DashboardSource } from '../dashboard/dashboard-data.js';
 import { startDashboardServer } from '../dashboard/dashboard-server.js';
 import { openArchiveFromFlags } from '../open-archive.js';
+import { openProcessLogger } from '../process-logger.js';
 import { openReachablePipeline } from '../reach-redis.js';
 import { configTakeover } from '../takeover/config-takeover.js';
+import { announcer } from '../up-logging.js';
 
 export interface DashboardOptions extends ArchiveFlags {
+  readonly logFormat?: LogFormat;
   readonly port: number;
   readonly host: string;
   readonly interval: number;
@@ -16,7 +20,8 @@ export interface DashboardOptions extends ArchiveFlags {
 /** `pullback dashboard`: serves the page (docs/dashboard.md) until SIGINT/SIGTERM. */
 export async function dashboard(options: DashboardOptions, context: CommandContext): Promise<void> {
   const { config, path } = await loadCliConfig(options.config, context.env);
-  const takeover = await configTakeover(config, path, context.env, context.signal);
+  const logging = await openProcessLogger({ ...options, config }, context);
+  const takeover = await configTakeover(config, path, context.env, context.signal, logging.logger);
   // The archive's key opens its sealed snapshot list; nothing else of the archive is read.
   const { archive } = await openArchiveFromFlags(options, context);
   const pipeline = await openReachablePipeline(config.redis);
@@ -29,8 +34,11 @@ export async function dashboard(options: DashboardOptions, context: CommandConte
       refreshSeconds: options.interval,
       takeover,
     });
-    context.stdout.write(
-      `dashboard on ${server.url} (refreshes every ${options.interval} s); stop with Ctrl-C (SIGINT) or SIGTERM\n`,
+    announcer(
+      logging,
+      context,
+    )(
+      `dashboard on ${server.url} (refreshes every ${options.interval} s); stop with Ctrl-C (SIGINT) or SIGTERM`,
     );
     await stopped(context.signal);
     await server.close();

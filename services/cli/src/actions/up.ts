@@ -39,7 +39,7 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
   if (options.instance !== undefined)
     return upInstance(options.instance, { config, path }, options, context, logging);
   // The page's takeover is the same as `pullback dashboard`'s (a dashboardTokenFile read now).
-  const takeover = await configTakeover(config, path, context.env, context.signal);
+  const takeover = await configTakeover(config, path, context.env, context.signal, logger);
   // Bound before the workers start, so a port in use is refused with nothing started.
   let serve: Pick<Parameters<typeof startUpHttpServer>[0], 'metrics' | 'dashboard'> | undefined;
   const http: UpHttpServer | undefined =

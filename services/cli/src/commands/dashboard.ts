@@ -1,6 +1,6 @@
 import { type Command, Option } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
-import { addArchiveAccessOptions, parsePort, parseSeconds } from '../options.js';
+import { addArchiveAccessOptions, logFormatOption, parsePort, parseSeconds } from '../options.js';
 import { examples } from './help-text.js';
 
 /** The port `pullback dashboard` serves on when no --port is given. */
@@ -28,7 +28,8 @@ export function registerDashboardCommand(program: Command, context: CommandConte
       new Option('--interval <S>', 'how often the page refreshes, in seconds (default: 5)')
         .argParser(parseSeconds)
         .default(5),
-    );
+    )
+    .addOption(logFormatOption());
   addArchiveAccessOptions(dashboard)
     .addHelpText(
       'after',
