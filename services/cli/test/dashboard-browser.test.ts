@@ -1,95 +1,25 @@
-import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  freePort,
-  type PostgresServer,
-  postgresOwner,
-  type RedisServer,
-  type S3Server,
-  scratchDir,
-  startPostgres,
-  startRedis,
-  startS3,
-  waitFor,
-} from '@pullback/harness';
-import { type FullStatus, openPipeline, type Pipeline } from '@pullback/pipeline';
+import { freePort } from '@pullback/harness';
 import { stopServer } from '@pullback/recipe-postgres';
 import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, TEST_OUTPUT as OUTPUT } from './chromium.js';
 import { type CliProcess, startCli } from './cli-process.js';
-import { runCli } from './run-cli.js';
+import { type PipelineWorld, startPipelineWorld } from './pipeline-world.js';
 
-let redis: RedisServer;
-let s3: S3Server;
-let active: PostgresServer;
-let scratch: { path: string; remove(): Promise<void> };
-let pipeline: Pipeline;
-let up: CliProcess | undefined;
+let world: PipelineWorld;
 let dashboard: CliProcess | undefined;
 let browser: BrowserContext | undefined;
-let configPath: string;
-const fallbackDirs: string[] = [];
-
-const settled = (status: FullStatus) => {
-  const shop = status.components.find((component) => component.name === 'shop');
-  const fallbacks = shop?.instances.filter((instance) => instance.role === 'fallback') ?? [];
-  const busy = Object.values(status.queues).some((queue) => queue.waiting + queue.active > 0);
-  return !busy && fallbacks.length === 2 && fallbacks.every((f) => f.atLastSnapshot && f.state?.healthy);
-};
 
 beforeAll(async () => {
-  [redis, s3, active, scratch] = await Promise.all([
-    startRedis(),
-    startS3({ buckets: ['dashboard'] }),
-    startPostgres(),
-    scratchDir('cli-dashboard'),
-  ]);
-  await active.psql(`create table marker (status text); insert into marker values ('first')`);
-  const root = scratch.path;
-  await chmod(root, 0o755);
-  const socketDir = join(root, 'socket');
-  await mkdir(socketDir);
-  const owner = await postgresOwner();
-  if (owner) await chown(socketDir, owner.uid, owner.gid);
-  const keyFile = join(root, 'archive.key');
-  const init = await runCli(
-    ['archive', 'init', '--archive', 's3://dashboard/history', '--key-file', keyFile],
-    {
-      env: s3.env,
-    },
-  );
-  expect(init.stderr).toBe('');
-  const [b, c] = [join(root, 'b'), join(root, 'c')];
-  fallbackDirs.push(b, c);
-  configPath = join(root, 'pullback.yaml');
-  await writeFile(
-    configPath,
-    `redis: ${redis.url}
-archive: { url: s3://dashboard/history, keyFile: ${keyFile} }
-stateDir: ${join(root, 'state')}
-components:
-  shop:
-    recipe: postgres
-    outbox: ${join(root, 'outbox')}
-    instances:
-      - { name: shop-a, role: active, host: 127.0.0.1, port: ${active.port}, dataDir: ${active.dataDir}, priority: 100 }
-      - { name: shop-b, role: fallback, host: 127.0.0.1, port: ${await freePort()}, dataDir: ${b}, priority: 50 }
-      - { name: shop-c, role: fallback, host: 127.0.0.1, port: ${await freePort()}, dataDir: ${c}, priority: 40 }
-`,
-  );
-  pipeline = openPipeline({ redis: redis.url });
+  world = await startPipelineWorld('dashboard');
 }, 120_000);
 
 afterAll(async () => {
   await browser?.close().catch(() => {});
   await dashboard?.stop('SIGKILL');
-  await up?.stop('SIGKILL');
-  await pipeline?.close();
-  for (const dataDir of fallbackDirs) await stopServer({ dataDir }).catch(() => {});
-  await active?.stop();
-  await Promise.all([redis?.stop(), s3?.stop()]);
-  await scratch?.remove();
+  await world?.close();
 }, 120_000);
 
 describe('pullback dashboard in a real browser', () => {
@@ -97,36 +27,22 @@ describe('pullback dashboard in a real browser', () => {
     timeout: 420_000,
   }, async () => {
     // A cycle: up runs every worker; an export makes a snapshot that both fallbacks import.
-    up = startCli(['up', '--config', configPath], {
-      ...s3.env,
-      PULLBACK_PG_SOCKET_DIR: join(scratch.path, 'socket'),
-    });
-    await up.waitForOutput(/running; stop with Ctrl-C/);
-    const queued = await runCli(['export', 'shop', '--now', '--config', configPath]);
-    expect(queued.stderr).toBe('');
-    const status = await waitFor(
-      'both fallbacks healthy at the new snapshot',
-      async () => {
-        const current = await pipeline.readStatus();
-        return settled(current) ? current : undefined;
-      },
-      240_000,
-      500,
-    );
+    await world.startUp();
+    const status = await world.cycle();
     const snapshotId = status.components[0]?.lastSnapshot?.id;
     expect(snapshotId).toMatch(/^[0-9a-f]{64}$/);
 
     const port = await freePort();
     dashboard = startCli(
-      ['dashboard', '--config', configPath, '--port', String(port), '--interval', '1'],
-      s3.env,
+      ['dashboard', '--config', world.configPath, '--port', String(port), '--interval', '1'],
+      world.s3.env,
     );
     const [, url] = await dashboard.waitForOutput(
       /^(?:\{.*"msg":")?dashboard on (http:\/\/127\.0\.0\.1:\d+\/) /m,
     );
     expect(url).toBe(`http://127.0.0.1:${port}/`);
 
-    browser = await launchChromium(scratch.path);
+    browser = await launchChromium(world.root);
     const page = await browser.newPage();
     await page.goto(url!);
     // A mark that a reload would wipe: the page must change under it.
@@ -170,7 +86,7 @@ describe('pullback dashboard in a real browser', () => {
     }
 
     // shop-c's server stops; its import worker reports it, and the page shows it without a reload.
-    await stopServer({ dataDir: fallbackDirs[1]! });
+    await stopServer({ dataDir: world.fallbackDirs[1] });
     const down = row('shop-c').and(page.locator('tr.bad'));
     await down.waitFor({ timeout: 120_000 });
     const downCells = await down.locator('td').allTextContents();

@@ -1,34 +1,14 @@
-import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
-import {
-  freePort,
-  type PostgresServer,
-  postgresOwner,
-  type RedisServer,
-  type S3Server,
-  scratchDir,
-  startPostgres,
-  startRedis,
-  startS3,
-  waitFor,
-} from '@pullback/harness';
-import { type FullStatus, openPipeline, type Pipeline } from '@pullback/pipeline';
+import { waitFor } from '@pullback/harness';
+import type { FullStatus } from '@pullback/pipeline';
 import { stopServer } from '@pullback/recipe-postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliProcess, startCli } from './cli-process.js';
+import { type PipelineWorld, startPipelineWorld } from './pipeline-world.js';
 import { promtoolProblems, type Scrape, scrape } from './prometheus-text.js';
 import { runCli } from './run-cli.js';
 
-let redis: RedisServer;
-let s3: S3Server;
-let active: PostgresServer;
-let scratch: { path: string; remove(): Promise<void> };
-let pipeline: Pipeline;
-let up: CliProcess | undefined;
-let configPath: string;
+let world: PipelineWorld;
 let httpPort: number;
-const fallbackDirs: string[] = [];
 
 interface ListedSnapshot {
   readonly id: string;
@@ -38,62 +18,13 @@ interface ListedSnapshot {
   readonly proof: { readonly ok: boolean } | null;
 }
 
-const settled = (status: FullStatus) => {
-  const shop = status.components.find((component) => component.name === 'shop');
-  const fallbacks = shop?.instances.filter((instance) => instance.role === 'fallback') ?? [];
-  const busy = Object.values(status.queues).some((queue) => queue.waiting + queue.active > 0);
-  return !busy && fallbacks.length === 2 && fallbacks.every((f) => f.atLastSnapshot && f.state?.healthy);
-};
-
 beforeAll(async () => {
-  [redis, s3, active, scratch] = await Promise.all([
-    startRedis(),
-    startS3({ buckets: ['metrics'] }),
-    startPostgres(),
-    scratchDir('cli-up-metrics'),
-  ]);
-  await active.psql(`create table marker (status text); insert into marker values ('first')`);
-  const root = scratch.path;
-  await chmod(root, 0o755);
-  const socketDir = join(root, 'socket');
-  await mkdir(socketDir);
-  const owner = await postgresOwner();
-  if (owner) await chown(socketDir, owner.uid, owner.gid);
-  const keyFile = join(root, 'archive.key');
-  const init = await runCli(['archive', 'init', '--archive', 's3://metrics/history', '--key-file', keyFile], {
-    env: s3.env,
-  });
-  expect(init.stderr).toBe('');
-  const [b, c] = [join(root, 'b'), join(root, 'c')];
-  fallbackDirs.push(b, c);
-  httpPort = await freePort();
-  configPath = join(root, 'pullback.yaml');
-  await writeFile(
-    configPath,
-    `redis: ${redis.url}
-archive: { url: s3://metrics/history, keyFile: ${keyFile} }
-stateDir: ${join(root, 'state')}
-http: { port: ${httpPort} }
-components:
-  shop:
-    recipe: postgres
-    outbox: ${join(root, 'outbox')}
-    instances:
-      - { name: shop-a, role: active, host: 127.0.0.1, port: ${active.port}, dataDir: ${active.dataDir}, priority: 100 }
-      - { name: shop-b, role: fallback, host: 127.0.0.1, port: ${await freePort()}, dataDir: ${b}, priority: 50 }
-      - { name: shop-c, role: fallback, host: 127.0.0.1, port: ${await freePort()}, dataDir: ${c}, priority: 40 }
-`,
-  );
-  pipeline = openPipeline({ redis: redis.url });
+  world = await startPipelineWorld('metrics', { http: true });
+  httpPort = world.httpPort!;
 }, 120_000);
 
 afterAll(async () => {
-  await up?.stop('SIGKILL');
-  await pipeline?.close();
-  for (const dataDir of fallbackDirs) await stopServer({ dataDir }).catch(() => {});
-  await active?.stop();
-  await Promise.all([redis?.stop(), s3?.stop()]);
-  await scratch?.remove();
+  await world?.close();
 }, 120_000);
 
 describe("pullback up's /metrics", () => {
@@ -101,14 +32,14 @@ describe("pullback up's /metrics", () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(httpPort, '127.0.0.1', resolve));
     try {
-      const result = await runCli(['up', '--config', configPath], { env: s3.env });
+      const result = await runCli(['up', '--config', world.configPath], { env: world.s3.env });
       expect(result.code).toBe(1);
       expect(result.errorLines).toEqual([
         `pullback: port ${httpPort} is in use on 127.0.0.1; HINT: choose another http.port in the config`,
       ]);
       expect(result.stdout).toBe('');
       // Nothing registered: no worker ran.
-      expect((await pipeline.readStatus()).components).toEqual([]);
+      expect((await world.pipeline.readStatus()).components).toEqual([]);
     } finally {
       await new Promise<void>((resolve) => taken.close(() => resolve()));
     }
@@ -117,22 +48,11 @@ describe("pullback up's /metrics", () => {
   it('after a cycle, serves what happened: the snapshot, the fallbacks, the jobs, the archive, parsed whole', {
     timeout: 420_000,
   }, async () => {
-    up = startCli(['up', '--config', configPath], {
-      ...s3.env,
-      PULLBACK_PG_SOCKET_DIR: join(scratch.path, 'socket'),
-    });
-    await up.waitForOutput(/running; stop with Ctrl-C/);
+    const up = await world.startUp();
     const base = `http://127.0.0.1:${httpPort}/`;
     expect(up.output()).toContain(`  http                ${base}metrics, dashboard at ${base}`);
-    const queued = await runCli(['export', 'shop', '--now', '--config', configPath]);
-    expect(queued.stderr).toBe('');
-    await waitFor(
-      'both fallbacks healthy at the new snapshot',
-      async () => (settled(await pipeline.readStatus()) ? true : undefined),
-      240_000,
-      500,
-    );
-    const listed = await runCli(['snapshots', '--json', '--config', configPath], { env: s3.env });
+    await world.cycle();
+    const listed = await runCli(['snapshots', '--json', '--config', world.configPath], { env: world.s3.env });
     expect(listed.stderr).toBe('');
     const snapshots = JSON.parse(listed.stdout) as ListedSnapshot[];
     expect(snapshots).toHaveLength(1);
@@ -228,7 +148,7 @@ describe("pullback up's /metrics", () => {
     expect(proven.value('pullback_last_proven_snapshot_logical_bytes', shop)).toBe(snapshot.sizes.logical);
 
     // shop-c's server stops: its state follows, at the next scrape after its agent reports it.
-    await stopServer({ dataDir: fallbackDirs[1]! });
+    await stopServer({ dataDir: world.fallbackDirs[1] });
     const down = await waitFor(
       'shop-c no longer healthy in /metrics',
       async () => {
