@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     await backrest.configure(server);
-    await pullback.init(server);
+    await pullback.initFor(server);
     const pgbench = join(server.binDir, 'pgbench');
     const url = server.connectionString();
     step(`pgbench -i -s ${scale}`);
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     const backups = async (name: string, kind: 'full' | 'incr', targets: Partial<Row> = {}) => {
       step(name);
       const pgbackrest = await measured(server, () => backrest.backup(kind));
-      const ours = await measured(server, () => pullback.backup());
+      const ours = await measured(server, () => pullback.backupComponent());
       rows.push({ step: name, pullback: ours, pgbackrest, ...targets });
     };
     await backups('full backup', 'full', { maxTimeRatio: 0.8 });

@@ -7,8 +7,8 @@ const cli = fileURLToPath(new URL('../../../../bin/pullback.js', import.meta.url
 
 /** Pullback driven through its command line, as a user runs it, one process per command. */
 export class PullbackCli {
-  private readonly archive: string;
-  private readonly keyFile: string;
+  protected readonly archive: string;
+  protected readonly keyFile: string;
   readonly snapshots: string[] = [];
   /** The highest peak RSS of any Pullback process so far. */
   peakRssMB = 0;
@@ -62,7 +62,7 @@ export class PullbackCli {
     ]);
   }
 
-  private async run(args: readonly string[]): Promise<Cost & { stdout: string }> {
+  protected async run(args: readonly string[]): Promise<Cost & { stdout: string }> {
     // Run as users do (`npx pullback`): the bin's shebang sets Node's flags.
     const cost = await timed(cli, args, { ...process.env, CI: 'true' });
     this.peakRssMB = Math.max(this.peakRssMB, cost.peakRssMB);
