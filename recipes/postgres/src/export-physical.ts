@@ -3,6 +3,8 @@ import { RecipeError } from '@pullback/pipeline';
 import { walRangesOf } from './backup-manifest.js';
 import { conninfo, describeEndpoint } from './connection.js';
 import { spawnDataTool } from './data-tool.js';
+import { whyNotLocal } from './own-backup/local-data-dir.js';
+import { ownBaseBackup } from './own-backup/own-base-backup.js';
 import { type PostgresRecipeOptions, runExport } from './run-export.js';
 import { TarCheck } from './tar-check.js';
 import { pgTool } from './tools.js';
@@ -22,8 +24,21 @@ export async function exportPhysical(
   input: ExportInput,
   options: PostgresRecipeOptions = {},
 ): Promise<ArtifactManifest> {
-  return runExport(input, 'physical', options, async (writer, { endpoint, facts }) => {
+  return runExport(input, 'physical', options, async (writer, source) => {
+    const { endpoint, facts } = source;
     const { signal } = input;
+    if (options.ownBackup === true && input.instance !== undefined) {
+      const why = await whyNotLocal(input.instance, facts);
+      if (why === undefined) {
+        return ownBaseBackup(writer, source, {
+          dataDir: input.instance.dataDir,
+          exportId: input.exportId,
+          ...(options.readers === undefined ? {} : { readers: options.readers }),
+          ...(signal === undefined ? {} : { signal }),
+        });
+      }
+      input.onWarning?.(`export ${input.exportId}: pg_basebackup instead of the agent's own backup: ${why}`);
+    }
     if (facts.tablespaces > 0) {
       throw new RecipeError(
         `${describeEndpoint(endpoint)} has ${facts.tablespaces} tablespace(s); a streamed base backup holds only the data directory`,

@@ -23,6 +23,13 @@ export interface PostgresRecipeOptions {
   readonly osUser?: string;
   /** Logical exports: most bytes of one dump held in memory (dumps are cut into parts of this size). Default: 8 MiB. */
   readonly partSize?: number;
+  /**
+   * Physical exports: take the backup itself when the instance's data directory is on
+   * this host (docs/exports.md, "The agent's own export"), else pg_basebackup. Default: false.
+   */
+  readonly ownBackup?: boolean;
+  /** The agent's own backup: files read at once, one tar each. Default: 4. */
+  readonly readers?: number;
 }
 
 /** What an export body is given about the server it exports. */
