@@ -3,9 +3,10 @@ import { RecipeError } from '@pullback/pipeline';
 import { walRangesOf } from './backup-manifest.js';
 import { conninfo, describeEndpoint } from './connection.js';
 import { spawnDataTool } from './data-tool.js';
+import { type ExportRecord, readExportRecord, writeExportRecord } from './own-backup/export-record.js';
 import { whyNotLocal } from './own-backup/local-data-dir.js';
-import { ownBaseBackup } from './own-backup/own-base-backup.js';
-import { type PostgresRecipeOptions, runExport } from './run-export.js';
+import { type OwnBackupResult, ownBaseBackup } from './own-backup/own-base-backup.js';
+import { DEFAULT_FULL_READ_EVERY_MS, type PostgresRecipeOptions, runExport } from './run-export.js';
 import { TarCheck } from './tar-check.js';
 import { pgTool } from './tools.js';
 
@@ -24,18 +25,24 @@ export async function exportPhysical(
   input: ExportInput,
   options: PostgresRecipeOptions = {},
 ): Promise<ArtifactManifest> {
-  return runExport(input, 'physical', options, async (writer, source) => {
+  let record: OwnBackupResult['record'] | undefined;
+  const manifest = await runExport(input, 'physical', options, async (writer, source) => {
     const { endpoint, facts } = source;
     const { signal } = input;
     if (options.ownBackup === true && input.instance !== undefined) {
       const why = await whyNotLocal(input.instance, facts);
       if (why === undefined) {
-        return ownBaseBackup(writer, source, {
+        const previous = await previousExport(input, facts.systemIdentifier, options);
+        const result = await ownBaseBackup(writer, source, {
           dataDir: input.instance.dataDir,
+          component: input.component,
           exportId: input.exportId,
+          ...(previous === undefined ? {} : { previous }),
           ...(options.readers === undefined ? {} : { readers: options.readers }),
           ...(signal === undefined ? {} : { signal }),
         });
+        record = result.record;
+        return result;
       }
       input.onWarning?.(`export ${input.exportId}: pg_basebackup instead of the agent's own backup: ${why}`);
     }
@@ -89,4 +96,26 @@ export async function exportPhysical(
       details: { tarMembers: tar.members, walRanges: ranges, fromStandby: facts.inRecovery },
     };
   });
+  // Only once the artifact is committed does it become the next export's parent.
+  if (record !== undefined && input.stateDir !== undefined) await writeExportRecord(input.stateDir, record);
+  return manifest;
+}
+
+/**
+ * The record of the previous export on this host, when the next one may build on it:
+ * not `--full`, the same server lineage, and the last full read more recent than the
+ * schedule of full reads. Otherwise the export reads everything.
+ */
+async function previousExport(
+  input: ExportInput,
+  systemIdentifier: string,
+  options: PostgresRecipeOptions,
+): Promise<ExportRecord | undefined> {
+  if (input.stateDir === undefined || input.full === true) return undefined;
+  const record = await readExportRecord(input.stateDir, input.component);
+  if (record === undefined || record.systemIdentifier !== systemIdentifier) return undefined;
+  // The caller knows the archive's newest export: the record must be of it.
+  if (input.newestExportId !== undefined && input.newestExportId !== record.exportId) return undefined;
+  const fullReadEveryMs = options.fullReadEveryMs ?? DEFAULT_FULL_READ_EVERY_MS;
+  return Date.now() - record.fullReadAtMs < fullReadEveryMs ? record : undefined;
 }

@@ -30,7 +30,12 @@ export interface PostgresRecipeOptions {
   readonly ownBackup?: boolean;
   /** The agent's own backup: files read at once, one tar each. Default: 4. */
   readonly readers?: number;
+  /** The agent's own backup: a full read at least this often (ms), incremental ones between. Default: a week. */
+  readonly fullReadEveryMs?: number;
 }
+
+/** A week. */
+export const DEFAULT_FULL_READ_EVERY_MS = 7 * 24 * 3600 * 1000;
 
 /** What an export body is given about the server it exports. */
 export interface ExportSource {

@@ -11,6 +11,9 @@ export interface DataDirEntry {
   /** Files: the size when listed (the copy takes what is there when it reads). */
   readonly size: number;
   readonly mtimeMs: number;
+  /** The owner, kept in the tar as pg_basebackup keeps it. */
+  readonly uid: number;
+  readonly gid: number;
   readonly target?: string;
 }
 
@@ -78,7 +81,13 @@ export async function* dataDirEntries(dataDir: string, relative = ''): AsyncGene
       throw error;
     });
     if (stats === undefined) continue;
-    const common = { path, mode: stats.mode & 0o7777, mtimeMs: stats.mtimeMs };
+    const common = {
+      path,
+      mode: stats.mode & 0o7777,
+      mtimeMs: stats.mtimeMs,
+      uid: stats.uid,
+      gid: stats.gid,
+    };
     // pg_wal may be a symlink (initdb --waldir): the backup holds it as a directory.
     if (stats.isDirectory() || (path === 'pg_wal' && stats.isSymbolicLink())) {
       yield { ...common, type: 'directory', size: 0, mode: stats.isDirectory() ? common.mode : 0o700 };

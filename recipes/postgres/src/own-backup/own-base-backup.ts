@@ -1,13 +1,19 @@
 import { join } from 'node:path';
-import type { ArtifactWriter } from '@pullback/pipeline';
-import { RecipeError } from '@pullback/pipeline';
+import {
+  type ArtifactWriter,
+  INCREMENTAL_DESCRIPTION,
+  type IncrementalDescription,
+  RecipeError,
+} from '@pullback/pipeline';
 import { describeEndpoint } from '../connection.js';
 import { lsnToBigInt } from '../lsn.js';
 import type { ExportResult, ExportSource } from '../run-export.js';
 import { BackupSession } from './backup-session.js';
 import { type DataDirEntry, dataDirEntries, relationSegment } from './data-dir-files.js';
 import { openDataFile, readDataFile } from './data-file-reader.js';
+import type { ExportRecord } from './export-record.js';
 import { PAGE_SIZE } from './page-checksum.js';
+import { changedBlocks, pageDeltaMember } from './page-delta-member.js';
 import { type TarEntry, tarOfEntries } from './tar-of-entries.js';
 import { labelTimeline, walSegmentsBetween } from './wal-segments.js';
 
@@ -25,10 +31,22 @@ export interface CorruptPage {
 
 export interface OwnBackupOptions {
   readonly dataDir: string;
+  readonly component: string;
   readonly exportId: string;
   /** Tars written at once. Default: DEFAULT_READERS. */
   readonly readers?: number;
+  /**
+   * The record of the previous export, checked by the caller to be this server's and
+   * due no full read: only what changed since is staged, the rest named as the parent's.
+   * Absent: a full read.
+   */
+  readonly previous?: ExportRecord;
   readonly signal?: AbortSignal;
+}
+
+/** What the agent's own backup hands back: the export's result, and the record for the next one once it is committed. */
+export interface OwnBackupResult extends ExportResult {
+  readonly record: Omit<ExportRecord, 'format'>;
 }
 
 /**
@@ -47,8 +65,9 @@ export async function ownBaseBackup(
   writer: ArtifactWriter,
   source: ExportSource,
   options: OwnBackupOptions,
-): Promise<ExportResult> {
-  const { dataDir, signal } = options;
+): Promise<OwnBackupResult> {
+  const { dataDir, signal, previous } = options;
+  const startedAtMs = Date.now();
   const session = await BackupSession.open(source.endpoint, signal);
   try {
     const start = await session.start(`pullback ${options.exportId}`);
@@ -64,9 +83,22 @@ export async function ownBaseBackup(
     for await (const entry of dataDirEntries(dataDir)) {
       if (entry.path !== CONTROL_FILE) entries.push(entry);
     }
-    const lanes = spread(entries, options.readers ?? DEFAULT_READERS);
+    const unchanged: string[] = [];
+    const copied = entries.filter((entry) => {
+      if (previous === undefined || !unchangedSince(entry, previous)) return true;
+      unchanged.push(entry.path);
+      return false;
+    });
+    const counts = { pageFiles: 0, pages: 0 };
+    const lanes = spread(copied, options.readers ?? DEFAULT_READERS);
     const member = (entry: DataDirEntry) =>
-      memberOf(dataDir, entry, start.dataChecksums ? startLsn : undefined, corruptPages);
+      memberOf(dataDir, entry, {
+        checkFrom: start.dataChecksums ? startLsn : undefined,
+        corrupt: corruptPages,
+        ...(previous !== undefined && previous.files[entry.path] !== undefined
+          ? { changedSince: lsnToBigInt(previous.startLsn), counts }
+          : {}),
+      });
     await Promise.all(
       lanes.map((lane, index) => writer.saveStream(`data-${index}.tar`, tarOfEntries(members(lane, member)))),
     );
@@ -74,19 +106,27 @@ export async function ownBaseBackup(
     const timeline = labelTimeline(stop.backupLabel);
     const segments = walSegmentsBetween(start.startLsn, stop.stopLsn, timeline, start.walSegmentSize);
     const now = Date.now();
+    // Files written here belong to the data directory's owner, as the others do.
+    const owner = { uid: entries[0]?.uid ?? 0, gid: entries[0]?.gid ?? 0 };
     const fileNamed = (path: string): DataDirEntry => ({
       path,
       type: 'file',
       mode: 0o600,
       size: 0,
       mtimeMs: now,
+      ...owner,
     });
     await writer.saveStream(
       'finish.tar',
       tarOfEntries(
         (async function* () {
-          yield textMember('backup_label', stop.backupLabel, now);
-          if (stop.tablespaceMap !== '') yield textMember('tablespace_map', stop.tablespaceMap, now);
+          yield { ...textMember('backup_label', stop.backupLabel, now), ...owner };
+          if (previous !== undefined) {
+            const description: IncrementalDescription = { parent: previous.exportId, unchanged };
+            yield textMember(INCREMENTAL_DESCRIPTION, JSON.stringify(description), now);
+          }
+          if (stop.tablespaceMap !== '')
+            yield { ...textMember('tablespace_map', stop.tablespaceMap, now), ...owner };
           for (const path of [CONTROL_FILE, ...segments.map((name) => `pg_wal/${name}`)]) {
             const found = await member(fileNamed(path));
             if (found === undefined)
@@ -110,6 +150,22 @@ export async function ownBaseBackup(
         walRanges: [{ timeline, startLsn: start.startLsn, endLsn: stop.stopLsn }],
         fromStandby: false,
         corruptPages,
+        ...(previous === undefined
+          ? {}
+          : { incremental: { parent: previous.exportId, unchangedFiles: unchanged.length, ...counts } }),
+      },
+      record: {
+        component: options.component,
+        systemIdentifier: source.facts.systemIdentifier,
+        exportId: options.exportId,
+        startLsn: start.startLsn,
+        startedAtMs,
+        fullReadAtMs: previous?.fullReadAtMs ?? startedAtMs,
+        files: Object.fromEntries(
+          entries
+            .filter((entry) => entry.type === 'file')
+            .map((entry) => [entry.path, [entry.size, entry.mtimeMs]]),
+        ),
       },
     };
   } finally {
@@ -140,31 +196,68 @@ async function* members(
   for (const entry of entries) yield await member(entry);
 }
 
+/** How `memberOf` reads a file. */
+interface MemberOptions {
+  /** Data checksums on: the backup's start LSN (pages changed after it are not checked). */
+  readonly checkFrom: bigint | undefined;
+  readonly corrupt: CorruptPage[];
+  /** The previous export's start LSN, for a file it copied: a relation file's changed pages only. */
+  readonly changedSince?: bigint;
+  readonly counts?: { pageFiles: number; pages: number };
+}
+
 /**
  * The tar member of one entry; a file is opened now and read as the tar takes it (its
- * size as it is now), undefined when it is gone. With `checkFrom` (data checksums on),
- * a relation file's pages are checked, corrupt ones added to `corrupt`.
+ * size as it is now), undefined when it is gone. A relation file's pages are checked
+ * (data checksums on), corrupt ones added to `corrupt`. With `changedSince`, the main
+ * fork or visibility map of a relation is read through once to find its changed pages,
+ * and only those are staged (a page delta), unless they are most of the file. Free
+ * space maps are copied whole: their changes do not always move a page's LSN.
  */
 async function memberOf(
   dataDir: string,
   entry: DataDirEntry,
-  checkFrom: bigint | undefined,
-  corrupt: CorruptPage[],
+  options: MemberOptions,
 ): Promise<TarEntry | undefined> {
-  const common = { name: entry.path, mode: entry.mode, mtime: new Date(entry.mtimeMs) };
+  const common = {
+    name: entry.path,
+    mode: entry.mode,
+    mtime: new Date(entry.mtimeMs),
+    uid: entry.uid,
+    gid: entry.gid,
+  };
   if (entry.type === 'directory') return { ...common, type: 'directory' };
   if (entry.type === 'symlink') return { ...common, type: 'symlink', target: entry.target ?? '' };
   const file = await openDataFile(join(dataDir, entry.path));
   if (file === undefined) return undefined;
-  const segment = checkFrom === undefined ? undefined : relationSegment(entry.path);
+  const segment = relationSegment(entry.path);
   const check =
-    segment === undefined || checkFrom === undefined
+    segment === undefined || options.checkFrom === undefined
       ? undefined
       : {
           segment,
-          startLsn: checkFrom,
-          onCorrupt: (block: number) => corrupt.push({ file: entry.path, block }),
+          startLsn: options.checkFrom,
+          onCorrupt: (block: number) => options.corrupt.push({ file: entry.path, block }),
         };
+  if (options.changedSince !== undefined && segment !== undefined && !/_(fsm|init)(\.|$)/.test(entry.path)) {
+    try {
+      const blocks = await changedBlocks(file, options.changedSince, check);
+      if (blocks !== undefined && blocks.length * 2 <= file.size / PAGE_SIZE) {
+        if (options.counts !== undefined) {
+          options.counts.pageFiles++;
+          options.counts.pages += blocks.length;
+        }
+        return {
+          ...pageDeltaMember(entry.path, file, blocks, entry.mode, common.mtime),
+          uid: entry.uid,
+          gid: entry.gid,
+        };
+      }
+    } catch (error) {
+      await file.handle.close();
+      throw error;
+    }
+  }
   return {
     ...common,
     type: 'file',
@@ -177,6 +270,22 @@ async function memberOf(
       }
     },
   };
+}
+
+/**
+ * A file the previous export copied, found as it was then (size and mtime), and last
+ * written before that export began (so it was read after its last write; the margin
+ * covers coarse mtimes): the parent's copy is this file.
+ */
+function unchangedSince(entry: DataDirEntry, previous: ExportRecord): boolean {
+  if (entry.type !== 'file') return false;
+  const then = previous.files[entry.path];
+  return (
+    then !== undefined &&
+    then[0] === entry.size &&
+    then[1] === entry.mtimeMs &&
+    entry.mtimeMs < previous.startedAtMs - 1000
+  );
 }
 
 function textMember(name: string, text: string, mtimeMs: number): TarEntry {

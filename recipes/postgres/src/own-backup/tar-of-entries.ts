@@ -3,24 +3,31 @@ import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 
 /** One member of a tar written by `tarOfEntries`. */
-export type TarEntry =
-  | {
-      readonly type: 'file';
-      readonly name: string;
-      readonly mode: number;
-      readonly mtime: Date;
-      readonly size: number;
-      /** Exactly `size` bytes. */
-      readonly content: () => AsyncIterable<Buffer>;
-    }
-  | { readonly type: 'directory'; readonly name: string; readonly mode: number; readonly mtime: Date }
-  | {
-      readonly type: 'symlink';
-      readonly name: string;
-      readonly mode: number;
-      readonly mtime: Date;
-      readonly target: string;
-    };
+interface Owner {
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
+export type TarEntry = Owner &
+  (
+    | {
+        readonly type: 'file';
+        readonly name: string;
+        readonly mode: number;
+        readonly mtime: Date;
+        readonly size: number;
+        /** Exactly `size` bytes. */
+        readonly content: () => AsyncIterable<Buffer>;
+      }
+    | { readonly type: 'directory'; readonly name: string; readonly mode: number; readonly mtime: Date }
+    | {
+        readonly type: 'symlink';
+        readonly name: string;
+        readonly mode: number;
+        readonly mtime: Date;
+        readonly target: string;
+      }
+  );
 
 /**
  * The members `entries` yields, as one tar stream with backpressure: a member's bytes
@@ -43,7 +50,14 @@ export function tarOfEntries(entries: AsyncIterable<TarEntry | undefined>): Read
           settle = (error) => (error ? reject(error) : resolve());
         });
         const member = archive.entry(
-          { name: entry.name, size: entry.size, mode: entry.mode, mtime: entry.mtime, type: 'file' },
+          {
+            name: entry.name,
+            size: entry.size,
+            mode: entry.mode,
+            mtime: entry.mtime,
+            type: 'file',
+            ...ownerOf(entry),
+          },
           (error) => settle(error),
         );
         for await (const piece of entry.content()) {
@@ -63,6 +77,7 @@ export function tarOfEntries(entries: AsyncIterable<TarEntry | undefined>): Read
               mode: entry.mode,
               mtime: entry.mtime,
               type: entry.type,
+              ...ownerOf(entry),
               ...(entry.type === 'symlink' ? { linkname: entry.target } : {}),
             },
             (error) => (error ? reject(error) : resolve()),
@@ -81,4 +96,11 @@ export function tarOfEntries(entries: AsyncIterable<TarEntry | undefined>): Read
     if (!finished) void iterator.return?.();
   });
   return output;
+}
+
+function ownerOf(entry: Owner): { uid?: number; gid?: number } {
+  return {
+    ...(entry.uid === undefined ? {} : { uid: entry.uid }),
+    ...(entry.gid === undefined ? {} : { gid: entry.gid }),
+  };
 }

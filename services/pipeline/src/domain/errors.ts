@@ -13,6 +13,7 @@
  * - `not-a-fallback`: an import for an instance that is not a fallback (any more) (permanent).
  * - `not-active-here`: the component's active is not this agent's (hand the job on).
  * - `lock-lost`: the lock expired under running work (retried).
+ * - `stale-parent`: an incremental artifact's parent is not the archive's newest snapshot of its component (permanent: export in full).
  */
 export type PipelineErrorCode =
   | 'stale-epoch'
@@ -24,7 +25,8 @@ export type PipelineErrorCode =
   | 'busy'
   | 'not-a-fallback'
   | 'not-active-here'
-  | 'lock-lost';
+  | 'lock-lost'
+  | 'stale-parent';
 
 const PERMANENT: ReadonlySet<PipelineErrorCode> = new Set([
   'stale-epoch',
@@ -34,6 +36,7 @@ const PERMANENT: ReadonlySet<PipelineErrorCode> = new Set([
   'outbox-mismatch',
   'invalid-snapshot',
   'not-a-fallback',
+  'stale-parent',
 ]);
 
 export class PipelineError extends Error {

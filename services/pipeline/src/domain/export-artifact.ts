@@ -15,6 +15,10 @@ export interface ExportArtifactInput {
   readonly signal?: AbortSignal;
   readonly onProgress?: StepProgressListener;
   readonly onWarning?: (message: string) => void;
+  /** See ExportInput. */
+  readonly full?: boolean;
+  readonly stateDir?: string;
+  readonly newestExportId?: string | null;
 }
 
 /**
@@ -32,6 +36,9 @@ export function exportArtifact(input: ExportArtifactInput): Promise<ArtifactMani
     exportId: input.exportId,
     ...(input.signal === undefined ? {} : { signal: input.signal }),
     ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
+    ...(input.full === undefined ? {} : { full: input.full }),
+    ...(input.stateDir === undefined ? {} : { stateDir: input.stateDir }),
+    ...(input.newestExportId === undefined ? {} : { newestExportId: input.newestExportId }),
     onProgress: (progress) => input.onProgress?.(stepProgress('export', progress, progress.object)),
   });
 }
