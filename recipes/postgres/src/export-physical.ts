@@ -29,7 +29,7 @@ export async function exportPhysical(
   const manifest = await runExport(input, 'physical', options, async (writer, source) => {
     const { endpoint, facts } = source;
     const { signal } = input;
-    if (options.ownBackup === true && input.instance !== undefined) {
+    if ((input.ownBackup ?? options.ownBackup) === true && input.instance !== undefined) {
       const why = await whyNotLocal(input.instance, facts);
       if (why === undefined) {
         const previous = await previousExport(input, facts.systemIdentifier, options);
@@ -97,7 +97,14 @@ export async function exportPhysical(
     };
   });
   // Only once the artifact is committed does it become the next export's parent.
-  if (record !== undefined && input.stateDir !== undefined) await writeExportRecord(input.stateDir, record);
+  if (record !== undefined && input.stateDir !== undefined) {
+    // Without a record the next export reads everything: slower, never wrong.
+    await writeExportRecord(input.stateDir, record).catch((error: unknown) =>
+      input.onWarning?.(
+        `export ${input.exportId}: the record for the next export cannot be written (${(error as Error).message}); it will read everything`,
+      ),
+    );
+  }
   return manifest;
 }
 
@@ -116,6 +123,6 @@ async function previousExport(
   if (record === undefined || record.systemIdentifier !== systemIdentifier) return undefined;
   // The caller knows the archive's newest export: the record must be of it.
   if (input.newestExportId !== undefined && input.newestExportId !== record.exportId) return undefined;
-  const fullReadEveryMs = options.fullReadEveryMs ?? DEFAULT_FULL_READ_EVERY_MS;
+  const fullReadEveryMs = input.fullReadEveryMs ?? options.fullReadEveryMs ?? DEFAULT_FULL_READ_EVERY_MS;
   return Date.now() - record.fullReadAtMs < fullReadEveryMs ? record : undefined;
 }

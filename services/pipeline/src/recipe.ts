@@ -56,6 +56,10 @@ export interface ExportInput {
    * on top of that export. Unknown: the pull checks it (and refuses a wrong parent).
    */
   readonly newestExportId?: string | null;
+  /** Take the backup by reading the instance's files on this host when the recipe can (postgres). Default: the recipe's. */
+  readonly ownBackup?: boolean;
+  /** With `ownBackup`: a full read at least this often (ms), incremental exports between. Default: the recipe's. */
+  readonly fullReadEveryMs?: number;
 }
 
 /** What the import worker hands a recipe about the fallback it is restoring. */

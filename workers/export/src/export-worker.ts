@@ -75,6 +75,8 @@ export function startExportWorker(options: ExportWorkerOptions): RunningWorker {
           exportId: exportIdFor(data.component, job.id ?? '', job.timestamp),
           epoch: data.epoch,
           registry: pipeline.registry,
+          stateDir: config.stateDir,
+          ...(data.full === true ? { full: true } : {}),
           ...(options.instances === undefined ? {} : { localInstances: options.instances }),
           enqueuePull: async (pull) => {
             await pipeline.enqueuePull(pull);

@@ -13,7 +13,7 @@ import { openStorage } from '../open-storage.js';
 import { formatBytes } from '../progress-display.js';
 import { stageProgress } from '../stage-progress.js';
 
-export type BackupComponentOptions = ArchiveFlags;
+export type BackupComponentOptions = ArchiveFlags & { readonly full?: boolean };
 
 /** `pullback backup <component>`: the component's export and pull, once, in this process, without Redis. */
 export async function backupComponent(
@@ -41,6 +41,8 @@ export async function backupComponent(
       outbox: openStorage(componentConfig.outbox, context),
       archive,
       stagingDir,
+      stateDir: config.stateDir,
+      ...(options.full === true ? { full: true } : {}),
       forget: forgetSnapshots,
       signal: context.signal,
       onProgress: progress.update,

@@ -5,6 +5,7 @@ import { openReachablePipeline } from '../reach-redis.js';
 
 export interface ExportNowOptions {
   readonly config?: string;
+  readonly full?: boolean;
 }
 
 /** `pullback export <component> --now`: queues an export job now, outside the schedule. */
@@ -21,7 +22,7 @@ export async function exportNow(
   }
   const pipeline = await openReachablePipeline(config.redis);
   try {
-    const result = await pipeline.exportNow(component);
+    const result = await pipeline.exportNow(component, options.full === true ? { full: true } : {});
     context.stdout.write(
       result.created
         ? `export of ${component} queued: job ${result.jobId}, epoch ${result.epoch}\n`

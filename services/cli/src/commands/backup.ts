@@ -18,6 +18,7 @@ export function registerBackupCommands(program: Command, context: CommandContext
       "Back up a component of the config once, in this process: its recipe's export into the outbox, then the pull into the archive. Needs no Redis and no running workers.",
     )
     .argument('<component>', 'a component of the config, e.g. shop')
+    .option('--full', 'read everything, not only what changed since the previous export on this host')
     .addOption(configOption())
     .addOption(archiveOption())
     .addOption(keyFileOption())

@@ -151,9 +151,22 @@ export const pgbouncerSchema = z
       ctx.addIssue({ code: 'custom', path: [unused], message: `is not used with reload: ${hook.reload}` });
   });
 
+/** Physical exports of a postgres component (docs/exports.md, "The agent's own export"). */
+export const physicalSchema = z.strictObject({
+  /**
+   * The export agent takes the backup itself when it can read the active's data
+   * directory (incremental between full reads, page checksums verified); elsewhere,
+   * pg_basebackup. Default: false (pg_basebackup).
+   */
+  ownBackup: z.boolean().default(false),
+  /** How often the agent's own backup reads everything; incremental exports between. Default: 7d. */
+  fullReadEvery: duration.default('7d'),
+});
+
 export const postgresComponentSchema = z.strictObject({
   recipe: z.literal('postgres'),
   ...componentFields,
+  physical: physicalSchema.default({ ownBackup: false, fullReadEvery: '7d' }),
   wal: walSchema.default({ enabled: true, synchronous: false }),
   /**
    * A STONITH hook run by `/bin/sh -c` before a fallback is promoted, the old active's

@@ -1,3 +1,4 @@
+import { parseDuration } from '@pullback/archive';
 import type { ArtifactManifest } from '../artifact/format.js';
 import type { Outbox } from '../artifact/outbox.js';
 import type { ComponentConfig } from '../config/schema.js';
@@ -32,6 +33,9 @@ export function exportArtifact(input: ExportArtifactInput): Promise<ArtifactMani
     component: input.component,
     ...(input.instance === undefined ? {} : { instance: input.instance }),
     ...('path' in config ? { path: config.path } : {}),
+    ...('physical' in config
+      ? { ownBackup: config.physical.ownBackup, fullReadEveryMs: durationMs(config.physical.fullReadEvery) }
+      : {}),
     outbox: input.outbox,
     exportId: input.exportId,
     ...(input.signal === undefined ? {} : { signal: input.signal }),
@@ -41,4 +45,10 @@ export function exportArtifact(input: ExportArtifactInput): Promise<ArtifactMani
     ...(input.newestExportId === undefined ? {} : { newestExportId: input.newestExportId }),
     onProgress: (progress) => input.onProgress?.(stepProgress('export', progress, progress.object)),
   });
+}
+
+/** A config span in ms (months as 30 days, years as 365): schedules need no calendar. */
+function durationMs(text: string): number {
+  const { years, months, days, hours } = parseDuration(text);
+  return ((years * 365 + months * 30 + days) * 24 + hours) * 3600 * 1000;
 }

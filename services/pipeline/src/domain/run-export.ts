@@ -12,6 +12,10 @@ import { instanceLocation } from './instance-location.js';
 import type { StepProgressListener } from './progress.js';
 
 export interface RunExportInput {
+  /** Read everything (`export --full`). Default: false. */
+  readonly full?: boolean;
+  /** This machine's state directory (the recipe's record of the previous export). */
+  readonly stateDir?: string;
   readonly component: string;
   readonly config: ComponentConfig;
   readonly recipe: Recipe;
@@ -103,6 +107,10 @@ export async function runExport(input: RunExportInput): Promise<RunExportResult>
           outbox: input.outbox,
           exportId,
           signal,
+          ...(input.full === undefined ? {} : { full: input.full }),
+          ...(input.stateDir === undefined ? {} : { stateDir: input.stateDir }),
+          // The registry's newest snapshot: an incremental export builds only on it.
+          newestExportId: record.lastSnapshot?.exportId ?? null,
           ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
           ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),
         });

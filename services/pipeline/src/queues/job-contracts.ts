@@ -16,6 +16,8 @@ export const exportJobSchema = z.strictObject({
   epoch,
   /** `schedule`: made by the component's job scheduler; `now`: `pullback export <component> --now`. */
   requestedBy: z.enum(['schedule', 'now']),
+  /** Read everything, whatever the agent's record of the previous export (`export --full`). Default: false. */
+  full: z.boolean().optional(),
 });
 
 /** Ingest the complete artifact `exportId` from `outbox` into the archive. */

@@ -204,7 +204,7 @@ export class Pipeline {
    * never run at once either: each export takes the component's export lock, and one
    * that finds it taken waits its turn.
    */
-  async exportNow(component: string): Promise<ExportNowResult> {
+  async exportNow(component: string, options: { full?: boolean } = {}): Promise<ExportNowResult> {
     const record = await this.registry.component(component);
     if (record === undefined) {
       throw new PipelineError('unknown-component', `component ${component} is not in the registry`, {
@@ -215,7 +215,12 @@ export class Pipeline {
     const existing = await this.exportQueue.getJob(jobId);
     await this.exportQueue.add(
       'export',
-      { component, epoch: record.epoch, requestedBy: 'now' },
+      {
+        component,
+        epoch: record.epoch,
+        requestedBy: 'now',
+        ...(options.full === true ? { full: true } : {}),
+      },
       // Removed once finished, so that the next --now is a new job; the registry keeps the outcome.
       { jobId, removeOnComplete: true, removeOnFail: true },
     );
