@@ -49,19 +49,17 @@ export class SnapshotFiles {
       for (const mapId of content.pages) {
         const map = decodePageMap(await this.map(mapId, what));
         const blobs = await this.locate(map.blobs, what);
-        // Runs of one blob follow each other: it is read once for all of them.
-        let last: { index: number; plain: Buffer } | undefined;
+        // Runs of one blob follow each other: each blob is read once for all of them.
+        const slices: { location: BlobLocation; pieces: [offset: number, length: number][] }[] = [];
+        let lastIndex = -1;
         for (let run = 0; run < map.runs.length; run += 4) {
-          const [, length, blobIndex, offset] = [
-            map.runs[run]!,
-            map.runs[run + 1]!,
-            map.runs[run + 2]!,
-            map.runs[run + 3]!,
-          ];
-          if (last?.index !== blobIndex) {
-            last = { index: blobIndex, plain: await this.archive.readBlob(blobs[blobIndex]!, this.signal) };
-          }
-          yield last.plain.subarray(offset, offset + length);
+          const blobIndex = map.runs[run + 2]!;
+          if (blobIndex !== lastIndex) slices.push({ location: blobs[blobIndex]!, pieces: [] });
+          lastIndex = blobIndex;
+          slices.at(-1)!.pieces.push([map.runs[run + 3]!, map.runs[run + 1]!]);
+        }
+        for await (const [plain, slice] of this.readAhead(slices, (slice) => slice.location)) {
+          for (const [offset, length] of slice.pieces) yield plain.subarray(offset, offset + length);
         }
       }
     } else {
@@ -75,10 +73,30 @@ export class SnapshotFiles {
             ).flatMap((chunks) => chunks.map((chunk) => chunk.id));
       // Located a batch at a time: one scan of the indexes per batch.
       for (let start = 0; start < ids.length; start += LOCATE_BATCH) {
-        for (const location of await this.locate(ids.slice(start, start + LOCATE_BATCH), what)) {
-          yield await this.archive.readBlob(location, this.signal);
-        }
+        const locations = await this.locate(ids.slice(start, start + LOCATE_BATCH), what);
+        for await (const [plain] of this.readAhead(locations, (location) => location)) yield plain;
       }
+    }
+  }
+
+  /** The blobs of `items`, in order, READ_AHEAD of them read at once (their I/O overlaps). */
+  private async *readAhead<T>(
+    items: readonly T[],
+    locationOf: (item: T) => BlobLocation,
+  ): AsyncGenerator<[Buffer, T]> {
+    const reads: Promise<Buffer>[] = [];
+    const start = (index: number) => {
+      const read = this.archive.readBlob(locationOf(items[index]!), this.signal);
+      // Awaited in turn below; one that fails before its turn must not go unhandled.
+      read.catch(() => {});
+      reads.push(read);
+    };
+    for (let index = 0; index < Math.min(READ_AHEAD, items.length); index++) start(index);
+    for (let index = 0; index < items.length; index++) {
+      const plain = await reads[index]!;
+      reads[index] = EMPTY;
+      if (index + READ_AHEAD < items.length) start(index + READ_AHEAD);
+      yield [plain, items[index]!];
     }
   }
 
@@ -110,3 +128,6 @@ export class SnapshotFiles {
 
 /** Data blobs located at once. */
 const LOCATE_BATCH = 1024;
+/** Blobs read at once: at most this many (each up to a chunk's or superblock's size) are held. */
+const READ_AHEAD = 8;
+const EMPTY: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
