@@ -28,7 +28,7 @@ let outbox: Backend;
 let config: Config;
 /** Every COMPLETE the exports wrote, in order. */
 const manifests: ArtifactManifest[] = [];
-const recipe = postgresRecipe({ ownBackup: true });
+const recipe = postgresRecipe();
 
 beforeAll(async () => {
   active = await startPostgres();
@@ -65,6 +65,7 @@ components:
     recipe: postgres
     outbox: ${join(scratch.path, 'outbox')}
     schedule: "${quietSchedule()}"
+    physical: { ownBackup: true }
     instances:
       - { name: shop-a, role: active, host: 127.0.0.1, port: ${active.port}, dataDir: ${active.dataDir}, priority: 0 }
 `);
@@ -215,6 +216,7 @@ describe('incremental exports from the active host', () => {
       outbox,
       exportId: 'stale-1',
       stateDir: stateDir(),
+      ownBackup: true,
     });
     expect((manifest.details?.incremental as { parent?: string } | undefined)?.parent).toBe(
       base.manifest.exportId,
@@ -244,7 +246,7 @@ describe('incremental exports from the active host', () => {
     const result = await backupComponent({
       component: 'shop',
       config: config.components.shop!,
-      recipe: postgresRecipe({ ownBackup: true }),
+      recipe: postgresRecipe(),
       outbox,
       archive,
       stagingDir: join(scratch.path, 'staging'),

@@ -130,7 +130,10 @@ async function layPages(
   manifest: ArtifactManifest,
 ): Promise<number> {
   const tar = await open(delta.absolute, 'r');
-  const output = await open(absolute, 'wx', 0o600);
+  const output = await open(absolute, 'wx', 0o600).catch(async (error: unknown) => {
+    await tar.close();
+    throw error;
+  });
   try {
     const base = delta.base ?? 0;
     const read = async (offset: number, length: number) => {
