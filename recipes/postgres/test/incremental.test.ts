@@ -196,6 +196,21 @@ describe('incremental exports from the active host', () => {
     >;
     await writeFile(recordPath(stateDir(), 'shop'), JSON.stringify({ ...current, exportId: 'elsewhere-1' }));
     expect((await backup()).manifest.details?.incremental).toBeUndefined();
+
+    // The full-read schedule: once the last full read is older than it, everything is read.
+    const newest = manifests.at(-1)!.exportId;
+    const instance = { name: 'shop-a', host: '127.0.0.1', port: active.port, dataDir: active.dataDir };
+    const asIs = {
+      component: 'shop',
+      instance,
+      outbox,
+      stateDir: stateDir(),
+      ownBackup: true,
+      newestExportId: newest,
+    };
+    const due = await recipe.export({ ...asIs, exportId: 'due-1', fullReadEveryMs: 1 });
+    expect(due.details?.incremental).toBeUndefined();
+    for await (const object of outbox.list('due-1/')) await outbox.remove(object.name);
   });
 
   it('refuses to complete an incremental artifact against a parent that is not the newest, and the backup exports in full', async () => {
