@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Pullback's demo and tests need on a Debian machine that has Node.js:
-# PostgreSQL, redis-server, redis-sentinel, pgbouncer and chromium from Debian's packages when missing,
+# PostgreSQL, redis-server, redis-sentinel, pgbouncer, chromium and prometheus (for promtool) from Debian's packages when missing,
 # the npm packages from the lockfile, and a build of every workspace. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,8 @@ command -v redis-sentinel >/dev/null 2>&1 || [ -x /usr/bin/redis-sentinel ] || m
 [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 # The dashboard's browser test drives Debian's chromium headless (services/cli/test/dashboard-browser.test.ts).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# promtool checks the alert rules and the /metrics output (services/pipeline/test/alert-rules.test.ts).
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   sudo_if_needed apt-get update -qq

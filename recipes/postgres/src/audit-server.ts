@@ -1,8 +1,9 @@
 import { join, resolve } from 'node:path';
 import type { AuditInput, AuditServer } from '@pullback/pipeline';
 import { postmasterStatus } from './postmaster.js';
+import { queryJson } from './query.js';
 import { restoreLogical } from './restore-logical.js';
-import { createScratchServer } from './scratch-server.js';
+import { createScratchServer, type ScratchServer } from './scratch-server.js';
 import { stopServer } from './server-control.js';
 import { startStandby } from './standby.js';
 import { pgTool } from './tools.js';
@@ -12,7 +13,8 @@ import { pgTool } from './tools.js';
  * one becomes a hot standby with no upstream and no restore_command: it replays the WAL
  * the base backup carries, stays in recovery, and refuses writes (checked before this
  * returns), so an audit can never fork the history. A logical one is restored as dumps
- * into `<target>/dumps` and replayed into a new scratch cluster in `<target>/pgdata`.
+ * into `<target>/dumps` and replayed into a new scratch cluster in `<target>/pgdata`,
+ * which must then hold every database dumped.
  */
 export async function startAudit(input: AuditInput): Promise<AuditServer> {
   const target = resolve(input.target);
@@ -26,6 +28,7 @@ export async function startAudit(input: AuditInput): Promise<AuditServer> {
     const server = await createScratchServer({ dataDir, port: input.port, ...signal });
     try {
       const databases = await restoreLogical(dumps, server, signal);
+      await checkDatabases(server, databases, signal);
       return {
         kind: 'logical',
         port: input.port,
@@ -65,6 +68,28 @@ export async function startAudit(input: AuditInput): Promise<AuditServer> {
       await stopServer({ dataDir: target });
     },
   };
+}
+
+/**
+ * What proves a logical snapshot (a restore drill, `restore --start`): the server it
+ * was replayed into runs and has every database the snapshot holds.
+ */
+async function checkDatabases(
+  server: ScratchServer,
+  databases: readonly string[],
+  options: { signal?: AbortSignal },
+): Promise<void> {
+  const present = await queryJson<string[]>(
+    server.endpoint,
+    `select coalesce(json_agg(datname), '[]') from pg_database`,
+    { as: server.account, ...options },
+  );
+  const missing = databases.filter((name) => !present.includes(name));
+  if (missing.length > 0) {
+    throw new Error(
+      `the scratch server on port ${server.port} lacks database ${missing.map((name) => JSON.stringify(name)).join(', ')} after the restore`,
+    );
+  }
 }
 
 /** PostgreSQL's tools refuse root: as root, the command runs as the postgres account. */

@@ -1,4 +1,4 @@
-import type { ArtifactManifest, ExportInput } from '@pullback/pipeline';
+import { type ArtifactManifest, type ExportInput, RecipeError } from '@pullback/pipeline';
 import { conninfo, describeEndpoint } from './connection.js';
 import { spawnDataTool } from './data-tool.js';
 import { encodeDatabaseName } from './database-names.js';
@@ -6,6 +6,7 @@ import { tarOfParts } from './parts-tar.js';
 import { queryJson } from './query.js';
 import { type PostgresRecipeOptions, runExport } from './run-export.js';
 import { serverFacts } from './server-facts.js';
+import { sqlLiteral } from './sql-literal.js';
 import { pgTool } from './tools.js';
 
 /** The tree a logical snapshot restores (members of its tar objects). */
@@ -22,7 +23,8 @@ export interface DumpedDatabase {
 }
 
 /**
- * Exports every database that accepts connections, except templates, with
+ * Exports every database that accepts connections, except templates (or those of
+ * `input.databases`, each of which must be there), with
  * `pg_dump -Fc -Z0` (custom format, uncompressed, so the archive's chunking dedups
  * unchanged tables and compresses once), one object each, and the roles and
  * tablespaces with `pg_dumpall --globals-only`. Each dump streams into a tar of
@@ -37,9 +39,20 @@ export async function exportLogical(
     const databases = await queryJson<{ oid: number; name: string }[]>(
       endpoint,
       `select coalesce(json_agg(json_build_object('oid', oid, 'name', datname) order by datname), '[]')
-         from pg_database where not datistemplate and datallowconn`,
+         from pg_database where not datistemplate and datallowconn${
+           input.databases === undefined
+             ? ''
+             : ` and datname in (${input.databases.map((name) => sqlLiteral(name)).join(', ')})`
+         }`,
       queryOptions,
     );
+    const missing = (input.databases ?? []).filter((name) => !databases.some((d) => d.name === name));
+    if (missing.length > 0) {
+      throw new RecipeError(
+        `${describeEndpoint(endpoint)} has no database ${missing.map((name) => JSON.stringify(name)).join(', ')} to dump (or it takes no connections)`,
+        { permanent: true, hint: "check the component's logical.databases in the config" },
+      );
+    }
     const spawnOptions = signal === undefined ? {} : { signal };
     const partOptions = options.partSize === undefined ? {} : { partSize: options.partSize };
     const dumped: DumpedDatabase[] = [];

@@ -1,12 +1,18 @@
 import type { ArtifactManifest, ExportInput } from '@pullback/pipeline';
-import { RecipeError } from '@pullback/pipeline';
 import { walRangesOf } from './backup-manifest.js';
 import { conninfo, describeEndpoint } from './connection.js';
 import { spawnDataTool } from './data-tool.js';
+import { exportWithTablespaces } from './export-tablespaces.js';
 import { type ExportRecord, readExportRecord, writeExportRecord } from './own-backup/export-record.js';
 import { whyNotLocal } from './own-backup/local-data-dir.js';
 import { type OwnBackupResult, ownBaseBackup } from './own-backup/own-base-backup.js';
-import { DEFAULT_FULL_READ_EVERY_MS, type PostgresRecipeOptions, runExport } from './run-export.js';
+import {
+  DEFAULT_FULL_READ_EVERY_MS,
+  type ExportResult,
+  type PostgresRecipeOptions,
+  runExport,
+} from './run-export.js';
+import type { ServerFacts } from './server-facts.js';
 import { TarCheck } from './tar-check.js';
 import { pgTool } from './tools.js';
 
@@ -19,7 +25,10 @@ export const BASE_OBJECT = 'base.tar';
  * CRC32C checksums as its last member: enough to catch corruption, which is what
  * pg_verifybackup checks them for, and SHA-256 cost the server 1 s per 1.6 GB), streamed into `<exportId>/base.tar`. The
  * tar is parsed as it passes, so a truncated one is never saved; COMPLETE records the
- * system identifier, timeline and WAL range from the manifest.
+ * system identifier, timeline and WAL range from the manifest. A server with
+ * tablespaces goes through a staging directory instead (`exportWithTablespaces`):
+ * one more tar per tablespace, each under `pg_tblspc/<oid>` in the tree, with its
+ * location in COMPLETE's `tablespaces`.
  */
 export async function exportPhysical(
   input: ExportInput,
@@ -47,10 +56,16 @@ export async function exportPhysical(
       input.onWarning?.(`export ${input.exportId}: pg_basebackup instead of the agent's own backup: ${why}`);
     }
     if (facts.tablespaces > 0) {
-      throw new RecipeError(
-        `${describeEndpoint(endpoint)} has ${facts.tablespaces} tablespace(s); a streamed base backup holds only the data directory`,
-        { permanent: true, hint: 'move the tablespaces into pg_default, or back this server up another way' },
-      );
+      const staged = await exportWithTablespaces(input, options, writer, source);
+      return {
+        ...positionOf(staged.manifestTail, facts),
+        tablespaces: staged.tablespaces,
+        details: {
+          tarMembers: staged.tarMembers,
+          walRanges: walRangesOf(staged.manifestTail),
+          fromStandby: facts.inRecovery,
+        },
+      };
     }
     const tool = spawnDataTool(
       `pg_basebackup from ${describeEndpoint(endpoint)}`,
@@ -79,21 +94,13 @@ export async function exportPhysical(
     } finally {
       tool.kill();
     }
-    const ranges = walRangesOf(tar.tailOf());
-    const first = ranges[0];
-    const last = ranges.at(-1);
-    if (first === undefined || last === undefined) {
-      throw new Error(`the backup_manifest in ${BASE_OBJECT} lists no WAL-Ranges`);
-    }
     return {
-      server: {
-        systemIdentifier: facts.systemIdentifier,
-        timeline: last.timeline,
-        startLsn: first.startLsn,
-        endLsn: last.endLsn,
-        serverVersion: facts.serverVersion,
+      ...positionOf(tar.tailOf(), facts),
+      details: {
+        tarMembers: tar.members,
+        walRanges: walRangesOf(tar.tailOf()),
+        fromStandby: facts.inRecovery,
       },
-      details: { tarMembers: tar.members, walRanges: ranges, fromStandby: facts.inRecovery },
     };
   });
   // Only once the artifact is committed does it become the next export's parent.
@@ -125,4 +132,23 @@ async function previousExport(
   if (input.newestExportId !== undefined && input.newestExportId !== record.exportId) return undefined;
   const fullReadEveryMs = input.fullReadEveryMs ?? options.fullReadEveryMs ?? DEFAULT_FULL_READ_EVERY_MS;
   return Date.now() - record.fullReadAtMs < fullReadEveryMs ? record : undefined;
+}
+
+/** The server's position a backup_manifest's end gives. */
+function positionOf(manifestTail: Buffer, facts: ServerFacts): Pick<ExportResult, 'server'> {
+  const ranges = walRangesOf(manifestTail);
+  const first = ranges[0];
+  const last = ranges.at(-1);
+  if (first === undefined || last === undefined) {
+    throw new Error('the backup_manifest lists no WAL-Ranges');
+  }
+  return {
+    server: {
+      systemIdentifier: facts.systemIdentifier,
+      timeline: last.timeline,
+      startLsn: first.startLsn,
+      endLsn: last.endLsn,
+      serverVersion: facts.serverVersion,
+    },
+  };
 }

@@ -32,6 +32,11 @@ export interface PostgresRecipeOptions {
   readonly readers?: number;
   /** The agent's own backup: a full read at least this often (ms), incremental ones between. Default: a week. */
   readonly fullReadEveryMs?: number;
+  /**
+   * Physical exports of a server with tablespaces: where pg_basebackup's tars wait to
+   * be streamed into the outbox (room for one backup). Default: the OS's temp directory.
+   */
+  readonly stagingDir?: string;
 }
 
 /** A week. */
@@ -49,6 +54,8 @@ export interface ExportSource {
 /** What an export body hands back for COMPLETE. */
 export interface ExportResult {
   readonly server: ServerPosition;
+  /** Physical: the tablespaces carried, OID to location. */
+  readonly tablespaces?: Readonly<Record<string, string>>;
   readonly details?: Readonly<Record<string, unknown>>;
 }
 
@@ -97,6 +104,7 @@ export async function runExport(
       recipe: RECIPE_NAME,
       kind,
       server: result.server,
+      ...(result.tablespaces === undefined ? {} : { tablespaces: result.tablespaces }),
       ...(result.details === undefined ? {} : { details: result.details }),
     });
   } catch (error) {

@@ -15,6 +15,8 @@ export interface ServerFacts {
   readonly bytes: number;
   /** Tablespaces other than pg_default and pg_global. */
   readonly tablespaces: number;
+  /** Those tablespaces: OID (decimal) to location. */
+  readonly tablespaceLocations: Readonly<Record<string, string>>;
 }
 
 const SQL = `select json_build_object(
@@ -24,7 +26,9 @@ const SQL = `select json_build_object(
   'inRecovery', pg_is_in_recovery(),
   'lsn', (case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end)::text,
   'bytes', (select sum(pg_database_size(oid)) from pg_database where datallowconn)::bigint,
-  'tablespaces', (select count(*) from pg_tablespace where spcname not in ('pg_default', 'pg_global'))
+  'tablespaces', (select count(*) from pg_tablespace where spcname not in ('pg_default', 'pg_global')),
+  'tablespaceLocations', (select coalesce(json_object_agg(oid::text, pg_tablespace_location(oid)), '{}')
+    from pg_tablespace where spcname not in ('pg_default', 'pg_global'))
 )`;
 
 /**

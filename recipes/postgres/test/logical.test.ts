@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, type PostgresServer, postgresOwner, scratchDir, startPostgres } from '@pullback/harness';
@@ -158,6 +159,84 @@ describe('a logical audit', () => {
       expect(await recipe.localServers?.status(server.dataDir)).toEqual({ running: false });
     } finally {
       await server?.stop().catch(() => {});
+      await outboxDir.remove();
+      await target.remove();
+    }
+  });
+});
+
+describe('a logical export of named databases', () => {
+  it('dumps only those; one that is not there fails the export in one line and leaves nothing', async () => {
+    const outboxDir = await scratchDir('outbox');
+    try {
+      const outbox = openBackend(outboxDir.path);
+      const recipe = postgresRecipe();
+      const instance = { host: '127.0.0.1', port: active.port, dataDir: active.dataDir };
+      const manifest = await recipe.export({
+        component: 'shop',
+        instance,
+        outbox,
+        exportId: 'n1',
+        kind: 'logical',
+        databases: ['shop', ODD_NAME],
+      });
+      const databases = manifest.details?.databases as DumpedDatabase[];
+      expect(databases.map((d) => d.name).sort()).toEqual([ODD_NAME, 'shop'].sort());
+
+      await expect(
+        recipe.export({
+          component: 'shop',
+          instance,
+          outbox,
+          exportId: 'n2',
+          kind: 'logical',
+          databases: ['shop', 'nope'],
+        }),
+      ).rejects.toThrow(
+        /^export n2 of shop: 127\.0\.0\.1:\d+ has no database "nope" to dump \(or it takes no connections\)$/,
+      );
+      expect((await outboxNames(outbox)).filter((name) => name.startsWith('n2/'))).toEqual([]);
+    } finally {
+      await outboxDir.remove();
+    }
+  });
+});
+
+describe('what proves a logical snapshot', () => {
+  it('a restore whose server lacks a database the snapshot names is refused', async () => {
+    const outboxDir = await scratchDir('outbox');
+    const target = await serverDir('audit-missing');
+    const recipe = postgresRecipe();
+    try {
+      const outbox = openBackend(outboxDir.path);
+      const manifest = await recipe.export({
+        component: 'shop',
+        instance: { host: '127.0.0.1', port: active.port, dataDir: active.dataDir },
+        outbox,
+        exportId: 'm1',
+        kind: 'logical',
+        databases: ['shop'],
+      });
+      const port = await freePort();
+      await expect(
+        recipe.startAudit!({
+          snapshotId: 'm1',
+          snapshot: { component: 'shop', recipe: 'postgres', kind: 'logical' },
+          target: target.path,
+          port,
+          // A damaged tree: the dump of shop under another database's name.
+          restore: async (directory) => {
+            for (const object of manifest.objects)
+              await extractTar(await outbox.load(object.name), directory);
+            await rename(
+              join(directory, 'databases', 'shop.dump'),
+              join(directory, 'databases', 'gone.dump'),
+            );
+          },
+        }),
+      ).rejects.toThrow(`the scratch server on port ${port} lacks database "gone" after the restore`);
+      expect(await recipe.localServers?.status(join(target.path, 'pgdata'))).toEqual({ running: false });
+    } finally {
       await outboxDir.remove();
       await target.remove();
     }

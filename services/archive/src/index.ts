@@ -32,6 +32,7 @@ export {
   openArchive,
 } from './repository/open-archive.js';
 export { type DamagedFile, DamagedRestoreError } from './restore/damaged-files.js';
+export type { Relocations } from './restore/relocations.js';
 export { type RestoreOptions, type RestoreResult, restoreSnapshot } from './restore/restore-snapshot.js';
 export * from './retention/index.js';
 export { decodeFileName, encodeFileName, fsPath, hasEscapedBytes, nativePath } from './snapshot/file-name.js';

@@ -1,5 +1,10 @@
-import { type Archive, type ProgressListener, restoreSnapshot, type Snapshot } from '@pullback/archive';
-import { type AuditServer, describeSnapshot } from '@pullback/pipeline';
+import type { Archive, ProgressListener, Snapshot } from '@pullback/archive';
+import {
+  type AuditServer,
+  describeSnapshot,
+  restoreWithTablespaces,
+  type TablespaceMap,
+} from '@pullback/pipeline';
 import { builtInRecipe } from '@pullback/workers';
 import { CliError } from './errors.js';
 import { ensurePortFree } from './port-in-use.js';
@@ -9,6 +14,8 @@ export type { AuditServer };
 export interface AuditOptions {
   readonly target: string;
   readonly port: number;
+  /** Tablespaces moved (`--tablespace-map`). Default: each at its original location. */
+  readonly tablespaceMap?: TablespaceMap;
   readonly onProgress?: ProgressListener;
   readonly signal?: AbortSignal;
 }
@@ -38,8 +45,9 @@ export async function startAuditServer(
     target: options.target,
     port: options.port,
     restore: async (directory) => {
-      await restoreSnapshot(archive, snapshot.id, {
+      await restoreWithTablespaces(archive, snapshot.id, {
         target: directory,
+        ...(options.tablespaceMap === undefined ? {} : { tablespaceMap: options.tablespaceMap }),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
       });

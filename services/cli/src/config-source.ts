@@ -1,5 +1,6 @@
 import type { Config } from '@pullback/pipeline/config';
 import { ConfigError } from '@pullback/pipeline/config/flags';
+import { rememberSecrets } from './process-secrets.js';
 
 /** The config loader (YAML parser, schema) is loaded only by commands that read a config. */
 const configModule = () => import('@pullback/pipeline/config');
@@ -22,7 +23,7 @@ export async function loadCliConfig(
   const { loadConfig, locateConfig } = await configModule();
   const { path, source } = locateConfig(explicit, env);
   try {
-    return { config: await loadConfig(path), path };
+    return remembered({ config: await loadConfig(path), path }, env);
   } catch (error) {
     if (error instanceof ConfigError && error.kind === 'missing-file' && source === 'default') {
       throw new ConfigError(
@@ -45,10 +46,16 @@ export async function loadOptionalConfig(
   const { loadConfig, locateConfig } = await configModule();
   const { path, source } = locateConfig(explicit, env);
   try {
-    return { config: await loadConfig(path), path };
+    return remembered({ config: await loadConfig(path), path }, env);
   } catch (error) {
     if (error instanceof ConfigError && error.kind === 'missing-file' && source === 'default')
       return undefined;
     throw error;
   }
+}
+
+/** Every error this process prints is redacted of the config's secrets (run.ts). */
+function remembered(loaded: LoadedConfig, env: NodeJS.ProcessEnv): LoadedConfig {
+  rememberSecrets(loaded.config, env);
+  return loaded;
 }

@@ -138,3 +138,23 @@ export function parseRoles(text: string): Role[] {
   }
   return [...new Set(roles as Role[])];
 }
+
+/**
+ * `--log-format human|json` of the long-running commands (`up`, `demo`): default
+ * human lines on a terminal, JSON lines anywhere else (services/pipeline/src/log).
+ */
+export function logFormatOption() {
+  return new Option(
+    '--log-format <FORMAT>',
+    'how log lines are written: human, or json (one object a line; default: human on a terminal, json otherwise)',
+  ).choices(['human', 'json'] as const);
+}
+
+/** `--tablespace-map OLD=NEW`, repeatable: each checked as it is given, collected in order. */
+export function collectTablespaceMapping(text: string, previous: string[] = []): string[] {
+  const at = text.indexOf('=');
+  if (at <= 0 || !text.startsWith('/') || text[at + 1] !== '/') {
+    throw new InvalidArgumentError('expected OLD=NEW, both absolute paths');
+  }
+  return [...previous, text];
+}

@@ -19,7 +19,7 @@ export async function ensurePortFree(port: number, host = '127.0.0.1'): Promise<
   else throw portInUse(port, host);
 }
 
-/** The one line for a port something else listens on (`restore --start`, `dashboard`). */
-export function portInUse(port: number, host: string): CliError {
-  return new CliError(`port ${port} is in use on ${host}; HINT: choose another --port`);
+/** The one line for a port something else listens on (`restore --start`, `dashboard`, `up`'s `http.port`). */
+export function portInUse(port: number, host: string, hint = 'choose another --port'): CliError {
+  return new CliError(`port ${port} is in use on ${host}; HINT: ${hint}`);
 }

@@ -3,6 +3,7 @@ import { ConfigError } from '@pullback/pipeline/config/flags';
 import type { CommandContext } from './context.js';
 import { CliError, SilentExit } from './errors.js';
 import { EXIT_STATUS, exitStatusOf } from './exit-status.js';
+import { redactForProcess } from './process-secrets.js';
 import { CommandLineExit, createProgram } from './program.js';
 
 /**
@@ -21,8 +22,9 @@ export async function run(argv: readonly string[], context: CommandContext): Pro
 }
 
 function report(error: unknown, context: CommandContext): number {
+  // An error may quote a connection string or a secret: none is printed (process-secrets.ts).
   const say = (line: string): void => {
-    context.stderr.write(`pullback: ${line}\n`);
+    context.stderr.write(`pullback: ${redactForProcess(line, context.env)}\n`);
   };
   if (error instanceof CommandLineExit) return reportCommandLine(error, say);
   if (error instanceof SilentExit) return error.exitCode;
@@ -30,7 +32,7 @@ function report(error: unknown, context: CommandContext): number {
   if (error instanceof ConfigError) for (const line of error.lines) say(line);
   else say(messageOf(error));
   if (context.env.PULLBACK_DEBUG === '1' && error instanceof Error && error.stack !== undefined) {
-    context.stderr.write(`${error.stack}\n`);
+    context.stderr.write(`${redactForProcess(error.stack, context.env)}\n`);
   }
   return error instanceof CliError ? error.exitCode : exitStatusOf(error);
 }

@@ -1,4 +1,9 @@
-import type { ComponentStatus, FullStatus, InstanceStatus } from '@pullback/pipeline';
+import {
+  type ComponentStatus,
+  type FullStatus,
+  fallbackCondition,
+  type InstanceStatus,
+} from '@pullback/pipeline';
 import { activationLines, instanceLines, leaderLine, permissionLines } from './election-status-view.js';
 import { formatBytes } from './progress-display.js';
 import { walLines } from './wal-status-view.js';
@@ -6,8 +11,9 @@ import { walLines } from './wal-status-view.js';
 /**
  * `pullback status` as text: the election leader, then per component the active and
  * its epoch, the active lease, the clients' connection string, the last export and
- * snapshot with their age, each fallback with its state, snapshot, LSN and how far
- * behind it is, each instance with its agent, the newest activations, then bad
+ * snapshot (and logical snapshot) with their age, each fallback with its state,
+ * snapshot, LSN and how far behind it is, each instance with its agent, the newest
+ * activations, then bad
  * snapshots, failures and running jobs. The demo prints the same, so what it shows is
  * what a user will see.
  */
@@ -34,21 +40,24 @@ function renderComponent(component: ComponentStatus, status: FullStatus, now: nu
     `  last export    ${
       lastExport === undefined
         ? 'none yet'
-        : `${lastExport.ok ? 'ok' : `FAILED: ${lastExport.reason ?? 'no reason recorded'}`}, ${ago(lastExport.finishedAt, now)}${
+        : `${lastExport.ok ? 'ok' : `FAILED: ${lastExport.reason ?? 'no reason recorded'}`}${
+            lastExport.kind === 'logical' ? ' (logical)' : ''
+          }, ${ago(lastExport.finishedAt, now)}${
             lastExport.bytes === undefined ? '' : `, ${formatBytes(lastExport.bytes)}`
           }`
     }${next === undefined ? '' : `; next scheduled ${inTime(next, now)}`}`,
   );
-  const snapshot = component.lastSnapshot;
   lines.push(...corruptPageLines(component));
-  lines.push(
-    `  last snapshot  ${
-      snapshot === undefined
-        ? 'none yet'
-        : `${snapshot.id.slice(0, 12)}  ${clock(snapshot.time)}, ${duration(snapshot.ageSeconds)} ago, ` +
-          `${formatBytes(snapshot.logicalBytes)} (${formatBytes(snapshot.newBytesStored)} new)`
-    }`,
-  );
+  lines.push(`  last snapshot  ${snapshotLine(component.lastSnapshot)}`);
+  // Logical snapshots (docs/exports.md) are their own line: fallbacks never take them.
+  const nextLogical = status.nextLogicalExports?.[component.name];
+  if (component.lastLogicalSnapshot !== undefined || nextLogical !== undefined) {
+    lines.push(
+      `  last logical   ${snapshotLine(component.lastLogicalSnapshot)}${
+        nextLogical === undefined ? '' : `; next scheduled ${inTime(nextLogical, now)}`
+      }`,
+    );
+  }
 
   lines.push(...walLines(component, now));
 
@@ -88,10 +97,14 @@ function renderComponent(component: ComponentStatus, status: FullStatus, now: nu
   return `${lines.join('\n')}\n`;
 }
 
-/** A fallback's state in one word, as `status` and the dashboard show it. */
-export function fallbackCondition(instance: InstanceStatus): 'unknown' | 'healthy' | 'unhealthy' | 'down' {
-  const state = instance.state;
-  return state === undefined ? 'unknown' : state.healthy ? 'healthy' : state.running ? 'unhealthy' : 'down';
+// A fallback's state in one word, as `status`, the dashboard and the metrics show it.
+export { fallbackCondition };
+
+function snapshotLine(snapshot: ComponentStatus['lastSnapshot']): string {
+  return snapshot === undefined
+    ? 'none yet'
+    : `${snapshot.id.slice(0, 12)}  ${clock(snapshot.time)}, ${duration(snapshot.ageSeconds)} ago, ` +
+        `${formatBytes(snapshot.logicalBytes)} (${formatBytes(snapshot.newBytesStored)} new)`;
 }
 
 /** Why a fallback is not healthy; empty when it is. */

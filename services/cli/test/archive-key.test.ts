@@ -56,8 +56,8 @@ async function up(
   let stopping = false;
   child.stdout.setEncoding('utf8').on('data', (text: string) => {
     stdout += text;
-    // One SIGTERM: a second one stops at once, with status 143.
-    if (!stopping && stdout.includes('\nrunning; ')) stopping = child.kill('SIGTERM');
+    // One SIGTERM: a second one stops at once, with status 143. Its stdout is a pipe: JSON lines.
+    if (!stopping && stdout.includes('"msg":"running; ')) stopping = child.kill('SIGTERM');
   });
   const [code] = (await once(child, 'exit')) as [number | null];
   return { code, stderr };

@@ -15,9 +15,18 @@ export interface CliProcess {
 }
 
 export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  return startCliThrough(process.execPath, [MAIN, ...args], env);
+}
+
+/** `startCli` through another program (`script`, to give it a terminal): `command args` runs the CLI. */
+export function startCliThrough(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): CliProcess {
   const clean: NodeJS.ProcessEnv = { ...process.env };
   for (const name of Object.keys(clean)) if (name.startsWith('PULLBACK_')) delete clean[name];
-  const child = spawn(process.execPath, [MAIN, ...args], {
+  const child = spawn(command, args, {
     env: { ...clean, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

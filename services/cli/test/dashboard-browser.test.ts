@@ -1,6 +1,5 @@
 import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   freePort,
   type PostgresServer,
@@ -15,29 +14,11 @@ import {
 } from '@pullback/harness';
 import { type FullStatus, openPipeline, type Pipeline } from '@pullback/pipeline';
 import { stopServer } from '@pullback/recipe-postgres';
-import { type BrowserContext, chromium } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, TEST_OUTPUT as OUTPUT } from './chromium.js';
 import { type CliProcess, startCli } from './cli-process.js';
 import { runCli } from './run-cli.js';
-
-/** Where a person can look at what the browser saw (git-ignored). */
-const OUTPUT = fileURLToPath(new URL('../test-output/', import.meta.url));
-
-/**
- * Debian's chromium, run headless as root: no sandbox, no GPU, nothing fetched from
- * the network; its profile (--user-data-dir) a fresh directory, which playwright
- * takes as launchPersistentContext's first argument.
- */
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 let redis: RedisServer;
 let s3: S3Server;
@@ -143,11 +124,7 @@ describe('pullback dashboard in a real browser', () => {
     const [, url] = await dashboard.waitForOutput(/^dashboard on (http:\/\/127\.0\.0\.1:\d+\/) /m);
     expect(url).toBe(`http://127.0.0.1:${port}/`);
 
-    browser = await chromium.launchPersistentContext(join(scratch.path, 'chromium-profile'), {
-      executablePath: CHROMIUM,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1400, height: 1000 },
-    });
+    browser = await launchChromium(scratch.path);
     const page = await browser.newPage();
     await page.goto(url!);
     // A mark that a reload would wipe: the page must change under it.

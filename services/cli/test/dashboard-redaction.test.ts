@@ -40,6 +40,19 @@ describe('the dashboard escapes and redacts what it shows', () => {
     ).toEqual(['master-pw', 'sent-pw']);
   });
 
+  it("knows the dashboard's login token (dashboardToken) as a secret", () => {
+    expect(
+      knownSecrets(
+        {
+          redis: 'redis://10.0.0.1:6379',
+          agentToken: undefined,
+          dashboardToken: 'dashboard-token-0123456789',
+        },
+        {},
+      ),
+    ).toEqual(['dashboard-token-0123456789']);
+  });
+
   it('redacts URL passwords and secret parameters anywhere in any string, and each known secret, deeply', () => {
     const value = {
       message:

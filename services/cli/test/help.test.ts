@@ -37,6 +37,7 @@ const CONTRACT: ReadonlyArray<{ command: string; listed: RegExp; options: readon
       '--xid <XID>',
       '--promote',
       '--delta',
+      '--tablespace-map <OLD=NEW>',
       '--start',
       '--port <N>',
       '--archive <URL>',

@@ -12,8 +12,9 @@ import {
   AGENT_TOKEN,
   activationWorld,
   isWritable,
-  replayed,
+  killActive,
   waitLong,
+  writeAndSettle,
 } from './activation-world.js';
 import { runCli } from './run-cli.js';
 
@@ -59,30 +60,6 @@ async function snapshot(w: ActivationWorld) {
     activations: await w.pipeline.registry.activations('shop'),
     writable: await Promise.all([w.members.b.port, w.members.c.port].map(isWritable)),
   };
-}
-
-/** A write on the active, seen by both fallbacks, at the same replayed position as the active's end. */
-async function writeAndSettle(w: ActivationWorld, status: string): Promise<string> {
-  await w.active.psql(`update marker set status = '${status}'`);
-  return waitLong('both fallbacks at the active end', async () => {
-    const end = await w.active.psql('select pg_current_wal_lsn()');
-    const positions = await Promise.all([w.members.b.port, w.members.c.port].map(replayed));
-    const seen = await Promise.all(
-      [w.members.b.port, w.members.c.port].map((port) =>
-        query({ host: '127.0.0.1', port }, 'select status from marker'),
-      ),
-    );
-    return positions.every((p) => p === end) && seen.every((s) => s === status) ? end : undefined;
-  });
-}
-
-/** The active's host dies: its server killed, its lease left to lapse. */
-async function killActive(w: ActivationWorld, renewing: { stop(): void }): Promise<void> {
-  renewing.stop();
-  await w.active.crash();
-  await waitLong('the active lease lapsed', async () =>
-    (await w.pipeline.registry.activeLease('shop')) === undefined ? true : undefined,
-  );
 }
 
 /** shop-a's agent keeps its lease, as the active's permission keeper does, until stopped. */

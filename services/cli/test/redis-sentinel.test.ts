@@ -72,9 +72,15 @@ describe('pullback up with redis through Sentinel', () => {
   it('runs its workers through the sentinels, names them without passwords, and exits 0 on SIGTERM', {
     timeout: 120_000,
   }, async () => {
-    const up = spawn(process.execPath, [MAIN, 'up', '--roles', 'export', '--config', await configWith({})], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    // Human lines (its stdout is a pipe, JSON by default): the banner's text as a person reads it.
+    const config = await configWith({});
+    const up = spawn(
+      process.execPath,
+      [MAIN, 'up', '--roles', 'export', '--config', config, '--log-format', 'human'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let output = '';
     const started = new Promise<void>((resolve, reject) => {
       const read = (chunk: Buffer) => {

@@ -308,8 +308,8 @@ components:
         /^shop: restorable to any moment from \S+ \S+ \(0\/[0-9A-F]+\) to \S+ \S+ \(0\/[0-9A-F]+\)$/,
       ),
     ]);
-    expect(text.stdout).toMatch(/^ID +TIME +COMPONENT +FILES +SIZE +NEW +PROVEN +SOURCE$/m);
-    expect(text.stdout).toMatch(/^[0-9a-f]{12} .* yes 2026-12-06 03:00:00Z +export /m);
+    expect(text.stdout).toMatch(/^ID +TIME +COMPONENT +KIND +FILES +SIZE +NEW +PROVEN +SOURCE$/m);
+    expect(text.stdout).toMatch(/^[0-9a-f]{12} .* physical .* yes 2026-12-06 03:00:00Z +export /m);
     const json = JSON.parse((await runCli(['snapshots', '--json', '--config', config], { env })).stdout) as {
       time: string;
       proof: unknown;

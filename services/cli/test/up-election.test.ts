@@ -80,10 +80,19 @@ describe('pullback up runs the election worker', () => {
     expect(output()).toMatch(/ {2}election worker {5}\S+:\d+: watches each active/);
     expect(output()).not.toContain('export worker');
     expect(output()).not.toContain('import worker');
-    expect(output()).toMatch(/pullback up: \S+:\d+ leads the election/);
-    expect(output()).toContain(
-      'pullback up: shop-a of shop failed and no fallback can take over: shop-b is not healthy: its import agent has reported nothing',
-    );
+    // Its stdout is a pipe: JSON lines (services/pipeline/src/log), each message whole in "msg".
+    expect(output()).toMatch(/"msg":"\S+:\d+ leads the election"/);
+    const refusal =
+      'shop-a of shop failed and no fallback can take over: shop-b is not healthy: its import agent has reported nothing';
+    expect(output()).toContain(`"msg":"${refusal}"`);
+    const records = output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records.find((record) => record.msg === refusal)).toMatchObject({
+      level: 'info',
+      component: 'shop',
+    });
     const pipeline = openPipeline({ redis: redis.url });
     try {
       expect((await pipeline.registry.leader())?.holder).toMatch(new RegExp(`:${up.pid}$`));

@@ -16,6 +16,7 @@ import {
 } from '@pullback/harness';
 import { closePools, postmasterStatus, startStandby, stopServer } from '@pullback/recipe-postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { promtoolProblems, scrape } from './prometheus-text.js';
 import { MAIN, runCli } from './run-cli.js';
 
 const execFileAsync = promisify(execFile);
@@ -118,6 +119,17 @@ describe('pullback up --instance', () => {
       (await fetch(`http://127.0.0.1:${agentPort}/replica`)).status === 200 ? true : undefined,
     );
     expect((await fetch(`http://127.0.0.1:${agentPort}/primary`)).status).toBe(503);
+
+    // The agent's /metrics: its process's own and its jobs', parsed whole; the registry's view is the pull side's.
+    expect(output).toContain(`(/primary, /replica, /health, /metrics)`);
+    const metrics = await scrape(`http://127.0.0.1:${agentPort}/metrics`);
+    expect(await promtoolProblems(metrics.text)).toBe('');
+    expect(metrics.value('pullback_process_cpu_user_seconds_total')).toBeGreaterThan(0);
+    expect(metrics.value('pullback_process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(metrics.text).toContain('# TYPE pullback_import_duration_seconds histogram');
+    expect(metrics.text).toContain('# TYPE pullback_job_failures_total counter');
+    expect(metrics.names.has('pullback_fallback_state')).toBe(false);
+    expect((await fetch(`http://127.0.0.1:${agentPort}/metrics`, { method: 'POST' })).status).toBe(405);
 
     up.kill('SIGTERM');
     const [code] = await once(up, 'exit');

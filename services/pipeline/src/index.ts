@@ -44,6 +44,7 @@ export { type ClientEndpoint, readWriteConnectionString } from './domain/client-
 export { type DrillResult, type DrillSnapshotInput, drillSnapshot } from './domain/drill-snapshot.js';
 export { isPipelineError, messageOf, PipelineError, type PipelineErrorCode } from './domain/errors.js';
 export { exportIdFor } from './domain/export-id.js';
+export { checkExportKind } from './domain/export-kind.js';
 export { type FallbackVerdict, type FallbackVerdictInput, judgeFallback } from './domain/fallback-verdict.js';
 export { type ForgottenWal, forgetWal } from './domain/forget-wal.js';
 export { holdLock } from './domain/hold-lock.js';
@@ -73,9 +74,13 @@ export {
   describeArtifact,
   describeSnapshot,
   FILES_KIND,
+  retentionKindOf,
   type SnapshotDescription,
+  snapshotTablespaces,
   snapshotTags,
 } from './domain/snapshot-description.js';
+export { JobMetrics, type JobObservation } from './metrics/job-metrics.js';
+export { type MetricsText, ProcessMetrics, type WatchOptions } from './metrics/process-metrics.js';
 export { type ErrorReporter, reportToStderr } from './queues/error-reporter.js';
 export {
   type ExportJob,
@@ -97,6 +102,7 @@ export {
   type JobRetryOptions,
 } from './queues/job-defaults.js';
 export { type JobErrorAction, jobErrorAction } from './queues/job-errors.js';
+export { jobWarnings } from './queues/job-log.js';
 export { type JobWorkerOptions, startJobWorker } from './queues/job-worker.js';
 export { type PeriodicTask, startPeriodicTask } from './queues/periodic-task.js';
 export {
@@ -115,6 +121,7 @@ export {
   exportSchedulerId,
   importJobId,
   importQueueName,
+  logicalSchedulerId,
   PULL_QUEUE,
   pullJobId,
 } from './queues/queue-names.js';
@@ -123,6 +130,11 @@ export { describeRestore, guardRegistry, type RegistryGuardOptions } from './que
 export { type JobProgress, type JobWork, type RunJobOptions, runJob } from './queues/run-job.js';
 export { closeWorkers, type RunningWorker, reportWorkerErrors } from './queues/running-worker.js';
 export * from './recipe.js';
+export {
+  FALLBACK_CONDITIONS,
+  type FallbackCondition,
+  fallbackCondition,
+} from './registry/fallback-condition.js';
 export {
   type ActiveLease,
   type ActiveLeaseOutcome,
@@ -143,6 +155,24 @@ export {
 export type * from './registry/records.js';
 export { Registry, type RegistryLock, type RegistryOptions } from './registry/registry.js';
 export { DEFAULT_PREFIX, type RegistryKeys, registryKeys } from './registry/registry-keys.js';
+export {
+  linkTablespaces,
+  placeTablespaces,
+  type TablespacePlacement,
+} from './tablespaces/place-tablespaces.js';
+export {
+  type RestoreWithTablespacesOptions,
+  restoreWithTablespaces,
+} from './tablespaces/restore-with-tablespaces.js';
+export {
+  isTablespaceLocations,
+  parseTablespaceMap,
+  type TablespaceLocations,
+  type TablespaceMap,
+  tablespaceMapOf,
+  tablespaceRoot,
+  tablespacesUnder,
+} from './tablespaces/tablespace-locations.js';
 export { walArchiveOf } from './wal/archive-wal-store.js';
 export type { WalArchive } from './wal/wal-archive.js';
 export { type RunningWalReceiver, startWalReceiver, type WalReceiverOptions } from './wal/wal-receiver.js';

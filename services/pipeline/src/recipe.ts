@@ -39,6 +39,8 @@ export interface ExportInput {
   readonly exportId: string;
   /** Default: the recipe's first kind. */
   readonly kind?: ArtifactKind;
+  /** A logical export's databases (postgres: the config's `logical.databases`). Default: every database. */
+  readonly databases?: readonly string[];
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: ExportProgress) => void;
   /** Told of each entry left out of the artifact or snapshot (the path and why). Default: ignore. */

@@ -125,6 +125,52 @@ describe('artifactTree', () => {
     await expect(refusal).rejects.toThrow(message);
   });
 
+  it('puts a rooted tar under its root, in place of what other tars have there', async () => {
+    // As pg_basebackup writes a tablespace: its tar first, then base.tar with the symlink.
+    const tablespace = await tarOf(
+      [
+        { name: 'PG_15_202209061', type: 'directory', mode: 0o700, mtime },
+        { name: 'PG_15_202209061/5/16391', body: Buffer.from('rows'), mode: 0o600, mtime },
+        { name: 'PG_15_202209061/5/16392', type: 'link', linkname: 'PG_15_202209061/5/16391', mtime },
+      ],
+      '16390.tar',
+    );
+    const base = await tarOf(
+      [
+        { name: 'PG_VERSION', body: Buffer.from('15\n'), mtime },
+        { name: 'pg_tblspc', type: 'directory', mode: 0o700, mtime },
+        { name: 'pg_tblspc/16390', type: 'symlink', linkname: '/srv/ts', mtime },
+        { name: 'pg_tblspc/16390/stray', body: Buffer.from('not the tablespace'), mtime },
+      ],
+      'base.tar',
+    );
+    const entries = await artifactTree(manifest, [
+      { file: tablespace, name: 'e1/16390.tar', root: 'pg_tblspc/16390' },
+      { file: base, name: 'e1/base.tar' },
+    ]);
+    expect(entries.map((e) => e.path)).toEqual([
+      '',
+      'PG_VERSION',
+      'pg_tblspc',
+      'pg_tblspc/16390',
+      'pg_tblspc/16390/PG_15_202209061',
+      'pg_tblspc/16390/PG_15_202209061/5',
+      'pg_tblspc/16390/PG_15_202209061/5/16391',
+      'pg_tblspc/16390/PG_15_202209061/5/16392',
+    ]);
+    const byPath = new Map(entries.map((e) => [e.path, e]));
+    expect(byPath.get('pg_tblspc/16390')!.stats.isDirectory()).toBe(true);
+    expect(Number(byPath.get('pg_tblspc')!.stats.mode)).toBe(0o700);
+    expect((await bytesOf(byPath.get('pg_tblspc/16390/PG_15_202209061/5/16392')!)).toString()).toBe('rows');
+  });
+
+  it('refuses a root outside the tree', async () => {
+    const file = await tarOf([{ name: 'a', body: Buffer.from('a'), mtime }]);
+    await expect(artifactTree(manifest, [{ file, name: 'e1/a.tar', root: '../up' }])).rejects.toThrow(
+      /outside the snapshot's tree/,
+    );
+  });
+
   it('refuses a damaged header and a truncated member, naming the object', async () => {
     const file = await tarOf([
       { name: 'a', body: randomBytes(5000) },

@@ -253,6 +253,32 @@ describe('parseConfig: the election keys (docs/election.md)', () => {
     );
   });
 
+  it('dashboardToken or dashboardTokenFile (docs/observability.md): optional, one line naming the key, never the value', () => {
+    expect(parseConfig(`${VALID}dashboardToken: 0123456789abcdef\n`, 'pullback.yaml').dashboardToken).toBe(
+      '0123456789abcdef',
+    );
+    expect(
+      parseConfig(`${VALID}dashboardTokenFile: /etc/pullback/dashboard.token\n`, 'pullback.yaml')
+        .dashboardTokenFile,
+    ).toBe('/etc/pullback/dashboard.token');
+    expect(parseConfig(VALID, 'pullback.yaml').dashboardToken).toBeUndefined();
+    expect(problems(`${VALID}dashboardToken: short-secret\n`)).toEqual([
+      'pullback.yaml: dashboardToken: must be at least 16 characters',
+    ]);
+    expect(problems(`${VALID}dashboardToken: 12345678901234567890\n`)).toEqual([
+      'pullback.yaml: dashboardToken: must be a string of at least 16 characters',
+    ]);
+    expect(
+      problems(
+        `${VALID}dashboardToken: 0123456789abcdef\ndashboardTokenFile: /etc/pullback/dashboard.token\n`,
+      ),
+    ).toEqual(['pullback.yaml: dashboardTokenFile: give dashboardToken or dashboardTokenFile, not both']);
+    // Another spelling gets the hint of every known key.
+    expect(problems(`${VALID}dashboard_token: 0123456789abcdef\n`)).toEqual([
+      'pullback.yaml: dashboard_token: unknown key (did you mean "dashboardToken"?)',
+    ]);
+  });
+
   it('accepts a pgbouncer hook with its defaults, and refuses a key the chosen reload does not use', () => {
     const hooked = (hook: string) =>
       edit('    recipe: postgres', `    recipe: postgres\n    pgbouncer: ${hook}`);

@@ -436,4 +436,21 @@ describe('activation history', () => {
     expect(await registry.activations('shop')).toEqual([record(4), record(3)]);
     expect(await registry.activations('shop', 1)).toEqual([record(4)]);
   });
+
+  it('counts every activation, past the cap of the list (pullback_activations_total)', async () => {
+    const registry = new Registry(connection, { prefix: testPrefix(), activationsKept: 2 });
+    expect(await registry.activationCount('shop')).toBe(0);
+    for (const epoch of [2, 3, 4]) {
+      await registry.recordActivation('shop', {
+        epoch,
+        to: 'shop-b',
+        at: new Date().toISOString(),
+        reason: 'switchover',
+        by: 'cli',
+      });
+    }
+    expect(await registry.activationCount('shop')).toBe(3);
+    expect(await registry.activations('shop')).toHaveLength(2);
+    expect(await registry.activationCount('other')).toBe(0);
+  });
 });

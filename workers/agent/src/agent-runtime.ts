@@ -1,7 +1,7 @@
 import { ELECTION_DEFAULTS } from '@pullback/election';
 import type { Config, InstanceConfig, Registry } from '@pullback/pipeline';
 import { demoteServer, postmasterStatus, startServer } from '@pullback/recipe-postgres';
-import type { AgentServer } from './agent-server.js';
+import type { AgentServer, AgentServerOptions } from './agent-server.js';
 import { startEpochFollower } from './epoch-follower.js';
 import { EpochRecordStore, epochRecordPath } from './epoch-record.js';
 import type { FallbackAgent } from './failsafe-asker.js';
@@ -30,6 +30,8 @@ export interface AgentRuntimeOptions {
   readonly server?: LocalServerSettings;
   readonly clock?: MonotonicClock;
   readonly log?: (line: string) => void;
+  /** What the agent's `GET /metrics` answers: its process's metrics. Default: no /metrics. */
+  readonly metrics?: AgentServerOptions['metrics'];
 }
 
 export interface AgentRuntime {
@@ -118,6 +120,7 @@ export async function startAgentRuntime(
       return { ...view, holdsPermission: view.role === 'active' && keeper.permission().holds };
     },
     ...(options.log === undefined ? {} : { log: options.log }),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });
   keeper.start();
   supervisor.start();

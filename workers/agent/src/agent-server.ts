@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { MetricsText } from '@pullback/pipeline';
 import { hasBearerToken } from './bearer-token.js';
 import type { EpochRecord, EpochRecordStore } from './epoch-record.js';
 import type { FailsafePromises } from './failsafe-promises.js';
@@ -42,6 +43,8 @@ export interface AgentServerOptions {
   readonly onRecorded?: (record: EpochRecord) => Promise<{ readonly stopped?: StoppedServer } | undefined>;
   /** One line per decision taken on a POST. Default: none. */
   readonly log?: (line: string) => void;
+  /** What `GET /metrics` answers: the process's metrics (ProcessMetrics). Default: 404. */
+  readonly metrics?: () => Promise<MetricsText>;
 }
 
 /**
@@ -89,6 +92,10 @@ type Reply = { readonly status: number; readonly body: unknown };
 export async function startAgentServer(options: AgentServerOptions): Promise<AgentServer> {
   const host = options.host ?? '127.0.0.1';
   const server = createServer((request, response) => {
+    if (options.metrics !== undefined && request.url?.split('?')[0] === '/metrics') {
+      serveMetrics(options.metrics, request, response);
+      return;
+    }
     answer(options, request).then(
       (reply) => send(response, reply),
       (error: unknown) => {
@@ -246,6 +253,25 @@ function stateOf(view: InstanceView, current: boolean): HealthBody['state'] {
   if (view.role === 'active') return view.holdsPermission && current ? 'writable' : 'no-permission';
   if (view.role === 'fallback') return view.streaming ? 'streaming' : 'not-streaming';
   return 'running';
+}
+
+/** `GET /metrics`: the Prometheus text format, for anyone (as the health endpoints). */
+function serveMetrics(
+  metrics: () => Promise<MetricsText>,
+  request: IncomingMessage,
+  response: ServerResponse,
+): void {
+  if (!HEALTH_METHODS.has(request.method ?? 'GET')) {
+    send(response, { status: 405, body: { error: `${request.method} /metrics is not allowed` } });
+    return;
+  }
+  metrics().then(
+    ({ contentType, body }) => {
+      response.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+      response.end(request.method === 'HEAD' ? undefined : body);
+    },
+    (error: unknown) => send(response, { status: 500, body: { error: oneLine(error) } }),
+  );
 }
 
 function send(response: ServerResponse, reply: Reply): void {

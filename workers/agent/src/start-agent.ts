@@ -8,7 +8,13 @@ import {
   query,
   serverAccount,
 } from '@pullback/recipe-postgres';
-import { type AgentServer, type InstanceView, type StoppedServer, startAgentServer } from './agent-server.js';
+import {
+  type AgentServer,
+  type AgentServerOptions,
+  type InstanceView,
+  type StoppedServer,
+  startAgentServer,
+} from './agent-server.js';
 import { type EpochRecord, EpochRecordStore, epochRecordPath } from './epoch-record.js';
 import { FailsafePromises, type MonotonicClock } from './failsafe-promises.js';
 import { localInstanceView } from './instance-view.js';
@@ -29,6 +35,8 @@ export interface StartAgentOptions {
   readonly record?: EpochRecordStore;
   /** The promises it grants. Default: its own, on `record`. */
   readonly promises?: FailsafePromises;
+  /** What `GET /metrics` answers. Default: no /metrics. */
+  readonly metrics?: AgentServerOptions['metrics'];
 }
 
 /**
@@ -61,6 +69,7 @@ export async function startAgent(
     promote: options.promote ?? (() => promoteServer({ dataDir: instance.dataDir })),
     onRecorded: (recorded) => demoteIfSuperseded(instance, recorded, options.log),
     ...(options.log === undefined ? {} : { log: options.log }),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });
 }
 

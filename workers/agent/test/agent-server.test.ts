@@ -316,3 +316,35 @@ describe('agent server: epoch, failsafe and promote', () => {
     expect((await get('/health')).status).toBe(200);
   });
 });
+
+describe('agent server: /metrics', () => {
+  it('is not served without metrics, and answers its text with them; GET and HEAD only', async () => {
+    expect((await get('/metrics')).status).toBe(404);
+    const withMetrics = await startAgentServer({
+      instance: 'shop-a',
+      port: await freePort(),
+      agentToken: TOKEN,
+      record: store,
+      promises: new FailsafePromises(store, 3000),
+      view: () => ({ role: 'fallback', holdsPermission: false, serverRunning: true, streaming: true }),
+      promote: async () => {},
+      metrics: async () => ({
+        contentType: 'text/plain; version=0.0.4; charset=utf-8',
+        body: 'pullback_up 1\n',
+      }),
+    });
+    try {
+      const response = await fetch(`${withMetrics.url}/metrics`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+      expect(await response.text()).toBe('pullback_up 1\n');
+      expect((await fetch(`${withMetrics.url}/metrics`, { method: 'HEAD' })).status).toBe(200);
+      const posted = await fetch(`${withMetrics.url}/metrics`, { method: 'POST' });
+      expect(posted.status).toBe(405);
+      // The other endpoints are as they were.
+      expect((await fetch(`${withMetrics.url}/health`)).status).toBe(200);
+    } finally {
+      await withMetrics.close();
+    }
+  });
+});

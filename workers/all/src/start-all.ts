@@ -11,11 +11,13 @@ import {
   openPipeline,
   type PeriodicTask,
   type Pipeline,
+  ProcessMetrics,
   type Recipe,
   type Redis,
   type RunningWorker,
   resolveArchiveKey,
 } from '@pullback/pipeline';
+import type { Logger } from '@pullback/pipeline/log';
 import { type Backend, openBackend, type RetryEvent } from '@pullback/storage';
 import {
   type ElectionOptions,
@@ -75,8 +77,10 @@ export interface StartAllOptions extends BuiltInRecipeOptions {
   readonly registryCheckIntervalMs?: number;
   /** Errors that belong to no job (connections). Default: one line on stderr. */
   readonly onError?: ErrorReporter;
-  /** What the process has to say that is no error (a restored registry). Default: one line on stderr. */
-  readonly onNotice?: (line: string) => void;
+  /** What the process has to say that is no error (a restored registry), with the fields known. Default: one line on stderr. */
+  readonly onNotice?: (line: string, fields?: Readonly<Record<string, unknown>>) => void;
+  /** Where the workers log their jobs (services/pipeline/src/log). Default: nowhere. */
+  readonly logger?: Logger;
   /** Stops everything when aborted (SIGINT/SIGTERM in `pullback up`); also cuts storage retries short. */
   readonly signal?: AbortSignal;
   /**
@@ -84,10 +88,19 @@ export interface StartAllOptions extends BuiltInRecipeOptions {
    * makes it one log line). Default: none.
    */
   readonly onStorageRetry?: (event: RetryEvent, location: string) => void;
+  /** The process's metrics (`/metrics`). Default: a new `ProcessMetrics`. */
+  readonly metrics?: ProcessMetrics;
 }
 
 export interface RunningPipeline {
   readonly pipeline: Pipeline;
+  /**
+   * What `/metrics` serves: the jobs run here, and when the pull or election role
+   * runs here, the pipeline as the registry and the archive see it.
+   */
+  readonly metrics: ProcessMetrics;
+  /** The archive, when the pull or import role opened it here. */
+  readonly archive?: Archive;
   readonly workers: readonly RunningWorker[];
   /** The election worker, when it runs here. */
   readonly election?: RunningElection;
@@ -110,11 +123,14 @@ export interface RunningPipeline {
  * Redis loses it (`guardRegistry`), and says so through `onNotice`.
  */
 export async function startAll(config: Config, options: StartAllOptions = {}): Promise<RunningPipeline> {
+  const metrics = options.metrics ?? new ProcessMetrics();
   const pipeline = openPipeline({
+    metrics,
     redis: options.redis ?? config.redis,
     ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
     ...(options.retry === undefined ? {} : { retry: options.retry }),
     ...(options.onError === undefined ? {} : { onError: options.onError }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
   const roles = { export: true, pull: true, import: true, election: true, ...options.roles };
   const workers: RunningWorker[] = [];
@@ -135,11 +151,16 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
     })();
     return closing;
   };
+  let archive: Archive | undefined;
   try {
-    const archive =
+    archive =
       roles.pull || roles.import
         ? (options.archive ?? (await openConfiguredArchive(config, options)))
         : undefined;
+    // The whole picture comes from the pull side (or the election's host): one source per series.
+    if (roles.pull || roles.election) {
+      metrics.watch(pipeline, roles.pull && archive !== undefined ? { archive } : {});
+    }
     // Without the archive (an export-only agent), another process brings the epochs up to what it records.
     const lowestEpochs = async () =>
       recordedOutsideRedis(config, archive === undefined ? {} : await recordedEpochs(archive));
@@ -178,6 +199,7 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
           openOutbox: (url) => openStorage(url, options),
           importKinds: (component, name) => recipeFor(component, name).importKinds,
           forget: forgetSnapshots,
+          drills: { recipeFor },
           wal: {
             recipeFor,
             ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),
@@ -212,7 +234,15 @@ export async function startAll(config: Config, options: StartAllOptions = {}): P
   }
   if (options.signal?.aborted) await close();
   else options.signal?.addEventListener('abort', () => void close(), { once: true });
-  return { pipeline, workers, ...(election === undefined ? {} : { election }), close, closed };
+  return {
+    pipeline,
+    metrics,
+    ...(archive === undefined ? {} : { archive }),
+    workers,
+    ...(election === undefined ? {} : { election }),
+    close,
+    closed,
+  };
 }
 
 async function openConfiguredArchive(config: Config, options: StartAllOptions): Promise<Archive> {

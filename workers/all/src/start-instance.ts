@@ -46,6 +46,7 @@ export async function startInstance(
       // The config's `election:` timings, which the election counts on too (a heartbeat within agentSilentMs).
       timings: { ...electionSettings(config), ...options.agent?.timings },
       registry: connection.registry,
+      metrics: () => running.metrics.text(),
     });
   } catch (error) {
     await connection.close();

@@ -150,7 +150,7 @@ export function activationEffects(options: ActivationEffectsOptions): Activation
     async moveFollowers(candidate, epoch) {
       const newActive = requireInstance(component, candidate);
       // Jobs carry the epoch their scheduler was upserted with: upserted again, they carry the new one.
-      await pipeline.upsertSchedule(name, component.schedule);
+      await pipeline.upsertSchedules(name, component);
       // A receiver elsewhere follows the registry's active within its report interval.
       if (options.walReceivers !== undefined) moveWalReceiver(options.walReceivers, name);
       const failures: string[] = [];

@@ -38,8 +38,11 @@ export interface ElectionOptions {
   readonly onObservation?: (component: string, observation: Observation, verdict: Verdict) => void;
   /** Told of every failover tried. */
   readonly onFailover?: (component: string, outcome: FailoverOutcome) => void;
-  /** Leadership changes and failovers, one line each. Default: none. */
-  readonly log?: (line: string) => void;
+  /**
+   * Leadership changes and failovers, one line each; a failover's `fields` name its
+   * component (its epoch, its new active) for the structured log. Default: none.
+   */
+  readonly log?: (line: string, fields?: { component: string; instance?: string; epoch?: number }) => void;
   /**
    * How long an activation under way elsewhere (a switchover, an `import --activate`:
    * an epoch taken, its new active not named yet) holds failovers off. Past it, that
@@ -184,7 +187,11 @@ export async function startElection(config: Config, options: ElectionOptions): P
     // A refusal that says the same again (every delay, while no fallback fits) is logged once a minute.
     const now = performance.now();
     if (outcome.ok || outcome.line !== watch.lastLine || now - (watch.lastLineAt ?? 0) > 60_000) {
-      log(outcome.line);
+      log(outcome.line, {
+        component: name,
+        ...(outcome.ok ? { instance: outcome.to } : {}),
+        ...(outcome.epoch === undefined ? {} : { epoch: outcome.epoch }),
+      });
       watch.lastLine = outcome.line;
       watch.lastLineAt = now;
     }

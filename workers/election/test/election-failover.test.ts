@@ -1,55 +1,10 @@
-import type { Verdict } from '@pullback/election';
-import { type RedisServer, startRedis } from '@pullback/harness';
 import { ELECTION_SETTING_DEFAULTS } from '@pullback/pipeline';
 import { query } from '@pullback/recipe-postgres';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type FailoverOutcome, type RunningElection, startElection } from '../src/index.js';
-import { type ElectionWorld, electionWorld, isWritable, waitLong, watchWritable } from './election-world.js';
+import { describe, expect, it } from 'vitest';
+import { electionScene } from './election-scene.js';
+import { type ElectionWorld, isWritable, waitLong, watchWritable } from './election-world.js';
 
-let redis: RedisServer;
-let world: ElectionWorld | undefined;
-const elections: RunningElection[] = [];
-
-beforeEach(async () => {
-  redis = await startRedis();
-}, 120_000);
-
-afterEach(async () => {
-  for (const election of elections.splice(0)) await election.close();
-  await world?.close();
-  world = undefined;
-  await redis?.stop();
-}, 120_000);
-
-/** An election worker whose verdicts on shop and failovers are kept for the test. */
-async function election(w: ElectionWorld, holder: string, activationGraceMs?: number) {
-  const verdicts: Verdict[] = [];
-  const failovers: FailoverOutcome[] = [];
-  const lines: string[] = [];
-  const running = await startElection(w.config, {
-    pipeline: w.pipeline,
-    holder,
-    onObservation: (_component, _observation, verdict) => verdicts.push(verdict),
-    onFailover: (_component, outcome) => failovers.push(outcome),
-    log: (line) => lines.push(line),
-    ...(activationGraceMs === undefined ? {} : { activationGraceMs }),
-  });
-  elections.push(running);
-  return { running, verdicts, failovers, lines };
-}
-
-/** The world ready for a failover: a write seen by both fallbacks, both reported healthy there, shop-a holding its lease. */
-async function ready(label: string): Promise<ElectionWorld> {
-  world = await electionWorld(redis, label);
-  await world.writeAndSettle('before the failover');
-  await world.reportHealthy('shop-b');
-  await world.reportHealthy('shop-c');
-  const w = world;
-  await waitLong("shop-a's agent holds the active lease", async () =>
-    (await w.pipeline.registry.activeLease('shop'))?.instance === 'shop-a' ? true : undefined,
-  );
-  return w;
-}
+const scene = electionScene();
 
 /** The active's host dies: its agent stops (no heartbeat, no renewals) and its postmaster is killed. */
 async function killActiveHost(w: ElectionWorld): Promise<number> {
@@ -90,9 +45,9 @@ async function expectFailedOverToB(w: ElectionWorld, by: string): Promise<void> 
 
 describe('the election worker fails over', () => {
   it("the active's host dies: the best fallback is promoted within the delay plus a few seconds, the other follows it", async () => {
-    const w = await ready('election-failover');
+    const w = await scene.ready('election-failover');
     const { a, b, c } = w.members;
-    const one = await election(w, 'election-1');
+    const one = await scene.election('election-1');
     await waitLong('the election leads and sees shop-a healthy', async () =>
       one.running.leads() && one.verdicts.at(-1)?.state === 'healthy' ? true : undefined,
     );
@@ -120,9 +75,9 @@ describe('the election worker fails over', () => {
   });
 
   it('an activation under way elsewhere (epoch taken, new active not named yet) holds the failover off until its grace ends', async () => {
-    const w = await ready('election-under-way');
+    const w = await scene.ready('election-under-way');
     const graceMs = 8000;
-    const one = await election(w, 'election-1', graceMs);
+    const one = await scene.election('election-1', { activationGraceMs: graceMs });
     await waitLong('the election leads and sees shop-a healthy', async () =>
       one.running.leads() && one.verdicts.at(-1)?.state === 'healthy' ? true : undefined,
     );
@@ -140,9 +95,9 @@ describe('the election worker fails over', () => {
   });
 
   it('two election workers at once: exactly one leads, exactly one activation, never two instances writable', async () => {
-    const w = await ready('election-two-workers');
+    const w = await scene.ready('election-two-workers');
     const { a, b, c } = w.members;
-    const workers = [await election(w, 'election-1'), await election(w, 'election-2')];
+    const workers = [await scene.election('election-1'), await scene.election('election-2')];
     let bothLed = 0;
     const leaders = setInterval(() => {
       if (workers.every((worker) => worker.running.leads())) bothLed++;

@@ -1,33 +1,17 @@
-import { type RedisServer, startRedis } from '@pullback/harness';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RunningElection } from '../src/index.js';
-import { type ElectionWorld, isWritable, waitLong, watchWritable } from './election-world.js';
-import { inProcessElection, killActiveHost, readyWorld } from './race-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { electionScene } from './election-scene.js';
+import { isWritable, waitLong, watchWritable } from './election-world.js';
+import { type inProcessElection, killActiveHost } from './race-helpers.js';
 
-let redis: RedisServer;
-let world: ElectionWorld | undefined;
-const elections: RunningElection[] = [];
-
-beforeEach(async () => {
-  redis = await startRedis();
-}, 120_000);
-
-afterEach(async () => {
-  for (const election of elections.splice(0)) await election.close();
-  await world?.close();
-  world = undefined;
-  await redis?.stop();
-}, 120_000);
+const scene = electionScene();
 
 describe('five election workers at once', () => {
   it("the active's host dies: one leads at a time, exactly one activation at epoch 2, never two writable", async () => {
-    world = await readyWorld(redis, 'election-five-workers');
-    const w = world;
+    const w = await scene.ready('election-five-workers');
     const { a, b, c } = w.members;
     const workers: Awaited<ReturnType<typeof inProcessElection>>[] = [];
     for (let i = 1; i <= 5; i++) {
-      const worker = await inProcessElection(w, `election-${i}`);
-      elections.push(worker.running);
+      const worker = await scene.election(`election-${i}`);
       workers.push(worker);
     }
     let manyLed = 0;

@@ -1,46 +1,25 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type RedisServer, scratchDir, startRedis } from '@pullback/harness';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RunningElection } from '../src/index.js';
-import { type ElectionWorld, isWritable, waitLong, watchWritable } from './election-world.js';
-import { type CliProcess, inProcessElection, killActiveHost, readyWorld, spawnCli } from './race-helpers.js';
+import { scratchDir } from '@pullback/harness';
+import { describe, expect, it } from 'vitest';
+import { electionScene } from './election-scene.js';
+import { isWritable, waitLong, watchWritable } from './election-world.js';
+import { type CliProcess, killActiveHost, spawnCli } from './race-helpers.js';
 
-let redis: RedisServer;
-let world: ElectionWorld | undefined;
-let gateDir: { path: string; remove(): Promise<void> } | undefined;
-const elections: RunningElection[] = [];
-const processes: CliProcess[] = [];
-
-beforeEach(async () => {
-  redis = await startRedis();
-}, 120_000);
-
-afterEach(async () => {
-  for (const cli of processes.splice(0)) {
-    cli.child.kill('SIGKILL');
-    await cli.exited;
-  }
-  for (const election of elections.splice(0)) await election.close();
-  await world?.close();
-  world = undefined;
-  await gateDir?.remove();
-  await redis?.stop();
-}, 120_000);
+const scene = electionScene();
 
 describe('a manual --activate racing an automatic one', () => {
   it('import shop-c --activate --force while the election fails shop-a over to shop-b: the later epoch (the manual one) succeeds, the election is refused in one line, never two writable', async () => {
-    gateDir = await scratchDir('election-manual-race-gate');
+    const gateDir = await scratchDir('election-manual-race-gate');
+    scene.lastly(() => gateDir.remove());
     const gate = join(gateDir.path, 'open');
     // Both activations wait at the fence (after their epochs, before any record) until the gate opens: a true race.
-    world = await readyWorld(redis, 'election-manual-race', {
+    const w = await scene.ready('election-manual-race', {
       fence: `while [ ! -e ${gate} ]; do sleep 0.05; done`,
     });
-    const w = world;
     const { a, b, c } = w.members;
     const registry = w.pipeline.registry;
-    const election = await inProcessElection(w, 'election-1');
-    elections.push(election.running);
+    const election = await scene.election('election-1');
     await waitLong('the election leads and sees shop-a healthy', async () =>
       election.running.leads() && election.verdicts.at(-1)?.state === 'healthy' ? true : undefined,
     );
@@ -52,7 +31,7 @@ describe('a manual --activate racing an automatic one', () => {
         (await registry.component('shop'))?.epoch === 2 ? true : undefined,
       );
       const manual = spawnCli(['import', 'shop-c', '--activate', '--force', '--config', w.configPath]);
-      processes.push(manual);
+      scene.afterTest(() => killed(manual));
       await waitLong('the manual activation has taken its epoch', async () =>
         (await registry.component('shop'))?.epoch === 3 ? true : undefined,
       );
@@ -99,12 +78,12 @@ describe('a manual --activate racing an automatic one', () => {
   });
 
   it('import shop-c --activate --force held at its fence past the grace, the election then fails shop-a over to shop-b: the later epoch (the election) succeeds, the manual one is refused in one line, never two writable', async () => {
-    gateDir = await scratchDir('election-manual-race-gate');
+    const gateDir = await scratchDir('election-manual-race-gate');
+    scene.lastly(() => gateDir.remove());
     const gate = join(gateDir.path, 'open');
-    world = await readyWorld(redis, 'election-manual-race-lost', {
+    const w = await scene.ready('election-manual-race-lost', {
       fence: `while [ ! -e ${gate} ]; do sleep 0.05; done`,
     });
-    const w = world;
     const { a, b, c } = w.members;
     const registry = w.pipeline.registry;
     const writable = watchWritable([a.port, b.port, c.port]);
@@ -112,14 +91,13 @@ describe('a manual --activate racing an automatic one', () => {
       await killActiveHost(w);
       // The user activates shop-c first: its epoch taken (2), it waits at the fence.
       const manual = spawnCli(['import', 'shop-c', '--activate', '--force', '--config', w.configPath]);
-      processes.push(manual);
+      scene.afterTest(() => killed(manual));
       await waitLong('the manual activation has taken its epoch', async () =>
         (await registry.component('shop'))?.epoch === 2 ? true : undefined,
       );
       // Then the election starts leading: it holds off while that activation is under way,
       // for its grace (shortened here), then takes the manual one for dead and fails shop-a over.
-      const election = await inProcessElection(w, 'election-1', { activationGraceMs: 1000 });
-      elections.push(election.running);
+      const election = await scene.election('election-1', { activationGraceMs: 1000 });
       await waitLong('the election has taken its epoch', async () =>
         (await registry.component('shop'))?.epoch === 3 ? true : undefined,
       );
@@ -164,3 +142,9 @@ describe('a manual --activate racing an automatic one', () => {
     }
   });
 });
+
+/** Kills a command still running after its test. */
+async function killed(cli: CliProcess): Promise<void> {
+  cli.child.kill('SIGKILL');
+  await cli.exited;
+}

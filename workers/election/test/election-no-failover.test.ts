@@ -1,32 +1,18 @@
 import type { Observation, Verdict } from '@pullback/election';
-import { type RedisServer, startRedis } from '@pullback/harness';
 import { ELECTION_SETTING_DEFAULTS, type InstanceConfig } from '@pullback/pipeline';
 import { probeServer } from '@pullback/recipe-postgres';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type FailoverOutcome, startElection } from '../src/index.js';
-import { type ElectionWorld, electionWorld, isWritable, waitLong } from './election-world.js';
+import { electionScene } from './election-scene.js';
+import { isWritable, waitLong } from './election-world.js';
 
-let redis: RedisServer;
-let world: ElectionWorld | undefined;
-const closing: (() => Promise<void>)[] = [];
-
-beforeEach(async () => {
-  redis = await startRedis();
-}, 120_000);
-
-afterEach(async () => {
-  for (const close of closing.splice(0)) await close();
-  await world?.close();
-  world = undefined;
-  await redis?.stop();
-}, 120_000);
+const scene = electionScene();
 
 const { failoverDelayMs } = ELECTION_SETTING_DEFAULTS;
 
 describe('the election worker does not fail a healthy active over on one signal', () => {
   it('probes blocked for this observer only, then the agent silent while the server answers: no failover', async () => {
-    const w = await electionWorld(redis, 'election-one-signal');
-    world = w;
+    const w = await scene.newWorld('election-one-signal');
     await w.writeAndSettle('healthy');
     await w.reportHealthy('shop-b');
     await w.reportHealthy('shop-c');
@@ -45,7 +31,7 @@ describe('the election worker does not fail a healthy active over on one signal'
       onObservation: (_component, observation, verdict) => seen.push({ observation, verdict }),
       onFailover: (_component, outcome) => failovers.push(outcome),
     });
-    closing.push(() => election.close());
+    scene.afterTest(() => election.close());
     await waitLong('the election leads and sees shop-a healthy', async () =>
       election.leads() && seen.at(-1)?.verdict.state === 'healthy' ? true : undefined,
     );

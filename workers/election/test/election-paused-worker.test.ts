@@ -1,37 +1,18 @@
-import { type RedisServer, startRedis } from '@pullback/harness';
 import { ELECTION_SETTING_DEFAULTS } from '@pullback/pipeline';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type ElectionWorld, isWritable, waitLong, watchWritable } from './election-world.js';
-import { type CliProcess, killActiveHost, readyWorld, spawnCli } from './race-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { electionScene } from './election-scene.js';
+import { isWritable, waitLong, watchWritable } from './election-world.js';
+import { type CliProcess, killActiveHost, spawnCli } from './race-helpers.js';
 
-let redis: RedisServer;
-let world: ElectionWorld | undefined;
-const processes: CliProcess[] = [];
-
-beforeEach(async () => {
-  redis = await startRedis();
-}, 120_000);
-
-afterEach(async () => {
-  for (const up of processes.splice(0)) {
-    // A stopped process takes no SIGKILL until continued.
-    up.child.kill('SIGCONT');
-    up.child.kill('SIGKILL');
-    await up.exited;
-  }
-  await world?.close();
-  world = undefined;
-  await redis?.stop();
-}, 120_000);
+const scene = electionScene();
 
 describe('an election worker paused past its lease', () => {
   it('SIGSTOPped mid-detection and resumed after the other took over: it does not act on its stale view, one activation, never two writable', async () => {
-    world = await readyWorld(redis, 'election-paused-worker');
-    const w = world;
+    const w = await scene.ready('election-paused-worker');
     const { a, b, c } = w.members;
     const registry = w.pipeline.registry;
     const ups = [0, 1].map(() => spawnCli(['up', '--roles', 'election', '--config', w.configPath]));
-    processes.push(...ups);
+    for (const up of ups) scene.afterTest(() => killedEvenIfStopped(up));
     const holderOf = (up: CliProcess) => `:${up.child.pid}`;
     const leaderHolder = await waitLong(
       'an election worker leads',
@@ -93,3 +74,10 @@ describe('an election worker paused past its lease', () => {
     }
   });
 });
+
+/** Kills a command still running after its test; a stopped process takes no SIGKILL until continued. */
+async function killedEvenIfStopped(up: CliProcess): Promise<void> {
+  up.child.kill('SIGCONT');
+  up.child.kill('SIGKILL');
+  await up.exited;
+}

@@ -1,25 +1,13 @@
 import type { Verdict } from '@pullback/election';
-import { type RedisServer, startRedis, waitFor } from '@pullback/harness';
+import { waitFor } from '@pullback/harness';
 import { ELECTION_SETTING_DEFAULTS } from '@pullback/pipeline';
 import { query } from '@pullback/recipe-postgres';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AgentClient, type FailoverOutcome, startElection } from '../src/index.js';
-import { AGENT_TOKEN, type ElectionWorld, electionWorld, waitLong, watchWritable } from './election-world.js';
+import { electionScene } from './election-scene.js';
+import { AGENT_TOKEN, waitLong, watchWritable } from './election-world.js';
 
-let redis: RedisServer;
-let world: ElectionWorld | undefined;
-const closing: (() => Promise<void>)[] = [];
-
-beforeEach(async () => {
-  redis = await startRedis();
-}, 120_000);
-
-afterEach(async () => {
-  for (const close of closing.splice(0)) await close();
-  await world?.close();
-  world = undefined;
-  await redis?.stop();
-}, 120_000);
+const scene = electionScene();
 
 const { activeLeaseMs, failsafeMs, failoverDelayMs, leaderLeaseMs } = ELECTION_SETTING_DEFAULTS;
 /** Redis away for a minute (issue 11, "Done means"): twenty leases and failsafe promises with the defaults. */
@@ -77,8 +65,7 @@ describe('Redis stopped with every server healthy', () => {
   it(`Redis stopped for ${OUTAGE_MS / 1000} s (a minute, many leases): no failover, the active keeps taking writes throughout on its failsafe promises, then takes its lease again at the same epoch`, {
     timeout: 300_000,
   }, async () => {
-    const w = await electionWorld(redis, 'election-redis-down');
-    world = w;
+    const w = await scene.newWorld('election-redis-down');
     const { a, b, c } = w.members;
     await w.active.psql('create table writes (n int)');
     await w.writeAndSettle('healthy');
@@ -95,7 +82,7 @@ describe('Redis stopped with every server healthy', () => {
       onObservation: (_component, _observation, verdict) => verdicts.push(verdict),
       onFailover: (_component, outcome) => failovers.push(outcome),
     });
-    closing.push(() => election.close());
+    scene.afterTest(() => election.close());
     await waitLong('the election leads and sees shop-a healthy', async () =>
       election.leads() && verdicts.at(-1)?.state === 'healthy' ? true : undefined,
     );
@@ -109,7 +96,7 @@ describe('Redis stopped with every server healthy', () => {
     const writable = watchWritable([a.port, b.port, c.port]);
     const writes = writeInLoop(a.port);
     const primaryAnswers = new Map<number, number>();
-    await redis.halt({ keepData: true });
+    await scene.redis.halt({ keepData: true });
     const downAt = Date.now();
     // Throughout the outage: shop-a's agent says it holds permission, and nobody acts.
     await waitFor(
@@ -126,7 +113,7 @@ describe('Redis stopped with every server healthy', () => {
     expect(election.leads()).toBe(false);
     const seenBefore = verdicts.length;
     const upAt = Date.now();
-    await redis.resume();
+    await scene.redis.resume();
 
     await waitLong("shop-a's agent takes its lease again", async () =>
       (await w.pipeline.registry.activeLease('shop'))?.instance === 'shop-a' ? true : undefined,

@@ -1,27 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Verdict } from '@pullback/election';
-import { type RedisServer, startRedis } from '@pullback/harness';
 import { describeRestore, guardRegistry } from '@pullback/pipeline';
 import { query } from '@pullback/recipe-postgres';
-import { afterEach, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
+import { describe, expect, it, onTestFailed } from 'vitest';
 import { type FailoverOutcome, recordedOutsideRedis, startElection } from '../src/index.js';
-import { type ElectionWorld, electionWorld, isWritable, waitLong, watchWritable } from './election-world.js';
+import { electionScene } from './election-scene.js';
+import { type ElectionWorld, isWritable, waitLong, watchWritable } from './election-world.js';
 
-let redis: RedisServer;
-let world: ElectionWorld | undefined;
-const closing: (() => Promise<void>)[] = [];
-
-beforeEach(async () => {
-  redis = await startRedis();
-}, 120_000);
-
-afterEach(async () => {
-  for (const close of closing.splice(0)) await close();
-  await world?.close();
-  world = undefined;
-  await redis?.stop();
-}, 120_000);
+const scene = electionScene();
 
 /**
  * What the fallbacks' import agents do every position round (workers/import): report
@@ -98,9 +85,8 @@ describe('Redis restarted around a failover', () => {
     async ({ empty, when }) => {
       const lines: string[] = [];
       const stamp = (line: string) => lines.push(`${new Date().toISOString()} ${line}`);
-      onTestFailed(() => console.log([...lines, ...(world?.agentLines ?? [])].join('\n')));
-      const w = await electionWorld(redis, `election-redis-${empty ? 'empty' : 'restart'}`);
-      world = w;
+      onTestFailed(() => console.log([...lines, ...(scene.world?.agentLines ?? [])].join('\n')));
+      const w = await scene.newWorld(`election-redis-${empty ? 'empty' : 'restart'}`);
       const { a, b, c } = w.members;
       await w.writeAndSettle('before the failover');
       const notices: string[] = [];
@@ -112,9 +98,9 @@ describe('Redis restarted around a failover', () => {
         onRestored: (restore) => notices.push(describeRestore(restore)),
         onError: () => {},
       });
-      closing.push(() => guard.stop());
+      scene.afterTest(() => guard.stop());
       const positions = reportPositions(w);
-      closing.push(() => positions.stop());
+      scene.afterTest(() => positions.stop());
       await waitLong('both fallbacks reported healthy, shop-a holding its lease', async () => {
         const registry = w.pipeline.registry;
         const states = await Promise.all(['shop-b', 'shop-c'].map((name) => registry.instance(name)));
@@ -130,7 +116,7 @@ describe('Redis restarted around a failover', () => {
         onFailover: (_component, outcome) => failovers.push(outcome),
         log: (line) => stamp(`election: ${line}`),
       });
-      closing.push(() => election.close());
+      scene.afterTest(() => election.close());
       await waitLong('the election leads and sees shop-a healthy', async () =>
         election.leads() && verdicts.at(-1)?.state === 'healthy' ? true : undefined,
       );
@@ -151,10 +137,10 @@ describe('Redis restarted around a failover', () => {
         );
       }
       stamp(`redis ${empty ? 'restarted empty' : 'restarted'}`);
-      if (empty) await redis.restartEmpty();
+      if (empty) await scene.redis.restartEmpty();
       else {
-        await redis.halt({ keepData: true });
-        await redis.resume();
+        await scene.redis.halt({ keepData: true });
+        await scene.redis.resume();
       }
       const back = Date.now();
 

@@ -1,26 +1,13 @@
 import { createServer, type Server } from 'node:net';
 import type { Verdict } from '@pullback/election';
-import { type RedisServer, startRedis } from '@pullback/harness';
 import { ELECTION_SETTING_DEFAULTS } from '@pullback/pipeline';
 import { query, stopServer } from '@pullback/recipe-postgres';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type FailoverOutcome, startElection } from '../src/index.js';
-import { type ElectionWorld, electionWorld, isWritable, waitLong } from './election-world.js';
+import { electionScene } from './election-scene.js';
+import { isWritable, waitLong } from './election-world.js';
 
-let redis: RedisServer;
-let world: ElectionWorld | undefined;
-const closing: (() => Promise<void>)[] = [];
-
-beforeEach(async () => {
-  redis = await startRedis();
-}, 120_000);
-
-afterEach(async () => {
-  for (const close of closing.splice(0)) await close();
-  await world?.close();
-  world = undefined;
-  await redis?.stop();
-}, 120_000);
+const scene = electionScene();
 
 const { failoverDelayMs } = ELECTION_SETTING_DEFAULTS;
 
@@ -93,11 +80,10 @@ describe("the active's server stopped while its agent lives", () => {
  */
 async function stopActiveServer(label: string, blockRestart: boolean): Promise<string> {
   {
-    const w = await electionWorld(redis, label);
-    world = w;
+    const w = await scene.newWorld(label);
     const { a, b, c } = w.members;
     // The agent's supervisor starts shop-a again with pg_ctl: the harness's handle no longer stops it.
-    closing.push(async () => {
+    scene.afterTest(async () => {
       await stopServer({ dataDir: a.dataDir }).catch(() => {});
     });
     await w.writeAndSettle('before the stop');
@@ -114,7 +100,7 @@ async function stopActiveServer(label: string, blockRestart: boolean): Promise<s
       onObservation: (_component, _observation, verdict) => verdicts.push({ at: Date.now(), verdict }),
       onFailover: (_component, outcome) => failovers.push(outcome),
     });
-    closing.push(() => election.close());
+    scene.afterTest(() => election.close());
     await waitLong('the election leads and sees shop-a healthy', async () =>
       election.leads() && verdicts.at(-1)?.verdict.state === 'healthy' ? true : undefined,
     );
@@ -127,7 +113,7 @@ async function stopActiveServer(label: string, blockRestart: boolean): Promise<s
     if (blockRestart) {
       await w.active.crash();
       const taken = await takePort(a.port);
-      closing.push(() => new Promise((resolve) => taken.close(() => resolve())));
+      scene.afterTest(() => new Promise((resolve) => taken.close(() => resolve())));
       await waitLong('a failover done', async () => (failovers.some((f) => f.ok) ? true : undefined));
       // Free again: the old active's agent can now rewind it and start it as a fallback.
       await new Promise((resolve) => taken.close(() => resolve(undefined)));

@@ -1,33 +1,18 @@
-import { type RedisServer, startRedis } from '@pullback/harness';
 import { query } from '@pullback/recipe-postgres';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RunningElection } from '../src/index.js';
-import { type ElectionWorld, isWritable, replayed, waitLong, watchWritable } from './election-world.js';
-import { inProcessElection, killActiveHost, readyWorld } from './race-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { electionScene } from './election-scene.js';
+import { isWritable, replayed, waitLong, watchWritable } from './election-world.js';
+import { killActiveHost } from './race-helpers.js';
 
-let redis: RedisServer;
-let world: ElectionWorld | undefined;
-const elections: RunningElection[] = [];
-
-beforeEach(async () => {
-  redis = await startRedis();
-}, 120_000);
-
-afterEach(async () => {
-  for (const election of elections.splice(0)) await election.close();
-  await world?.close();
-  world = undefined;
-  await redis?.stop();
-}, 120_000);
+const scene = electionScene();
 
 const MAX_LAG_BYTES = 64 * 1024;
 
 describe('a fallback too far behind', () => {
   it('is not chosen, though of higher priority: the fresh one is activated and the failover line says why', async () => {
-    world = await readyWorld(redis, 'election-stale-fallback', {
+    const w = await scene.ready('election-stale-fallback', {
       election: `{ maxLagBytes: ${MAX_LAG_BYTES} }`,
     });
-    const w = world;
     const { a, b, c } = w.members;
     const atB = { host: '127.0.0.1', port: b.port };
     // shop-b (priority 50, above shop-c's 40) stops replaying; the active writes well past maxLagBytes.
@@ -49,8 +34,7 @@ describe('a fallback too far behind', () => {
       updatedAt: new Date().toISOString(),
     });
     const staleAt = await replayed(b.port);
-    const election = await inProcessElection(w, 'election-1');
-    elections.push(election.running);
+    const election = await scene.election('election-1');
     await waitLong('the election leads and sees shop-a healthy', async () =>
       election.running.leads() && election.verdicts.at(-1)?.state === 'healthy' ? true : undefined,
     );

@@ -1,28 +1,14 @@
-import { type RedisServer, startRedis } from '@pullback/harness';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AgentClient, type RunningElection } from '../src/index.js';
-import { AGENT_TOKEN, type ElectionWorld, isWritable, waitLong, watchWritable } from './election-world.js';
-import { inProcessElection, killActiveHost, readyWorld } from './race-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { AgentClient } from '../src/index.js';
+import { electionScene } from './election-scene.js';
+import { AGENT_TOKEN, isWritable, waitLong, watchWritable } from './election-world.js';
+import { killActiveHost } from './race-helpers.js';
 
-let redis: RedisServer;
-let world: ElectionWorld | undefined;
-const elections: RunningElection[] = [];
-
-beforeEach(async () => {
-  redis = await startRedis();
-}, 120_000);
-
-afterEach(async () => {
-  for (const election of elections.splice(0)) await election.close();
-  await world?.close();
-  world = undefined;
-  await redis?.stop();
-}, 120_000);
+const scene = electionScene();
 
 describe('an activation cut short before its promotion', () => {
   it('the registry naming a standby active at its recorded epoch: the election finishes that activation at the same epoch, never two writable', async () => {
-    const w = await readyWorld(redis, 'election-unfinished');
-    world = w;
+    const w = await scene.ready('election-unfinished');
     const { a, b, c } = w.members;
     const registry = w.pipeline.registry;
     const writable = watchWritable([a.port, b.port, c.port]);
@@ -51,8 +37,7 @@ describe('an activation cut short before its promotion', () => {
       );
       expect(await isWritable(b.port)).toBe(false);
 
-      const election = await inProcessElection(w, 'election-1');
-      elections.push(election.running);
+      const election = await scene.election('election-1');
       await waitLong('the activation finished', async () =>
         election.failovers.length > 0 ? true : undefined,
       );

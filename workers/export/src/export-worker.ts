@@ -5,6 +5,7 @@ import {
   EXPORT_QUEUE,
   exportIdFor,
   isPipelineError,
+  jobWarnings,
   type Outbox,
   type Pipeline,
   PipelineError,
@@ -46,7 +47,7 @@ export interface ExportJobResult {
 
 /**
  * The export agent: a BullMQ worker on the export queue. Each job (scheduled or
- * `--now`) runs the component's recipe into its outbox through `runExport`, which
+ * `--now`, physical or logical) runs the component's recipe into its outbox through `runExport`, which
  * enqueues the pull. It needs no access to the archive or its key.
  */
 export function startExportWorker(options: ExportWorkerOptions): RunningWorker {
@@ -66,6 +67,7 @@ export function startExportWorker(options: ExportWorkerOptions): RunningWorker {
       if (component === undefined) {
         throw new PipelineError('unknown-component', `export of ${data.component}: not in the config`);
       }
+      const started = performance.now();
       try {
         const result = await runExport({
           component: data.component,
@@ -73,6 +75,7 @@ export function startExportWorker(options: ExportWorkerOptions): RunningWorker {
           recipe: options.recipeFor(component, data.component),
           outbox: openOutbox(component.outbox),
           exportId: exportIdFor(data.component, job.id ?? '', job.timestamp),
+          ...(data.kind === undefined ? {} : { kind: data.kind }),
           epoch: data.epoch,
           registry: pipeline.registry,
           stateDir: config.stateDir,
@@ -84,18 +87,25 @@ export function startExportWorker(options: ExportWorkerOptions): RunningWorker {
           ...(options.lockTtlMs === undefined ? {} : { lockTtlMs: options.lockTtlMs }),
           signal: aborted,
           onProgress,
-          // Entries the recipe left out go to the job's log (see `pullback status`).
-          onWarning: (message) => void job.log(`warning: ${message}`).catch(() => {}),
+          // Entries the recipe left out go to the job's log (see `pullback status`) and the process's.
+          onWarning: jobWarnings(pipeline.logger, job),
+        });
+        const bytes = result.manifest.objects.reduce((sum, object) => sum + object.size, 0);
+        pipeline.metrics?.jobs.observe('export', {
+          component: data.component,
+          ...(result.instance === undefined ? {} : { instance: result.instance }),
+          seconds: (performance.now() - started) / 1000,
+          bytes,
         });
         return {
           exportId: result.exportId,
           ...(result.instance === undefined ? {} : { instance: result.instance }),
-          bytes: result.manifest.objects.reduce((sum, object) => sum + object.size, 0),
+          bytes,
         };
       } catch (error) {
         // A scheduler's jobs carry the epoch it was upserted with: bring it to the current one.
         if (isPipelineError(error, 'stale-epoch') && data.requestedBy === 'schedule') {
-          await pipeline.upsertSchedule(data.component, component.schedule).catch(() => {});
+          await pipeline.upsertSchedules(data.component, component).catch(() => {});
         }
         throw error;
       }

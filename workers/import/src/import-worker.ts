@@ -125,6 +125,9 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
             `import of ${data.snapshotId.slice(0, 12)}: queued for ${instance} of ${name}, names ${data.instance} of ${data.component}`,
           );
         }
+        const started = performance.now();
+        // The bytes the restore wrote, from its progress (none when the fallback follows the active).
+        let restoredBytes: number | undefined;
         const result = await applySnapshot({
           component: name,
           config: component,
@@ -138,8 +141,20 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
           ...(options.drillDir === undefined ? {} : { drillDir: options.drillDir }),
           ...(options.lockTtlMs === undefined ? {} : { lockTtlMs: options.lockTtlMs }),
           signal: aborted,
-          onProgress,
+          onProgress: (progress) => {
+            if (progress.stage === 'restore')
+              restoredBytes = Math.max(restoredBytes ?? 0, progress.bytesDone);
+            onProgress(progress);
+          },
         });
+        if (result.applied) {
+          pipeline.metrics?.jobs.observe('import', {
+            component: name,
+            instance,
+            seconds: (performance.now() - started) / 1000,
+            ...(restoredBytes === undefined ? {} : { bytes: restoredBytes }),
+          });
+        }
         return resultOf(result);
       },
     ),

@@ -1,10 +1,14 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Archive } from '@pullback/archive';
 import {
   type ArtifactKind,
   type ComponentConfig,
   type Config,
   closeWorkers,
+  describeSnapshot,
   type ForgetSnapshots,
+  jobWarnings,
   type Outbox,
   type Pipeline,
   PULL_QUEUE,
@@ -19,6 +23,7 @@ import {
   walArchiveOf,
 } from '@pullback/pipeline';
 import { openBackend } from '@pullback/storage';
+import { startLogicalDrills } from './logical-drills.js';
 import { startWalGapChecks } from './wal-gap-checks.js';
 
 export interface PullWorkerOptions {
@@ -55,6 +60,15 @@ export interface PullWorkerOptions {
     >
   >;
   /**
+   * Restore drills of the logical snapshots this worker pulls (logical-drills.ts), with
+   * the component's recipe (its `startAudit`). Default: none, logical snapshots stay unproven.
+   */
+  readonly drills?: {
+    readonly recipeFor: (component: ComponentConfig, name: string) => Recipe;
+    /** Where the scratch servers go. Default: `<tmpdir>/pullback-drills`. */
+    readonly scratchDir?: string;
+  };
+  /**
    * How often the archive's WAL is checked for gaps that `status` shows (besides after
    * each pull of a component), in ms; 0: only after pulls. Default: 60 000.
    */
@@ -69,8 +83,9 @@ export interface PullJobResult extends Omit<PullArtifactResult, 'snapshot'> {
 /**
  * The pull-backup worker: a BullMQ worker on the pull queue. Each job ingests a
  * complete artifact into the archive (`pullArtifact`), which then queues one import
- * per fallback. Any number of them can run, on any machine that reaches the outbox
- * and the archive. With `wal`, it also streams the components' WAL into the archive.
+ * per fallback (physical snapshots only). Any number of them can run, on any machine
+ * that reaches the outbox and the archive. With `wal`, it also streams the components'
+ * WAL into the archive; with `drills`, it proves the logical snapshots it pulls.
  */
 export function startPullWorker(options: PullWorkerOptions): RunningWorker {
   const { pipeline, config } = options;
@@ -81,6 +96,15 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
     archive: options.archive,
     intervalMs: options.walGapIntervalMs ?? 60_000,
   });
+  const drills =
+    options.drills === undefined
+      ? undefined
+      : startLogicalDrills({
+          pipeline,
+          archive: options.archive,
+          recipeFor: options.drills.recipeFor,
+          scratchDir: options.drills.scratchDir ?? join(tmpdir(), 'pullback-drills'),
+        });
   const worker = startJobWorker(
     pipeline,
     PULL_QUEUE,
@@ -89,6 +113,7 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
     async ({ data, signal: aborted, onProgress }, job): Promise<PullJobResult> => {
       const component = pullComponent(config, data);
       const importKinds = options.importKinds?.(component, data.component);
+      const started = performance.now();
       const { snapshot, ...result } = await pullArtifact({
         component: data.component,
         config: component,
@@ -105,10 +130,20 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
         ...(options.forget === undefined ? {} : { forget: options.forget }),
         signal: aborted,
         onProgress,
-        onWarning: (message) => void job.log(`warning: ${message}`).catch(() => {}),
+        onWarning: jobWarnings(pipeline.logger, job),
       });
+      // A retried pull that found its snapshot committed ingested nothing: not a pull to measure.
+      if (!result.reused) {
+        pipeline.metrics?.jobs.observe('pull', {
+          component: data.component,
+          seconds: (performance.now() - started) / 1000,
+          bytes: snapshot.stats.logicalBytes,
+        });
+      }
       // The pull's retention may have dropped WAL: status shows the gaps as they are now.
       await gapChecks.checkComponent(data.component, aborted);
+      // Also after a retried pull: the drill's claim makes it run once.
+      if (describeSnapshot(snapshot).kind === 'logical') drills?.drill(data.component, component, snapshot);
       return { snapshotId: snapshot.id, ...result };
     },
   );
@@ -127,7 +162,12 @@ export function startPullWorker(options: PullWorkerOptions): RunningWorker {
     workers: [worker],
     close: async (closeOptions) => {
       // The receivers stop cleanly either way: pg_receivewal flushes, the spool is stored.
-      await Promise.all([closeWorkers([worker], closeOptions), receivers?.stop(), gapChecks.stop()]);
+      await Promise.all([
+        closeWorkers([worker], closeOptions),
+        receivers?.stop(),
+        gapChecks.stop(),
+        drills?.stop(),
+      ]);
     },
   };
 }

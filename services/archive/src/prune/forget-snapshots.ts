@@ -11,6 +11,12 @@ export interface ForgetOptions {
   readonly policy: RetentionPolicy;
   /** Only snapshots with this `component` tag. Default: all. */
   readonly component?: string;
+  /**
+   * Divides each history further: the policy applies to each part on its own (the
+   * pipeline: a snapshot's kind, so that logical snapshots never count against the
+   * physical ones' keep-N, nor the other way). Default: none, one part per history.
+   */
+  readonly splitBy?: (snapshot: Snapshot) => string;
   /** Report what would be forgotten, remove nothing. Default: false. */
   readonly dryRun?: boolean;
   readonly lockWaitMs?: number;
@@ -23,7 +29,7 @@ export interface ForgetResult {
 }
 
 /**
- * Applies a retention policy to each group of snapshots and removes the manifests of the snapshots it does not keep. Their data
+ * Applies a retention policy to each history (and part of one, `splitBy`) and removes the manifests of the snapshots it does not keep. Their data
  * stays until `pruneArchive`. Only manifests are removed, and a snapshot is whole or
  * gone, so this needs no more than a shared lock.
  */
@@ -32,7 +38,10 @@ export async function forgetSnapshots(archive: Archive, options: ForgetOptions):
     const snapshots = await listSnapshots(archive, { component: options.component, signal });
     const groups = new Map<string, Snapshot[]>();
     for (const snapshot of snapshots) {
-      const key = historyOf(snapshot);
+      const key =
+        options.splitBy === undefined
+          ? historyOf(snapshot)
+          : JSON.stringify([historyOf(snapshot), options.splitBy(snapshot)]);
       groups.set(key, [...(groups.get(key) ?? []), snapshot]);
     }
     const kept: Snapshot[] = [];

@@ -1,6 +1,6 @@
 import type { BigIntStats } from 'node:fs';
 import { lstat, mkdir, open, rm, truncate } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { IndexObject } from '../blob-index/index-file.js';
 import { Semaphore } from '../concurrency/semaphore.js';
 import { throwIfAborted } from '../errors.js';
@@ -22,7 +22,8 @@ import { ExactTimes } from './exact-times.js';
 import { BatchFetch } from './fetch-batch.js';
 import { FileMaps } from './file-maps.js';
 import { MissingPacks } from './missing-packs.js';
-import { prepareTarget } from './prepare-target.js';
+import { prepareTargets } from './prepare-target.js';
+import { Placement, type Relocations, subtree } from './relocations.js';
 import { removeExtras } from './remove-extras.js';
 import { linkHardLink, restoreSymlink } from './restore-links.js';
 import { WritePlan } from './write-plan.js';
@@ -36,6 +37,11 @@ export interface RestoreOptions {
    * does not have. Default: false.
    */
   readonly delta?: boolean;
+  /**
+   * Subtrees restored outside the target (see `Relocations`): each directory is held to
+   * the target's rules (created if missing, empty unless `delta`). Default: none.
+   */
+  readonly relocate?: Relocations;
   /** Only a snapshot whose `component` tag is this (see find-snapshot.ts). Default: any. */
   readonly component?: string;
   /** Restore owners (uid/gid). Default: only when running as root. */
@@ -101,7 +107,8 @@ export async function restoreSnapshot(
       // The whole tree is checked before the target is touched: a crafted snapshot
       // fails with nothing written.
       await restorer.validate();
-      await prepareTarget(target, options.delta ?? false);
+      const relocated = Object.values(options.relocate ?? {}).map((directory) => resolve(directory));
+      await prepareTargets([target, ...relocated], options.delta ?? false);
       return await restorer.execute();
     } finally {
       await restorer.close();
@@ -141,6 +148,7 @@ class Restorer {
   private readonly unfinished = new Set<string>();
   private readonly times: ExactTimes;
   private readonly entryMetadata: EntryMetadata;
+  private readonly placement: Placement;
 
   constructor(
     private readonly archive: Archive,
@@ -150,6 +158,10 @@ class Restorer {
   ) {
     this.signal = options.signal;
     this.delta = options.delta ?? false;
+    this.placement = new Placement(
+      target,
+      Object.fromEntries(Object.entries(options.relocate ?? {}).map(([path, dir]) => [path, resolve(dir)])),
+    );
     this.times = new ExactTimes(options.perl);
     this.entryMetadata = new EntryMetadata(options.owner ?? process.getuid?.() === 0, this.times);
     this.pool = new WorkerPool(workSetup(archive), options.workers);
@@ -201,13 +213,18 @@ class Restorer {
   }
 
   private async restoreTree(): Promise<RestoreResult> {
-    if (this.delta) this.result.removed += await removeExtras(this.target, this.tree(), this.signal);
+    if (this.delta) {
+      this.result.removed += await removeExtras(this.target, this.tree(), this.signal, this.placement);
+      for (const [root, directory] of this.placement.relocations) {
+        this.result.removed += await removeExtras(directory, subtree(this.tree(), root), this.signal);
+      }
+    }
     const validator = new TreeValidator();
     for await (const entry of this.tree()) {
       throwIfAborted(this.signal);
       validator.check(entry, this.snapshot.id);
       this.closeDirsUntil(entry.path);
-      const absolute = entry.path === '' ? this.target : join(this.target, entry.path);
+      const absolute = this.placement.of(entry.path);
       if (entry.type === 'dir') {
         if (entry.path !== '') await mkdir(nativePath(absolute)).catch(ignoreCode('EEXIST'));
         this.dirStack.push({ absolute, entry });
@@ -215,7 +232,7 @@ class Restorer {
         await restoreSymlink(absolute, entry, this.delta, this.entryMetadata);
       } else if (entry.type === 'hardlink') {
         this.result.files++;
-        this.damage.addLink(join(this.target, entry.target!), entry.path, absolute);
+        this.damage.addLink(this.placement.of(entry.target!), entry.path, absolute);
         this.track(this.restoreHardLink(absolute, entry));
       } else {
         this.result.files++;
@@ -249,7 +266,7 @@ class Restorer {
    */
   private async removeLinksToDamaged(): Promise<void> {
     for (const { path } of this.damage.list()) {
-      for (const link of this.damage.linksOf(join(this.target, path))) {
+      for (const link of this.damage.linksOf(this.placement.of(path))) {
         const directory = nativePath(dirname(link.absolute));
         const { mtimeNs } = await lstat(directory, { bigint: true });
         await rm(nativePath(link.absolute), { force: true });
@@ -347,7 +364,7 @@ class Restorer {
    */
   private async restoreHardLink(absolute: string, entry: TreeEntry): Promise<void> {
     await this.linkable.get(entry.target!);
-    if (await linkHardLink(join(this.target, entry.target!), absolute, this.delta)) this.progress.add(0, 1);
+    if (await linkHardLink(this.placement.of(entry.target!), absolute, this.delta)) this.progress.add(0, 1);
   }
 
   private async restoreFile(absolute: string, entry: TreeEntry): Promise<void> {

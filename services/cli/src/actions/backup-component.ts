@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { forgetSnapshots } from '@pullback/archive';
-import { backupComponent as backupOnce, describeSnapshot } from '@pullback/pipeline';
+import { backupComponent as backupOnce, checkExportKind, describeSnapshot } from '@pullback/pipeline';
 import { builtInRecipes } from '@pullback/workers';
 import type { ArchiveFlags } from '../archive-access.js';
 import { loadCliConfig } from '../config-source.js';
@@ -13,7 +13,11 @@ import { openStorage } from '../open-storage.js';
 import { formatBytes } from '../progress-display.js';
 import { stageProgress } from '../stage-progress.js';
 
-export type BackupComponentOptions = ArchiveFlags & { readonly full?: boolean };
+export interface BackupComponentOptions extends ArchiveFlags {
+  readonly logical?: boolean;
+  /** Physical: read everything, whatever the record of the previous export on this host. */
+  readonly full?: boolean;
+}
 
 /** `pullback backup <component>`: the component's export and pull, once, in this process, without Redis. */
 export async function backupComponent(
@@ -28,6 +32,8 @@ export async function backupComponent(
       `no component ${component} in ${path} (it has: ${Object.keys(config.components).join(', ') || 'none'})`,
     );
   }
+  const kind = options.logical ? 'logical' : 'physical';
+  checkExportKind(component, componentConfig, kind);
   const { archive } = await openArchiveFromFlags(options, context);
   const stagingDir = await mkdtemp(join(tmpdir(), 'pullback-backup-'));
   const progress = stageProgress(context);
@@ -42,6 +48,7 @@ export async function backupComponent(
       archive,
       stagingDir,
       stateDir: config.stateDir,
+      kind,
       ...(options.full === true ? { full: true } : {}),
       forget: forgetSnapshots,
       signal: context.signal,

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { listSnapshots } from '@pullback/archive';
 import { freePort } from '@pullback/harness';
+import { errorLog, type LogFormat } from '@pullback/pipeline/log';
 import type { RunningPipeline } from '@pullback/workers';
 import { type AuditServer, startAuditServer } from '../audit-server.js';
 import type { CommandContext } from '../context.js';
@@ -14,6 +15,7 @@ import { type SandboxHosts, sandboxHosts } from '../demo/hosts.js';
 import { restoreBetweenRows } from '../demo/point-in-time.js';
 import { SANDBOX_COMPONENT, type Sandbox, startSandbox } from '../demo/sandbox.js';
 import { CliError } from '../errors.js';
+import { openProcessLogger } from '../process-logger.js';
 import { renderStatus } from '../status-view.js';
 
 const execFileAsync = promisify(execFile);
@@ -21,6 +23,8 @@ const execFileAsync = promisify(execFile);
 export interface DemoOptions {
   /** Leave the sandbox running (servers and workers) until Ctrl-C. */
   readonly keep?: boolean;
+  /** `--log-format` of the workers' error lines; the demo's own story stays plain text. */
+  readonly logFormat?: LogFormat;
 }
 
 const AFTER_FIRST = 'written after the first snapshot';
@@ -43,6 +47,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
       `PULLBACK_DEMO_SCALE must be a whole number from 1, got ${context.env.PULLBACK_DEMO_SCALE}`,
     );
   }
+  const { logger } = await openProcessLogger(options, context);
   const timeline: { step: string; ms: number }[] = [];
   const step = async <T>(title: string, work: () => Promise<T>): Promise<T> => {
     say();
@@ -66,6 +71,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         scale,
         archive: 's3',
         log: (line) => say(`    ${line}`),
+        onError: errorLog(logger),
         signal: context.signal,
       }),
     );

@@ -9,6 +9,7 @@ import {
   type Snapshot,
 } from '@pullback/archive';
 import { forgetWal } from '@pullback/pipeline/forget-wal';
+import { retentionKindOf } from '@pullback/pipeline/snapshot-description';
 import type { ArchiveFlags } from '../archive-access.js';
 import { loadOptionalConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
@@ -59,6 +60,8 @@ export async function forget(options: ForgetOptions, context: CommandContext): P
     const result = await forgetSnapshots(archive, {
       policy: plan.policy,
       ...(plan.component === undefined ? {} : { component: plan.component }),
+      // Physical and logical snapshots are each kept on their own (docs/exports.md).
+      splitBy: retentionKindOf,
       dryRun: options.dryRun ?? false,
       signal: context.signal,
     });

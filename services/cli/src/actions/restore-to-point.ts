@@ -1,11 +1,10 @@
+import { type Archive, DamagedRestoreError, findSnapshot, type Snapshot } from '@pullback/archive';
 import {
-  type Archive,
-  DamagedRestoreError,
-  findSnapshot,
-  restoreSnapshot,
-  type Snapshot,
-} from '@pullback/archive';
-import { describeSnapshot, type RecoveryTarget } from '@pullback/pipeline';
+  describeSnapshot,
+  type RecoveryTarget,
+  restoreWithTablespaces,
+  type TablespaceMap,
+} from '@pullback/pipeline';
 import { builtInRecipe } from '@pullback/workers';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
@@ -31,6 +30,8 @@ export interface RestoreToPointOptions {
   readonly delta: boolean;
   readonly promote: boolean;
   readonly port?: number;
+  /** Tablespaces moved (`--tablespace-map`). Default: each at its original location. */
+  readonly tablespaceMap?: TablespaceMap;
 }
 
 /**
@@ -85,9 +86,10 @@ export async function restoreToPoint(
         promote: options.promote,
         ...(options.port === undefined ? {} : { port: options.port }),
         restore: async (directory) => {
-          await restoreSnapshot(archive, snapshot.id, {
+          await restoreWithTablespaces(archive, snapshot.id, {
             target: directory,
             delta: options.delta,
+            ...(options.tablespaceMap === undefined ? {} : { tablespaceMap: options.tablespaceMap }),
             onProgress: progress.update,
             signal,
           });

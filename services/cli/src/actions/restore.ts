@@ -1,5 +1,10 @@
-import { DamagedRestoreError, findSnapshot, restoreSnapshot } from '@pullback/archive';
-import type { RecoveryTarget } from '@pullback/pipeline';
+import { DamagedRestoreError, findSnapshot } from '@pullback/archive';
+import {
+  parseTablespaceMap,
+  type RecoveryTarget,
+  restoreWithTablespaces,
+  type TablespaceMap,
+} from '@pullback/pipeline';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
@@ -20,6 +25,8 @@ export interface RestoreOptions extends ArchiveFlags {
   /** Start PostgreSQL read-only on the restored directory; `port` is then set. */
   readonly start?: boolean;
   readonly port?: number;
+  /** `--tablespace-map OLD=NEW` arguments. */
+  readonly tablespaceMap?: readonly string[];
 }
 
 /** `pullback restore <snapshot-id|latest>`: writes a snapshot out to a directory. */
@@ -29,6 +36,7 @@ export async function restore(
   context: CommandContext,
 ): Promise<void> {
   const recoveryTarget = recoveryTargetOf(options);
+  const tablespaceMap = tablespaceMapOf(options);
   const { archive } = await openArchiveFromFlags(options, context);
   if (recoveryTarget !== undefined) {
     if (options.component === undefined) throw new CliError('a point-in-time restore needs --component C');
@@ -43,6 +51,7 @@ export async function restore(
         ...(snapshotArgument === undefined ? {} : { snapshot: snapshotArgument }),
         delta: options.delta ?? false,
         promote: options.promote ?? false,
+        tablespaceMap,
         ...(options.start ? { port: options.port ?? 0 } : {}),
       },
       context,
@@ -61,6 +70,7 @@ export async function restore(
       const server = await startAuditServer(archive, found, {
         target: options.target,
         port: options.port ?? 0,
+        tablespaceMap,
         onProgress: progress.update,
         signal: context.signal,
       });
@@ -78,9 +88,10 @@ export async function restore(
       say(`stop:    ${server.stopCommand}`);
       return;
     }
-    const result = await restoreSnapshot(archive, snapshot, {
+    const result = await restoreWithTablespaces(archive, snapshot, {
       ...scope,
       target: options.target,
+      tablespaceMap,
       delta: options.delta ?? false,
       onProgress: progress.update,
     }).catch((error: unknown) => {
@@ -100,6 +111,15 @@ export async function restore(
     );
   } finally {
     progress.stop();
+  }
+}
+
+/** The `--tablespace-map` arguments as a map; a location given twice fails in one line. */
+function tablespaceMapOf(options: RestoreOptions): TablespaceMap {
+  try {
+    return parseTablespaceMap(options.tablespaceMap ?? []);
+  } catch (error) {
+    throw new CliError((error as Error).message);
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Snapshot, SnapshotProof } from '@pullback/archive';
+import { retentionKindOf } from '@pullback/pipeline/snapshot-description';
 import type { ArchiveFlags } from '../archive-access.js';
 import type { CommandContext } from '../context.js';
 import { openArchiveFromFlags } from '../open-archive.js';
@@ -36,13 +37,14 @@ export async function listSnapshots(options: SnapshotsOptions, context: CommandC
     snapshot.id.slice(0, 12),
     snapshot.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
     snapshot.tags.component ?? '',
+    kindOf(snapshot),
     String(snapshot.stats.files),
     formatBytes(snapshot.stats.logicalBytes),
     formatBytes(snapshot.stats.newBytesStored),
     proofOf(proofs.get(snapshot.id)),
     sourceOf(snapshot),
   ]);
-  printTable(context, ['ID', 'TIME', 'COMPONENT', 'FILES', 'SIZE', 'NEW', 'PROVEN', 'SOURCE'], rows);
+  printTable(context, ['ID', 'TIME', 'COMPONENT', 'KIND', 'FILES', 'SIZE', 'NEW', 'PROVEN', 'SOURCE'], rows);
   for (const range of ranges.values()) {
     context.stdout.write(
       `${range.component}: restorable to any moment from ${range.ranges.map(describeRange).join(', and from ')}\n`,
@@ -74,12 +76,18 @@ function sourceOf(snapshot: Snapshot): string {
   return exportId === undefined ? (snapshot.paths[0] ?? '') : `export ${exportId}`;
 }
 
-/** The JSON form: id, time, component, sizes (logical and newly stored), and the rest of the manifest. */
+/** `physical` or `logical` (docs/exports.md), as retention counts it; an unknown tag as it is. */
+function kindOf(snapshot: Snapshot): string {
+  return retentionKindOf(snapshot).replace(/^unknown:/, '');
+}
+
+/** The JSON form: id, time, component, kind, sizes (logical and newly stored), and the rest of the manifest. */
 function describe(snapshot: Snapshot) {
   return {
     id: snapshot.id,
     time: snapshot.time,
     component: snapshot.tags.component ?? null,
+    kind: kindOf(snapshot),
     sizes: { logical: snapshot.stats.logicalBytes, newlyStored: snapshot.stats.newBytesStored },
     hostname: snapshot.hostname,
     paths: snapshot.paths,

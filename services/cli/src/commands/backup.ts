@@ -1,4 +1,4 @@
-import type { Command } from '@commander-js/extra-typings';
+import { type Command, Option } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
 import {
   addArchiveAccessOptions,
@@ -18,13 +18,27 @@ export function registerBackupCommands(program: Command, context: CommandContext
       "Back up a component of the config once, in this process: its recipe's export into the outbox, then the pull into the archive. Needs no Redis and no running workers.",
     )
     .argument('<component>', 'a component of the config, e.g. shop')
-    .option('--full', 'read everything, not only what changed since the previous export on this host')
+    .option(
+      '--logical',
+      'a logical export (pg_dump of each database and the globals) instead of a physical one',
+    )
+    .addOption(
+      new Option(
+        '--full',
+        'read everything, not only what changed since the previous export on this host',
+      ).conflicts('logical'),
+    )
     .addOption(configOption())
     .addOption(archiveOption())
     .addOption(keyFileOption())
     .addHelpText(
       'after',
-      examples('pullback backup shop', 'pullback backup shop --config /etc/pullback/pullback.yaml'),
+      examples(
+        'pullback backup shop',
+        'pullback backup shop --logical',
+        'pullback backup shop --full',
+        'pullback backup shop --config /etc/pullback/pullback.yaml',
+      ),
     )
     .action(async (component, options) =>
       (await import('../actions/backup-component.js')).backupComponent(component, options, context),

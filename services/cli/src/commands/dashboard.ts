@@ -11,7 +11,7 @@ export function registerDashboardCommand(program: Command, context: CommandConte
     .command('dashboard')
     .summary('serve a web page of the components, snapshots, jobs and activations')
     .description(
-      "Serve a read-only web page that shows, per component, the active and each fallback (role, state, lag, why unhealthy), the snapshot timeline and the time restorable to, recent jobs and failures, and the activations; it refreshes by itself. Reads the registry (Redis) and the archive's snapshot list, and shows no secret. Binds to 127.0.0.1 unless --host says otherwise. Runs until SIGINT or SIGTERM.",
+      "Serve a web page that shows, per component, the active and each fallback (role, state, lag, why unhealthy), the snapshot timeline and the time restorable to, recent jobs and failures, and the activations; it refreshes by itself. Reads the registry (Redis) and the archive's snapshot list, and shows no secret. With dashboardToken (or dashboardTokenFile) in the config, a viewer who logs in with that token can activate a fallback or switch over from the page, as import --activate and switchover do; without it the page is read-only. Binds to 127.0.0.1 unless --host says otherwise. Runs until SIGINT or SIGTERM.",
     )
     .addOption(
       new Option('--port <N>', `the port to serve on (default: ${DASHBOARD_PORT})`)

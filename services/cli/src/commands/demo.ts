@@ -1,5 +1,6 @@
 import type { Command } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
+import { logFormatOption } from '../options.js';
 
 export function registerDemoCommand(program: Command, context: CommandContext): void {
   program
@@ -9,5 +10,6 @@ export function registerDemoCommand(program: Command, context: CommandContext): 
       'Run a local sandbox of the whole pipeline: throwaway PostgreSQL and Redis, an archive, backups, a failover.',
     )
     .option('--keep', 'leave the sandbox running (servers and workers) until Ctrl-C, to explore it')
+    .addOption(logFormatOption())
     .action(async (options) => (await import('../actions/demo.js')).demo(options, context));
 }

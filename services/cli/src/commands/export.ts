@@ -13,9 +13,25 @@ export function registerExportCommand(program: Command, context: CommandContext)
     .argument('<component>', 'a component of the config, e.g. shop')
     // Required so that the bare form stays free for a later meaning; scheduled exports need no command.
     .addOption(new Option('--now', 'export now (required)').makeOptionMandatory())
-    .option('--full', "read everything, not only what changed since the agent's previous export")
+    .option(
+      '--logical',
+      'a logical export (pg_dump of each database and the globals) instead of a physical one',
+    )
+    .addOption(
+      new Option(
+        '--full',
+        "read everything, not only what changed since the agent's previous export",
+      ).conflicts('logical'),
+    )
     .addOption(configOption())
-    .addHelpText('after', examples('pullback export shop --now', 'pullback export shop --now --full'))
+    .addHelpText(
+      'after',
+      examples(
+        'pullback export shop --now',
+        'pullback export shop --now --full',
+        'pullback export shop --logical --now',
+      ),
+    )
     .action(async (component, options) =>
       (await import('../actions/export-now.js')).exportNow(component, options, context),
     );

@@ -3,6 +3,7 @@ import type { CommandContext } from '../context.js';
 import { EXIT_STATUS } from '../exit-status.js';
 import {
   addArchiveAccessOptions,
+  collectTablespaceMapping,
   componentOption,
   parseLsnOption,
   parsePort,
@@ -47,6 +48,11 @@ export function registerRestoreCommand(program: Command, context: CommandContext
       'with a point in time: make the result writable there (a new timeline) instead of pausing',
     )
     .option('--delta', 'keep files in DIR that already match the snapshot; rewrite only what differs')
+    .option(
+      '--tablespace-map <OLD=NEW>',
+      'PostgreSQL: restore the tablespace that was at OLD at NEW instead (repeatable; default: each at its original location)',
+      collectTablespaceMapping,
+    )
     .option('--start', 'then start PostgreSQL on DIR, read-only, for audits (needs --port)')
     .option('--port <N>', 'the port for --start', parsePort);
   addArchiveAccessOptions(command)
@@ -56,6 +62,7 @@ export function registerRestoreCommand(program: Command, context: CommandContext
         'pullback restore latest --component shop --target /srv/restore/shop',
         'pullback restore latest --component shop --target /tmp/audit --start --port 5499',
         'pullback restore 4f3a9c --target /srv/pg/b --delta',
+        'pullback restore latest --component shop --target /srv/pg/b --tablespace-map /srv/ts=/srv/pg/b-ts',
         'pullback restore --component shop --at "2025-06-01 14:30:00+02" --target /tmp/pitr --start --port 5499',
         'pullback restore --component shop --name before-migration --target /tmp/pitr --start --port 5499 --promote',
       ),

@@ -1,6 +1,6 @@
 import { type Command, Option } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
-import { configOption, keyFileOption, parseRoles, ROLES } from '../options.js';
+import { configOption, keyFileOption, logFormatOption, parseRoles, ROLES } from '../options.js';
 import { examples } from './help-text.js';
 
 export function registerUpCommand(program: Command, context: CommandContext): void {
@@ -24,6 +24,7 @@ export function registerUpCommand(program: Command, context: CommandContext): vo
         'run what belongs next to instance NAME on its host: its agent (health endpoints, active lease, supervision of its PostgreSQL), its export role while it is the active, its import role while it is a fallback',
       ).conflicts('roles'),
     )
+    .addOption(logFormatOption())
     .addHelpText(
       'after',
       examples(

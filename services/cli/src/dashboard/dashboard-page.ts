@@ -1,13 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { DashboardData } from './dashboard-data.js';
 import { renderPanel } from './dashboard-panel.js';
+import type { TakeoverView } from './dashboard-takeover.js';
 import { Html, html } from './html.js';
+import { actionOutcome, loginBar } from './takeover-forms.js';
 
 /*
  * The dashboard's page: a shell around the panel (dashboard-panel.ts), with a small
  * script that fetches the panel again every few seconds and swaps it in, so a
  * change (a fallback turned unhealthy) shows without a reload. The server renders
- * everything; the script only moves markup the server escaped.
+ * everything; the script only moves markup the server escaped. It leaves the panel
+ * as it is while the viewer types in one of its forms (a takeover's reason), and asks
+ * before a form with `data-confirm` is sent.
  */
 
 const STYLE = `
@@ -25,6 +29,10 @@ th { font-weight: 600; color: #556; }
 #stale { color: #b00020; }
 pre.wal { background: #f4f5f8; padding: 0.4rem 0.6rem; margin: 0.5rem 0; white-space: pre-wrap; }
 code { font-size: 0.95em; }
+header form { margin-left: auto; }
+form.activate, form.switchover { margin: 0.2rem 0; }
+#outcome pre { margin: 0.5rem 0; white-space: pre-wrap; }
+#outcome.done { background: #e6f4ea; padding: 0.1rem 0.6rem; }
 `;
 
 const SCRIPT = `
@@ -32,7 +40,16 @@ const SCRIPT = `
   const every = Number(document.body.dataset.refreshMs);
   const panel = document.getElementById('panel');
   const stale = document.getElementById('stale');
+  const typing = () => {
+    const field = document.activeElement;
+    return panel.contains(field) && field.closest('form') !== null;
+  };
+  document.addEventListener('submit', (event) => {
+    const question = event.target.dataset.confirm;
+    if (question && !confirm(question)) event.preventDefault();
+  });
   const refresh = async () => {
+    if (typing()) return setTimeout(refresh, every);
     try {
       const answer = await fetch('panel', { cache: 'no-store' });
       if (!answer.ok) throw new Error('HTTP ' + answer.status);
@@ -61,22 +78,28 @@ export const CONTENT_SECURITY_POLICY = [
   "connect-src 'self'",
   "img-src 'self'",
   "base-uri 'none'",
-  "form-action 'none'",
+  "form-action 'self'",
   "frame-ancestors 'none'",
 ].join('; ');
 
 export interface PageOptions {
   /** How often the page fetches the panel again, in seconds. */
   readonly refreshSeconds: number;
+  /** The login form or the takeover buttons; none when not given. */
+  readonly takeover?: TakeoverView;
 }
 
 export function renderPage(data: DashboardData, options: PageOptions): Html {
+  const takeover = options.takeover;
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Pullback dashboard</title><style>${rawText(STYLE)}</style></head>
 <body data-refresh-ms="${Math.round(options.refreshSeconds * 1000)}">
-<header><h1>Pullback</h1><span class="meta">refreshes every ${options.refreshSeconds} s</span><span id="stale" role="status" hidden></span></header>
-<main id="panel">${renderPanel(data)}</main>
+<header><h1>Pullback</h1><span class="meta">refreshes every ${options.refreshSeconds} s</span><span id="stale" role="status" hidden></span>${
+    takeover === undefined ? '' : loginBar(takeover)
+  }</header>
+${takeover === undefined ? '' : actionOutcome(takeover)}
+<main id="panel">${renderPanel(data, { actions: takeover?.loggedIn === true })}</main>
 <script>${rawText(SCRIPT)}</script>
 </body></html>
 `;

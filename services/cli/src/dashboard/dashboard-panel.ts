@@ -6,6 +6,12 @@ import { walLines } from '../wal-status-view.js';
 import type { ComponentTimeline, DashboardData, TimelineSnapshot } from './dashboard-data.js';
 import { type Html, html } from './html.js';
 import type { RecentJob } from './recent-jobs.js';
+import { activateForm, switchoverForm } from './takeover-forms.js';
+
+export interface PanelOptions {
+  /** The takeover buttons (a logged-in viewer): activate per fallback, switch over per component. */
+  readonly actions?: boolean;
+}
 
 /**
  * The dashboard's changing part, which the page fetches again on every refresh:
@@ -13,7 +19,7 @@ import type { RecentJob } from './recent-jobs.js';
  * the queues. It reads what `pullback status` reads and words it with status's own
  * helpers (status-view.ts, election-status-view.ts, wal-status-view.ts).
  */
-export function renderPanel(data: DashboardData): Html {
+export function renderPanel(data: DashboardData, options: PanelOptions = {}): Html {
   const status = data.status;
   const now = Date.parse(data.at);
   return html`<p class="meta">as of <time datetime="${data.at}">${clock(data.at)}</time>${
@@ -21,7 +27,7 @@ export function renderPanel(data: DashboardData): Html {
   }</p>
 ${data.statusError === undefined ? '' : html`<p class="alert" role="alert">${data.statusError}</p>`}
 ${data.archiveError === undefined ? '' : html`<p class="alert" role="alert">${data.archiveError}</p>`}
-${status === null ? renderTimelinesOnly(data) : renderStatus(status, data, now)}`;
+${status === null ? renderTimelinesOnly(data) : renderStatus(status, data, now, options.actions === true)}`;
 }
 
 /** Without the registry, what the archive still tells: each component's snapshots. */
@@ -34,12 +40,12 @@ ${renderTimeline(timeline, true)}
   )}`;
 }
 
-function renderStatus(status: FullStatus, data: DashboardData, now: number): Html {
+function renderStatus(status: FullStatus, data: DashboardData, now: number, actions: boolean): Html {
   if (status.components.length === 0) {
     return html`<p>no components in the registry: start <code>pullback up</code> with a config that has some</p>`;
   }
   return html`<p>${leaderLine(status)}</p>
-${status.components.map((component) => renderComponent(component, status, data, now))}
+${status.components.map((component) => renderComponent(component, status, data, now, actions))}
 ${renderQueues(status)}`;
 }
 
@@ -48,7 +54,10 @@ function renderComponent(
   status: FullStatus,
   data: DashboardData,
   now: number,
+  actions: boolean,
 ): Html {
+  // Only a postgres component has an active to take over from.
+  const takeover = actions && component.recipe === 'postgres' && component.instances.length > 0;
   const lease = component.activeLease;
   const wal = walLines(component, now).map((line) => line.trim());
   return html`<section class="component" data-component="${component.name}">
@@ -56,7 +65,8 @@ function renderComponent(
 <p>${component.recipe}, schedule <code>${component.schedule}</code>; active <strong>${component.active ?? 'none'}</strong>, epoch ${component.epoch}; ${
     lease === null ? 'no instance holds the active lease' : `lease ${lease.instance}@${lease.epoch}`
   }${component.connectionString === undefined ? '' : html`; connect <code>${component.connectionString}</code>`}</p>
-${renderInstances(component)}
+${takeover ? switchoverForm(component) : ''}
+${renderInstances(component, takeover)}
 ${wal.length === 0 ? '' : html`<pre class="wal">${wal.join('\n')}</pre>`}
 ${renderTimeline(data.timelines[component.name], component.lastSnapshot !== undefined)}
 ${renderJobs(component, status, now)}
@@ -65,15 +75,17 @@ ${renderActivations(component)}
 </section>`;
 }
 
-function renderInstances(component: ComponentStatus): Html {
+function renderInstances(component: ComponentStatus, takeover: boolean): Html {
   if (component.instances.length === 0) return html``;
   return html`<h3>Instances</h3>
-<table class="instances"><thead><tr><th>instance</th><th>role</th><th>state</th><th>snapshot</th><th>LSN</th><th>WAL from</th><th>behind</th><th>why</th><th>agent</th></tr></thead><tbody>
-${component.instances.map((instance) => instanceRow(component, instance))}
+<table class="instances"><thead><tr><th>instance</th><th>role</th><th>state</th><th>snapshot</th><th>LSN</th><th>WAL from</th><th>behind</th><th>why</th><th>agent</th>${
+    takeover ? html`<th>takeover</th>` : ''
+  }</tr></thead><tbody>
+${component.instances.map((instance) => instanceRow(component, instance, takeover))}
 </tbody></table>`;
 }
 
-function instanceRow(component: ComponentStatus, instance: InstanceStatus): Html {
+function instanceRow(component: ComponentStatus, instance: InstanceStatus, takeover: boolean): Html {
   const fallback = instance.role === 'fallback';
   const condition = fallback ? fallbackCondition(instance) : activeCondition(component, instance);
   const state = instance.state;
@@ -87,7 +99,9 @@ function instanceRow(component: ComponentStatus, instance: InstanceStatus): Html
     fallback ? snapshot : ''
   }</td><td>${fallback ? (state?.lsn ?? '-') : ''}</td><td>${fallback ? (state?.source ?? '-') : ''}</td><td>${
     fallback ? fallbackBehind(instance) : ''
-  }</td><td>${fallback ? fallbackWhy(instance) : ''}</td><td>${agentText(instance)}</td></tr>`;
+  }</td><td>${fallback ? fallbackWhy(instance) : ''}</td><td>${agentText(instance)}</td>${
+    takeover ? html`<td>${fallback ? activateForm(component.name, instance.name) : ''}</td>` : ''
+  }</tr>`;
 }
 
 /** The active's word: `active`, unless its agent says its server is down. */

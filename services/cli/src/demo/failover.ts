@@ -160,22 +160,10 @@ export async function writableNow(
   sandbox: Sandbox,
   port: number,
 ): Promise<{ writable: boolean; at: number }> {
-  return execFileAsync(
-    join(sandbox.active.binDir, 'psql'),
-    [
-      '-X',
-      '-At',
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-U',
-      'postgres',
-      '-d',
-      'postgres',
-      '-c',
-      "select (not pg_is_in_recovery() and current_setting('default_transaction_read_only') = 'off')::text || ' ' || (extract(epoch from clock_timestamp()) * 1000)::bigint",
-    ],
+  return psqlOn(
+    sandbox,
+    port,
+    "select (not pg_is_in_recovery() and current_setting('default_transaction_read_only') = 'off')::text || ' ' || (extract(epoch from clock_timestamp()) * 1000)::bigint",
     { timeout: 3000, env: { ...process.env, PGCONNECT_TIMEOUT: '2' } },
   ).then(
     ({ stdout }) => {
@@ -188,24 +176,10 @@ export async function writableNow(
 
 /** The numbers in `table` on the server at `port`. */
 export async function rowsOn(sandbox: Sandbox, port: number, table = 'drill'): Promise<Set<number>> {
-  const { stdout } = await execFileAsync(
-    join(sandbox.active.binDir, 'psql'),
-    [
-      '-X',
-      '-At',
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-U',
-      'postgres',
-      '-d',
-      'postgres',
-      '-c',
-      `select n from ${table}`,
-    ],
-    { timeout: 30_000, maxBuffer: 64 * 1024 * 1024 },
-  );
+  const { stdout } = await psqlOn(sandbox, port, `select n from ${table}`, {
+    timeout: 30_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return new Set(stdout.split('\n').filter(Boolean).map(Number));
 }
 
@@ -292,4 +266,18 @@ export async function waitStreaming(sandbox: Sandbox, port: number, timeoutMs: n
     if (last === 'true streaming') return;
     if (Date.now() > deadline) throw new Error(`port ${port} is not a streaming standby (last: ${last})`);
   }
+}
+
+/** One statement through the sandbox's psql on 127.0.0.1:`port`, unaligned, tuples only. */
+function psqlOn(
+  sandbox: Sandbox,
+  port: number,
+  sql: string,
+  options: { timeout: number; env?: NodeJS.ProcessEnv; maxBuffer?: number },
+): Promise<{ stdout: string }> {
+  return execFileAsync(
+    join(sandbox.active.binDir, 'psql'),
+    ['-X', '-At', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-c', sql],
+    options,
+  );
 }

@@ -31,6 +31,8 @@ export interface SandboxOptions {
   readonly archive: 's3' | 'fs';
   /** Told what is being started, one line each. */
   readonly log?: (line: string) => void;
+  /** Where the workers' errors that belong to no job go. Default: one line on stderr. */
+  readonly onError?: (error: Error, where: string) => void;
   readonly signal?: AbortSignal;
 }
 
@@ -89,7 +91,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   // Workers still reporting while everything shuts down hit closed connections: that is
   // the shutdown, not news.
   const onError = (error: Error, where: string) => {
-    if (!stopping) process.stderr.write(`pullback: ${where}: ${error.message}\n`);
+    if (stopping) return;
+    if (options.onError === undefined) process.stderr.write(`pullback: ${where}: ${error.message}\n`);
+    else options.onError(error, where);
   };
   let activeDataDir: string | undefined;
   let closing: Promise<void> | undefined;

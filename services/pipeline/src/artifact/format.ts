@@ -6,6 +6,7 @@ import { RecipeError } from '../recipe.js';
  *
  *   <id>/<data object>...   one or more tar streams; their members are the snapshot's
  *                           files, relative paths, in one tree shared by all objects
+ *                           (an object with a `root` holds the subtree at that path)
  *   <id>/COMPLETE           ArtifactManifest as JSON, written last: the commit point
  *
  * Nothing under `<id>/` means anything until COMPLETE exists, and COMPLETE lists the
@@ -35,6 +36,12 @@ export interface ArtifactObject {
    * held a 1.6 GB base backup back by about 1.5 s; BLAKE3 takes a third of that.
    */
   readonly blake3: string;
+  /**
+   * The tree path the object's members are under (its tar holds a subtree, e.g. a
+   * PostgreSQL tablespace as `pg_tblspc/<oid>`); what other objects have at that path
+   * or under it is left out. Default: the root of the tree.
+   */
+  readonly root?: string;
 }
 
 /** Where a database artifact sits in the server's history. */
@@ -65,6 +72,11 @@ export interface ArtifactManifest {
   readonly objects: readonly ArtifactObject[];
   /** Database recipes: the server's identity and the WAL range of the artifact. */
   readonly server?: ServerPosition;
+  /**
+   * Physical database artifacts: each tablespace's OID and the directory it was at;
+   * its files are the object whose `root` is `pg_tblspc/<oid>`. Absent: none.
+   */
+  readonly tablespaces?: Readonly<Record<string, string>>;
   /** Recipe-specific facts, e.g. the databases of a logical export. */
   readonly details?: Readonly<Record<string, unknown>>;
 }

@@ -73,7 +73,7 @@ export async function localTars(
       // Missing: the driver's own not-found error, as a download would give.
       await outbox.stat(object.name, { signal });
       const file = outbox.localPath(object.name);
-      tars.push({ file, name: object.name });
+      tars.push({ file, name: object.name, ...(object.root === undefined ? {} : { root: object.root }) });
       const check = pipeline(
         createReadStream(file, { highWaterMark: READ_BYTES }),
         verifier,
@@ -90,7 +90,7 @@ export async function localTars(
         createWriteStream(file, { flags: 'wx', mode: 0o600, highWaterMark: READ_BYTES }),
         { signal },
       );
-      tars.push({ file, name: object.name });
+      tars.push({ file, name: object.name, ...(object.root === undefined ? {} : { root: object.root }) });
     }
     bytesBefore += object.size;
   }

@@ -10,6 +10,8 @@ export interface ArtifactTar {
   readonly file: string;
   /** The object's name, for messages. */
   readonly name: string;
+  /** The tree path its members go under (`ArtifactObject.root`); default: the tree's root. */
+  readonly root?: string;
 }
 
 const isRoot = process.getuid?.() === 0;
@@ -53,10 +55,23 @@ export async function artifactTree(
     isRoot ? { uid, gid } : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   const now = BigInt(Date.now()) * 1_000_000n;
   const implied: Node = { type: 'directory', mode: 0o755, ...owner(0, 0), mtimeNs: now, size: 0 };
+  const roots = tars.flatMap((tar) =>
+    tar.root === undefined ? [] : [safePath(manifest, tar.root, new Map()) || rootless(manifest, tar)],
+  );
+  const underRoot = (path: string) => roots.some((root) => path === root || path.startsWith(`${root}/`));
   for (const tar of tars) {
+    const root = tar.root === undefined ? '' : safePath(manifest, tar.root, new Map());
     try {
       for await (const member of scanTar(tar.file, signal)) {
-        const path = safePath(manifest, member.name, nodes);
+        // A subtree's tar names its members from its root; another object's members
+        // there (pg_basebackup's symlink pg_tblspc/<oid> in base.tar) give way to it.
+        let path: string;
+        if (root === '') {
+          if (roots.length > 0 && underRoot(safePath(manifest, member.name, new Map()))) continue;
+          path = safePath(manifest, member.name, nodes);
+        } else {
+          path = safePath(manifest, `${root}/${safePath(manifest, member.name, new Map())}`, nodes);
+        }
         if (path === '') continue;
         const common = {
           mode: member.mode & 0o7777,
@@ -72,7 +87,8 @@ export async function artifactTree(
         } else if (member.type === 'symlink') {
           node = { type: 'symlink', ...common, size: 0, target: member.linkname };
         } else if (member.type === 'link') {
-          const target = nodes.get(safePath(manifest, member.linkname, nodes));
+          const linked = safePath(manifest, member.linkname, new Map());
+          const target = nodes.get(root === '' || linked === '' ? linked : `${root}/${linked}`);
           if (target?.type !== 'file') {
             throw corruptArtifact(
               manifest,
@@ -111,6 +127,11 @@ export async function artifactTree(
   // The root is the staging directory unpacking would have made (mode 0700).
   nodes.set('', { ...implied, mode: 0o700 });
   return entriesOf(nodes, now);
+}
+
+/** A `root` that names the tree's root is no subtree. */
+function rootless(manifest: ArtifactManifest, tar: ArtifactTar): never {
+  throw corruptArtifact(manifest, `${tar.name} has the tree's root as its root`);
 }
 
 /** `unrestorableName`'s reason, as said of a member. */

@@ -45,12 +45,13 @@ export class ArtifactWriter {
    * Streams `source` (through `transforms`) into `<exportId>/<relative>`, never holding
    * it in memory. `check` runs once the source has ended and before the object is
    * saved: a failing check (a tool's exit status, a truncated tar) fails the save, so
-   * a bad object is never stored under its name.
+   * a bad object is never stored under its name. `root`: the tree path its members
+   * go under (see `ArtifactObject.root`).
    */
   async saveStream(
     relative: string,
     source: Readable,
-    options: { transforms?: readonly Transform[]; check?: SourceCheck } = {},
+    options: { transforms?: readonly Transform[]; check?: SourceCheck; root?: string } = {},
   ): Promise<ArtifactObject> {
     const name = `${this.exportId}/${relative}`;
     const hash = new Blake3Hasher();
@@ -102,14 +103,19 @@ export class ArtifactWriter {
       );
     }
     report();
-    const object = { name, size, blake3: hash.digestBuffer().toString('hex') };
+    const object: ArtifactObject = {
+      name,
+      size,
+      blake3: hash.digestBuffer().toString('hex'),
+      ...(options.root === undefined ? {} : { root: options.root }),
+    };
     this.objects.push(object);
     return object;
   }
 
   /** Writes COMPLETE, the commit point, and returns the manifest. */
   async commit(
-    fields: Pick<ArtifactManifest, 'component' | 'recipe' | 'kind' | 'server' | 'details'>,
+    fields: Pick<ArtifactManifest, 'component' | 'recipe' | 'kind' | 'server' | 'tablespaces' | 'details'>,
   ): Promise<ArtifactManifest> {
     const manifest: ArtifactManifest = {
       format: ARTIFACT_FORMAT,
@@ -122,6 +128,7 @@ export class ArtifactWriter {
       finishedAt: new Date().toISOString(),
       objects: [...this.objects],
       ...(fields.server === undefined ? {} : { server: fields.server }),
+      ...(fields.tablespaces === undefined ? {} : { tablespaces: fields.tablespaces }),
       ...(fields.details === undefined ? {} : { details: fields.details }),
     };
     this.signal?.throwIfAborted();

@@ -33,6 +33,12 @@ export function crossFieldProblems(raw: unknown): Problem[] {
   if (raw.agentToken !== undefined && raw.agentTokenFile !== undefined) {
     problems.push({ path: ['agentTokenFile'], message: 'give agentToken or agentTokenFile, not both' });
   }
+  if (raw.dashboardToken !== undefined && raw.dashboardTokenFile !== undefined) {
+    problems.push({
+      path: ['dashboardTokenFile'],
+      message: 'give dashboardToken or dashboardTokenFile, not both',
+    });
+  }
   if (!isRecord(raw.components)) return problems;
   const all: RawInstance[] = [];
 

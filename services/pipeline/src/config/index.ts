@@ -19,15 +19,17 @@ export { loadConfig, parseConfig } from './load.js';
 export type { ConfigPathSource } from './path.js';
 export { DEFAULT_CONFIG_PATH, locateConfig, resolveConfigPath } from './path.js';
 export type { RedisConfig, SentinelConfig } from './redis-schema.js';
-export { DEFAULT_SCHEDULE } from './schedule.js';
+export { DEFAULT_SCHEDULE, longestScheduleGapSeconds } from './schedule.js';
 export type {
   AgentConfig,
   ArchiveSection,
   ComponentConfig,
   Config,
   FilesComponentConfig,
+  HttpConfig,
   InstanceConfig,
   InstanceRole,
+  LogicalConfig,
   PgBouncerConfig,
   PostgresComponentConfig,
   WalConfig,

@@ -29,3 +29,18 @@ export function checkSchedule(text: string): string | undefined {
 function lowerFirst(text: string): string {
   return text.charAt(0).toLowerCase() + text.slice(1);
 }
+
+/**
+ * The longest wait between two of the next `runs` exports of `schedule` from `from`:
+ * how old the newest snapshot may grow when every export succeeds (a weekday
+ * schedule waits over the weekend), for the alert on a missing snapshot.
+ */
+export function longestScheduleGapSeconds(schedule: string, from = new Date(), runs = 10): number {
+  const times = CronExpressionParser.parse(schedule.trim(), { currentDate: from })
+    .take(runs + 1)
+    .map((date) => date.getTime());
+  let longest = 0;
+  for (let index = 1; index < times.length; index++)
+    longest = Math.max(longest, times[index]! - times[index - 1]!);
+  return longest / 1000;
+}

@@ -1,3 +1,4 @@
+import { isAbsolute } from 'node:path';
 import {
   COUNT_FIELDS,
   DURATION_HELP,
@@ -72,6 +73,13 @@ export const agentSchema = z.strictObject({
   host: z.string().min(1).optional(),
 });
 
+/** `pullback up`'s HTTP server: `/metrics` and the dashboard (docs/observability.md). */
+export const httpSchema = z.strictObject({
+  port: integer().min(1).max(65535),
+  /** The address it listens on. Default: 127.0.0.1; 0.0.0.0 shows it to the network. */
+  host: z.string().min(1).default('127.0.0.1'),
+});
+
 /** One server of a component. */
 export const instanceSchema = z.strictObject({
   /** Unique across the whole config, e.g. "shop-a". */
@@ -86,6 +94,16 @@ export const instanceSchema = z.strictObject({
   priority: count(),
   /** Its agent (`pullback up --instance NAME`). Default: none, so no agent serves it. */
   agent: agentSchema.optional(),
+  /**
+   * Where an import puts tablespaces on this host: the active's location to this
+   * instance's, both absolute. Default: none, so each goes where it was on the active.
+   */
+  tablespaces: z
+    .record(
+      z.string().refine((path) => isAbsolute(path), 'expected an absolute path'),
+      z.string().refine((path) => isAbsolute(path), 'expected an absolute path'),
+    )
+    .optional(),
 });
 
 /** What every recipe shares. */
@@ -163,11 +181,27 @@ export const physicalSchema = z.strictObject({
   fullReadEvery: duration.default('7d'),
 });
 
+/**
+ * Logical exports of a postgres component (`pg_dump` per database and the globals),
+ * beside its physical ones (docs/exports.md "Logical exports users ask for").
+ */
+export const logicalSchema = z.strictObject({
+  /** When logical exports run (cron, as `schedule`). */
+  schedule: checkedString(checkSchedule),
+  /** The databases dumped. Default: every database that accepts connections, except templates. */
+  databases: z
+    .array(z.string().min(1))
+    .min(1, { error: 'name at least one database, or leave the key out for every database' })
+    .optional(),
+});
+
 export const postgresComponentSchema = z.strictObject({
   recipe: z.literal('postgres'),
   ...componentFields,
   physical: physicalSchema.default({ ownBackup: false, fullReadEvery: '7d' }),
   wal: walSchema.default({ enabled: true, synchronous: false }),
+  /** A logical export schedule beside the physical one. Default: none (logical exports only on request). */
+  logical: logicalSchema.optional(),
   /**
    * A STONITH hook run by `/bin/sh -c` before a fallback is promoted, the old active's
    * name, host and port in its environment; a non-zero exit aborts the activation
@@ -226,8 +260,20 @@ export const configSchema = z.strictObject({
     .min(16, { error: 'must be at least 16 characters' })
     .optional(),
   agentTokenFile: z.string().min(1).optional(),
+  /**
+   * The token that logs in to the dashboard's takeover actions (docs/observability.md
+   * "Takeover from the page"), at least 16 characters; or `dashboardTokenFile`, the file
+   * holding it (not both). Without either, the page is read-only. A secret, as agentToken.
+   */
+  dashboardToken: z
+    .string({ error: 'must be a string of at least 16 characters' })
+    .min(16, { error: 'must be at least 16 characters' })
+    .optional(),
+  dashboardTokenFile: z.string().min(1).optional(),
   /** The election's timings and lag limit (election-schema.ts). Default: docs/election.md "Defaults". */
   election: electionSchema.optional(),
+  /** `pullback up` serves `/metrics` and the dashboard here. Default: no HTTP server (agents serve theirs). */
+  http: httpSchema.optional(),
   /** Keyed by component name. */
   components: z.record(z.string(), componentSchema),
 });
@@ -240,10 +286,12 @@ export type ComponentConfig = z.output<typeof componentSchema>;
 export type PostgresComponentConfig = z.output<typeof postgresComponentSchema>;
 export type FilesComponentConfig = z.output<typeof filesComponentSchema>;
 export type WalConfig = z.output<typeof walSchema>;
+export type LogicalConfig = z.output<typeof logicalSchema>;
 export type InstanceConfig = z.output<typeof instanceSchema>;
 export type InstanceRole = InstanceConfig['role'];
 export type AgentConfig = z.output<typeof agentSchema>;
 export type PgBouncerConfig = z.output<typeof pgbouncerSchema>;
+export type HttpConfig = z.output<typeof httpSchema>;
 
 /** Every key the contract knows, for "did you mean" hints on unknown keys. */
 export const KNOWN_KEYS: readonly string[] = [
@@ -256,8 +304,10 @@ export const KNOWN_KEYS: readonly string[] = [
   ...Object.keys(instanceSchema.shape),
   ...Object.keys(postgresComponentSchema.shape),
   ...Object.keys(walSchema.shape),
+  ...Object.keys(logicalSchema.shape),
   ...Object.keys(agentSchema.shape),
   ...Object.keys(pgbouncerSchema.shape),
   'user',
   ...Object.keys(electionSchema.shape),
+  ...Object.keys(httpSchema.shape),
 ];

@@ -1,12 +1,14 @@
 import { readdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { type Archive, findSnapshot, restoreSnapshot, type Snapshot } from '@pullback/archive';
+import { type Archive, findSnapshot, type Snapshot } from '@pullback/archive';
 import type { ComponentConfig } from '../config/schema.js';
 import type { InstancePosition, Recipe, RestoreTarget } from '../recipe.js';
 import type { FallbackState } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
+import { restoreWithTablespaces } from '../tablespaces/restore-with-tablespaces.js';
+import { tablespaceMapOf } from '../tablespaces/tablespace-locations.js';
 import { type DrillResult, drillHolder, drillSnapshot, recordSnapshotProof } from './drill-snapshot.js';
-import { messageOf, PipelineError } from './errors.js';
+import { isPipelineError, messageOf, PipelineError } from './errors.js';
 import { type FallbackVerdict, judgeFallback } from './fallback-verdict.js';
 import { holdLock } from './hold-lock.js';
 import { instanceLocation } from './instance-location.js';
@@ -172,9 +174,12 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
       let position: InstancePosition;
       try {
         delta = (await readdir(location.dataDir).catch(() => [])).length > 0;
-        await restoreSnapshot(input.archive, snapshotId, {
+        // Tablespaces go where the fallback's config says, else where they were on the active.
+        const configured = input.config.instances.find((candidate) => candidate.name === instance);
+        await restoreWithTablespaces(input.archive, snapshotId, {
           target: location.dataDir,
           delta,
+          tablespaceMap: tablespaceMapOf(configured?.tablespaces),
           signal,
           onProgress: (progress) => input.onProgress?.(stepProgress('restore', progress, snapshotId)),
         });
@@ -183,8 +188,9 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
       } catch (error) {
         const reason = messageOf(error);
         await report({ ...base, healthy: false, running: false, reason }).catch(() => {});
-        // An interrupted restore says nothing about the snapshot.
-        if (!signal.aborted) {
+        // An interrupted restore says nothing about the snapshot, nor does a tablespace
+        // location taken on this fallback.
+        if (!signal.aborted && !isPipelineError(error, 'tablespace-location')) {
           await registry
             .markSnapshot(component, snapshotId, {
               state: 'bad',

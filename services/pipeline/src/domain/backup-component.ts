@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Archive } from '@pullback/archive';
 import { listSnapshots } from '@pullback/archive';
+import type { ArtifactKind } from '../artifact/format.js';
 import type { Outbox } from '../artifact/outbox.js';
 import { removeArtifact } from '../artifact/remove.js';
 import type { ComponentConfig } from '../config/schema.js';
@@ -26,6 +27,8 @@ export interface BackupComponentInput {
   readonly instance?: string;
   /** Default: a new id. */
   readonly exportId?: string;
+  /** Default: physical. */
+  readonly kind?: ArtifactKind;
   readonly forget?: ForgetSnapshots;
   readonly signal?: AbortSignal;
   readonly onProgress?: StepProgressListener;
@@ -59,6 +62,7 @@ export async function backupComponent(input: BackupComponentInput): Promise<Pull
     recipe: input.recipe,
     ...(location === undefined ? {} : { instance: location }),
     outbox: input.outbox,
+    ...(input.kind === undefined ? {} : { kind: input.kind }),
     ...(signal === undefined ? {} : { signal }),
     ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
     ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),

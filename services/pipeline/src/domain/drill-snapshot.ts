@@ -2,10 +2,12 @@ import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { type Archive, recordProof, restoreSnapshot } from '@pullback/archive';
+import { type Archive, recordProof } from '@pullback/archive';
 import { isAccessDenied } from '@pullback/storage';
 import type { Recipe } from '../recipe.js';
 import type { Registry } from '../registry/registry.js';
+import { restoreWithTablespaces } from '../tablespaces/restore-with-tablespaces.js';
+import { tablespacesUnder } from '../tablespaces/tablespace-locations.js';
 import { messageOf } from './errors.js';
 import type { SnapshotDescription } from './snapshot-description.js';
 
@@ -51,17 +53,21 @@ export async function drillSnapshot(input: DrillSnapshotInput): Promise<DrillRes
     return { ran: false, reason: 'claimed' };
   }
   const dir = join(input.scratchDir, `pullback-drill-${snapshotId.slice(0, 12)}`);
+  const tablespaces = `${dir}-tablespaces`;
   let failure: string | undefined;
   try {
     await rm(dir, { recursive: true, force: true });
+    await rm(tablespaces, { recursive: true, force: true });
     const server = await recipe.startAudit({
       snapshotId,
       snapshot: input.snapshot,
       target: dir,
       port: await freeLocalPort(),
       restore: async (directory) => {
-        await restoreSnapshot(input.archive, snapshotId, {
+        // Tablespaces in scratch too: their own locations may be in use on this host.
+        await restoreWithTablespaces(input.archive, snapshotId, {
           target: directory,
+          tablespaceMap: tablespacesUnder(input.snapshot.tablespaces ?? {}, tablespaces),
           ...(signal === undefined ? {} : { signal }),
         });
       },
@@ -73,6 +79,7 @@ export async function drillSnapshot(input: DrillSnapshotInput): Promise<DrillRes
     failure = `restore drill: ${messageOf(error)}`;
   } finally {
     await rm(dir, { recursive: true, force: true });
+    await rm(tablespaces, { recursive: true, force: true });
   }
   const at = new Date().toISOString();
   await registry.markSnapshot(input.component, snapshotId, {

@@ -13,7 +13,8 @@
  * - `not-a-fallback`: an import for an instance that is not a fallback (any more) (permanent).
  * - `not-active-here`: the component's active is not this agent's (hand the job on).
  * - `lock-lost`: the lock expired under running work (retried).
- * - `stale-parent`: an incremental artifact's parent is not the archive's newest snapshot of its component (permanent: export in full).
+ * - `stale-parent`: an incremental artifact's parent is not the archive's newest physical snapshot of its component (permanent: export in full).
+ * - `unsupported-kind`: an export of a kind the component's recipe does not make (permanent).
  */
 export type PipelineErrorCode =
   | 'stale-epoch'
@@ -26,7 +27,9 @@ export type PipelineErrorCode =
   | 'not-a-fallback'
   | 'not-active-here'
   | 'lock-lost'
-  | 'stale-parent';
+  | 'stale-parent'
+  | 'unsupported-kind'
+  | 'tablespace-location';
 
 const PERMANENT: ReadonlySet<PipelineErrorCode> = new Set([
   'stale-epoch',
@@ -37,6 +40,8 @@ const PERMANENT: ReadonlySet<PipelineErrorCode> = new Set([
   'invalid-snapshot',
   'not-a-fallback',
   'stale-parent',
+  'unsupported-kind',
+  'tablespace-location',
 ]);
 
 export class PipelineError extends Error {

@@ -1,8 +1,9 @@
 import { parseDuration } from '@pullback/archive';
-import type { ArtifactManifest } from '../artifact/format.js';
+import type { ArtifactKind, ArtifactManifest } from '../artifact/format.js';
 import type { Outbox } from '../artifact/outbox.js';
 import type { ComponentConfig } from '../config/schema.js';
 import type { InstanceLocation, Recipe } from '../recipe.js';
+import { checkExportKind } from './export-kind.js';
 import { type StepProgressListener, stepProgress } from './progress.js';
 
 export interface ExportArtifactInput {
@@ -13,6 +14,8 @@ export interface ExportArtifactInput {
   readonly instance?: InstanceLocation;
   readonly outbox: Outbox;
   readonly exportId: string;
+  /** Default: the recipe's first kind (physical). */
+  readonly kind?: ArtifactKind;
   readonly signal?: AbortSignal;
   readonly onProgress?: StepProgressListener;
   readonly onWarning?: (message: string) => void;
@@ -25,12 +28,17 @@ export interface ExportArtifactInput {
 /**
  * Has the component's recipe write artifact `exportId` into the outbox: the one place
  * that turns a component's config into the recipe's `ExportInput`. What the config
- * names is passed on as it is (a `path` to export); the recipe decides what it needs.
+ * names is passed on as it is (a `path` to export, a logical export's `databases`);
+ * the recipe decides what it needs.
  */
-export function exportArtifact(input: ExportArtifactInput): Promise<ArtifactManifest> {
-  const { config } = input;
+export async function exportArtifact(input: ExportArtifactInput): Promise<ArtifactManifest> {
+  const { config, kind } = input;
+  if (kind !== undefined) checkExportKind(input.component, config, kind);
+  const databases = kind === 'logical' && 'logical' in config ? config.logical?.databases : undefined;
   return input.recipe.export({
     component: input.component,
+    ...(kind === undefined ? {} : { kind }),
+    ...(databases === undefined ? {} : { databases }),
     ...(input.instance === undefined ? {} : { instance: input.instance }),
     ...('path' in config ? { path: config.path } : {}),
     ...('physical' in config

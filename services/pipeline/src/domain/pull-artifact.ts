@@ -17,7 +17,7 @@ import { PipelineError } from './errors.js';
 import { forgetWal } from './forget-wal.js';
 import { ingestArtifact } from './ingest-artifact.js';
 import type { StepProgressListener } from './progress.js';
-import { describeArtifact, describeSnapshot, snapshotTags } from './snapshot-description.js';
+import { describeArtifact, describeSnapshot, retentionKindOf, snapshotTags } from './snapshot-description.js';
 
 /**
  * Forgets the snapshots of `component` that `policy` does not keep (the archive's
@@ -25,7 +25,12 @@ import { describeArtifact, describeSnapshot, snapshotTags } from './snapshot-des
  */
 export type ForgetSnapshots = (
   archive: Archive,
-  options: { policy: RetentionPolicy; component: string; signal?: AbortSignal },
+  options: {
+    policy: RetentionPolicy;
+    component: string;
+    splitBy: (snapshot: Snapshot) => string;
+    signal?: AbortSignal;
+  },
 ) => Promise<{ readonly forgotten: readonly { readonly id: string }[] }>;
 
 export interface PullArtifactInput {
@@ -76,7 +81,8 @@ export interface PullArtifactResult {
  * (component, recipe, kind, epoch, export id, and for databases the system
  * identifier, timeline and LSNs), its parent the component's latest snapshot of the
  * same kind. Only once the snapshot is committed is the artifact removed from the
- * outbox; then the component's retention is applied and one import per fallback is
+ * outbox; then the component's retention is applied (to the snapshot's kind, each
+ * kind kept on its own) and one import per fallback is
  * queued (supersession: a fallback with a newer snapshot queued gets none).
  *
  * Idempotent: a retried pull that finds the snapshot of its export id committed
@@ -127,12 +133,19 @@ export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifa
   // Committed: the staged artifact is no longer the only copy.
   await removeArtifact(input.outbox, exportId, signal);
 
+  // Each kind on its own: a daily logical export never pushes an hourly physical one out.
   const policy = input.config.retention;
-  const plan = applyRetention(snapshots, policy);
+  const ofKind = snapshots.filter((other) => retentionKindOf(other) === retentionKindOf(snapshot));
+  const plan = applyRetention(ofKind, policy);
   let expired = plan.forget.map((old) => old.id);
   const forgotten = !plan.policyEmpty && expired.length > 0 && input.forget !== undefined;
   if (forgotten && input.forget !== undefined) {
-    const result = await input.forget(archive, { policy, component, ...(signal ? { signal } : {}) });
+    const result = await input.forget(archive, {
+      policy,
+      component,
+      splitBy: retentionKindOf,
+      ...(signal ? { signal } : {}),
+    });
     expired = result.forgotten.map((old) => old.id);
     // Then the WAL only the forgotten snapshots needed (docs/wal.md).
     await forgetWal(archive, { component, ...(signal ? { signal } : {}) });
@@ -140,14 +153,15 @@ export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifa
 
   const imports: string[] = [];
   if (registry !== undefined) {
+    const { kind } = describeSnapshot(snapshot);
     await registry.recordSnapshot(component, epoch, {
       id: snapshot.id,
+      kind,
       time: snapshot.time,
       exportId,
       logicalBytes: snapshot.stats.logicalBytes,
       newBytesStored: snapshot.stats.newBytesStored,
     });
-    const { kind } = describeSnapshot(snapshot);
     if (input.enqueueImport !== undefined && (input.importKinds ?? ['physical']).includes(kind)) {
       // A stale pull must not push its snapshot onto fallbacks of the new epoch.
       await registry.assertEpoch(component, epoch, what);

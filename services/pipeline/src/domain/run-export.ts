@@ -1,4 +1,4 @@
-import type { ArtifactManifest } from '../artifact/format.js';
+import type { ArtifactKind, ArtifactManifest } from '../artifact/format.js';
 import type { Outbox } from '../artifact/outbox.js';
 import { removeArtifact } from '../artifact/remove.js';
 import type { ComponentConfig } from '../config/schema.js';
@@ -23,6 +23,8 @@ export interface RunExportInput {
   /** The component's outbox, opened (`openBackend(config.outbox)`). */
   readonly outbox: Outbox;
   readonly exportId: string;
+  /** Default: physical. */
+  readonly kind?: ArtifactKind;
   /** The job's epoch. */
   readonly epoch: number;
   readonly registry: Registry;
@@ -93,6 +95,7 @@ export async function runExport(input: RunExportInput): Promise<RunExportResult>
       const startedAt = new Date().toISOString();
       const outcome = (ok: boolean, extra: { reason?: string; bytes?: number }) => ({
         exportId,
+        ...(input.kind === undefined ? {} : { kind: input.kind }),
         ...(active === undefined ? {} : { instance: active }),
         startedAt,
         finishedAt: new Date().toISOString(),
@@ -107,6 +110,7 @@ export async function runExport(input: RunExportInput): Promise<RunExportResult>
           ...(instance === undefined ? {} : { instance }),
           outbox: input.outbox,
           exportId,
+          ...(input.kind === undefined ? {} : { kind: input.kind }),
           signal,
           ...(input.full === undefined ? {} : { full: input.full }),
           ...(input.stateDir === undefined ? {} : { stateDir: input.stateDir }),

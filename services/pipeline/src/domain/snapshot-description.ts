@@ -1,4 +1,5 @@
 import type { ArtifactKind, ArtifactManifest } from '../artifact/format.js';
+import { isTablespaceLocations, type TablespaceLocations } from '../tablespaces/tablespace-locations.js';
 import { PipelineError } from './errors.js';
 
 /**
@@ -24,6 +25,8 @@ export interface SnapshotDescription {
     readonly startLsn: string;
     readonly endLsn: string;
   };
+  /** A physical database snapshot's tablespaces and where they were (none: no key). */
+  readonly tablespaces?: TablespaceLocations;
 }
 
 /** A directory tree is restored in place: the kind of every files snapshot. */
@@ -42,7 +45,7 @@ const KINDS: Readonly<Record<string, ArtifactKind>> = {
 
 /** The description of an artifact's snapshot; `epoch` when a registry took part. */
 export function describeArtifact(manifest: ArtifactManifest, epoch?: number): SnapshotDescription {
-  const { server } = manifest;
+  const { server, tablespaces } = manifest;
   return {
     component: manifest.component,
     recipe: manifest.recipe,
@@ -59,6 +62,7 @@ export function describeArtifact(manifest: ArtifactManifest, epoch?: number): Sn
             endLsn: server.endLsn,
           },
         }),
+    ...(tablespaces === undefined || Object.keys(tablespaces).length === 0 ? {} : { tablespaces }),
   };
 }
 
@@ -79,7 +83,43 @@ export function snapshotTags(description: SnapshotDescription): Record<string, s
           startLsn: server.startLsn,
           endLsn: server.endLsn,
         }),
+    ...(description.tablespaces === undefined
+      ? {}
+      : { tablespaces: JSON.stringify(description.tablespaces) }),
   };
+}
+
+/** A snapshot's tablespaces (its `tablespaces` tag), none when it has no such tag. */
+export function snapshotTablespaces(snapshot: {
+  readonly id: string;
+  readonly tags: Readonly<Record<string, string>>;
+}): TablespaceLocations {
+  const tag = snapshot.tags.tablespaces;
+  if (tag === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(tag);
+  } catch {}
+  if (!isTablespaceLocations(parsed)) {
+    throw new PipelineError(
+      'invalid-snapshot',
+      `snapshot ${snapshot.id.slice(0, 12)} has tag tablespaces=${JSON.stringify(tag)}: expected JSON of tablespace OIDs to absolute paths`,
+    );
+  }
+  return parsed;
+}
+
+/**
+ * The kind retention counts a snapshot among (`forgetSnapshots`' `splitBy`): each kind
+ * is kept on its own. A snapshot whose kind tag no writer produces is a part of its own,
+ * so that forget never fails on it nor counts it against either kind.
+ */
+export function retentionKindOf(snapshot: {
+  readonly id: string;
+  readonly tags: Readonly<Record<string, string>>;
+}): string {
+  const kind = snapshot.tags.kind ?? 'physical';
+  return Object.hasOwn(KINDS, kind) ? KINDS[kind]! : `unknown:${kind}`;
 }
 
 /**
@@ -116,6 +156,7 @@ export function describeSnapshot(snapshot: {
     systemIdentifier === undefined || timeline === undefined || startLsn === undefined || endLsn === undefined
       ? undefined
       : { systemIdentifier, timeline, startLsn, endLsn };
+  const tablespaces = tags.tablespaces === undefined ? undefined : snapshotTablespaces(snapshot);
   return {
     ...(tags.component === undefined ? {} : { component: tags.component }),
     ...(tags.recipe === undefined ? {} : { recipe: tags.recipe }),
@@ -123,5 +164,6 @@ export function describeSnapshot(snapshot: {
     ...(tags.exportId === undefined ? {} : { exportId: tags.exportId }),
     ...(epoch === undefined ? {} : { epoch }),
     ...(server === undefined ? {} : { server }),
+    ...(tablespaces === undefined ? {} : { tablespaces }),
   };
 }

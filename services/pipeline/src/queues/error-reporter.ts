@@ -1,4 +1,5 @@
 import { messageOf } from '../domain/errors.js';
+import { textRedactor } from '../log/secret-redactor.js';
 
 /**
  * Where errors that belong to no job go: a worker's or queue's connection trouble
@@ -7,7 +8,10 @@ import { messageOf } from '../domain/errors.js';
  */
 export type ErrorReporter = (error: Error, where: string) => void;
 
-/** The default: one line on stderr. */
+// Without the config's secrets at hand, at least no URL's password is printed.
+const redact = textRedactor([]);
+
+/** The default: one line on stderr (a process with a logger gives `errorLog` instead). */
 export const reportToStderr: ErrorReporter = (error, where) => {
-  process.stderr.write(`pullback: ${where}: ${messageOf(error)}\n`);
+  process.stderr.write(`pullback: ${redact(`${where}: ${messageOf(error)}`)}\n`);
 };

@@ -16,7 +16,9 @@ export const exportJobSchema = z.strictObject({
   epoch,
   /** `schedule`: made by the component's job scheduler; `now`: `pullback export <component> --now`. */
   requestedBy: z.enum(['schedule', 'now']),
-  /** Read everything, whatever the agent's record of the previous export (`export --full`). Default: false. */
+  /** Absent: physical (what every export job was before logical ones could be asked for). */
+  kind: z.literal('logical').optional(),
+  /** Physical: read everything, whatever the agent's record of the previous export (`export --full`). Default: false. */
   full: z.boolean().optional(),
 });
 

@@ -1,5 +1,6 @@
 import { type Job, Worker } from 'bullmq';
 import type { JobRole } from './job-contracts.js';
+import { logJobEvents } from './job-log.js';
 import type { Pipeline } from './pipeline.js';
 import { type JobWork, runJob } from './run-job.js';
 import { reportWorkerErrors } from './running-worker.js';
@@ -20,7 +21,8 @@ export interface JobWorkerOptions {
  * id and log).
  */
 export function startJobWorker<R extends JobRole, T>(
-  pipeline: Pick<Pipeline, 'registry' | 'queueOptions' | 'onError'>,
+  pipeline: Pick<Pipeline, 'registry' | 'queueOptions' | 'onError'> &
+    Partial<Pick<Pipeline, 'metrics' | 'logger'>>,
   queue: string,
   role: R,
   options: JobWorkerOptions,
@@ -36,11 +38,13 @@ export function startJobWorker<R extends JobRole, T>(
         signal,
         {
           registry: pipeline.registry,
+          ...(pipeline.metrics === undefined ? {} : { metrics: pipeline.metrics.jobs }),
           ...(options.laterDelayMs === undefined ? {} : { laterDelayMs: options.laterDelayMs }),
         },
         (input) => work(input, job),
       ),
     { ...pipeline.queueOptions, concurrency: options.concurrency },
   );
+  if (pipeline.logger !== undefined) logJobEvents(worker, pipeline.logger, role);
   return reportWorkerErrors(worker, pipeline.onError, options.name);
 }

@@ -1,8 +1,11 @@
 import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { ArtifactKind } from '../artifact/format.js';
 import type { RedisConfig } from '../config/redis-schema.js';
-import type { Config } from '../config/schema.js';
+import type { ComponentConfig, Config } from '../config/schema.js';
 import { PipelineError } from '../domain/errors.js';
+import type { Logger } from '../log/logger.js';
+import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { type PipelineStatus, type ReadStatusOptions, readStatus } from '../registry/read-status.js';
 import type { RecordedEpoch } from '../registry/records.js';
 import { Registry } from '../registry/registry.js';
@@ -16,6 +19,7 @@ import {
   exportSchedulerId,
   importJobId,
   importQueueName,
+  logicalSchedulerId,
   PULL_QUEUE,
   pullJobId,
 } from './queue-names.js';
@@ -37,6 +41,10 @@ export interface PipelineOptions {
   readonly retry?: JobRetryOptions;
   /** Errors of the queues' and workers' connections. Default: one line on stderr. */
   readonly onError?: ErrorReporter;
+  /** The process's metrics, where its workers record their jobs. Default: none. */
+  readonly metrics?: ProcessMetrics;
+  /** Where workers of this pipeline log their jobs (job-log.ts). Default: nowhere. */
+  readonly logger?: Logger;
 }
 
 /** Jobs of one queue by state. */
@@ -63,6 +71,8 @@ export interface FullStatus extends PipelineStatus {
   readonly queues: Readonly<Record<string, QueueCounts>>;
   /** Per component: when its scheduler runs the next export (ISO 8601). */
   readonly nextExports: Readonly<Record<string, string>>;
+  /** Per component with a `logical` schedule: when it runs the next logical export (ISO 8601). */
+  readonly nextLogicalExports?: Readonly<Record<string, string>>;
   readonly running: readonly RunningJob[];
 }
 
@@ -100,6 +110,9 @@ export class Pipeline {
   private readonly ownsConnection: boolean;
   /** Where workers of this pipeline report errors that belong to no job. */
   readonly onError: ErrorReporter;
+  /** The process's metrics, when it serves them. */
+  readonly metrics: ProcessMetrics | undefined;
+  readonly logger: Logger | undefined;
   private readonly jobOptions;
 
   constructor(options: PipelineOptions) {
@@ -110,6 +123,8 @@ export class Pipeline {
     this.registry = new Registry(this.connection, { prefix: this.prefix });
     this.jobOptions = defaultJobOptions(options.retry);
     this.onError = options.onError ?? reportToStderr;
+    this.metrics = options.metrics;
+    this.logger = options.logger;
     this.exportQueue = this.queue<ExportJob>(EXPORT_QUEUE);
     this.pullQueue = this.queue<PullJob>(PULL_QUEUE);
   }
@@ -133,8 +148,8 @@ export class Pipeline {
    * Registers the config's components in the registry (live roles and epochs are
    * kept, see `Registry.registerComponent`; none below `recorded`, whose active it
    * takes when the registry lost its own) and upserts
-   * one export job scheduler per component with its cron and current epoch;
-   * schedulers of components no longer in the config are removed; then marks the
+   * one export job scheduler per component with its cron and current epoch (and one
+   * per `logical` schedule); schedulers no longer in the config are removed; then marks the
    * registry registered. Safe to run at every start, and by several processes at once.
    * `marked` is true for the one call that set the marker (the first registration,
    * or the restoration after Redis lost the registry).
@@ -151,10 +166,10 @@ export class Pipeline {
       const configured = config.components[name]?.instances.find((i) => i.role === 'active')?.name;
       if (active !== undefined && active !== configured) actives[name] = active;
     }
+    const wanted = new Set<string>();
     for (const [name, component] of Object.entries(config.components)) {
-      await this.upsertSchedule(name, component.schedule);
+      for (const id of await this.upsertSchedules(name, component)) wanted.add(id);
     }
-    const wanted = new Set(Object.keys(config.components).map(exportSchedulerId));
     for (const scheduler of await this.exportQueue.getJobSchedulers(0, -1)) {
       if (!wanted.has(scheduler.key)) await this.exportQueue.removeJobScheduler(scheduler.key);
     }
@@ -184,17 +199,34 @@ export class Pipeline {
   }
 
   /**
-   * Upserts component `component`'s export scheduler: `schedule` (cron), and jobs
-   * carrying the component's current epoch. Run it again after an activation: a
-   * scheduler's jobs carry the epoch it was upserted with.
+   * Upserts component `component`'s export schedulers: its `schedule` (cron), and
+   * its `logical.schedule` when it has one (a logical scheduler it no longer has is
+   * removed), with jobs carrying the component's current epoch. Run it again after an
+   * activation: a scheduler's jobs carry the epoch it was upserted with. Returns the
+   * ids of the schedulers it has.
    */
-  async upsertSchedule(component: string, schedule: string): Promise<void> {
+  async upsertSchedules(
+    component: string,
+    config: Pick<ComponentConfig, 'schedule'> & { readonly logical?: { readonly schedule: string } },
+  ): Promise<string[]> {
     const { epoch } = await this.registry.requireComponent(component);
+    const physical = exportSchedulerId(component);
     await this.exportQueue.upsertJobScheduler(
-      exportSchedulerId(component),
-      { pattern: schedule },
+      physical,
+      { pattern: config.schedule },
       { name: 'export', data: { component, epoch, requestedBy: 'schedule' } },
     );
+    const logical = logicalSchedulerId(component);
+    if (config.logical === undefined) {
+      await this.exportQueue.removeJobScheduler(logical);
+      return [physical];
+    }
+    await this.exportQueue.upsertJobScheduler(
+      logical,
+      { pattern: config.logical.schedule },
+      { name: 'export', data: { component, epoch, requestedBy: 'schedule', kind: 'logical' } },
+    );
+    return [physical, logical];
   }
 
   /**
@@ -202,16 +234,21 @@ export class Pipeline {
    * fixed `--now` job id, so that a second request while one waits, runs or retries
    * is the same job rather than a second export. A scheduled export and this one
    * never run at once either: each export takes the component's export lock, and one
-   * that finds it taken waits its turn.
+   * that finds it taken waits its turn. A logical one (`kind`) has its own job id, so
+   * it neither stands for nor waits behind a physical `--now`.
    */
-  async exportNow(component: string, options: { full?: boolean } = {}): Promise<ExportNowResult> {
+  async exportNow(
+    component: string,
+    options: { kind?: ArtifactKind; full?: boolean } = {},
+  ): Promise<ExportNowResult> {
+    const kind = options.kind ?? 'physical';
     const record = await this.registry.component(component);
     if (record === undefined) {
       throw new PipelineError('unknown-component', `component ${component} is not in the registry`, {
         hint: 'start `pullback up` with a config that has it, or check the name',
       });
     }
-    const jobId = exportNowJobId(component);
+    const jobId = exportNowJobId(component, kind);
     const existing = await this.exportQueue.getJob(jobId);
     await this.exportQueue.add(
       'export',
@@ -219,7 +256,9 @@ export class Pipeline {
         component,
         epoch: record.epoch,
         requestedBy: 'now',
-        ...(options.full === true ? { full: true } : {}),
+        ...(kind === 'logical' ? { kind } : {}),
+        // A logical export reads everything anyway (pg_dump).
+        ...(options.full === true && kind === 'physical' ? { full: true } : {}),
       },
       // Removed once finished, so that the next --now is a new job; the registry keeps the outcome.
       { jobId, removeOnComplete: true, removeOnFail: true },
@@ -286,13 +325,15 @@ export class Pipeline {
       }
     }
     const nextExports: Record<string, string> = {};
+    const nextLogicalExports: Record<string, string> = {};
     for (const scheduler of await this.exportQueue.getJobSchedulers(0, -1)) {
-      const component = scheduler.template?.data?.component;
-      if (component !== undefined && scheduler.next !== undefined) {
-        nextExports[component] = new Date(scheduler.next).toISOString();
+      const data = scheduler.template?.data;
+      if (data?.component !== undefined && scheduler.next !== undefined) {
+        const next = data.kind === 'logical' ? nextLogicalExports : nextExports;
+        next[data.component] = new Date(scheduler.next).toISOString();
       }
     }
-    return { ...status, queues: counts, nextExports, running };
+    return { ...status, queues: counts, nextExports, nextLogicalExports, running };
   }
 
   async close(): Promise<void> {

@@ -1,3 +1,5 @@
+import type { ArtifactKind } from '../artifact/format.js';
+
 /*
  * Queue names, one queue per role. Imports go to one queue per fallback instance,
  * because only the agent next to that instance can restore it and a queue is how
@@ -20,14 +22,19 @@ export function exportSchedulerId(component: string): string {
   return `export.${component}`;
 }
 
+/** The id of component `component`'s logical export job scheduler (its config's `logical.schedule`). */
+export function logicalSchedulerId(component: string): string {
+  return `export.${component}.logical`;
+}
+
 /**
  * The job id of `pullback export <component> --now`. Fixed per component: BullMQ
  * ignores an add whose id exists, so a second `--now` while one waits, runs or
  * retries is the same job. Such jobs are removed once finished, so the next `--now`
  * makes a new one.
  */
-export function exportNowJobId(component: string): string {
-  return `export-now.${component}`;
+export function exportNowJobId(component: string, kind: ArtifactKind = 'physical'): string {
+  return kind === 'logical' ? `export-now.${component}.logical` : `export-now.${component}`;
 }
 
 /** One pull per export: a pull job enqueued twice (an export retried after enqueueing) is one job. */

@@ -1,6 +1,7 @@
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import { messageOf } from '../domain/errors.js';
 import type { StepProgress } from '../domain/progress.js';
+import type { JobMetrics } from '../metrics/job-metrics.js';
 import type { FailureStage } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
 import { type JobDataOf, type JobRole, parseJob } from './job-contracts.js';
@@ -16,6 +17,8 @@ export interface JobProgress extends StepProgress {
 export interface RunJobOptions {
   /** Where failures are recorded for `status`. */
   readonly registry: Registry;
+  /** Where failures are counted for `/metrics`. Default: nowhere. */
+  readonly metrics?: JobMetrics;
   /** How long a job that cannot run now waits before it is tried again, in ms. Default: 5 000. */
   readonly laterDelayMs?: number;
   /** Least time between two progress reports, in ms. Default: 1 000. */
@@ -83,6 +86,7 @@ export async function runJob<R extends JobRole, T>(
     const final = action === 'permanent' || job.attemptsMade + 1 >= attempts;
     const component = (data as { component: string }).component;
     const instance = (data as { instance?: string }).instance;
+    options.metrics?.failed(job.queueName, component, error);
     await options.registry
       .recordFailure(component, {
         stage: stageOf(role),

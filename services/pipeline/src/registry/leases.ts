@@ -206,7 +206,18 @@ export class ElectionLeases {
 
   /** Appends an activation to the component's history (the newest `activationsKept` are kept). */
   recordActivation(component: string, record: ActivationRecord): Promise<void> {
-    return pushCapped(this.redis, this.keys.activations(component), record, this.activationsKept);
+    return pushCapped(
+      this.redis,
+      this.keys.activations(component),
+      record,
+      this.activationsKept,
+      this.keys.activationCount(component),
+    );
+  }
+
+  /** How many activations the component has had since the registry was made. */
+  async activationCount(component: string): Promise<number> {
+    return Number((await this.redis.get(this.keys.activationCount(component))) ?? 0);
   }
 
   /** The component's activations, newest first. */

@@ -53,7 +53,10 @@ export interface ComponentStatus {
   readonly epoch: number;
   readonly active: string | undefined;
   readonly lastExport?: ExportRecord;
+  /** The last physical snapshot (the one fallbacks are brought to). */
   readonly lastSnapshot?: SnapshotStatus;
+  /** The last logical snapshot, when the component has one. */
+  readonly lastLogicalSnapshot?: SnapshotStatus;
   readonly instances: readonly InstanceStatus[];
   /** Snapshots that failed to restore or start on a fallback (and never started elsewhere). */
   readonly badSnapshots: Readonly<Record<string, SnapshotHealth>>;
@@ -143,7 +146,21 @@ export async function readStatus(
       ...(component.lastExport === undefined ? {} : { lastExport: component.lastExport }),
       ...(lastSnapshot === undefined
         ? {}
-        : { lastSnapshot: { ...lastSnapshot, ageSeconds: secondsBetween(lastSnapshot.time, now) } }),
+        : {
+            lastSnapshot: {
+              ...lastSnapshot,
+              kind: lastSnapshot.kind ?? 'physical',
+              ageSeconds: secondsBetween(lastSnapshot.time, now),
+            },
+          }),
+      ...(component.lastLogicalSnapshot === undefined
+        ? {}
+        : {
+            lastLogicalSnapshot: {
+              ...component.lastLogicalSnapshot,
+              ageSeconds: secondsBetween(component.lastLogicalSnapshot.time, now),
+            },
+          }),
       instances,
       badSnapshots: Object.fromEntries(Object.entries(health).filter(([, h]) => h.state === 'bad')),
       failures: await registry.failures(name, options.failures ?? 10),

@@ -1,3 +1,4 @@
+import type { ArtifactKind } from '../artifact/format.js';
 import type { InstanceRole } from '../config/schema.js';
 
 /*
@@ -8,6 +9,8 @@ import type { InstanceRole } from '../config/schema.js';
 /** The last export of a component, successful or not. */
 export interface ExportRecord {
   readonly exportId: string;
+  /** Absent: physical. */
+  readonly kind?: ArtifactKind;
   readonly instance?: string;
   readonly startedAt: string;
   readonly finishedAt: string;
@@ -28,9 +31,11 @@ export interface ExportRecord {
 /** Corrupt pages an export record keeps. */
 export const CORRUPT_PAGES_KEPT = 20;
 
-/** The last snapshot committed for a component. */
+/** The last snapshot of a kind committed for a component. */
 export interface SnapshotRecord {
   readonly id: string;
+  /** Absent: physical (records written before logical exports could be asked for). */
+  readonly kind?: ArtifactKind;
   /** The snapshot's time (the archive's). */
   readonly time: string;
   readonly exportId: string;
@@ -145,7 +150,10 @@ export interface ComponentRecord {
   /** The live active instance, undefined when the component has none (files without instances). */
   readonly active: string | undefined;
   readonly lastExport?: ExportRecord;
+  /** The last physical snapshot: the one fallbacks are brought to. */
   readonly lastSnapshot?: SnapshotRecord;
+  /** The last logical snapshot (docs/exports.md). */
+  readonly lastLogicalSnapshot?: SnapshotRecord;
   /** Postgres components with WAL: the receiver's last report. */
   readonly walReceiver?: WalReceiverState;
   /** Stretches of WAL the archive lacks, oldest first. */

@@ -8,7 +8,7 @@ export interface RegistryKeys {
   readonly registered: string;
   /** SET of component names. */
   readonly components: string;
-  /** HASH: recipe, schedule, outbox, epoch, active, createdAt, lastExport, lastSnapshot, walReceiver, walGaps (JSON). */
+  /** HASH: recipe, schedule, outbox, epoch, active, createdAt, lastExport, lastSnapshot, lastLogicalSnapshot, walReceiver, walGaps (JSON). */
   component(component: string): string;
   /** SET of the component's instance names. */
   instances(component: string): string;
@@ -30,6 +30,8 @@ export interface RegistryKeys {
   agent(instance: string): string;
   /** LIST of activation records (JSON), newest first, trimmed. */
   activations(component: string): string;
+  /** STRING: how many activations the component has had (the list above is trimmed), for the metrics. */
+  activationCount(component: string): string;
 }
 
 export const DEFAULT_PREFIX = 'pullback';
@@ -50,5 +52,6 @@ export function registryKeys(prefix: string = DEFAULT_PREFIX): RegistryKeys {
     activeLease: (component) => `${base}:active-lease.${component}`,
     agent: (instance) => `${base}:agent:${instance}`,
     activations: (component) => `${base}:activations.${component}`,
+    activationCount: (component) => `${base}:activation-count.${component}`,
   };
 }

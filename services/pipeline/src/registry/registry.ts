@@ -150,6 +150,10 @@ export class Registry {
   activations(component: string, count?: number): Promise<ActivationRecord[]> {
     return this.leases.activations(component, count);
   }
+  /** How many activations the component has had (not trimmed as the list is). */
+  activationCount(component: string): Promise<number> {
+    return this.leases.activationCount(component);
+  }
 
   /** Runs script `name` on `keys` (declared to Redis, as a cluster needs) with `args`. */
   private async script(
@@ -266,6 +270,7 @@ export class Registry {
       active: hash.active === undefined || hash.active === '' ? undefined : hash.active,
       ...parsedField<ExportRecord>('lastExport', hash.lastExport),
       ...parsedField<SnapshotRecord>('lastSnapshot', hash.lastSnapshot),
+      ...parsedField<SnapshotRecord>('lastLogicalSnapshot', hash.lastLogicalSnapshot),
       ...parsedField<WalReceiverState>('walReceiver', hash.walReceiver),
       ...parsedField<readonly WalGap[]>('walGaps', hash.walGaps),
     };
@@ -362,14 +367,20 @@ export class Registry {
   }
 
   /**
-   * Records the component's newest snapshot, unless the epoch moved on or a newer
-   * one is recorded (an older one never replaces a newer), atomically. Returns whether it was written.
+   * Records the component's newest snapshot of the record's kind (`lastSnapshot` or
+   * `lastLogicalSnapshot`), unless the epoch moved on or a newer one of that kind is
+   * recorded (an older one never replaces a newer), atomically. Returns whether it was written.
    */
   async recordSnapshot(component: string, epoch: number, record: SnapshotRecord): Promise<boolean> {
     return this.scriptWrote(
       'pullbackRecordSnapshot',
       [this.keys.component(component)],
-      [epoch, Date.parse(record.time), JSON.stringify(record)],
+      [
+        epoch,
+        Date.parse(record.time),
+        JSON.stringify(record),
+        record.kind === 'logical' ? 'lastLogicalSnapshot' : 'lastSnapshot',
+      ],
     );
   }
 

@@ -101,21 +101,23 @@ return 1
 `;
 
 /**
- * Records the component's newest snapshot, unless a newer one is recorded (pulls of
- * one component may finish out of order) or the epoch moved on. The snapshot's time
- * is kept beside the record, as a number Lua can compare.
+ * Records the component's newest snapshot of a kind, unless a newer one of that kind is
+ * recorded (pulls of one component may finish out of order) or the epoch moved on.
+ * The snapshot's time is kept beside the record, as a number Lua can compare.
  *
  * KEYS[1] component HASH
  * ARGV[1] the writer's epoch    ARGV[2] snapshot time (ms since 1970)
  * ARGV[3] the record (JSON, `SnapshotRecord`)
+ * ARGV[4] the field: `lastSnapshot` (physical) or `lastLogicalSnapshot`
  * Returns 1 when written, 0 when the epoch differs or a newer snapshot is recorded
  * (nothing written).
  */
 export const RECORD_SNAPSHOT = `
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
-local recorded = tonumber(redis.call('HGET', KEYS[1], 'lastSnapshotTime') or '-1')
+local field = ARGV[4]
+local recorded = tonumber(redis.call('HGET', KEYS[1], field .. 'Time') or '-1')
 if recorded > tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'lastSnapshot', ARGV[3], 'lastSnapshotTime', ARGV[2])
+redis.call('HSET', KEYS[1], field, ARGV[3], field .. 'Time', ARGV[2])
 return 1
 `;
 
