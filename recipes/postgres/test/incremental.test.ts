@@ -2,13 +2,14 @@ import { execFile } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type Archive, initArchive, restoreSnapshot, type Snapshot } from '@pullback/archive';
+import { type Archive, initArchive, listSnapshots, restoreSnapshot, type Snapshot } from '@pullback/archive';
 import { freePort, type PostgresServer, quietSchedule, scratchDir, startPostgres } from '@pullback/harness';
 import {
   type ArtifactManifest,
   backupComponent,
   type Config,
   completeName,
+  describeSnapshot,
   isPipelineError,
   parseConfig,
   pullArtifact,
@@ -211,6 +212,31 @@ describe('incremental exports from the active host', () => {
     const due = await recipe.export({ ...asIs, exportId: 'due-1', fullReadEveryMs: 1 });
     expect(due.details?.incremental).toBeUndefined();
     for await (const object of outbox.list('due-1/')) await outbox.remove(object.name);
+  });
+
+  it('builds on the newest physical snapshot across a logical one taken between', async () => {
+    const physical = await backup();
+    await active.psql('update pgbench_accounts set abalance = abalance + 7 where aid <= 500');
+    const logical = await backupComponent({
+      component: 'shop',
+      config: config.components.shop!,
+      recipe,
+      outbox,
+      archive,
+      stagingDir: join(scratch.path, 'staging'),
+      stateDir: stateDir(),
+      kind: 'logical',
+    });
+    expect(describeSnapshot(logical.snapshot).kind).toBe('logical');
+    await active.psql('update pgbench_accounts set abalance = abalance - 3 where aid > 99000');
+    await active.psql('checkpoint');
+
+    const next = await backup();
+    const newest = (await listSnapshots(archive, { component: 'shop' })).map(describeSnapshot);
+    expect(newest.slice(-3).map((described) => described.kind)).toEqual(['physical', 'logical', 'physical']);
+    const incremental = next.manifest.details?.incremental as Record<string, number | string> | undefined;
+    expect(incremental?.parent).toBe(physical.manifest.exportId);
+    expect(await restoredDump(next.snapshot)).toBe(await dumpAll(active.port));
   });
 
   it('refuses to complete an incremental artifact against a parent that is not the newest, and the backup exports in full', async () => {
