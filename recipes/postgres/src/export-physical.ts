@@ -3,7 +3,15 @@ import { walRangesOf } from './backup-manifest.js';
 import { conninfo, describeEndpoint } from './connection.js';
 import { spawnDataTool } from './data-tool.js';
 import { exportWithTablespaces } from './export-tablespaces.js';
-import { type ExportResult, type PostgresRecipeOptions, runExport } from './run-export.js';
+import { type ExportRecord, readExportRecord, writeExportRecord } from './own-backup/export-record.js';
+import { whyNotLocal } from './own-backup/local-data-dir.js';
+import { type OwnBackupResult, ownBaseBackup } from './own-backup/own-base-backup.js';
+import {
+  DEFAULT_FULL_READ_EVERY_MS,
+  type ExportResult,
+  type PostgresRecipeOptions,
+  runExport,
+} from './run-export.js';
 import type { ServerFacts } from './server-facts.js';
 import { TarCheck } from './tar-check.js';
 import { pgTool } from './tools.js';
@@ -26,9 +34,27 @@ export async function exportPhysical(
   input: ExportInput,
   options: PostgresRecipeOptions = {},
 ): Promise<ArtifactManifest> {
-  return runExport(input, 'physical', options, async (writer, source) => {
+  let record: OwnBackupResult['record'] | undefined;
+  const manifest = await runExport(input, 'physical', options, async (writer, source) => {
     const { endpoint, facts } = source;
     const { signal } = input;
+    if ((input.ownBackup ?? options.ownBackup) === true && input.instance !== undefined) {
+      const why = await whyNotLocal(input.instance, facts);
+      if (why === undefined) {
+        const previous = await previousExport(input, facts.systemIdentifier, options);
+        const result = await ownBaseBackup(writer, source, {
+          dataDir: input.instance.dataDir,
+          component: input.component,
+          exportId: input.exportId,
+          ...(previous === undefined ? {} : { previous }),
+          ...(options.readers === undefined ? {} : { readers: options.readers }),
+          ...(signal === undefined ? {} : { signal }),
+        });
+        record = result.record;
+        return result;
+      }
+      input.onWarning?.(`export ${input.exportId}: pg_basebackup instead of the agent's own backup: ${why}`);
+    }
     if (facts.tablespaces > 0) {
       const staged = await exportWithTablespaces(input, options, writer, source);
       return {
@@ -77,6 +103,35 @@ export async function exportPhysical(
       },
     };
   });
+  // Only once the artifact is committed does it become the next export's parent.
+  if (record !== undefined && input.stateDir !== undefined) {
+    // Without a record the next export reads everything: slower, never wrong.
+    await writeExportRecord(input.stateDir, record).catch((error: unknown) =>
+      input.onWarning?.(
+        `export ${input.exportId}: the record for the next export cannot be written (${(error as Error).message}); it will read everything`,
+      ),
+    );
+  }
+  return manifest;
+}
+
+/**
+ * The record of the previous export on this host, when the next one may build on it:
+ * not `--full`, the same server lineage, and the last full read more recent than the
+ * schedule of full reads. Otherwise the export reads everything.
+ */
+async function previousExport(
+  input: ExportInput,
+  systemIdentifier: string,
+  options: PostgresRecipeOptions,
+): Promise<ExportRecord | undefined> {
+  if (input.stateDir === undefined || input.full === true) return undefined;
+  const record = await readExportRecord(input.stateDir, input.component);
+  if (record === undefined || record.systemIdentifier !== systemIdentifier) return undefined;
+  // The caller knows the archive's newest export: the record must be of it.
+  if (input.newestExportId !== undefined && input.newestExportId !== record.exportId) return undefined;
+  const fullReadEveryMs = input.fullReadEveryMs ?? options.fullReadEveryMs ?? DEFAULT_FULL_READ_EVERY_MS;
+  return Date.now() - record.fullReadAtMs < fullReadEveryMs ? record : undefined;
 }
 
 /** The server's position a backup_manifest's end gives. */

@@ -24,11 +24,23 @@ export interface PostgresRecipeOptions {
   /** Logical exports: most bytes of one dump held in memory (dumps are cut into parts of this size). Default: 8 MiB. */
   readonly partSize?: number;
   /**
+   * Physical exports: take the backup itself when the instance's data directory is on
+   * this host (docs/exports.md, "The agent's own export"), else pg_basebackup. Default: false.
+   */
+  readonly ownBackup?: boolean;
+  /** The agent's own backup: files read at once, one tar each. Default: 4. */
+  readonly readers?: number;
+  /** The agent's own backup: a full read at least this often (ms), incremental ones between. Default: a week. */
+  readonly fullReadEveryMs?: number;
+  /**
    * Physical exports of a server with tablespaces: where pg_basebackup's tars wait to
    * be streamed into the outbox (room for one backup). Default: the OS's temp directory.
    */
   readonly stagingDir?: string;
 }
+
+/** A week. */
+export const DEFAULT_FULL_READ_EVERY_MS = 7 * 24 * 3600 * 1000;
 
 /** What an export body is given about the server it exports. */
 export interface ExportSource {

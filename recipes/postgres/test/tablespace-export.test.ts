@@ -90,6 +90,25 @@ describe('physical export of a cluster with a tablespace', () => {
     }
   });
 
+  it("with the agent's own backup asked for, goes to pg_basebackup, which carries the tablespace", async () => {
+    const outbox = openBackend(join(scratch.path, 'own'));
+    const warnings: string[] = [];
+    const manifest = await postgresRecipe({ stagingDir: join(scratch.path, 'staging') }).export({
+      component: 'shop',
+      instance: { name: 'shop-a', host: '127.0.0.1', port: active.port, dataDir: active.dataDir },
+      outbox,
+      exportId: 'o1',
+      ownBackup: true,
+      stateDir: join(scratch.path, 'state'),
+      onWarning: (message) => warnings.push(message),
+    });
+    expect(manifest.details?.method).not.toBe('own');
+    expect(manifest.tablespaces).toEqual({ [oid]: join(scratch.path, 'ts') });
+    expect(warnings).toEqual([
+      "export o1: pg_basebackup instead of the agent's own backup: the server has 1 tablespace(s)",
+    ]);
+  });
+
   it('a failed save leaves neither the artifact nor the staged tars', { timeout: 120_000 }, async () => {
     const outbox = openBackend(join(scratch.path, 'faulty'));
     await expect(exportTo(faultyOutbox(outbox, { failAfterBytes: 64 * 1024 }), 'f1')).rejects.toThrow(

@@ -44,6 +44,7 @@ export type {
   SnapshotStats,
 } from './snapshot/manifest.js';
 export { NAME_MAX, PATH_MAX, unrestorableName } from './snapshot/name-limits.js';
+export { SnapshotFiles } from './snapshot/snapshot-files.js';
 export { comparePaths, type FileContent, type TreeEntry } from './snapshot/tree-entry.js';
 export {
   type VerifyOptions,

@@ -47,6 +47,7 @@ function renderComponent(component: ComponentStatus, status: FullStatus, now: nu
           }`
     }${next === undefined ? '' : `; next scheduled ${inTime(next, now)}`}`,
   );
+  lines.push(...corruptPageLines(component));
   lines.push(`  last snapshot  ${snapshotLine(component.lastSnapshot)}`);
   // Logical snapshots (docs/exports.md) are their own line: fallbacks never take them.
   const nextLogical = status.nextLogicalExports?.[component.name];
@@ -178,4 +179,20 @@ function inTime(time: string, now: number): string {
 /** An ISO time as `2026-01-02 10:00:00Z`. */
 export function clock(time: string): string {
   return time.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+/** The pages the last export found corrupt, and the snapshot they went into (docs/exports.md). */
+function corruptPageLines(component: ComponentStatus): string[] {
+  const exported = component.lastExport;
+  const pages = exported?.corruptPages;
+  if (exported === undefined || pages === undefined || pages.length === 0) return [];
+  const count = exported.corruptPageCount ?? pages.length;
+  const snapshot =
+    component.lastSnapshot?.exportId === exported.exportId
+      ? `snapshot ${component.lastSnapshot.id.slice(0, 12)}`
+      : `the snapshot of export ${exported.exportId}`;
+  const shown = pages.slice(0, 5).map((page) => `${page.file} block ${page.block}`);
+  return [
+    `  CORRUPT PAGES  ${count} (wrong checksum) in ${snapshot}: ${shown.join(', ')}${count > shown.length ? ', ...' : ''}`,
+  ];
 }

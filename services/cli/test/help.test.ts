@@ -17,7 +17,7 @@ const CONTRACT: ReadonlyArray<{ command: string; listed: RegExp; options: readon
   {
     command: 'backup',
     listed: /^ {2}backup \[options\] <component> /m,
-    options: ['--config <FILE>', '--archive <URL>'],
+    options: ['--logical', '--full', '--config <FILE>', '--archive <URL>'],
   },
   {
     command: 'snapshots',
@@ -72,7 +72,11 @@ const CONTRACT: ReadonlyArray<{ command: string; listed: RegExp; options: readon
     ],
   },
   { command: 'up', listed: /^ {2}up /m, options: ['--config <FILE>', '--roles <LIST>', '--instance <NAME>'] },
-  { command: 'export', listed: /^ {2}export \[options\] <component> /m, options: ['--now'] },
+  {
+    command: 'export',
+    listed: /^ {2}export \[options\] <component> /m,
+    options: ['--now', '--logical', '--full'],
+  },
   { command: 'import', listed: /^ {2}import \[options\] <instance> /m, options: ['--activate', '--force'] },
   {
     command: 'switchover',
@@ -122,6 +126,22 @@ describe('pullback --help', () => {
     const viaOption = await runCli(['restore', '--help']);
     expect(viaHelp.code).toBe(0);
     expect(viaHelp.stdout).toBe(viaOption.stdout);
+  });
+});
+
+describe('--logical with --full', () => {
+  it('is refused with one line by backup and export: a logical export reads everything anyway', async () => {
+    for (const args of [
+      ['backup', 'shop', '--logical', '--full'],
+      ['export', 'shop', '--now', '--full', '--logical'],
+    ]) {
+      const result = await runCli(args);
+      expect(result.code).toBe(2);
+      expect(result.errorLines).toHaveLength(1);
+      expect(result.errorLines[0]).toMatch(
+        /^pullback: option '--full' cannot be used with option '--logical'/,
+      );
+    }
   });
 });
 

@@ -8,6 +8,17 @@ export {
   completeName,
   type ServerPosition,
 } from './artifact/format.js';
+export {
+  decodePageDeltaHead,
+  encodePageDeltaHeader,
+  INCREMENTAL_DESCRIPTION,
+  INCREMENTAL_DIR,
+  type IncrementalDescription,
+  PAGE_DELTA_DIR,
+  PAGE_DELTA_HEAD,
+  type PageDeltaHeader,
+  pageDeltaSize,
+} from './artifact/incremental.js';
 export type { Outbox } from './artifact/outbox.js';
 export { readArtifactManifest } from './artifact/reader.js';
 export { removeArtifact } from './artifact/remove.js';

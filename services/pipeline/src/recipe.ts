@@ -45,6 +45,23 @@ export interface ExportInput {
   readonly onProgress?: (progress: ExportProgress) => void;
   /** Told of each entry left out of the artifact or snapshot (the path and why). Default: ignore. */
   readonly onWarning?: (message: string) => void;
+  /** Read everything, whatever the recipe's record of the previous export says (`export --full`). Default: false. */
+  readonly full?: boolean;
+  /**
+   * The agent's own state directory: where a recipe keeps its record of the previous
+   * export on this host (postgres: docs/exports.md). Without it every export is full.
+   */
+  readonly stateDir?: string;
+  /**
+   * The export id of the component's newest snapshot of this kind in the archive, when
+   * the caller knows it (null: it has none): an incremental export is then taken only
+   * on top of that export. Unknown: the pull checks it (and refuses a wrong parent).
+   */
+  readonly newestExportId?: string | null;
+  /** Take the backup by reading the instance's files on this host when the recipe can (postgres). Default: the recipe's. */
+  readonly ownBackup?: boolean;
+  /** With `ownBackup`: a full read at least this often (ms), incremental exports between. Default: the recipe's. */
+  readonly fullReadEveryMs?: number;
 }
 
 /** What the import worker hands a recipe about the fallback it is restoring. */

@@ -139,6 +139,23 @@ describe('logical export jobs', () => {
     }
   });
 
+  it('export --now --full carries full in a physical job; a logical job never does', async () => {
+    const pipeline = openPipeline({ redis: redis.url, prefix: testPrefix() });
+    try {
+      await pipeline.register(parseConfig(configText('')));
+      await pipeline.exportNow('shop', { full: true });
+      await pipeline.exportNow('shop', { kind: 'logical', full: true });
+      const waiting = await pipeline.exportQueue.getWaiting();
+      expect(waiting.map((job) => [job.id, job.data.kind, job.data.full]).sort()).toEqual([
+        ['export-now.shop', undefined, true],
+        ['export-now.shop.logical', 'logical', undefined],
+      ]);
+      for (const job of waiting) expect(() => parseJob('export', job.data, job.id ?? '')).not.toThrow();
+    } finally {
+      await pipeline.close();
+    }
+  });
+
   it('a job of an unknown kind is invalid', () => {
     expect(() =>
       parseJob('export', { component: 'shop', epoch: 1, requestedBy: 'now', kind: 'sideways' }, 'j1'),

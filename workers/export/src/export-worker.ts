@@ -78,6 +78,8 @@ export function startExportWorker(options: ExportWorkerOptions): RunningWorker {
           ...(data.kind === undefined ? {} : { kind: data.kind }),
           epoch: data.epoch,
           registry: pipeline.registry,
+          stateDir: config.stateDir,
+          ...(data.full === true ? { full: true } : {}),
           ...(options.instances === undefined ? {} : { localInstances: options.instances }),
           enqueuePull: async (pull) => {
             await pipeline.enqueuePull(pull);

@@ -15,6 +15,8 @@ import { stageProgress } from '../stage-progress.js';
 
 export interface BackupComponentOptions extends ArchiveFlags {
   readonly logical?: boolean;
+  /** Physical: read everything, whatever the record of the previous export on this host. */
+  readonly full?: boolean;
 }
 
 /** `pullback backup <component>`: the component's export and pull, once, in this process, without Redis. */
@@ -45,7 +47,9 @@ export async function backupComponent(
       outbox: openStorage(componentConfig.outbox, context),
       archive,
       stagingDir,
+      stateDir: config.stateDir,
       kind,
+      ...(options.full === true ? { full: true } : {}),
       forget: forgetSnapshots,
       signal: context.signal,
       onProgress: progress.update,

@@ -7,6 +7,8 @@ import { openReachablePipeline } from '../reach-redis.js';
 export interface ExportNowOptions {
   readonly config?: string;
   readonly logical?: boolean;
+  /** Physical: read everything, whatever the agent's record of the previous export. */
+  readonly full?: boolean;
 }
 
 /** `pullback export <component> [--logical] --now`: queues an export job now, outside the schedule. */
@@ -27,7 +29,10 @@ export async function exportNow(
   const what = options.logical ? 'logical export' : 'export';
   const pipeline = await openReachablePipeline(config.redis);
   try {
-    const result = await pipeline.exportNow(component, { kind });
+    const result = await pipeline.exportNow(component, {
+      kind,
+      ...(options.full === true ? { full: true } : {}),
+    });
     context.stdout.write(
       result.created
         ? `${what} of ${component} queued: job ${result.jobId}, epoch ${result.epoch}\n`

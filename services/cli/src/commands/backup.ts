@@ -1,4 +1,4 @@
-import type { Command } from '@commander-js/extra-typings';
+import { type Command, Option } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
 import {
   addArchiveAccessOptions,
@@ -22,6 +22,12 @@ export function registerBackupCommands(program: Command, context: CommandContext
       '--logical',
       'a logical export (pg_dump of each database and the globals) instead of a physical one',
     )
+    .addOption(
+      new Option(
+        '--full',
+        'read everything, not only what changed since the previous export on this host',
+      ).conflicts('logical'),
+    )
     .addOption(configOption())
     .addOption(archiveOption())
     .addOption(keyFileOption())
@@ -30,6 +36,7 @@ export function registerBackupCommands(program: Command, context: CommandContext
       examples(
         'pullback backup shop',
         'pullback backup shop --logical',
+        'pullback backup shop --full',
         'pullback backup shop --config /etc/pullback/pullback.yaml',
       ),
     )

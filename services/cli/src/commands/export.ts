@@ -17,8 +17,21 @@ export function registerExportCommand(program: Command, context: CommandContext)
       '--logical',
       'a logical export (pg_dump of each database and the globals) instead of a physical one',
     )
+    .addOption(
+      new Option(
+        '--full',
+        "read everything, not only what changed since the agent's previous export",
+      ).conflicts('logical'),
+    )
     .addOption(configOption())
-    .addHelpText('after', examples('pullback export shop --now', 'pullback export shop --logical --now'))
+    .addHelpText(
+      'after',
+      examples(
+        'pullback export shop --now',
+        'pullback export shop --now --full',
+        'pullback export shop --logical --now',
+      ),
+    )
     .action(async (component, options) =>
       (await import('../actions/export-now.js')).exportNow(component, options, context),
     );

@@ -169,6 +169,18 @@ export const pgbouncerSchema = z
       ctx.addIssue({ code: 'custom', path: [unused], message: `is not used with reload: ${hook.reload}` });
   });
 
+/** Physical exports of a postgres component (docs/exports.md, "The agent's own export"). */
+export const physicalSchema = z.strictObject({
+  /**
+   * The export agent takes the backup itself when it can read the active's data
+   * directory (incremental between full reads, page checksums verified); elsewhere,
+   * pg_basebackup. Default: false (pg_basebackup).
+   */
+  ownBackup: z.boolean().default(false),
+  /** How often the agent's own backup reads everything; incremental exports between. Default: 7d. */
+  fullReadEvery: duration.default('7d'),
+});
+
 /**
  * Logical exports of a postgres component (`pg_dump` per database and the globals),
  * beside its physical ones (docs/exports.md "Logical exports users ask for").
@@ -186,6 +198,7 @@ export const logicalSchema = z.strictObject({
 export const postgresComponentSchema = z.strictObject({
   recipe: z.literal('postgres'),
   ...componentFields,
+  physical: physicalSchema.default({ ownBackup: false, fullReadEvery: '7d' }),
   wal: walSchema.default({ enabled: true, synchronous: false }),
   /** A logical export schedule beside the physical one. Default: none (logical exports only on request). */
   logical: logicalSchema.optional(),

@@ -13,6 +13,7 @@
  * - `not-a-fallback`: an import for an instance that is not a fallback (any more) (permanent).
  * - `not-active-here`: the component's active is not this agent's (hand the job on).
  * - `lock-lost`: the lock expired under running work (retried).
+ * - `stale-parent`: an incremental artifact's parent is not the archive's newest physical snapshot of its component (permanent: export in full).
  * - `unsupported-kind`: an export of a kind the component's recipe does not make (permanent).
  */
 export type PipelineErrorCode =
@@ -26,6 +27,7 @@ export type PipelineErrorCode =
   | 'not-a-fallback'
   | 'not-active-here'
   | 'lock-lost'
+  | 'stale-parent'
   | 'unsupported-kind'
   | 'tablespace-location';
 
@@ -37,6 +39,7 @@ const PERMANENT: ReadonlySet<PipelineErrorCode> = new Set([
   'outbox-mismatch',
   'invalid-snapshot',
   'not-a-fallback',
+  'stale-parent',
   'unsupported-kind',
   'tablespace-location',
 ]);

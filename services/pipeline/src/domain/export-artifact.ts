@@ -1,3 +1,4 @@
+import { parseDuration } from '@pullback/archive';
 import type { ArtifactKind, ArtifactManifest } from '../artifact/format.js';
 import type { Outbox } from '../artifact/outbox.js';
 import type { ComponentConfig } from '../config/schema.js';
@@ -18,6 +19,10 @@ export interface ExportArtifactInput {
   readonly signal?: AbortSignal;
   readonly onProgress?: StepProgressListener;
   readonly onWarning?: (message: string) => void;
+  /** See ExportInput. */
+  readonly full?: boolean;
+  readonly stateDir?: string;
+  readonly newestExportId?: string | null;
 }
 
 /**
@@ -36,10 +41,22 @@ export async function exportArtifact(input: ExportArtifactInput): Promise<Artifa
     ...(databases === undefined ? {} : { databases }),
     ...(input.instance === undefined ? {} : { instance: input.instance }),
     ...('path' in config ? { path: config.path } : {}),
+    ...('physical' in config
+      ? { ownBackup: config.physical.ownBackup, fullReadEveryMs: durationMs(config.physical.fullReadEvery) }
+      : {}),
     outbox: input.outbox,
     exportId: input.exportId,
     ...(input.signal === undefined ? {} : { signal: input.signal }),
     ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
+    ...(input.full === undefined ? {} : { full: input.full }),
+    ...(input.stateDir === undefined ? {} : { stateDir: input.stateDir }),
+    ...(input.newestExportId === undefined ? {} : { newestExportId: input.newestExportId }),
     onProgress: (progress) => input.onProgress?.(stepProgress('export', progress, progress.object)),
   });
+}
+
+/** A config span in ms (months as 30 days, years as 365): schedules need no calendar. */
+function durationMs(text: string): number {
+  const { years, months, days, hours } = parseDuration(text);
+  return ((years * 365 + months * 30 + days) * 24 + hours) * 3600 * 1000;
 }

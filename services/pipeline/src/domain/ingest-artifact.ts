@@ -1,11 +1,12 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Archive, backupTree, isArchiveError, type Snapshot } from '@pullback/archive';
+import { type Archive, backupTree, isArchiveError, type Snapshot, type SourceEntry } from '@pullback/archive';
 import { corruptArtifact } from '../artifact/check.js';
 import type { ArtifactManifest } from '../artifact/format.js';
 import type { Outbox } from '../artifact/outbox.js';
 import { localTars } from '../artifact/reader.js';
 import { artifactTree } from '../artifact/tree.js';
+import { completeIncremental } from './complete-incremental.js';
 import { PipelineError } from './errors.js';
 import { type StepProgressListener, stepProgress } from './progress.js';
 import { claimStaging } from './staging-lock.js';
@@ -25,6 +26,11 @@ export interface IngestArtifactInput {
   readonly tags: Readonly<Record<string, string>>;
   /** The snapshot to compare with, or null for none. */
   readonly parent: string | null;
+  /**
+   * An incremental artifact's parent (checked by the caller to be the export it names):
+   * the snapshot it is completed against (`completeIncremental`).
+   */
+  readonly incrementalParent?: Snapshot;
   /** How long to wait for an exclusive archive lock (a prune) to go, in ms. Default: 300 000. */
   readonly lockWaitMs?: number;
   /** Worker threads of the backup (0: on this thread, cheapest for tiny artifacts). Default: `backupTree`'s. */
@@ -68,6 +74,10 @@ export async function ingestArtifact(input: IngestArtifactInput): Promise<Snapsh
     verified = local.verified;
     verified.catch((error: unknown) => stop.abort(error));
     const entries = await artifactTree(manifest, local.tars, signal);
+    const parentSnapshot = input.incrementalParent;
+    const workDir = join(staged, '.incremental');
+    if (parentSnapshot !== undefined) await mkdir(workDir, { mode: 0o700 });
+    let completed: Promise<SourceEntry[]> | undefined;
     // backupTree holds a shared archive lock itself (prune waits for it).
     return await backupTree(input.archive, staged, {
       tags: input.tags,
@@ -75,9 +85,23 @@ export async function ingestArtifact(input: IngestArtifactInput): Promise<Snapsh
       lockWaitMs: input.lockWaitMs ?? 300_000,
       ...(input.workers === undefined ? {} : { workers: input.workers }),
       signal,
-      source: async function* () {
-        yield* entries;
-      },
+      source:
+        parentSnapshot === undefined
+          ? async function* () {
+              yield* entries;
+            }
+          : async function* () {
+              // backupTree asks for its source once per pass: the files are laid once.
+              completed ??= completeIncremental(
+                input.archive,
+                manifest,
+                entries,
+                parentSnapshot,
+                workDir,
+                signal,
+              );
+              yield* await completed;
+            },
       beforeCommit: () => verified,
       ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
       onProgress: (progress) => input.onProgress?.(stepProgress('ingest', progress, 'archiving')),

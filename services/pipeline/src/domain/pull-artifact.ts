@@ -5,13 +5,14 @@ import {
   type RetentionPolicy,
   type Snapshot,
 } from '@pullback/archive';
-import type { ArtifactKind } from '../artifact/format.js';
+import type { ArtifactKind, ArtifactManifest } from '../artifact/format.js';
 import type { Outbox } from '../artifact/outbox.js';
 import { readArtifactManifest } from '../artifact/reader.js';
 import { removeArtifact } from '../artifact/remove.js';
 import type { ComponentConfig } from '../config/schema.js';
 import type { ImportJob } from '../queues/job-contracts.js';
 import type { Registry } from '../registry/registry.js';
+import { incrementalParentOf, staleParent } from './complete-incremental.js';
 import { PipelineError } from './errors.js';
 import { forgetWal } from './forget-wal.js';
 import { ingestArtifact } from './ingest-artifact.js';
@@ -112,6 +113,8 @@ export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifa
       );
     }
     const parent = snapshots.filter((candidate) => describeSnapshot(candidate).kind === manifest.kind).at(-1);
+    const incrementalParent = incrementalParentOf(manifest);
+    if (incrementalParent !== undefined) checkIncrementalParent(manifest, parent);
     snapshot = await ingestArtifact({
       archive,
       outbox: input.outbox,
@@ -120,6 +123,7 @@ export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifa
       // Without a registry (a one-shot backup) there is no epoch to record.
       tags: snapshotTags(describeArtifact(manifest, registry === undefined ? undefined : epoch)),
       parent: parent?.id ?? null,
+      ...(incrementalParent === undefined || parent === undefined ? {} : { incrementalParent: parent }),
       ...(signal === undefined ? {} : { signal }),
       ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),
       ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
@@ -175,4 +179,28 @@ export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifa
     expired,
     forgotten,
   };
+}
+
+/**
+ * An incremental artifact is completed only against the export it names, when that is
+ * the newest snapshot of its kind of the component, of the same server lineage: a
+ * missing parent, a newer snapshot, or another system fails with `stale-parent`, and
+ * the export is taken again in full (never a wrong snapshot).
+ */
+function checkIncrementalParent(manifest: ArtifactManifest, newest: Snapshot | undefined): void {
+  if (newest === undefined) throw staleParent(manifest, 'and the component has no snapshot of its kind');
+  const described = describeSnapshot(newest);
+  if (described.exportId !== incrementalParentOf(manifest)) {
+    throw staleParent(
+      manifest,
+      `but the newest snapshot ${newest.id.slice(0, 12)} is of export ${described.exportId}`,
+    );
+  }
+  const system = described.server?.systemIdentifier;
+  if (system !== manifest.server?.systemIdentifier) {
+    throw staleParent(
+      manifest,
+      `whose snapshot is of system ${system}, the artifact of ${manifest.server?.systemIdentifier}`,
+    );
+  }
 }

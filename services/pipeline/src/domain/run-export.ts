@@ -4,6 +4,7 @@ import { removeArtifact } from '../artifact/remove.js';
 import type { ComponentConfig } from '../config/schema.js';
 import type { PullJob } from '../queues/job-contracts.js';
 import type { Recipe } from '../recipe.js';
+import { CORRUPT_PAGES_KEPT, type ExportRecord } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
 import { messageOf, PipelineError } from './errors.js';
 import { exportArtifact } from './export-artifact.js';
@@ -12,6 +13,10 @@ import { instanceLocation } from './instance-location.js';
 import type { StepProgressListener } from './progress.js';
 
 export interface RunExportInput {
+  /** Read everything (`export --full`). Default: false. */
+  readonly full?: boolean;
+  /** This machine's state directory (the recipe's record of the previous export). */
+  readonly stateDir?: string;
   readonly component: string;
   readonly config: ComponentConfig;
   readonly recipe: Recipe;
@@ -107,6 +112,10 @@ export async function runExport(input: RunExportInput): Promise<RunExportResult>
           exportId,
           ...(input.kind === undefined ? {} : { kind: input.kind }),
           signal,
+          ...(input.full === undefined ? {} : { full: input.full }),
+          ...(input.stateDir === undefined ? {} : { stateDir: input.stateDir }),
+          // The registry's newest snapshot: an incremental export builds only on it.
+          newestExportId: record.lastSnapshot?.exportId ?? null,
           ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
           ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),
         });
@@ -120,7 +129,10 @@ export async function runExport(input: RunExportInput): Promise<RunExportResult>
         }
         await input.enqueuePull({ component, epoch, exportId, outbox: config.outbox });
         const bytes = manifest.objects.reduce((sum, object) => sum + object.size, 0);
-        await registry.recordExport(component, epoch, outcome(true, { bytes }));
+        await registry.recordExport(component, epoch, {
+          ...outcome(true, { bytes }),
+          ...corruptPagesOf(manifest),
+        });
         return { exportId, manifest, ...(active === undefined ? {} : { instance: active }) };
       } catch (error) {
         const reason = messageOf(signal.aborted && !input.signal?.aborted ? signal.reason : error);
@@ -129,4 +141,15 @@ export async function runExport(input: RunExportInput): Promise<RunExportResult>
       }
     },
   );
+}
+
+/** The corrupt pages an artifact's COMPLETE reports (`details.corruptPages`), as the registry keeps them. */
+function corruptPagesOf(manifest: ArtifactManifest): Pick<ExportRecord, 'corruptPages' | 'corruptPageCount'> {
+  const listed = manifest.details?.corruptPages;
+  if (!Array.isArray(listed) || listed.length === 0) return {};
+  const pages = listed.filter(
+    (page): page is { file: string; block: number } =>
+      typeof page?.file === 'string' && Number.isInteger(page?.block),
+  );
+  return { corruptPages: pages.slice(0, CORRUPT_PAGES_KEPT), corruptPageCount: pages.length };
 }

@@ -18,6 +18,8 @@ export const exportJobSchema = z.strictObject({
   requestedBy: z.enum(['schedule', 'now']),
   /** Absent: physical (what every export job was before logical ones could be asked for). */
   kind: z.literal('logical').optional(),
+  /** Physical: read everything, whatever the agent's record of the previous export (`export --full`). Default: false. */
+  full: z.boolean().optional(),
 });
 
 /** Ingest the complete artifact `exportId` from `outbox` into the archive. */

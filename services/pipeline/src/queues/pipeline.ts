@@ -237,7 +237,10 @@ export class Pipeline {
    * that finds it taken waits its turn. A logical one (`kind`) has its own job id, so
    * it neither stands for nor waits behind a physical `--now`.
    */
-  async exportNow(component: string, options: { kind?: ArtifactKind } = {}): Promise<ExportNowResult> {
+  async exportNow(
+    component: string,
+    options: { kind?: ArtifactKind; full?: boolean } = {},
+  ): Promise<ExportNowResult> {
     const kind = options.kind ?? 'physical';
     const record = await this.registry.component(component);
     if (record === undefined) {
@@ -249,7 +252,14 @@ export class Pipeline {
     const existing = await this.exportQueue.getJob(jobId);
     await this.exportQueue.add(
       'export',
-      { component, epoch: record.epoch, requestedBy: 'now', ...(kind === 'logical' ? { kind } : {}) },
+      {
+        component,
+        epoch: record.epoch,
+        requestedBy: 'now',
+        ...(kind === 'logical' ? { kind } : {}),
+        // A logical export reads everything anyway (pg_dump).
+        ...(options.full === true && kind === 'physical' ? { full: true } : {}),
+      },
       // Removed once finished, so that the next --now is a new job; the registry keeps the outcome.
       { jobId, removeOnComplete: true, removeOnFail: true },
     );

@@ -19,7 +19,17 @@ export interface ExportRecord {
   readonly reason?: string;
   /** Bytes the artifact holds. */
   readonly bytes?: number;
+  /**
+   * Pages whose checksum was wrong (the agent's own backup, docs/exports.md), the first
+   * CORRUPT_PAGES_KEPT of them; the snapshot of `exportId` holds them as they were read.
+   */
+  readonly corruptPages?: readonly { readonly file: string; readonly block: number }[];
+  /** How many there were in all. */
+  readonly corruptPageCount?: number;
 }
+
+/** Corrupt pages an export record keeps. */
+export const CORRUPT_PAGES_KEPT = 20;
 
 /** The last snapshot of a kind committed for a component. */
 export interface SnapshotRecord {

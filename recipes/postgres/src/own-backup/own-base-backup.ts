@@ -1,0 +1,303 @@
+import { join } from 'node:path';
+import {
+  type ArtifactWriter,
+  INCREMENTAL_DESCRIPTION,
+  type IncrementalDescription,
+  RecipeError,
+} from '@pullback/pipeline';
+import { describeEndpoint } from '../connection.js';
+import { lsnToBigInt } from '../lsn.js';
+import type { ExportResult, ExportSource } from '../run-export.js';
+import { BackupSession } from './backup-session.js';
+import { type DataDirEntry, dataDirEntries, relationSegment } from './data-dir-files.js';
+import { openDataFile, readDataFile } from './data-file-reader.js';
+import type { ExportRecord } from './export-record.js';
+import { PAGE_SIZE } from './page-checksum.js';
+import { changedBlocks, pageDeltaMember } from './page-delta-member.js';
+import { type TarEntry, tarOfEntries } from './tar-of-entries.js';
+import { labelTimeline, walSegmentsBetween } from './wal-segments.js';
+
+/** Data objects read at once by default: files are spread over this many tars, each read in turn. */
+export const DEFAULT_READERS = 4;
+
+/** The member taken after pg_backup_stop, with backup_label and the WAL: recovery reads it first. */
+const CONTROL_FILE = 'global/pg_control';
+
+/** A page whose checksum is wrong: the file, relative to the data directory, and its block number. */
+export interface CorruptPage {
+  readonly file: string;
+  readonly block: number;
+}
+
+export interface OwnBackupOptions {
+  readonly dataDir: string;
+  readonly component: string;
+  readonly exportId: string;
+  /** Tars written at once. Default: DEFAULT_READERS. */
+  readonly readers?: number;
+  /**
+   * The record of the previous export, checked by the caller to be this server's and
+   * due no full read: only what changed since is staged, the rest named as the parent's.
+   * Absent: a full read.
+   */
+  readonly previous?: ExportRecord;
+  readonly signal?: AbortSignal;
+}
+
+/** What the agent's own backup hands back: the export's result, and the record for the next one once it is committed. */
+export interface OwnBackupResult extends ExportResult {
+  readonly record: Omit<ExportRecord, 'format'>;
+}
+
+/**
+ * The agent's own non-exclusive base backup of the server whose data directory is on
+ * this host (docs/exports.md, "The agent's own export"): `pg_backup_start` on a held
+ * session, the data directory's files read directly and spread over `readers` tars
+ * `data-<n>.tar` written at once (each file whole in one of them), every page of a
+ * relation file checked against its checksum on a cluster with data checksums, then
+ * `pg_backup_stop`, and `finish.tar` with what recovery starts from: backup_label and
+ * tablespace_map as pg_backup_stop gave them, pg_control, and the WAL segments from
+ * the start to the stop LSN copied from pg_wal, so the snapshot restores without the
+ * archive, as pg_basebackup's `--wal-method=fetch` snapshots do. A corrupt page does
+ * not fail the backup: it is listed in the result (`details.corruptPages`).
+ */
+export async function ownBaseBackup(
+  writer: ArtifactWriter,
+  source: ExportSource,
+  options: OwnBackupOptions,
+): Promise<OwnBackupResult> {
+  const { dataDir, signal, previous } = options;
+  const startedAtMs = Date.now();
+  const session = await BackupSession.open(source.endpoint, signal);
+  try {
+    const start = await session.start(`pullback ${options.exportId}`);
+    if (start.blockSize !== PAGE_SIZE) {
+      throw new RecipeError(
+        `${describeEndpoint(source.endpoint)} uses ${start.blockSize}-byte pages; the agent's own backup reads ${PAGE_SIZE}-byte pages only`,
+        { permanent: true },
+      );
+    }
+    const startLsn = lsnToBigInt(start.startLsn);
+    const corruptPages: CorruptPage[] = [];
+    const entries: DataDirEntry[] = [];
+    for await (const entry of dataDirEntries(dataDir)) {
+      if (entry.path !== CONTROL_FILE) entries.push(entry);
+    }
+    const unchanged: string[] = [];
+    const copied = entries.filter((entry) => {
+      if (previous === undefined || !unchangedSince(entry, previous)) return true;
+      unchanged.push(entry.path);
+      return false;
+    });
+    const counts = { pageFiles: 0, pages: 0 };
+    const lanes = spread(copied, options.readers ?? DEFAULT_READERS);
+    const member = (entry: DataDirEntry) =>
+      memberOf(dataDir, entry, {
+        checkFrom: start.dataChecksums ? startLsn : undefined,
+        corrupt: corruptPages,
+        ...(previous !== undefined && previous.files[entry.path] !== undefined
+          ? { changedSince: lsnToBigInt(previous.startLsn), counts }
+          : {}),
+      });
+    await Promise.all(
+      lanes.map((lane, index) => writer.saveStream(`data-${index}.tar`, tarOfEntries(members(lane, member)))),
+    );
+    const stop = await session.stop();
+    const timeline = labelTimeline(stop.backupLabel);
+    const segments = walSegmentsBetween(start.startLsn, stop.stopLsn, timeline, start.walSegmentSize);
+    const now = Date.now();
+    // Files written here belong to the data directory's owner, as the others do.
+    const owner = { uid: entries[0]?.uid ?? 0, gid: entries[0]?.gid ?? 0 };
+    const fileNamed = (path: string): DataDirEntry => ({
+      path,
+      type: 'file',
+      mode: 0o600,
+      size: 0,
+      mtimeMs: now,
+      ...owner,
+    });
+    await writer.saveStream(
+      'finish.tar',
+      tarOfEntries(
+        (async function* () {
+          yield { ...textMember('backup_label', stop.backupLabel, now), ...owner };
+          if (previous !== undefined) {
+            const description: IncrementalDescription = { parent: previous.exportId, unchanged };
+            yield textMember(INCREMENTAL_DESCRIPTION, JSON.stringify(description), now);
+          }
+          if (stop.tablespaceMap !== '')
+            yield { ...textMember('tablespace_map', stop.tablespaceMap, now), ...owner };
+          for (const path of [CONTROL_FILE, ...segments.map((name) => `pg_wal/${name}`)]) {
+            const found = await member(fileNamed(path));
+            if (found === undefined)
+              throw new Error(`${join(dataDir, path)}, which the backup needs, is gone`);
+            yield found;
+          }
+        })(),
+      ),
+    );
+    return {
+      server: {
+        systemIdentifier: source.facts.systemIdentifier,
+        timeline,
+        startLsn: start.startLsn,
+        endLsn: stop.stopLsn,
+        serverVersion: source.facts.serverVersion,
+      },
+      details: {
+        method: 'own',
+        dataChecksums: start.dataChecksums,
+        walRanges: [{ timeline, startLsn: start.startLsn, endLsn: stop.stopLsn }],
+        fromStandby: false,
+        corruptPages,
+        ...(previous === undefined
+          ? {}
+          : { incremental: { parent: previous.exportId, unchangedFiles: unchanged.length, ...counts } }),
+      },
+      record: {
+        component: options.component,
+        systemIdentifier: source.facts.systemIdentifier,
+        exportId: options.exportId,
+        startLsn: start.startLsn,
+        startedAtMs,
+        fullReadAtMs: previous?.fullReadAtMs ?? startedAtMs,
+        files: Object.fromEntries(
+          entries
+            .filter((entry) => entry.type === 'file')
+            .map((entry) => [entry.path, [entry.size, entry.mtimeMs]]),
+        ),
+      },
+    };
+  } finally {
+    await session.close();
+  }
+}
+
+/** Spreads the entries over `count` lanes: directories and links in the first, files by size, largest first, each to the lightest lane. */
+function spread(entries: readonly DataDirEntry[], count: number): DataDirEntry[][] {
+  const lanes: DataDirEntry[][] = Array.from({ length: Math.max(1, count) }, () => []);
+  const weights = lanes.map(() => 0);
+  for (const entry of entries) if (entry.type !== 'file') lanes[0]!.push(entry);
+  const files = entries.filter((entry) => entry.type === 'file').sort((a, b) => b.size - a.size);
+  for (const file of files) {
+    let lightest = 0;
+    for (let index = 1; index < lanes.length; index++)
+      if (weights[index]! < weights[lightest]!) lightest = index;
+    lanes[lightest]!.push(file);
+    weights[lightest]! += file.size + 512;
+  }
+  return lanes;
+}
+
+async function* members(
+  entries: readonly DataDirEntry[],
+  member: (entry: DataDirEntry) => Promise<TarEntry | undefined>,
+): AsyncGenerator<TarEntry | undefined> {
+  for (const entry of entries) yield await member(entry);
+}
+
+/** How `memberOf` reads a file. */
+interface MemberOptions {
+  /** Data checksums on: the backup's start LSN (pages changed after it are not checked). */
+  readonly checkFrom: bigint | undefined;
+  readonly corrupt: CorruptPage[];
+  /** The previous export's start LSN, for a file it copied: a relation file's changed pages only. */
+  readonly changedSince?: bigint;
+  readonly counts?: { pageFiles: number; pages: number };
+}
+
+/**
+ * The tar member of one entry; a file is opened now and read as the tar takes it (its
+ * size as it is now), undefined when it is gone. A relation file's pages are checked
+ * (data checksums on), corrupt ones added to `corrupt`. With `changedSince`, the main
+ * fork or visibility map of a relation is read through once to find its changed pages,
+ * and only those are staged (a page delta), unless they are most of the file. Free
+ * space maps are copied whole: their changes do not always move a page's LSN.
+ */
+async function memberOf(
+  dataDir: string,
+  entry: DataDirEntry,
+  options: MemberOptions,
+): Promise<TarEntry | undefined> {
+  const common = {
+    name: entry.path,
+    mode: entry.mode,
+    mtime: new Date(entry.mtimeMs),
+    uid: entry.uid,
+    gid: entry.gid,
+  };
+  if (entry.type === 'directory') return { ...common, type: 'directory' };
+  if (entry.type === 'symlink') return { ...common, type: 'symlink', target: entry.target ?? '' };
+  const file = await openDataFile(join(dataDir, entry.path));
+  if (file === undefined) return undefined;
+  const segment = relationSegment(entry.path);
+  const check =
+    segment === undefined || options.checkFrom === undefined
+      ? undefined
+      : {
+          segment,
+          startLsn: options.checkFrom,
+          onCorrupt: (block: number) => options.corrupt.push({ file: entry.path, block }),
+        };
+  if (options.changedSince !== undefined && segment !== undefined && !/_(fsm|init)(\.|$)/.test(entry.path)) {
+    try {
+      const blocks = await changedBlocks(file, options.changedSince, check);
+      if (blocks !== undefined && blocks.length * 2 <= file.size / PAGE_SIZE) {
+        if (options.counts !== undefined) {
+          options.counts.pageFiles++;
+          options.counts.pages += blocks.length;
+        }
+        return {
+          ...pageDeltaMember(entry.path, file, blocks, entry.mode, common.mtime),
+          uid: entry.uid,
+          gid: entry.gid,
+        };
+      }
+    } catch (error) {
+      await file.handle.close();
+      throw error;
+    }
+  }
+  return {
+    ...common,
+    type: 'file',
+    size: file.size,
+    content: async function* () {
+      try {
+        yield* readDataFile(file, file.size, check);
+      } finally {
+        await file.handle.close();
+      }
+    },
+  };
+}
+
+/**
+ * A file the previous export copied, found as it was then (size and mtime), and last
+ * written before that export began (so it was read after its last write; the margin
+ * covers coarse mtimes): the parent's copy is this file.
+ */
+function unchangedSince(entry: DataDirEntry, previous: ExportRecord): boolean {
+  if (entry.type !== 'file') return false;
+  const then = previous.files[entry.path];
+  return (
+    then !== undefined &&
+    then[0] === entry.size &&
+    then[1] === entry.mtimeMs &&
+    entry.mtimeMs < previous.startedAtMs - 1000
+  );
+}
+
+function textMember(name: string, text: string, mtimeMs: number): TarEntry {
+  const bytes = Buffer.from(text, 'utf8');
+  return {
+    type: 'file',
+    name,
+    mode: 0o600,
+    mtime: new Date(mtimeMs),
+    size: bytes.length,
+    content: async function* () {
+      yield bytes;
+    },
+  };
+}

@@ -1,0 +1,299 @@
+import { execFile } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { type Archive, initArchive, listSnapshots, restoreSnapshot, type Snapshot } from '@pullback/archive';
+import { freePort, type PostgresServer, quietSchedule, scratchDir, startPostgres } from '@pullback/harness';
+import {
+  type ArtifactManifest,
+  backupComponent,
+  type Config,
+  completeName,
+  describeSnapshot,
+  isPipelineError,
+  parseConfig,
+  pullArtifact,
+} from '@pullback/pipeline';
+import { type Backend, openBackend } from '@pullback/storage';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresRecipe } from '../src/index.js';
+import { recordPath } from '../src/own-backup/export-record.js';
+import { serverDir, stableDump } from './helpers/servers.js';
+
+const execFileAsync = promisify(execFile);
+
+let active: PostgresServer;
+let scratch: { path: string; remove(): Promise<void> };
+let archive: Archive;
+let outbox: Backend;
+let config: Config;
+/** Every COMPLETE the exports wrote, in order. */
+const manifests: ArtifactManifest[] = [];
+const recipe = postgresRecipe();
+
+beforeAll(async () => {
+  active = await startPostgres();
+  await execFileAsync(join(active.binDir, 'pgbench'), [
+    '-i',
+    '-s',
+    '3',
+    '-q',
+    '-d',
+    active.connectionString(),
+  ]);
+  await active.psql('create extension amcheck');
+  await active.psql(
+    'create table doomed as select g from generate_series(1, 50000) g; create table shrinking as select g, repeat($$s$$, 200) as filler from generate_series(1, 40000) g',
+  );
+  scratch = await scratchDir('incremental');
+  ({ archive } = await initArchive({
+    archive: join(scratch.path, 'archive'),
+    keyFile: join(scratch.path, 'key'),
+  }));
+  const backend = openBackend(join(scratch.path, 'outbox'));
+  // The outbox as the exports see it, keeping a copy of each COMPLETE they write.
+  outbox = Object.assign(Object.create(backend) as Backend, {
+    save: async (name: string, body: Parameters<Backend['save']>[1], options?: { signal?: AbortSignal }) => {
+      await backend.save(name, body, options);
+      if (name.endsWith('/COMPLETE') && Buffer.isBuffer(body)) manifests.push(JSON.parse(body.toString()));
+    },
+  });
+  config = parseConfig(`
+redis: redis://127.0.0.1:1
+archive: { url: ${join(scratch.path, 'archive')}, keyFile: ${join(scratch.path, 'key')} }
+components:
+  shop:
+    recipe: postgres
+    outbox: ${join(scratch.path, 'outbox')}
+    schedule: "${quietSchedule()}"
+    physical: { ownBackup: true }
+    instances:
+      - { name: shop-a, role: active, host: 127.0.0.1, port: ${active.port}, dataDir: ${active.dataDir}, priority: 0 }
+`);
+});
+
+afterAll(async () => {
+  await active?.stop();
+  await scratch?.remove();
+});
+
+const stateDir = () => join(scratch.path, 'state');
+
+async function backup(
+  options: { full?: boolean } = {},
+): Promise<{ snapshot: Snapshot; manifest: ArtifactManifest }> {
+  const before = manifests.length;
+  const result = await backupComponent({
+    component: 'shop',
+    config: config.components.shop!,
+    recipe,
+    outbox,
+    archive,
+    stagingDir: join(scratch.path, 'staging'),
+    stateDir: stateDir(),
+    ...options,
+  });
+  expect(manifests.length).toBeGreaterThan(before);
+  return { snapshot: result.snapshot, manifest: manifests.at(-1)! };
+}
+
+async function dumpAll(port: number): Promise<string> {
+  const dumps: string[] = [];
+  for (const database of ['postgres', 'fresh']) {
+    const { stdout } = await execFileAsync(
+      join(active.binDir, 'pg_dump'),
+      ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '--no-sync', database],
+      { maxBuffer: 256 * 1024 * 1024 },
+    );
+    dumps.push(stableDump(stdout));
+  }
+  return dumps.join('\n');
+}
+
+/** Restores a snapshot, starts it as a hot standby on its own (no upstream), and gives its dump; amcheck must pass. */
+async function restoredDump(snapshot: Snapshot): Promise<string> {
+  const dir = await serverDir('incremental-restore');
+  const instance = { name: 'shop-r', host: '127.0.0.1', port: await freePort(), dataDir: dir.dataDir };
+  const importer = postgresRecipe({ socketDir: dir.socketDir });
+  const target = { component: 'shop', instance };
+  try {
+    await restoreSnapshot(archive, snapshot.id, { target: dir.dataDir });
+    await importer.afterRestore?.(target);
+    await execFileAsync(join(active.binDir, 'pg_amcheck'), [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(instance.port),
+      '-U',
+      'postgres',
+      '--heapallindexed',
+      '--all',
+    ]);
+    return await dumpAll(instance.port);
+  } finally {
+    await importer.beforeRestore?.(target);
+    await dir.remove();
+  }
+}
+
+describe('incremental exports from the active host', () => {
+  it('stages only what changed, and restores to exactly what a full export restores to', async () => {
+    await active.psql('create database fresh');
+    const first = await backup();
+    expect(first.manifest.details?.method).toBe('own');
+    expect(first.manifest.details?.incremental).toBeUndefined();
+    const fullBytes = first.manifest.objects.reduce((sum, object) => sum + object.size, 0);
+
+    // Between exports: 1% of the accounts updated, a table created and one dropped, a
+    // VACUUM FULL (new files), a relation truncated by VACUUM, one extended, a new database.
+    await active.psql('update pgbench_accounts set abalance = abalance + 1 where aid <= 3000');
+    await active.psql('create table born as select g, md5(g::text) as h from generate_series(1, 20000) g');
+    await active.psql('drop table doomed');
+    await active.psql('vacuum full pgbench_branches');
+    await active.psql('delete from shrinking where g > 1000');
+    await active.psql('vacuum shrinking');
+    await active.psql('insert into pgbench_tellers select 1000 + g, 1, 0 from generate_series(1, 5000) g');
+    await active.psql('create table kept (note text); insert into kept values ($$in fresh$$)', 'fresh');
+    await active.psql('checkpoint');
+
+    const second = await backup();
+    const incremental = second.manifest.details?.incremental as Record<string, number | string>;
+    expect(incremental.parent).toBe(first.manifest.exportId);
+    expect(incremental.pageFiles).toBeGreaterThan(0);
+    expect(incremental.unchangedFiles).toBeGreaterThan(100);
+    const stagedBytes = second.manifest.objects.reduce((sum, object) => sum + object.size, 0);
+    expect(stagedBytes).toBeLessThan(fullBytes / 2);
+
+    // The active is quiet now: a full export taken after it must restore to the same data.
+    const full = await backup({ full: true });
+    expect(full.manifest.details?.incremental).toBeUndefined();
+    const expected = await dumpAll(active.port);
+    expect(expected).toContain('in fresh');
+    expect(expected).not.toContain('doomed');
+    const fromIncremental = await restoredDump(second.snapshot);
+    expect(fromIncremental).toBe(expected);
+    expect(await restoredDump(full.snapshot)).toBe(fromIncremental);
+  });
+
+  it('reads everything when its record is gone, of another system, or of an export the archive does not hold', async () => {
+    await backup();
+    await active.psql('update pgbench_accounts set abalance = abalance - 1 where aid <= 100');
+    expect((await backup()).manifest.details?.incremental).toBeDefined();
+
+    await rm(recordPath(stateDir(), 'shop'));
+    expect((await backup()).manifest.details?.incremental).toBeUndefined();
+
+    const record = JSON.parse(await readFile(recordPath(stateDir(), 'shop'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    await writeFile(recordPath(stateDir(), 'shop'), JSON.stringify({ ...record, systemIdentifier: '42' }));
+    expect((await backup()).manifest.details?.incremental).toBeUndefined();
+
+    // A record of another archive: the export it names is none of this one's.
+    const current = JSON.parse(await readFile(recordPath(stateDir(), 'shop'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    await writeFile(recordPath(stateDir(), 'shop'), JSON.stringify({ ...current, exportId: 'elsewhere-1' }));
+    expect((await backup()).manifest.details?.incremental).toBeUndefined();
+
+    // The full-read schedule: once the last full read is older than it, everything is read.
+    const newest = manifests.at(-1)!.exportId;
+    const instance = { name: 'shop-a', host: '127.0.0.1', port: active.port, dataDir: active.dataDir };
+    const asIs = {
+      component: 'shop',
+      instance,
+      outbox,
+      stateDir: stateDir(),
+      ownBackup: true,
+      newestExportId: newest,
+    };
+    const due = await recipe.export({ ...asIs, exportId: 'due-1', fullReadEveryMs: 1 });
+    expect(due.details?.incremental).toBeUndefined();
+    for await (const object of outbox.list('due-1/')) await outbox.remove(object.name);
+  });
+
+  it('builds on the newest physical snapshot across a logical one taken between', async () => {
+    const physical = await backup();
+    await active.psql('update pgbench_accounts set abalance = abalance + 7 where aid <= 500');
+    const logical = await backupComponent({
+      component: 'shop',
+      config: config.components.shop!,
+      recipe,
+      outbox,
+      archive,
+      stagingDir: join(scratch.path, 'staging'),
+      stateDir: stateDir(),
+      kind: 'logical',
+    });
+    expect(describeSnapshot(logical.snapshot).kind).toBe('logical');
+    await active.psql('update pgbench_accounts set abalance = abalance - 3 where aid > 99000');
+    await active.psql('checkpoint');
+
+    const next = await backup();
+    const newest = (await listSnapshots(archive, { component: 'shop' })).map(describeSnapshot);
+    expect(newest.slice(-3).map((described) => described.kind)).toEqual(['physical', 'logical', 'physical']);
+    const incremental = next.manifest.details?.incremental as Record<string, number | string> | undefined;
+    expect(incremental?.parent).toBe(physical.manifest.exportId);
+    expect(await restoredDump(next.snapshot)).toBe(await dumpAll(active.port));
+  });
+
+  it('refuses to complete an incremental artifact against a parent that is not the newest, and the backup exports in full', async () => {
+    const base = await backup();
+    // An export taken without the archive's view, on a record that is no longer the newest.
+    await backup();
+    const stale = JSON.parse(await readFile(recordPath(stateDir(), 'shop'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    await writeFile(
+      recordPath(stateDir(), 'shop'),
+      JSON.stringify({ ...stale, exportId: base.manifest.exportId }),
+    );
+    const manifest = await recipe.export({
+      component: 'shop',
+      instance: { name: 'shop-a', host: '127.0.0.1', port: active.port, dataDir: active.dataDir },
+      outbox,
+      exportId: 'stale-1',
+      stateDir: stateDir(),
+      ownBackup: true,
+    });
+    expect((manifest.details?.incremental as { parent?: string } | undefined)?.parent).toBe(
+      base.manifest.exportId,
+    );
+    const error = await pullArtifact({
+      component: 'shop',
+      config: config.components.shop!,
+      exportId: 'stale-1',
+      epoch: 0,
+      outbox,
+      archive,
+      stagingDir: join(scratch.path, 'staging'),
+    }).catch((e: unknown) => e);
+    expect(isPipelineError(error, 'stale-parent')).toBe(true);
+    expect((error as Error).message).toMatch(
+      /^artifact stale-1 of shop is incremental on export .*, but the newest snapshot/,
+    );
+    // Nothing was archived from it; the artifact waits in the outbox.
+    expect(await outbox.stat(completeName('stale-1'))).toBeDefined();
+    await outbox.remove(completeName('stale-1'));
+
+    // The one-shot backup knows the archive's newest export: on the same record it reads everything.
+    await writeFile(
+      recordPath(stateDir(), 'shop'),
+      JSON.stringify({ ...stale, exportId: base.manifest.exportId }),
+    );
+    const result = await backupComponent({
+      component: 'shop',
+      config: config.components.shop!,
+      recipe: postgresRecipe(),
+      outbox,
+      archive,
+      stagingDir: join(scratch.path, 'staging'),
+      stateDir: stateDir(),
+    });
+    expect(result.snapshot.tags.exportId).toBe(manifests.at(-1)?.exportId);
+    expect(manifests.at(-1)?.details?.incremental).toBeUndefined();
+  });
+});
