@@ -4,7 +4,8 @@
  * run, the page cache dropped before each step. For each step: wall time, the backup
  * tool's CPU (its processes and their children), the server's CPU (what the step cost
  * PostgreSQL on the active's host), peak RSS and bytes stored, with issue 12's
- * targets. BENCH_SCALE (default 100) sets pgbench's scale.
+ * targets. BENCH_SCALE (default 100) sets pgbench's scale; BENCH_OWN_BACKUP=1 makes the
+ * export agent take the backup itself, incremental (`physical: { ownBackup: true }`).
  */
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -54,7 +55,10 @@ async function main(): Promise<void> {
   const scratch = await scratchDir('bench-backup');
   await chmod(scratch.path, 0o755);
   const backrest = new PgBackRest(join(scratch.path, 'pgbackrest'));
-  const pullback = new PullbackComponent(join(scratch.path, 'pullback'));
+  const pullback = new PullbackComponent(
+    join(scratch.path, 'pullback'),
+    process.env.BENCH_OWN_BACKUP === '1',
+  );
   await mkdir(join(scratch.path, 'pullback'), { recursive: true });
   const server = await startPostgres({
     settings: {

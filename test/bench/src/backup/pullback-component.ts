@@ -14,7 +14,11 @@ import type { Cost } from '../archive/timed.js';
 export class PullbackComponent extends PullbackCli {
   private readonly configPath: string;
 
-  constructor(private readonly root: string) {
+  /** `ownBackup`: the export agent's own incremental backup (docs/exports.md) instead of pg_basebackup. */
+  constructor(
+    private readonly root: string,
+    private readonly ownBackup = false,
+  ) {
     super(root);
     this.configPath = join(root, 'pullback.yaml');
   }
@@ -30,6 +34,7 @@ export class PullbackComponent extends PullbackCli {
         'components:',
         '  bench:',
         '    recipe: postgres',
+        `    physical: { ownBackup: ${String(this.ownBackup)} }`,
         `    outbox: ${join(this.root, 'outbox')}`,
         '    instances:',
         `      - { name: bench-a, role: active, host: 127.0.0.1, port: ${server.port}, dataDir: ${server.dataDir}, priority: 100 }`,
