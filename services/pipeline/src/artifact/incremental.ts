@@ -1,5 +1,5 @@
 /*
- * An incremental artifact (docs/repository-format.md, "Incremental artifacts"): its
+ * An incremental artifact (docs/exports.md, "The agent's own export"): its
  * tars hold the directories, links and files that changed as any artifact does, and
  * under INCREMENTAL_DIR what the pull needs to complete it against its parent:
  *

@@ -24,7 +24,7 @@ export interface MetricsText {
 }
 
 /**
- * One process's metrics (docs/observability.md "Metrics (prom-client)"): its own registry, not
+ * One process's metrics (docs/observability.md "Metrics"): its own registry, not
  * prom-client's global one, so that several processes' metrics can live in one Node
  * (tests). The default process metrics with prefix `pullback_`, the jobs' histograms
  * and failures, and with `watch` the pipeline as the registry and the archive see it.
