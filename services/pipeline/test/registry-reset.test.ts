@@ -172,6 +172,31 @@ describe('a registry that Redis lost', () => {
     }
   });
 
+  it('a check that never settles does not hold the next ones off: the registry is restored all the same', async () => {
+    const pipeline = open(testPrefix());
+    await pipeline.register(config());
+    const restores: RegistryRestore[] = [];
+    const errors: Error[] = [];
+    let reads = 0;
+    const guard = guardRegistry(pipeline, config(), {
+      intervalMs: 100,
+      checkTimeoutMs: 500,
+      // The first read of the epochs recorded outside Redis hangs for good (an agent that never answers).
+      lowestEpochs: () => (++reads === 1 ? new Promise<never>(() => {}) : Promise.resolve({})),
+      onRestored: (restore) => restores.push(restore),
+      onError: (error) => errors.push(error),
+    });
+    try {
+      await pipeline.connection.flushall();
+      await waitFor('the restore', async () => restores[0]);
+      expect(reads).toBeGreaterThanOrEqual(2);
+      expect(errors[0]?.message).toBe('the registry check took over 500 ms; trying again');
+      expect((await pipeline.registry.component('shop'))?.active).toBe('shop-a');
+    } finally {
+      await guard.stop();
+    }
+  });
+
   it('is noticed by the periodic check when Redis lost it without dropping the connection', async () => {
     const pipeline = open(testPrefix());
     await pipeline.register(config());

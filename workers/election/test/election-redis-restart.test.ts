@@ -96,7 +96,7 @@ describe('Redis restarted around a failover', () => {
         intervalMs: 1000,
         lowestEpochs: () => recordedOutsideRedis(w.config),
         onRestored: (restore) => notices.push(describeRestore(restore)),
-        onError: () => {},
+        onError: (error) => stamp(`registry guard: ${error.message}`),
       });
       scene.afterTest(() => guard.stop());
       const positions = reportPositions(w);

@@ -12,6 +12,12 @@ export interface RegistryGuardOptions {
    * (epoch 1, the config's active).
    */
   readonly lowestEpochs?: () => Promise<Readonly<Record<string, RecordedEpoch>>>;
+  /**
+   * How long one check may take before the next round tries again, in ms. Default:
+   * 15 000. A check that never settles (a read of the archive or an agent that hangs, a
+   * command lost across Redis's restart) must not hold every later check off.
+   */
+  readonly checkTimeoutMs?: number;
   /** Told what was restored, once per restoration. */
   readonly onRestored: (restore: RegistryRestore) => void;
   readonly onError: (error: Error) => void;
@@ -34,8 +40,7 @@ export function guardRegistry(
   let stopped = false;
   let checking: Promise<void> | undefined;
   const check = (): Promise<void> => {
-    checking ??= pipeline
-      .restoreIfReset(config, lowestEpochs)
+    checking ??= withinTime(pipeline.restoreIfReset(config, lowestEpochs), options.checkTimeoutMs ?? 15_000)
       .then((restore) => {
         if (restore !== undefined) options.onRestored(restore);
       })
@@ -68,6 +73,19 @@ export function guardRegistry(
       await periodic.stop();
     },
   };
+}
+
+/**
+ * `work`, or a rejection once `ms` have passed. The work goes on: restoring is
+ * idempotent (an upsert, then a marker set only if absent), so a later check that
+ * runs beside it does no harm.
+ */
+function withinTime<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`the registry check took over ${ms} ms; trying again`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 /** The line a process logs when it restored the registry. */
