@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireLock, createKeyFile, initArchive, openArchive } from '@pullback/archive';
@@ -96,10 +96,12 @@ describe.each(['fs', 's3'] as const)('exit statuses and hints on the %s driver',
     const { url, backend } = await newArchive('locked');
     const lock = await acquireLock(backend, { kind: 'exclusive', purpose: 'a test prune' });
     try {
-      const result = await runCli(
-        ['restore', 'latest', '--archive', url, '--key-file', keyFile, '--target', join(work, 'never')],
-        { env },
-      );
+      // A backup takes the archive's shared lock before it reads or writes anything.
+      const source = join(work, 'locked-source');
+      await mkdir(source, { recursive: true });
+      const result = await runCli(['backup', 'files', source, '--archive', url, '--key-file', keyFile], {
+        env,
+      });
       expect(result.errorLines).toEqual([
         expect.stringMatching(
           /^pullback: archive is locked exclusively by a test prune on host .+; HINT: wait for it to finish; if that process is gone, its lock expires at /,

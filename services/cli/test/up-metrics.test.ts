@@ -58,7 +58,20 @@ describe("pullback up's /metrics", () => {
     expect(snapshots).toHaveLength(1);
     const snapshot = snapshots[0]!;
 
-    const metrics = await scrape(`${base}metrics`);
+    // The fallbacks' lag in bytes comes with their agents' next position report, after the import.
+    const metrics = await waitFor(
+      'both fallbacks reported their lag',
+      async () => {
+        const scraped = await scrape(`${base}metrics`);
+        const lagged = ['shop-b', 'shop-c'].every(
+          (instance) =>
+            scraped.value('pullback_fallback_lag_bytes', { component: 'shop', instance }) !== undefined,
+        );
+        return lagged ? scraped : undefined;
+      },
+      120_000,
+      500,
+    );
     const before = Date.now() / 1000;
     expect(await promtoolProblems(metrics.text)).toBe('');
     const shop = { component: 'shop' };
