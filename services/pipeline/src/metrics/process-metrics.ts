@@ -1,12 +1,13 @@
 import type { Archive } from '@pullback/archive';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Pipeline } from '../queues/pipeline.js';
+import { within } from '../within-time.js';
 import { ArchiveHistorySource } from './archive-history.js';
 import { registerArchiveMetrics } from './archive-metrics.js';
 import { JobMetrics } from './job-metrics.js';
 import { registerRegistryMetrics } from './registry-metrics.js';
 import { type RegistryView, readRegistryView, registryKnows } from './registry-view.js';
-import { sharedRead, within } from './shared-read.js';
+import { sharedRead } from './shared-read.js';
 
 export interface WatchOptions {
   /** The archive, open: its size, dedup and proven snapshots are listed too. Default: none. */
@@ -56,7 +57,11 @@ export class ProcessMetrics {
       }));
     const readView = sharedRead(
       () =>
-        within(readOnce(), answerWithinMs, 'the registry').catch((): RegistryView | undefined => undefined),
+        within(
+          readOnce(),
+          answerWithinMs,
+          () => new Error(`the registry: no answer within ${answerWithinMs / 1000} s`),
+        ).catch((): RegistryView | undefined => undefined),
       1_000,
     );
     registerRegistryMetrics(this.registry, readView);

@@ -11,12 +11,3 @@ export function sharedRead<T>(read: () => Promise<T>, maxAgeMs: number): () => P
     return last.value;
   };
 }
-
-/** `promise`, or a rejection naming `what` once `ms` passed: a scrape never hangs on a server away. */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}

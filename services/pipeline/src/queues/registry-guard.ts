@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
 import type { RecordedEpoch } from '../registry/records.js';
+import { within } from '../within-time.js';
 import { type PeriodicTask, startPeriodicTask } from './periodic-task.js';
 import type { Pipeline, RegistryRestore } from './pipeline.js';
 
@@ -40,7 +41,14 @@ export function guardRegistry(
   let stopped = false;
   let checking: Promise<void> | undefined;
   const check = (): Promise<void> => {
-    checking ??= withinTime(pipeline.restoreIfReset(config, lowestEpochs), options.checkTimeoutMs ?? 15_000)
+    const timeoutMs = options.checkTimeoutMs ?? 15_000;
+    // Restoring is idempotent (an upsert, then a marker set only if absent): a check
+    // given up on may finish beside the next one without harm.
+    checking ??= within(
+      pipeline.restoreIfReset(config, lowestEpochs),
+      timeoutMs,
+      () => new Error(`the registry check took over ${timeoutMs} ms; trying again`),
+    )
       .then((restore) => {
         if (restore !== undefined) options.onRestored(restore);
       })
@@ -73,19 +81,6 @@ export function guardRegistry(
       await periodic.stop();
     },
   };
-}
-
-/**
- * `work`, or a rejection once `ms` have passed. The work goes on: restoring is
- * idempotent (an upsert, then a marker set only if absent), so a later check that
- * runs beside it does no harm.
- */
-function withinTime<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`the registry check took over ${ms} ms; trying again`)), ms);
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 /** The line a process logs when it restored the registry. */
