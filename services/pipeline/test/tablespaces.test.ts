@@ -77,6 +77,15 @@ describe('tablespace locations and maps', () => {
       if (error instanceof ConfigError) lines = error.lines;
     }
     expect(lines.join('\n')).toMatch(/tablespaces.*expected an absolute path/);
+    // A relative location on the active's side (the map's key) is named as plainly.
+    try {
+      parseConfig(CONFIG('{ srv/ts: /mnt/b }'), 'pullback.yaml');
+    } catch (error) {
+      if (error instanceof ConfigError) lines = error.lines;
+    }
+    expect(lines).toEqual([
+      'pullback.yaml: components.shop.instances[1].tablespaces["srv/ts"]: expected an absolute path (the key), got "srv/ts"',
+    ]);
   });
 
   it('links pg_tblspc/<oid> to each location and rewrites tablespace_map', async () => {

@@ -113,12 +113,24 @@ interface SchemaIssue {
   readonly path: readonly PropertyKey[];
   readonly message: string;
   readonly keys?: readonly string[];
+  /** An `invalid_key`'s own issues: why the key (of a record) was refused. */
+  readonly issues?: readonly { readonly message: string }[];
+  readonly input?: unknown;
 }
 
 function schemaProblems(issues: readonly SchemaIssue[]): Problem[] {
   return issues.flatMap((issue): Problem[] => {
     if (issue.code === 'unrecognized_keys' && issue.keys !== undefined) {
       return issue.keys.map((key) => ({ path: [...issue.path, key], message: unknownKeyMessage(key) }));
+    }
+    // A record's key refused by its own check: that check's words, not zod's "Invalid key in record".
+    if (issue.code === 'invalid_key' && issue.issues?.[0] !== undefined) {
+      return [
+        {
+          path: issue.path,
+          message: `${issue.issues[0].message} (the key), got ${describeValue(issue.input)}`,
+        },
+      ];
     }
     return [{ path: issue.path, message: issue.message }];
   });
