@@ -25,10 +25,16 @@ export interface ProcessLogger {
  * The logger of a long-running command (`up`, `demo`): the format asked for, else human
  * on a terminal and JSON otherwise; the level from PULLBACK_LOG_LEVEL (default info);
  * every line redacted of the config's and the environment's secrets and of the words
- * of the archive's key file, read here for that alone.
+ * of the archive's key file, read here for that alone, and of `secrets` (the dashboard's
+ * token read from its file, which the config does not hold).
  */
 export async function openProcessLogger(
-  options: { readonly logFormat?: LogFormat; readonly keyFile?: string; readonly config?: Config },
+  options: {
+    readonly logFormat?: LogFormat;
+    readonly keyFile?: string;
+    readonly config?: Config;
+    readonly secrets?: readonly string[];
+  },
   context: CommandContext,
 ): Promise<ProcessLogger> {
   const level = context.env.PULLBACK_LOG_LEVEL || 'info';
@@ -45,7 +51,7 @@ export async function openProcessLogger(
   });
   const keyText =
     key !== undefined && 'keyFile' in key ? await readFile(key.keyFile, 'utf8').catch(() => '') : '';
-  const secrets = processSecrets(context.env, keyFileSecrets(keyText));
+  const secrets = processSecrets(context.env, [...keyFileSecrets(keyText), ...(options.secrets ?? [])]);
   const logger = createLogger({ format, level, secrets, stdout: context.stdout, stderr: context.stderr });
   return { logger, format, redact: textRedactor(secrets) };
 }

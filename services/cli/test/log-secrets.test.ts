@@ -23,7 +23,9 @@ const REDIS_PASSWORD = 'RedisPw-7f3a9c';
 const WRONG_REDIS_PASSWORD = 'WrongRedis-2d8b';
 const PASSPHRASE = 'ArchivePass-5b8e1d';
 const S3_SECRET = 'S3Secret-0c4f7a92';
-const SECRETS = [REDIS_PASSWORD, WRONG_REDIS_PASSWORD, PASSPHRASE, S3_SECRET];
+/** The dashboard's token, from dashboardTokenFile: a secret the config itself does not hold. */
+const DASHBOARD_TOKEN = 'DashboardToken-9e41c07b';
+const SECRETS = [REDIS_PASSWORD, WRONG_REDIS_PASSWORD, PASSPHRASE, S3_SECRET, DASHBOARD_TOKEN];
 
 let redis: RedisServer;
 let s3: S3Server;
@@ -39,6 +41,7 @@ beforeAll(async () => {
   ]);
   await mkdir(join(scratch.path, 'docs'));
   await writeFile(join(scratch.path, 'docs', 'readme.txt'), 'hello\n');
+  await writeFile(join(scratch.path, 'dashboard-token'), `${DASHBOARD_TOKEN}\n`);
   for (const [archive, env] of [
     [join(scratch.path, 'archive'), {}],
     ['s3://logs/archive', s3Env()],
@@ -58,8 +61,8 @@ afterAll(async () => {
 
 /**
  * A config: `docs` (files) backs up a directory; `leaky` backs up a directory whose
- * name holds the passphrase and does not exist, so its export fails with an error
- * that quotes the secret, as a careless name or a driver's message would.
+ * name holds the passphrase and the dashboard's token and does not exist, so its export
+ * fails with an error that quotes the secrets, as a careless name or a driver's message would.
  */
 async function configWith(
   redisPassword: string,
@@ -71,6 +74,7 @@ async function configWith(
     `redis: "redis://:${redisPassword}@127.0.0.1:${redis.port}"
 archive: { url: "${archiveUrl}" }
 stateDir: ${join(scratch.path, `state-${configs}`)}
+dashboardTokenFile: ${join(scratch.path, 'dashboard-token')}
 components:
   docs:
     recipe: files
@@ -79,7 +83,7 @@ components:
     schedule: "@daily"
   leaky:
     recipe: files
-    path: ${join(scratch.path, `missing-${PASSPHRASE}`)}
+    path: ${join(scratch.path, `missing-${PASSPHRASE}-${DASHBOARD_TOKEN}`)}
     outbox: ${join(scratch.path, 'outbox-leaky')}
     schedule: "@daily"
 `,
@@ -131,7 +135,7 @@ describe.each([
     expect(await up.stop()).toBe(0);
     const output = up.output();
     expectNoSecret(output);
-    expect(output).toContain(`missing-***`);
+    expect(output).toContain(`missing-***-***`);
     const lines = output.split('\n').filter((line) => line !== '' && !line.startsWith('pullback: stopping'));
 
     if (format === 'json') {

@@ -4,6 +4,7 @@ import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
 import { DashboardSource } from '../dashboard/dashboard-data.js';
 import { startDashboardServer } from '../dashboard/dashboard-server.js';
+import { resolveDashboardToken } from '../dashboard/dashboard-token.js';
 import { openArchiveFromFlags } from '../open-archive.js';
 import { openProcessLogger } from '../process-logger.js';
 import { openReachablePipeline } from '../reach-redis.js';
@@ -20,8 +21,13 @@ export interface DashboardOptions extends ArchiveFlags {
 /** `pullback dashboard`: serves the page (docs/dashboard.md) until SIGINT/SIGTERM. */
 export async function dashboard(options: DashboardOptions, context: CommandContext): Promise<void> {
   const { config, path } = await loadCliConfig(options.config, context.env);
-  const logging = await openProcessLogger({ ...options, config }, context);
-  const takeover = await configTakeover(config, path, context.env, context.signal, logging.logger);
+  // Read first, so the logger redacts it as well (its file's token is not in the config).
+  const token = await resolveDashboardToken(config);
+  const logging = await openProcessLogger(
+    { ...options, config, secrets: token === undefined ? [] : [token] },
+    context,
+  );
+  const takeover = await configTakeover(config, path, token, context.env, context.signal, logging.logger);
   // The archive's key opens its sealed snapshot list; nothing else of the archive is read.
   const { archive } = await openArchiveFromFlags(options, context);
   const pipeline = await openReachablePipeline(config.redis);

@@ -7,6 +7,7 @@ import { loadCliConfig } from '../config-source.js';
 import type { CommandContext } from '../context.js';
 import { DashboardSource } from '../dashboard/dashboard-data.js';
 import { dashboardHandler } from '../dashboard/dashboard-server.js';
+import { resolveDashboardToken } from '../dashboard/dashboard-token.js';
 import type { Role } from '../options.js';
 import { openProcessLogger, type ProcessLogger } from '../process-logger.js';
 import { openReachablePipeline } from '../reach-redis.js';
@@ -29,7 +30,13 @@ export interface UpOptions {
 /** `pullback up`: every worker in this process until SIGINT/SIGTERM (`context.signal`). */
 export async function up(options: UpOptions, context: CommandContext): Promise<void> {
   const { config, path } = await loadCliConfig(options.config, context.env);
-  const logging = await openProcessLogger({ ...options, config }, context);
+  // The page's token is read first, so the logger redacts it as well (its file's token is
+  // not in the config). An agent (`--instance`) serves no page, and its host need not hold the file.
+  const token = options.instance === undefined ? await resolveDashboardToken(config) : undefined;
+  const logging = await openProcessLogger(
+    { ...options, config, secrets: token === undefined ? [] : [token] },
+    context,
+  );
   const { logger } = logging;
   // Closing the workers waits for the jobs under way to stop: longer than a request.
   setStopGraceMs(30_000);
@@ -38,8 +45,8 @@ export async function up(options: UpOptions, context: CommandContext): Promise<v
   const socketDir = context.env.PULLBACK_PG_SOCKET_DIR;
   if (options.instance !== undefined)
     return upInstance(options.instance, { config, path }, options, context, logging);
-  // The page's takeover is the same as `pullback dashboard`'s (a dashboardTokenFile read now).
-  const takeover = await configTakeover(config, path, context.env, context.signal, logger);
+  // The page's takeover is the same as `pullback dashboard`'s.
+  const takeover = await configTakeover(config, path, token, context.env, context.signal, logger);
   // Bound before the workers start, so a port in use is refused with nothing started.
   let serve: Pick<Parameters<typeof startUpHttpServer>[0], 'metrics' | 'dashboard'> | undefined;
   const http: UpHttpServer | undefined =

@@ -1,7 +1,6 @@
 import type { Config } from '@pullback/pipeline';
 import type { Logger } from '@pullback/pipeline/log';
 import type { TakeoverOptions } from '../dashboard/dashboard-takeover.js';
-import { resolveDashboardToken } from '../dashboard/dashboard-token.js';
 import { knownSecrets } from '../dashboard/secret-redactor.js';
 import { activateFallback } from './activate-fallback.js';
 import { switchOver } from './switch-over.js';
@@ -10,7 +9,7 @@ import type { TakeoverIo } from './takeover-io.js';
 /**
  * The dashboard's takeover (docs/observability.md) for a config: its login token and
  * the same functions as `import --activate` and `switchover`; and every secret the
- * page must never show, the token read from dashboardTokenFile among them. One place
+ * page must never show, `token` (resolveDashboardToken) among them. One place
  * for `pullback dashboard` and `pullback up`'s page. Each action, who asked it and
  * every line it says also go to the process's log: the page shows them only to the
  * operator who asked.
@@ -18,11 +17,11 @@ import type { TakeoverIo } from './takeover-io.js';
 export async function configTakeover(
   config: Config,
   configPath: string,
+  token: string | undefined,
   env: NodeJS.ProcessEnv,
   signal: AbortSignal,
   logger?: Logger,
 ): Promise<TakeoverOptions> {
-  const token = await resolveDashboardToken(config);
   const secrets = [...new Set([...knownSecrets(config, env), ...(token === undefined ? [] : [token])])];
   return {
     token,
