@@ -50,7 +50,7 @@ async function registeredNames(): Promise<Set<string>> {
 describe('the alert rules in docker/prometheus', () => {
   it('pass promtool check rules and their unit tests (promtool test rules)', async () => {
     const checked = await execFileAsync('promtool', ['check', 'rules', RULES]);
-    expect(checked.stdout).toContain('SUCCESS: 8 rules found');
+    expect(checked.stdout).toContain('SUCCESS: 9 rules found');
     const tested = await execFileAsync('promtool', ['test', 'rules', 'pullback-alerts.test.yml'], {
       cwd: RULES_DIR,
     });
@@ -63,6 +63,7 @@ describe('the alert rules in docker/prometheus', () => {
     };
     const rules = file.groups.flatMap((group) => group.rules);
     expect(rules.map((rule) => rule.alert).sort()).toEqual([
+      'PullbackCorruptPages',
       'PullbackFallbackBehind',
       'PullbackFallbackUnhealthy',
       'PullbackNoNewSnapshot',

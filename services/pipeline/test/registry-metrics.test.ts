@@ -61,4 +61,47 @@ components:
     );
     expect(await sample(metrics, /^pullback_epoch\{component="docs"\} /)).toBe(1);
   });
+
+  it("counts the corrupt pages of a component's last export, 0 for one that found none", {
+    timeout: 60_000,
+  }, async () => {
+    const own = openPipeline({ redis: redis.url, prefix: testPrefix(), onError: () => {} });
+    try {
+      await own.register(
+        parseConfig(`
+redis: ${redis.url}
+archive: { url: /tmp/archive }
+components:
+  docs: { recipe: files, path: /srv/docs, schedule: "@daily", outbox: /tmp/outbox }
+`),
+      );
+      const metrics = new ProcessMetrics();
+      metrics.watch(own, { answerWithinMs: 5_000 });
+      const corrupt = /^pullback_last_export_corrupt_pages\{component="docs"\} /;
+      // No export yet: no sample, rather than a 0 that says the pages were checked.
+      expect(await sample(metrics, corrupt)).toBeUndefined();
+      const exported = {
+        startedAt: new Date().toISOString(),
+        finishedAt: new Date().toISOString(),
+        ok: true,
+      };
+      expect(await own.registry.recordExport('docs', 1, { ...exported, exportId: 'docs-e1' })).toBe(true);
+      // A scrape reads the registry once for every gauge, and again only after a while (sharedRead).
+      const scraped = (value: number) => async () =>
+        (await sample(metrics, corrupt)) === value ? true : undefined;
+      await waitFor('the export with no corrupt page', scraped(0));
+      const pages = [{ file: 'base/5/16384', block: 3 }];
+      expect(
+        await own.registry.recordExport('docs', 1, {
+          ...exported,
+          exportId: 'docs-e2',
+          corruptPages: pages,
+          corruptPageCount: 25,
+        }),
+      ).toBe(true);
+      await waitFor('the export with 25 corrupt pages', scraped(25));
+    } finally {
+      await own.close();
+    }
+  });
 });

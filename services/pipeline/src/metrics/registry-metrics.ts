@@ -84,6 +84,12 @@ export function registerRegistryMetrics(
     perComponent((c) => bit(c.lastExport?.ok)),
   );
   gauge(
+    'pullback_last_export_corrupt_pages',
+    "Pages whose checksum was wrong in the component's last export (the agent's own backup checks every page; 0 when it found none)",
+    ['component'],
+    perComponent((c) => (c.lastExport === undefined ? undefined : (c.lastExport.corruptPageCount ?? 0))),
+  );
+  gauge(
     'pullback_bad_snapshots',
     'Snapshots that failed to restore or start on a fallback (drill failed)',
     ['component'],
