@@ -11,7 +11,7 @@ import { startHeartbeat } from './heartbeat.js';
 import { localInstanceView } from './instance-view.js';
 import { type KeeperTimings, PermissionKeeper } from './permission-keeper.js';
 import { type LocalServerSettings, rejoinAsFallback } from './rejoin.js';
-import { ServerSupervisor, type WantedServer } from './server-supervisor.js';
+import { CANNOT_START, ServerSupervisor, type WantedServer } from './server-supervisor.js';
 import { findInstance, resolveAgentToken, startAgent } from './start-agent.js';
 
 export interface AgentRuntimeOptions {
@@ -189,17 +189,30 @@ async function demoteLocal(instance: InstanceConfig): Promise<void> {
   });
 }
 
-/** A fallback that cannot start is unhealthy in the registry, with the reason (status shows it). */
+/**
+ * A fallback that cannot start is unhealthy in the registry, with the reason (status
+ * shows it). Once its server runs again (`reason` undefined), that report is replaced
+ * by `starting`, a state the import role's position report refreshes: left as it was,
+ * the fallback stayed unhealthy until an import reseeded it, though it streamed.
+ */
 async function reportUnhealthy(
   registry: Registry,
   component: string,
   instance: string,
   reason: string | undefined,
 ): Promise<void> {
-  if (reason === undefined) return;
   const record = await registry.instance(instance).catch(() => undefined);
   if (record === undefined || record.role !== 'fallback') return;
   const updatedAt = new Date().toISOString();
+  if (reason === undefined) {
+    const ours = record.state?.reason?.startsWith(`${CANNOT_START} ${instance}:`) === true;
+    if (record.state === undefined || !ours) return;
+    const running = { ...record.state, healthy: false, running: true, reason: 'starting', updatedAt };
+    await registry
+      .replaceFallbackState(component, instance, record.epoch, record.state, running)
+      .catch(() => false);
+    return;
+  }
   const state = { ...record.state, healthy: false, running: false, reason, updatedAt };
   await (record.state === undefined
     ? registry.reportFallback(component, instance, record.epoch, state)

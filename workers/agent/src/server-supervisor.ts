@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { postmasterStatus, startServer } from '@pullback/recipe-postgres';
 
+/** How the supervisor's reasons start: `cannot start <instance>: <why>`. */
+export const CANNOT_START = 'cannot start';
+
 /** How the agent wants its server now: run as the active, as a fallback, or not at all. */
 export type WantedServer = 'active' | 'fallback' | 'none';
 
@@ -29,7 +32,7 @@ export interface ServerSupervisorOptions {
    * throws when it cannot. Default: none, such a directory is only reported.
    */
   readonly rejoin?: () => Promise<string | undefined>;
-  /** Told after each failed start (the reason, one line), and when one succeeded again (undefined). */
+  /** Told after each failed start (the reason, one line), and once the server runs again (undefined). */
   readonly onUnhealthy?: (reason: string | undefined) => void | Promise<void>;
   readonly log?: (line: string) => void;
 }
@@ -90,7 +93,13 @@ export class ServerSupervisor {
   /** Starts the server when it should run and does not; returns whether a start failed. */
   private async poll(): Promise<boolean> {
     const wanted = this.options.wanted();
-    if (wanted === 'none' || (await postmasterStatus(this.options.dataDir)).running) return false;
+    if (wanted === 'none') return false;
+    if ((await postmasterStatus(this.options.dataDir)).running) {
+      // Started by someone else after a failed start of ours (a switchover or an import
+      // starting it at the same moment): the failure reported is over.
+      await this.recovered();
+      return false;
+    }
     const { dataDir, instance } = this.options;
     try {
       if (wanted === 'fallback' && !(await exists(join(dataDir, 'standby.signal')))) {
@@ -117,7 +126,7 @@ export class ServerSupervisor {
       }
     } catch (error) {
       this.failures += 1;
-      const reason = `cannot start ${instance}: ${(error as Error).message}`;
+      const reason = `${CANNOT_START} ${instance}: ${(error as Error).message}`;
       this.options.log?.(reason);
       // Told at each failure, not once: a report Redis missed is made again.
       await this.options.onUnhealthy?.(reason);
@@ -125,12 +134,16 @@ export class ServerSupervisor {
       return true;
     }
     this.starts += 1;
-    this.failures = 0;
-    if (this.unhealthy !== undefined) {
-      this.unhealthy = undefined;
-      await this.options.onUnhealthy?.(undefined);
-    }
+    await this.recovered();
     return false;
+  }
+
+  /** The server runs: a failure reported before is told to be over. */
+  private async recovered(): Promise<void> {
+    this.failures = 0;
+    if (this.unhealthy === undefined) return;
+    this.unhealthy = undefined;
+    await this.options.onUnhealthy?.(undefined);
   }
 }
 

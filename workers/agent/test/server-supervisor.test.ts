@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { chown, mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -158,6 +160,47 @@ describe("the agent's supervision of its server", () => {
       await connection.close();
       // The next test registers the real standby again.
       await pipeline.register(await config());
+    }
+  });
+
+  it("clears its 'cannot start' report once the server runs, so the position report can refresh it", async () => {
+    const cfg = await config();
+    await pipeline.register(cfg);
+    await pipeline.registry.reportFallback('shop', 'shop-b', 1, {
+      running: true,
+      healthy: true,
+      updatedAt: new Date().toISOString(),
+    });
+    await stopServer({ dataDir: standby.dataDir });
+    // Its port taken by another process: pg_ctl start fails until it is let go.
+    const squatter = createServer();
+    squatter.listen(standby.port, '127.0.0.1');
+    await once(squatter, 'listening');
+    const connection = openAgentRegistry(redis.url, { prefix: 'supervisor' });
+    const runtime = await startAgentRuntime(cfg, 'shop-b', {
+      registry: connection.registry,
+      timings: TIMINGS,
+      superviseMs: 200,
+      restartBackoffMs: 200,
+    });
+    try {
+      await waitFor('the failed start reported', async () => {
+        const state = (await pipeline.registry.instance('shop-b'))?.state;
+        return state?.reason?.startsWith('cannot start shop-b:') ? true : undefined;
+      });
+      squatter.close();
+      await waitFor('the fallback to stream again', async () => ((await streaming()) ? true : undefined));
+      const state = await waitFor('the report cleared', async () => {
+        const now = (await pipeline.registry.instance('shop-b'))?.state;
+        return now?.reason?.startsWith('cannot start') ? undefined : now;
+      });
+      // `starting` is the position report's own reason: its next round marks it healthy.
+      expect(state).toMatchObject({ healthy: false, running: true, reason: 'starting' });
+      expect(runtime.supervisor.reason).toBeUndefined();
+    } finally {
+      squatter.close();
+      await runtime.close();
+      await connection.close();
     }
   });
 });
