@@ -4,6 +4,7 @@ import { oneLine } from './one-line.js';
 import { isRoot, type OsAccount, serverAccount } from './os-user.js';
 import { postmasterStatus } from './postmaster.js';
 import { runTool } from './run-tool.js';
+import { holdTimelineFloor, releaseTimelineFloor } from './timeline-floor.js';
 import { pgTool } from './tools.js';
 
 /** A server on this host, as the import side controls it. */
@@ -83,14 +84,24 @@ export async function reloadServer(options: LocalServer): Promise<void> {
 
 /**
  * Ends recovery on the standby of `dataDir` (`pg_ctl promote --wait`): it takes writes,
- * on a new timeline, once this returns.
+ * on a new timeline, once this returns. With `timelineFloor` (the activation's epoch),
+ * that timeline is at least the floor (timeline-floor.ts).
  */
-export async function promoteServer(options: LocalServer & { timeoutSeconds?: number }): Promise<void> {
-  await pgCtl('promote', options, await serverAccount(options.osUser), [
-    '--wait',
-    '--timeout',
-    String(options.timeoutSeconds ?? 120),
-  ]);
+export async function promoteServer(
+  options: LocalServer & { timeoutSeconds?: number; timelineFloor?: number },
+): Promise<void> {
+  const account = await serverAccount(options.osUser);
+  const held =
+    options.timelineFloor === undefined
+      ? []
+      : await holdTimelineFloor(options.dataDir, options.timelineFloor, account);
+  try {
+    await pgCtl('promote', options, account, ['--wait', '--timeout', String(options.timeoutSeconds ?? 120)]);
+  } catch (error) {
+    // Still a standby: it must not read those files as timelines to follow.
+    if ((await postmasterStatus(options.dataDir)).running) await releaseTimelineFloor(held);
+    throw error;
+  }
 }
 
 /** Runs `pg_ctl <action> --pgdata <dataDir> <args>` as the server's account. */
