@@ -67,7 +67,8 @@ export async function startAgent(
       new FailsafePromises(record, options.failsafeMs ?? DEFAULT_FAILSAFE_MS, options.clock),
     view: options.view ?? localInstanceView(instance, record),
     // At least the epoch's timeline: two activations never share one (docs/election.md "Timelines").
-    promote: options.promote ?? ((epoch) => promoteServer({ dataDir: instance.dataDir, timelineFloor: epoch })),
+    promote:
+      options.promote ?? ((epoch) => promoteServer({ dataDir: instance.dataDir, timelineFloor: epoch })),
     onRecorded: (recorded) => demoteIfSuperseded(instance, recorded, options.log),
     ...(options.log === undefined ? {} : { log: options.log }),
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
