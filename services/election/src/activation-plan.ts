@@ -16,7 +16,13 @@ export type RecordEpochAnswer =
         readonly timeline: number;
       };
     }
-  | { readonly outcome: 'refused'; readonly epoch: number; readonly reason?: string }
+  | {
+      readonly outcome: 'refused';
+      readonly epoch: number;
+      readonly reason?: string;
+      /** Refused for a failsafe promise to the old active that lapses in this many ms: worth a later try. */
+      readonly retryAfterMs?: number;
+    }
   | { readonly outcome: 'unreachable'; readonly reason: string };
 
 /** A step that can fail with one line. */
@@ -154,13 +160,13 @@ export async function activate(
       steps.push('fenced');
     }
 
-    const recorded = await effects.recordEpoch(name, epoch, name);
+    const recorded = await recordOutwaitingPromises(effects, name, epoch, name);
     if (recorded.outcome === 'refused') return refuse(newerEpochSeen(name, recorded.epoch, recorded.reason));
     if (recorded.outcome === 'unreachable')
       return refuse(`its agent did not take epoch ${epoch}: ${recorded.reason}`);
     steps.push(`recorded on ${name}`);
     const answers = await Promise.all(
-      request.others.map((other) => effects.recordEpoch(other, epoch as number, name)),
+      request.others.map((other) => recordOutwaitingPromises(effects, other, epoch as number, name)),
     );
     for (const [i, answer] of answers.entries()) {
       const other = request.others[i] as string;
@@ -211,6 +217,34 @@ export async function activate(
     };
   } catch (error) {
     return refuse(messageOf(error));
+  }
+}
+
+/** How long a record refused for failsafe promises is tried again: past two promises' length (3 s each by default). */
+export const PROMISE_WAIT_MS = 10_000;
+
+/**
+ * `effects.recordEpoch`, tried again while it is refused for failsafe promises that
+ * lapse by themselves: those an old active asked for while Redis was away, still live
+ * for a moment after it came back or stopped (soak:election saw a switchover refused
+ * for one with 94 ms left, the old active already shut down, and no active for 34 s).
+ * An old active that keeps renewing them (it runs, and cannot reach Redis) keeps the
+ * refusal: its promises are what keeps two actives from running.
+ */
+async function recordOutwaitingPromises(
+  effects: Pick<ActivationEffects, 'recordEpoch'>,
+  instance: string,
+  epoch: number,
+  active: string,
+): Promise<RecordEpochAnswer> {
+  const deadline = Date.now() + PROMISE_WAIT_MS;
+  for (;;) {
+    const answer = await effects.recordEpoch(instance, epoch, active);
+    if (answer.outcome !== 'refused' || answer.retryAfterMs === undefined || answer.epoch >= epoch)
+      return answer;
+    const wait = answer.retryAfterMs + 20;
+    if (Date.now() + wait > deadline) return answer;
+    await new Promise((resolve) => setTimeout(resolve, wait));
   }
 }
 

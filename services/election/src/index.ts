@@ -6,6 +6,7 @@ export {
   type ActivationResult,
   activate,
   type LeaseStep,
+  PROMISE_WAIT_MS,
   type RecordEpochAnswer,
   type StepOutcome,
 } from './activation-plan.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type ActivationEffects, type ActivationRequest, activate } from '../src/index.js';
+import { type ActivationEffects, type ActivationRequest, activate, PROMISE_WAIT_MS } from '../src/index.js';
 
 /*
  * The order and the refusals of an activation, with in-memory effects that log each
@@ -246,6 +246,53 @@ describe('activate', () => {
     );
     expect(silent.result.steps.at(-1)).toBe('fenced');
   });
+
+  it('waits out a failsafe promise to the old active that lapses by itself, and gives up on one renewed past PROMISE_WAIT_MS', async () => {
+    // The candidate's agent refuses twice for a promise with 30 ms left, then takes the epoch.
+    let refusals = 2;
+    const lapsing = logged({
+      recordEpoch: async (instance, epoch, active) => {
+        lapsing.calls.push(`recordEpoch ${instance} ${epoch} ${active}`);
+        if (instance === 'shop-b' && refusals-- > 0)
+          return {
+            outcome: 'refused',
+            epoch: 7,
+            reason: 'a failsafe promise to shop-a at epoch 7 is live',
+            retryAfterMs: 30,
+          };
+        return { outcome: 'accepted' };
+      },
+    });
+    const done = await activate(REQUEST, lapsing.effects);
+    expect(done).toMatchObject({ ok: true, epoch: 8 });
+    expect(lapsing.calls.filter((c) => c === 'recordEpoch shop-b 8 shop-b')).toHaveLength(3);
+
+    // Renewed all along (the old active runs and cannot reach Redis): refused, after about PROMISE_WAIT_MS.
+    const started = Date.now();
+    const renewed = await refusedAt({
+      recordEpoch: async () => ({
+        outcome: 'refused',
+        epoch: 7,
+        reason: 'a failsafe promise is live',
+        retryAfterMs: 2900,
+      }),
+    });
+    expect(renewed.result.reason).toBe(
+      'cannot activate shop-b of shop: shop-b has epoch 7 recorded: someone else activated (a failsafe promise is live)',
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(PROMISE_WAIT_MS - 3000);
+    expect(renewed.calls.some((c) => c.startsWith('promote'))).toBe(false);
+
+    // A newer epoch recorded is never tried again, whatever it says.
+    let tries = 0;
+    await refusedAt({
+      recordEpoch: async () => {
+        tries += 1;
+        return { outcome: 'refused', epoch: 9, retryAfterMs: 10 };
+      },
+    });
+    expect(tries).toBe(1);
+  }, 30_000);
 
   it('goes on when another instance does not answer, and stops when one has a newer epoch', async () => {
     const unreachable = logged({

@@ -170,7 +170,17 @@ async function recordEpoch(options: AgentServerOptions, request: IncomingMessage
   const result = await options.record.compareAndSet(proposal, options.promises.veto);
   if (!result.accepted) {
     options.log?.(`refused epoch ${proposal.epoch} (${proposal.active} active): ${result.reason}`);
-    return { status: 409, body: { accepted: false, reason: result.reason, record: result.record ?? null } };
+    // A promise lapses by itself: the asker may try again after it (activation-plan.ts).
+    const retryAfterMs = Math.ceil(options.promises.blockingMs(proposal));
+    return {
+      status: 409,
+      body: {
+        accepted: false,
+        reason: result.reason,
+        record: result.record ?? null,
+        ...(retryAfterMs > 0 ? { retryAfterMs } : {}),
+      },
+    };
   }
   options.log?.(`recorded epoch ${result.record.epoch} (${result.record.active} active)`);
   const after = await options.onRecorded?.(result.record).catch((error: unknown) => {

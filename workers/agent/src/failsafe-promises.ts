@@ -68,19 +68,28 @@ export class FailsafePromises {
    * for EpochRecordStore.compareAndSet.
    */
   readonly veto = (proposal: EpochProposal): string | undefined => {
-    this.prune();
-    const now = this.clock();
-    const blocking = this.live.filter(
-      (promise) =>
-        proposal.epoch > promise.epoch ||
-        (proposal.epoch === promise.epoch && proposal.active !== promise.instance),
-    );
+    const blocking = this.blocking(proposal);
     if (blocking.length === 0) return undefined;
-    const forMs = Math.max(...blocking.map((promise) => promise.until - now));
+    const forMs = this.blockingMs(proposal);
     const holders = [...new Set(blocking.map((promise) => `${promise.instance} at epoch ${promise.epoch}`))];
     const until = new Date(Date.now() + forMs).toISOString();
     return `a failsafe promise to ${holders.join(', ')} is live until ${until} (${Math.ceil(forMs)} ms more)`;
   };
+
+  /** How long (ms) live promises still block `proposal`; 0 when none does. */
+  blockingMs(proposal: EpochProposal): number {
+    const now = this.clock();
+    return this.blocking(proposal).reduce((longest, promise) => Math.max(longest, promise.until - now), 0);
+  }
+
+  private blocking(proposal: EpochProposal): LivePromise[] {
+    this.prune();
+    return this.live.filter(
+      (promise) =>
+        proposal.epoch > promise.epoch ||
+        (proposal.epoch === promise.epoch && proposal.active !== promise.instance),
+    );
+  }
 
   private prune(): void {
     const now = this.clock();

@@ -229,6 +229,13 @@ describe('agent server: epoch, failsafe and promote', () => {
     expect(refused.body.reason).toMatch(
       /^a failsafe promise to shop-b at epoch 3 is live until .+ ms more\)$/,
     );
+    // When the asker may try again: the promise lapses by itself (activation-plan.ts waits it out).
+    expect(refused.body.retryAfterMs).toBeGreaterThan(0);
+    expect(refused.body.retryAfterMs).toBeLessThanOrEqual(3000);
+    // A refusal for a newer epoch recorded carries none: trying again would change nothing.
+    const older = await post('/epoch', { epoch: 2, active: 'shop-a' });
+    expect(older.status).toBe(409);
+    expect(older.body.retryAfterMs).toBeUndefined();
     expect(await post('/failsafe', { instance: 'shop-b', epoch: 2 })).toMatchObject({
       status: 409,
       body: { granted: false, reason: 'the recorded epoch 3 is newer than 2' },

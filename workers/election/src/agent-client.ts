@@ -64,6 +64,7 @@ export class AgentClient {
     const body = reply.body as {
       accepted?: boolean;
       reason?: string;
+      retryAfterMs?: number;
       record?: AgentEpochRecord | null;
       stopped?: Extract<RecordEpochAnswer, { outcome: 'accepted' }>['stopped'];
     };
@@ -75,6 +76,7 @@ export class AgentClient {
         outcome: 'refused',
         epoch: body.record?.epoch ?? epoch,
         ...(body.reason === undefined ? {} : { reason: body.reason }),
+        ...(typeof body.retryAfterMs === 'number' ? { retryAfterMs: body.retryAfterMs } : {}),
       };
     }
     return {
