@@ -91,7 +91,9 @@ export const switchover: Fault = {
     await w.writer.nextAcknowledgedAfter(Date.now(), 30_000);
     const faultAt = Date.now();
     const result = await w.pullback(['switchover', SANDBOX_COMPONENT], 180_000);
-    if (result.code !== 0) throw new Error(`switchover refused: ${result.output}`);
+    // Its last line says why (the first only that it started).
+    if (result.code !== 0)
+      throw new Error(`switchover refused: ${result.output.trim().split('\n').at(-1)}`);
     await w.writer.nextAcknowledgedAfter(Date.now(), 30_000);
     const to = await w.active();
     return {
