@@ -181,10 +181,10 @@ function materialise(c: CaseInput) {
 }
 
 interface CaseInput {
-  readonly parentSeeds: number[];
+  readonly parentSeeds: readonly number[];
   readonly tail: number;
   readonly newPages: number;
-  readonly changes: { at: number; seed: number }[];
+  readonly changes: readonly { at: number; seed: number }[];
   readonly first: boolean;
   readonly last: boolean;
 }
