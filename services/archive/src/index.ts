@@ -8,6 +8,7 @@ export {
   CorruptDataError,
   isArchiveError,
 } from './errors.js';
+export { canOverlayPages, type PageOverlay } from './fs/page-overlay.js';
 export { specialKind } from './fs/special-kind.js';
 export type { SourceEntry, SourceStats } from './fs/walk-source.js';
 export * from './lock/index.js';

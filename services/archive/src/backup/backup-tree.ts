@@ -18,6 +18,7 @@ import { BlobSink } from './blob-sink.js';
 import { commitSnapshot } from './commit-snapshot.js';
 import { loadDedupIndex, usableParent } from './dedup-index.js';
 import { FileContents } from './file-content.js';
+import { ParentBlobs } from './parent-blobs.js';
 import { readParentTree } from './parent-tree.js';
 import { StorableEntries } from './storable-entries.js';
 
@@ -125,6 +126,7 @@ class BackupRun {
   private readonly contents: FileContents;
   private readonly tree: TreeWriter;
   private readonly progress: ProgressReporter;
+  private readonly parentBlobs: ParentBlobs;
   private metadata: MetadataIndex = new Map();
   /** Blobs whose packs are gone (see `loadDedupIndex`). */
   private lost: ReadonlySet<string> = new Set();
@@ -147,6 +149,7 @@ class BackupRun {
     this.blobs = new BlobSink(archive, this.signal);
     this.tree = new TreeWriter(archive, this.blobs.metaPacks, (id) => this.blobs.claim(id));
     this.progress = new ProgressReporter(options.onProgress);
+    this.parentBlobs = new ParentBlobs(archive, `snapshot ${parent?.id}`, this.signal);
     this.contents = new FileContents(
       {
         archive,
@@ -160,6 +163,7 @@ class BackupRun {
           this.progress.add(bytes);
         },
         readParentMap: (id, path) => this.readParentMap(id, path),
+        readParentBlobs: (ids, path) => this.parentBlobs.read(ids, path),
       },
       options.force ?? false,
       (bytes) => this.progress.add(bytes),

@@ -3,13 +3,14 @@ import type { SourceEntry } from '../fs/walk-source.js';
 import type { TreeEntry } from '../snapshot/tree-entry.js';
 import { storeChunkedFile } from './chunked-file.js';
 import type { ContentWork, StoredFile } from './content-work.js';
+import { storeOverlaidFile } from './overlaid-file.js';
 import { storePagedFile } from './paged-file.js';
 import { SmallFiles } from './small-files.js';
 
 /**
  * How each file's content is stored: the parent's taken as it is when the file is
- * unchanged, else read as a small file, a relation file (by pages) or any other (cut
- * by content).
+ * unchanged, new pages laid over the parent's (a `PageOverlay`), else read as a small
+ * file, a relation file (by pages) or any other (cut by content).
  */
 export class FileContents {
   private readonly small: SmallFiles;
@@ -34,6 +35,7 @@ export class FileContents {
     const parentFile = parent?.type === 'file' ? parent : undefined;
     const relation = isRelationPath(source.path);
     if (size === 0) return { size: 0 };
+    if (source.overlay) return storeOverlaidFile(this.work, source, size, parentFile, this.onReused);
     // Unchanged by size, mtime and ctime (nanoseconds): not read again, relation files
     // included, as pgBackRest trusts timestamps (PostgreSQL writes move mtime). A source
     // without real ctimes (a tar) gives none that match, so everything is read there.

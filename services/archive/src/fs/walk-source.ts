@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { skipReason } from '../fs/skip-reason.js';
 import { decodeFileName, nativePath } from '../snapshot/file-name.js';
 import { compareNames } from '../snapshot/tree-entry.js';
+import type { PageOverlay } from './page-overlay.js';
 
 /** What a backup reads of an entry's status: `lstat`'s, or what a tar header says. */
 export type SourceStats = Pick<
@@ -25,6 +26,8 @@ export interface SourceEntry {
   readonly stats: SourceStats;
   /** Symlinks: the target's bytes, decoded. */
   readonly target?: string;
+  /** A file given as its parent's with pages replaced: its bytes are not in `absolute`. */
+  readonly overlay?: PageOverlay;
 }
 
 /** Told of each entry left out of a walk, or whose contents were: its path and why. */

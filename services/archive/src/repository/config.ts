@@ -30,6 +30,11 @@ export interface ArchiveConfigOptions {
   readonly chunker?: ChunkerParams;
   readonly packSize?: number;
   readonly compression?: 'zstd' | 'lz4';
+  /**
+   * How relation files are cut, for tests that need many regions and superblocks in a
+   * small file. Default: PostgreSQL's 8 KiB pages, 16 to a superblock, 2048 to a region.
+   */
+  readonly pageLayout?: Pick<ArchiveConfig, 'pageSize' | 'superblockPages' | 'regionPages'>;
 }
 
 export function newConfig(id: string, options: ArchiveConfigOptions = {}): ArchiveConfig {
@@ -41,6 +46,7 @@ export function newConfig(id: string, options: ArchiveConfigOptions = {}): Archi
     pageSize: 8192,
     superblockPages: 16,
     regionPages: 2048,
+    ...options.pageLayout,
     smallFileMax: 64 * 1024,
     bundleSize: 1024 * 1024,
     // 16 MiB: one pack filling and one saving keep a backup inside the 300 MB budget.

@@ -84,3 +84,15 @@ export function decodePageMap(plain: Buffer): PageMap {
   }
   return { length, pageSize, superblockPages, superblockHashes, pageHashes, blobs, runs };
 }
+
+/** Index of the run covering byte `offset` of a region (runs are sorted, gapless, from 0). */
+export function runAt(runs: Uint32Array, offset: number): number {
+  let lo = 0;
+  let hi = runs.length / 4 - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (runs[mid * 4]! <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}

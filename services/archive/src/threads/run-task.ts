@@ -1,4 +1,5 @@
 import { handleChunks } from './chunks-handler.js';
+import { handleOverlay } from './overlay-handler.js';
 import { handlePages } from './pages-handler.js';
 import { handleCompare, handleWrite } from './restore-handlers.js';
 import { handleSmall } from './small-handler.js';
@@ -9,6 +10,8 @@ export async function runTask(ctx: WorkContext, task: Task): Promise<unknown> {
   switch (task.kind) {
     case 'pages':
       return handlePages(ctx, task);
+    case 'overlay':
+      return handleOverlay(ctx, task);
     case 'chunks':
       return handleChunks(ctx, task);
     case 'small':

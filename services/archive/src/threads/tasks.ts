@@ -21,6 +21,37 @@ export interface PagesResult {
   readonly bytesRead: number;
 }
 
+/**
+ * One region of a relation file given as the parent's region with new pages laid over
+ * it (`handleOverlay`): only the superblocks that hold a new page, or whose end moved,
+ * are assembled and hashed, from the new pages and the parent's blobs.
+ */
+export interface OverlayTask {
+  readonly kind: 'overlay';
+  /** The file holding the new pages, and where in it this region's first new page is. */
+  readonly path: string;
+  readonly pagesAt: number;
+  /** This region's new pages, numbered in the region: u32le each, increasing; their bytes follow each other from `pagesAt`. */
+  readonly blocks: Buffer;
+  /** The region's new length. */
+  readonly length: number;
+  readonly parentMapId?: Buffer;
+  /** Plaintext of the parent snapshot's page map of the same region; none past the parent's regions. */
+  readonly parentMap?: Buffer;
+  /** The parent's data blobs the plan reads (`planOverlay`), sealed, by their index in the parent's map. */
+  readonly parentBlobs: readonly {
+    readonly index: number;
+    readonly compression: number;
+    readonly plainLength: number;
+    readonly sealed: Buffer;
+  }[];
+}
+
+/** `bytesRead`: new pages read and parent blobs opened; `length`: the region's. */
+export interface OverlayResult extends PagesResult {
+  readonly length: number;
+}
+
 /** Cuts a file by content from `start` (a cut point) until the first cut past `softEnd`. */
 export interface ChunksTask {
   readonly kind: 'chunks';
@@ -122,7 +153,7 @@ export interface CompareResult {
   readonly bytesRead: number;
 }
 
-export type Task = PagesTask | ChunksTask | SmallTask | WriteTask | CompareTask;
+export type Task = PagesTask | OverlayTask | ChunksTask | SmallTask | WriteTask | CompareTask;
 
 /** The reason a write task gives for every blob of a pack that does not exist. */
 export const PACK_MISSING = 'pack is missing';

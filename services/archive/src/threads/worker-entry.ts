@@ -25,6 +25,8 @@ function garbageOf(task: Task, result: unknown): number {
   const produced = result as { blobs?: SealedBlob[]; bundles?: SealedBlob[]; mapBlob?: SealedBlob };
   let bytes = DIGESTS;
   for (const blob of [...(produced.blobs ?? []), ...(produced.bundles ?? [])]) bytes += blob.plainLength;
+  // The parent's blobs it opened (decompressed).
+  if (task.kind === 'overlay') for (const blob of task.parentBlobs) bytes += blob.plainLength;
   return bytes;
 }
 

@@ -2,6 +2,7 @@ import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type Archive,
+  canOverlayPages,
   comparePaths,
   type Snapshot,
   SnapshotFiles,
@@ -40,11 +41,14 @@ export function staleParent(manifest: ArtifactManifest, why: string): PipelineEr
  * The complete tree of an incremental artifact (artifact/incremental.ts), as entries
  * for `backupTree`: its own entries, less INCREMENTAL_DIR; each file it names unchanged
  * as the parent's entry (same size and times, so the archive takes the parent's
- * content without reading a byte); and each page delta laid over the parent's file,
- * streamed into `workDir` (the parent's bytes read from the archive one blob at a time,
- * never a whole file in memory). Run under the archive's shared lock (inside
- * backupTree's source). A file the parent lacks, or a delta that does not fit it, fails
- * with `stale-parent`: never a wrong snapshot.
+ * content without reading a byte); and each page delta as the parent's entry with the
+ * delta's pages laid over it (a `PageOverlay`: the archive reads only the new pages and
+ * the parent's superblocks that hold one, nothing is staged). A parent not stored as
+ * pages (a small file, or chunks) has the delta laid over its file instead, streamed
+ * into `workDir` (the parent's bytes read from the archive one blob at a time, never a
+ * whole file in memory). Run under the archive's shared lock (inside backupTree's
+ * source). A file the parent lacks, or a delta that does not fit it, fails with
+ * `stale-parent` (a delta that is not one: `corrupt-artifact`): never a wrong snapshot.
  */
 export async function completeIncremental(
   archive: Archive,
@@ -82,17 +86,31 @@ export async function completeIncremental(
     const delta = deltas.get(entry.path);
     if (delta === undefined) continue;
     deltas.delete(entry.path);
-    const absolute = join(workDir, `file-${made++}`);
-    const size = await layPages(files, entry, delta, absolute, manifest);
-    added.push({
-      path: entry.path,
-      absolute,
-      stats: {
-        ...statsOf({ ...entry, size }, BigInt(Date.now()) * 1_000_000n),
-        mode: delta.stats.mode,
-        mtimeNs: delta.stats.mtimeNs,
-      },
+    const head = await readDelta(delta, entry, manifest);
+    const stats = (size: number): SourceStats => ({
+      ...statsOf({ ...entry, size }, BigInt(Date.now()) * 1_000_000n),
+      mode: delta.stats.mode,
+      mtimeNs: delta.stats.mtimeNs,
     });
+    if (canOverlayPages(archive.config, entry, head.fileSize, head.pageSize)) {
+      // Laid over the parent's page maps inside the archive: nothing staged, and of
+      // the parent only the superblocks holding a changed page are read.
+      added.push({
+        path: entry.path,
+        absolute: '',
+        stats: stats(head.fileSize),
+        overlay: {
+          parent: entry,
+          path: delta.absolute,
+          at: (delta.base ?? 0) + PAGE_DELTA_HEAD,
+          count: head.count,
+        },
+      });
+      continue;
+    }
+    const absolute = join(workDir, `file-${made++}`);
+    const size = await layPages(files, entry, delta, head, absolute, manifest);
+    added.push({ path: entry.path, absolute, stats: stats(size) });
   }
   const missing = [...unchanged, ...deltas.keys()];
   if (missing.length > 0) {
@@ -117,15 +135,71 @@ async function sliceOf(entry: SourceEntry, offset: number, length: number): Prom
   }
 }
 
+/** A page delta's head and block numbers (4 bytes a page it holds), checked against the parent's entry. */
+interface DeltaHead {
+  readonly pageSize: number;
+  readonly fileSize: number;
+  readonly count: number;
+  readonly blocks: Buffer;
+}
+
+/**
+ * Reads and checks a page delta's head and block numbers: it holds the pages it
+ * announces (else `corrupt-artifact`), each inside the new size and in increasing order
+ * (else `corrupt-artifact`), and every page past the parent's end (else `stale-parent`:
+ * the parent's copy is shorter than the delta assumes).
+ */
+async function readDelta(
+  delta: SourceEntry,
+  parent: TreeEntry,
+  manifest: ArtifactManifest,
+): Promise<DeltaHead> {
+  let head: ReturnType<typeof decodePageDeltaHead>;
+  try {
+    head = decodePageDeltaHead(await sliceOf(delta, 0, PAGE_DELTA_HEAD));
+  } catch (error) {
+    throw corruptArtifact(manifest, `the page delta of ${parent.path}: ${(error as Error).message}`);
+  }
+  const { pageSize, fileSize, count } = head;
+  if (Number(delta.stats.size) !== PAGE_DELTA_HEAD + count * (4 + pageSize)) {
+    throw corruptArtifact(
+      manifest,
+      `the page delta of ${parent.path} does not hold the ${count} pages it announces`,
+    );
+  }
+  const blocks = await sliceOf(delta, PAGE_DELTA_HEAD, count * 4);
+  if (blocks.length !== count * 4)
+    throw corruptArtifact(manifest, `the page delta of ${parent.path} is cut short`);
+  const parentPages = Math.ceil(Math.min(parent.size ?? 0, fileSize) / pageSize);
+  let pastParent = 0;
+  for (let i = 0; i < count; i++) {
+    const block = blocks.readUInt32LE(i * 4);
+    if ((block + 1) * pageSize > fileSize) {
+      throw corruptArtifact(manifest, `the page delta of ${parent.path} holds block ${block}, past its end`);
+    }
+    if (i > 0 && block <= blocks.readUInt32LE(i * 4 - 4)) {
+      throw corruptArtifact(manifest, `the page delta of ${parent.path} holds block ${block} out of order`);
+    }
+    if (block >= parentPages) pastParent++;
+  }
+  // Every page past the parent's end must come from the delta.
+  if (fileSize > (parent.size ?? 0) && pastParent !== Math.ceil(fileSize / pageSize) - parentPages) {
+    throw staleParent(manifest, `whose copy of ${parent.path} is shorter than the delta assumes`);
+  }
+  return { pageSize, fileSize, count, blocks };
+}
+
 /**
  * Writes the file a page delta makes of the parent's file into `absolute`: the parent's
  * bytes streamed, each page the delta holds written in place of the parent's, the
- * result cut or extended to the delta's size. Returns that size.
+ * result cut or extended to the delta's size. Returns that size. For a parent not
+ * stored as pages (`canOverlayPages`), which the archive cannot lay pages over.
  */
 async function layPages(
   files: SnapshotFiles,
   parent: TreeEntry,
   delta: SourceEntry,
+  head: DeltaHead,
   absolute: string,
   manifest: ArtifactManifest,
 ): Promise<number> {
@@ -143,20 +217,7 @@ async function layPages(
         throw corruptArtifact(manifest, `the page delta of ${parent.path} is cut short`);
       return buffer;
     };
-    let head: ReturnType<typeof decodePageDeltaHead>;
-    try {
-      head = decodePageDeltaHead(await read(0, PAGE_DELTA_HEAD));
-    } catch (error) {
-      throw corruptArtifact(manifest, `the page delta of ${parent.path}: ${(error as Error).message}`);
-    }
-    const { pageSize, fileSize, count } = head;
-    if (Number(delta.stats.size) !== PAGE_DELTA_HEAD + count * (4 + pageSize)) {
-      throw corruptArtifact(
-        manifest,
-        `the page delta of ${parent.path} does not hold the ${count} pages it announces`,
-      );
-    }
-    const blocks = await read(PAGE_DELTA_HEAD, count * 4);
+    const { pageSize, fileSize, count, blocks } = head;
     // The parent's bytes first, up to the new size.
     let written = 0;
     for await (const piece of files.content(parent)) {
@@ -165,28 +226,18 @@ async function layPages(
       await output.write(take, 0, take.length, written);
       written += take.length;
     }
+    if (written !== Math.min(parent.size ?? 0, fileSize)) {
+      throw staleParent(manifest, `whose copy of ${parent.path} is shorter than the delta assumes`);
+    }
     await output.truncate(fileSize);
     // Then the changed pages over them, a batch at a time (they follow each other in the member).
-    const parentPages = Math.ceil(written / pageSize);
-    let pastParent = 0;
     for (let index = 0; index < count; index += PAGES_AT_ONCE) {
       const batch = Math.min(PAGES_AT_ONCE, count - index);
       const pages = await read(PAGE_DELTA_HEAD + count * 4 + index * pageSize, batch * pageSize);
       for (let i = 0; i < batch; i++) {
         const block = blocks.readUInt32LE((index + i) * 4);
-        if ((block + 1) * pageSize > fileSize) {
-          throw corruptArtifact(
-            manifest,
-            `the page delta of ${parent.path} holds block ${block}, past its end`,
-          );
-        }
-        if (block >= parentPages) pastParent++;
         await output.write(pages, i * pageSize, pageSize, block * pageSize);
       }
-    }
-    // Every page past the parent's end must come from the delta (blocks are distinct and increasing).
-    if (pastParent !== Math.ceil(fileSize / pageSize) - parentPages && fileSize > written) {
-      throw staleParent(manifest, `whose copy of ${parent.path} is shorter than the delta assumes`);
     }
     return fileSize;
   } finally {

@@ -1,0 +1,83 @@
+import { closeSync } from 'node:fs';
+import { CorruptDataError } from '../errors.js';
+import { openForRead, readFully } from '../fs/read-range.js';
+import { openBlob } from '../pack/blob-codec.js';
+import { decodePageMap } from '../snapshot/page-map.js';
+import { parentSlices, planOverlay } from './overlay-plan.js';
+import { RegionMapBuilder } from './region-map.js';
+import type { OverlayResult, OverlayTask } from './tasks.js';
+import { scratch, type WorkContext } from './work-context.js';
+
+/**
+ * One region of a relation file made of the parent's region and new pages, without
+ * reading the parent's unchanged superblocks: each superblock with no new page and the
+ * parent's end keeps the parent's hashes and runs; the others are assembled (new pages
+ * from the file, the rest from the parent's blobs, zeros past the parent's end) and go
+ * through the same `RegionMapBuilder` as a region read from a file, so the map is the
+ * one a backup of the whole new file would make.
+ */
+export async function handleOverlay(ctx: WorkContext, task: OverlayTask): Promise<OverlayResult> {
+  const { pageSize, superblockPages } = ctx.config;
+  const superblockBytes = pageSize * superblockPages;
+  const parent = task.parentMap ? decodePageMap(task.parentMap) : undefined;
+  if (parent && (parent.pageSize !== pageSize || parent.superblockPages !== superblockPages)) {
+    throw new CorruptDataError(
+      `the parent's page map of ${task.path} has pages of ${parent.pageSize} bytes in superblocks of ${parent.superblockPages}, the archive ${pageSize} and ${superblockPages}`,
+    );
+  }
+  const count = task.blocks.length / 4;
+  const blocks = { length: count, at: (i: number) => task.blocks.readUInt32LE(i * 4) };
+  const steps = planOverlay(ctx.config, task.length, parent, blocks);
+  let bytesRead = 0;
+  const opened = new Map<number, Buffer>();
+  for (const blob of task.parentBlobs) {
+    const id = parent?.blobs[blob.index];
+    if (id === undefined) throw new RangeError(`the parent's map has no blob ${blob.index}`);
+    const result = openBlob(ctx.encryptionKey, ctx.hash, { ...blob, id }, blob.sealed);
+    if (!result.ok) {
+      throw new CorruptDataError(
+        `blob ${id.toString('hex').slice(0, 16)} of the parent of ${task.path}: ${result.reason}`,
+      );
+    }
+    opened.set(blob.index, result.plain);
+    bytesRead += result.plain.length;
+  }
+  const region = new RegionMapBuilder(ctx, parent, task.length);
+  const bytes = scratch(superblockBytes);
+  const fd = count > 0 ? openForRead(task.path) : undefined;
+  try {
+    for (const step of steps) {
+      if (step.keep) {
+        region.keep(step.superblock, step.end);
+        continue;
+      }
+      const start = step.superblock * superblockBytes;
+      const superblock = bytes.subarray(0, step.end - start);
+      superblock.fill(0);
+      for (const [from, to] of step.parentPieces) {
+        for (const slice of parentSlices(parent!, from, to)) {
+          const plain = opened.get(slice.blob);
+          if (plain === undefined || slice.offset + slice.length > plain.length) {
+            throw new RangeError(`blob ${slice.blob} of the parent's map was not given or is short`);
+          }
+          plain.copy(superblock, slice.at - start, slice.offset, slice.offset + slice.length);
+        }
+      }
+      if (step.to > step.from) {
+        const pages = Buffer.allocUnsafe((step.to - step.from) * pageSize);
+        const n = readFully(fd!, pages, task.pagesAt + step.from * pageSize);
+        if (n !== pages.length) throw new RangeError(`the new pages of ${task.path} end early`);
+        bytesRead += n;
+        for (let i = step.from; i < step.to; i++) {
+          const at = blocks.at(i) * pageSize - start;
+          pages.copy(superblock, at, (i - step.from) * pageSize, (i - step.from + 1) * pageSize);
+        }
+      }
+      await region.add(step.superblock, superblock);
+    }
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  const map = await region.finish(task.parentMapId);
+  return { ...map, bytesRead };
+}
