@@ -1,6 +1,7 @@
 import { ELECTION_DEFAULTS } from '@pullback/election';
 import type { Config, InstanceConfig, Registry } from '@pullback/pipeline';
 import { demoteServer, postmasterStatus, startServer } from '@pullback/recipe-postgres';
+import { startActiveWhileRecorded } from './active-start.js';
 import type { AgentServer, AgentServerOptions } from './agent-server.js';
 import { startEpochFollower } from './epoch-follower.js';
 import { EpochRecordStore, epochRecordPath } from './epoch-record.js';
@@ -93,12 +94,14 @@ export async function startAgentRuntime(
     registry: options.registry,
     start: startLocal,
   });
+  const startActive = startActiveWhileRecorded({ instance: instance.name, record, start: startLocal });
   const supervisor = new ServerSupervisor({
     instance: instance.name,
     dataDir: instance.dataDir,
     wanted,
-    // A fallback's directory may be an import's at that moment: started under its lock.
-    start: (dataDir) => (wanted() === 'fallback' ? startFallback(dataDir) : startLocal(dataDir)),
+    // A fallback's directory may be an import's at that moment: started under its lock;
+    // the active only while its record says so, under the record's lock.
+    start: (dataDir) => (wanted() === 'fallback' ? startFallback(dataDir) : startActive(dataDir)),
     ...(options.superviseMs === undefined ? {} : { pollMs: options.superviseMs }),
     ...(options.restartBackoffMs === undefined ? {} : { backoffMs: options.restartBackoffMs }),
     rejoin: rejoinAsFallback({

@@ -1,5 +1,6 @@
 /** The per-instance agent (`pullback up --instance NAME`): docs/election.md. */
 
+export { type ActiveStartOptions, startActiveWhileRecorded } from './active-start.js';
 export { openAgentRegistry } from './agent-registry.js';
 export { type AgentRuntime, type AgentRuntimeOptions, startAgentRuntime } from './agent-runtime.js';
 export {
