@@ -92,8 +92,7 @@ export const switchover: Fault = {
     const faultAt = Date.now();
     const result = await w.pullback(['switchover', SANDBOX_COMPONENT], 180_000);
     // Its last line says why (the first only that it started).
-    if (result.code !== 0)
-      throw new Error(`switchover refused: ${result.output.trim().split('\n').at(-1)}`);
+    if (result.code !== 0) throw new Error(`switchover refused: ${result.output.trim().split('\n').at(-1)}`);
     await w.writer.nextAcknowledgedAfter(Date.now(), 30_000);
     const to = await w.active();
     return {
