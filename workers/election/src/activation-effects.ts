@@ -4,6 +4,7 @@ import {
   activeLeaseValue,
   type ComponentConfig,
   type Config,
+  type InstanceConfig,
   moveWalReceiver,
   type Pipeline,
   type WalReceivers,
@@ -12,7 +13,7 @@ import { agentAddress, findInstance } from './agent-addresses.js';
 import type { AgentClient } from './agent-client.js';
 import { highestRecordedEpoch } from './epoch-floor.js';
 import { pointPgBouncer } from './pgbouncer-hook.js';
-import { replayedLsn } from './replayed-lsn.js';
+import { replayedLsn, replayedTimeline } from './replayed-lsn.js';
 import { repointFallback } from './repoint-fallback.js';
 import { runFence } from './run-fence.js';
 
@@ -98,7 +99,7 @@ export function activationEffects(options: ActivationEffectsOptions): Activation
     async catchUp(candidate) {
       const instance = findInstance(component, candidate);
       if (instance === undefined) return { ok: false, reason: `${candidate} is not in the config` };
-      const end = await archiveWalEnd();
+      const end = await reachableArchiveEnd(instance);
       const lostBytes = await lostBeyond(end);
       // With no end to reach, still one answer from its server: a candidate whose agent
       // has just started it again (its keeper's demotion at an older epoch stops it) would
@@ -184,6 +185,22 @@ export function activationEffects(options: ActivationEffectsOptions): Activation
   return effects;
 
   /** What the old active had that the archive lacks: its last LSN the receiver saw, past the archive's end. */
+  /**
+   * The archive's end, unless the receiver archived it on an older timeline than the one
+   * the candidate follows: it never streamed the newer active (dead seconds after its
+   * promotion), so what the archive holds past the fork on the older timeline is a branch
+   * the candidate cannot replay. Compared anyway, the catch-up waited its whole minute,
+   * and each next failover as long (soak:election, 2 min 19 s without an active).
+   */
+  async function reachableArchiveEnd(candidate: InstanceConfig): Promise<string | undefined> {
+    const end = await archiveWalEnd();
+    if (end === undefined) return undefined;
+    const archived = (await registry.component(name))?.walReceiver?.timeline;
+    if (archived === undefined) return end;
+    const following = await replayedTimeline(candidate, options.replicationUser, signal);
+    return following !== undefined && following > archived ? undefined : end;
+  }
+
   async function lostBeyond(end: string | undefined): Promise<{ lostBytes?: number }> {
     const receiver = (await registry.component(name))?.walReceiver;
     if (end === undefined || receiver?.activeLsn === undefined) return {};

@@ -18,3 +18,24 @@ export async function replayedLsn(
   );
   return answer === '' ? undefined : answer;
 }
+
+/**
+ * The timeline `instance` replays (or writes): the newest of its checkpoint's and of
+ * the history files in its pg_wal (a standby follows the newest it knows). Undefined
+ * when it cannot be asked so (pg_ls_waldir needs pg_monitor or a superuser).
+ */
+export async function replayedTimeline(
+  instance: InstanceConfig,
+  user = 'postgres',
+  signal?: AbortSignal,
+): Promise<number | undefined> {
+  const answer = await query(
+    { host: instance.host, port: instance.port, user },
+    `select greatest((select timeline_id from pg_control_checkpoint()),
+       (select max(('x' || substr(name, 1, 8))::bit(32)::int) from pg_ls_waldir()
+         where name ~ '^[0-9A-F]{8}\\.history$'))`,
+    { statementTimeoutMs: 5000, ...(signal === undefined ? {} : { signal }) },
+  ).catch(() => '');
+  const timeline = Number.parseInt(answer, 10);
+  return Number.isInteger(timeline) && timeline > 0 ? timeline : undefined;
+}

@@ -1,3 +1,4 @@
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { activate } from '@pullback/election';
 import {
@@ -139,6 +140,32 @@ describe('activationEffects', () => {
         /^shop-b replayed up to [0-9A-F]+\/[0-9A-F]+, not the archive's end 7F\/0, within 1 s$/,
       ),
     });
+  });
+
+  it('catchUp: does not wait for an archive end on an older timeline than the candidate follows (the receiver never reached the newer active)', async ({
+    onTestFinished,
+  }) => {
+    // shop-b follows timeline 2 (a history file in its pg_wal says so); the receiver archived timeline 1 only.
+    const history = join(server.dataDir, 'pg_wal', '00000002.history');
+    await writeFile(history, '1\t0/1000000\tno recovery target specified\n');
+    onTestFinished(() => rm(history, { force: true }));
+    const report = {
+      holder: 'pull-1:1',
+      source: 'shop-a',
+      streaming: false,
+      synchronous: false,
+      slot: 'pullback_shop',
+      archivedLsn: '7F/0',
+      updatedAt: new Date().toISOString(),
+    };
+    await pipeline.registry.reportWalReceiver('shop', { ...report, timeline: 1 });
+    const started = Date.now();
+    expect(await effectsOf({ catchUpTimeoutMs: 30_000 }).catchUp('shop-b')).toEqual({ ok: true });
+    expect(Date.now() - started).toBeLessThan(20_000);
+
+    // On the candidate's own timeline, the end is waited for as before.
+    await pipeline.registry.reportWalReceiver('shop', { ...report, timeline: 2 });
+    expect(await effectsOf({ catchUpTimeoutMs: 1000 }).catchUp('shop-b')).toMatchObject({ ok: false });
   });
 
   it('a fence command that fails aborts the activation before any epoch is recorded', async () => {
