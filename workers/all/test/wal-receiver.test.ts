@@ -166,7 +166,37 @@ const waitStreaming = (walWorld: WalWorld, holder?: string) =>
  * replace an object atomically, and the archive refuses the torn read.
  */
 async function archivedWal(archive: Archive, stream: string): Promise<Buffer> {
-  return readArchivedWal(archive, stream).catch(() => Buffer.alloc(0));
+  return readArchivedWal(archive, stream).then(
+    (bytes) => {
+      lastRead = `stream ${stream}: ${bytes.length} bytes, last marker ${lastMarker(bytes)}`;
+      return bytes;
+    },
+    (error: Error) => {
+      lastRead = `stream ${stream}: ${error.message}`;
+      return Buffer.alloc(0);
+    },
+  );
+}
+
+/**
+ * What the last read of the archive's WAL found: CI timed out waiting for rows that the
+ * archive held when looked at by hand (session 11), so a timeout now says what it saw.
+ */
+let lastRead = 'nothing read';
+
+const lastMarker = (bytes: Buffer) =>
+  bytes
+    .toString('latin1')
+    .match(/load-\d{6}/g)
+    ?.at(-1) ?? 'none';
+
+/** `wait`, its timeout saying what the archive and the client held. */
+async function explained<T>(wait: Promise<T>, rows: readonly { marker: string }[]): Promise<T> {
+  return wait.catch((error: Error) => {
+    throw new Error(
+      `${error.message}; last read: ${lastRead}; the client's last acknowledged ${rows.at(-1)?.marker ?? 'none'} (${rows.length})`,
+    );
+  });
 }
 
 async function readArchivedWal(archive: Archive, stream: string): Promise<Buffer> {
@@ -265,11 +295,14 @@ describe('the WAL receiver on the pull side', () => {
       expect(mustHave.length).toBeGreaterThan(0);
       // The active's host stays dead: only the spool on the pull side has what the archive lacks.
       await startPullProcess(wal);
-      const missing = await waitLong('every acknowledged row in the archive', async () => {
-        const bytes = await archivedWal(wal.archive, state.stream as string);
-        const absent = mustHave.filter((row) => !bytes.includes(row.marker));
-        return absent.length === 0 ? absent : undefined;
-      });
+      const missing = await explained(
+        waitLong('every acknowledged row in the archive', async () => {
+          const bytes = await archivedWal(wal.archive, state.stream as string);
+          const absent = mustHave.filter((row) => !bytes.includes(row.marker));
+          return absent.length === 0 ? absent : undefined;
+        }),
+        mustHave,
+      );
       expect(missing).toEqual([]);
     });
   }
@@ -300,10 +333,13 @@ describe('the WAL receiver on the pull side', () => {
     }
     await load.stop();
     const stream = secondState.stream as string;
-    await waitLong('every acknowledged row in the archive', async () => {
-      const bytes = await archivedWal(wal.archive, stream);
-      return load.acknowledged.every((row) => bytes.includes(row.marker)) || undefined;
-    });
+    await explained(
+      waitLong('every acknowledged row in the archive', async () => {
+        const bytes = await archivedWal(wal.archive, stream);
+        return load.acknowledged.every((row) => bytes.includes(row.marker)) || undefined;
+      }),
+      load.acknowledged,
+    );
     const segments = (await listWal(wal.archive, stream)).filter((object) => !object.history);
     const numbers = segments.map((object) => Number.parseInt(object.name.slice(8), 16));
     expect(numbers.length).toBeGreaterThanOrEqual(4);
