@@ -22,19 +22,21 @@ async function sample(metrics: ProcessMetrics, line: RegExp): Promise<number | u
   return match === undefined ? undefined : Number(match.split(' ').at(-1));
 }
 
+/** One files component, `docs`, on the test's Redis. */
+const docsConfig = () =>
+  parseConfig(`
+redis: ${redis.url}
+archive: { url: /tmp/archive }
+components:
+  docs: { recipe: files, path: /srv/docs, schedule: "@daily", outbox: /tmp/outbox }
+`);
+
 describe("the registry's metrics", () => {
   it('says when Redis does not answer, without waiting for it, and recovers by itself', {
     timeout: 120_000,
   }, async () => {
     pipeline = openPipeline({ redis: redis.url, prefix: testPrefix(), onError: () => {} });
-    await pipeline.register(
-      parseConfig(`
-redis: ${redis.url}
-archive: { url: /tmp/archive }
-components:
-  docs: { recipe: files, path: /srv/docs, schedule: "@daily", outbox: /tmp/outbox }
-`),
-    );
+    await pipeline.register(docsConfig());
     const metrics = new ProcessMetrics();
     metrics.watch(pipeline, { answerWithinMs: 1_000 });
     expect(await sample(metrics, /^pullback_registry_up /)).toBe(1);
@@ -67,14 +69,7 @@ components:
   }, async () => {
     const own = openPipeline({ redis: redis.url, prefix: testPrefix(), onError: () => {} });
     try {
-      await own.register(
-        parseConfig(`
-redis: ${redis.url}
-archive: { url: /tmp/archive }
-components:
-  docs: { recipe: files, path: /srv/docs, schedule: "@daily", outbox: /tmp/outbox }
-`),
-      );
+      await own.register(docsConfig());
       const metrics = new ProcessMetrics();
       metrics.watch(own, { answerWithinMs: 5_000 });
       const corrupt = /^pullback_last_export_corrupt_pages\{component="docs"\} /;
