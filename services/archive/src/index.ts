@@ -104,3 +104,4 @@ export {
 } from './wal/wal-names.js';
 export { type WalHeader, WalObjectEncoder } from './wal/wal-object.js';
 export { walObjectName } from './wal/wal-paths.js';
+export { WalReadBuffers } from './wal/wal-read-buffers.js';

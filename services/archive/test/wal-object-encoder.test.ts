@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { NONCE_BYTES, SEAL_OVERHEAD, sealInPlace, TAG_BYTES, unseal } from '../src/crypto/seal.js';
+import {
+  NONCE_BYTES,
+  SEAL_OVERHEAD,
+  seal,
+  sealInPlace,
+  TAG_BYTES,
+  unseal,
+  unsealInPlace,
+} from '../src/crypto/seal.js';
 import {
   zstdCompressBound,
   zstdCompressInto,
@@ -47,6 +55,30 @@ describe('sealing in place', () => {
       expect(buffer.subarray(0, 100).every((byte) => byte === 0xee)).toBe(true);
       expect(buffer.subarray(end).every((byte) => byte === 0xee)).toBe(true);
     }
+  });
+
+  it('opens a box in place, across piece boundaries, as unseal does; refuses another aad or a flipped bit', () => {
+    const aad = Buffer.from('context');
+    for (const length of [0, 1, 64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1, 3 * 64 * 1024 + 5]) {
+      const plain = pseudoRandom(length + 7, length);
+      const box = seal(key, plain, aad);
+      const buffer = Buffer.concat([Buffer.alloc(30, 0xee), box, Buffer.alloc(20, 0xee)]);
+      const opened = unsealInPlace(key, Buffer.from(buffer), 30, 30 + box.length, aad);
+      expect(opened?.equals(plain)).toBe(true);
+      const inBuffer = Buffer.from(buffer);
+      const view = unsealInPlace(key, inBuffer, 30, 30 + box.length, aad);
+      // A view of the buffer, not a copy: nothing allocated of the box's size.
+      expect(view?.buffer).toBe(inBuffer.buffer);
+      expect(view?.byteOffset).toBe(inBuffer.byteOffset + 30 + NONCE_BYTES);
+      expect(inBuffer.subarray(0, 30).every((byte) => byte === 0xee)).toBe(true);
+      expect(
+        unsealInPlace(key, Buffer.from(buffer), 30, 30 + box.length, Buffer.from('other')),
+      ).toBeUndefined();
+      const flipped = Buffer.from(buffer);
+      flipped[30 + Math.floor(box.length / 2)]! ^= 1;
+      expect(unsealInPlace(key, flipped, 30, 30 + box.length, aad)).toBeUndefined();
+    }
+    expect(unsealInPlace(key, Buffer.alloc(40), 0, SEAL_OVERHEAD - 1, aad)).toBeUndefined();
   });
 
   it('refuses a buffer with no room for the nonce or the tag', () => {

@@ -13,6 +13,7 @@ import {
   openArchive,
   readWalHeader,
   WalObjectEncoder,
+  WalReadBuffers,
   walObjectName,
 } from '../src/index.js';
 import { readAll } from '../src/repository/stream-bytes.js';
@@ -161,6 +162,40 @@ describe.each(['fs', 's3'] as const)('the archive wal store on the %s driver', (
     const partialB = await fetchWalFile(ws.archive, STREAM, b, { allowPartial: true });
     expect(partialB?.header.contentBytes).toBe(900_001);
     expect(partialB?.content.equals(partialFile(wholeB.subarray(0, 900_001), segmentSize))).toBe(true);
+  });
+
+  it('fetches through kept buffers: each file its own bytes, the object buffer grown once, a partial zero-padded over a dirty buffer', async () => {
+    const segmentSize = 1 * MiB;
+    const names = ['000000010000000000000050', '000000010000000000000051', '000000010000000000000052'];
+    // Poorly compressible first (a large object), then a small one, then a partial.
+    const first = pseudoRandom(50, segmentSize);
+    const second = walBytes(51, segmentSize);
+    const third = walBytes(52, segmentSize).subarray(0, 100_001);
+    await archiveWalFile(ws.archive, STREAM, names[0]!, second, times(false, segmentSize));
+    await archiveWalFile(ws.archive, STREAM, names[1]!, first, times(false, segmentSize));
+    await archiveWalFile(ws.archive, STREAM, names[2]!, third, times(true, segmentSize));
+    const buffers = new WalReadBuffers(Buffer.alloc(segmentSize));
+    const small = await fetchWalFile(ws.archive, STREAM, names[0]!, { buffers });
+    expect(small?.content.equals(second)).toBe(true);
+    expect(small?.content.buffer).toBe(buffers.content.buffer);
+    const large = await fetchWalFile(ws.archive, STREAM, names[1]!, { buffers });
+    expect(large?.content.equals(first)).toBe(true);
+    const grown = buffers.object.buffer;
+    expect(grown.length).toBeGreaterThan(segmentSize);
+    expect((await fetchWalFile(ws.archive, STREAM, names[0]!, { buffers }))?.content.equals(second)).toBe(
+      true,
+    );
+    const partial = await fetchWalFile(ws.archive, STREAM, names[2]!, { buffers, allowPartial: true });
+    expect(partial?.content.equals(partialFile(third, segmentSize))).toBe(true);
+    expect(buffers.object.buffer).toBe(grown);
+    // A damaged object still fails authentication when opened in place.
+    const objectName = walObjectName(STREAM, names[0]!);
+    const bytes = await readAll(await ws.backend.load(objectName));
+    bytes[bytes.length - 100]! ^= 1;
+    await ws.backend.save(objectName, bytes);
+    await expect(fetchWalFile(ws.archive, STREAM, names[0]!, { buffers })).rejects.toThrow(
+      /body fails authentication/,
+    );
   });
 
   it('stores from an open file, read in pieces: a partial without its trailing zeros, then the segment', async () => {

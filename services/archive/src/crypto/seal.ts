@@ -50,6 +50,36 @@ export function sealInPlace(key: Buffer, buffer: Buffer, start: number, length: 
 /** Small enough for the allocator to reuse one piece's output for the next. */
 const SEAL_PIECE = 64 * 1024;
 
+/**
+ * `unseal` in place: the box at `buffer[start, end)` is decrypted where it lies, in
+ * small pieces as `sealInPlace` encrypts; returns the plaintext as a view of `buffer`,
+ * or `undefined` when the box fails authentication (the bytes are then garbage).
+ */
+export function unsealInPlace(
+  key: Buffer,
+  buffer: Buffer,
+  start: number,
+  end: number,
+  aad: Buffer,
+): Buffer | undefined {
+  if (end - start < SEAL_OVERHEAD) return undefined;
+  const decipher = createDecipheriv('aes-256-gcm', key, buffer.subarray(start, start + NONCE_BYTES));
+  decipher.setAAD(aad);
+  decipher.setAuthTag(buffer.subarray(end - TAG_BYTES, end));
+  const from = start + NONCE_BYTES;
+  const to = end - TAG_BYTES;
+  let written = from;
+  for (let read = from; read < to; read += SEAL_PIECE) {
+    written += decipher.update(buffer.subarray(read, Math.min(to, read + SEAL_PIECE))).copy(buffer, written);
+  }
+  try {
+    written += decipher.final().copy(buffer, written);
+  } catch {
+    return undefined;
+  }
+  return buffer.subarray(from, written);
+}
+
 /** Returns the plaintext, or `undefined` when the box fails authentication. */
 export function unseal(key: Buffer, sealed: Buffer, aad: Buffer): Buffer | undefined {
   if (sealed.length < SEAL_OVERHEAD) return undefined;

@@ -2,7 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { isNotFound } from '@pullback/storage';
 import { ArchiveError, throwIfAborted } from '../errors.js';
 import type { Archive } from '../repository/archive.js';
-import { readAll } from '../repository/stream-bytes.js';
+import { readAll, readAllInto } from '../repository/stream-bytes.js';
 import { checkSegmentSize, type WalFileName, walName } from './wal-names.js';
 import {
   decodeWalObject,
@@ -14,6 +14,7 @@ import {
   walHeaderEnd,
 } from './wal-object.js';
 import { walObjectName } from './wal-paths.js';
+import type { WalReadBuffers } from './wal-read-buffers.js';
 
 /*
  * WAL is written without the archive lock: it arrives every second, also while a
@@ -191,8 +192,8 @@ async function receivedLength(
 export interface FetchWalOptions extends WalOperationOptions {
   /** Use the segment's partial when no complete segment is stored. Default: false. */
   readonly allowPartial?: boolean;
-  /** A buffer of at least the segment's size to decode into (see `decodeWalObject`); the content is a view of it. */
-  readonly into?: Buffer;
+  /** Buffers to read and decode into (see `WalReadBuffers`); the content is a view of them. */
+  readonly buffers?: WalReadBuffers;
 }
 
 /**
@@ -212,9 +213,20 @@ export async function fetchWalFile(
     candidates.push(walObjectName(stream, name, true));
   }
   for (const objectName of candidates) {
-    const object = await loadIfPresent(archive, objectName, options.signal);
+    const object = await loadIfPresent(
+      archive,
+      objectName,
+      options.signal,
+      undefined,
+      options.buffers?.object,
+    );
     if (object !== undefined)
-      return decodeWalObject(archive.keys.encryption, objectName, object, options.into);
+      return decodeWalObject(
+        archive.keys.encryption,
+        objectName,
+        object,
+        options.buffers === undefined ? {} : { into: options.buffers.content, inPlace: true },
+      );
   }
   return undefined;
 }
@@ -247,10 +259,12 @@ async function loadIfPresent(
   objectName: string,
   signal: AbortSignal | undefined,
   length?: number,
+  kept?: { buffer: Buffer },
 ): Promise<Buffer | undefined> {
   try {
     const range = length === undefined ? undefined : { offset: 0, length };
-    return await readAll(await archive.backend.load(objectName, range, loadOptions(signal)));
+    const stream = await archive.backend.load(objectName, range, loadOptions(signal));
+    return await (kept === undefined ? readAll(stream) : readAllInto(stream, kept));
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;

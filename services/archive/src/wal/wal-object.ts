@@ -1,4 +1,4 @@
-import { NONCE_BYTES, seal, sealInPlace, TAG_BYTES, unseal } from '../crypto/seal.js';
+import { NONCE_BYTES, seal, sealInPlace, TAG_BYTES, unseal, unsealInPlace } from '../crypto/seal.js';
 import { ArchiveError, CorruptDataError } from '../errors.js';
 import { compressPieces, uncompressPieces } from '../pack/lz4-pieces.js';
 import {
@@ -291,17 +291,22 @@ function publicHeader(header: StoredWalHeader): WalHeader {
  * Opens a whole object: its header and content. A partial's content comes back padded
  * with zeros to the segment size (its unwritten space), as PostgreSQL expects a
  * segment file to be. With `into` (at least the segment's size), the content is
- * written there and returned as a view of it: a caller fetching segment after segment
- * reuses its buffers instead of faulting in fresh pages for each.
+ * written there and returned as a view of it, and with `inPlace` the body is
+ * decrypted where it lies in `object` (which is then spoilt): a caller fetching
+ * segment after segment reuses its buffers instead of faulting in fresh pages for each.
  */
 export function decodeWalObject(
   encryptionKey: Buffer,
   objectName: string,
   object: Buffer,
-  into?: Buffer,
+  options: { into?: Buffer; inPlace?: boolean } = {},
 ): { header: WalHeader; content: Buffer } {
   const { header, sealedHeader, end } = openStoredHeader(encryptionKey, objectName, object);
-  const body = unseal(encryptionKey, object.subarray(end), bodyAad(objectName, sealedHeader));
+  const aad = bodyAad(objectName, sealedHeader);
+  const body =
+    options.inPlace === true
+      ? unsealInPlace(encryptionKey, object, end, object.length, aad)
+      : unseal(encryptionKey, object.subarray(end), aad);
   if (body === undefined) {
     throw corrupt(
       objectName,
@@ -313,7 +318,7 @@ export function decodeWalObject(
   if (padTo < header.contentBytes) throw corrupt(objectName, 'content longer than its segment');
   let content: Buffer;
   try {
-    content = decompressBody(body, header, padTo, into);
+    content = decompressBody(body, header, padTo, options.into);
   } catch (error) {
     if (error instanceof ArchiveError) throw error;
     throw corrupt(objectName, 'body does not decompress to contentBytes');

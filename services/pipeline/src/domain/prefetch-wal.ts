@@ -7,6 +7,7 @@ import {
   segmentName,
   segmentNumber,
   timelineOfWalName,
+  WalReadBuffers,
 } from '@pullback/archive';
 import { startPeriodicTask } from '../queues/periodic-task.js';
 import { partialContentBytes } from '../wal/partial-content.js';
@@ -24,8 +25,8 @@ export type WalFetch = (
   options: {
     readonly allowPartial: boolean;
     readonly signal: AbortSignal;
-    /** A segment-sized buffer the content may be decoded into (then it is a view of it). */
-    readonly into?: Buffer;
+    /** Buffers the object may be read and decoded into (the content is then a view of them). */
+    readonly buffers?: WalReadBuffers;
   },
 ) => Promise<FetchedWalFile | undefined>;
 
@@ -94,14 +95,17 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
   let lastTaken: string | undefined;
   let takenRead = false;
   /**
-   * Segment buffers reused from fetch to fetch (at most `parallel`): a fresh 16 MiB
+   * Buffers reused from fetch to fetch (at most `parallel` sets): a fresh 16 MiB
    * buffer per segment is fresh pages to fault in, which cost more than decoding it.
    */
-  const spare: Buffer[] = [];
-  const takeBuffer = () =>
-    segmentSize === undefined ? undefined : (spare.pop() ?? Buffer.allocUnsafeSlow(segmentSize));
-  const giveBack = (buffer: Buffer | undefined) => {
-    if (buffer !== undefined && buffer.length === segmentSize && spare.length < parallel) spare.push(buffer);
+  const spare: WalReadBuffers[] = [];
+  const takeBuffers = () =>
+    segmentSize === undefined
+      ? undefined
+      : (spare.pop() ?? new WalReadBuffers(Buffer.allocUnsafeSlow(segmentSize)));
+  const giveBack = (buffers: WalReadBuffers | undefined) => {
+    if (buffers !== undefined && buffers.content.length === segmentSize && spare.length < parallel)
+      spare.push(buffers);
   };
 
   /** Writes `content` aside in the spool, owned by the spool's owner; returns its path. */
@@ -187,12 +191,12 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
 
   const fetchAhead = (name: string) => {
     const fetching = (async () => {
-      const into = takeBuffer();
+      const buffers = takeBuffers();
       try {
         const file = await options.fetch(name, {
           allowPartial: false,
           signal: stopping.signal,
-          ...(into === undefined ? {} : { into }),
+          ...(buffers === undefined ? {} : { buffers }),
         });
         if (stopping.signal.aborted) return;
         if (file === undefined) {
@@ -204,7 +208,7 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
         await place(name, file.content);
         waiting.add(name);
       } finally {
-        giveBack(into);
+        giveBack(buffers);
       }
     })()
       .catch((error: Error) => {

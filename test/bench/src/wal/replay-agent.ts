@@ -30,7 +30,7 @@ const prefetch = startWalPrefetch({
       name,
       ms: performance.now() - started,
       at: started - begun,
-      asked: options.into === undefined,
+      asked: options.buffers === undefined,
     });
     return (
       file && { content: file.content, segmentSize: file.header.segmentSize, partial: file.header.partial }
