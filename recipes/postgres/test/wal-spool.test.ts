@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Archive, archiveWalFile, fetchWalFile, initArchive } from '@pullback/archive';
 import { type S3Server, scratchDir, startS3, waitFor } from '@pullback/harness';
@@ -218,6 +218,40 @@ function spoolSuite(open: (root: string) => Promise<Archive>) {
     expect(await restore(command(), dataDir, segment(5))).toMatchObject({ code: 1 });
     expect((await placed(segment(5))).equals(bytesOf(5))).toBe(true);
     expect(fetched.filter((name) => name === segment(5))).toEqual([segment(5), segment(5)]);
+    expect(errors).toEqual([]);
+  });
+
+  it('writes a later segment into the file of one the server removed, never into one it still names', async () => {
+    expect(await restore(command(), dataDir, segment(3))).toMatchObject({ code: 1 });
+    await waitFor('segments 4 to 7 placed', async () =>
+      (await placedAhead()).join() === [4, 5, 6, 7].map(segment).join() ? true : undefined,
+    );
+    const inode = async (n: number) => (await stat(join(dataDir, 'pg_wal', segment(n)))).ino;
+    const [four, five] = [await inode(4), await inode(5)];
+    // Replay moves on to 6: the links of 4 and 5 are retired, not removed.
+    for (const n of [4, 5, 6])
+      expect(await restore(command(), dataDir, segment(n))).toMatchObject({ code: 1 });
+    await waitFor('segments 8 to 10 placed', async () =>
+      (await placedAhead()).join() === [6, 7, 8, 9, 10].map(segment).join() ? true : undefined,
+    );
+    expect((await spooled()).filter((name) => name.startsWith('retired.'))).toEqual(
+      [4, 5].map((n) => `retired.${segment(n)}`),
+    );
+    // Segment 5 is still the server's: 8 to 10 are new files, and 5 keeps its bytes.
+    expect([await inode(8), await inode(9), await inode(10)]).not.toContain(five);
+    expect((await placed(segment(5))).equals(bytesOf(5))).toBe(true);
+    // A restartpoint removes segment 4: the next one placed is written into its file.
+    await rm(join(dataDir, 'pg_wal', segment(4)));
+    expect(await restore(command(), dataDir, segment(7))).toMatchObject({ code: 1 });
+    await waitFor('segment 11 placed', async () =>
+      (await placedAhead()).includes(segment(11)) ? true : undefined,
+    );
+    expect(await inode(11)).toBe(four);
+    expect((await placed(segment(11))).equals(bytesOf(11))).toBe(true);
+    expect((await placed(segment(5))).equals(bytesOf(5))).toBe(true);
+    expect((await spooled()).filter((name) => name.startsWith('retired.'))).toEqual(
+      [5, 6].map((n) => `retired.${segment(n)}`),
+    );
     expect(errors).toEqual([]);
   });
 

@@ -11,6 +11,7 @@ import {
 } from '@pullback/archive';
 import { startPeriodicTask } from '../queues/periodic-task.js';
 import { partialContentBytes } from '../wal/partial-content.js';
+import { RetiredSegments } from './retired-segments.js';
 
 /** A WAL file as the archive gives it back (a partial is padded to the segment size). */
 export interface FetchedWalFile {
@@ -108,11 +109,18 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
       spare.push(buffers);
   };
 
-  /** Writes `content` aside in the spool, owned by the spool's owner; returns its path. */
-  const writeAside = async (name: string, content: Buffer) => {
-    const temp = join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
+  /** Placed segments recovery moved past: their files are written again once the server lets go of them. */
+  const retired = new RetiredSegments(dir, 2 * ahead);
+
+  /**
+   * Writes `content` aside in the spool, owned by the spool's owner; returns its path.
+   * With `reuse`, into a retired file the server let go of, when there is one.
+   */
+  const writeAside = async (name: string, content: Buffer, reuse = false) => {
+    const reused = reuse ? await retired.take(content.length) : undefined;
+    const temp = reused ?? join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
     try {
-      const file = await open(temp, 'wx', 0o600);
+      const file = await open(temp, reused === undefined ? 'wx' : 'r+', 0o600);
       try {
         // In one write where the kernel takes it (writeFile writes 512 KiB at a time, each a trip through the thread pool).
         for (let at = 0; at < content.length; )
@@ -149,7 +157,7 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
   const place = async (name: string, content: Buffer) => {
     let temp: string | undefined;
     try {
-      temp = await writeAside(name, content);
+      temp = await writeAside(name, content, true);
       const placed = join(dir, placedName(name));
       await rm(placed, { force: true });
       await link(temp, placed);
@@ -259,7 +267,8 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
   /**
    * Spool files and links of segments before `name` or of another timeline: recovery
    * will not ask for them. Placed segments stay where recovery reads its own: the
-   * server removes or recycles them as it does its own.
+   * server removes or recycles them as it does its own, and their links are retired
+   * (a file the server removed is written again with a later segment).
    */
   const removeBehind = async (name: string) => {
     if (segmentSize === undefined) return;
@@ -268,7 +277,8 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
       if (!isWalSegmentName(segment) || segment === name) continue;
       if (isAfter(segment, name, segmentSize)) continue;
       waiting.delete(segment);
-      await rm(join(dir, entry), { force: true });
+      if (entry.startsWith(PLACED)) await retired.retire(entry, segment);
+      else await rm(join(dir, entry), { force: true });
     }
   };
 
@@ -287,6 +297,7 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
     if (!takenRead) {
       takenRead = true;
       await readTaken();
+      await retired.adopt();
     }
     // The restore command's ask: taken by a rename, so a new ask is never lost to ours.
     const wantTaken = join(dir, `want.taken`);
@@ -316,6 +327,7 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
       // recovery would read there: it streams over them, or removes them as its own).
       for (const name of waiting) await rm(join(dir, placedName(name)), { force: true });
       waiting.clear();
+      await retired.clear();
       spare.length = 0;
       cursor = undefined;
       return;
