@@ -135,6 +135,13 @@ async function main(): Promise<void> {
         value: `${replay.speed.toFixed(2)}x the local speed (median of the rounds' ratios)`,
         target: verdict(replay.speed >= 0.8, '>= 0.8x'),
       });
+      rows.push({
+        what: "the archive side's agent, CPU per segment it placed (each round)",
+        value: replay.rounds
+          .map((r) => `user ${r.agentUserMs.toFixed(0)} ms + system ${r.agentSystemMs.toFixed(0)} ms`)
+          .join(', '),
+        target: 'for reading the replay',
+      });
     }
     if (only.has('catchup')) {
       step(`catch-up: fallback shop-b stopped for ${catchUpSeconds} s of load`);

@@ -5,6 +5,13 @@ import type { Sandbox } from '@pullback/cli/demo';
 import { postgresOwner } from '@pullback/harness';
 import { spoolDirOf, spoolRestoreCommand } from '@pullback/recipe-postgres';
 
+/** The replay agent's CPU time, and how many segments it fetched. */
+export interface AgentCpu {
+  readonly userSeconds: number;
+  readonly systemSeconds: number;
+  readonly segments: number;
+}
+
 /**
  * The fallbacks' way to replay from the archive, for a data directory: their
  * restore_command and their agent's prefetching spool (docs/wal.md, "Fallbacks"), the
@@ -15,7 +22,7 @@ export async function archiveReplaySource(
   sandbox: Sandbox,
   stream: string,
   dataDir: string,
-): Promise<{ restoreCommand?: string; stop?: () => Promise<void> }> {
+): Promise<{ restoreCommand?: string; stop?: () => Promise<AgentCpu> }> {
   const dir = spoolDirOf(dataDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const owner = await postgresOwner();
@@ -50,9 +57,14 @@ export async function archiveReplaySource(
     stop: async () => {
       agent.kill('SIGTERM');
       await exited;
-      const trace = process.env.BENCH_REPLAY_TRACE;
-      if (trace === undefined) return;
       const report = JSON.parse(output.split('\n').find((line) => line.startsWith('{')) ?? '{}');
+      const cpu: AgentCpu = {
+        userSeconds: report.user ?? 0,
+        systemSeconds: report.system ?? 0,
+        segments: new Set((report.fetches ?? []).map((f: { name: string }) => f.name)).size,
+      };
+      const trace = process.env.BENCH_REPLAY_TRACE;
+      if (trace === undefined) return cpu;
       const lines = [
         `# ${report.seconds?.toFixed(1)} s: cpu user ${report.user?.toFixed(2)} s, system ${report.system?.toFixed(2)} s`,
         ...(report.fetches ?? []).map(
@@ -61,6 +73,7 @@ export async function archiveReplaySource(
         ),
       ];
       await writeFile(trace, `${lines.join('\n')}\n`);
+      return cpu;
     },
   };
 }

@@ -10,7 +10,7 @@ import { query, startStandby, stopServer } from '@pullback/recipe-postgres';
 import type { RunningPipeline } from '@pullback/workers';
 import { percentile } from './figures.js';
 import { pgbench } from './load.js';
-import { archiveReplaySource } from './replay-source.js';
+import { type AgentCpu, archiveReplaySource } from './replay-source.js';
 import { sandboxStream } from './wal-archive.js';
 
 const execFileAsync = promisify(execFile);
@@ -22,8 +22,13 @@ export interface ReplayResult {
   readonly archiveSeconds: number;
   /** The median of each round's local/archive: a round's two replays ran one after the other, under like load. */
   readonly speed: number;
-  /** Each round: local first, then from the archive. */
-  readonly rounds: readonly { readonly localSeconds: number; readonly archiveSeconds: number }[];
+  /** Each round: local first, then from the archive, with the archive side's agent CPU per segment (ms). */
+  readonly rounds: readonly {
+    readonly localSeconds: number;
+    readonly archiveSeconds: number;
+    readonly agentUserMs: number;
+    readonly agentSystemMs: number;
+  }[];
 }
 
 /**
@@ -70,7 +75,7 @@ export async function measureReplay(
 
   const replay = async (
     label: string,
-    prepare: (dataDir: string) => Promise<{ restoreCommand?: string; stop?: () => Promise<void> }>,
+    prepare: (dataDir: string) => Promise<{ restoreCommand?: string; stop?: () => Promise<AgentCpu> }>,
   ) => {
     const dataDir = join(sandbox.dir, `replay-${label}`);
     options.step(`  ${label}: restoring snapshot ${snapshotId.slice(0, 12)}`);
@@ -98,9 +103,9 @@ export async function measureReplay(
     }
     const seconds = (Date.now() - started) / 1000;
     options.step(`  ${label}: replayed to ${target} in ${seconds.toFixed(1)} s`);
-    await source.stop?.();
+    const agent = await source.stop?.();
     await stopServer({ dataDir });
-    return seconds;
+    return { seconds, agent };
   };
 
   const owner = await postgresOwner();
@@ -118,13 +123,17 @@ export async function measureReplay(
     }
     return {};
   };
-  const rounds: { localSeconds: number; archiveSeconds: number }[] = [];
+  const rounds: ReplayResult['rounds'][number][] = [];
   for (let round = 1; round <= (options.rounds ?? 1); round++) {
-    const localSeconds = await replay('local', copyWalInto);
-    const archiveSeconds = await replay('archive', (dataDir) =>
-      archiveReplaySource(sandbox, stream, dataDir),
-    );
-    rounds.push({ localSeconds, archiveSeconds });
+    const local = await replay('local', copyWalInto);
+    const archive = await replay('archive', (dataDir) => archiveReplaySource(sandbox, stream, dataDir));
+    const segments = Math.max(1, archive.agent?.segments ?? 1);
+    rounds.push({
+      localSeconds: local.seconds,
+      archiveSeconds: archive.seconds,
+      agentUserMs: ((archive.agent?.userSeconds ?? 0) * 1000) / segments,
+      agentSystemMs: ((archive.agent?.systemSeconds ?? 0) * 1000) / segments,
+    });
     await rm(join(sandbox.dir, 'replay-local'), { recursive: true, force: true });
     await rm(join(sandbox.dir, 'replay-archive'), { recursive: true, force: true });
   }
