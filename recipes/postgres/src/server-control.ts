@@ -84,12 +84,19 @@ export async function reloadServer(options: LocalServer): Promise<void> {
 
 /**
  * Ends recovery on the standby of `dataDir` (`pg_ctl promote --wait`): it takes writes,
- * on a new timeline, once this returns. With `timelineFloor` (the activation's epoch),
+ * on a new timeline, once this returns; a server that already takes writes is left as it is. With `timelineFloor` (the activation's epoch),
  * that timeline is at least the floor (timeline-floor.ts).
  */
 export async function promoteServer(
   options: LocalServer & { timeoutSeconds?: number; timelineFloor?: number },
 ): Promise<void> {
+  // Promoted already (an activation finished again, its naming in Redis lost): a running
+  // server without standby.signal takes writes; pg_ctl would fail on it.
+  const standby = await stat(join(options.dataDir, 'standby.signal')).then(
+    () => true,
+    () => false,
+  );
+  if (!standby && (await postmasterStatus(options.dataDir)).running) return;
   const account = await serverAccount(options.osUser);
   const held =
     options.timelineFloor === undefined

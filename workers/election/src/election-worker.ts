@@ -13,6 +13,7 @@ import {
 } from '@pullback/pipeline';
 import { type ProbeResult, probeServer } from '@pullback/recipe-postgres';
 import { resolveAgentToken } from '@pullback/worker-agent';
+import { agentActiveAt } from './agent-active-at.js';
 import { findInstance } from './agent-addresses.js';
 import { AgentClient } from './agent-client.js';
 import { type FailoverOutcome, failover } from './failover.js';
@@ -53,6 +54,17 @@ export interface ElectionOptions {
 
 /** See `ElectionOptions.activationGraceMs`: a switchover takes about 2 s; a stuck one is not waited for long. */
 export const ACTIVATION_GRACE_MS = 30_000;
+
+/**
+ * An activation under way for this long whose candidate's agent reports it active at
+ * the registry's epoch is taken as done, its naming in Redis lost, and finished by the
+ * leader at that epoch: longer than a switchover or an election's own activation takes
+ * between recording its epoch and naming its active (well under 2 s), so it does not
+ * race one, and shorter than the grace, after which the dead active would be failed
+ * over again at a new epoch and the one just promoted shot down (CI: Redis restarted
+ * from a save made just before the failover named shop-b; shop-c followed at epoch 3).
+ */
+export const LOST_NAMING_MS = 8_000;
 
 export interface RunningElection {
   readonly holder: string;
@@ -131,6 +143,23 @@ export async function startElection(config: Config, options: ElectionOptions): P
     const activeSince = (await registry.instance(active.name))?.epoch;
     if (activeSince !== undefined && record.epoch > activeSince && record.epoch > (watch.refusedEpoch ?? 0)) {
       watch.underWaySince ??= at;
+      // Or done, its naming lost: Redis came back without its last writes.
+      const named =
+        at - watch.underWaySince >= LOST_NAMING_MS
+          ? await agentActiveAt(registry, component, record.epoch, settings.agentSilentMs)
+          : undefined;
+      if (named !== undefined && named !== record.active) {
+        await act(name, watch, (signal) =>
+          finishActivation({
+            ...activationOptions(name, signal),
+            active: named,
+            epoch: record.epoch,
+            activeLeaseMs: settings.activeLeaseMs,
+            reason: 'finishing an activation whose naming in Redis was lost',
+          }),
+        );
+        return;
+      }
       if (at - watch.underWaySince < (options.activationGraceMs ?? ACTIVATION_GRACE_MS)) {
         watch.detector.reset();
         return;
@@ -153,37 +182,44 @@ export async function startElection(config: Config, options: ElectionOptions): P
     const unfinished =
       watch.standbySince !== undefined && at - watch.standbySince >= settings.failoverDelayMs;
     if (verdict.state !== 'failed' && !unfinished) return;
-    const signal = lease.termSignal();
-    // Never acting on a verdict while not leading: the lease is renewed and checked first.
-    if (signal === undefined || !(await lease.confirm())) return;
-    const outcome = await (verdict.state === 'failed'
-      ? failover({
-          pipeline,
-          config,
-          component: name,
-          failed: active.name,
-          by: holder,
-          settings,
-          agents: agents as AgentClient,
-          ...(options.walReceivers === undefined ? {} : { walReceivers: options.walReceivers }),
-          signal,
-        })
-      : finishActivation({
-          pipeline,
-          config,
-          component: name,
-          active: active.name,
-          epoch: record.epoch,
-          by: holder,
-          agents: agents as AgentClient,
-          activeLeaseMs: settings.activeLeaseMs,
-          ...(options.walReceivers === undefined ? {} : { walReceivers: options.walReceivers }),
-          signal,
-        })
-    ).catch(
-      (error: Error): FailoverOutcome => ({ ok: false, line: `failover of ${name}: ${error.message}` }),
+    await act(name, watch, (signal) =>
+      verdict.state === 'failed'
+        ? failover({ ...activationOptions(name, signal), failed: active.name, settings })
+        : finishActivation({
+            ...activationOptions(name, signal),
+            active: active.name,
+            epoch: record.epoch,
+            activeLeaseMs: settings.activeLeaseMs,
+          }),
     );
     watch.standbySince = undefined;
+  };
+
+  /** What every activation the leader runs is given. */
+  const activationOptions = (component: string, signal: AbortSignal) => ({
+    pipeline,
+    config,
+    component,
+    by: holder,
+    agents: agents as AgentClient,
+    ...(options.walReceivers === undefined ? {} : { walReceivers: options.walReceivers }),
+    signal,
+  });
+
+  /**
+   * Runs an activation of component `name` as the leader, logs its outcome and starts
+   * the watch afresh. Never while not leading: the lease is renewed and checked first.
+   */
+  const act = async (
+    name: string,
+    watch: Watch,
+    run: (signal: AbortSignal) => Promise<FailoverOutcome>,
+  ): Promise<void> => {
+    const signal = lease.termSignal();
+    if (signal === undefined || !(await lease.confirm())) return;
+    const outcome = await run(signal).catch(
+      (error: Error): FailoverOutcome => ({ ok: false, line: `failover of ${name}: ${error.message}` }),
+    );
     // A refusal that says the same again (every delay, while no fallback fits) is logged once a minute.
     const now = performance.now();
     if (outcome.ok || outcome.line !== watch.lastLine || now - (watch.lastLineAt ?? 0) > 60_000) {

@@ -8,7 +8,7 @@ export interface FinishActivationOptions {
   readonly pipeline: Pipeline;
   readonly config: Config;
   readonly component: string;
-  /** The registry's active, whose server is still a standby. */
+  /** The registry's active, whose server is still a standby; or the instances' records' (their naming lost). */
   readonly active: string;
   /** The registry's epoch, at which it is named. */
   readonly epoch: number;
@@ -19,6 +19,8 @@ export interface FinishActivationOptions {
   readonly walReceivers?: WalReceivers;
   /** Aborted when the leader loses its lease. */
   readonly signal: AbortSignal;
+  /** Why, in the activation history. Default: finishing an activation cut short before its promotion. */
+  readonly reason?: string;
 }
 
 /**
@@ -73,7 +75,7 @@ export async function finishActivation(options: FinishActivationOptions): Promis
     epoch,
     to: active,
     at: effects.now(),
-    reason: 'finishing an activation cut short before its promotion',
+    reason: options.reason ?? 'finishing an activation cut short before its promotion',
     by: options.by,
     ...(caughtUp.lostBytes === undefined ? {} : { lostBytes: caughtUp.lostBytes }),
   });

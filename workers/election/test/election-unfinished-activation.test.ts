@@ -69,4 +69,62 @@ describe('an activation cut short before its promotion', () => {
       await writable.stop();
     }
   });
+
+  it('an activation done but its naming lost (Redis came back from a save made before it): the election finishes it at its epoch within seconds, no second failover', async () => {
+    const w = await scene.ready('election-lost-naming');
+    const { a, b, c } = w.members;
+    const registry = w.pipeline.registry;
+    const writable = watchWritable([a.port, b.port, c.port]);
+    try {
+      await killActiveHost(w);
+      await waitLong("shop-a's lease lapsed", async () =>
+        (await registry.activeLease('shop')) === undefined ? true : undefined,
+      );
+      // What an activation did before Redis lost its last writes: epoch 2 taken (saved),
+      // recorded on the instances naming shop-b, shop-b promoted; the registry still names shop-a.
+      const epoch = await registry.takeEpoch('shop', 1);
+      const agents = new AgentClient({ agentToken: AGENT_TOKEN });
+      const address = (m: { name: string; agentPort: number }) => ({
+        instance: m.name,
+        url: `http://127.0.0.1:${m.agentPort}`,
+      });
+      for (const m of [b, c]) {
+        expect(await agents.recordEpoch(address(m), epoch, 'shop-b')).toEqual({ outcome: 'accepted' });
+      }
+      expect(await agents.promote(address(b), epoch)).toMatchObject({ ok: true });
+      expect(await registry.component('shop')).toMatchObject({ active: 'shop-a', epoch });
+
+      const started = Date.now();
+      const election = await scene.election('election-1');
+      await waitLong('the activation finished', async () =>
+        election.failovers.length > 0 ? true : undefined,
+      );
+      await waitLong('shop-b takes writes', async () => ((await isWritable(b.port)) ? true : undefined));
+      // Well before the grace (30 s) after which shop-a would be failed over again at epoch 3.
+      expect(Date.now() - started).toBeLessThan(25_000);
+      const { overlaps } = await writable.stop();
+      expect(overlaps).toBe(0);
+      expect(election.failovers).toEqual([
+        expect.objectContaining({
+          ok: true,
+          to: 'shop-b',
+          epoch,
+          line: expect.stringMatching(/^activation of shop finished: shop-b is the active at epoch 2/),
+        }),
+      ]);
+      expect(await registry.component('shop')).toMatchObject({ active: 'shop-b', epoch });
+      expect(await registry.activations('shop')).toEqual([
+        expect.objectContaining({
+          epoch,
+          to: 'shop-b',
+          reason: 'finishing an activation whose naming in Redis was lost',
+          by: 'election-1',
+        }),
+      ]);
+      expect(await isWritable(c.port)).toBe(false);
+      expect(await isWritable(a.port)).toBe(false);
+    } finally {
+      await writable.stop();
+    }
+  });
 });
