@@ -57,9 +57,9 @@ export const ACTIVATION_GRACE_MS = 30_000;
 
 /**
  * An activation under way for this long whose candidate's agent reports it active at
- * the registry's epoch is taken as done, its naming in Redis lost, and finished by the
- * leader at that epoch: longer than a switchover or an election's own activation takes
- * between recording its epoch and naming its active (well under 2 s), so it does not
+ * the registry's epoch, its server promoted, is taken as done, its naming in Redis
+ * lost, and finished by the leader at that epoch: much longer than any activation
+ * takes between promoting its candidate and naming it (the next step), so it does not
  * race one, and shorter than the grace, after which the dead active would be failed
  * over again at a new epoch and the one just promoted shot down (CI: Redis restarted
  * from a save made just before the failover named shop-b; shop-c followed at epoch 3).
@@ -143,16 +143,23 @@ export async function startElection(config: Config, options: ElectionOptions): P
     const activeSince = (await registry.instance(active.name))?.epoch;
     if (activeSince !== undefined && record.epoch > activeSince && record.epoch > (watch.refusedEpoch ?? 0)) {
       watch.underWaySince ??= at;
-      // Or done, its naming lost: Redis came back without its last writes.
+      // Or done, its naming lost: Redis came back without its last writes. Only a
+      // candidate already promoted: one still a standby may be an activation catching up.
       const named =
         at - watch.underWaySince >= LOST_NAMING_MS
           ? await agentActiveAt(registry, component, record.epoch, settings.agentSilentMs)
           : undefined;
-      if (named !== undefined && named !== record.active) {
+      const candidate = named === undefined ? undefined : findInstance(component, named);
+      if (
+        candidate !== undefined &&
+        named !== record.active &&
+        (await inRecovery(candidate, settings.probeTimeoutMs)) === false
+      ) {
+        const promoted = candidate.name;
         await act(name, watch, (signal) =>
           finishActivation({
             ...activationOptions(name, signal),
-            active: named,
+            active: promoted,
             epoch: record.epoch,
             activeLeaseMs: settings.activeLeaseMs,
             reason: 'finishing an activation whose naming in Redis was lost',
