@@ -1,10 +1,34 @@
 import { describe, expect, it } from 'vitest';
 import { AgentClient } from '../src/index.js';
 import { electionScene } from './election-scene.js';
-import { AGENT_TOKEN, isWritable, waitLong, watchWritable } from './election-world.js';
+import { AGENT_TOKEN, type ElectionWorld, isWritable, waitLong, watchWritable } from './election-world.js';
 import { killActiveHost } from './race-helpers.js';
 
 const scene = electionScene();
+
+const agentOf = (m: { name: string; agentPort: number }) => ({
+  instance: m.name,
+  url: `http://127.0.0.1:${m.agentPort}`,
+});
+
+/**
+ * What an activation did before it was cut short: shop-a's host died and its lease
+ * lapsed (as after Redis lost its data), epoch 2 was taken in the registry (still
+ * naming shop-a) and recorded on shop-b and shop-c naming shop-b.
+ */
+async function recordEpochNamingB(w: ElectionWorld): Promise<{ epoch: number; agents: AgentClient }> {
+  const registry = w.pipeline.registry;
+  await killActiveHost(w);
+  await waitLong("shop-a's lease lapsed", async () =>
+    (await registry.activeLease('shop')) === undefined ? true : undefined,
+  );
+  const epoch = await registry.takeEpoch('shop', 1);
+  const agents = new AgentClient({ agentToken: AGENT_TOKEN });
+  for (const m of [w.members.b, w.members.c]) {
+    expect(await agents.recordEpoch(agentOf(m), epoch, 'shop-b')).toEqual({ outcome: 'accepted' });
+  }
+  return { epoch, agents };
+}
 
 describe('an activation cut short before its promotion', () => {
   it('the registry naming a standby active at its recorded epoch: the election finishes that activation at the same epoch, never two writable', async () => {
@@ -13,24 +37,9 @@ describe('an activation cut short before its promotion', () => {
     const registry = w.pipeline.registry;
     const writable = watchWritable([a.port, b.port, c.port]);
     try {
-      await killActiveHost(w);
-      // As after Redis lost its data: no lease (here, shop-a's ran out).
-      await waitLong("shop-a's lease lapsed", async () =>
-        (await registry.activeLease('shop')) === undefined ? true : undefined,
-      );
       // What a registry restored from the instances' records says after an activation that
       // recorded epoch 2 naming shop-b on the agents and was cut short before promoting it.
-      const epoch = await registry.takeEpoch('shop', 1);
-      const agents = new AgentClient({ agentToken: AGENT_TOKEN });
-      for (const m of [b, c]) {
-        expect(
-          await agents.recordEpoch(
-            { instance: m.name, url: `http://127.0.0.1:${m.agentPort}` },
-            epoch,
-            'shop-b',
-          ),
-        ).toEqual({ outcome: 'accepted' });
-      }
+      const { epoch } = await recordEpochNamingB(w);
       expect(await registry.setActive('shop', 'shop-b', epoch)).toMatchObject({ ok: true });
       await waitLong("shop-b's agent holds the lease at the recorded epoch", async () =>
         (await registry.activeLease('shop'))?.instance === 'shop-b' ? true : undefined,
@@ -76,22 +85,10 @@ describe('an activation cut short before its promotion', () => {
     const registry = w.pipeline.registry;
     const writable = watchWritable([a.port, b.port, c.port]);
     try {
-      await killActiveHost(w);
-      await waitLong("shop-a's lease lapsed", async () =>
-        (await registry.activeLease('shop')) === undefined ? true : undefined,
-      );
       // What an activation did before Redis lost its last writes: epoch 2 taken (saved),
       // recorded on the instances naming shop-b, shop-b promoted; the registry still names shop-a.
-      const epoch = await registry.takeEpoch('shop', 1);
-      const agents = new AgentClient({ agentToken: AGENT_TOKEN });
-      const address = (m: { name: string; agentPort: number }) => ({
-        instance: m.name,
-        url: `http://127.0.0.1:${m.agentPort}`,
-      });
-      for (const m of [b, c]) {
-        expect(await agents.recordEpoch(address(m), epoch, 'shop-b')).toEqual({ outcome: 'accepted' });
-      }
-      expect(await agents.promote(address(b), epoch)).toMatchObject({ ok: true });
+      const { epoch, agents } = await recordEpochNamingB(w);
+      expect(await agents.promote(agentOf(b), epoch)).toMatchObject({ ok: true });
       expect(await registry.component('shop')).toMatchObject({ active: 'shop-a', epoch });
 
       const started = Date.now();
