@@ -4,11 +4,13 @@ import { conninfo, describeEndpoint } from './connection.js';
 import { spawnDataTool } from './data-tool.js';
 import { exportWithTablespaces } from './export-tablespaces.js';
 import { type ExportRecord, readExportRecord, writeExportRecord } from './own-backup/export-record.js';
+import { advanceExportSlot, dropExportSlot } from './own-backup/export-slot.js';
 import { whyNotLocal } from './own-backup/local-data-dir.js';
 import { type OwnBackupResult, ownBaseBackup } from './own-backup/own-base-backup.js';
 import {
   DEFAULT_FULL_READ_EVERY_MS,
   type ExportResult,
+  type ExportSource,
   type PostgresRecipeOptions,
   runExport,
 } from './run-export.js';
@@ -35,6 +37,7 @@ export async function exportPhysical(
   options: PostgresRecipeOptions = {},
 ): Promise<ArtifactManifest> {
   let record: OwnBackupResult['record'] | undefined;
+  let recordSource: ExportSource | undefined;
   const manifest = await runExport(input, 'physical', options, async (writer, source) => {
     const { endpoint, facts } = source;
     const { signal } = input;
@@ -47,13 +50,23 @@ export async function exportPhysical(
           component: input.component,
           exportId: input.exportId,
           ...(previous === undefined ? {} : { previous }),
+          keepWal: input.stateDir !== undefined,
           ...(options.readers === undefined ? {} : { readers: options.readers }),
           ...(signal === undefined ? {} : { signal }),
         });
         record = result.record;
+        recordSource = source;
         return result;
       }
       input.onWarning?.(`export ${input.exportId}: pg_basebackup instead of the agent's own backup: ${why}`);
+    }
+    // No own export here builds on this one: no WAL is kept for it.
+    if (!facts.inRecovery) {
+      await dropExportSlot(endpoint, input.component, source.queryOptions).catch((error: unknown) =>
+        input.onWarning?.(
+          `export ${input.exportId}: the own export's slot cannot be dropped (${(error as Error).message})`,
+        ),
+      );
     }
     if (facts.tablespaces > 0) {
       const staged = await exportWithTablespaces(input, options, writer, source);
@@ -104,13 +117,30 @@ export async function exportPhysical(
     };
   });
   // Only once the artifact is committed does it become the next export's parent.
-  if (record !== undefined && input.stateDir !== undefined) {
+  if (record !== undefined && recordSource !== undefined && input.stateDir !== undefined) {
     // Without a record the next export reads everything: slower, never wrong.
-    await writeExportRecord(input.stateDir, record).catch((error: unknown) =>
-      input.onWarning?.(
-        `export ${input.exportId}: the record for the next export cannot be written (${(error as Error).message}); it will read everything`,
-      ),
+    const written = await writeExportRecord(input.stateDir, record).then(
+      () => true,
+      (error: unknown) => {
+        input.onWarning?.(
+          `export ${input.exportId}: the record for the next export cannot be written (${(error as Error).message}); it will read everything`,
+        );
+        return false;
+      },
     );
+    // The WAL before this export's start is no longer needed to find what changed.
+    if (written) {
+      await advanceExportSlot(
+        recordSource.endpoint,
+        input.component,
+        record.startLsn,
+        recordSource.queryOptions,
+      ).catch((error: unknown) =>
+        input.onWarning?.(
+          `export ${input.exportId}: the own export's slot cannot be advanced (${(error as Error).message}); it holds WAL until the next export`,
+        ),
+      );
+    }
   }
   return manifest;
 }

@@ -42,6 +42,12 @@ beforeAll(async () => {
     active.connectionString(),
   ]);
   await active.psql('create extension amcheck');
+  await active.psql('create extension pg_visibility');
+  // All visible in the map after the VACUUM; autovacuum off so only the test changes it.
+  await active.psql(
+    'create table seen with (autovacuum_enabled = off) as select g, repeat($$v$$, 100) as filler from generate_series(1, 5000) g',
+  );
+  await active.psql('vacuum (freeze) seen');
   await active.psql(
     'create table doomed as select g from generate_series(1, 50000) g; create table shrinking as select g, repeat($$s$$, 200) as filler from generate_series(1, 40000) g',
   );
@@ -97,8 +103,19 @@ async function backup(
   return { snapshot: result.snapshot, manifest: manifests.at(-1)! };
 }
 
+/** Every database's dump, and the visibility map of `seen` (which pg_dump does not show). */
 async function dumpAll(port: number): Promise<string> {
-  const dumps: string[] = [];
+  const { stdout: map } = await execFileAsync(join(active.binDir, 'psql'), [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-U',
+    'postgres',
+    '-Atc',
+    'select blkno, all_visible, all_frozen from pg_visibility_map($$seen$$) order by blkno',
+  ]);
+  const dumps: string[] = [`visibility map of seen:\n${map}`];
   for (const database of ['postgres', 'fresh']) {
     const { stdout } = await execFileAsync(
       join(active.binDir, 'pg_dump'),
@@ -147,6 +164,8 @@ describe('incremental exports from the active host', () => {
     // Between exports: 1% of the accounts updated, a table created and one dropped, a
     // VACUUM FULL (new files), a relation truncated by VACUUM, one extended, a new database.
     await active.psql('update pgbench_accounts set abalance = abalance + 1 where aid <= 3000');
+    // Clears a page's all-visible bit: the heap record names the heap page, not the map's.
+    await active.psql('update seen set filler = $$w$$ where g = 2000');
     await active.psql('create table born as select g, md5(g::text) as h from generate_series(1, 20000) g');
     await active.psql('drop table doomed');
     await active.psql('vacuum full pgbench_branches');
@@ -159,6 +178,9 @@ describe('incremental exports from the active host', () => {
     const second = await backup();
     const incremental = second.manifest.details?.incremental as Record<string, number | string>;
     expect(incremental.parent).toBe(first.manifest.exportId);
+    // The WAL since the first export, kept by the export slot, named the changed pages.
+    expect(incremental.changedBy).toBe('wal');
+    expect(incremental.walBlocks).toBeGreaterThan(100);
     expect(incremental.pageFiles).toBeGreaterThan(0);
     expect(incremental.unchangedFiles).toBeGreaterThan(100);
     const stagedBytes = second.manifest.objects.reduce((sum, object) => sum + object.size, 0);
@@ -174,6 +196,7 @@ describe('incremental exports from the active host', () => {
     const expected = await dumpAll(active.port);
     expect(expected).toContain('in fresh');
     expect(expected).not.toContain('doomed');
+    expect(expected).toMatch(/^\d+\|f\|f$/m);
     const fromIncremental = await restoredDump(second.snapshot);
     expect(fromIncremental).toBe(expected);
     expect(await restoredDump(full.snapshot)).toBe(fromIncremental);
@@ -183,6 +206,22 @@ describe('incremental exports from the active host', () => {
     await backup();
     await active.psql('update pgbench_accounts set abalance = abalance - 1 where aid <= 100');
     expect((await backup()).manifest.details?.incremental).toBeDefined();
+
+    // The slot gone and a checkpoint since (which may remove WAL): the WAL since is not
+    // known to be kept, so changed files are read through.
+    await active.psql(`select pg_drop_replication_slot('pullback_export_shop')`);
+    await active.psql('update pgbench_accounts set abalance = abalance - 1 where aid <= 100');
+    await active.psql('checkpoint');
+    const unheld = (await backup()).manifest.details?.incremental as Record<string, number | string>;
+    expect(unheld).toMatchObject({ changedBy: 'page-lsn', whyNotWal: expect.stringMatching(/export slot/) });
+    expect(unheld.pageFiles).toBeGreaterThan(0);
+    // Made again by that export, and advanced to its start once committed: the next one reads the WAL.
+    const slotAt = await active.psql(
+      `select restart_lsn from pg_replication_slots where slot_name = 'pullback_export_shop'`,
+    );
+    expect(slotAt).toBe(manifests.at(-1)!.server?.startLsn);
+    await active.psql('update pgbench_accounts set abalance = abalance - 1 where aid <= 100');
+    expect((await backup()).manifest.details?.incremental).toMatchObject({ changedBy: 'wal' });
 
     await rm(recordPath(stateDir(), 'shop'));
     expect((await backup()).manifest.details?.incremental).toBeUndefined();

@@ -106,7 +106,8 @@ describe("the agent's own backup", () => {
     expect(manifest.server?.systemIdentifier).toBe(
       await active.psql('select system_identifier from pg_control_system()'),
     );
-    // The backup is over on the server, its slot gone with its session.
+    // The backup is over on the server, its slot gone with its session; with no state
+    // directory there is no record for a next export, so no export slot keeps WAL for one.
     expect(await active.psql('select count(*) from pg_replication_slots')).toBe('0');
 
     const fallback = await serverDir('own-fallback');

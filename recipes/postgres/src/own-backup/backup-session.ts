@@ -6,6 +6,8 @@ import { queryError } from '../query-error.js';
 /** What the server says when the backup starts. */
 export interface BackupStart {
   readonly startLsn: string;
+  /** The timeline the backup starts on. */
+  readonly timeline: number;
   /** `block_size`, `wal_segment_size` (bytes) and whether the cluster has data checksums. */
   readonly blockSize: number;
   readonly walSegmentSize: number;
@@ -66,8 +68,11 @@ export class BackupSession {
       [label],
     );
     const [startLsn, blockSize, walSegmentSize, checksums] = row as string[];
+    // The start's checkpoint is on the timeline the server writes.
+    const [timeline] = (await this.run('select timeline_id from pg_control_checkpoint()', []))[0] ?? [];
     return {
       startLsn: startLsn!,
+      timeline: Number(timeline),
       blockSize: Number(blockSize),
       walSegmentSize: bytesOf(walSegmentSize!),
       dataChecksums: checksums === 'on',

@@ -65,7 +65,8 @@ export async function* readDataFile(
   }
 }
 
-async function checkPages(
+/** Checks the pages in `buffer`, read from the file at `offset` (see readDataFile). */
+export async function checkPages(
   handle: FileHandle,
   buffer: Buffer,
   offset: number,

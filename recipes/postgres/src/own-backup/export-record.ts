@@ -17,6 +17,8 @@ export interface ExportRecord {
   readonly exportId: string;
   /** Its backup's start LSN: a page whose LSN is not older has changed since. */
   readonly startLsn: string;
+  /** The timeline its backup started on: the WAL since is read on it. Absent in older records. */
+  readonly timeline?: number;
   /** When its backup started (ms): a file modified since may have been read before its last write. */
   readonly startedAtMs: number;
   /** When the last full read was (ms): the schedule of full reads counts from it. */

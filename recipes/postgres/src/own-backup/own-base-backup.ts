@@ -8,14 +8,18 @@ import {
 import { describeEndpoint } from '../connection.js';
 import { lsnToBigInt } from '../lsn.js';
 import type { ExportResult, ExportSource } from '../run-export.js';
-import { BackupSession } from './backup-session.js';
+import { ensureWalSlot, type WalSlotState } from '../wal-slot.js';
+import { BackupSession, type BackupStart } from './backup-session.js';
+import type { ChangedBlocks } from './changed-blocks.js';
 import { type DataDirEntry, dataDirEntries, relationSegment } from './data-dir-files.js';
 import { openDataFile, readDataFile } from './data-file-reader.js';
 import type { ExportRecord } from './export-record.js';
+import { dropExportSlot, exportSlotName } from './export-slot.js';
 import { PAGE_SIZE } from './page-checksum.js';
 import { changedBlocks, pageDeltaMember } from './page-delta-member.js';
 import { type TarEntry, tarOfEntries } from './tar-of-entries.js';
 import { labelTimeline, walSegmentsBetween } from './wal-segments.js';
+import { summarizeWal } from './wal-summary.js';
 
 /** Data objects read at once by default: files are spread over this many tars, each read in turn. */
 export const DEFAULT_READERS = 4;
@@ -41,6 +45,12 @@ export interface OwnBackupOptions {
    * Absent: a full read.
    */
   readonly previous?: ExportRecord;
+  /**
+   * The caller records this export for the next one: the export slot keeps the WAL
+   * from its start, whose records name the blocks the next one reads. Default: false
+   * (no slot; one left from before is dropped).
+   */
+  readonly keepWal?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -68,6 +78,13 @@ export async function ownBaseBackup(
 ): Promise<OwnBackupResult> {
   const { dataDir, signal, previous } = options;
   const startedAtMs = Date.now();
+  // Before the start: the slot holds the WAL from the previous export's start to this one's.
+  let held: WalSlotState | undefined;
+  if (options.keepWal === true) {
+    held = await ensureWalSlot(source.endpoint, exportSlotName(options.component), source.queryOptions);
+  } else {
+    await dropExportSlot(source.endpoint, options.component, source.queryOptions);
+  }
   const session = await BackupSession.open(source.endpoint, signal);
   try {
     const start = await session.start(`pullback ${options.exportId}`);
@@ -89,6 +106,15 @@ export async function ownBaseBackup(
       unchanged.push(entry.path);
       return false;
     });
+    const changes =
+      previous === undefined
+        ? undefined
+        : await walChangesSince(
+            previous,
+            start,
+            held === undefined ? undefined : lsnToBigInt(held.restartLsn),
+            dataDir,
+          );
     const counts = { pageFiles: 0, pages: 0 };
     const lanes = spread(copied, options.readers ?? DEFAULT_READERS);
     const member = (entry: DataDirEntry) =>
@@ -96,7 +122,12 @@ export async function ownBaseBackup(
         checkFrom: start.dataChecksums ? startLsn : undefined,
         corrupt: corruptPages,
         ...(previous !== undefined && previous.files[entry.path] !== undefined
-          ? { changedSince: lsnToBigInt(previous.startLsn), counts }
+          ? {
+              changedSince: lsnToBigInt(previous.startLsn),
+              previousSize: previous.files[entry.path]![0],
+              counts,
+              ...(typeof changes === 'object' ? { walBlocks: changes } : {}),
+            }
           : {}),
       });
     await Promise.all(
@@ -152,13 +183,23 @@ export async function ownBaseBackup(
         corruptPages,
         ...(previous === undefined
           ? {}
-          : { incremental: { parent: previous.exportId, unchangedFiles: unchanged.length, ...counts } }),
+          : {
+              incremental: {
+                parent: previous.exportId,
+                unchangedFiles: unchanged.length,
+                ...counts,
+                ...(typeof changes === 'object'
+                  ? { changedBy: 'wal', walBlocks: changes.blockCount }
+                  : { changedBy: 'page-lsn', whyNotWal: changes ?? '' }),
+              },
+            }),
       },
       record: {
         component: options.component,
         systemIdentifier: source.facts.systemIdentifier,
         exportId: options.exportId,
         startLsn: start.startLsn,
+        timeline: start.timeline,
         startedAtMs,
         fullReadAtMs: previous?.fullReadAtMs ?? startedAtMs,
         files: Object.fromEntries(
@@ -171,6 +212,34 @@ export async function ownBaseBackup(
   } finally {
     await session.close();
   }
+}
+
+/**
+ * The blocks that the WAL between the previous export's start and this one's names,
+ * read from pg_wal, which the export slot kept; a string says why they cannot be
+ * known (the export then reads each changed relation file through, comparing pages' LSNs).
+ */
+async function walChangesSince(
+  previous: ExportRecord,
+  start: BackupStart,
+  heldFrom: bigint | undefined,
+  dataDir: string,
+): Promise<ChangedBlocks | string> {
+  if (heldFrom === undefined) return 'no export slot keeps WAL for this export (no record is kept)';
+  if (previous.timeline === undefined) return 'the record of the previous export names no timeline';
+  if (previous.timeline !== start.timeline) {
+    return `the server moved from timeline ${previous.timeline} to ${start.timeline}`;
+  }
+  const from = lsnToBigInt(previous.startLsn);
+  if (heldFrom > from) return 'the export slot did not hold the WAL since the previous export (new, or lost)';
+  const summary = await summarizeWal({
+    pgWal: join(dataDir, 'pg_wal'),
+    timeline: start.timeline,
+    from: Number(from),
+    to: Number(lsnToBigInt(start.startLsn)),
+    segmentSize: start.walSegmentSize,
+  });
+  return summary.blocks ?? summary.whyNot;
 }
 
 /** Spreads the entries over `count` lanes: directories and links in the first, files by size, largest first, each to the lightest lane. */
@@ -203,16 +272,22 @@ interface MemberOptions {
   readonly corrupt: CorruptPage[];
   /** The previous export's start LSN, for a file it copied: a relation file's changed pages only. */
   readonly changedSince?: bigint;
+  /** The file's size when the previous export listed it. */
+  readonly previousSize?: number;
+  /** The blocks the WAL since the previous export names: only those are read. Absent: read the file through. */
+  readonly walBlocks?: ChangedBlocks;
   readonly counts?: { pageFiles: number; pages: number };
 }
 
 /**
  * The tar member of one entry; a file is opened now and read as the tar takes it (its
  * size as it is now), undefined when it is gone. A relation file's pages are checked
- * (data checksums on), corrupt ones added to `corrupt`. With `changedSince`, the main
- * fork or visibility map of a relation is read through once to find its changed pages,
- * and only those are staged (a page delta), unless they are most of the file. Free
- * space maps are copied whole: their changes do not always move a page's LSN.
+ * (data checksums on), corrupt ones added to `corrupt`. With `changedSince`, only the
+ * changed pages of a relation's main fork are staged (a page delta), unless they are
+ * most of the file: those `walBlocks` names, or without it those found by reading the
+ * file through (page LSNs). Free space and visibility maps are copied whole (they are
+ * small): their changes do not always move a page's LSN, and a visibility bit cleared
+ * by a heap record is in no block reference.
  */
 async function memberOf(
   dataDir: string,
@@ -239,16 +314,22 @@ async function memberOf(
           startLsn: options.checkFrom,
           onCorrupt: (block: number) => options.corrupt.push({ file: entry.path, block }),
         };
-  if (options.changedSince !== undefined && segment !== undefined && !/_(fsm|init)(\.|$)/.test(entry.path)) {
+  if (
+    options.changedSince !== undefined &&
+    segment !== undefined &&
+    !/_(fsm|vm|init)(\.|$)/.test(entry.path)
+  ) {
     try {
-      const blocks = await changedBlocks(file, options.changedSince, check);
+      const named = options.walBlocks?.blocksOf(entry.path, options.previousSize ?? 0, file.size);
+      const blocks = named ?? (await changedBlocks(file, options.changedSince, check));
       if (blocks !== undefined && blocks.length * 2 <= file.size / PAGE_SIZE) {
         if (options.counts !== undefined) {
           options.counts.pageFiles++;
           options.counts.pages += blocks.length;
         }
         return {
-          ...pageDeltaMember(entry.path, file, blocks, entry.mode, common.mtime),
+          // Pages found by reading the file through were checked then.
+          ...pageDeltaMember(entry.path, file, blocks, entry.mode, common.mtime, named && check),
           uid: entry.uid,
           gid: entry.gid,
         };

@@ -1,5 +1,5 @@
 import { encodePageDeltaHeader, PAGE_DELTA_DIR, pageDeltaSize } from '@pullback/pipeline';
-import { type OpenDataFile, type PageCheck, readDataFile } from './data-file-reader.js';
+import { checkPages, type OpenDataFile, type PageCheck, readDataFile } from './data-file-reader.js';
 import { PAGE_SIZE, pageHeader } from './page-checksum.js';
 import type { TarEntry } from './tar-of-entries.js';
 
@@ -32,9 +32,9 @@ export async function changedBlocks(
 
 /**
  * The tar member `.pullback-incremental/pages/<path>` holding `blocks` of the file
- * (artifact/incremental.ts in @pullback/pipeline): read again, a run at a time. A page
- * gone since the first pass (the file was truncated) is zeros: the truncation is in the
- * WAL the backup replays.
+ * (artifact/incremental.ts in @pullback/pipeline): read a run at a time, each page
+ * checked with `check` when given. A page gone since the file was opened (truncated)
+ * is zeros: the truncation is in the WAL the backup replays.
  */
 export function pageDeltaMember(
   path: string,
@@ -42,6 +42,7 @@ export function pageDeltaMember(
   blocks: Uint32Array,
   mode: number,
   mtime: Date,
+  check?: PageCheck,
 ): TarEntry {
   return {
     type: 'file',
@@ -62,7 +63,9 @@ export function pageDeltaMember(
             count++;
           }
           const buffer = Buffer.alloc(count * PAGE_SIZE);
-          await file.handle.read(buffer, 0, buffer.length, blocks[index]! * PAGE_SIZE);
+          const offset = blocks[index]! * PAGE_SIZE;
+          await file.handle.read(buffer, 0, buffer.length, offset);
+          if (check !== undefined) await checkPages(file.handle, buffer, offset, check);
           yield buffer;
           index += count;
         }
