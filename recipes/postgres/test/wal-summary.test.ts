@@ -91,7 +91,7 @@ describe('the WAL summary', () => {
   it('gives a file the blocks named in it and every block past its old size or its truncation', () => {
     const blocks = new ChangedBlocks();
     const fork = { spc: 1663, db: 5, rel: 16384, fork: 0 };
-    for (const block of [3, 1, 131072 + 2, 9]) blocks.block(fork, block);
+    for (const block of [3, 1, 131072 + 2, 9]) blocks.block(fork.spc, fork.db, fork.rel, fork.fork, block);
     // 10 blocks then, 12 now: 10 and 11 are new; 9 is named.
     expect([...blocks.blocksOf('base/5/16384', 10 * 8192, 12 * 8192)!]).toEqual([1, 3, 9, 10, 11]);
     // The second segment: block 131074 is its block 2.

@@ -31,8 +31,8 @@ export class ChangedBlocks implements RecordVisitor {
   /** Set when the summary cannot be trusted for any file: why. */
   whyNot: string | undefined;
 
-  block(fork: RelFork, block: number): void {
-    const changes = this.changesOf(fork);
+  block(spc: number, db: number, rel: number, fork: number, block: number): void {
+    const changes = this.changesOf(spc, db, rel, fork);
     if (changes.blocks.has(block)) return;
     changes.blocks.add(block);
     if (++this.count > MAX_CHANGED_BLOCKS)
@@ -40,7 +40,7 @@ export class ChangedBlocks implements RecordVisitor {
   }
 
   from(fork: RelFork, block: number): void {
-    const changes = this.changesOf(fork);
+    const changes = this.changesOf(fork.spc, fork.db, fork.rel, fork.fork);
     changes.from = Math.min(changes.from, block);
   }
 
@@ -51,6 +51,7 @@ export class ChangedBlocks implements RecordVisitor {
   unknown(why: string): void {
     this.whyNot ??= why;
     this.forks.clear();
+    this.recent.length = 0;
   }
 
   /** What was found, by relation fork (`spc/db/rel/fork`), and the databases whose files cannot be followed. */
@@ -98,13 +99,22 @@ export class ChangedBlocks implements RecordVisitor {
     return Uint32Array.from(found);
   }
 
-  private changesOf(fork: RelFork): ForkChanges {
-    const key = keyOf(fork);
+  /** Records name the same few relations again and again: the last ones found are kept at hand. */
+  private readonly recent: { spc: number; db: number; rel: number; fork: number; changes: ForkChanges }[] =
+    [];
+
+  private changesOf(spc: number, db: number, rel: number, fork: number): ForkChanges {
+    for (const hit of this.recent) {
+      if (hit.rel === rel && hit.db === db && hit.spc === spc && hit.fork === fork) return hit.changes;
+    }
+    const key = keyOf({ spc, db, rel, fork });
     let changes = this.forks.get(key);
     if (changes === undefined) {
       changes = { blocks: new Set(), from: Number.POSITIVE_INFINITY };
       if (this.whyNot === undefined) this.forks.set(key, changes);
     }
+    if (this.recent.length >= 4) this.recent.pop();
+    this.recent.unshift({ spc, db, rel, fork, changes });
     return changes;
   }
 }

@@ -16,8 +16,8 @@ export interface RelFork {
 
 /** What the summary is told of a record. */
 export interface RecordVisitor {
-  /** Block `block` of `fork` is changed by the record. */
-  block(fork: RelFork, block: number): void;
+  /** Block `block` of the fork is changed by the record (numbers, not a RelFork: called for most records). */
+  block(spc: number, db: number, rel: number, fork: number, block: number): void;
   /** Every block of `fork` from `block` on may change without a block reference: a truncation or a (re)creation. */
   from(fork: RelFork, block: number): void;
   /** Files of database `db` may change without block references (a database created, dropped or copied). */
@@ -50,6 +50,9 @@ const SMGR_TRUNCATE_HEAP = 0x0001;
 /** xl_parameter_change: six ints before wal_level's. */
 const WAL_LEVEL_OFFSET = 20;
 const WAL_LEVEL_MINIMAL = 0;
+
+/** Per block reference of the record being read: its RelFileNode's offset, fork and block number. */
+const BLOCKS = new Float64Array((MAX_BLOCK_ID + 1) * 3);
 
 /** A record whose header does not add up: the WAL read is not what it was taken for. */
 export class WalRecordError extends Error {}
@@ -97,8 +100,9 @@ export function visitRecord(bytes: Buffer, compressedFlags: number, visitor: Rec
   let remaining = header.totalLength - RECORD_HEADER;
   let dataTotal = 0;
   let mainData = 0;
-  let rel: Omit<RelFork, 'fork'> | undefined;
-  const blocks: [RelFork, number][] = [];
+  let blockCount = 0;
+  let sameRel = -1;
+  let lastId = -1;
   while (remaining > dataTotal) {
     const id = bytes.readUInt8(take(1));
     remaining -= 1;
@@ -124,7 +128,9 @@ export function visitRecord(bytes: Buffer, compressedFlags: number, visitor: Rec
       remaining -= 4;
       continue;
     }
-    if (id > MAX_BLOCK_ID) fail(`block id ${id}`);
+    // Block ids rise within a record (xloginsert.c): at most MAX_BLOCK_ID + 1 of them.
+    if (id > MAX_BLOCK_ID || id <= lastId) fail(`block id ${id} after ${lastId}`);
+    lastId = id;
     const forkFlags = bytes.readUInt8(take(1));
     dataTotal += bytes.readUInt16LE(take(2));
     remaining -= 3;
@@ -139,25 +145,33 @@ export function visitRecord(bytes: Buffer, compressedFlags: number, visitor: Rec
       }
     }
     if ((forkFlags & BKPBLOCK_SAME_REL) === 0) {
-      const node = take(12);
-      rel = {
-        spc: bytes.readUInt32LE(node),
-        db: bytes.readUInt32LE(node + 4),
-        rel: bytes.readUInt32LE(node + 8),
-      };
+      sameRel = take(12);
       remaining -= 12;
-    } else if (rel === undefined) {
+    } else if (sameRel < 0) {
       fail('its first block says "same relation"');
     }
-    blocks.push([{ ...rel!, fork: forkFlags & BKPBLOCK_FORK_MASK }, bytes.readUInt32LE(take(4))]);
+    // Where its relation is, its fork and block number: told once the whole record adds up.
+    const found = blockCount++ * 3;
+    BLOCKS[found] = sameRel;
+    BLOCKS[found + 1] = forkFlags & BKPBLOCK_FORK_MASK;
+    BLOCKS[found + 2] = bytes.readUInt32LE(take(4));
     remaining -= 4;
   }
   if (remaining !== dataTotal) fail(`its headers and data do not add up to its ${header.totalLength} bytes`);
-  for (const [fork, block] of blocks) visitor.block(fork, block);
+  for (let index = 0; index < blockCount * 3; index += 3) {
+    const node = BLOCKS[index]!;
+    visitor.block(
+      bytes.readUInt32LE(node),
+      bytes.readUInt32LE(node + 4),
+      bytes.readUInt32LE(node + 8),
+      BLOCKS[index + 1]!,
+      BLOCKS[index + 2]!,
+    );
+  }
   // Main data follows the blocks' data; the records read below have no blocks.
   const main = at + dataTotal - mainData;
   const word = (offset: number): number => {
-    if (blocks.length > 0 || main + offset + 4 > bytes.length || offset + 4 > mainData)
+    if (blockCount > 0 || main + offset + 4 > bytes.length || offset + 4 > mainData)
       fail('its main data is not where it should be');
     return bytes.readUInt32LE(main + offset);
   };

@@ -46,46 +46,52 @@ export type WalSummary =
 export async function summarizeWal(range: WalRange): Promise<WalSummary> {
   const reader = new WalReader(range);
   const blocks = new ChangedBlocks();
-  try {
-    let position = await reader.recordStart(range.from);
-    let previous: number | undefined;
-    const head = Buffer.alloc(HEADER_BYTES);
-    while (position < range.to) {
-      await reader.copy(position, RECORD_HEADER, head);
-      const header = recordHeader(head);
-      if (header.totalLength < RECORD_HEADER) return { whyNot: `no record at ${lsnText(position)}` };
-      if (previous !== undefined && header.prev !== previous) {
-        return { whyNot: `the record at ${lsnText(position)} does not follow the one before` };
+  let position: number | undefined;
+  let previous: number | undefined;
+  for (;;) {
+    try {
+      // Synchronous while the segments are in memory; a record that needs one not yet
+      // read is read again once it is (telling the summary a block twice is harmless).
+      position ??= reader.enter(range.from);
+      while (position < range.to) {
+        const header = recordHeader(reader.bytes(position, RECORD_HEADER));
+        if (header.totalLength < RECORD_HEADER) return { whyNot: `no record at ${lsnText(position)}` };
+        if (previous !== undefined && header.prev !== previous) {
+          return { whyNot: `the record at ${lsnText(position)} does not follow the one before` };
+        }
+        const record = reader.bytes(position, Math.min(header.totalLength, HEADER_BYTES));
+        visitRecord(record, reader.compressedFlags, blocks);
+        if (blocks.whyNot !== undefined) return { whyNot: blocks.whyNot };
+        const next = nextRecord(reader, position, header, range.segmentSize);
+        previous = position;
+        position = next;
       }
-      const copied = Math.min(header.totalLength, HEADER_BYTES);
-      await reader.copy(position, copied, head);
-      visitRecord(head.subarray(0, copied), reader.compressedFlags, blocks);
-      if (blocks.whyNot !== undefined) return { whyNot: blocks.whyNot };
-      previous = position;
-      position = await nextRecord(reader, position, header, range.segmentSize);
+      return { blocks, walBytes: range.to - range.from };
+    } catch (error) {
+      if (error instanceof NotRead) {
+        await reader.read(error.segment);
+        if (reader.failure !== undefined) return { whyNot: reader.failure };
+        continue;
+      }
+      if (error instanceof WalRecordError || error instanceof WalReadError) return { whyNot: error.message };
+      throw error;
     }
-    return { blocks, walBytes: range.to - range.from };
-  } catch (error) {
-    if (error instanceof WalRecordError || error instanceof WalReadError) return { whyNot: error.message };
-    throw error;
-  } finally {
-    await reader.close();
   }
 }
 
-async function nextRecord(
-  reader: WalReader,
-  position: number,
-  header: RecordHeader,
-  segmentSize: number,
-): Promise<number> {
-  const end = await reader.skip(position, header.totalLength);
+function nextRecord(reader: WalReader, position: number, header: RecordHeader, segmentSize: number): number {
+  const end = reader.skip(position, header.totalLength);
   // After a switch the rest of the segment is padding: the next record opens the next one.
-  if (isSwitch(header)) return reader.recordStart(Math.ceil(end / segmentSize) * segmentSize);
-  return reader.recordStart(Math.ceil(end / 8) * 8);
+  if (isSwitch(header)) return reader.enter(Math.ceil(end / segmentSize) * segmentSize);
+  return reader.enter(Math.ceil(end / 8) * 8);
 }
 
 class WalReadError extends Error {}
+
+/** Thrown by the synchronous reads for a segment not in memory yet. */
+class NotRead {
+  constructor(readonly segment: number) {}
+}
 
 /** One segment read into memory. */
 interface LoadedSegment {
@@ -97,7 +103,10 @@ interface LoadedSegment {
 class WalReader {
   private readonly kept: LoadedSegment[] = [];
   private readonly spare: Buffer[] = [];
+  private readonly scratch = Buffer.alloc(HEADER_BYTES);
   private magic: number | undefined;
+  /** Why a segment could not be read. */
+  failure: string | undefined;
 
   constructor(private readonly range: WalRange) {}
 
@@ -106,32 +115,35 @@ class WalReader {
     return (this.magic ?? FIRST_MAGIC_WITH_METHODS) >= FIRST_MAGIC_WITH_METHODS ? 0x1c : 0x02;
   }
 
-  /** A record never starts inside a page header: a position at a page's start means after its header. */
-  recordStart(position: number): Promise<number> {
-    return this.enter(position);
-  }
-
-  /** Copies `length` bytes of the record stream from `position` into `into`. */
-  async copy(position: number, length: number, into: Buffer): Promise<void> {
+  /**
+   * `length` (at most HEADER_BYTES) bytes of the record stream from `position`: a view
+   * into the segment when they lie in one page, else copied out around page headers.
+   */
+  bytes(position: number, length: number): Buffer {
+    const inPage = position % WAL_PAGE;
+    if (inPage !== 0 && inPage + length <= WAL_PAGE) {
+      const offset = position % this.range.segmentSize;
+      return this.segmentAt(position).bytes.subarray(offset, offset + length);
+    }
     let at = position;
     let done = 0;
     while (done < length) {
-      at = await this.enter(at);
-      const segment = await this.segmentAt(at);
+      at = this.enter(at);
       const offset = at % this.range.segmentSize;
       const take = Math.min(length - done, WAL_PAGE - (offset % WAL_PAGE));
-      segment.bytes.copy(into, done, offset, offset + take);
+      this.segmentAt(at).bytes.copy(this.scratch, done, offset, offset + take);
       done += take;
       at += take;
     }
+    return this.scratch.subarray(0, length);
   }
 
   /** The position just past `length` record bytes from `position`, each page entered checked. */
-  async skip(position: number, length: number): Promise<number> {
+  skip(position: number, length: number): number {
     let at = position;
     let left = length;
     while (left > 0) {
-      at = await this.enter(at);
+      at = this.enter(at);
       const take = Math.min(left, WAL_PAGE - (at % WAL_PAGE));
       left -= take;
       at += take;
@@ -139,14 +151,10 @@ class WalReader {
     return at;
   }
 
-  async close(): Promise<void> {
-    this.kept.length = 0;
-  }
-
-  /** At a page's start: checks its header and steps over it. */
-  private async enter(position: number): Promise<number> {
+  /** At a page's start: checks its header and steps over it (a record never starts inside one). */
+  enter(position: number): number {
     if (position % WAL_PAGE !== 0) return position;
-    const segment = await this.segmentAt(position);
+    const segment = this.segmentAt(position);
     const offset = position % this.range.segmentSize;
     const magic = segment.bytes.readUInt16LE(offset);
     const address =
@@ -154,42 +162,47 @@ class WalReader {
     if (magic !== this.magic || address !== position) {
       throw new WalReadError(`the WAL page at ${lsnText(position)} is not that page (recycled since?)`);
     }
-    return position + this.headerSize(position);
+    return position + (offset === 0 ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER);
   }
 
-  private headerSize(position: number): number {
-    return position % this.range.segmentSize === 0 ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER;
-  }
-
-  private async segmentAt(position: number): Promise<LoadedSegment> {
-    const number = Math.floor(position / this.range.segmentSize);
-    const found = this.kept.find((segment) => segment.number === number);
-    if (found !== undefined) return found;
+  /** Reads segment `number` into memory (the oldest of two kept gives way); a failure is kept in `failure`. */
+  async read(number: number): Promise<void> {
     if (this.kept.length >= 2) this.spare.push(this.kept.shift()!.bytes);
     const bytes = this.spare.pop() ?? Buffer.allocUnsafe(this.range.segmentSize);
     const name = segmentName(this.range.timeline, number, this.range.segmentSize);
     const file = await open(join(this.range.pgWal, name), 'r').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') throw new WalReadError(`WAL segment ${name} is no longer in pg_wal`);
+      if (error.code === 'ENOENT') return undefined;
       throw error;
     });
+    if (file === undefined) {
+      this.failure = `WAL segment ${name} is no longer in pg_wal`;
+      return;
+    }
     try {
       let done = 0;
       while (done < bytes.length) {
         const { bytesRead } = await file.read(bytes, done, bytes.length - done, done);
-        if (bytesRead === 0) throw new WalReadError(`WAL segment ${name} is shorter than a segment`);
+        if (bytesRead === 0) {
+          this.failure = `WAL segment ${name} is shorter than a segment`;
+          return;
+        }
         done += bytesRead;
       }
     } finally {
       await file.close();
     }
-    const info = bytes.readUInt16LE(2);
-    if ((info & XLP_LONG_HEADER) === 0 || bytes.readUInt32LE(36) !== WAL_PAGE) {
-      throw new WalReadError(`WAL segment ${name} does not open with a long header for 8 KiB pages`);
+    if ((bytes.readUInt16LE(2) & XLP_LONG_HEADER) === 0 || bytes.readUInt32LE(36) !== WAL_PAGE) {
+      this.failure = `WAL segment ${name} does not open with a long header for 8 KiB pages`;
+      return;
     }
     this.magic ??= bytes.readUInt16LE(0);
-    const segment = { number, bytes };
-    this.kept.push(segment);
-    return segment;
+    this.kept.push({ number, bytes });
+  }
+
+  private segmentAt(position: number): LoadedSegment {
+    const number = Math.floor(position / this.range.segmentSize);
+    for (const segment of this.kept) if (segment.number === number) return segment;
+    throw new NotRead(number);
   }
 }
 
