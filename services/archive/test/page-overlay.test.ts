@@ -240,6 +240,28 @@ describe('page overlay: new pages laid over the parent page maps', () => {
     }
   });
 
+  it("reads the parent's blobs for scattered changes in a few requests, not one per blob", async () => {
+    const ws = await newWorkspace('page-overlay-scattered');
+    try {
+      const counting = new CountingBackend(openBackend(ws.archiveDir));
+      ws.archive = await openArchive({ archive: counting, keyFile: ws.keyFile });
+      // Two 16 MiB regions with one page changed in each of their 256 superblocks, as
+      // random updates leave a table: every superblock takes the rest from the parent.
+      const parentPages = 2 * 2048;
+      const parent = Buffer.concat(Array.from({ length: parentPages }, (_, p) => pseudoRandom(p + 1, PAGE)));
+      const final = Buffer.from(parent);
+      const changed = Array.from({ length: parentPages / 16 }, (_, superblock) => superblock * 16 + 5);
+      for (const p of changed) pseudoRandom(200_000 + p, PAGE).copy(final, p * PAGE);
+      const { overlaid, full } = await overlayAndFull(ws, parent, final, changed, 2, () => counting.reset());
+      expect(overlaid.tree).toEqual(full.tree);
+      // 256 parent blobs were needed: read one by one, that was 256 requests and more.
+      expect(counting.dataLoads).toBeLessThan(16);
+      expect((await restoredFile(ws, overlaid, 'restored')).equals(final)).toBe(true);
+    } finally {
+      await ws.remove();
+    }
+  });
+
   it('shrinks across a region: the cut region is laid over, the regions past the end are gone', async () => {
     const ws = await newWorkspace('page-overlay-shrink', undefined, SMALL);
     try {

@@ -54,24 +54,26 @@ const lanes = new Uint32Array(LANES);
  */
 export function pageChecksum(words: Uint32Array, blockNumber: number): number {
   lanes.set(LANE_SEEDS);
-  const rows = PAGE_SIZE / 4 / LANES;
-  for (let row = 0; row < rows; row++) {
-    const base = row * LANES;
+  // The first row apart: word 2 holds pd_checksum (its low half) and pd_flags, and the
+  // sum is taken without the former. The other rows then run without a test per word.
+  for (let lane = 0; lane < LANES; lane++) {
+    const mixed = lanes[lane]! ^ (lane === 2 ? words[2]! & 0xffff0000 : words[lane]!);
+    lanes[lane] = Math.imul(mixed, FNV_PRIME) ^ (mixed >>> 17);
+  }
+  for (let base = LANES; base < PAGE_SIZE / 4; base += LANES) {
     for (let lane = 0; lane < LANES; lane++) {
-      // Word 2 holds pd_checksum (its low half) and pd_flags: the sum is taken without the former.
-      const value = base + lane === 2 ? words[2]! & 0xffff0000 : words[base + lane]!;
-      const mixed = lanes[lane]! ^ value;
+      const mixed = lanes[lane]! ^ words[base + lane]!;
       lanes[lane] = Math.imul(mixed, FNV_PRIME) ^ (mixed >>> 17);
     }
   }
-  for (let round = 0; round < 2; round++) {
-    for (let lane = 0; lane < LANES; lane++) {
-      const mixed = lanes[lane]!;
-      lanes[lane] = Math.imul(mixed, FNV_PRIME) ^ (mixed >>> 17);
-    }
-  }
+  // Two rounds of zeros, then folded by XOR.
   let folded = 0;
-  for (let lane = 0; lane < LANES; lane++) folded ^= lanes[lane]!;
+  for (let lane = 0; lane < LANES; lane++) {
+    let mixed = lanes[lane]!;
+    mixed = Math.imul(mixed, FNV_PRIME) ^ (mixed >>> 17);
+    mixed = Math.imul(mixed, FNV_PRIME) ^ (mixed >>> 17);
+    folded ^= mixed;
+  }
   folded = (folded ^ blockNumber) >>> 0;
   return (folded % 65535) + 1;
 }
