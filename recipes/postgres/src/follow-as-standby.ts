@@ -5,6 +5,7 @@ import { conninfo, type PgEndpoint } from './connection.js';
 import { clearDemotion } from './demote.js';
 import { isRoot, serverAccount } from './os-user.js';
 import { postmasterStatus } from './postmaster.js';
+import { forgetPullbackSlots } from './pullback-slots.js';
 import { type StartOptions, startServer } from './server-control.js';
 
 /**
@@ -33,6 +34,7 @@ export async function followAsStandby(
     account,
   );
   await clearDemotion(options);
+  await forgetPullbackSlots(dataDir);
   const signal = join(dataDir, 'standby.signal');
   await writeFile(signal, '', { mode: 0o600 });
   if (isRoot()) await chown(signal, account.uid, account.gid);

@@ -1,11 +1,12 @@
 import { access, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import type { InstancePosition } from '@pullback/pipeline';
+import type { InstancePosition } from '@pullback/pipeline/core';
 import { setAutoConf } from './auto-conf.js';
 import { conninfo, type PgEndpoint } from './connection.js';
 import { clearDemotion } from './demote.js';
 import { chownTree, isRoot, type OsAccount, serverAccount } from './os-user.js';
 import { postmasterStatus } from './postmaster.js';
+import { forgetPullbackSlots } from './pullback-slots.js';
 import { query } from './query.js';
 import { PgQueryError } from './query-error.js';
 import { runTool } from './run-tool.js';
@@ -83,6 +84,7 @@ export async function startStandby(options: StandbyOptions): Promise<InstancePos
   const restoreCommand = await walSource(options, account);
   // A demotion interrupted before it cleaned up must not make this server read-only once promoted.
   await clearDemotion(options);
+  await forgetPullbackSlots(dataDir);
   const socketDir = options.socketDir ?? DEFAULT_SOCKET_DIR;
   await setAutoConf(
     dataDir,

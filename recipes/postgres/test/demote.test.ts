@@ -80,6 +80,10 @@ describe('demoting a server', () => {
   });
 
   it('leaves a server that is started again as a standby, then promoted, taking writes', async () => {
+    // Slots of its days as the active: a standby would keep the WAL they hold back.
+    for (const slot of ['pullback_shop', 'pullback_export_shop', 'kept_by_user']) {
+      await server.psql(`select pg_create_physical_replication_slot('${slot}', true)`);
+    }
     await demoteServer({ dataDir: server.dataDir, endpoint });
     await startStandby({
       dataDir: server.dataDir,
@@ -92,6 +96,9 @@ describe('demoting a server', () => {
     const as = await serverAccount();
     expect(await query(endpoint, 'show default_transaction_read_only', { as })).toBe('off');
     expect(await query(endpoint, 'select pg_is_in_recovery()', { as })).toBe('t');
+    expect(
+      await query(endpoint, 'select string_agg(slot_name, $$,$$) from pg_replication_slots', { as }),
+    ).toBe('kept_by_user');
     expect(await query(endpoint, 'select pg_promote(true, 60)', { as })).toBe('t');
     await query(endpoint, 'insert into orders values (4)', { as });
     expect(await query(endpoint, 'select count(*) from orders', { as })).toBe('1');
