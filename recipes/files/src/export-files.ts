@@ -5,7 +5,7 @@ import {
   type ExportInput,
   FILES_KIND,
   RecipeError,
-} from '@pullback/pipeline';
+} from '@pullback/pipeline/core';
 import { packTree } from './tree-tar.js';
 
 export const RECIPE_NAME = 'files';

@@ -1,4 +1,4 @@
-import { FILES_KIND, type Recipe } from '@pullback/pipeline';
+import { FILES_KIND, type Recipe } from '@pullback/pipeline/core';
 import { exportFiles, RECIPE_NAME } from './export-files.js';
 
 /**

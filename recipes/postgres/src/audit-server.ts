@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import type { AuditInput, AuditServer } from '@pullback/pipeline';
+import type { AuditInput, AuditServer } from '@pullback/pipeline/core';
 import { postmasterStatus } from './postmaster.js';
 import { queryJson } from './query.js';
 import { restoreLogical } from './restore-logical.js';

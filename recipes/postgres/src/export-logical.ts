@@ -1,4 +1,4 @@
-import { type ArtifactManifest, type ExportInput, RecipeError } from '@pullback/pipeline';
+import { type ArtifactManifest, type ExportInput, RecipeError } from '@pullback/pipeline/core';
 import { conninfo, describeEndpoint } from './connection.js';
 import { spawnDataTool } from './data-tool.js';
 import { encodeDatabaseName } from './database-names.js';

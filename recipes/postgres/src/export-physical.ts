@@ -1,4 +1,4 @@
-import type { ArtifactManifest, ExportInput } from '@pullback/pipeline';
+import type { ArtifactManifest, ExportInput } from '@pullback/pipeline/core';
 import { walRangesOf } from './backup-manifest.js';
 import { conninfo, describeEndpoint } from './connection.js';
 import { spawnDataTool } from './data-tool.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ArtifactWriter, type ExportInput, RecipeError, tablespaceRoot } from '@pullback/pipeline';
+import { type ArtifactWriter, type ExportInput, RecipeError, tablespaceRoot } from '@pullback/pipeline/core';
 import { pack } from 'tar-stream';
 import { conninfo, describeEndpoint } from './connection.js';
 import { spawnDataTool } from './data-tool.js';

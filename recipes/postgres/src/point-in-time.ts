@@ -1,7 +1,12 @@
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { AuditServer, PointInTimeInput, PointInTimeResult, RecoveryTarget } from '@pullback/pipeline';
-import { RecipeError } from '@pullback/pipeline';
+import type {
+  AuditServer,
+  PointInTimeInput,
+  PointInTimeResult,
+  RecoveryTarget,
+} from '@pullback/pipeline/core';
+import { RecipeError } from '@pullback/pipeline/core';
 import { setAutoConf } from './auto-conf.js';
 import type { PgEndpoint } from './connection.js';
 import { lastRecordLsn } from './last-record.js';

@@ -1,4 +1,4 @@
-import { type ExportInput, type Recipe, RecipeError, type RestoreTarget } from '@pullback/pipeline';
+import { type ExportInput, type Recipe, RecipeError, type RestoreTarget } from '@pullback/pipeline/core';
 import { startAudit } from './audit-server.js';
 import { exportLogical } from './export-logical.js';
 import { exportPhysical } from './export-physical.js';

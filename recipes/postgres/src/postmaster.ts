@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isProcessAlive } from '@pullback/pipeline';
+import { isProcessAlive } from '@pullback/pipeline/core';
 
 /** What postmaster.pid says about a data directory's server. */
 export interface PostmasterStatus {

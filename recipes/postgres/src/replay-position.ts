@@ -1,4 +1,4 @@
-import type { InstancePosition } from '@pullback/pipeline';
+import type { InstancePosition } from '@pullback/pipeline/core';
 import type { PgEndpoint } from './connection.js';
 import { serverAccount } from './os-user.js';
 import { postmasterStatus } from './postmaster.js';

@@ -1,5 +1,5 @@
-import type { InstanceLocation } from '@pullback/pipeline';
-import { RecipeError } from '@pullback/pipeline';
+import type { InstanceLocation } from '@pullback/pipeline/core';
+import { RecipeError } from '@pullback/pipeline/core';
 import { describeEndpoint, type PgEndpoint } from './connection.js';
 import { query } from './query.js';
 

@@ -1,6 +1,6 @@
 import { access, chown, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { InstancePosition } from '@pullback/pipeline';
+import type { InstancePosition } from '@pullback/pipeline/core';
 import { conninfo, describeEndpoint, type PgEndpoint } from './connection.js';
 import { isRoot, serverAccount } from './os-user.js';
 import { postmasterStatus } from './postmaster.js';

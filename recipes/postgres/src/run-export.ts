@@ -6,7 +6,7 @@ import {
   type ExportInput,
   RecipeError,
   type ServerPosition,
-} from '@pullback/pipeline';
+} from '@pullback/pipeline/core';
 import type { PgEndpoint } from './connection.js';
 import type { QueryOptions } from './query.js';
 import { type ServerFacts, serverFacts } from './server-facts.js';

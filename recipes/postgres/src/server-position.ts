@@ -1,4 +1,4 @@
-import type { InstancePosition } from '@pullback/pipeline';
+import type { InstancePosition } from '@pullback/pipeline/core';
 import type { PgEndpoint } from './connection.js';
 import { lsnToBigInt } from './lsn.js';
 import type { OsAccount } from './os-user.js';

@@ -1,4 +1,4 @@
-import { RecipeError } from '@pullback/pipeline';
+import { RecipeError } from '@pullback/pipeline/core';
 import { describeEndpoint, type PgEndpoint } from './connection.js';
 import { type QueryOptions, query } from './query.js';
 import { sqlLiteral } from './sql-literal.js';

@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { decodeTarHeader, isMetaHeader, paddedSize, TAR_BLOCK, TarMeta } from '@pullback/pipeline';
+import { decodeTarHeader, isMetaHeader, paddedSize, TAR_BLOCK, TarMeta } from '@pullback/pipeline/core';
 
 export interface TarCheckOptions {
   /** Members that must be present, or the stream is incomplete. */

@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { placedName, TAKEN_FILE, type WalSpool } from '@pullback/pipeline';
+import { placedName, TAKEN_FILE, type WalSpool } from '@pullback/pipeline/core';
 
 /** The spool a fallback's restore_command takes archived WAL from, inside pg_wal (same file system, so a move is a rename). */
 export function spoolDirOf(dataDir: string): string {

@@ -1,4 +1,4 @@
-import type { WalSourceStatus } from '@pullback/pipeline';
+import type { WalSourceStatus } from '@pullback/pipeline/core';
 import type { PgEndpoint } from './connection.js';
 import { type QueryOptions, queryJson } from './query.js';
 import { sqlLiteral } from './sql-literal.js';

@@ -9,7 +9,7 @@ import {
   type WalStream,
   type WalStreamInput,
   type WalStreamStart,
-} from '@pullback/pipeline';
+} from '@pullback/pipeline/core';
 import { conninfo, describeEndpoint, type PgEndpoint } from './connection.js';
 import { oneLine } from './one-line.js';
 import { type QueryOptions, query } from './query.js';

@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { InstanceLocation } from '@pullback/pipeline';
+import type { InstanceLocation } from '@pullback/pipeline/core';
 import type { ServerFacts } from '../server-facts.js';
 
 /**

@@ -4,7 +4,7 @@ import {
   INCREMENTAL_DESCRIPTION,
   type IncrementalDescription,
   RecipeError,
-} from '@pullback/pipeline';
+} from '@pullback/pipeline/core';
 import { describeEndpoint } from '../connection.js';
 import { lsnToBigInt } from '../lsn.js';
 import type { ExportResult, ExportSource } from '../run-export.js';

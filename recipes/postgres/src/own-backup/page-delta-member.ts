@@ -1,4 +1,4 @@
-import { encodePageDeltaHeader, PAGE_DELTA_DIR, pageDeltaSize } from '@pullback/pipeline';
+import { encodePageDeltaHeader, PAGE_DELTA_DIR, pageDeltaSize } from '@pullback/pipeline/core';
 import { checkPages, type OpenDataFile, type PageCheck, readDataFile } from './data-file-reader.js';
 import { PAGE_SIZE, pageHeader } from './page-checksum.js';
 import type { TarEntry } from './tar-of-entries.js';
