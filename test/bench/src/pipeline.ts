@@ -4,6 +4,8 @@
  * worker in this process. pgbench scale 100 (BENCH_SCALE overrides), first cycle and
  * a cycle after a 1% UPDATE, with each stage's time and bytes, beside the issue's
  * targets. The archive is a directory; BENCH_ARCHIVE=s3 puts it on s3rver instead.
+ * BENCH_OWN_BACKUP=1 makes the export agent take the backup itself, incremental after
+ * the first cycle (issue 12's hourly cycle: at most 5 s after a 1% change).
  */
 import {
   type CycleResult,
@@ -18,9 +20,10 @@ import {
 
 const scale = Number(process.env.BENCH_SCALE ?? 100);
 const archiveKind = process.env.BENCH_ARCHIVE === 's3' ? 's3' : 'fs';
+const ownBackup = process.env.BENCH_OWN_BACKUP === '1';
 const MB = 1e6;
-/** The issue's targets on this 2-core machine, in seconds. */
-const TARGETS = { first: 20, change: 15 };
+/** The issues' targets on this 2-core machine, in seconds: issue 12's for the hourly cycle of an own backup. */
+const TARGETS = { first: 20, change: ownBackup ? 5 : 15 };
 
 const step = (text: string) => console.error(`bench: ${text}`);
 
@@ -36,7 +39,12 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     step(`sandbox: pgbench -i -s ${scale}, ${archiveKind} archive`);
-    sandbox = await startSandbox({ scale, archive: archiveKind, log: (line) => step(`  ${line}`) });
+    sandbox = await startSandbox({
+      scale,
+      archive: archiveKind,
+      ownBackup,
+      log: (line) => step(`  ${line}`),
+    });
     const size = Number(await sandbox.active.psql('select pg_database_size(current_database())'));
     await sandbox.active.psql('checkpoint');
     const running = await sandbox.startWorkers();
@@ -85,7 +93,7 @@ function cycleRows(
     const bytes =
       (stages.export.result as { bytes?: number } | undefined)?.bytes ?? stages.export.bytes.export;
     rows.push({
-      what: '  export (pg_basebackup -> outbox)',
+      what: `  export (${ownBackup ? "the agent's own backup" : 'pg_basebackup'} -> outbox)`,
       seconds: spanOf(stages.export),
       ...(bytes === undefined ? {} : { bytes: `${mb(bytes)} written to the outbox` }),
     });

@@ -29,6 +29,8 @@ export interface SandboxOptions {
   readonly scale: number;
   /** Where the archive lives: an S3-compatible server (s3rver) or a directory. */
   readonly archive: 's3' | 'fs';
+  /** The export agent's own incremental backup (`physical: { ownBackup: true }`) instead of pg_basebackup. Default: false. */
+  readonly ownBackup?: boolean;
   /** Told what is being started, one line each. */
   readonly log?: (line: string) => void;
   /** Where the workers' errors that belong to no job go. Default: one line on stderr. */
@@ -188,6 +190,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         `  ${SANDBOX_COMPONENT}:`,
         '    recipe: postgres',
         '    retention: { keepLast: 10 }',
+        ...(options.ownBackup === true ? ['    physical: { ownBackup: true }'] : []),
         `    outbox: ${join(dir, 'outbox', SANDBOX_COMPONENT)}`,
         '    instances:',
         `      - { name: shop-a, role: active, host: 127.0.0.1, port: ${active.port}, dataDir: ${active.dataDir}, priority: 100${agent('shop-a')} }`,
