@@ -4,6 +4,7 @@ import { GarbageBudget } from '../memory/collect-garbage.js';
 import { BlobType, type SealedBlob } from '../pack/blob-entry.js';
 import { PackWriter } from '../pack/pack-writer.js';
 import type { Archive } from '../repository/archive.js';
+import type { KnownBlobs } from './known-blobs.js';
 
 /**
  * Where a backup's blobs go: data and metadata packs, and the index of the packs
@@ -15,7 +16,7 @@ export class BlobSink {
   private readonly dataPacks: PackWriter;
   private readonly index: IndexWriter;
   /** Ids stored in this run or known in the archive: never stored again. */
-  private known = new Set<string>();
+  private known: Pick<KnownBlobs, 'has' | 'add'> = new Set<string>();
   private packBytes = 0;
   /** Blobs this backup stored. */
   newBlobs = 0;
@@ -43,7 +44,7 @@ export class BlobSink {
   }
 
   /** Takes the archive's blob ids (see `loadDedupIndex`) as stored; the set grows with this run's. */
-  knowArchive(known: Set<string>): void {
+  knowArchive(known: KnownBlobs): void {
     this.known = known;
   }
 

@@ -1,16 +1,18 @@
 import { idKey } from '../blob-index/blob-location.js';
-import { BlobType } from '../pack/blob-entry.js';
+import { ID_BYTES } from '../crypto/hash.js';
+import { BlobType, ENTRY_BYTES, readEntry } from '../pack/blob-entry.js';
 import { storedPacks } from '../pack/stored-packs.js';
 import type { Archive } from '../repository/archive.js';
 import { decodeChunkMap } from '../snapshot/chunk-map.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import type { FileContent, TreeEntry } from '../snapshot/tree-entry.js';
 import type { MetadataIndex } from '../snapshot/tree-io.js';
+import { KnownBlobs } from './known-blobs.js';
 
 /** What a backup knows of the archive before it starts. */
 export interface DedupIndex {
   /** Blob ids stored in packs that exist: never stored again (at most `max` of them). */
-  readonly known: Set<string>;
+  readonly known: KnownBlobs;
   /** True when `known` holds every blob of the archive (fewer than `max`). */
   readonly complete: boolean;
   /** Locations of metadata blobs (the parent's trees and maps), in packs that exist. */
@@ -33,31 +35,39 @@ export async function loadDedupIndex(
   max: number,
   signal?: AbortSignal,
 ): Promise<DedupIndex> {
-  const stored = await storedPacks(archive.backend, signal);
-  const indexes = await archive.openIndexes(signal);
-  const known = new Set<string>();
+  const [stored, indexes] = await Promise.all([
+    storedPacks(archive.backend, signal),
+    archive.openIndexes(signal),
+  ]);
   const metadata: MetadataIndex = new Map();
   const lost = new Set<string>();
   const gone = new Set<string>();
-  let complete = true;
+  let listed = 0;
   for (const index of indexes) {
-    for (const pack of index.packs) {
+    for (const pack of index.packExtents) {
+      listed += pack.count;
       if (stored.has(pack.id)) continue;
       gone.add(pack.id);
-      for (const entry of pack.entries) lost.add(idKey(entry.id));
+      for (const at of entryOffsets(pack)) lost.add(keyAt(index.bytes, at));
     }
   }
+  // The entries are read where the index files hold them: no object per blob.
+  const known = new KnownBlobs(Math.min(listed, max));
+  let complete = true;
   for (const index of indexes) {
-    for (const pack of index.packs) {
+    const { bytes } = index;
+    const ids: number[] = [];
+    for (const pack of index.packExtents) {
       if (!stored.has(pack.id)) continue;
-      for (const entry of pack.entries) {
-        const key = idKey(entry.id);
-        if (lost.size > 0) lost.delete(key);
-        if (entry.type !== BlobType.Data) metadata.set(key, { ...entry, pack: pack.id });
-        if (known.size < max) known.add(key);
+      for (const at of entryOffsets(pack)) {
+        if (lost.size > 0) lost.delete(keyAt(bytes, at));
+        if (bytes[at] !== BlobType.Data)
+          metadata.set(keyAt(bytes, at), { ...readEntry(bytes, at), pack: pack.id });
+        if (known.size + ids.length < max) ids.push(at + 2);
         else complete = false;
       }
     }
+    known.addFrom(bytes, ids);
   }
   if (lost.size > 0) {
     const packs = [...gone].map((id) => id.slice(0, 16));
@@ -67,6 +77,15 @@ export async function loadDedupIndex(
     );
   }
   return { known, complete, metadata, lost };
+}
+
+function* entryOffsets(pack: { readonly at: number; readonly count: number }): Generator<number> {
+  for (let i = 0; i < pack.count; i++) yield pack.at + i * ENTRY_BYTES;
+}
+
+/** The `idKey` of the entry at `at` (its id follows the type and compression bytes). */
+function keyAt(bytes: Buffer, at: number): string {
+  return bytes.toString('latin1', at + 2, at + 2 + ID_BYTES);
 }
 
 /**

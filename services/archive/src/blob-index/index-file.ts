@@ -66,6 +66,16 @@ export class IndexObject implements IndexFile {
     }[],
   ) {}
 
+  /** The plaintext the entries are read from: entry `i` of a pack is at its extent's `at + i * ENTRY_BYTES`. */
+  get bytes(): Buffer {
+    return this.plain;
+  }
+
+  /** The packs listed, with where each one's entries start in `bytes`. */
+  get packExtents(): readonly { readonly id: string; readonly at: number; readonly count: number }[] {
+    return this.packStarts;
+  }
+
   get packs(): readonly IndexedPack[] {
     this.decoded ??= this.packStarts.map(({ id, at, count }) => {
       const entries: BlobEntry[] = [];

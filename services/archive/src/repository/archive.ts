@@ -164,15 +164,19 @@ export class Archive {
     const superseded = new Set<string>();
     const files: { name: string; index: IndexObject }[] = [];
     const damaged: string[] = [];
-    for (const name of names) {
-      let sealed: Buffer;
-      try {
-        sealed = await this.loadObject(name, signal);
-      } catch (error) {
-        // Removed by a concurrent prune after it wrote the index that supersedes it.
-        if (isNotFound(error)) continue;
-        throw error;
-      }
+    // All asked for at once: the backend's limit decides how many run together.
+    const loaded = await Promise.all(
+      names.map((name) =>
+        this.loadObject(name, signal).catch((error: unknown) => {
+          // Removed by a concurrent prune after it wrote the index that supersedes it.
+          if (isNotFound(error)) return undefined;
+          throw error;
+        }),
+      ),
+    );
+    for (const [at, name] of names.entries()) {
+      const sealed = loaded[at];
+      if (sealed === undefined) continue;
       const index = decodeIndex(this.keys.encryption, sealed);
       if (index === undefined) {
         damaged.push(name);
