@@ -2,7 +2,7 @@
 /*
  * The `pullback` executable. It runs on import, with no "am I the main module"
  * check, because it is reached three ways: as node_modules/.bin/pullback, as
- * `node dist/main.js`, and imported by the repository's bin/pullback.js. The
+ * `node dist/main.js`, and bundled (dist/bundle/main.js) by the repository's bin/pullback.js. The
  * library entry without side effects is index.ts.
  */
 import { run } from './run.js';

@@ -1,12 +1,20 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * The CLI package's version. Read at run time from the package.json next to
- * dist/ (it is outside the compiled rootDir), which also holds when main.js is
- * reached through the repository's bin/pullback.js.
+ * The CLI package's version, read at run time from its package.json (outside the
+ * compiled rootDir): one level above dist/version.js, two above a chunk of the bundle
+ * in dist/bundle/ that bin/pullback.js runs.
  */
 export function cliVersion(): string {
-  const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
-  const { version } = JSON.parse(text) as { version?: unknown };
-  return typeof version === 'string' ? version : 'unknown';
+  for (const relative of ['../package.json', '../../package.json']) {
+    let text: string;
+    try {
+      text = readFileSync(new URL(relative, import.meta.url), 'utf8');
+    } catch {
+      continue;
+    }
+    const { name, version } = JSON.parse(text) as { name?: unknown; version?: unknown };
+    if (name === '@pullback/cli') return typeof version === 'string' ? version : 'unknown';
+  }
+  return 'unknown';
 }

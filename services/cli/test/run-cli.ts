@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+/** The bundle bin/pullback.js runs, as users run it (scripts/bundle.mjs). */
+export const MAIN = fileURLToPath(new URL('../dist/bundle/main.js', import.meta.url));
 export const REPOSITORY_BIN = fileURLToPath(new URL('../../../bin/pullback.js', import.meta.url));
 
 export interface CliResult {

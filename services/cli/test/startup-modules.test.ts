@@ -1,8 +1,9 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './run-cli.js';
+import { MAIN, runCli } from './run-cli.js';
 
 /**
  * The archive commands start fast: they must not load what only the pipeline needs
@@ -12,6 +13,16 @@ import { runCli } from './run-cli.js';
  * A module-resolution hook records every package a run loads.
  */
 const PIPELINE_ONLY = ['bullmq', 'ioredis', 'zod', 'yaml', 'cron-parser', 'luxon'];
+
+const BUNDLE = pathToFileURL(MAIN).href.replace(/main\.js$/, '');
+/** Strings that only the named package's code holds, to find it inside the bundle's chunks. */
+const BUNDLED_MARKS: Record<string, string> = {
+  'services/archive': 'Buffer.from("PBIX")',
+  zod: '"ZodError"',
+  yaml: 'YAMLParseError',
+  'cron-parser': 'CronExpressionParser',
+  luxon: 'Invalid DateTime',
+};
 
 describe('what an archive command loads', () => {
   let work: string;
@@ -45,8 +56,11 @@ export async function resolve(specifier, context, next) {
     await rm(work, { recursive: true, force: true });
   });
 
-  /** The packages a run loads: `name` from node_modules, `services/<name>` for a workspace. */
-  /** The packages a run loads: `name` from node_modules, `services/<name>` for a workspace. */
+  /**
+   * The packages a run loads: `name` from node_modules, `services/<name>` for a
+   * workspace. The CLI runs bundled (scripts/bundle.mjs): a bundled package is known by
+   * a string only its code holds, found in the chunks the run loaded.
+   */
   async function packagesLoadedBy(name: string, args: string[]): Promise<string[]> {
     const log = join(work, `${name}.log`);
     const result = await runCli(args, {
@@ -54,10 +68,17 @@ export async function resolve(specifier, context, next) {
     });
     expect(result.stderr).not.toContain('Error');
     expect(result.code).toBe(0);
-    const urls = (await readFile(log, 'utf8')).split('\n');
+    const urls = [...new Set((await readFile(log, 'utf8')).split('\n'))];
     const packageOf = (url: string) =>
       /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? /\/(services\/[^/]+)\/dist\//.exec(url)?.[1];
-    return [...new Set(urls.map(packageOf).filter((p) => p !== undefined))];
+    const chunks = await Promise.all(
+      urls.filter((url) => url.startsWith(BUNDLE)).map((url) => readFile(new URL(url), 'utf8')),
+    );
+    const bundled = Object.entries(BUNDLED_MARKS)
+      .filter(([, mark]) => chunks.some((chunk) => chunk.includes(mark)))
+      .map(([name]) => name);
+    expect(chunks.length).toBeGreaterThan(0);
+    return [...new Set([...urls.map(packageOf).filter((p) => p !== undefined), ...bundled])];
   }
 
   it.each([

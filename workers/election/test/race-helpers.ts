@@ -6,7 +6,7 @@ import { type ElectionOptions, type FailoverOutcome, startElection } from '../sr
 import { type ElectionWorld, electionWorld, type WorldOptions, waitLong } from './election-world.js';
 
 /** The built CLI, run as its own process where a test needs one (SIGSTOP, a user's command). */
-export const CLI_MAIN = fileURLToPath(new URL('../../../services/cli/dist/main.js', import.meta.url));
+export const CLI_MAIN = fileURLToPath(new URL('../../../services/cli/dist/bundle/main.js', import.meta.url));
 
 /** An election worker in this process whose verdicts and failovers are kept for the test. */
 export async function inProcessElection(

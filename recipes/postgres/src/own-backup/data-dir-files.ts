@@ -71,15 +71,24 @@ export async function* dataDirEntries(dataDir: string, relative = ''): AsyncGene
     throw error;
   }
   names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const { name } of names) {
-    if (relative === '' && LEFT_OUT.has(name)) continue;
-    if (name.startsWith('pgsql_tmp') || name.startsWith('pg_internal.init')) continue;
+  const kept = names
+    .map(({ name }) => name)
+    .filter((name) => !(relative === '' && LEFT_OUT.has(name)))
+    .filter((name) => !name.startsWith('pgsql_tmp') && !name.startsWith('pg_internal.init'));
+  // A directory's entries are stat'ed together: one after another, the round trips to
+  // the thread pool cost more than the calls (a database directory holds hundreds).
+  const statted = await Promise.all(
+    kept.map((name) =>
+      lstat(join(dataDir, relative, name)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      }),
+    ),
+  );
+  for (const [index, name] of kept.entries()) {
     const path = relative === '' ? name : `${relative}/${name}`;
     const absolute = join(dataDir, path);
-    const stats = await lstat(absolute).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return undefined;
-      throw error;
-    });
+    const stats = statted[index];
     if (stats === undefined) continue;
     const common = {
       path,

@@ -29,18 +29,26 @@ export class WorkerPool {
   private readonly inline: WorkContext | undefined;
   private failure: Error | undefined;
   private inlineQueue: Promise<void> = Promise.resolve();
+  private closed = false;
 
-  constructor(setup: WorkSetup, size = defaultWorkers()) {
-    if (size === 0) {
-      this.inline = workContext(setup);
-      return;
-    }
-    for (let i = 0; i < size; i++) {
+  constructor(
+    private readonly setup: WorkSetup,
+    private readonly wanted = defaultWorkers(),
+  ) {
+    if (wanted === 0) this.inline = workContext(setup);
+  }
+
+  /**
+   * The threads start with the first task: each loads the archive's code and native
+   * addons, which a backup that finds nothing changed would pay for nothing.
+   */
+  private start(): void {
+    for (let i = 0; i < this.wanted; i++) {
       // A small young generation makes scavenges frequent, and each one frees the large
       // Buffers of finished tasks: without it, garbage waits for a full collection and
       // peak memory grows with throughput rather than with what is in flight.
       const worker = new Worker(workerEntry(), {
-        workerData: setup,
+        workerData: this.setup,
         resourceLimits: { maxYoungGenerationSizeMb: 2 },
       });
       const slot: Slot = { worker, busy: 0 };
@@ -63,7 +71,7 @@ export class WorkerPool {
   }
 
   get size(): number {
-    return this.slots.length;
+    return this.wanted;
   }
 
   /**
@@ -82,6 +90,8 @@ export class WorkerPool {
       );
       return (await turn) as R;
     }
+    if (this.closed) throw new Error('the worker pool is closed');
+    if (this.slots.length === 0) this.start();
     for (;;) {
       if (this.failure) throw this.failure;
       const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
@@ -98,6 +108,7 @@ export class WorkerPool {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
     this.slots.length = 0;
   }
