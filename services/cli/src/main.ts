@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2
 /*
  * The `pullback` executable. It runs on import, with no "am I the main module"
  * check, because it is reached three ways: as node_modules/.bin/pullback, as

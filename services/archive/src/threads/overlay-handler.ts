@@ -29,24 +29,38 @@ export async function handleOverlay(ctx: WorkContext, task: OverlayTask): Promis
   const blocks = { length: count, at: (i: number) => task.blocks.readUInt32LE(i * 4) };
   const steps = planOverlay(ctx.config, task.length, parent, blocks);
   let bytesRead = 0;
+  // The parent's blobs are opened when first needed and let go after their last use,
+  // so a worker holds a few superblocks' worth of them, not the whole region's.
+  const given = new Map(task.parentBlobs.map((blob) => [blob.index, blob]));
+  const lastUse = new Map<number, number>();
+  for (const [n, step] of steps.entries()) {
+    for (const [from, to] of step.parentPieces) {
+      for (const slice of parentSlices(parent!, from, to)) lastUse.set(slice.blob, n);
+    }
+  }
   const opened = new Map<number, Buffer>();
-  for (const blob of task.parentBlobs) {
-    const id = parent?.blobs[blob.index];
-    if (id === undefined) throw new RangeError(`the parent's map has no blob ${blob.index}`);
+  const plainOf = (index: number): Buffer | undefined => {
+    const known = opened.get(index);
+    if (known !== undefined) return known;
+    const blob = given.get(index);
+    const id = parent?.blobs[index];
+    if (blob === undefined || id === undefined) return undefined;
     const result = openBlob(ctx.encryptionKey, ctx.hash, { ...blob, id }, blob.sealed);
     if (!result.ok) {
       throw new CorruptDataError(
         `blob ${id.toString('hex').slice(0, 16)} of the parent of ${task.path}: ${result.reason}`,
       );
     }
-    opened.set(blob.index, result.plain);
+    given.delete(index);
+    opened.set(index, result.plain);
     bytesRead += result.plain.length;
-  }
+    return result.plain;
+  };
   const region = new RegionMapBuilder(ctx, parent, task.length);
   const bytes = scratch(superblockBytes);
   const fd = count > 0 ? openForRead(task.path) : undefined;
   try {
-    for (const step of steps) {
+    for (const [n, step] of steps.entries()) {
       if (step.keep) {
         region.keep(step.superblock, step.end);
         continue;
@@ -56,7 +70,7 @@ export async function handleOverlay(ctx: WorkContext, task: OverlayTask): Promis
       superblock.fill(0);
       for (const [from, to] of step.parentPieces) {
         for (const slice of parentSlices(parent!, from, to)) {
-          const plain = opened.get(slice.blob);
+          const plain = plainOf(slice.blob);
           if (plain === undefined || slice.offset + slice.length > plain.length) {
             throw new RangeError(`blob ${slice.blob} of the parent's map was not given or is short`);
           }
@@ -74,6 +88,11 @@ export async function handleOverlay(ctx: WorkContext, task: OverlayTask): Promis
         }
       }
       await region.add(step.superblock, superblock);
+      for (const [from, to] of step.parentPieces) {
+        for (const slice of parentSlices(parent!, from, to)) {
+          if (lastUse.get(slice.blob) === n) opened.delete(slice.blob);
+        }
+      }
     }
   } finally {
     if (fd !== undefined) closeSync(fd);
