@@ -159,21 +159,14 @@ export class Archive {
     live: (IndexObject & { name: string })[];
     damaged: string[];
   }> {
-    const names: string[] = [];
-    for await (const info of this.backend.list('index/', signal ? { signal } : {})) names.push(info.name);
+    const ahead = this.readAhead;
+    this.readAhead = undefined;
+    const early = await ahead?.catch(() => undefined);
+    const names = await this.indexNames(signal);
     const superseded = new Set<string>();
     const files: { name: string; index: IndexObject }[] = [];
     const damaged: string[] = [];
-    // All asked for at once: the backend's limit decides how many run together.
-    const loaded = await Promise.all(
-      names.map((name) =>
-        this.loadObject(name, signal).catch((error: unknown) => {
-          // Removed by a concurrent prune after it wrote the index that supersedes it.
-          if (isNotFound(error)) return undefined;
-          throw error;
-        }),
-      ),
-    );
+    const loaded = await this.loadIndexObjects(names, signal, early);
     for (const [at, name] of names.entries()) {
       const sealed = loaded[at];
       if (sealed === undefined) continue;
@@ -192,6 +185,52 @@ export class Archive {
       // A damaged object a newer index supersedes is only waiting for removal.
       damaged: damaged.filter((name) => !superseded.has(name)),
     };
+  }
+
+  /**
+   * Starts reading every index object now, for the next `readIndexes` to take:
+   * `pullback backup <component>` reads them while the export runs. An index object is
+   * named by the hash of its bytes, so one read ahead is the one a later read would
+   * get; `readIndexes` still lists the names again, reads only the new ones and leaves
+   * out those gone since (a prune's).
+   */
+  prefetchIndexes(signal?: AbortSignal): void {
+    const reading = this.indexNames(signal).then(async (names) => {
+      const loaded = await this.loadIndexObjects(names, signal);
+      return new Map(names.map((name, at) => [name, loaded[at]]));
+    });
+    // A read ahead that failed only means reading again.
+    reading.catch(() => {});
+    this.readAhead = reading;
+  }
+
+  /** Index objects read by `prefetchIndexes`, by name, for the next `readIndexes`. */
+  private readAhead: Promise<Map<string, Buffer | undefined>> | undefined;
+
+  private async indexNames(signal?: AbortSignal): Promise<string[]> {
+    const names: string[] = [];
+    for await (const info of this.backend.list('index/', signal ? { signal } : {})) names.push(info.name);
+    return names;
+  }
+
+  /** The sealed objects `names` (undefined: removed since listed), taken from `early` where it has them. */
+  private loadIndexObjects(
+    names: readonly string[],
+    signal?: AbortSignal,
+    early?: ReadonlyMap<string, Buffer | undefined>,
+  ): Promise<(Buffer | undefined)[]> {
+    // All asked for at once: the backend's limit decides how many run together.
+    return Promise.all(
+      names.map(
+        (name) =>
+          early?.get(name) ??
+          this.loadObject(name, signal).catch((error: unknown) => {
+            // Removed by a concurrent prune after it wrote the index that supersedes it.
+            if (isNotFound(error)) return undefined;
+            throw error;
+          }),
+      ),
+    );
   }
 
   /** Every live index object (see `readIndexes`); damaged ones are warned of and skipped. */

@@ -55,10 +55,30 @@ export async function loadSnapshotById(
   archive: Archive,
   id: string,
   signal?: AbortSignal,
+  /** Take a snapshot this archive already opened (see `opened`); false reads its bytes again (verify). */
+  reuse = true,
 ): Promise<Snapshot> {
+  const known = reuse ? openedOf(archive).get(id) : undefined;
+  if (known !== undefined) return known;
   const sealed = await archive.loadObject(`snapshots/${id}`, signal);
   const manifest = archive.openJson<SnapshotManifest>(sealed, SNAPSHOT_AAD, `snapshot ${id}`);
-  return { ...manifest, id };
+  const snapshot = { ...manifest, id };
+  openedOf(archive).set(id, snapshot);
+  return snapshot;
+}
+
+/**
+ * Snapshots already opened, per open archive. A snapshot is named by the hash of its
+ * stored bytes and never rewritten, so one opened once stays right for as long as a
+ * listing still names it: a backup that lists the snapshots three times (to find the
+ * export's parent, to check it, to choose the tree's parent) reads each one once.
+ */
+const opened = new WeakMap<Archive, Map<string, Snapshot>>();
+
+function openedOf(archive: Archive): Map<string, Snapshot> {
+  let map = opened.get(archive);
+  if (map === undefined) opened.set(archive, (map = new Map()));
+  return map;
 }
 
 /**
@@ -68,8 +88,15 @@ export async function loadSnapshotById(
 export async function readSnapshots(
   archive: Archive,
   signal?: AbortSignal,
+  /** See `loadSnapshotById`: verify, repair and prune read every manifest's bytes again. */
+  reuse = false,
 ): Promise<{ snapshots: Snapshot[]; damaged: string[] }> {
-  return openSnapshots(archive, await snapshotIds(archive, '', signal), signal);
+  const ids = await snapshotIds(archive, '', signal);
+  // Forgotten snapshots leave the cache of a long-running worker too.
+  const cached = openedOf(archive);
+  const listed = new Set(ids);
+  for (const id of cached.keys()) if (!listed.has(id)) cached.delete(id);
+  return openSnapshots(archive, ids, signal, reuse);
 }
 
 /** The ids of the snapshots whose id starts with `prefix` (every one for ""). */
@@ -86,19 +113,25 @@ export async function openSnapshots(
   archive: Archive,
   ids: readonly string[],
   signal?: AbortSignal,
+  reuse = true,
 ): Promise<{ snapshots: Snapshot[]; damaged: string[] }> {
   const snapshots: Snapshot[] = [];
   const damaged: string[] = [];
-  for (const id of ids) {
-    try {
-      snapshots.push(await loadSnapshotById(archive, id, signal));
-    } catch (error) {
-      if (isArchiveError(error, 'corrupt')) damaged.push(id);
-      else if (!isNotFound(error)) throw error;
-    }
-  }
+  // All asked for at once: the backend's limit decides how many run together (an
+  // archive of a thousand hourly snapshots in S3 would otherwise wait on a thousand
+  // round trips one after another).
+  await Promise.all(
+    ids.map(async (id) => {
+      try {
+        snapshots.push(await loadSnapshotById(archive, id, signal, reuse));
+      } catch (error) {
+        if (isArchiveError(error, 'corrupt')) damaged.push(id);
+        else if (!isNotFound(error)) throw error;
+      }
+    }),
+  );
   snapshots.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
-  return { snapshots, damaged };
+  return { snapshots, damaged: damaged.sort() };
 }
 
 /**
@@ -107,7 +140,7 @@ export async function openSnapshots(
  * back up.
  */
 export async function listSnapshots(archive: Archive, signal?: AbortSignal): Promise<Snapshot[]> {
-  const { snapshots, damaged } = await readSnapshots(archive, signal);
+  const { snapshots, damaged } = await readSnapshots(archive, signal, true);
   for (const id of damaged) {
     archive.warn(
       `snapshots/${id}`,

@@ -82,6 +82,8 @@ export async function backupComponent(input: BackupComponentInput): Promise<Pull
       ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),
       ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
     });
+  // The pull needs every index object; they are read while the export runs.
+  input.archive.prefetchIndexes(signal);
   const newest = (await listSnapshots(input.archive, { component, ...(signal ? { signal } : {}) }))
     .map((snapshot) => describeSnapshot(snapshot))
     .filter((described) => described.kind === 'physical')
