@@ -18,7 +18,13 @@ export async function walSourceStatus(
   slot: string,
   applicationName: string,
   options: QueryOptions = {},
+  /** The export agent's slot (`exportSlotName`): it holds WAL back too, between exports. */
+  exportSlot?: string,
 ): Promise<WalSourceStatus> {
+  const heldBy = (name: string) => `(select pg_wal_lsn_diff(
+      case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end,
+      restart_lsn)::bigint
+    from pg_replication_slots where slot_name = ${sqlLiteral(name)})`;
   const sql = `select json_strip_nulls(json_build_object(
   'systemIdentifier', (select system_identifier::text from pg_control_system()),
   'inRecovery', pg_is_in_recovery(),
@@ -28,10 +34,13 @@ export async function walSourceStatus(
   'currentLsn', case when pg_is_in_recovery() then null else pg_current_wal_lsn()::text end,
   'maxSlotWalKeepSize', current_setting('max_slot_wal_keep_size'),
   'slotStatus', (select wal_status from pg_replication_slots where slot_name = ${sqlLiteral(slot)}),
-  'slotRetainedBytes', (select pg_wal_lsn_diff(
-      case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end,
-      restart_lsn)::bigint
-    from pg_replication_slots where slot_name = ${sqlLiteral(slot)}),
+  'slotRetainedBytes', ${heldBy(slot)},${
+    exportSlot === undefined
+      ? ''
+      : `
+  'exportSlot', (select json_build_object('name', slot_name, 'status', wal_status, 'retainedBytes', ${heldBy(exportSlot)})
+    from pg_replication_slots where slot_name = ${sqlLiteral(exportSlot)}),`
+  }
   'replication', (select json_build_object('state', state, 'flushLsn', flush_lsn::text, 'syncState', sync_state)
     from pg_stat_replication where application_name = ${sqlLiteral(applicationName)}
     order by backend_start desc limit 1)

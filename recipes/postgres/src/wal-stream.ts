@@ -12,6 +12,7 @@ import {
 } from '@pullback/pipeline/core';
 import { conninfo, describeEndpoint, type PgEndpoint } from './connection.js';
 import { oneLine } from './one-line.js';
+import { exportSlotName } from './own-backup/export-slot.js';
 import { type QueryOptions, query } from './query.js';
 import type { PostgresRecipeOptions } from './run-export.js';
 import { configureSyncStandby } from './sync-standby.js';
@@ -39,6 +40,7 @@ export function streamWal(input: WalStreamInput, options: PostgresRecipeOptions 
   };
   const where = describeEndpoint(endpoint);
   const applicationName = walReceiverName(input.component);
+  const exportSlot = exportSlotName(input.component);
   const queryOptions = (signal = input.signal): QueryOptions => ({
     ...(signal === undefined ? {} : { signal }),
     ...(options.binDir === undefined ? {} : { binDir: options.binDir }),
@@ -56,7 +58,13 @@ export function streamWal(input: WalStreamInput, options: PostgresRecipeOptions 
   return {
     async prepare(): Promise<WalStreamStart> {
       try {
-        const status = await walSourceStatus(endpoint, input.slot, applicationName, queryOptions());
+        const status = await walSourceStatus(
+          endpoint,
+          input.slot,
+          applicationName,
+          queryOptions(),
+          exportSlot,
+        );
         if (status.inRecovery) {
           throw new RecipeError(`${where} is in recovery, not an active`, {
             hint: 'the registry names it active; an activation may be under way',
@@ -125,7 +133,13 @@ export function streamWal(input: WalStreamInput, options: PostgresRecipeOptions 
     },
 
     status: (extra = {}): Promise<WalSourceStatus> =>
-      walSourceStatus(endpoint, input.slot, applicationName, queryOptions(extra.signal ?? input.signal)),
+      walSourceStatus(
+        endpoint,
+        input.slot,
+        applicationName,
+        queryOptions(extra.signal ?? input.signal),
+        exportSlot,
+      ),
 
     async stop(): Promise<void> {
       stopping = true;

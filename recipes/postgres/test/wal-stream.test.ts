@@ -69,6 +69,16 @@ describe('the postgres recipe streams WAL with pg_receivewal', () => {
     expect(status).toMatchObject({ inRecovery: false, slotStatus: 'reserved', maxSlotWalKeepSize: '1MB' });
     expect(status.replication?.syncState).toBe('async');
     expect(status.slotRetainedBytes).toBeGreaterThanOrEqual(0);
+    expect(status.exportSlot).toBeUndefined();
+    // The export agent's own slot (its incremental exports) holds WAL back too: shown beside.
+    await server.psql(`select pg_create_physical_replication_slot('pullback_export_shop', true)`);
+    onTestFinished(() =>
+      server.psql(`select pg_drop_replication_slot('pullback_export_shop')`).then(() => {}),
+    );
+    await server.psql(`insert into notes select 'filler ' || g from generate_series(1, 20000) g`);
+    const withExport = await stream.status();
+    expect(withExport.exportSlot).toMatchObject({ name: 'pullback_export_shop', status: 'reserved' });
+    expect(withExport.exportSlot?.retainedBytes).toBeGreaterThan(0);
     await stream.stop();
     await expect(receiving).resolves.toBeUndefined();
   });

@@ -44,6 +44,13 @@ function receiverLines(receiver: WalReceiverState, now: number): string[] {
     `  wal slot       ${receiver.slot}: ${receiver.slotStatus ?? 'status unknown'}` +
       `${receiver.slotRetainedBytes === undefined ? '' : `, holds back ${formatBytes(receiver.slotRetainedBytes)} on the active`}`,
   );
+  const { exportSlot } = receiver;
+  if (exportSlot !== undefined) {
+    lines.push(
+      `  export slot    ${exportSlot.name}: ${exportSlot.status ?? 'status unknown'}` +
+        `${exportSlot.retainedBytes === undefined ? '' : `, holds back ${formatBytes(exportSlot.retainedBytes)} on the active (the WAL since the last export)`}`,
+    );
+  }
   if (receiver.maxSlotWalKeepSize === '-1') {
     lines.push(
       `  !! max_slot_wal_keep_size is unlimited (-1) on the active: a receiver that stays down can fill its disk`,

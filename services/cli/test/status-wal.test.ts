@@ -60,6 +60,7 @@ const RECEIVER = {
   slotRetainedBytes: 16777216,
   slotStatus: 'reserved',
   maxSlotWalKeepSize: '1024',
+  exportSlot: { name: 'pullback_export_shop', status: 'reserved', retainedBytes: 50331648 },
   updatedAt: '2026-12-06T02:59:58.000Z',
 };
 
@@ -95,6 +96,9 @@ describe('status shows continuous WAL', () => {
       '  wal archived   0/5000000 at 2026-12-06 02:59:59Z, flushed 0/5000100, timeline 1; behind the active: 1.0 MiB, 0.4 s',
     );
     expect(lines).toContain('  wal slot       pullback_shop: reserved, holds back 16.0 MiB on the active');
+    expect(lines).toContain(
+      '  export slot    pullback_export_shop: reserved, holds back 48.0 MiB on the active (the WAL since the last export)',
+    );
     expect(text).not.toMatch(/!!/);
     expect(lines.find((line) => line.includes('FALLBACK'))).toMatch(
       /FALLBACK +STATE +SNAPSHOT +LSN +SOURCE +REPLAYED +BEHIND +WHY/,

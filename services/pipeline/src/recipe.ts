@@ -232,6 +232,8 @@ export interface WalSourceStatus {
   readonly slotRetainedBytes?: number;
   /** max_slot_wal_keep_size as the server shows it (`-1`: unlimited). */
   readonly maxSlotWalKeepSize: string;
+  /** The export agent's own slot, when it has one (it keeps the WAL since the last export). */
+  readonly exportSlot?: { readonly name: string; readonly status?: string; readonly retainedBytes?: number };
   /** pg_stat_replication of the receiver: its state, flush position and sync_state. */
   readonly replication?: {
     readonly state: string;

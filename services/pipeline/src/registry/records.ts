@@ -120,6 +120,11 @@ export interface WalReceiverState {
   readonly slotStatus?: string;
   /** The active's max_slot_wal_keep_size; `-1` (unlimited) is warned about. */
   readonly maxSlotWalKeepSize?: string;
+  /**
+   * The export agent's slot on the active (its own incremental export), which holds
+   * the WAL since the last export: it grows while exports do not run.
+   */
+  readonly exportSlot?: { readonly name: string; readonly status?: string; readonly retainedBytes?: number };
   /** Synchronous mode with the receiver not streaming: the active's commits block. */
   readonly blockingWrites?: boolean;
   /** Why it is not streaming (one line). */

@@ -121,6 +121,17 @@ export function startWalReceiver(options: WalReceiverOptions): RunningWalReceive
         : { slotRetainedBytes: Number(status.slotRetainedBytes) }),
       ...(status?.slotStatus === undefined ? {} : { slotStatus: status.slotStatus }),
       ...(status === undefined ? {} : { maxSlotWalKeepSize: status.maxSlotWalKeepSize }),
+      ...(status?.exportSlot === undefined
+        ? {}
+        : {
+            exportSlot: {
+              name: status.exportSlot.name,
+              ...(status.exportSlot.status === undefined ? {} : { status: status.exportSlot.status }),
+              ...(status.exportSlot.retainedBytes === undefined
+                ? {}
+                : { retainedBytes: Number(status.exportSlot.retainedBytes) }),
+            },
+          }),
       ...(synchronous && !streaming ? { blockingWrites: true } : {}),
       ...(streaming || holding.reason === undefined ? {} : { reason: holding.reason }),
       updatedAt: now.toISOString(),
