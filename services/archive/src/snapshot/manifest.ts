@@ -77,7 +77,10 @@ const opened = new WeakMap<Archive, Map<string, Snapshot>>();
 
 function openedOf(archive: Archive): Map<string, Snapshot> {
   let map = opened.get(archive);
-  if (map === undefined) opened.set(archive, (map = new Map()));
+  if (map === undefined) {
+    map = new Map();
+    opened.set(archive, map);
+  }
   return map;
 }
 

@@ -124,6 +124,7 @@ export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifa
       tags: snapshotTags(describeArtifact(manifest, registry === undefined ? undefined : epoch)),
       parent: parent?.id ?? null,
       ...(incrementalParent === undefined || parent === undefined ? {} : { incrementalParent: parent }),
+      ...(isSmall(manifest, archive) ? { workers: 0 } : {}),
       ...(signal === undefined ? {} : { signal }),
       ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),
       ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
@@ -179,6 +180,27 @@ export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifa
     expired,
     forgotten,
   };
+}
+
+/**
+ * The work of an artifact below which it is archived on the pulling thread: starting
+ * worker threads (each loads the archive's code and native addons) costs more than
+ * hashing and compressing it here. An export that found nothing changed (a WAL segment,
+ * pg_control and a few small files) is about 17 MB.
+ */
+const INLINE_WORK_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Whether the artifact is small work: its bytes, plus for an incremental one a
+ * superblock per new page, since each new page is laid over its parent's superblock,
+ * which is opened and compressed again (scattered pages cost far more than their size).
+ */
+function isSmall(manifest: ArtifactManifest, archive: Archive): boolean {
+  const bytes = manifest.objects.reduce((sum, object) => sum + object.size, 0);
+  const incremental = manifest.details?.incremental as { pages?: unknown } | undefined;
+  const pages = typeof incremental?.pages === 'number' ? incremental.pages : 0;
+  const { pageSize, superblockPages } = archive.config;
+  return bytes + pages * pageSize * superblockPages < INLINE_WORK_BYTES;
 }
 
 /**
