@@ -134,6 +134,27 @@ describe('test harness', () => {
     for (const pid of pids) await expectGone(pid);
   });
 
+  it('replaces an S3 object whole, as S3 does: a read while it is overwritten gets the old body or the new', async () => {
+    const s3 = await startS3({ buckets: ['harness'] });
+    try {
+      const url = `${s3.endpoint}/harness/key`;
+      const body = (letter: string) => Buffer.alloc(4 * 1024 * 1024, letter);
+      expect((await fetch(url, { method: 'PUT', body: body('a') })).status).toBe(200);
+      for (let round = 0; round < 20; round++) {
+        const [put, reads] = await Promise.all([
+          fetch(url, { method: 'PUT', body: body(round % 2 === 0 ? 'b' : 'a') }),
+          Promise.all(
+            Array.from({ length: 4 }, async () => Buffer.from(await (await fetch(url)).arrayBuffer())),
+          ),
+        ]);
+        expect(put.status).toBe(200);
+        for (const read of reads) expect(read.equals(body('a')) || read.equals(body('b'))).toBe(true);
+      }
+    } finally {
+      await s3.stop();
+    }
+  });
+
   it('starts an S3-compatible server with a bucket', async () => {
     const s3 = await startS3({ buckets: ['harness'] });
     try {
