@@ -32,11 +32,18 @@ export async function handleOverlay(ctx: WorkContext, task: OverlayTask): Promis
   // The parent's blobs are opened when first needed and let go after their last use,
   // so a worker holds a few superblocks' worth of them, not the whole region's.
   const given = new Map(task.parentBlobs.map((blob) => [blob.index, blob]));
+  // releaseAfter[n]: the blobs whose last use is step n, found in one pass over the plan.
   const lastUse = new Map<number, number>();
   for (const [n, step] of steps.entries()) {
     for (const [from, to] of step.parentPieces) {
       for (const slice of parentSlices(parent!, from, to)) lastUse.set(slice.blob, n);
     }
+  }
+  const releaseAfter = new Map<number, number[]>();
+  for (const [blob, n] of lastUse) {
+    const list = releaseAfter.get(n);
+    if (list) list.push(blob);
+    else releaseAfter.set(n, [blob]);
   }
   const opened = new Map<number, Buffer>();
   const plainOf = (index: number): Buffer | undefined => {
@@ -88,11 +95,7 @@ export async function handleOverlay(ctx: WorkContext, task: OverlayTask): Promis
         }
       }
       await region.add(step.superblock, superblock);
-      for (const [from, to] of step.parentPieces) {
-        for (const slice of parentSlices(parent!, from, to)) {
-          if (lastUse.get(slice.blob) === n) opened.delete(slice.blob);
-        }
-      }
+      for (const blob of releaseAfter.get(n) ?? []) opened.delete(blob);
     }
   } finally {
     if (fd !== undefined) closeSync(fd);
