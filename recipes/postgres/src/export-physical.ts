@@ -51,6 +51,7 @@ export async function exportPhysical(
           exportId: input.exportId,
           ...(previous === undefined ? {} : { previous }),
           keepWal: input.stateDir !== undefined,
+          ...(input.inPlace === undefined ? {} : { inPlace: input.inPlace }),
           ...(options.readers === undefined ? {} : { readers: options.readers }),
           ...(signal === undefined ? {} : { signal }),
         });
@@ -116,7 +117,7 @@ export async function exportPhysical(
       },
     };
   });
-  // Only once the artifact is committed does it become the next export's parent.
+  // Only once the artifact (or the snapshot made in place) is committed does it become the next export's parent.
   if (record !== undefined && recordSource !== undefined && input.stateDir !== undefined) {
     // Without a record the next export reads everything: slower, never wrong.
     const written = await writeExportRecord(input.stateDir, record).then(

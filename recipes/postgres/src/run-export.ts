@@ -57,13 +57,16 @@ export interface ExportResult {
   /** Physical: the tablespaces carried, OID to location. */
   readonly tablespaces?: Readonly<Record<string, string>>;
   readonly details?: Readonly<Record<string, unknown>>;
+  /** The files went into the archive in place (`ExportInput.inPlace`): nothing is committed to the outbox. */
+  readonly archivedInPlace?: boolean;
 }
 
 /**
  * The frame of every postgres export: checks the input, returns an already complete
  * artifact as it is, reads the server's facts (its size is the writer's bytesTotal),
- * runs `body`, commits, and on any failure removes what was
- * written and rejects with one line naming the export.
+ * runs `body`, commits (unless the body archived in place: then the manifest is
+ * returned with no objects and nothing is left in the outbox), and on any failure
+ * removes what was written and rejects with one line naming the export.
  */
 export async function runExport(
   input: ExportInput,
@@ -99,14 +102,17 @@ export async function runExport(
     const facts = await serverFacts(endpoint, queryOptions);
     writer.bytesTotal = facts.bytes;
     const result = await body(writer, { endpoint, facts, queryOptions });
-    return await writer.commit({
+    const fields = {
       component: input.component,
       recipe: RECIPE_NAME,
       kind,
       server: result.server,
       ...(result.tablespaces === undefined ? {} : { tablespaces: result.tablespaces }),
       ...(result.details === undefined ? {} : { details: result.details }),
-    });
+    };
+    if (result.archivedInPlace !== true) return await writer.commit(fields);
+    await writer.discard();
+    return writer.describe(fields);
   } catch (error) {
     const cleanup = await writer.discardAfterFailure();
     if (error instanceof RecipeError) {

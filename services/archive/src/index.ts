@@ -1,6 +1,15 @@
-export { type BackupTreeOptions, backupTree } from './backup/backup-tree.js';
+export { type BackupTreeOptions, backupTree, type LateEntries } from './backup/backup-tree.js';
+export type { PageChecksums } from './backup/page-checksums.js';
 export { isRelationPath } from './chunking/file-kind.js';
 export { type ChunkerParams, DEFAULT_CHUNKER } from './chunking/gear-cdc.js';
+export {
+  PAGE_SIZE,
+  PAGES_PER_SEGMENT,
+  type PageHeader,
+  pageChecksum,
+  pageHeader,
+  pageIsSound,
+} from './chunking/page-checksum.js';
 export { createKeyFile } from './crypto/keys.js';
 export {
   ArchiveError,

@@ -43,7 +43,11 @@ export { ArtifactWriter, type SourceCheck } from './artifact/writer.js';
 export * from './config/index.js';
 export { type ApplySnapshotInput, type ApplySnapshotResult, applySnapshot } from './domain/apply-snapshot.js';
 export { archiveWalFetch } from './domain/archive-wal-fetch.js';
-export { type BackupComponentInput, backupComponent } from './domain/backup-component.js';
+export {
+  type BackupComponentInput,
+  type BackupComponentResult,
+  backupComponent,
+} from './domain/backup-component.js';
 export { type CatchUpFallbackInput, catchUpFallback } from './domain/catch-up-fallback.js';
 export { type CheckedWalGaps, checkWalGaps } from './domain/check-wal-gaps.js';
 export { type ClientEndpoint, readWriteConnectionString } from './domain/client-connection.js';
@@ -74,6 +78,7 @@ export {
   pullArtifact,
 } from './domain/pull-artifact.js';
 export { pullComponent } from './domain/pull-component.js';
+export { type InPlaceEntryFields, inPlaceEntry, PullInPlace } from './domain/pull-in-place.js';
 export { type ReportPositionInput, reportFallbackPosition } from './domain/report-position.js';
 export { type RunExportInput, type RunExportResult, runExport } from './domain/run-export.js';
 export {

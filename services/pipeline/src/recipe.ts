@@ -1,3 +1,4 @@
+import type { PageChecksums, SourceEntry } from '@pullback/archive';
 import type { ArtifactKind, ArtifactManifest } from './artifact/format.js';
 import type { Outbox } from './artifact/outbox.js';
 import type { SnapshotDescription } from './domain/snapshot-description.js';
@@ -62,6 +63,52 @@ export interface ExportInput {
   readonly ownBackup?: boolean;
   /** With `ownBackup`: a full read at least this often (ms), incremental exports between. Default: the recipe's. */
   readonly fullReadEveryMs?: number;
+  /**
+   * Given by the one-shot `pullback backup`, which pulls in the same process: a recipe
+   * that reads every file itself may archive them where they lie as it reads them,
+   * instead of writing them into the outbox for the pull to read back. Default: none.
+   */
+  readonly inPlace?: InPlaceArchive;
+}
+
+/**
+ * Archives an export's files where they lie on this host while the export holds them
+ * consistent (postgres: inside the backup window), as the snapshot the pull of its
+ * artifact would make: nothing goes through the outbox. The export then returns a
+ * manifest with no objects, and no artifact is left to pull.
+ */
+export interface InPlaceArchive {
+  /** Resolves once the snapshot is committed. */
+  archive(tree: InPlaceTree): Promise<void>;
+}
+
+export interface InPlaceTree {
+  /** The entries read first, in tree order, the root ("") first, with absolute paths on this host; called again for each pass. */
+  readonly entries: () => AsyncIterable<SourceEntry>;
+  /** Relation files' pages checked against PostgreSQL's data checksums as they are read. */
+  readonly pageChecksums?: PageChecksums;
+  /**
+   * Runs once every file of `entries` is read (postgres: ends the backup window). Gives
+   * the entries read after (files on this host, or texts the export writes), and what
+   * COMPLETE would have said.
+   */
+  readonly finish: () => Promise<InPlaceFinish>;
+}
+
+export interface InPlaceFinish {
+  readonly entries: readonly (SourceEntry | InPlaceText)[];
+  readonly result: Pick<ArtifactManifest, 'server' | 'tablespaces' | 'details'>;
+}
+
+/** A file the export writes itself (postgres: backup_label), given as its text. */
+export interface InPlaceText {
+  /** Relative to the root, `/`-separated. */
+  readonly path: string;
+  readonly text: string;
+  readonly mode: number;
+  readonly mtimeMs: number;
+  readonly uid: number;
+  readonly gid: number;
 }
 
 /** What the import worker hands a recipe about the fallback it is restoring. */

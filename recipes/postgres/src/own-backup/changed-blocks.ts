@@ -1,4 +1,4 @@
-import { PAGE_SIZE, PAGES_PER_SEGMENT } from './page-checksum.js';
+import { PAGE_SIZE, PAGES_PER_SEGMENT } from '@pullback/archive';
 import type { RecordVisitor, RelFork } from './wal-record-blocks.js';
 
 /** PostgreSQL's default and global tablespaces: base/ and global/. */

@@ -1,5 +1,5 @@
 import { type FileHandle, open } from 'node:fs/promises';
-import { PAGE_SIZE, PAGES_PER_SEGMENT, pageChecksum, pageHeader } from './page-checksum.js';
+import { PAGE_SIZE, PAGES_PER_SEGMENT, pageIsSound } from '@pullback/archive';
 
 /** Bytes read at a time: 128 pages. */
 const READ_BYTES = 128 * PAGE_SIZE;
@@ -85,11 +85,4 @@ export async function checkPages(
     if (pageIsSound(new Uint32Array(again.buffer, 0, PAGE_SIZE / 4), block, check.startLsn)) continue;
     check.onCorrupt(block);
   }
-}
-
-function pageIsSound(words: Uint32Array, block: number, startLsn: bigint): boolean {
-  // A page never initialised carries no checksum; the header's LSN (a BigInt) is read
-  // only for a page whose sum is wrong.
-  if (words[3]! >>> 16 === 0 || pageChecksum(words, block) === (words[2]! & 0xffff)) return true;
-  return pageHeader(words).lsn >= startLsn;
 }

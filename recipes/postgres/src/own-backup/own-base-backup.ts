@@ -1,21 +1,24 @@
 import { join } from 'node:path';
+import { PAGE_SIZE } from '@pullback/archive';
 import {
   type ArtifactWriter,
   INCREMENTAL_DESCRIPTION,
   type IncrementalDescription,
+  type InPlaceArchive,
+  inPlaceEntry,
   RecipeError,
 } from '@pullback/pipeline/core';
 import { describeEndpoint } from '../connection.js';
 import { lsnToBigInt } from '../lsn.js';
 import type { ExportResult, ExportSource } from '../run-export.js';
 import { ensureWalSlot, type WalSlotState } from '../wal-slot.js';
-import { BackupSession, type BackupStart } from './backup-session.js';
+import { BackupSession, type BackupStart, type BackupStop } from './backup-session.js';
 import type { ChangedBlocks } from './changed-blocks.js';
 import { type DataDirEntry, dataDirEntries, relationSegment } from './data-dir-files.js';
 import { openDataFile, readDataFile } from './data-file-reader.js';
 import type { ExportRecord } from './export-record.js';
 import { dropExportSlot, exportSlotName } from './export-slot.js';
-import { PAGE_SIZE } from './page-checksum.js';
+import { CONTROL_FILE, lateEntries, rootEntry } from './in-place-entries.js';
 import { changedBlocks, pageDeltaMember } from './page-delta-member.js';
 import { type TarEntry, tarOfEntries } from './tar-of-entries.js';
 import { labelTimeline, walSegmentsBetween } from './wal-segments.js';
@@ -23,9 +26,6 @@ import { summarizeWal } from './wal-summary.js';
 
 /** Data objects read at once by default: files are spread over this many tars, each read in turn. */
 export const DEFAULT_READERS = 4;
-
-/** The member taken after pg_backup_stop, with backup_label and the WAL: recovery reads it first. */
-const CONTROL_FILE = 'global/pg_control';
 
 /** A page whose checksum is wrong: the file, relative to the data directory, and its block number. */
 export interface CorruptPage {
@@ -51,6 +51,11 @@ export interface OwnBackupOptions {
    * (no slot; one left from before is dropped).
    */
   readonly keepWal?: boolean;
+  /**
+   * A full read archives the files in place, inside the backup window, instead of
+   * writing tars (the one-shot `pullback backup`; see `InPlaceArchive`). Default: none.
+   */
+  readonly inPlace?: InPlaceArchive;
   readonly signal?: AbortSignal;
 }
 
@@ -116,6 +121,76 @@ export async function ownBaseBackup(
             dataDir,
           );
     const counts = { pageFiles: 0, pages: 0 };
+    const outcome = (stop: BackupStop): OwnBackupResult => {
+      const timeline = labelTimeline(stop.backupLabel);
+      return {
+        server: {
+          systemIdentifier: source.facts.systemIdentifier,
+          timeline,
+          startLsn: start.startLsn,
+          endLsn: stop.stopLsn,
+          serverVersion: source.facts.serverVersion,
+        },
+        details: {
+          method: 'own',
+          dataChecksums: start.dataChecksums,
+          walRanges: [{ timeline, startLsn: start.startLsn, endLsn: stop.stopLsn }],
+          fromStandby: false,
+          corruptPages,
+          ...(previous === undefined
+            ? {}
+            : {
+                incremental: {
+                  parent: previous.exportId,
+                  unchangedFiles: unchanged.length,
+                  ...counts,
+                  ...(typeof changes === 'object'
+                    ? { changedBy: 'wal', walBlocks: changes.blockCount }
+                    : { changedBy: 'page-lsn', whyNotWal: changes ?? '' }),
+                },
+              }),
+        },
+        record: {
+          component: options.component,
+          systemIdentifier: source.facts.systemIdentifier,
+          exportId: options.exportId,
+          startLsn: start.startLsn,
+          timeline: start.timeline,
+          startedAtMs,
+          fullReadAtMs: previous?.fullReadAtMs ?? startedAtMs,
+          files: Object.fromEntries(
+            entries
+              .filter((entry) => entry.type === 'file')
+              .map((entry) => [entry.path, [entry.size, entry.mtimeMs]]),
+          ),
+        },
+      };
+    };
+    if (options.inPlace !== undefined && previous === undefined) {
+      let finished: OwnBackupResult | undefined;
+      await options.inPlace.archive({
+        entries: async function* () {
+          yield await rootEntry(dataDir);
+          for (const entry of entries) yield inPlaceEntry({ ...entry, absolute: join(dataDir, entry.path) });
+        },
+        ...(start.dataChecksums
+          ? {
+              pageChecksums: {
+                startLsn,
+                onCorrupt: (file: string, block: number) => corruptPages.push({ file, block }),
+              },
+            }
+          : {}),
+        finish: async () => {
+          const stop = await session.stop();
+          finished = outcome(stop);
+          const owner = { uid: entries[0]?.uid ?? 0, gid: entries[0]?.gid ?? 0 };
+          return { entries: await lateEntries(dataDir, start, stop, owner), result: finished };
+        },
+      });
+      if (finished === undefined) throw new Error('the in-place archive never ended the backup');
+      return { ...finished, archivedInPlace: true };
+    }
     const lanes = spread(copied, options.readers ?? DEFAULT_READERS);
     const member = (entry: DataDirEntry) =>
       memberOf(dataDir, entry, {
@@ -167,48 +242,7 @@ export async function ownBaseBackup(
         })(),
       ),
     );
-    return {
-      server: {
-        systemIdentifier: source.facts.systemIdentifier,
-        timeline,
-        startLsn: start.startLsn,
-        endLsn: stop.stopLsn,
-        serverVersion: source.facts.serverVersion,
-      },
-      details: {
-        method: 'own',
-        dataChecksums: start.dataChecksums,
-        walRanges: [{ timeline, startLsn: start.startLsn, endLsn: stop.stopLsn }],
-        fromStandby: false,
-        corruptPages,
-        ...(previous === undefined
-          ? {}
-          : {
-              incremental: {
-                parent: previous.exportId,
-                unchangedFiles: unchanged.length,
-                ...counts,
-                ...(typeof changes === 'object'
-                  ? { changedBy: 'wal', walBlocks: changes.blockCount }
-                  : { changedBy: 'page-lsn', whyNotWal: changes ?? '' }),
-              },
-            }),
-      },
-      record: {
-        component: options.component,
-        systemIdentifier: source.facts.systemIdentifier,
-        exportId: options.exportId,
-        startLsn: start.startLsn,
-        timeline: start.timeline,
-        startedAtMs,
-        fullReadAtMs: previous?.fullReadAtMs ?? startedAtMs,
-        files: Object.fromEntries(
-          entries
-            .filter((entry) => entry.type === 'file')
-            .map((entry) => [entry.path, [entry.size, entry.mtimeMs]]),
-        ),
-      },
-    };
+    return outcome(stop);
   } finally {
     await session.close();
   }

@@ -1,6 +1,6 @@
+import { PAGE_SIZE, pageHeader } from '@pullback/archive';
 import { encodePageDeltaHeader, PAGE_DELTA_DIR, pageDeltaSize } from '@pullback/pipeline/core';
 import { checkPages, type OpenDataFile, type PageCheck, readDataFile } from './data-file-reader.js';
-import { PAGE_SIZE, pageHeader } from './page-checksum.js';
 import type { TarEntry } from './tar-of-entries.js';
 
 /** Pages read at once in the second pass. */

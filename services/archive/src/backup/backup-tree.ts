@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Semaphore } from '../concurrency/semaphore.js';
 import { ArchiveError, throwIfAborted } from '../errors.js';
+import { VANISHED } from '../fs/skip-reason.js';
 import { specialKind } from '../fs/special-kind.js';
 import { type SkipListener, type SourceEntry, walkSource } from '../fs/walk-source.js';
 import { type ProgressListener, ProgressReporter } from '../progress.js';
@@ -18,6 +19,8 @@ import { BlobSink } from './blob-sink.js';
 import { commitSnapshot } from './commit-snapshot.js';
 import { loadDedupIndex, usableParent } from './dedup-index.js';
 import { FileContents } from './file-content.js';
+import { HeldEntries } from './held-entries.js';
+import type { PageChecksums } from './page-checksums.js';
 import { ParentBlobs } from './parent-blobs.js';
 import { readParentTree } from './parent-tree.js';
 import { StorableEntries } from './storable-entries.js';
@@ -48,6 +51,11 @@ export interface BackupTreeOptions {
    * ignore.
    */
   readonly onWarning?: (message: string) => void;
+  /**
+   * A file that vanished before it was read is left out silently, not counted: a
+   * running database's files, whose removal its WAL replays. Default: false.
+   */
+  readonly ignoreVanished?: boolean;
   readonly signal?: AbortSignal;
   /** How long to wait for a prune's exclusive lock to go, in ms. Default: 10 000. */
   readonly lockWaitMs?: number;
@@ -64,6 +72,21 @@ export interface BackupTreeOptions {
    * digest of the tar being read).
    */
   readonly beforeCommit?: () => Promise<void>;
+  /**
+   * Entries known only once every entry of `source` is read (a PostgreSQL backup's
+   * backup_label, pg_control and WAL, which exist once the backup window closes):
+   * called then, once; their files are read next and their entries take their places
+   * in the tree (none may be among the source's). `tags` are added to the snapshot's.
+   */
+  readonly late?: () => Promise<LateEntries>;
+  /** Check relation files' pages against PostgreSQL's data checksums as they are read. Default: no check. */
+  readonly pageChecksums?: PageChecksums;
+}
+
+/** What `BackupTreeOptions.late` gives. */
+export interface LateEntries {
+  readonly entries: readonly SourceEntry[];
+  readonly tags?: Readonly<Record<string, string>>;
 }
 
 /** Tree entries waiting for their content before the walk pauses. */
@@ -135,6 +158,8 @@ class BackupRun {
   /** The first name met of each file with several names (`dev:ino`), and its entry. */
   private readonly inodes = new Map<string, { path: string; entry: Promise<TreeEntry | undefined> }>();
   private readonly pendingEntries: Promise<TreeEntry | undefined>[] = [];
+  /** With late entries: the source's, finished, waiting for them. */
+  private readonly held: HeldEntries | undefined;
   private readonly signal: AbortSignal | undefined;
   private counts = { files: 0, dirs: 0, symlinks: 0, skipped: 0, logicalBytes: 0, bytesRead: 0 };
 
@@ -145,6 +170,7 @@ class BackupRun {
     private readonly options: BackupTreeOptions,
   ) {
     this.signal = options.signal;
+    this.held = options.late === undefined ? undefined : new HeldEntries();
     this.pool = new WorkerPool(workSetup(archive), options.workers);
     this.blobs = new BlobSink(archive, this.signal);
     this.tree = new TreeWriter(archive, this.blobs.metaPacks, (id) => this.blobs.claim(id));
@@ -164,6 +190,7 @@ class BackupRun {
         },
         readParentMap: (id, path) => this.readParentMap(id, path),
         readParentBlobs: (ids, path) => this.parentBlobs.read(ids, path),
+        ...(options.pageChecksums === undefined ? {} : { pageChecksums: options.pageChecksums }),
       },
       options.force ?? false,
       (bytes) => this.progress.add(bytes),
@@ -172,6 +199,7 @@ class BackupRun {
 
   async close(): Promise<void> {
     await this.pool.close();
+    await this.held?.close();
   }
 
   async execute(tags: Readonly<Record<string, string>>, started: number): Promise<Snapshot> {
@@ -209,6 +237,7 @@ class BackupRun {
     }
     this.contents.flushSmall();
     while (this.pendingEntries.length > 0) await this.writeHead();
+    const lateTags = await this.addLate();
     const treeIds = await this.tree.finish();
     await this.blobs.flush();
     await this.options.beforeCommit?.();
@@ -220,7 +249,7 @@ class BackupRun {
         time: new Date(started).toISOString(),
         hostname: this.options.hostname ?? hostname(),
         paths: [this.root],
-        tags,
+        tags: { ...tags, ...lateTags },
         parent: this.parent?.id ?? null,
         tree: treeIds,
         stats: {
@@ -235,6 +264,30 @@ class BackupRun {
     );
     this.progress.finish();
     return snapshot;
+  }
+
+  /**
+   * The late entries (`BackupTreeOptions.late`), once the source's are all stored: their
+   * files read, then every entry written to the tree in order. Checked again in that
+   * order for what no restore could take. Returns the tags they add.
+   */
+  private async addLate(): Promise<Readonly<Record<string, string>>> {
+    if (this.options.late === undefined || this.held === undefined) return {};
+    throwIfAborted(this.signal);
+    const late = await this.options.late();
+    const entries = late.entries.map((source) => {
+      const entry = this.entryOrLink(source, undefined);
+      entry.catch(() => {});
+      return entry;
+    });
+    this.contents.flushSmall();
+    const stored = (await Promise.all(entries)).filter((entry) => entry !== undefined);
+    const storable = new StorableEntries(this.root);
+    for await (const entry of this.held.merged(stored)) {
+      storable.checkEntry(entry);
+      await this.tree.add(entry);
+    }
+    return late.tags ?? {};
   }
 
   /**
@@ -297,7 +350,9 @@ class BackupRun {
     this.contents.flushSmall();
     const entry = await this.pendingEntries[0]!;
     this.pendingEntries.shift();
-    if (entry) await this.tree.add(entry);
+    if (entry === undefined) return;
+    if (this.held) await this.held.add(entry);
+    else await this.tree.add(entry);
   }
 
   /**
@@ -365,7 +420,9 @@ class BackupRun {
     const size = Number(stats.size);
     const stored = await this.contents.of(source, size, base.mtime, ctime, parent);
     if (typeof stored === 'string') {
-      this.skip(source.path, `cannot read the file (${stored})`);
+      if (stored !== VANISHED || !this.options.ignoreVanished) {
+        this.skip(source.path, `cannot read the file (${stored})`);
+      }
       return undefined;
     }
     this.counts.files++;

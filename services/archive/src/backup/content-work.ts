@@ -4,6 +4,7 @@ import type { Archive } from '../repository/archive.js';
 import type { FileContent } from '../snapshot/tree-entry.js';
 import type { WorkerPool } from '../threads/worker-pool.js';
 import type { BlobSink } from './blob-sink.js';
+import type { PageChecksums } from './page-checksums.js';
 import type { SealedParentBlob } from './parent-blobs.js';
 
 /** What storing a file's content uses, shared by every file of a backup. */
@@ -20,6 +21,8 @@ export interface ContentWork {
   readonly readParentMap: (id: Buffer, path: string) => Promise<Buffer>;
   /** Data blobs of the parent snapshot's file `path`, sealed, in the order of `ids`. */
   readonly readParentBlobs: (ids: readonly Buffer[], path: string) => Promise<SealedParentBlob[]>;
+  /** Relation files' pages checked as they are read (`BackupTreeOptions.pageChecksums`). */
+  readonly pageChecksums?: PageChecksums;
 }
 
 /** A file's content as stored; a string instead says why the file was not (`skipReason`). */

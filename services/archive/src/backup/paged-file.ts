@@ -4,6 +4,7 @@ import type { SourceEntry } from '../fs/walk-source.js';
 import type { TreeEntry } from '../snapshot/tree-entry.js';
 import type { PagesResult } from '../threads/tasks.js';
 import type { ContentWork, StoredFile } from './content-work.js';
+import { pageCheckFor } from './page-checksums.js';
 
 /**
  * Stores a relation file region by region: each region's pages are compared with the
@@ -20,6 +21,7 @@ export async function storePagedFile(
   const regionBytes = pageSize * regionPages;
   const parentMaps = parent?.content && 'pages' in parent.content ? parent.content.pages : [];
   const regions = Math.ceil(size / regionBytes);
+  const check = pageCheckFor(work.pageChecksums, source.path);
   const results = await Promise.all(
     Array.from({ length: regions }, (_, r) =>
       slots.use(async () => {
@@ -38,6 +40,7 @@ export async function storePagedFile(
               offset,
               length: Math.min(regionBytes, size - offset),
               ...(parentMapId && parentMap ? { parentMapId, parentMap } : {}),
+              ...(check === undefined ? {} : { check }),
             },
             parentMap ? [parentMap] : [],
           );
@@ -48,6 +51,7 @@ export async function storePagedFile(
         }
         await blobs.store(result.blobs);
         if (result.mapBlob) await blobs.store([result.mapBlob]);
+        for (const block of result.corrupt ?? []) work.pageChecksums?.onCorrupt(source.path, block);
         onRead(result.bytesRead);
         return { id: result.mapId.toString('hex'), length: result.bytesRead };
       }),

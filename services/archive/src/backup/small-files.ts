@@ -1,7 +1,9 @@
 import type { SourceEntry } from '../fs/walk-source.js';
 import type { FileContent, TreeEntry } from '../snapshot/tree-entry.js';
+import type { PageCheckTask } from '../threads/page-check.js';
 import type { SmallResult } from '../threads/tasks.js';
 import { type ContentWork, type StoredFile, sliceOf } from './content-work.js';
+import { pageCheckFor } from './page-checksums.js';
 
 /** Small files per bundle task, at most. */
 const SMALL_FILES_PER_TASK = 512;
@@ -10,6 +12,9 @@ const SMALL_FILE_GARBAGE = 8 * 1024;
 
 interface SmallBatchFile {
   readonly path: string;
+  /** Relative to the root, for reports. */
+  readonly relative: string;
+  readonly check?: PageCheckTask;
   /** Where the file sits in a container; empty for a file of its own. */
   readonly slice: { base?: number; size?: number };
   readonly parentHash?: Buffer;
@@ -36,9 +41,12 @@ export class SmallFiles {
     // entries) and little sealed data: count it, or the heap grows over many files.
     this.work.blobs.garbage.spend(SMALL_FILE_GARBAGE);
     const { smallFileMax, bundleSize } = this.work.archive.config;
+    const check = pageCheckFor(this.work.pageChecksums, source.path);
     return new Promise((resolve, reject) => {
       this.batch.push({
         path: source.absolute,
+        relative: source.path,
+        ...(check === undefined ? {} : { check }),
         slice: sliceOf(source),
         ...(parentHash ? { parentHash, parentContent: parentContent! } : {}),
         resolve,
@@ -62,6 +70,7 @@ export class SmallFiles {
           path: f.path,
           ...f.slice,
           ...(f.parentHash ? { parentHash: f.parentHash } : {}),
+          ...(f.check ? { check: f.check } : {}),
         })),
       });
       await blobs.store(result.bundles);
@@ -73,6 +82,7 @@ export class SmallFiles {
           continue;
         }
         onRead(done.size);
+        for (const block of done.corrupt ?? []) this.work.pageChecksums?.onCorrupt(file.relative, block);
         if (done.size === 0) file.resolve({ size: 0 });
         else if (done.bundle < 0) file.resolve({ content: file.parentContent!, size: done.size });
         else {

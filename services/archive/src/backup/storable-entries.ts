@@ -19,13 +19,19 @@ export class StorableEntries {
     const type = stats.isDirectory() ? 'dir' : stats.isSymbolicLink() ? 'symlink' : 'file';
     // Anything else is skipped by the backup, never stored.
     if (type === 'file' && !stats.isFile()) return;
+    this.checkEntry({ path: source.path, type, target: source.target } as TreeEntry);
+  }
+
+  /** The same check of an entry as it goes into the tree. */
+  checkEntry(entry: TreeEntry): void {
+    // A hard link's target is the path of an earlier entry, not a link's text.
+    const target = entry.type === 'symlink' ? entry.target : undefined;
     const why =
-      this.validator.problem({ path: source.path, type, target: source.target } as TreeEntry) ??
-      (source.path === '' ? undefined : unrestorableName(source.path, source.target));
+      this.validator.problem(entry) ?? (entry.path === '' ? undefined : unrestorableName(entry.path, target));
     if (why !== undefined) {
       throw new ArchiveError(
         'unsafe-path',
-        `cannot back up ${JSON.stringify(source.path)} of ${this.root}: ${why}`,
+        `cannot back up ${JSON.stringify(entry.path)} of ${this.root}: ${why}`,
       );
     }
   }

@@ -9,3 +9,10 @@ const RELATION_PATH = /(?:^|\/)(?:base|global|pg_tblspc)\/(?:[^/]+\/)*\d+(?:_(?:
 export function isRelationPath(relativePath: string): boolean {
   return RELATION_PATH.test(relativePath);
 }
+
+/** The segment number of a relation file (`.1` is 1, none is 0), or undefined for another file. */
+export function relationSegment(relativePath: string): number | undefined {
+  if (!isRelationPath(relativePath)) return undefined;
+  const suffix = /\.(\d+)$/.exec(relativePath);
+  return suffix === null ? 0 : Number(suffix[1]);
+}

@@ -1,3 +1,6 @@
+/** The reason given for a file or directory gone since it was listed. */
+export const VANISHED = 'vanished';
+
 /**
  * Why an entry whose read failed with `error` is left out of a backup, or undefined
  * when the error must fail the backup. Files vanish and permissions deny while a live
@@ -9,7 +12,7 @@ export function skipReason(error: unknown): string | undefined {
   switch ((error as NodeJS.ErrnoException | undefined)?.code) {
     case 'ENOENT':
     case 'ENOTDIR':
-      return 'vanished';
+      return VANISHED;
     case 'EACCES':
     case 'EPERM':
       return 'permission denied';

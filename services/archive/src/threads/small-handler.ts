@@ -3,6 +3,7 @@ import { openForRead, readFully, withFd } from '../fs/read-range.js';
 import { skipReason } from '../fs/skip-reason.js';
 import { sealBlob } from '../pack/blob-codec.js';
 import { BlobType } from '../pack/blob-entry.js';
+import { checkPages } from './page-check.js';
 import type { SmallResult, SmallTask } from './tasks.js';
 import type { WorkContext } from './work-context.js';
 
@@ -26,11 +27,17 @@ export async function handleSmall(ctx: WorkContext, task: SmallTask): Promise<Sm
   };
   for (const file of task.files) {
     let data: Buffer;
+    let corrupt: number[] = [];
     try {
       data = withFd(openForRead(file.path), (fd) => {
-        if (file.size === undefined) return readFileSync(fd);
-        const slice = Buffer.allocUnsafe(file.size);
-        return slice.subarray(0, readFully(fd, slice, file.base ?? 0));
+        let read: Buffer;
+        if (file.size === undefined) read = readFileSync(fd);
+        else {
+          const slice = Buffer.allocUnsafe(file.size);
+          read = slice.subarray(0, readFully(fd, slice, file.base ?? 0));
+        }
+        if (file.check) corrupt = checkPages(fd, read, file.base ?? 0, 0, file.check);
+        return read;
       });
     } catch (error) {
       const why = skipReason(error);
@@ -39,11 +46,12 @@ export async function handleSmall(ctx: WorkContext, task: SmallTask): Promise<Sm
       continue;
     }
     const hash = ctx.hash.digest(data);
+    const found = corrupt.length > 0 ? { corrupt } : {};
     if (data.length === 0 || (file.parentHash && hash.equals(file.parentHash))) {
-      files.push({ hash, size: data.length, bundle: -1, offset: -1 });
+      files.push({ hash, size: data.length, bundle: -1, offset: -1, ...found });
       continue;
     }
-    files.push({ hash, size: data.length, bundle: bundles.length, offset: size });
+    files.push({ hash, size: data.length, bundle: bundles.length, offset: size, ...found });
     parts.push(data);
     size += data.length;
     if (size >= ctx.config.bundleSize) await cut();

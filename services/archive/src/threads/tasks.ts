@@ -1,4 +1,5 @@
 import type { SealedBlob } from '../pack/blob-entry.js';
+import type { PageCheckTask } from './page-check.js';
 
 /** Reads one region of a relation file, compares it with the parent's page map. */
 export interface PagesTask {
@@ -11,6 +12,8 @@ export interface PagesTask {
   readonly parentMapId?: Buffer;
   /** Plaintext of the parent snapshot's page map for the same region of the same path. */
   readonly parentMap?: Buffer;
+  /** Check each page's data checksum as it is read. */
+  readonly check?: PageCheckTask;
 }
 
 export interface PagesResult {
@@ -19,6 +22,8 @@ export interface PagesResult {
   readonly mapBlob?: SealedBlob;
   readonly blobs: SealedBlob[];
   readonly bytesRead: number;
+  /** With `check`: the block numbers of the pages whose checksum is wrong. */
+  readonly corrupt?: number[];
 }
 
 /**
@@ -83,6 +88,8 @@ export interface SmallTask {
     readonly base?: number;
     readonly size?: number;
     readonly parentHash?: Buffer;
+    /** Check each page's data checksum as it is read (a relation file). */
+    readonly check?: PageCheckTask;
   }[];
 }
 
@@ -97,6 +104,8 @@ export interface SmallResult {
         /** Which of `bundles` holds the file; -1 when equal to its parent's or empty. */
         readonly bundle: number;
         readonly offset: number;
+        /** With `check`: the block numbers of the pages whose checksum is wrong. */
+        readonly corrupt?: number[];
       }
   )[];
   /** Bundles of about `bundleSize` each. */

@@ -16,6 +16,12 @@ export type SourceCheck = () => Promise<void>;
  * BLAKE3 digests are taken, then COMPLETE. The one implementation of the commit protocol,
  * shared by every recipe so that they cannot disagree on it.
  */
+/** What the exporter says in COMPLETE; the writer adds the rest. */
+export type ManifestFields = Pick<
+  ArtifactManifest,
+  'component' | 'recipe' | 'kind' | 'server' | 'tablespaces' | 'details'
+>;
+
 export class ArtifactWriter {
   private readonly objects: ArtifactObject[] = [];
   private bytesDone = 0;
@@ -114,10 +120,20 @@ export class ArtifactWriter {
   }
 
   /** Writes COMPLETE, the commit point, and returns the manifest. */
-  async commit(
-    fields: Pick<ArtifactManifest, 'component' | 'recipe' | 'kind' | 'server' | 'tablespaces' | 'details'>,
-  ): Promise<ArtifactManifest> {
-    const manifest: ArtifactManifest = {
+  async commit(fields: ManifestFields): Promise<ArtifactManifest> {
+    const manifest = this.describe(fields);
+    this.signal?.throwIfAborted();
+    await this.outbox.save(
+      completeName(this.exportId),
+      Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`),
+      this.signal ? { signal: this.signal } : {},
+    );
+    return manifest;
+  }
+
+  /** The manifest of the objects saved so far, as COMPLETE would hold it (nothing is written). */
+  describe(fields: ManifestFields): ArtifactManifest {
+    return {
       format: ARTIFACT_FORMAT,
       exportId: this.exportId,
       component: fields.component,
@@ -131,13 +147,6 @@ export class ArtifactWriter {
       ...(fields.tablespaces === undefined ? {} : { tablespaces: fields.tablespaces }),
       ...(fields.details === undefined ? {} : { details: fields.details }),
     };
-    this.signal?.throwIfAborted();
-    await this.outbox.save(
-      completeName(this.exportId),
-      Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`),
-      this.signal ? { signal: this.signal } : {},
-    );
-    return manifest;
   }
 
   /** Removes every object under `<exportId>/` (`removeArtifact`); run even when the export was aborted. */

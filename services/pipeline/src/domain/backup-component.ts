@@ -1,17 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { Archive } from '@pullback/archive';
 import { listSnapshots } from '@pullback/archive';
-import type { ArtifactKind } from '../artifact/format.js';
+import type { ArtifactKind, ArtifactManifest } from '../artifact/format.js';
 import type { Outbox } from '../artifact/outbox.js';
 import { removeArtifact } from '../artifact/remove.js';
 import type { ComponentConfig } from '../config/schema.js';
 import type { Recipe } from '../recipe.js';
+import { applyComponentRetention } from './component-retention.js';
 import { isPipelineError, PipelineError } from './errors.js';
 import { exportArtifact } from './export-artifact.js';
 import { exportIdFor } from './export-id.js';
 import { instanceLocation } from './instance-location.js';
 import type { StepProgressListener } from './progress.js';
 import { type ForgetSnapshots, type PullArtifactResult, pullArtifact } from './pull-artifact.js';
+import { PullInPlace } from './pull-in-place.js';
 import { describeSnapshot } from './snapshot-description.js';
 
 export interface BackupComponentInput {
@@ -45,7 +47,12 @@ export interface BackupComponentInput {
  * recipe writes the artifact into the outbox, then it is ingested as a snapshot
  * (epoch tag absent) and removed from the outbox. No fallback is touched.
  */
-export async function backupComponent(input: BackupComponentInput): Promise<PullArtifactResult> {
+export interface BackupComponentResult extends PullArtifactResult {
+  /** What the export's artifact said (no objects when it was archived in place). */
+  readonly export: ArtifactManifest;
+}
+
+export async function backupComponent(input: BackupComponentInput): Promise<BackupComponentResult> {
   const { component, config, signal } = input;
   const exportId = input.exportId ?? exportIdFor(component, randomUUID(), Date.now());
   const active = input.instance ?? config.instances.find((instance) => instance.role === 'active')?.name;
@@ -84,25 +91,50 @@ export async function backupComponent(input: BackupComponentInput): Promise<Pull
     });
   // The pull needs every index object; they are read while the export runs.
   input.archive.prefetchIndexes(signal);
-  const newest = (await listSnapshots(input.archive, { component, ...(signal ? { signal } : {}) }))
-    .map((snapshot) => describeSnapshot(snapshot))
-    .filter((described) => described.kind === 'physical')
-    .at(-1);
-  await exportArtifact({
-    ...common,
-    exportId,
-    ...(input.full === undefined ? {} : { full: input.full }),
-    newestExportId: newest?.exportId ?? null,
-  });
+  const kind = input.kind ?? 'physical';
+  const snapshots = await listSnapshots(input.archive, { component, ...(signal ? { signal } : {}) });
+  const newest = snapshots.filter((snapshot) => describeSnapshot(snapshot).kind === kind).at(-1);
+  // A recipe that reads the files itself archives a full read in place, no artifact.
+  const exportAndPull = async (id: string, full: boolean | undefined): Promise<BackupComponentResult> => {
+    const inPlace = new PullInPlace({
+      archive: input.archive,
+      component,
+      recipe: input.recipe.name,
+      kind,
+      exportId: id,
+      stagingDir: input.stagingDir,
+      parent: newest?.id ?? null,
+      ...(signal === undefined ? {} : { signal }),
+      ...(input.onProgress === undefined ? {} : { onProgress: input.onProgress }),
+      ...(input.onWarning === undefined ? {} : { onWarning: input.onWarning }),
+    });
+    const manifest = await exportArtifact({
+      ...common,
+      exportId: id,
+      ...(full === undefined ? {} : { full }),
+      newestExportId: newest === undefined ? null : (describeSnapshot(newest).exportId ?? null),
+      inPlace,
+    });
+    const { snapshot } = inPlace;
+    if (snapshot === undefined) return { ...(await pull(id)), export: manifest };
+    const retention = await applyComponentRetention({
+      archive: input.archive,
+      component,
+      config,
+      snapshots: [...snapshots, snapshot],
+      snapshot,
+      ...(input.forget === undefined ? {} : { forget: input.forget }),
+      ...(signal === undefined ? {} : { signal }),
+    });
+    return { snapshot, reused: false, imports: [], ...retention, export: manifest };
+  };
   try {
-    return await pull(exportId);
+    return await exportAndPull(exportId, input.full);
   } catch (error) {
     if (!isPipelineError(error, 'stale-parent')) throw error;
     // The archive moved on under the export (or never had its parent): read everything.
     input.onWarning?.(`${error.message}; exporting in full`);
     await removeArtifact(input.outbox, exportId, signal);
-    const fullId = exportIdFor(component, randomUUID(), Date.now());
-    await exportArtifact({ ...common, exportId: fullId, full: true });
-    return pull(fullId);
+    return exportAndPull(exportIdFor(component, randomUUID(), Date.now()), true);
   }
 }

@@ -2,7 +2,7 @@ import { parseDuration } from '@pullback/archive';
 import type { ArtifactKind, ArtifactManifest } from '../artifact/format.js';
 import type { Outbox } from '../artifact/outbox.js';
 import type { ComponentConfig } from '../config/schema.js';
-import type { InstanceLocation, Recipe } from '../recipe.js';
+import type { InPlaceArchive, InstanceLocation, Recipe } from '../recipe.js';
 import { checkExportKind } from './export-kind.js';
 import { type StepProgressListener, stepProgress } from './progress.js';
 
@@ -23,6 +23,8 @@ export interface ExportArtifactInput {
   readonly full?: boolean;
   readonly stateDir?: string;
   readonly newestExportId?: string | null;
+  /** See ExportInput. */
+  readonly inPlace?: InPlaceArchive;
 }
 
 /**
@@ -51,6 +53,7 @@ export async function exportArtifact(input: ExportArtifactInput): Promise<Artifa
     ...(input.full === undefined ? {} : { full: input.full }),
     ...(input.stateDir === undefined ? {} : { stateDir: input.stateDir }),
     ...(input.newestExportId === undefined ? {} : { newestExportId: input.newestExportId }),
+    ...(input.inPlace === undefined ? {} : { inPlace: input.inPlace }),
     onProgress: (progress) => input.onProgress?.(stepProgress('export', progress, progress.object)),
   });
 }

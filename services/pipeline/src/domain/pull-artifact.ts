@@ -1,10 +1,4 @@
-import {
-  type Archive,
-  applyRetention,
-  listSnapshots,
-  type RetentionPolicy,
-  type Snapshot,
-} from '@pullback/archive';
+import { type Archive, listSnapshots, type RetentionPolicy, type Snapshot } from '@pullback/archive';
 import type { ArtifactKind, ArtifactManifest } from '../artifact/format.js';
 import type { Outbox } from '../artifact/outbox.js';
 import { readArtifactManifest } from '../artifact/reader.js';
@@ -13,11 +7,11 @@ import type { ComponentConfig } from '../config/schema.js';
 import type { ImportJob } from '../queues/job-contracts.js';
 import type { Registry } from '../registry/registry.js';
 import { incrementalParentOf, staleParent } from './complete-incremental.js';
+import { applyComponentRetention } from './component-retention.js';
 import { PipelineError } from './errors.js';
-import { forgetWal } from './forget-wal.js';
 import { ingestArtifact } from './ingest-artifact.js';
 import type { StepProgressListener } from './progress.js';
-import { describeArtifact, describeSnapshot, retentionKindOf, snapshotTags } from './snapshot-description.js';
+import { describeArtifact, describeSnapshot, snapshotTags } from './snapshot-description.js';
 
 /**
  * Forgets the snapshots of `component` that `policy` does not keep (the archive's
@@ -134,23 +128,15 @@ export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifa
   // Committed: the staged artifact is no longer the only copy.
   await removeArtifact(input.outbox, exportId, signal);
 
-  // Each kind on its own: a daily logical export never pushes an hourly physical one out.
-  const policy = input.config.retention;
-  const ofKind = snapshots.filter((other) => retentionKindOf(other) === retentionKindOf(snapshot));
-  const plan = applyRetention(ofKind, policy);
-  let expired = plan.forget.map((old) => old.id);
-  const forgotten = !plan.policyEmpty && expired.length > 0 && input.forget !== undefined;
-  if (forgotten && input.forget !== undefined) {
-    const result = await input.forget(archive, {
-      policy,
-      component,
-      splitBy: retentionKindOf,
-      ...(signal ? { signal } : {}),
-    });
-    expired = result.forgotten.map((old) => old.id);
-    // Then the WAL only the forgotten snapshots needed (docs/wal.md).
-    await forgetWal(archive, { component, ...(signal ? { signal } : {}) });
-  }
+  const { expired, forgotten } = await applyComponentRetention({
+    archive,
+    component,
+    config: input.config,
+    snapshots,
+    snapshot,
+    ...(input.forget === undefined ? {} : { forget: input.forget }),
+    ...(signal === undefined ? {} : { signal }),
+  });
 
   const imports: string[] = [];
   if (registry !== undefined) {

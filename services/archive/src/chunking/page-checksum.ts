@@ -1,4 +1,4 @@
-/** PostgreSQL's page size; other builds are left to pg_basebackup. */
+/** PostgreSQL's page size, the unit data checksums cover (a server built with another has its pages left unchecked). */
 export const PAGE_SIZE = 8192;
 
 /** Pages of one relation segment file (RELSEG_SIZE): block numbers continue across `.1`, `.2` ... */
@@ -94,4 +94,15 @@ export function pageHeader(words: Uint32Array): PageHeader {
     checksum: words[2]! & 0xffff,
     isNew: words[3]! >>> 16 === 0,
   };
+}
+
+/**
+ * Whether a page read during a backup is sound: never initialised (no checksum), its
+ * checksum right, or changed after the backup started (`startLsn`), when a torn read
+ * is replayed from WAL and is no corruption. The header's LSN (a BigInt) is read only
+ * for a page whose sum is wrong.
+ */
+export function pageIsSound(words: Uint32Array, block: number, startLsn: bigint): boolean {
+  if (words[3]! >>> 16 === 0 || pageChecksum(words, block) === (words[2]! & 0xffff)) return true;
+  return pageHeader(words).lsn >= startLsn;
 }
