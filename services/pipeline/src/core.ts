@@ -51,6 +51,7 @@ export {
 export { type CatchUpFallbackInput, catchUpFallback } from './domain/catch-up-fallback.js';
 export { type CheckedWalGaps, checkWalGaps } from './domain/check-wal-gaps.js';
 export { type ClientEndpoint, readWriteConnectionString } from './domain/client-connection.js';
+export { type CorruptPage, corruptPagesOf } from './domain/corrupt-pages.js';
 export { type DrillResult, type DrillSnapshotInput, drillSnapshot } from './domain/drill-snapshot.js';
 export { isPipelineError, messageOf, PipelineError, type PipelineErrorCode } from './domain/errors.js';
 export { exportIdFor } from './domain/export-id.js';

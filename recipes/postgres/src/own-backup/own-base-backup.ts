@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { PAGE_SIZE } from '@pullback/archive';
 import {
   type ArtifactWriter,
+  type CorruptPage,
   INCREMENTAL_DESCRIPTION,
   type IncrementalDescription,
   type InPlaceArchive,
@@ -26,12 +27,6 @@ import { summarizeWal } from './wal-summary.js';
 
 /** Data objects read at once by default: files are spread over this many tars, each read in turn. */
 export const DEFAULT_READERS = 4;
-
-/** A page whose checksum is wrong: the file, relative to the data directory, and its block number. */
-export interface CorruptPage {
-  readonly file: string;
-  readonly block: number;
-}
 
 export interface OwnBackupOptions {
   readonly dataDir: string;

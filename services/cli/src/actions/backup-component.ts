@@ -2,7 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { forgetSnapshots } from '@pullback/archive';
-import { backupComponent as backupOnce, checkExportKind, describeSnapshot } from '@pullback/pipeline/core';
+import {
+  backupComponent as backupOnce,
+  checkExportKind,
+  corruptPagesOf,
+  describeSnapshot,
+} from '@pullback/pipeline/core';
 import { builtInRecipes } from '@pullback/workers/built-in-recipes';
 import type { ArchiveFlags } from '../archive-access.js';
 import { loadCliConfig } from '../config-source.js';
@@ -66,6 +71,15 @@ export async function backupComponent(
         `${formatBytes(stats.logicalBytes)}, ${formatBytes(stats.newBytesStored)} newly stored, ` +
         `${((Date.now() - started) / 1000).toFixed(1)} s\n`,
     );
+    // Reported, never a failure: the snapshot holds the pages as the server has them (as pgBackRest does).
+    const corrupt = corruptPagesOf(result.export);
+    if (corrupt.length > 0) {
+      const shown = corrupt.slice(0, 5).map((page) => `${page.file} block ${page.block}`);
+      context.stderr.write(
+        `pullback: warning: ${corrupt.length} page${corrupt.length === 1 ? '' : 's'} failed the data checksum, in snapshot ${snapshot.id.slice(0, 12)}: ` +
+          `${shown.join(', ')}${corrupt.length > shown.length ? ', ...' : ''}\n`,
+      );
+    }
     if (result.forgotten && result.expired.length > 0) {
       context.stdout.write(
         `retention forgot ${result.expired.length} older snapshot${result.expired.length === 1 ? '' : 's'}\n`,

@@ -6,6 +6,7 @@ import type { PullJob } from '../queues/job-contracts.js';
 import type { Recipe } from '../recipe.js';
 import { CORRUPT_PAGES_KEPT, type ExportRecord } from '../registry/records.js';
 import type { Registry } from '../registry/registry.js';
+import { corruptPagesOf } from './corrupt-pages.js';
 import { messageOf, PipelineError } from './errors.js';
 import { exportArtifact } from './export-artifact.js';
 import { holdLock } from './hold-lock.js';
@@ -131,7 +132,7 @@ export async function runExport(input: RunExportInput): Promise<RunExportResult>
         const bytes = manifest.objects.reduce((sum, object) => sum + object.size, 0);
         await registry.recordExport(component, epoch, {
           ...outcome(true, { bytes }),
-          ...corruptPagesOf(manifest),
+          ...keptCorruptPages(manifest),
         });
         return { exportId, manifest, ...(active === undefined ? {} : { instance: active }) };
       } catch (error) {
@@ -143,13 +144,11 @@ export async function runExport(input: RunExportInput): Promise<RunExportResult>
   );
 }
 
-/** The corrupt pages an artifact's COMPLETE reports (`details.corruptPages`), as the registry keeps them. */
-function corruptPagesOf(manifest: ArtifactManifest): Pick<ExportRecord, 'corruptPages' | 'corruptPageCount'> {
-  const listed = manifest.details?.corruptPages;
-  if (!Array.isArray(listed) || listed.length === 0) return {};
-  const pages = listed.filter(
-    (page): page is { file: string; block: number } =>
-      typeof page?.file === 'string' && Number.isInteger(page?.block),
-  );
+/** The corrupt pages an artifact's COMPLETE reports, as the registry keeps them (the first few, and the count). */
+function keptCorruptPages(
+  manifest: ArtifactManifest,
+): Pick<ExportRecord, 'corruptPages' | 'corruptPageCount'> {
+  const pages = corruptPagesOf(manifest);
+  if (pages.length === 0) return {};
   return { corruptPages: pages.slice(0, CORRUPT_PAGES_KEPT), corruptPageCount: pages.length };
 }
