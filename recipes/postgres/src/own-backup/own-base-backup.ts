@@ -70,6 +70,10 @@ export interface OwnBackupResult extends ExportResult {
  * the start to the stop LSN copied from pg_wal, so the snapshot restores without the
  * archive, as pg_basebackup's `--wal-method=fetch` snapshots do. A corrupt page does
  * not fail the backup: it is listed in the result (`details.corruptPages`).
+ *
+ * With `inPlace` a full read writes no tar: the archive reads the listed files where
+ * they lie (checking pages) before pg_backup_stop, and what `finish.tar` would hold
+ * after it (`lateEntries`); the result says `archivedInPlace`.
  */
 export async function ownBaseBackup(
   writer: ArtifactWriter,
