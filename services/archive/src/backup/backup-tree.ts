@@ -275,8 +275,9 @@ class BackupRun {
     if (this.options.late === undefined || this.held === undefined) return {};
     throwIfAborted(this.signal);
     const late = await this.options.late();
+    // Each a file of its own: a hard link would name a path that may come later in the tree.
     const entries = late.entries.map((source) => {
-      const entry = this.entryOrLink(source, undefined);
+      const entry = this.entryFor(source, undefined);
       entry.catch(() => {});
       return entry;
     });

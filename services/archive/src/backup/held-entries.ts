@@ -51,11 +51,14 @@ export class HeldEntries {
 
   private async *held(): AsyncGenerator<TreeEntry> {
     if (this.spill !== undefined) {
-      const lines = createInterface({
-        input: createReadStream(this.spill.file),
-        crlfDelay: Number.POSITIVE_INFINITY,
-      });
-      for await (const line of lines) yield JSON.parse(line) as TreeEntry;
+      const input = createReadStream(this.spill.file);
+      try {
+        const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+        for await (const line of lines) yield JSON.parse(line) as TreeEntry;
+      } finally {
+        // A merge that fails part way must not keep the removed file's space held open.
+        input.destroy();
+      }
     }
     for (const line of this.lines) yield JSON.parse(line) as TreeEntry;
   }
