@@ -10,6 +10,7 @@ export {
   pageHeader,
   pageIsSound,
 } from './chunking/page-checksum.js';
+export { checksumsOfPages } from './chunking/page-checksum-batch.js';
 export { createKeyFile } from './crypto/keys.js';
 export {
   ArchiveError,

@@ -250,7 +250,7 @@ describe.each([
  * file as it is. Returns how many reads were torn, and a way to stop.
  */
 function tearFirstRead(absolute: string, index: number): { torn: () => number; stop: () => void } {
-  const { openSync, readSync, readFileSync } = fs;
+  const { openSync, read, readSync, readFileSync } = fs;
   const fds = new Set<number>();
   let torn = 0;
   const at = index * PAGE_SIZE + 4000;
@@ -270,6 +270,19 @@ function tearFirstRead(absolute: string, index: number): { torn: () => number; s
     tear(fd, buffer.subarray(offset), position, n);
     return n;
   }) as typeof fs.readSync;
+  // A file read by pages is read a window ahead, on libuv's pool.
+  fs.read = ((
+    fd: number,
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+    callback: (error: NodeJS.ErrnoException | null, bytesRead: number, buffer: Buffer) => void,
+  ) =>
+    read(fd, buffer, offset, length, position, (error, n, filled) => {
+      if (error === null) tear(fd, buffer.subarray(offset), position, n);
+      callback(error, n, filled);
+    })) as unknown as typeof fs.read;
   // A small file of its own is read whole.
   fs.readFileSync = ((file: fs.PathOrFileDescriptor, ...rest: never[]) => {
     const bytes = readFileSync(file, ...rest) as Buffer;
@@ -281,6 +294,7 @@ function tearFirstRead(absolute: string, index: number): { torn: () => number; s
     torn: () => torn,
     stop: () => {
       fs.openSync = openSync;
+      fs.read = read;
       fs.readSync = readSync;
       fs.readFileSync = readFileSync;
       syncBuiltinESMExports();

@@ -1,5 +1,5 @@
 import { type FileHandle, open } from 'node:fs/promises';
-import { PAGE_SIZE, PAGES_PER_SEGMENT, pageIsSound } from '@pullback/archive';
+import { checksumsOfPages, PAGE_SIZE, PAGES_PER_SEGMENT, pageIsSound } from '@pullback/archive';
 
 /** Bytes read at a time: 128 pages. */
 const READ_BYTES = 128 * PAGE_SIZE;
@@ -72,10 +72,14 @@ export async function checkPages(
   offset: number,
   check: PageCheck,
 ): Promise<void> {
-  const pages = Math.floor(buffer.length / PAGE_SIZE);
-  for (let index = 0; index < pages; index++) {
-    const words = new Uint32Array(buffer.buffer, buffer.byteOffset + index * PAGE_SIZE, PAGE_SIZE / 4);
-    const block = check.segment * PAGES_PER_SEGMENT + (offset / PAGE_SIZE + index);
+  const first = check.segment * PAGES_PER_SEGMENT + offset / PAGE_SIZE;
+  const sums = checksumsOfPages(buffer, first);
+  for (let index = 0; index < sums.length; index++) {
+    // pd_upper 0: never initialised, no checksum; else pd_checksum must match.
+    const at = index * PAGE_SIZE;
+    if (buffer.readUInt16LE(at + 14) === 0 || buffer.readUInt16LE(at + 8) === sums[index]) continue;
+    const words = new Uint32Array(buffer.buffer, buffer.byteOffset + at, PAGE_SIZE / 4);
+    const block = first + index;
     if (pageIsSound(words, block, check.startLsn)) continue;
     const again = Buffer.allocUnsafeSlow(PAGE_SIZE);
     const { bytesRead } = await handle.read(again, 0, PAGE_SIZE, offset + index * PAGE_SIZE);

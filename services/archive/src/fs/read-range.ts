@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, openSync, read, readSync } from 'node:fs';
 import { nativePath } from '../snapshot/file-name.js';
 
 /** Fills `buffer` from `position` until it is full or the file ends; returns bytes read. */
@@ -6,6 +6,29 @@ export function readFully(fd: number, buffer: Buffer, position: number, length =
   let done = 0;
   while (done < length) {
     const n = readSync(fd, buffer, done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+/**
+ * `readFully` without blocking this thread: the reads run on libuv's pool, so a worker
+ * can hash and compress one window while the disk fills the next.
+ */
+export async function readFullyAsync(
+  fd: number,
+  buffer: Buffer,
+  position: number,
+  length = buffer.length,
+): Promise<number> {
+  let done = 0;
+  while (done < length) {
+    const n = await new Promise<number>((resolve, reject) =>
+      read(fd, buffer, done, length - done, position + done, (error, bytesRead) =>
+        error ? reject(error) : resolve(bytesRead),
+      ),
+    );
     if (n === 0) break;
     done += n;
   }

@@ -1,4 +1,5 @@
 import { PAGE_SIZE, pageIsSound } from '../chunking/page-checksum.js';
+import { checksumsOfPages } from '../chunking/page-checksum-batch.js';
 import { readFully } from '../fs/read-range.js';
 
 /** A relation file's pages to check against PostgreSQL's data checksums as a task reads them. */
@@ -14,10 +15,11 @@ const aligned = new Uint32Array(PAGE_SIZE / 4);
 
 /**
  * Checks the whole pages in `bytes`, read from `fd` at `position` (the file's offset
- * `offset`, a multiple of PAGE_SIZE). A page whose checksum is wrong is read once more
- * (a write may have torn it) and its new bytes replace it in `bytes`; the block
- * numbers of pages still wrong and older than the backup are returned. A page gone
- * since (the file truncated) is no corruption: the truncation is in the WAL.
+ * `offset`, a multiple of PAGE_SIZE). A page whose checksum is wrong (and that was
+ * initialised: pd_upper is not 0) is read once more (a write may have torn it) and its
+ * new bytes replace it in `bytes`; the block numbers of pages still wrong and older
+ * than the backup are returned. A page gone since (the file truncated) is no
+ * corruption: the truncation is in the WAL.
  */
 export function checkPages(
   fd: number,
@@ -27,13 +29,17 @@ export function checkPages(
   check: PageCheckTask,
 ): number[] {
   const corrupt: number[] = [];
-  const pages = Math.floor(bytes.length / PAGE_SIZE);
-  for (let index = 0; index < pages; index++) {
-    const block = check.firstBlock + offset / PAGE_SIZE + index;
-    if (pageIsSound(wordsOf(bytes, index * PAGE_SIZE), block, check.startLsn)) continue;
-    const page = bytes.subarray(index * PAGE_SIZE, (index + 1) * PAGE_SIZE);
+  const first = check.firstBlock + offset / PAGE_SIZE;
+  const sums = checksumsOfPages(bytes, first);
+  for (let index = 0; index < sums.length; index++) {
+    const at = index * PAGE_SIZE;
+    // pd_upper 0: never initialised, no checksum; else pd_checksum must match.
+    if (bytes.readUInt16LE(at + 14) === 0 || bytes.readUInt16LE(at + 8) === sums[index]) continue;
+    const block = first + index;
+    if (pageIsSound(wordsOf(bytes, at), block, check.startLsn)) continue;
+    const page = bytes.subarray(at, at + PAGE_SIZE);
     const again = Buffer.allocUnsafeSlow(PAGE_SIZE);
-    if (readFully(fd, again, position + index * PAGE_SIZE) < PAGE_SIZE) continue;
+    if (readFully(fd, again, position + at) < PAGE_SIZE) continue;
     again.copy(page);
     if (!pageIsSound(wordsOf(page, 0), block, check.startLsn)) corrupt.push(block);
   }

@@ -49,11 +49,12 @@ export function workContext(setup: WorkSetup): WorkContext {
   };
 }
 
-const scratchBuffers = { read: Buffer.alloc(0), plain: Buffer.alloc(0) };
+const scratchBuffers = { read: Buffer.alloc(0), ahead: Buffer.alloc(0), plain: Buffer.alloc(0) };
 
 /**
  * Buffers reused by every task of this thread, one per purpose (`read`: file bytes
- * read in; `plain`: a blob opened for writing out): tasks run one at a time, and a
+ * read in; `ahead`: the next ones, read while those are worked on; `plain`: a blob
+ * opened for writing out): tasks run one at a time, and a
  * fresh allocation per task or blob would leave garbage that raises peak memory until
  * the collector runs. Callers must copy out anything they keep.
  */
