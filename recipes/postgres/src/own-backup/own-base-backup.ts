@@ -28,6 +28,9 @@ import { summarizeWal } from './wal-summary.js';
 /** Data objects read at once by default: files are spread over this many tars, each read in turn. */
 export const DEFAULT_READERS = 4;
 
+/** Bytes to copy that make another tar worth its cost. */
+const LANE_BYTES = 8 * 1024 * 1024;
+
 export interface OwnBackupOptions {
   readonly dataDir: string;
   readonly component: string;
@@ -190,7 +193,11 @@ export async function ownBaseBackup(
       if (finished === undefined) throw new Error('the in-place archive never ended the backup');
       return { ...finished, archivedInPlace: true };
     }
-    const lanes = spread(copied, options.readers ?? DEFAULT_READERS);
+    // A tar per LANE_BYTES to copy, up to `readers`: each is an object the outbox makes
+    // durable and the pull opens, which a backup of a few changed files need not pay four times.
+    const copiedBytes = copied.reduce((sum, entry) => sum + entry.size, 0);
+    const readers = Math.min(options.readers ?? DEFAULT_READERS, Math.ceil(copiedBytes / LANE_BYTES));
+    const lanes = spread(copied, readers);
     const member = (entry: DataDirEntry) =>
       memberOf(dataDir, entry, {
         checkFrom: start.dataChecksums ? startLsn : undefined,
