@@ -302,6 +302,7 @@ class BackupRun {
     this.metadata = index.metadata;
     this.lost = index.lost;
     const { known, lost, complete } = index;
+    if (complete) this.parentBlobs.useTable(known, index.indexes);
     this.missing = (key) => lost.has(key) || (complete && !known.has(key));
   }
 

@@ -1,4 +1,5 @@
 import { idKey } from '../blob-index/blob-location.js';
+import type { IndexObject } from '../blob-index/index-file.js';
 import { ID_BYTES } from '../crypto/hash.js';
 import { BlobType, ENTRY_BYTES, readEntry } from '../pack/blob-entry.js';
 import { storedPacks } from '../pack/stored-packs.js';
@@ -22,6 +23,8 @@ export interface DedupIndex {
    * when it meets their data, and never reuses a parent's content that needs them.
    */
   readonly lost: Set<string>;
+  /** The index objects `known` points into. */
+  readonly indexes: readonly IndexObject[];
 }
 
 /**
@@ -76,7 +79,7 @@ export async function loadDedupIndex(
       `${packs.length === 1 ? 'pack' : 'packs'} ${packs.slice(0, 5).join(', ')}${packs.length > 5 ? ' …' : ''} ${packs.length === 1 ? 'is' : 'are'} missing: ${lost.size} blobs are lost; this backup stores again those it meets (\`pullback verify --repair\` cleans the index)`,
     );
   }
-  return { known, complete, metadata, lost };
+  return { known, complete, metadata, lost, indexes };
 }
 
 function* entryOffsets(pack: { readonly at: number; readonly count: number }): Generator<number> {

@@ -46,7 +46,25 @@ export class KnownBlobs {
     if (!this.has(key)) this.added.add(key);
   }
 
+  /**
+   * Where the index files hold `key`'s id: each copy's file bytes and the id's offset
+   * there (an id listed by two index files has two). Ids added by `add` are not listed.
+   */
+  where(key: string): { readonly bytes: Buffer; readonly at: number }[] {
+    const found: { bytes: Buffer; at: number }[] = [];
+    this.probe(key, (bytes, at) => {
+      found.push({ bytes, at });
+      return false;
+    });
+    return found;
+  }
+
   private find(key: string): boolean {
+    return this.probe(key, () => true);
+  }
+
+  /** Visits each slot holding `key`'s id until `visit` says stop; whether it did. */
+  private probe(key: string, visit: (bytes: Buffer, at: number) => boolean): boolean {
     const mask = this.table.length - 1;
     let slot =
       (key.charCodeAt(0) | (key.charCodeAt(1) << 8) | (key.charCodeAt(2) << 16) | (key.charCodeAt(3) << 24)) &
@@ -61,7 +79,7 @@ export class KnownBlobs {
           break;
         }
       }
-      if (same) return true;
+      if (same && visit(bytes, at)) return true;
       slot = (slot + 1) & mask;
     }
     return false;

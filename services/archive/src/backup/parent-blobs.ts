@@ -1,9 +1,10 @@
 import { type BlobLocation, idKey } from '../blob-index/blob-location.js';
 import type { IndexObject } from '../blob-index/index-file.js';
-import { findLiveBlobs } from '../blob-index/live-locations.js';
+import { findLiveBlobs, liveLocations } from '../blob-index/live-locations.js';
 import { ArchiveError } from '../errors.js';
 import { packName } from '../pack/pack-writer.js';
 import type { Archive } from '../repository/archive.js';
+import type { KnownBlobs } from './known-blobs.js';
 
 /** A blob of the parent snapshot as stored: its index entry and its sealed bytes. */
 export interface SealedParentBlob {
@@ -19,6 +20,8 @@ export interface SealedParentBlob {
  */
 export class ParentBlobs {
   private indexes: Promise<IndexObject[]> | undefined;
+  /** The backup's table of the archive's blob ids, when it holds every one (`useTable`). */
+  private table: { readonly known: KnownBlobs; readonly byBytes: Map<Buffer, IndexObject> } | undefined;
 
   constructor(
     private readonly archive: Archive,
@@ -34,10 +37,18 @@ export class ParentBlobs {
    * from many, which one open and read each made the pull of scattered changes cost
    * more than a full backup.
    */
+  /**
+   * Finds blobs through `known` (the backup's dedup table over `indexes`, holding every
+   * id): a lookup per blob, where a scan of every index entry per call made the pull of
+   * scattered changes cost the number of changed regions times the archive's size.
+   */
+  useTable(known: KnownBlobs, indexes: readonly IndexObject[]): void {
+    this.table = { known, byBytes: new Map(indexes.map((index) => [index.bytes, index])) };
+  }
+
   async read(ids: readonly Buffer[], path: string): Promise<SealedParentBlob[]> {
     if (ids.length === 0) return [];
-    this.indexes ??= this.archive.openIndexes(this.signal);
-    const found = await findLiveBlobs(this.archive, await this.indexes, new Set(ids.map(idKey)), this.signal);
+    const found = await this.find(ids);
     const locations = ids.map((id) => {
       const location = found.get(idKey(id));
       if (location === undefined) {
@@ -81,6 +92,24 @@ export class ParentBlobs {
       }),
     );
     return locations.map((location, index) => ({ location, sealed: sealed[index]! }));
+  }
+
+  /** Every location of `ids` the index lists, one per blob, in a pack that exists. */
+  private async find(ids: readonly Buffer[]): Promise<Map<string, BlobLocation>> {
+    const { table } = this;
+    if (table === undefined) {
+      this.indexes ??= this.archive.openIndexes(this.signal);
+      return findLiveBlobs(this.archive, await this.indexes, new Set(ids.map(idKey)), this.signal);
+    }
+    const locations: BlobLocation[] = [];
+    for (const id of ids) {
+      for (const { bytes, at } of table.known.where(idKey(id))) {
+        const index = table.byBytes.get(bytes);
+        // The id follows the entry's type and compression bytes.
+        if (index !== undefined) locations.push(index.locationAt(at - 2));
+      }
+    }
+    return liveLocations(this.archive, locations, this.signal);
   }
 }
 

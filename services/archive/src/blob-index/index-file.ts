@@ -90,6 +90,22 @@ export class IndexObject implements IndexFile {
     return this.select((at) => wanted.has(this.plain.toString('latin1', at + 2, at + 2 + ID_BYTES)));
   }
 
+  /** The entry at `at` in `bytes` (the start of an entry of one of `packExtents`), with its pack. */
+  locationAt(at: number): BlobLocation {
+    let low = 0;
+    let high = this.packStarts.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (this.packStarts[middle]!.at <= at) low = middle;
+      else high = middle - 1;
+    }
+    const pack = this.packStarts[low];
+    if (pack === undefined || at < pack.at || at >= pack.at + pack.count * ENTRY_BYTES) {
+      throw new RangeError(`no entry of the index starts at ${at}`);
+    }
+    return { ...readEntry(this.plain, at), pack: pack.id };
+  }
+
   /** The entries of metadata blobs (trees and maps). */
   metadata(): Generator<BlobLocation> {
     return this.select((at) => this.plain[at] !== BlobType.Data);
