@@ -49,6 +49,14 @@ describe('KnownBlobs', () => {
           for (const one of [...files.flat(), ...addedLater, ...probes]) {
             expect(known.has(idKey(one))).toBe(truth.has(idKey(one)));
           }
+          // `where` gives every place the index files hold an id (a file may list it twice), no other.
+          for (const one of [...files.flat(), ...probes]) {
+            const places = known.where(idKey(one));
+            const listed = files.flat().filter((other) => other.equals(one)).length;
+            expect(places).toHaveLength(listed);
+            for (const { bytes, at } of places)
+              expect(bytes.subarray(at, at + ID_BYTES).equals(one)).toBe(true);
+          }
         },
       ),
       { numRuns: 300 },
