@@ -18,7 +18,11 @@ export class DurableFileSink extends Writable {
   private sinceSync = 0;
   private syncing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly handle: FileHandle) {
+  constructor(
+    private readonly handle: FileHandle,
+    /** False: the bytes are written, never synced (see `FsBackendOptions.durable`). */
+    private readonly durable = true,
+  ) {
     super({ highWaterMark: BUFFER_BYTES });
   }
 
@@ -34,7 +38,8 @@ export class DurableFileSink extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.syncing.then(() => this.handle.sync()).then(() => callback(), callback);
+    if (!this.durable) callback();
+    else this.syncing.then(() => this.handle.sync()).then(() => callback(), callback);
   }
 
   private async writeAll(buffers: Buffer[]): Promise<void> {
@@ -44,7 +49,7 @@ export class DurableFileSink extends Writable {
       this.sinceSync += bytesWritten;
       pending = rest(pending, bytesWritten);
     }
-    if (this.sinceSync >= SYNC_EVERY_BYTES) {
+    if (this.durable && this.sinceSync >= SYNC_EVERY_BYTES) {
       this.sinceSync = 0;
       // Chained, so at most one runs; a failure surfaces at the final sync.
       const previous = this.syncing;

@@ -21,6 +21,13 @@ import { TEMP_DIR, temporaryName } from './temporaries.js';
 export interface FsBackendOptions {
   /** How many operations the limit wrapper lets run at once by default. Default: 8. */
   readonly connections?: number;
+  /**
+   * False: saves are still atomic (a temporary file renamed) but never fsynced, for
+   * objects that live only as long as the process that writes them (the one-shot
+   * backup's artifact, pulled and removed by the same process). A power cut may then
+   * leave a torn object under its name; an artifact's digests refuse it. Default: true.
+   */
+  readonly durable?: boolean;
 }
 
 /**
@@ -39,9 +46,11 @@ export class FsBackend implements Backend {
   readonly location: string;
   readonly properties: BackendProperties;
   private readonly root: string;
+  private readonly durable: boolean;
 
   constructor(root: string, options: FsBackendOptions = {}) {
     this.root = resolve(root);
+    this.durable = options.durable ?? true;
     this.location = this.root;
     this.properties = { connections: options.connections ?? 8, hasAtomicReplace: true };
   }
@@ -56,12 +65,12 @@ export class FsBackend implements Backend {
       const path = this.pathOf(name);
       signal?.throwIfAborted();
       await mkdir(dirname(temp), { recursive: true, mode: DIR_MODE });
-      await writeDurably(temp, body, signal);
+      await writeFile(temp, body, signal, this.durable);
       // The last moment an abort can still leave nothing behind.
       signal?.throwIfAborted();
       const created = await mkdir(dirname(path), { recursive: true, mode: DIR_MODE });
       await rename(temp, path);
-      await syncDirectories(dirname(path), created);
+      if (this.durable) await syncDirectories(dirname(path), created);
     } catch (error) {
       // A stream we never got to read must still be released, or its producer hangs.
       if (body instanceof Readable) body.destroy();
@@ -188,8 +197,13 @@ const STAT_BATCH = 64;
 /** Bytes a load reads at a time. */
 const READ_BUFFER_BYTES = 1024 * 1024;
 
-/** Writes a new file and fsyncs it before it is closed, so a rename publishes whole data. */
-async function writeDurably(path: string, body: SaveBody, signal: AbortSignal | undefined): Promise<void> {
+/** Writes a new file and (`durable`) fsyncs it before it is closed, so a rename publishes whole data. */
+async function writeFile(
+  path: string,
+  body: SaveBody,
+  signal: AbortSignal | undefined,
+  durable: boolean,
+): Promise<void> {
   const abort = signal === undefined ? {} : { signal };
   // Open before writing, so the temp file exists by the time an abort or error can
   // reach the caller's cleanup: a lazily opening stream could create it afterwards.
@@ -197,7 +211,7 @@ async function writeDurably(path: string, body: SaveBody, signal: AbortSignal | 
   if (Buffer.isBuffer(body)) {
     try {
       await handle.writeFile(body, abort);
-      await handle.sync();
+      if (durable) await handle.sync();
     } finally {
       await handle.close();
     }
@@ -205,7 +219,7 @@ async function writeDurably(path: string, body: SaveBody, signal: AbortSignal | 
     const source = typeof body === 'function' ? body() : body;
     try {
       // pipeline settles only after the sink's final fsync.
-      await pipeline(source, new DurableFileSink(handle), abort);
+      await pipeline(source, new DurableFileSink(handle, durable), abort);
     } finally {
       await handle.close();
     }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -142,4 +142,56 @@ describe.runIf(mounted)('fs backend on a full disk', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(await readdir(join(tmpfsRoot, '.tmp'))).toEqual([]);
   }, 20_000);
+});
+
+describe('FsBackend without durability (durable: false)', () => {
+  /** Counts the fsyncs of every file handle while `run` runs. */
+  async function syncsDuring(run: () => Promise<void>): Promise<number> {
+    const probe = await open(join(tmpdir(), `fs-backend-probe-${process.pid}`), 'w');
+    const prototype = Object.getPrototypeOf(probe) as {
+      sync: () => Promise<void>;
+      datasync: () => Promise<void>;
+    };
+    await probe.close();
+    await rm(join(tmpdir(), `fs-backend-probe-${process.pid}`), { force: true });
+    const { sync, datasync } = prototype;
+    let count = 0;
+    prototype.sync = function (this: unknown) {
+      count++;
+      return sync.call(this);
+    };
+    prototype.datasync = function (this: unknown) {
+      count++;
+      return datasync.call(this);
+    };
+    try {
+      await run();
+    } finally {
+      prototype.sync = sync;
+      prototype.datasync = datasync;
+    }
+    return count;
+  }
+
+  it('saves buffers and streams whole and atomically, and never fsyncs; a durable backend does', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'fs-backend-fast-'));
+    try {
+      const bytes = Buffer.alloc(3 * 1024 * 1024, 7);
+      const saveBoth = (backend: FsBackend, prefix: string) => async () => {
+        await backend.save(`${prefix}/a/buffer`, bytes);
+        await backend.save(`${prefix}/b/stream`, Readable.from([bytes, bytes]));
+      };
+      const fast = new FsBackend(root, { durable: false });
+      expect(await syncsDuring(saveBoth(fast, 'fast'))).toBe(0);
+      expect((await fast.stat('fast/a/buffer')).size).toBe(bytes.length);
+      expect((await fast.stat('fast/b/stream')).size).toBe(2 * bytes.length);
+      // No temporary file left behind, as with a durable save.
+      const names: string[] = [];
+      for await (const object of fast.list('')) names.push(object.name);
+      expect(names.sort()).toEqual(['fast/a/buffer', 'fast/b/stream']);
+      expect(await syncsDuring(saveBoth(new FsBackend(root), 'durable'))).toBeGreaterThanOrEqual(4);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });

@@ -49,7 +49,8 @@ export async function backupComponent(
       component,
       config: componentConfig,
       recipe: builtInRecipes()(componentConfig),
-      outbox: openStorage(componentConfig.outbox, context),
+      // The artifact lives as long as this process (exported, pulled, removed): no fsync.
+      outbox: openStorage(componentConfig.outbox, context, { durable: false }),
       archive,
       stagingDir,
       stateDir: config.stateDir,
