@@ -42,16 +42,18 @@ export interface BackupComponentInput {
   readonly stateDir?: string;
 }
 
-/**
- * `pullback backup <component>`: one export and its pull, with no Redis: the
- * recipe writes the artifact into the outbox, then it is ingested as a snapshot
- * (epoch tag absent) and removed from the outbox. No fallback is touched.
- */
 export interface BackupComponentResult extends PullArtifactResult {
   /** What the export's artifact said (no objects when it was archived in place). */
   readonly export: ArtifactManifest;
 }
 
+/**
+ * `pullback backup <component>`: one export and its pull, with no Redis: the
+ * recipe writes the artifact into the outbox, then it is ingested as a snapshot
+ * (epoch tag absent) and removed from the outbox; or, for a full read of a recipe
+ * that reads the files itself, they are archived in place as it reads them
+ * (`PullInPlace`) and nothing is staged. No fallback is touched.
+ */
 export async function backupComponent(input: BackupComponentInput): Promise<BackupComponentResult> {
   const { component, config, signal } = input;
   const exportId = input.exportId ?? exportIdFor(component, randomUUID(), Date.now());
