@@ -1,7 +1,9 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAIN, runCli } from './run-cli.js';
 
@@ -96,4 +98,29 @@ export async function resolve(specifier, context, next) {
     },
     60_000,
   );
+});
+
+/**
+ * pg asks at import whether it runs on Cloudflare Workers by constructing a fetch
+ * `Response`, which loads Node's undici: 25-30 ms on every command that talks to
+ * PostgreSQL. The bundle answers the question (scripts/bundle.mjs, `pgOnNode`).
+ */
+describe('the bundled pg', () => {
+  it('loads no fetch implementation when imported', async () => {
+    const dir = dirname(MAIN);
+    const chunks = await Promise.all(
+      (await readdir(dir))
+        .filter((name) => name.endsWith('.js'))
+        .map(async (name) => ({ name, code: await readFile(join(dir, name), 'utf8') })),
+    );
+    const pg = chunks.find(({ code }) => code.includes('Connection terminated unexpectedly'));
+    expect(pg).toBeDefined();
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      '--input-type=module',
+      '-e',
+      `await import(${JSON.stringify(pathToFileURL(join(dir, pg!.name)).href)});
+console.log(JSON.stringify(process.moduleLoadList.filter((name) => name.includes('undici'))));`,
+    ]);
+    expect(JSON.parse(stdout)).toEqual([]);
+  }, 60_000);
 });
