@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,6 +11,7 @@ import {
   type Config,
   completeName,
   describeSnapshot,
+  exportIdFor,
   isPipelineError,
   parseConfig,
   pullArtifact,
@@ -46,9 +48,6 @@ beforeAll(async () => {
     'create table seen with (autovacuum_enabled = off) as select g, repeat($$v$$, 100) as filler from generate_series(1, 5000) g',
   );
   await active.psql('vacuum (freeze) seen');
-  await active.psql(
-    'create table doomed as select g from generate_series(1, 50000) g; create table shrinking as select g, repeat($$s$$, 200) as filler from generate_series(1, 40000) g',
-  );
   scratch = await scratchDir('incremental');
   ({ archive } = await initArchive({
     archive: join(scratch.path, 'archive'),
@@ -94,6 +93,41 @@ async function backup(
   return { snapshot: result.snapshot, manifest: result.export };
 }
 
+/**
+ * The export worker's way: the recipe stages the artifact in the outbox (an incremental
+ * one holds the changed files and pages), then the pull completes it against its parent.
+ */
+async function backupThroughOutbox(
+  options: { full?: boolean } = {},
+): Promise<{ snapshot: Snapshot; manifest: ArtifactManifest }> {
+  const newest = (await listSnapshots(archive, { component: 'shop' }))
+    .filter((snapshot) => describeSnapshot(snapshot).kind === 'physical')
+    .at(-1);
+  const exportId = exportIdFor('shop', randomUUID(), Date.now());
+  const manifest = await recipe.export({
+    component: 'shop',
+    instance: { name: 'shop-a', host: '127.0.0.1', port: active.port, dataDir: active.dataDir },
+    outbox,
+    exportId,
+    stateDir: stateDir(),
+    ownBackup: true,
+    newestExportId: newest === undefined ? null : (describeSnapshot(newest).exportId ?? null),
+    ...options,
+  });
+  expect(manifest.objects.length).toBeGreaterThan(0);
+  const { snapshot } = await pullArtifact({
+    component: 'shop',
+    config: config.components.shop!,
+    exportId,
+    epoch: 0,
+    outbox,
+    archive,
+    stagingDir: join(scratch.path, 'staging'),
+  });
+  expect(await outboxNames()).toEqual([]);
+  return { snapshot, manifest };
+}
+
 async function outboxNames(): Promise<string[]> {
   const names: string[] = [];
   for await (const object of outbox.list('')) names.push(object.name);
@@ -113,7 +147,17 @@ async function dumpAll(port: number): Promise<string> {
     'select blkno, all_visible, all_frozen from pg_visibility_map($$seen$$) order by blkno',
   ]);
   const dumps: string[] = [`visibility map of seen:\n${map}`];
-  for (const database of ['postgres', 'fresh']) {
+  const { stdout: databases } = await execFileAsync(join(active.binDir, 'psql'), [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-U',
+    'postgres',
+    '-Atc',
+    'select datname from pg_database where not datistemplate order by datname',
+  ]);
+  for (const database of databases.trim().split('\n')) {
     const { stdout } = await execFileAsync(
       join(active.binDir, 'pg_dump'),
       ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '--no-sync', database],
@@ -151,55 +195,77 @@ async function restoredDump(snapshot: Snapshot): Promise<string> {
 }
 
 describe('incremental exports from the active host', () => {
-  it('stages only what changed, and restores to exactly what a full export restores to', async () => {
-    await active.psql('create database fresh');
-    const first = await backup();
-    expect(first.manifest.details?.method).toBe('own');
-    expect(first.manifest.details?.incremental).toBeUndefined();
-    // A full read of the one-shot backup goes into the archive in place: no object staged.
-    expect(first.manifest.objects).toEqual([]);
-    const fullBytes = first.snapshot.stats.logicalBytes;
+  it.each([
+    ['archived in place', 'a', backup],
+    ['staged in the outbox and pulled', 'b', backupThroughOutbox],
+  ] as const)(
+    'reads only what changed, %s, and restores to exactly what a full export restores to',
+    async (_, round, take) => {
+      await active.psql(`create database fresh_${round}`);
+      await active.psql(
+        `create table doomed_${round} as select g from generate_series(1, 50000) g; create table shrinking_${round} as select g, repeat($$s$$, 200) as filler from generate_series(1, 40000) g`,
+      );
+      const first = await take({ full: true });
+      expect(first.manifest.details?.method).toBe('own');
+      expect(first.manifest.details?.incremental).toBeUndefined();
+      const fullBytes = first.snapshot.stats.logicalBytes;
 
-    // Between exports: 1% of the accounts updated, a table created and one dropped, a
-    // VACUUM FULL (new files), a relation truncated by VACUUM, one extended, a new database.
-    await active.psql('update pgbench_accounts set abalance = abalance + 1 where aid <= 3000');
-    // Clears a page's all-visible bit: the heap record names the heap page, not the map's.
-    await active.psql('update seen set filler = $$w$$ where g = 2000');
-    await active.psql('create table born as select g, md5(g::text) as h from generate_series(1, 20000) g');
-    await active.psql('drop table doomed');
-    await active.psql('vacuum full pgbench_branches');
-    await active.psql('delete from shrinking where g > 1000');
-    await active.psql('vacuum shrinking');
-    await active.psql('insert into pgbench_tellers select 1000 + g, 1, 0 from generate_series(1, 5000) g');
-    await active.psql('create table kept (note text); insert into kept values ($$in fresh$$)', 'fresh');
-    await active.psql('checkpoint');
+      // Between exports: 1% of the accounts updated, a table created and one dropped, a
+      // VACUUM FULL (new files), a relation truncated by VACUUM, one extended, a new database.
+      await active.psql('update pgbench_accounts set abalance = abalance + 1 where aid <= 3000');
+      // Clears a page's all-visible bit: the heap record names the heap page, not the map's.
+      await active.psql(`update seen set filler = $$w$$ where g = ${round === 'a' ? 2000 : 4000}`);
+      await active.psql(
+        `create table born_${round} as select g, md5(g::text) as h from generate_series(1, 20000) g`,
+      );
+      await active.psql(`drop table doomed_${round}`);
+      await active.psql('vacuum full pgbench_branches');
+      await active.psql(`delete from shrinking_${round} where g > 1000`);
+      await active.psql(`vacuum shrinking_${round}`);
+      const tellers = round === 'a' ? 1000 : 10000;
+      await active.psql(
+        `insert into pgbench_tellers select ${tellers} + g, 1, 0 from generate_series(1, 5000) g`,
+      );
+      await active.psql(
+        'create table kept (note text); insert into kept values ($$in fresh$$)',
+        `fresh_${round}`,
+      );
+      await active.psql('checkpoint');
 
-    const second = await backup();
-    const incremental = second.manifest.details?.incremental as Record<string, number | string>;
-    expect(incremental.parent).toBe(first.manifest.exportId);
-    // The WAL since the first export, kept by the export slot, named the changed pages.
-    expect(incremental.changedBy).toBe('wal');
-    expect(incremental.walBlocks).toBeGreaterThan(100);
-    expect(incremental.pageFiles).toBeGreaterThan(0);
-    expect(incremental.unchangedFiles).toBeGreaterThan(100);
-    const stagedBytes = second.manifest.objects.reduce((sum, object) => sum + object.size, 0);
-    expect(stagedBytes).toBeLessThan(fullBytes / 2);
-    // The pull reads what was staged and, of the parent, only the superblocks holding a
-    // changed page (about 1.2 × here): laying the deltas over the parent's files read
-    // back whole read 3.5 ×.
-    expect(second.snapshot.stats.bytesRead).toBeLessThan(stagedBytes * 2);
+      const second = await take();
+      const incremental = second.manifest.details?.incremental as Record<string, number | string>;
+      expect(incremental.parent).toBe(first.manifest.exportId);
+      // The WAL since the first export, kept by the export slot, named the changed pages.
+      expect(incremental.changedBy).toBe('wal');
+      expect(incremental.walBlocks).toBeGreaterThan(100);
+      expect(incremental.pageFiles).toBeGreaterThan(0);
+      expect(incremental.unchangedFiles).toBeGreaterThan(100);
+      if (take === backup) {
+        // Nothing staged: the changed files, and of the others the changed pages and the
+        // parent's superblocks that hold one, read where they lie.
+        expect(second.manifest.objects).toEqual([]);
+        expect(second.snapshot.stats.bytesRead).toBeLessThan(fullBytes / 4);
+      } else {
+        const stagedBytes = second.manifest.objects.reduce((sum, object) => sum + object.size, 0);
+        expect(stagedBytes).toBeLessThan(fullBytes / 2);
+        // The pull reads what was staged and, of the parent, only the superblocks holding a
+        // changed page (about 1.2 × here): laying the deltas over the parent's files read
+        // back whole read 3.5 ×.
+        expect(second.snapshot.stats.bytesRead).toBeLessThan(stagedBytes * 2);
+      }
 
-    // The active is quiet now: a full export taken after it must restore to the same data.
-    const full = await backup({ full: true });
-    expect(full.manifest.details?.incremental).toBeUndefined();
-    const expected = await dumpAll(active.port);
-    expect(expected).toContain('in fresh');
-    expect(expected).not.toContain('doomed');
-    expect(expected).toMatch(/^\d+\|f\|f$/m);
-    const fromIncremental = await restoredDump(second.snapshot);
-    expect(fromIncremental).toBe(expected);
-    expect(await restoredDump(full.snapshot)).toBe(fromIncremental);
-  });
+      // The active is quiet now: a full export taken after it must restore to the same data.
+      const full = await take({ full: true });
+      expect(full.manifest.details?.incremental).toBeUndefined();
+      const expected = await dumpAll(active.port);
+      expect(expected).toContain('in fresh');
+      expect(expected).not.toContain(`doomed_${round}`);
+      expect(expected).toMatch(/^\d+\|f\|f$/m);
+      const fromIncremental = await restoredDump(second.snapshot);
+      expect(fromIncremental).toBe(expected);
+      expect(await restoredDump(full.snapshot)).toBe(fromIncremental);
+    },
+  );
 
   it('reads everything when its record is gone, of another system, or of an export the archive does not hold', async () => {
     await backup();

@@ -11,10 +11,9 @@ import {
   type Snapshot,
   SnapshotFiles,
   type SourceEntry,
-  type SourceStats,
   type TreeEntry,
 } from '../src/index.js';
-import { newWorkspace, type Workspace } from './helpers/archive-fixture.js';
+import { dirStats, newWorkspace, onDisk, type Workspace } from './helpers/archive-fixture.js';
 import { pseudoRandom } from './helpers/make-tree.js';
 
 // Real archive work (worker threads) on a shared 2-core machine.
@@ -27,27 +26,6 @@ const RUNS = Number(process.env.PROPERTY_RUNS ?? 20);
 
 /** What HeldEntries keeps in memory before it spills to a file (src/backup/held-entries.ts). */
 const HELD_MEMORY_BYTES = 4 * 1024 * 1024;
-
-/** An entry as it stands on disk under `root`, for a `source` or `late` list. */
-async function onDisk(root: string, path: string): Promise<SourceEntry> {
-  const absolute = path === '' ? root : join(root, path);
-  return { path, absolute, stats: await lstat(absolute, { bigint: true }) };
-}
-
-/** A directory's status, with nothing on disk behind it (directories are never read). */
-function dirStats(): SourceStats {
-  return {
-    isDirectory: () => true,
-    isFile: () => false,
-    isSymbolicLink: () => false,
-    mode: 0o40755n,
-    uid: BigInt(process.getuid?.() ?? 0),
-    gid: BigInt(process.getgid?.() ?? 0),
-    mtimeNs: 1_700_000_000_000_000_000n,
-    ctimeNs: 1_700_000_000_000_000_000n,
-    size: 0n,
-  };
-}
 
 async function treeOf(ws: Workspace, snapshot: Snapshot): Promise<TreeEntry[]> {
   const files = await SnapshotFiles.open(ws.archive, snapshot);

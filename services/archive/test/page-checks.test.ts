@@ -13,10 +13,9 @@ import {
   restoreSnapshot,
   SnapshotFiles,
   type SourceEntry,
-  type SourceStats,
 } from '../src/index.js';
 import type { ArchiveConfigOptions } from '../src/repository/config.js';
-import { newWorkspace, type Workspace } from './helpers/archive-fixture.js';
+import { fileStats, newWorkspace, onDisk, type Workspace } from './helpers/archive-fixture.js';
 import { pseudoRandom } from './helpers/make-tree.js';
 
 // Real archive work (worker threads) on a shared 2-core machine.
@@ -350,17 +349,6 @@ describe('vanished files', () => {
   afterAll(() => ws?.remove());
 
   /** Status of a file of `size` bytes that is not (or no longer) on disk. */
-  const fileStats = (size: number): SourceStats => ({
-    isDirectory: () => false,
-    isFile: () => true,
-    isSymbolicLink: () => false,
-    mode: 0o100600n,
-    uid: BigInt(process.getuid?.() ?? 0),
-    gid: BigInt(process.getgid?.() ?? 0),
-    mtimeNs: 1_700_000_000_000_000_000n,
-    ctimeNs: 1_700_000_000_000_000_001n,
-    size: BigInt(size),
-  });
   /** Gone before they were read: small, cut by content, read by pages. */
   const GONE: readonly [string, number][] = [
     ['base/5/16390', 3 * PAGE_SIZE],
@@ -370,19 +358,15 @@ describe('vanished files', () => {
   ];
   const source = async function* (): AsyncGenerator<SourceEntry> {
     const root = ws.path('src');
-    const onDisk = async (path: string): Promise<SourceEntry> => {
-      const absolute = path === '' ? root : join(root, path);
-      return { path, absolute, stats: await lstat(absolute, { bigint: true }) };
-    };
     const gone = (path: string, size: number): SourceEntry => ({
       path,
       absolute: join(root, path),
       stats: fileStats(size),
     });
-    for (const path of ['', 'base', 'base/5', 'base/5/16384']) yield await onDisk(path);
+    for (const path of ['', 'base', 'base/5', 'base/5/16384']) yield await onDisk(root, path);
     for (const [path, size] of GONE.filter(([p]) => p.startsWith('base/'))) yield gone(path, size);
     for (const [path, size] of GONE.filter(([p]) => !p.startsWith('base/'))) yield gone(path, size);
-    yield await onDisk('kept');
+    yield await onDisk(root, 'kept');
   };
 
   async function pathsOf(snapshot: Awaited<ReturnType<typeof backupTree>>): Promise<string[]> {
@@ -429,5 +413,63 @@ describe('vanished files', () => {
     );
     expect(snapshot.stats.skipped).toBe(GONE.length);
     expect(await pathsOf(snapshot)).toEqual(['', 'base', 'base/5', 'base/5/16384', 'kept']);
+  });
+});
+
+describe('changed pages read in place (`changedPages`)', () => {
+  let ws: Workspace;
+  const path = 'base/5/16384';
+  beforeAll(async () => {
+    ws = await newWorkspace('page-checks-in-place');
+  });
+  afterAll(() => ws?.remove());
+
+  /**
+   * The parent sound; then pages 3 (corrupt, older than the start), 7 (torn, written
+   * since) and 9 (sound) given as changed, 20 corrupt but not given.
+   */
+  async function backups(workers: number, around?: () => () => void): Promise<string[]> {
+    await writeTree(ws.path('src'), { [path]: relation(0, 40) });
+    const parent = await backupTree(ws.archive, ws.path('src'), { parent: null, workers });
+    await writeTree(ws.path('src'), { [path]: relation(0, 40, { corrupt: [3, 20], torn: [7] }) });
+    const root = ws.path('src');
+    const reported: string[] = [];
+    const stop = around?.();
+    try {
+      await backupTree(ws.archive, root, {
+        parent: parent.id,
+        workers,
+        force: true,
+        pageChecksums: { startLsn: START_LSN, onCorrupt: (p, block) => reported.push(`${p} ${block}`) },
+        source: async function* (): AsyncGenerator<SourceEntry> {
+          for (const dir of ['', 'base', 'base/5']) yield await onDisk(root, dir);
+          yield { ...(await onDisk(root, path)), changedPages: Uint32Array.from([3, 7, 9]) };
+        },
+      });
+    } finally {
+      stop?.();
+    }
+    return reported;
+  }
+
+  it.each([
+    ['worker threads', 2],
+    ['no workers', 0],
+  ] as const)(
+    'are checked: the corrupt one reported, not the torn one, not the unread one (%s)',
+    async (_what, workers) => {
+      expect(await backups(workers)).toEqual([`${path} 3`]);
+    },
+  );
+
+  it('are read again when a read tears one (no workers: the reads are on this thread)', async () => {
+    let tear: ReturnType<typeof tearFirstRead> | undefined;
+    // Page 9 is sound: reported only if its torn first read were believed.
+    const reported = await backups(0, () => {
+      tear = tearFirstRead(ws.path('src', path), 9);
+      return () => tear!.stop();
+    });
+    expect(tear!.torn()).toBe(1);
+    expect(reported).toEqual([`${path} 3`]);
   });
 });

@@ -9,11 +9,10 @@ import {
   type Snapshot,
   SnapshotFiles,
   type SourceEntry,
-  type SourceStats,
   type TreeEntry,
 } from '../src/index.js';
 import type { ArchiveConfigOptions } from '../src/repository/config.js';
-import { newWorkspace, type Workspace } from './helpers/archive-fixture.js';
+import { fileStats, newWorkspace, type Workspace } from './helpers/archive-fixture.js';
 import { CountingBackend } from './helpers/counting-backend.js';
 import { pseudoRandom } from './helpers/make-tree.js';
 
@@ -40,20 +39,6 @@ function deltaOf(final: Buffer, blocks: readonly number[]): Buffer {
   return Buffer.concat([numbers, ...blocks.map((block) => final.subarray(block * PAGE, (block + 1) * PAGE))]);
 }
 
-function fileStats(size: number): SourceStats {
-  return {
-    isDirectory: () => false,
-    isFile: () => true,
-    isSymbolicLink: () => false,
-    mode: 0o100600n,
-    uid: BigInt(process.getuid?.() ?? 0),
-    gid: BigInt(process.getgid?.() ?? 0),
-    mtimeNs: 1_700_000_000_000_000_000n,
-    ctimeNs: 1_700_000_000_000_000_001n,
-    size: BigInt(size),
-  };
-}
-
 async function entryOf(ws: Workspace, snapshot: Snapshot, path: string): Promise<TreeEntry> {
   const files = await SnapshotFiles.open(ws.archive, snapshot);
   for await (const entry of files.entries()) if (entry.path === path) return entry;
@@ -61,9 +46,11 @@ async function entryOf(ws: Workspace, snapshot: Snapshot, path: string): Promise
 }
 
 /**
- * Backs up `parent` as RELATION, then the same final file twice against it: as the
- * parent's entry with `changed` pages laid over it, and read whole from disk. Returns
- * both snapshots (same entries and stats, so the same tree when the maps are the same).
+ * Backs up `parent` as RELATION, then the same final file three times against it: as
+ * the parent's entry with `changed` pages of a delta laid over it, as the live final
+ * file whose `changedPages` are read where they lie (as a backup in place reads it,
+ * `force`: no timestamp trusted), and read whole from disk. Returns the snapshots (same
+ * entries and stats, so the same tree when the maps are the same).
  */
 async function overlayAndFull(
   ws: Workspace,
@@ -74,7 +61,7 @@ async function overlayAndFull(
   beforeOverlay: () => void = () => {},
   /** 1: the backup's table of blob ids is incomplete, so the parent's blobs are found by a scan of the index. */
   knownBlobsMax?: number,
-): Promise<{ first: Snapshot; overlaid: Snapshot; full: Snapshot }> {
+): Promise<{ first: Snapshot; overlaid: Snapshot; inPlace: Snapshot; full: Snapshot }> {
   await mkdir(ws.path('src', 'base', '1'), { recursive: true });
   await writeFile(ws.path('src', RELATION), parent);
   const first = await backupTree(ws.archive, ws.path('src'), { workers });
@@ -91,10 +78,11 @@ async function overlayAndFull(
     });
   }
   const stats = fileStats(final.length);
-  const backup = (file: SourceEntry) =>
+  const backup = (file: SourceEntry, force = false) =>
     backupTree(ws.archive, ws.path('src'), {
       parent: first.id,
       workers,
+      force,
       ...(knownBlobsMax === undefined ? {} : { knownBlobsMax }),
       source: async function* () {
         yield* dirs;
@@ -108,8 +96,13 @@ async function overlayAndFull(
     stats,
     overlay: { parent: parentEntry, path: ws.path('delta'), at: 4, count: changed.length },
   });
+  beforeOverlay();
+  const inPlace = await backup(
+    { path: RELATION, absolute: ws.path('final'), stats, changedPages: Uint32Array.from(changed) },
+    true,
+  );
   const full = await backup({ path: RELATION, absolute: ws.path('final'), stats });
-  return { first, overlaid, full };
+  return { first, overlaid, inPlace, full };
 }
 
 async function restoredFile(ws: Workspace, snapshot: Snapshot, target: string): Promise<Buffer> {
@@ -199,7 +192,7 @@ describe('page overlay: new pages laid over the parent page maps', () => {
         const { parent, final, changed } = materialise(input);
         const ws = await newWorkspace('page-overlay', undefined, SMALL);
         try {
-          const { overlaid, full } = await overlayAndFull(
+          const { overlaid, inPlace, full } = await overlayAndFull(
             ws,
             parent,
             final,
@@ -210,6 +203,7 @@ describe('page overlay: new pages laid over the parent page maps', () => {
           );
           expect(await entryOf(ws, overlaid, RELATION)).toEqual(await entryOf(ws, full, RELATION));
           expect(overlaid.tree).toEqual(full.tree);
+          expect(inPlace.tree).toEqual(full.tree);
           expect((await restoredFile(ws, overlaid, 'restored')).equals(final)).toBe(true);
         } finally {
           await ws.remove();
@@ -238,12 +232,22 @@ describe('page overlay: new pages laid over the parent page maps', () => {
       const changed = [0, regionPages - 1, 2 * regionPages + 100];
       for (let p = parentPages; p < parentPages + 20; p++) changed.push(p);
       for (const p of changed) pseudoRandom(100_000 + p, PAGE).copy(final, p * PAGE);
-      const { overlaid, full } = await overlayAndFull(ws, parent, final, changed, 2, () => counting.reset());
+      // Reset before the overlay, then before the backup in place: the first count is the overlay's.
+      const counts: number[] = [];
+      const { overlaid, inPlace, full } = await overlayAndFull(ws, parent, final, changed, 2, () => {
+        counts.push(counting.dataBytes);
+        counting.reset();
+      });
+      const overlaidBytes = counts[1]!;
       expect(overlaid.tree).toEqual(full.tree);
+      expect(inPlace.tree).toEqual(full.tree);
       // Region 1 is the parent's map as it is; of the others only the superblocks
-      // holding a new page were read (3 of 128 KiB, and the last region's short one).
+      // holding a new page were read (3 of 128 KiB, and the last region's short one),
+      // the new pages taken from a delta or where they lie in the live file.
+      expect(overlaidBytes).toBeLessThan(8 * 128 * 1024);
       expect(counting.dataBytes).toBeLessThan(8 * 128 * 1024);
       expect(overlaid.stats.bytesRead).toBeLessThan(8 * 128 * 1024);
+      expect(inPlace.stats.bytesRead).toBeLessThan(8 * 128 * 1024);
       expect(full.stats.bytesRead).toBe(final.length);
       expect((await restoredFile(ws, overlaid, 'restored')).equals(final)).toBe(true);
     } finally {

@@ -88,6 +88,12 @@ export interface InPlaceTree {
   /** Relation files' pages checked against PostgreSQL's data checksums as they are read. */
   readonly pageChecksums?: PageChecksums;
   /**
+   * About what the archive will read: whole files' bytes (the late ones' included) and
+   * changed pages (`SourceEntry.changedPages`). Small work is done on the calling
+   * thread, starting no worker (see `isSmallWork`). Absent: not small.
+   */
+  readonly work?: { readonly bytes: number; readonly pages: number };
+  /**
    * Runs once every file of `entries` is read (postgres: ends the backup window). Gives
    * the entries read after (files on this host, or texts the export writes), and what
    * COMPLETE would have said.

@@ -76,7 +76,12 @@ export interface OwnBackupResult extends ExportResult {
  *
  * With `inPlace` a full read writes no tar: the archive reads the listed files where
  * they lie (checking pages) before pg_backup_stop, and what `finish.tar` would hold
- * after it (`lateEntries`); the result says `archivedInPlace`.
+ * after it (`lateEntries`); the result says `archivedInPlace`. So does an incremental
+ * one whose changed pages the WAL names: each file is given with what changed since
+ * the previous export (`SourceEntry.changedPages`: nothing, for a file found as it
+ * was; the WAL's blocks, for a relation file), and the archive reads only those pages
+ * where they lie, laid over the parent snapshot's copy, or the whole file when that
+ * copy cannot take them.
  */
 export async function ownBaseBackup(
   writer: ArtifactWriter,
@@ -168,12 +173,34 @@ export async function ownBaseBackup(
         },
       };
     };
-    if (options.inPlace !== undefined && previous === undefined) {
+    // In place: a full read, or one whose changed pages the WAL names (found by
+    // reading files through, they go through the outbox, read in parallel lanes).
+    if (options.inPlace !== undefined && (previous === undefined || typeof changes === 'object')) {
+      const vouched = new Map<string, Uint32Array>(unchanged.map((path) => [path, NOTHING_CHANGED]));
+      if (previous !== undefined && typeof changes === 'object') {
+        for (const entry of copied) {
+          const blocks = walDeltaBlocks(entry, previous, changes);
+          if (blocks === undefined) continue;
+          vouched.set(entry.path, blocks);
+          counts.pageFiles++;
+          counts.pages += blocks.length;
+        }
+      }
+      // What the archive will read: the files not vouched for, the changed pages, and
+      // after the stop pg_control and (at least) a WAL segment.
+      const wholeBytes = entries
+        .filter((entry) => entry.type === 'file' && !vouched.has(entry.path))
+        .reduce((sum, entry) => sum + entry.size, PAGE_SIZE + start.walSegmentSize);
       let finished: OwnBackupResult | undefined;
       await options.inPlace.archive({
+        work: { bytes: wholeBytes, pages: counts.pages },
         entries: async function* () {
           yield await rootEntry(dataDir);
-          for (const entry of entries) yield inPlaceEntry({ ...entry, absolute: join(dataDir, entry.path) });
+          for (const entry of entries) {
+            const changedPages = vouched.get(entry.path);
+            const source = inPlaceEntry({ ...entry, absolute: join(dataDir, entry.path) });
+            yield changedPages === undefined ? source : { ...source, changedPages };
+          }
         },
         ...(start.dataChecksums
           ? {
@@ -323,11 +350,9 @@ interface MemberOptions {
  * The tar member of one entry; a file is opened now and read as the tar takes it (its
  * size as it is now), undefined when it is gone. A relation file's pages are checked
  * (data checksums on), corrupt ones added to `corrupt`. With `changedSince`, only the
- * changed pages of a relation's main fork are staged (a page delta), unless they are
- * most of the file: those `walBlocks` names, or without it those found by reading the
- * file through (page LSNs). Free space and visibility maps are copied whole (they are
- * small): their changes do not always move a page's LSN, and a visibility bit cleared
- * by a heap record is in no block reference.
+ * changed pages of a relation's main fork are staged (a page delta, `isPageDeltaFile`),
+ * unless they are most of the file: those `walBlocks` names, or without it those found
+ * by reading the file through (page LSNs).
  */
 async function memberOf(
   dataDir: string,
@@ -354,11 +379,7 @@ async function memberOf(
           startLsn: options.checkFrom,
           onCorrupt: (block: number) => options.corrupt.push({ file: entry.path, block }),
         };
-  if (
-    options.changedSince !== undefined &&
-    segment !== undefined &&
-    !/_(fsm|vm|init)(\.|$)/.test(entry.path)
-  ) {
+  if (options.changedSince !== undefined && isPageDeltaFile(entry.path)) {
     try {
       const named = options.walBlocks?.blocksOf(entry.path, options.previousSize ?? 0, file.size);
       const blocks = named ?? (await changedBlocks(file, options.changedSince, check));
@@ -391,6 +412,35 @@ async function memberOf(
       }
     },
   };
+}
+
+/** Of a file not found unchanged, nothing changed since the previous export: its copy there is the file. */
+const NOTHING_CHANGED = new Uint32Array(0);
+
+/**
+ * Whether a file may be staged as its changed pages: a relation's main fork. Free
+ * space and visibility maps are copied whole (they are small): their changes do not
+ * always move a page's LSN, and a visibility bit cleared by a heap record is in no
+ * block reference.
+ */
+function isPageDeltaFile(path: string): boolean {
+  return relationSegment(path) !== undefined && !/_(fsm|vm|init)(\.|$)/.test(path);
+}
+
+/**
+ * The pages of `entry` that changed since the previous export, by what the WAL names,
+ * when they are few enough to be worth taking as pages (at most half the file); else
+ * undefined: the file is read whole.
+ */
+function walDeltaBlocks(
+  entry: DataDirEntry,
+  previous: ExportRecord,
+  changes: ChangedBlocks,
+): Uint32Array | undefined {
+  const then = previous.files[entry.path];
+  if (entry.type !== 'file' || then === undefined || !isPageDeltaFile(entry.path)) return undefined;
+  const blocks = changes.blocksOf(entry.path, then[0], entry.size);
+  return blocks !== undefined && blocks.length * 2 <= entry.size / PAGE_SIZE ? blocks : undefined;
 }
 
 /**

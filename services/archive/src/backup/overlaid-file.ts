@@ -1,13 +1,15 @@
 import { open } from 'node:fs/promises';
 import { ArchiveError, throwIfAborted } from '../errors.js';
 import { canOverlayPages } from '../fs/page-overlay.js';
+import { skipReason } from '../fs/skip-reason.js';
 import type { SourceEntry } from '../fs/walk-source.js';
 import { nativePath } from '../snapshot/file-name.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import type { TreeEntry } from '../snapshot/tree-entry.js';
 import { parentSlices, planOverlay } from '../threads/overlay-plan.js';
-import type { OverlayResult } from '../threads/tasks.js';
+import type { OverlayResult, OverlayTask } from '../threads/tasks.js';
 import type { ContentWork, StoredFile } from './content-work.js';
+import { pageCheckFor } from './page-checksums.js';
 
 /**
  * Stores a relation file given as its parent's with new pages (`source.overlay`),
@@ -28,18 +30,15 @@ export async function storeOverlaidFile(
   onReused: (bytes: number) => void,
 ): Promise<StoredFile> {
   const overlay = source.overlay!;
-  const { pageSize, regionPages } = work.archive.config;
-  const corrupt = (why: string) =>
-    new ArchiveError('corrupt', `the new pages of ${JSON.stringify(source.path)}: ${why}`);
+  const { pageSize } = work.archive.config;
   if (!canOverlayPages(work.archive.config, overlay.parent, size, pageSize)) {
     throw new RangeError(`${source.path}: its parent is not stored as pages, or it is too small to be`);
   }
   const maps = pagesOf(overlay.parent)!;
   const parentMaps = pagesOf(parent);
-  const parentSize = overlay.parent.size ?? 0;
   if (
     parentMaps === undefined ||
-    parent?.size !== parentSize ||
+    parent?.size !== overlay.parent.size ||
     parentMaps.length !== maps.length ||
     parentMaps.some((id, i) => id !== maps[i])
   ) {
@@ -49,9 +48,72 @@ export async function storeOverlaidFile(
     );
   }
   const blocks = await readBlocks(overlay.path, overlay.at, overlay.count);
+  const pagesAt = overlay.at + overlay.count * 4;
+  const stored = await layPagesOver(
+    work,
+    source,
+    size,
+    overlay.parent,
+    blocks,
+    onReused,
+    (_region, from) => ({
+      path: overlay.path,
+      pages: { at: pagesAt + from * pageSize },
+    }),
+  );
+  if (typeof stored === 'string') throw new RangeError(`${overlay.path}: ${stored}`);
+  return stored;
+}
+
+/**
+ * Stores a live relation file of which only `source.changedPages` changed since
+ * `parent` (the backup's parent entry, stored as pages: `canOverlayPages`): the
+ * changed pages are read where they lie in the file, checked against the data
+ * checksums, and laid over the parent's as `storeOverlaidFile` lays a delta's. A
+ * string says why the file could not be read (`skipReason`: it vanished).
+ */
+export function storePagesInPlace(
+  work: ContentWork,
+  source: SourceEntry,
+  size: number,
+  parent: TreeEntry,
+  onReused: (bytes: number) => void,
+): Promise<StoredFile | string> {
+  const pages = source.changedPages!;
+  const blocks = Buffer.from(pages.buffer, pages.byteOffset, pages.byteLength);
+  const regionBytes = work.archive.config.pageSize * work.archive.config.regionPages;
+  const check = pageCheckFor(work.pageChecksums, source.path);
+  // Stored little-endian, as the tasks read them; this is little-endian on every host Node runs on here.
+  return layPagesOver(work, source, size, parent, blocks, onReused, (r) => ({
+    path: source.absolute,
+    pages: { regionAt: r * regionBytes, ...(check === undefined ? {} : { check }) },
+  }));
+}
+
+/**
+ * `parent`'s pages with `blocks` (u32le, increasing) new, region by region: a region
+ * with no new page and the parent's length keeps the parent's map; the others go to a
+ * worker (`handleOverlay`) with the parent's blobs the changed superblocks need.
+ * `where` says where region `r`'s new pages (from its `from`th) are.
+ */
+async function layPagesOver(
+  work: ContentWork,
+  source: SourceEntry,
+  size: number,
+  parent: TreeEntry,
+  blocks: Buffer,
+  onReused: (bytes: number) => void,
+  where: (r: number, from: number) => Pick<OverlayTask, 'path' | 'pages'>,
+): Promise<StoredFile | string> {
+  const { pageSize, regionPages } = work.archive.config;
+  const corrupt = (why: string) =>
+    new ArchiveError('corrupt', `the new pages of ${JSON.stringify(source.path)}: ${why}`);
+  const maps = pagesOf(parent)!;
+  const parentSize = parent.size ?? 0;
+  const count = blocks.length / 4;
   const parentPages = Math.ceil(parentSize / pageSize);
   let past = 0;
-  for (let i = 0; i < overlay.count; i++) {
+  for (let i = 0; i < count; i++) {
     const block = blocks.readUInt32LE(i * 4);
     if ((block + 1) * pageSize > size) throw corrupt(`block ${block} is past the end`);
     if (i > 0 && block <= blocks.readUInt32LE(i * 4 - 4)) throw corrupt(`block ${block} is out of order`);
@@ -62,7 +124,6 @@ export async function storeOverlaidFile(
   }
   const regionBytes = pageSize * regionPages;
   const regions = Math.ceil(size / regionBytes);
-  const pagesAt = overlay.at + overlay.count * 4;
   const results = await Promise.all(
     Array.from({ length: regions }, async (_, r) => {
       const regionStart = r * regionBytes;
@@ -108,34 +169,42 @@ export async function storeOverlaidFile(
           indices.map((i) => map!.blobs[i]!),
           source.path,
         );
-        const result = await work.pool.run<OverlayResult>(
-          {
-            kind: 'overlay',
-            path: overlay.path,
-            pagesAt: pagesAt + from * pageSize,
-            blocks: regionBlocks,
-            length,
-            ...(parentMapId && parentMap ? { parentMapId, parentMap } : {}),
-            parentBlobs: sealed.map((blob, i) => ({
-              index: indices[i]!,
-              compression: blob.location.compression,
-              plainLength: blob.location.plainLength,
-              sealed: blob.sealed,
-            })),
-          },
-          [...(parentMap ? [parentMap] : []), ...sealed.map((blob) => blob.sealed)],
-        );
+        const task: OverlayTask = {
+          kind: 'overlay',
+          ...where(r, from),
+          blocks: regionBlocks,
+          length,
+          ...(parentMapId && parentMap ? { parentMapId, parentMap } : {}),
+          parentBlobs: sealed.map((blob, i) => ({
+            index: indices[i]!,
+            compression: blob.location.compression,
+            plainLength: blob.location.plainLength,
+            sealed: blob.sealed,
+          })),
+        };
+        let result: OverlayResult;
+        try {
+          result = await work.pool.run<OverlayResult>(task, [
+            ...(parentMap ? [parentMap] : []),
+            ...sealed.map((blob) => blob.sealed),
+          ]);
+        } catch (error) {
+          const why = skipReason(error);
+          if (why === undefined) throw error;
+          return why;
+        }
         await work.blobs.store(result.blobs);
         if (result.mapBlob) await work.blobs.store([result.mapBlob]);
+        for (const block of result.corrupt ?? []) work.pageChecksums?.onCorrupt(source.path, block);
         work.onRead(result.bytesRead);
         return { id: result.mapId.toString('hex'), length: result.length };
       });
     }),
   );
-  return {
-    content: { pages: results.map((m) => m.id) },
-    size: results.reduce((sum, m) => sum + m.length, 0),
-  };
+  const skipped = results.find((result) => typeof result === 'string');
+  if (skipped !== undefined) return skipped;
+  const stored = results as { id: string; length: number }[];
+  return { content: { pages: stored.map((m) => m.id) }, size: stored.reduce((sum, m) => sum + m.length, 0) };
 }
 
 function pagesOf(entry: TreeEntry | undefined): readonly string[] | undefined {

@@ -28,6 +28,15 @@ export interface SourceEntry {
   readonly target?: string;
   /** A file given as its parent's with pages replaced: its bytes are not in `absolute`. */
   readonly overlay?: PageOverlay;
+  /**
+   * A file of which the source vouches that only these pages (block numbers of
+   * `pageSize` bytes, increasing) changed since the backup's parent entry of the same
+   * path; empty: nothing changed. The parent's content is taken and only the listed
+   * pages are read, where they lie in `absolute`. Without a parent entry that can be
+   * used so (none, another size with nothing changed, not stored as pages), the whole
+   * file is read: the file itself is the truth, the list only spares reading it.
+   */
+  readonly changedPages?: Uint32Array;
 }
 
 /** Told of each entry left out of a walk, or whose contents were: its path and why. */

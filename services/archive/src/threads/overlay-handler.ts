@@ -4,6 +4,7 @@ import { openForRead, readFully } from '../fs/read-range.js';
 import { openBlob } from '../pack/blob-codec.js';
 import { decodePageMap } from '../snapshot/page-map.js';
 import { parentSlices, planOverlay } from './overlay-plan.js';
+import { checkPages } from './page-check.js';
 import { RegionMapBuilder } from './region-map.js';
 import type { OverlayResult, OverlayTask } from './tasks.js';
 import { scratch, type WorkContext } from './work-context.js';
@@ -14,7 +15,8 @@ import { scratch, type WorkContext } from './work-context.js';
  * parent's end keeps the parent's hashes and runs; the others are assembled (new pages
  * from the file, the rest from the parent's blobs, zeros past the parent's end) and go
  * through the same `RegionMapBuilder` as a region read from a file, so the map is the
- * one a backup of the whole new file would make.
+ * one a backup of the whole new file would make. The new pages come from a page delta
+ * or, in place, from the live file itself (checked against the data checksums).
  */
 export async function handleOverlay(ctx: WorkContext, task: OverlayTask): Promise<OverlayResult> {
   const { pageSize, superblockPages } = ctx.config;
@@ -29,6 +31,7 @@ export async function handleOverlay(ctx: WorkContext, task: OverlayTask): Promis
   const blocks = { length: count, at: (i: number) => task.blocks.readUInt32LE(i * 4) };
   const steps = planOverlay(ctx.config, task.length, parent, blocks);
   let bytesRead = 0;
+  const corrupt: number[] = [];
   // The parent's blobs are opened when first needed and let go after their last use,
   // so a worker holds a few superblocks' worth of them, not the whole region's.
   const given = new Map(task.parentBlobs.map((blob) => [blob.index, blob]));
@@ -84,14 +87,37 @@ export async function handleOverlay(ctx: WorkContext, task: OverlayTask): Promis
           plain.copy(superblock, slice.at - start, slice.offset, slice.offset + slice.length);
         }
       }
-      if (step.to > step.from) {
+      if (step.to > step.from && 'at' in task.pages) {
         const pages = Buffer.allocUnsafe((step.to - step.from) * pageSize);
-        const n = readFully(fd!, pages, task.pagesAt + step.from * pageSize);
+        const n = readFully(fd!, pages, task.pages.at + step.from * pageSize);
         if (n !== pages.length) throw new RangeError(`the new pages of ${task.path} end early`);
         bytesRead += n;
         for (let i = step.from; i < step.to; i++) {
           const at = blocks.at(i) * pageSize - start;
           pages.copy(superblock, at, (i - step.from) * pageSize, (i - step.from + 1) * pageSize);
+        }
+      } else if (step.to > step.from && 'regionAt' in task.pages) {
+        const { regionAt, check } = task.pages;
+        for (const [from, to] of runs(blocks, step.from, step.to)) {
+          const at = from * pageSize - start;
+          const pages = superblock.subarray(at, at + (to - from) * pageSize);
+          // A live file: what lies past its end now (truncated since it was listed) stays
+          // zeros, as the truncation is in the WAL that the backup replays.
+          const n = readFully(fd!, pages, regionAt + from * pageSize);
+          pages.fill(0, n);
+          bytesRead += n;
+          const whole = n - (n % pageSize);
+          if (check !== undefined && whole > 0) {
+            corrupt.push(
+              ...checkPages(
+                fd!,
+                pages.subarray(0, whole),
+                regionAt + from * pageSize,
+                regionAt + from * pageSize,
+                check,
+              ),
+            );
+          }
         }
       }
       await region.add(step.superblock, superblock);
@@ -101,5 +127,26 @@ export async function handleOverlay(ctx: WorkContext, task: OverlayTask): Promis
     if (fd !== undefined) closeSync(fd);
   }
   const map = await region.finish(task.parentMapId);
-  return { ...map, bytesRead };
+  return { ...map, bytesRead, ...(corrupt.length > 0 ? { corrupt } : {}) };
+}
+
+/** The runs of consecutive block numbers among `blocks` from index `from` to `to`, as [first, past the last). */
+function* runs(
+  blocks: { readonly at: (i: number) => number },
+  from: number,
+  to: number,
+): Generator<[number, number]> {
+  let first = blocks.at(from);
+  let next = first + 1;
+  for (let i = from + 1; i < to; i++) {
+    const block = blocks.at(i);
+    if (block === next) {
+      next++;
+      continue;
+    }
+    yield [first, next];
+    first = block;
+    next = block + 1;
+  }
+  yield [first, next];
 }

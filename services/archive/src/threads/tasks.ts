@@ -33,10 +33,15 @@ export interface PagesResult {
  */
 export interface OverlayTask {
   readonly kind: 'overlay';
-  /** The file holding the new pages, and where in it this region's first new page is. */
+  /** The file holding the new pages. */
   readonly path: string;
-  readonly pagesAt: number;
-  /** This region's new pages, numbered in the region: u32le each, increasing; their bytes follow each other from `pagesAt`. */
+  /**
+   * Where the new pages are in `path`: from `at`, one after the other (a page delta);
+   * or `inPlace`, each at its own place in the file itself, the region starting at
+   * `regionAt` (a live file: pages checked with `check`, pages past its end read as zeros).
+   */
+  readonly pages: { readonly at: number } | { readonly regionAt: number; readonly check?: PageCheckTask };
+  /** This region's new pages, numbered in the region: u32le each, increasing. */
   readonly blocks: Buffer;
   /** The region's new length. */
   readonly length: number;

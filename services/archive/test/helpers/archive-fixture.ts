@@ -1,7 +1,14 @@
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { scratchDir } from '@pullback/harness';
 import { type Backend, openBackend } from '@pullback/storage';
-import { type Archive, initArchive, openArchive } from '../../src/index.js';
+import {
+  type Archive,
+  initArchive,
+  openArchive,
+  type SourceEntry,
+  type SourceStats,
+} from '../../src/index.js';
 import type { ArchiveConfigOptions } from '../../src/repository/config.js';
 
 /** A scratch directory holding an fs archive, its key file, and room for trees. */
@@ -52,4 +59,39 @@ export async function objectNames(backend: Backend): Promise<string[]> {
   const names: string[] = [];
   for await (const info of backend.list('')) names.push(info.name);
   return names.sort();
+}
+
+/**
+ * A file's status for a `source` entry, with fixed times (1 ns apart, so a parent's
+ * entry with the same ones is taken as unchanged) and this process's owner.
+ */
+export function fileStats(size: number): SourceStats {
+  return {
+    isDirectory: () => false,
+    isFile: () => true,
+    isSymbolicLink: () => false,
+    mode: 0o100600n,
+    uid: BigInt(process.getuid?.() ?? 0),
+    gid: BigInt(process.getgid?.() ?? 0),
+    mtimeNs: 1_700_000_000_000_000_000n,
+    ctimeNs: 1_700_000_000_000_000_001n,
+    size: BigInt(size),
+  };
+}
+
+/** A directory's status, with nothing on disk behind it (directories are never read). */
+export function dirStats(): SourceStats {
+  return {
+    ...fileStats(0),
+    isDirectory: () => true,
+    isFile: () => false,
+    mode: 0o40755n,
+    ctimeNs: 1_700_000_000_000_000_000n,
+  };
+}
+
+/** An entry as it stands on disk under `root`, for a `source` or `late` list. */
+export async function onDisk(root: string, path: string): Promise<SourceEntry> {
+  const absolute = path === '' ? root : join(root, path);
+  return { path, absolute, stats: await lstat(absolute, { bigint: true }) };
 }

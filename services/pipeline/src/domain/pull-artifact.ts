@@ -11,6 +11,7 @@ import { applyComponentRetention } from './component-retention.js';
 import { PipelineError } from './errors.js';
 import { ingestArtifact } from './ingest-artifact.js';
 import type { StepProgressListener } from './progress.js';
+import { isSmallWork } from './small-work.js';
 import { describeArtifact, describeSnapshot, snapshotTags } from './snapshot-description.js';
 
 /**
@@ -168,25 +169,12 @@ export async function pullArtifact(input: PullArtifactInput): Promise<PullArtifa
   };
 }
 
-/**
- * The work of an artifact below which it is archived on the pulling thread: starting
- * worker threads (each loads the archive's code and native addons) costs more than
- * hashing and compressing it here. An export that found nothing changed (a WAL segment,
- * pg_control and a few small files) is about 17 MB.
- */
-const INLINE_WORK_BYTES = 32 * 1024 * 1024;
-
-/**
- * Whether the artifact is small work: its bytes, plus for an incremental one a
- * superblock per new page, since each new page is laid over its parent's superblock,
- * which is opened and compressed again (scattered pages cost far more than their size).
- */
+/** Whether the artifact is small work (`isSmallWork`): its bytes, and for an incremental one its new pages. */
 function isSmall(manifest: ArtifactManifest, archive: Archive): boolean {
   const bytes = manifest.objects.reduce((sum, object) => sum + object.size, 0);
   const incremental = manifest.details?.incremental as { pages?: unknown } | undefined;
   const pages = typeof incremental?.pages === 'number' ? incremental.pages : 0;
-  const { pageSize, superblockPages } = archive.config;
-  return bytes + pages * pageSize * superblockPages < INLINE_WORK_BYTES;
+  return isSmallWork(archive, bytes, pages);
 }
 
 /**

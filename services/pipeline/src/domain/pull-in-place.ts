@@ -5,6 +5,7 @@ import { type Archive, backupTree, type Snapshot, type SourceEntry } from '@pull
 import { ARTIFACT_FORMAT, type ArtifactKind, type ArtifactManifest } from '../artifact/format.js';
 import type { InPlaceArchive, InPlaceFinish, InPlaceText, InPlaceTree } from '../recipe.js';
 import { type StepProgressListener, stepProgress } from './progress.js';
+import { isSmallWork } from './small-work.js';
 import { describeArtifact, snapshotTags } from './snapshot-description.js';
 import { claimStaging } from './staging-lock.js';
 
@@ -28,7 +29,8 @@ export interface PullInPlaceInput {
  * the files consistent (`InPlaceArchive`): the files are read where they lie, once,
  * instead of being written into the outbox and read back. The snapshot is the one the
  * pull of the artifact would make: the same root path, tags and parent, every file
- * read (`force`: a full read trusts no timestamp), and a file that vanishes while it
+ * read (`force`: no timestamp is trusted) but those the export vouches for
+ * (`SourceEntry.changedPages`), small work done on this thread (`InPlaceTree.work`), and a file that vanishes while it
  * is read (a table dropped) left out without a warning, as pg_basebackup does: its
  * removal is in the WAL the snapshot replays. The texts the export writes at the end
  * (backup_label) are staged in the staging directory, which is claimed as a pull's is.
@@ -57,6 +59,9 @@ export class PullInPlace implements InPlaceArchive {
         parent: input.parent,
         force: true,
         ignoreVanished: true,
+        ...(tree.work !== undefined && isSmallWork(input.archive, tree.work.bytes, tree.work.pages)
+          ? { workers: 0 }
+          : {}),
         source: tree.entries,
         ...(tree.pageChecksums === undefined ? {} : { pageChecksums: tree.pageChecksums }),
         late: async () => {
