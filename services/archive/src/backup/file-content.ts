@@ -1,4 +1,4 @@
-import { isRelationPath } from '../chunking/file-kind.js';
+import { isStoredByPages } from '../chunking/file-kind.js';
 import { canOverlayPages } from '../fs/page-overlay.js';
 import type { SourceEntry } from '../fs/walk-source.js';
 import type { TreeEntry } from '../snapshot/tree-entry.js';
@@ -11,7 +11,7 @@ import { SmallFiles } from './small-files.js';
 /**
  * How each file's content is stored: the parent's taken as it is when the file is
  * unchanged, new pages laid over the parent's (a `PageOverlay`), else read as a small
- * file, a relation file (by pages) or any other (cut by content).
+ * file, a relation file or WAL segment (by pages: `isStoredByPages`) or any other (cut by content).
  */
 export class FileContents {
   private readonly small: SmallFiles;
@@ -34,7 +34,7 @@ export class FileContents {
     parent: TreeEntry | undefined,
   ): Promise<StoredFile | string> {
     const parentFile = parent?.type === 'file' ? parent : undefined;
-    const relation = isRelationPath(source.path);
+    const byPages = isStoredByPages(source.path);
     if (size === 0) return { size: 0 };
     if (source.overlay) return storeOverlaidFile(this.work, source, size, parentFile, this.onReused);
     const { config } = this.work.archive;
@@ -66,7 +66,7 @@ export class FileContents {
       return { content: parentFile.content, size };
     }
     if (size < config.smallFileMax) return this.small.add(source, parentFile);
-    if (relation) return storePagedFile(this.work, source, size, parentFile);
+    if (byPages) return storePagedFile(this.work, source, size, parentFile);
     return storeChunkedFile(this.work, source, parentFile);
   }
 
