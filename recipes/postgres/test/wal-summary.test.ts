@@ -45,6 +45,9 @@ beforeAll(async () => {
   await server.psql('update kept set h = h || $$x$$ where g % 97 = 0');
   await server.psql('delete from kept where g > 15000');
   await server.psql('vacuum kept');
+  // A record of 3 MiB: its pages span several of the windows the summary reads.
+  await server.psql(`select pg_logical_emit_message(false, 'big', repeat('x', 3 * 1024 * 1024))`);
+  await server.psql('update kept set h = h || $$y$$ where g % 89 = 0');
   await server.psql('select pg_switch_wal()');
   await server.psql('create database copied');
   await server.psql('insert into kept select g, $$late$$ from generate_series(20001, 20500) g');
@@ -87,6 +90,17 @@ describe('the WAL summary', () => {
     expect(forks.get(truncated)?.from).toBeLessThan(Number.POSITIVE_INFINITY);
     expect(databases.has(createdDatabase)).toBe(true);
   });
+
+  it('says why when a record spans more than it will hold in memory', async () => {
+    const from = await redo();
+    await server.psql(`select pg_logical_emit_message(false, 'huge', repeat('x', 70 * 1024 * 1024))`);
+    const to = await redo();
+    const summary = await summarizeWal({ ...range, from, to });
+    expect(summary.blocks).toBeUndefined();
+    expect(summary).toMatchObject({
+      whyNot: expect.stringMatching(/^the record at [0-9A-F/]+ spans more than 63 MiB$/i),
+    });
+  }, 120_000);
 
   it('gives a file the blocks named in it and every block past its old size or its truncation', () => {
     const blocks = new ChangedBlocks();

@@ -19,6 +19,21 @@ const XLP_LONG_HEADER = 0x0002;
 const HEADER_BYTES = 1024;
 /** PostgreSQL 15 moved the compressed-image flag from 0x02 to one bit per method (0x04, 0x08, 0x10). */
 const FIRST_MAGIC_WITH_METHODS = 0xd110;
+/**
+ * WAL is read a window at a time, not a segment: between two exports that found
+ * nothing changed the range is a few pages on each side of a switch, and reading its
+ * two 16 MiB segments whole cost 60-90 ms on a cold cache. Segments are 1 MiB at
+ * least, so a window never straddles two.
+ */
+const WINDOW_BYTES = 1024 * 1024;
+/**
+ * Windows kept in memory at first: a record (whose headers are read and whose pages
+ * are stepped over) spanning more makes room for one more each time it is read again,
+ * up to MAX_WINDOWS (a larger one, a logical message of 64 MiB, sends the export to
+ * page LSNs rather than hold it).
+ */
+const KEPT_WINDOWS = 2;
+const MAX_WINDOWS = 64;
 
 export interface WalRange {
   /** pg_wal of the data directory. */
@@ -37,8 +52,8 @@ export type WalSummary =
   | { readonly blocks?: undefined; readonly whyNot: string };
 
 /**
- * Reads the WAL records from `from` up to `to` out of pg_wal, segment by segment
- * (two kept in memory), and gathers the blocks they name. Every page's address is
+ * Reads the WAL records from `from` up to `to` out of pg_wal, a window of a segment at
+ * a time (`WINDOW_BYTES`, a few kept in memory), and gathers the blocks they name. Every page's address is
  * checked, and every record's link to the one before it, so a segment recycled or
  * overwritten since, or a position that is not a record's start, ends the reading
  * with a reason instead of a wrong answer; so does a segment no longer there.
@@ -48,9 +63,10 @@ export async function summarizeWal(range: WalRange): Promise<WalSummary> {
   const blocks = new ChangedBlocks();
   let position: number | undefined;
   let previous: number | undefined;
+  let stuckAt: number | undefined;
   for (;;) {
     try {
-      // Synchronous while the segments are in memory; a record that needs one not yet
+      // Synchronous while the windows are in memory; a record that needs one not yet
       // read is read again once it is (telling the summary a block twice is harmless).
       position ??= reader.enter(range.from);
       while (position < range.to) {
@@ -69,7 +85,12 @@ export async function summarizeWal(range: WalRange): Promise<WalSummary> {
       return { blocks, walBytes: range.to - range.from };
     } catch (error) {
       if (error instanceof NotRead) {
-        await reader.read(error.segment);
+        // A record spanning more windows than are kept would read them in turn forever.
+        if (position !== undefined && position === stuckAt && !reader.keepMore()) {
+          return { whyNot: `the record at ${lsnText(position)} spans more than ${MAX_WINDOWS - 1} MiB` };
+        }
+        stuckAt = position;
+        await reader.read(error.window);
         if (reader.failure !== undefined) return { whyNot: reader.failure };
         continue;
       }
@@ -88,27 +109,33 @@ function nextRecord(reader: WalReader, position: number, header: RecordHeader, s
 
 class WalReadError extends Error {}
 
-/** Thrown by the synchronous reads for a segment not in memory yet. */
+/** Thrown by the synchronous reads for a window not in memory yet. */
 class NotRead {
-  constructor(readonly segment: number) {}
+  constructor(readonly window: number) {}
 }
 
-/** One segment read into memory. */
-interface LoadedSegment {
+/** One window of a segment read into memory: bytes from `number × window size` of the WAL. */
+interface LoadedWindow {
   readonly number: number;
   readonly bytes: Buffer;
 }
 
 /** The bytes of a WAL range as records see them: page headers checked and stepped over. */
 class WalReader {
-  private readonly kept: LoadedSegment[] = [];
+  private readonly kept: LoadedWindow[] = [];
+  private keep = KEPT_WINDOWS;
   private readonly spare: Buffer[] = [];
   private readonly scratch = Buffer.alloc(HEADER_BYTES);
+  private readonly window: number;
+  /** Segments whose long header was checked. */
+  private readonly opened = new Set<number>();
   private magic: number | undefined;
   /** Why a segment could not be read. */
   failure: string | undefined;
 
-  constructor(private readonly range: WalRange) {}
+  constructor(private readonly range: WalRange) {
+    this.window = Math.min(WINDOW_BYTES, range.segmentSize);
+  }
 
   /** The image flags that mean a compressed page image in this server version's WAL. */
   get compressedFlags(): number {
@@ -117,21 +144,21 @@ class WalReader {
 
   /**
    * `length` (at most HEADER_BYTES) bytes of the record stream from `position`: a view
-   * into the segment when they lie in one page, else copied out around page headers.
+   * into the window when they lie in one page, else copied out around page headers.
    */
   bytes(position: number, length: number): Buffer {
     const inPage = position % WAL_PAGE;
     if (inPage !== 0 && inPage + length <= WAL_PAGE) {
-      const offset = position % this.range.segmentSize;
-      return this.segmentAt(position).bytes.subarray(offset, offset + length);
+      const offset = position % this.window;
+      return this.windowAt(position).bytes.subarray(offset, offset + length);
     }
     let at = position;
     let done = 0;
     while (done < length) {
       at = this.enter(at);
-      const offset = at % this.range.segmentSize;
+      const offset = at % this.window;
       const take = Math.min(length - done, WAL_PAGE - (offset % WAL_PAGE));
-      this.segmentAt(at).bytes.copy(this.scratch, done, offset, offset + take);
+      this.windowAt(at).bytes.copy(this.scratch, done, offset, offset + take);
       done += take;
       at += take;
     }
@@ -154,22 +181,24 @@ class WalReader {
   /** At a page's start: checks its header and steps over it (a record never starts inside one). */
   enter(position: number): number {
     if (position % WAL_PAGE !== 0) return position;
-    const segment = this.segmentAt(position);
-    const offset = position % this.range.segmentSize;
-    const magic = segment.bytes.readUInt16LE(offset);
-    const address =
-      segment.bytes.readUInt32LE(offset + 8) + segment.bytes.readUInt32LE(offset + 12) * 0x100000000;
+    const { bytes } = this.windowAt(position);
+    const offset = position % this.window;
+    const magic = bytes.readUInt16LE(offset);
+    const address = bytes.readUInt32LE(offset + 8) + bytes.readUInt32LE(offset + 12) * 0x100000000;
     if (magic !== this.magic || address !== position) {
       throw new WalReadError(`the WAL page at ${lsnText(position)} is not that page (recycled since?)`);
     }
-    return position + (offset === 0 ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER);
+    return position + (position % this.range.segmentSize === 0 ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER);
   }
 
-  /** Reads segment `number` into memory (the oldest of two kept gives way); a failure is kept in `failure`. */
+  /**
+   * Reads window `number` into memory (the oldest kept gives way), and the first time
+   * its segment is met, the segment's long header; a failure is kept in `failure`.
+   */
   async read(number: number): Promise<void> {
-    if (this.kept.length >= 2) this.spare.push(this.kept.shift()!.bytes);
-    const bytes = this.spare.pop() ?? Buffer.allocUnsafe(this.range.segmentSize);
-    const name = segmentName(this.range.timeline, number, this.range.segmentSize);
+    const at = number * this.window;
+    const segment = Math.floor(at / this.range.segmentSize);
+    const name = segmentName(this.range.timeline, segment, this.range.segmentSize);
     const file = await open(join(this.range.pgWal, name), 'r').catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined;
       throw error;
@@ -178,10 +207,27 @@ class WalReader {
       this.failure = `WAL segment ${name} is no longer in pg_wal`;
       return;
     }
+    if (this.kept.length >= this.keep) this.spare.push(this.kept.shift()!.bytes);
+    const bytes = this.spare.pop() ?? Buffer.allocUnsafe(this.window);
     try {
+      if (!this.opened.has(segment)) {
+        const head = Buffer.alloc(LONG_PAGE_HEADER);
+        const { bytesRead } = await file.read(head, 0, head.length, 0);
+        if (
+          bytesRead < head.length ||
+          (head.readUInt16LE(2) & XLP_LONG_HEADER) === 0 ||
+          head.readUInt32LE(36) !== WAL_PAGE
+        ) {
+          this.failure = `WAL segment ${name} does not open with a long header for 8 KiB pages`;
+          return;
+        }
+        this.magic ??= head.readUInt16LE(0);
+        this.opened.add(segment);
+      }
+      const from = at % this.range.segmentSize;
       let done = 0;
       while (done < bytes.length) {
-        const { bytesRead } = await file.read(bytes, done, bytes.length - done, done);
+        const { bytesRead } = await file.read(bytes, done, bytes.length - done, from + done);
         if (bytesRead === 0) {
           this.failure = `WAL segment ${name} is shorter than a segment`;
           return;
@@ -191,17 +237,19 @@ class WalReader {
     } finally {
       await file.close();
     }
-    if ((bytes.readUInt16LE(2) & XLP_LONG_HEADER) === 0 || bytes.readUInt32LE(36) !== WAL_PAGE) {
-      this.failure = `WAL segment ${name} does not open with a long header for 8 KiB pages`;
-      return;
-    }
-    this.magic ??= bytes.readUInt16LE(0);
     this.kept.push({ number, bytes });
   }
 
-  private segmentAt(position: number): LoadedSegment {
-    const number = Math.floor(position / this.range.segmentSize);
-    for (const segment of this.kept) if (segment.number === number) return segment;
+  /** Makes room for one more window, unless MAX_WINDOWS are kept already. */
+  keepMore(): boolean {
+    if (this.keep >= MAX_WINDOWS) return false;
+    this.keep++;
+    return true;
+  }
+
+  private windowAt(position: number): LoadedWindow {
+    const number = Math.floor(position / this.window);
+    for (const window of this.kept) if (window.number === number) return window;
     throw new NotRead(number);
   }
 }
