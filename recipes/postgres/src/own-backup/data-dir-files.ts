@@ -91,7 +91,7 @@ async function entriesUnder(dataDir: string, relative: string): Promise<DataDirE
     ),
   );
   // On a cold cache each directory waits on the disk: the subdirectories are listed at
-  // once, not one after another (a data directory of 1,000 files: 90 -> xx ms).
+  // once, not one after another (a data directory of 982 files, cold: 90-96 -> about 45 ms).
   const below = new Map<string, Promise<DataDirEntry[]>>();
   const entries: DataDirEntry[] = [];
   for (const [index, name] of kept.entries()) {
