@@ -66,13 +66,27 @@ export interface RecordHeader {
   readonly rmid: number;
 }
 
-export function recordHeader(bytes: Buffer): RecordHeader {
+/** The header of the record at `base` in `bytes` (RECORD_HEADER bytes there). */
+export function recordHeader(bytes: Buffer, base = 0): RecordHeader {
   return {
-    totalLength: bytes.readUInt32LE(0),
-    prev: bytes.readUInt32LE(8) + bytes.readUInt32LE(12) * 0x100000000,
-    info: bytes.readUInt8(16),
-    rmid: bytes.readUInt8(17),
+    totalLength: u32(bytes, base),
+    prev: u32(bytes, base + 8) + u32(bytes, base + 12) * 0x100000000,
+    info: bytes[base + 16]!,
+    rmid: bytes[base + 17]!,
   };
+}
+
+/**
+ * A little-endian u32 at `at`, which the caller knows to be inside `bytes`. A million
+ * records are read per GB of WAL: Buffer's readUInt32LE checks its arguments each time,
+ * which with the header objects cost half the summary's time.
+ */
+function u32(bytes: Buffer, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16)) + bytes[at + 3]! * 0x1000000;
+}
+
+function u16(bytes: Buffer, at: number): number {
+  return bytes[at]! | (bytes[at + 1]! << 8);
 }
 
 /** Whether the record is an XLOG_SWITCH: the rest of its segment is empty, the next record begins the next one. */
@@ -85,85 +99,97 @@ export function isSwitch(header: RecordHeader): boolean {
  * headers, and at least the first bytes of its main data when it has no block data);
  * `compressedFlags` is the bimg_info bits that mean a compressed image (the version's).
  */
-export function visitRecord(bytes: Buffer, compressedFlags: number, visitor: RecordVisitor): void {
-  const header = recordHeader(bytes);
+export function visitRecord(
+  bytes: Buffer,
+  compressedFlags: number,
+  visitor: RecordVisitor,
+  /** Where in `bytes` the record's first bytes are, and where they end (records are read in place). */
+  base = 0,
+  end = bytes.length,
+  header: RecordHeader = recordHeader(bytes, base),
+): void {
   const fail = (why: string): never => {
     throw new WalRecordError(`record of rmgr ${header.rmid}: ${why}`);
   };
+  const length = end - base;
   let at = RECORD_HEADER;
-  const take = (size: number): number => {
-    if (at + size > bytes.length) fail('its headers run past the bytes read');
-    const from = at;
-    at += size;
-    return from;
-  };
   let remaining = header.totalLength - RECORD_HEADER;
   let dataTotal = 0;
   let mainData = 0;
   let blockCount = 0;
   let sameRel = -1;
   let lastId = -1;
+  // Each field is checked to lie inside the bytes read before it is read.
   while (remaining > dataTotal) {
-    const id = bytes.readUInt8(take(1));
+    if (at + 1 > length) fail('its headers run past the bytes read');
+    const id = bytes[base + at++]!;
     remaining -= 1;
     if (id === BLOCK_ID_DATA_SHORT) {
-      mainData = bytes.readUInt8(take(1));
+      if (at + 1 > length) fail('its headers run past the bytes read');
+      mainData = bytes[base + at++]!;
       remaining -= 1;
       dataTotal += mainData;
       break;
     }
     if (id === BLOCK_ID_DATA_LONG) {
-      mainData = bytes.readUInt32LE(take(4));
+      if (at + 4 > length) fail('its headers run past the bytes read');
+      mainData = u32(bytes, base + at);
+      at += 4;
       remaining -= 4;
       dataTotal += mainData;
       break;
     }
-    if (id === BLOCK_ID_ORIGIN) {
-      take(2);
-      remaining -= 2;
-      continue;
-    }
-    if (id === BLOCK_ID_TOPLEVEL_XID) {
-      take(4);
-      remaining -= 4;
+    if (id === BLOCK_ID_ORIGIN || id === BLOCK_ID_TOPLEVEL_XID) {
+      const size = id === BLOCK_ID_ORIGIN ? 2 : 4;
+      if (at + size > length) fail('its headers run past the bytes read');
+      at += size;
+      remaining -= size;
       continue;
     }
     // Block ids rise within a record (xloginsert.c): at most MAX_BLOCK_ID + 1 of them.
     if (id > MAX_BLOCK_ID || id <= lastId) fail(`block id ${id} after ${lastId}`);
     lastId = id;
-    const forkFlags = bytes.readUInt8(take(1));
-    dataTotal += bytes.readUInt16LE(take(2));
+    if (at + 3 > length) fail('its headers run past the bytes read');
+    const forkFlags = bytes[base + at]!;
+    dataTotal += u16(bytes, base + at + 1);
+    at += 3;
     remaining -= 3;
     if ((forkFlags & BKPBLOCK_HAS_IMAGE) !== 0) {
-      const image = take(5);
-      dataTotal += bytes.readUInt16LE(image);
+      if (at + 5 > length) fail('its headers run past the bytes read');
+      dataTotal += u16(bytes, base + at);
+      const imageInfo = bytes[base + at + 4]!;
+      at += 5;
       remaining -= 5;
-      const imageInfo = bytes.readUInt8(image + 4);
       if ((imageInfo & BKPIMAGE_HAS_HOLE) !== 0 && (imageInfo & compressedFlags) !== 0) {
-        take(2);
+        if (at + 2 > length) fail('its headers run past the bytes read');
+        at += 2;
         remaining -= 2;
       }
     }
     if ((forkFlags & BKPBLOCK_SAME_REL) === 0) {
-      sameRel = take(12);
+      if (at + 12 > length) fail('its headers run past the bytes read');
+      sameRel = at;
+      at += 12;
       remaining -= 12;
     } else if (sameRel < 0) {
       fail('its first block says "same relation"');
     }
     // Where its relation is, its fork and block number: told once the whole record adds up.
+    if (at + 4 > length) fail('its headers run past the bytes read');
     const found = blockCount++ * 3;
     BLOCKS[found] = sameRel;
     BLOCKS[found + 1] = forkFlags & BKPBLOCK_FORK_MASK;
-    BLOCKS[found + 2] = bytes.readUInt32LE(take(4));
+    BLOCKS[found + 2] = u32(bytes, base + at);
+    at += 4;
     remaining -= 4;
   }
   if (remaining !== dataTotal) fail(`its headers and data do not add up to its ${header.totalLength} bytes`);
   for (let index = 0; index < blockCount * 3; index += 3) {
     const node = BLOCKS[index]!;
     visitor.block(
-      bytes.readUInt32LE(node),
-      bytes.readUInt32LE(node + 4),
-      bytes.readUInt32LE(node + 8),
+      u32(bytes, base + node),
+      u32(bytes, base + node + 4),
+      u32(bytes, base + node + 8),
       BLOCKS[index + 1]!,
       BLOCKS[index + 2]!,
     );
@@ -171,9 +197,9 @@ export function visitRecord(bytes: Buffer, compressedFlags: number, visitor: Rec
   // Main data follows the blocks' data; the records read below have no blocks.
   const main = at + dataTotal - mainData;
   const word = (offset: number): number => {
-    if (blockCount > 0 || main + offset + 4 > bytes.length || offset + 4 > mainData)
+    if (blockCount > 0 || main + offset + 4 > length || offset + 4 > mainData)
       fail('its main data is not where it should be');
-    return bytes.readUInt32LE(main + offset);
+    return u32(bytes, base + main + offset);
   };
   const kind = header.info & 0xf0;
   switch (header.rmid) {

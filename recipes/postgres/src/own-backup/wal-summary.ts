@@ -70,13 +70,15 @@ export async function summarizeWal(range: WalRange): Promise<WalSummary> {
       // read is read again once it is (telling the summary a block twice is harmless).
       position ??= reader.enter(range.from);
       while (position < range.to) {
-        const header = recordHeader(reader.bytes(position, RECORD_HEADER));
+        const at = reader.locate(position, RECORD_HEADER);
+        const header = recordHeader(reader.view, at);
         if (header.totalLength < RECORD_HEADER) return { whyNot: `no record at ${lsnText(position)}` };
         if (previous !== undefined && header.prev !== previous) {
           return { whyNot: `the record at ${lsnText(position)} does not follow the one before` };
         }
-        const record = reader.bytes(position, Math.min(header.totalLength, HEADER_BYTES));
-        visitRecord(record, reader.compressedFlags, blocks);
+        const length = Math.min(header.totalLength, HEADER_BYTES);
+        const base = reader.locate(position, length);
+        visitRecord(reader.view, reader.compressedFlags, blocks, base, base + length, header);
         if (blocks.whyNot !== undefined) return { whyNot: blocks.whyNot };
         const next = nextRecord(reader, position, header, range.segmentSize);
         previous = position;
@@ -142,15 +144,19 @@ class WalReader {
     return (this.magic ?? FIRST_MAGIC_WITH_METHODS) >= FIRST_MAGIC_WITH_METHODS ? 0x1c : 0x02;
   }
 
+  /** The buffer `locate` found the bytes in: a window's, or the scratch they were copied to. */
+  view: Buffer = this.scratch;
+
   /**
-   * `length` (at most HEADER_BYTES) bytes of the record stream from `position`: a view
-   * into the window when they lie in one page, else copied out around page headers.
+   * Where `length` (at most HEADER_BYTES) bytes of the record stream from `position`
+   * are in `view`: in place in the window when they lie in one page, else copied out
+   * around page headers. Nothing is allocated: a GB of WAL holds a million records.
    */
-  bytes(position: number, length: number): Buffer {
+  locate(position: number, length: number): number {
     const inPage = position % WAL_PAGE;
     if (inPage !== 0 && inPage + length <= WAL_PAGE) {
-      const offset = position % this.window;
-      return this.windowAt(position).bytes.subarray(offset, offset + length);
+      this.view = this.windowAt(position).bytes;
+      return position % this.window;
     }
     let at = position;
     let done = 0;
@@ -162,7 +168,8 @@ class WalReader {
       done += take;
       at += take;
     }
-    return this.scratch.subarray(0, length);
+    this.view = this.scratch;
+    return 0;
   }
 
   /** The position just past `length` record bytes from `position`, each page entered checked. */
@@ -192,10 +199,35 @@ class WalReader {
   }
 
   /**
-   * Reads window `number` into memory (the oldest kept gives way), and the first time
-   * its segment is met, the segment's long header; a failure is kept in `failure`.
+   * Reads window `number` into memory (the oldest kept gives way), and starts reading
+   * the next one, so that the disk works while the records are parsed; a failure is
+   * kept in `failure`.
    */
   async read(number: number): Promise<void> {
+    const ahead = this.ahead?.number === number ? this.ahead.bytes : undefined;
+    this.ahead = undefined;
+    const loaded = await (ahead ?? this.load(number));
+    if (typeof loaded === 'string') {
+      this.failure = loaded;
+      return;
+    }
+    if (this.kept.length >= this.keep) this.spare.push(this.kept.shift()!.bytes);
+    this.kept.push({ number, bytes: loaded });
+    if ((number + 1) * this.window < this.range.to) {
+      const next = this.load(number + 1);
+      next.catch(() => {}); // awaited by the read that wants it, if one does
+      this.ahead = { number: number + 1, bytes: next };
+    }
+  }
+
+  /** A window read ahead (`read`). */
+  private ahead: { readonly number: number; readonly bytes: Promise<Buffer | string> } | undefined;
+
+  /**
+   * Window `number`'s bytes, and the first time its segment is met, the segment's long
+   * header checked; or why they cannot be read.
+   */
+  private async load(number: number): Promise<Buffer | string> {
     const at = number * this.window;
     const segment = Math.floor(at / this.range.segmentSize);
     const name = segmentName(this.range.timeline, segment, this.range.segmentSize);
@@ -203,11 +235,7 @@ class WalReader {
       if (error.code === 'ENOENT') return undefined;
       throw error;
     });
-    if (file === undefined) {
-      this.failure = `WAL segment ${name} is no longer in pg_wal`;
-      return;
-    }
-    if (this.kept.length >= this.keep) this.spare.push(this.kept.shift()!.bytes);
+    if (file === undefined) return `WAL segment ${name} is no longer in pg_wal`;
     const bytes = this.spare.pop() ?? Buffer.allocUnsafe(this.window);
     try {
       if (!this.opened.has(segment)) {
@@ -218,8 +246,7 @@ class WalReader {
           (head.readUInt16LE(2) & XLP_LONG_HEADER) === 0 ||
           head.readUInt32LE(36) !== WAL_PAGE
         ) {
-          this.failure = `WAL segment ${name} does not open with a long header for 8 KiB pages`;
-          return;
+          return `WAL segment ${name} does not open with a long header for 8 KiB pages`;
         }
         this.magic ??= head.readUInt16LE(0);
         this.opened.add(segment);
@@ -228,16 +255,13 @@ class WalReader {
       let done = 0;
       while (done < bytes.length) {
         const { bytesRead } = await file.read(bytes, done, bytes.length - done, from + done);
-        if (bytesRead === 0) {
-          this.failure = `WAL segment ${name} is shorter than a segment`;
-          return;
-        }
+        if (bytesRead === 0) return `WAL segment ${name} is shorter than a segment`;
         done += bytesRead;
       }
+      return bytes;
     } finally {
       await file.close();
     }
-    this.kept.push({ number, bytes });
   }
 
   /** Makes room for one more window, unless MAX_WINDOWS are kept already. */
