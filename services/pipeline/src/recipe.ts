@@ -90,9 +90,11 @@ export interface InPlaceTree {
   /**
    * About what the archive will read: whole files' bytes (the late ones' included) and
    * changed pages (`SourceEntry.changedPages`). Small work is done on the calling
-   * thread, starting no worker (see `isSmallWork`). Absent: not small.
+   * thread, starting no worker (see `isSmallWork`). Asked when the archive first reads
+   * a file, after `entries` has given its first ones (the export may still be listing
+   * when `archive` is called); undefined, or absent: not small.
    */
-  readonly work?: { readonly bytes: number; readonly pages: number };
+  readonly work?: () => { readonly bytes: number; readonly pages: number } | undefined;
   /**
    * Runs once every file of `entries` is read (postgres: ends the backup window). Gives
    * the entries read after (files on this host, or texts the export writes), and what

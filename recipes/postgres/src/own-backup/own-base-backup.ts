@@ -108,27 +108,26 @@ export async function ownBaseBackup(
     }
     const startLsn = lsnToBigInt(start.startLsn);
     const corruptPages: CorruptPage[] = [];
-    const entries: DataDirEntry[] = [];
-    for await (const entry of dataDirEntries(dataDir)) {
-      if (entry.path !== CONTROL_FILE) entries.push(entry);
-    }
-    const unchanged: string[] = [];
-    const copied = entries.filter((entry) => {
-      if (previous === undefined || !unchangedSince(entry, previous)) return true;
-      unchanged.push(entry.path);
-      return false;
-    });
-    const changes =
-      previous === undefined
-        ? undefined
-        : await walChangesSince(
-            previous,
-            start,
-            held === undefined ? undefined : lsnToBigInt(held.restartLsn),
-            dataDir,
-          );
+    const heldFrom = held === undefined ? undefined : lsnToBigInt(held.restartLsn);
+    // Listed, and what changed found, while the archive gets ready when it reads in place.
+    const listing = (async (): Promise<Listing> => {
+      const entries: DataDirEntry[] = [];
+      for await (const entry of dataDirEntries(dataDir)) {
+        if (entry.path !== CONTROL_FILE) entries.push(entry);
+      }
+      const unchanged: string[] = [];
+      const copied = entries.filter((entry) => {
+        if (previous === undefined || !unchangedSince(entry, previous)) return true;
+        unchanged.push(entry.path);
+        return false;
+      });
+      const changes =
+        previous === undefined ? undefined : await walChangesSince(previous, start, heldFrom, dataDir);
+      return { entries, unchanged, copied, changes };
+    })();
+    listing.catch(() => {}); // awaited on every path below
     const counts = { pageFiles: 0, pages: 0 };
-    const outcome = (stop: BackupStop): OwnBackupResult => {
+    const outcome = (stop: BackupStop, { entries, unchanged, changes }: Listing): OwnBackupResult => {
       const timeline = labelTimeline(stop.backupLabel);
       return {
         server: {
@@ -173,28 +172,40 @@ export async function ownBaseBackup(
         },
       };
     };
-    // In place: a full read, or one whose changed pages the WAL names (found by
+    // In place: a full read, or one whose changed pages the WAL should name (found by
     // reading files through, they go through the outbox, read in parallel lanes).
-    if (options.inPlace !== undefined && (previous === undefined || typeof changes === 'object')) {
-      const vouched = new Map<string, Uint32Array>(unchanged.map((path) => [path, NOTHING_CHANGED]));
-      if (previous !== undefined && typeof changes === 'object') {
-        for (const entry of copied) {
-          const blocks = walDeltaBlocks(entry, previous, changes);
-          if (blocks === undefined) continue;
-          vouched.set(entry.path, blocks);
-          counts.pageFiles++;
-          counts.pages += blocks.length;
+    if (
+      options.inPlace !== undefined &&
+      (previous === undefined || whyNotWal(previous, start, heldFrom) === undefined)
+    ) {
+      // The files vouched for (`changedPages`), and about what the archive will read.
+      const planned = listing.then(({ entries, unchanged, copied, changes }) => {
+        const vouched = new Map<string, Uint32Array>(unchanged.map((path) => [path, NOTHING_CHANGED]));
+        if (previous !== undefined && typeof changes === 'object') {
+          for (const entry of copied) {
+            const blocks = walDeltaBlocks(entry, previous, changes);
+            if (blocks === undefined) continue;
+            vouched.set(entry.path, blocks);
+            counts.pageFiles++;
+            counts.pages += blocks.length;
+          }
         }
-      }
-      // What the archive will read: the files not vouched for, the changed pages, and
-      // after the stop pg_control and (at least) a WAL segment.
-      const wholeBytes = entries
-        .filter((entry) => entry.type === 'file' && !vouched.has(entry.path))
-        .reduce((sum, entry) => sum + entry.size, PAGE_SIZE + start.walSegmentSize);
+        // The files not vouched for, and after the stop pg_control and (at least) a WAL segment.
+        const bytes = entries
+          .filter((entry) => entry.type === 'file' && !vouched.has(entry.path))
+          .reduce((sum, entry) => sum + entry.size, PAGE_SIZE + start.walSegmentSize);
+        return { entries, vouched, work: { bytes, pages: counts.pages } };
+      });
+      planned.catch(() => {}); // awaited by the archive's first read of the entries
+      let work: { bytes: number; pages: number } | undefined;
+      void planned.then((plan) => {
+        work = plan.work;
+      });
       let finished: OwnBackupResult | undefined;
       await options.inPlace.archive({
-        work: { bytes: wholeBytes, pages: counts.pages },
+        work: () => work,
         entries: async function* () {
+          const { entries, vouched } = await planned;
           yield await rootEntry(dataDir);
           for (const entry of entries) {
             const changedPages = vouched.get(entry.path);
@@ -211,15 +222,18 @@ export async function ownBaseBackup(
             }
           : {}),
         finish: async () => {
+          const listed = await listing;
           const stop = await session.stop();
-          finished = outcome(stop);
-          const owner = { uid: entries[0]?.uid ?? 0, gid: entries[0]?.gid ?? 0 };
+          finished = outcome(stop, listed);
+          const owner = { uid: listed.entries[0]?.uid ?? 0, gid: listed.entries[0]?.gid ?? 0 };
           return { entries: await lateEntries(dataDir, start, stop, owner), result: finished };
         },
       });
       if (finished === undefined) throw new Error('the in-place archive never ended the backup');
       return { ...finished, archivedInPlace: true };
     }
+    const listed = await listing;
+    const { entries, unchanged, copied, changes } = listed;
     // A tar per LANE_BYTES to copy, up to `readers`: each is an object the outbox makes
     // durable and the pull opens, which a backup of a few changed files need not pay four times.
     const copiedBytes = copied.reduce((sum, entry) => sum + entry.size, 0);
@@ -275,14 +289,43 @@ export async function ownBaseBackup(
         })(),
       ),
     );
-    return outcome(stop);
+    return outcome(stop, listed);
   } finally {
     await session.close();
   }
 }
 
+/** What the listing found: the entries, those found unchanged, the others, and what changed in those. */
+interface Listing {
+  readonly entries: readonly DataDirEntry[];
+  readonly unchanged: readonly string[];
+  readonly copied: readonly DataDirEntry[];
+  /** The blocks the WAL since the previous export names, or why they cannot be known; undefined for a full read. */
+  readonly changes: ChangedBlocks | string | undefined;
+}
+
 /**
- * The blocks that the WAL between the previous export's start and this one's names,
+ * Why the WAL since the previous export cannot name the changed blocks, as far as can
+ * be told before reading it: no slot kept it, or the server changed timelines.
+ */
+function whyNotWal(
+  previous: ExportRecord,
+  start: BackupStart,
+  heldFrom: bigint | undefined,
+): string | undefined {
+  if (heldFrom === undefined) return 'no export slot keeps WAL for this export (no record is kept)';
+  if (previous.timeline === undefined) return 'the record of the previous export names no timeline';
+  if (previous.timeline !== start.timeline) {
+    return `the server moved from timeline ${previous.timeline} to ${start.timeline}`;
+  }
+  if (heldFrom > lsnToBigInt(previous.startLsn)) {
+    return 'the export slot did not hold the WAL since the previous export (new, or lost)';
+  }
+  return undefined;
+}
+
+/**
+ * The blocks the WAL between the previous export's start and this one's names,
  * read from pg_wal, which the export slot kept; a string says why they cannot be
  * known (the export then reads each changed relation file through, comparing pages' LSNs).
  */
@@ -292,17 +335,12 @@ async function walChangesSince(
   heldFrom: bigint | undefined,
   dataDir: string,
 ): Promise<ChangedBlocks | string> {
-  if (heldFrom === undefined) return 'no export slot keeps WAL for this export (no record is kept)';
-  if (previous.timeline === undefined) return 'the record of the previous export names no timeline';
-  if (previous.timeline !== start.timeline) {
-    return `the server moved from timeline ${previous.timeline} to ${start.timeline}`;
-  }
-  const from = lsnToBigInt(previous.startLsn);
-  if (heldFrom > from) return 'the export slot did not hold the WAL since the previous export (new, or lost)';
+  const why = whyNotWal(previous, start, heldFrom);
+  if (why !== undefined) return why;
   const summary = await summarizeWal({
     pgWal: join(dataDir, 'pg_wal'),
     timeline: start.timeline,
-    from: Number(from),
+    from: Number(lsnToBigInt(previous.startLsn)),
     to: Number(lsnToBigInt(start.startLsn)),
     segmentSize: start.walSegmentSize,
   });

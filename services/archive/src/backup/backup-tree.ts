@@ -35,8 +35,12 @@ export interface BackupTreeOptions {
   readonly parent?: string | null;
   /** Paths (relative, `/`-separated) to leave out, with everything under them. */
   readonly exclude?: (path: string) => boolean;
-  /** Worker threads. Default: one per core, at most 4. */
-  readonly workers?: number;
+  /**
+   * Worker threads. Default: one per core, at most 4. A function is asked when the
+   * first file is read (undefined: the default), for a source that knows its work only
+   * once its first entries are out (`WorkerPool`).
+   */
+  readonly workers?: number | (() => number | undefined);
   /** Recorded in the snapshot. Default: `os.hostname()`. */
   readonly hostname?: string;
   /** Re-read files whose size, mtime and ctime match the parent's. Default: false. */

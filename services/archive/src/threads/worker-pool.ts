@@ -26,16 +26,26 @@ export class WorkerPool {
   private readonly pending = new Map<number, Pending>();
   private readonly waiting: (() => void)[] = [];
   private nextId = 0;
-  private readonly inline: WorkContext | undefined;
+  private inline: WorkContext | undefined;
   private failure: Error | undefined;
   private inlineQueue: Promise<void> = Promise.resolve();
   private closed = false;
 
+  private wanted: number;
+  /** Asked at the first task, when the pool's size was given as a function. */
+  private decide: (() => number | undefined) | undefined;
+
   constructor(
     private readonly setup: WorkSetup,
-    private readonly wanted = defaultWorkers(),
+    wanted: number | (() => number | undefined) = defaultWorkers(),
   ) {
-    if (wanted === 0) this.inline = workContext(setup);
+    if (typeof wanted === 'function') {
+      this.decide = wanted;
+      this.wanted = defaultWorkers();
+    } else {
+      this.wanted = wanted;
+      if (wanted === 0) this.inline = workContext(setup);
+    }
   }
 
   /**
@@ -70,6 +80,7 @@ export class WorkerPool {
     }
   }
 
+  /** The threads it runs (0: tasks run on this thread); before a size given as a function is asked, the most it may run. */
   get size(): number {
     return this.wanted;
   }
@@ -80,6 +91,11 @@ export class WorkerPool {
    * the caller may hand the same buffer to many tasks.
    */
   async run<R>(task: Task, give: readonly Uint8Array[] = []): Promise<R> {
+    if (this.decide !== undefined) {
+      this.wanted = this.decide() ?? this.wanted;
+      this.decide = undefined;
+      if (this.wanted === 0) this.inline = workContext(this.setup);
+    }
     if (this.inline) {
       // Let other async work (saves, reads) interleave with inline tasks.
       // One at a time: inline tasks share the thread's read buffer too.

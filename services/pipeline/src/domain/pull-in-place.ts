@@ -59,9 +59,16 @@ export class PullInPlace implements InPlaceArchive {
         parent: input.parent,
         force: true,
         ignoreVanished: true,
-        ...(tree.work !== undefined && isSmallWork(input.archive, tree.work.bytes, tree.work.pages)
-          ? { workers: 0 }
-          : {}),
+        ...(tree.work === undefined
+          ? {}
+          : {
+              workers: () => {
+                const work = tree.work?.();
+                return work !== undefined && isSmallWork(input.archive, work.bytes, work.pages)
+                  ? 0
+                  : undefined;
+              },
+            }),
         source: tree.entries,
         ...(tree.pageChecksums === undefined ? {} : { pageChecksums: tree.pageChecksums }),
         late: async () => {
