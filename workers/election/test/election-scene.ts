@@ -39,6 +39,9 @@ export function electionScene(): ElectionScene {
   beforeEach(async () => {
     redis = await startRedis();
   }, 120_000);
+  // Stopping three servers, their agents and the elections: a server caught mid-rewind or
+  // mid-recovery may take pg_ctl's whole wait to stop, and a CI run (ci17, 2026-12-07)
+  // ran out of 120 s here after the test itself had passed.
   afterEach(async () => {
     for (const step of steps.splice(0)) await step();
     for (const election of elections.splice(0)) await election.close();
@@ -46,7 +49,7 @@ export function electionScene(): ElectionScene {
     world = undefined;
     await redis?.stop();
     for (const step of lastSteps.splice(0)) await step();
-  }, 120_000);
+  }, 300_000);
   const theRedis = (): RedisServer => {
     if (redis === undefined) throw new Error('the scene starts its Redis before each test');
     return redis;
