@@ -1,4 +1,4 @@
-import { mkdir, open, opendir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, opendir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -68,7 +68,8 @@ export class FsBackend implements Backend {
       await writeFile(temp, body, signal, this.durable);
       // The last moment an abort can still leave nothing behind.
       signal?.throwIfAborted();
-      const created = await placeFile(temp, path);
+      const created = await mkdir(dirname(path), { recursive: true, mode: DIR_MODE });
+      await rename(temp, path);
       if (this.durable) await syncDirectories(dirname(path), created);
     } catch (error) {
       // A stream we never got to read must still be released, or its producer hangs.
@@ -140,24 +141,6 @@ export class FsBackend implements Backend {
       const code = errorCode(error);
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return;
       throw permanentIfHopeless(error, name);
-    }
-    await this.removeEmptyParents(dirname(path));
-  }
-
-  /**
-   * The directories a removal left empty, up to the root: an object store has no
-   * directories, and an outbox would otherwise keep one per export forever, each
-   * read again by every listing. A save racing this recreates its directory
-   * (`placeFile`).
-   */
-  private async removeEmptyParents(dir: string): Promise<void> {
-    while (dir.startsWith(`${this.root}/`)) {
-      try {
-        await rmdir(dir);
-      } catch {
-        return; // not empty (or gone, or not ours to remove): what is above is not empty either
-      }
-      dir = dirname(dir);
     }
   }
 
@@ -263,31 +246,6 @@ async function syncDirectories(dir: string, firstCreated: string | undefined): P
       await handle.close();
     }
   }
-}
-
-/**
- * Renames `temp` to `path`, making its directory; returns the directories made (for
- * `syncDirectories`). A removal may take away a directory it found empty between the
- * `mkdir` and the `rename`: then it is made again.
- */
-async function placeFile(temp: string, path: string): Promise<string | undefined> {
-  for (let attempt = 1; ; attempt++) {
-    const created = await mkdir(dirname(path), { recursive: true, mode: DIR_MODE });
-    try {
-      await rename(temp, path);
-      return created;
-    } catch (error) {
-      const directoryGone = errorCode(error) === 'ENOENT' && (await exists(temp)) && attempt < 5;
-      if (!directoryGone) throw error;
-    }
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 function errorCode(error: unknown): string | undefined {

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import fsPromises, { lstat, mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
-import { syncBuiltinESMExports } from 'node:module';
+import { lstat, mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -80,48 +79,6 @@ describe('fs backend', () => {
     for await (const info of backend.list('')) expect.unreachable(`listed ${info.name}`);
     await backend.save('a/b', Buffer.from('x'));
     expect(await readdir(join(root, 'a'))).toEqual(['b']);
-  });
-
-  it('removes the directories a removal leaves empty, never the root nor one still holding an object', async () => {
-    const root = await freshRoot();
-    const backend = new FsBackend(root);
-    const listed = async (dir: string) => (await readdir(dir)).filter((name) => name !== '.tmp');
-    await backend.save('export-1/COMPLETE', Buffer.from('c'));
-    await backend.save('export-1/data/0.tar', Buffer.from('t'));
-    await backend.save('export-2/COMPLETE', Buffer.from('c'));
-    await backend.remove('export-1/data/0.tar');
-    expect(await listed(root)).toEqual(['export-1', 'export-2']);
-    expect(await listed(join(root, 'export-1'))).toEqual(['COMPLETE']);
-    await backend.remove('export-1/COMPLETE');
-    expect(await listed(root)).toEqual(['export-2']);
-    await backend.remove('export-2/COMPLETE');
-    expect(await listed(root)).toEqual([]);
-    expect((await lstat(root)).isDirectory()).toBe(true);
-  });
-
-  it('lands a save whose directory a removal took away between its mkdir and its rename', async () => {
-    const root = await freshRoot();
-    const backend = new FsBackend(root);
-    const { rename } = fsPromises;
-    let raced = 0;
-    // The removal of the directory's last object wins the race once: it takes the
-    // directory the save has just made, before the save renames into it.
-    fsPromises.rename = (async (from: string, to: string) => {
-      if (raced === 0 && String(to).endsWith('/d/e/new')) {
-        raced++;
-        await rm(join(root, 'd'), { recursive: true });
-      }
-      return rename(from, to);
-    }) as typeof fsPromises.rename;
-    syncBuiltinESMExports();
-    try {
-      await backend.save('d/e/new', Buffer.from('landed'));
-    } finally {
-      fsPromises.rename = rename;
-      syncBuiltinESMExports();
-    }
-    expect(raced).toBe(1);
-    expect((await backend.stat('d/e/new')).size).toBe(6);
   });
 
   it('refuses to save over a directory with a PermanentError', async () => {
