@@ -136,29 +136,23 @@ async function outboxNames(): Promise<string[]> {
   return names;
 }
 
+/** One query's rows (`psql -At`) on the server at `port`. */
+async function rowsAt(port: number, sql: string): Promise<string> {
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-Atc', sql];
+  return (await execFileAsync(join(active.binDir, 'psql'), args)).stdout;
+}
+
 /** Every database's dump, and the visibility map of `seen` (which pg_dump does not show). */
 async function dumpAll(port: number): Promise<string> {
-  const { stdout: map } = await execFileAsync(join(active.binDir, 'psql'), [
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(port),
-    '-U',
-    'postgres',
-    '-Atc',
+  const map = await rowsAt(
+    port,
     'select blkno, all_visible, all_frozen from pg_visibility_map($$seen$$) order by blkno',
-  ]);
+  );
   const dumps: string[] = [`visibility map of seen:\n${map}`];
-  const { stdout: databases } = await execFileAsync(join(active.binDir, 'psql'), [
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(port),
-    '-U',
-    'postgres',
-    '-Atc',
+  const databases = await rowsAt(
+    port,
     'select datname from pg_database where not datistemplate order by datname',
-  ]);
+  );
   for (const database of databases.trim().split('\n')) {
     const { stdout } = await execFileAsync(
       join(active.binDir, 'pg_dump'),
