@@ -29,12 +29,18 @@ async function redo(): Promise<number> {
   return Number(lsnToBigInt(await server.psql('select redo_lsn from pg_control_checkpoint()')));
 }
 
+/** A 16 MiB segment's number, from its file name: 256 to each 4 GiB of WAL. */
+function segmentOf(name: string): number {
+  return parseInt(name.slice(8, 16), 16) * 256 + parseInt(name.slice(16), 16);
+}
+
 function lsnText(position: number): string {
   return `${Math.floor(position / 0x100000000).toString(16)}/${(position % 0x100000000).toString(16)}`;
 }
 
 beforeAll(async () => {
-  server = await startPostgres({ settings: { max_wal_size: "'1GB'" } });
+  // Positions past 2^32, as a server's are after its first 4 GiB of WAL.
+  server = await startPostgres({ settings: { max_wal_size: "'1GB'" }, walStart: '000000010000000500000000' });
   scratch = await scratchDir('wal-summary');
   // Holds the WAL from here on, as the export's slot does.
   await server.psql("select pg_create_physical_replication_slot('held', true)");
@@ -84,6 +90,7 @@ describe('the WAL summary', () => {
         .filter(([, changes]) => changes.blocks.size > 0)
         .map(([key, changes]) => [key, new Set(changes.blocks)]),
     );
+    expect(range.from).toBeGreaterThan(2 ** 32);
     expect(expected.size).toBeGreaterThan(20);
     expect(found).toEqual(expected);
     // VACUUM cut `kept` short: everything past where it ends now is taken as changed.
@@ -125,10 +132,8 @@ describe('the WAL summary', () => {
     const copy = join(scratch.path, 'pg_wal-copy');
     await mkdir(copy, { recursive: true });
     const names = (await readdir(range.pgWal)).filter((name) => /^[0-9A-F]{24}$/.test(name)).sort();
-    const first = names.find((name) => parseInt(name.slice(16), 16) === Math.floor(range.from / SEGMENT))!;
-    const needed = names.filter(
-      (name) => name >= first && parseInt(name.slice(16), 16) <= Math.floor(range.to / SEGMENT),
-    );
+    const first = names.find((name) => segmentOf(name) === Math.floor(range.from / SEGMENT))!;
+    const needed = names.filter((name) => name >= first && segmentOf(name) <= Math.floor(range.to / SEGMENT));
     expect(needed.length).toBeGreaterThanOrEqual(2);
     for (const name of needed.slice(1)) await copyFile(join(range.pgWal, name), join(copy, name));
     const gone = await summarizeWal({ ...range, pgWal: copy });
@@ -147,7 +152,7 @@ describe('the WAL summary', () => {
     await mkdir(copy, { recursive: true });
     const firstSegment = Math.floor(range.from / SEGMENT);
     const name = (await readdir(range.pgWal)).find(
-      (entry) => /^[0-9A-F]{24}$/.test(entry) && parseInt(entry.slice(16), 16) === firstSegment,
+      (entry) => /^[0-9A-F]{24}$/.test(entry) && segmentOf(entry) === firstSegment,
     )!;
     const original = await readFile(join(range.pgWal, name));
     const start = range.from % SEGMENT;

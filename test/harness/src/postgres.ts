@@ -33,6 +33,11 @@ export interface PostgresServer extends RunningServer {
 export interface PostgresOptions {
   /** Extra postgresql.conf settings, appended after the harness's own. */
   readonly settings?: Readonly<Record<string, string>>;
+  /**
+   * The WAL segment the cluster starts writing in (`pg_resetwal -l`), for code that
+   * must hold positions past 2^32 as real servers' are. Default: initdb's first.
+   */
+  readonly walStart?: string;
 }
 
 /** The uid and gid that PostgreSQL runs as: `postgres` when we are root (it refuses root). */
@@ -66,6 +71,12 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
       ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--data-checksums', '--encoding=UTF8', '--locale=C'],
       { ...asOwner, cwd: scratch.path },
     );
+    if (options.walStart !== undefined) {
+      await execFileAsync(join(binDir, 'pg_resetwal'), ['-l', options.walStart, '-D', dataDir], {
+        ...asOwner,
+        cwd: scratch.path,
+      });
+    }
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
       const settings: Record<string, string> = {

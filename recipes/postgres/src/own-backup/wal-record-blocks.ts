@@ -89,6 +89,10 @@ function u16(bytes: Buffer, at: number): number {
   return bytes[at]! | (bytes[at + 1]! << 8);
 }
 
+function failed(header: RecordHeader, why: string): never {
+  throw new WalRecordError(`record of rmgr ${header.rmid}: ${why}`);
+}
+
 /** Whether the record is an XLOG_SWITCH: the rest of its segment is empty, the next record begins the next one. */
 export function isSwitch(header: RecordHeader): boolean {
   return header.rmid === RM_XLOG_ID && (header.info & 0xf0) === XLOG_SWITCH;
@@ -108,9 +112,6 @@ export function visitRecord(
   end = bytes.length,
   header: RecordHeader = recordHeader(bytes, base),
 ): void {
-  const fail = (why: string): never => {
-    throw new WalRecordError(`record of rmgr ${header.rmid}: ${why}`);
-  };
   const length = end - base;
   let at = RECORD_HEADER;
   let remaining = header.totalLength - RECORD_HEADER;
@@ -121,18 +122,18 @@ export function visitRecord(
   let lastId = -1;
   // Each field is checked to lie inside the bytes read before it is read.
   while (remaining > dataTotal) {
-    if (at + 1 > length) fail('its headers run past the bytes read');
+    if (at + 1 > length) failed(header, 'its headers run past the bytes read');
     const id = bytes[base + at++]!;
     remaining -= 1;
     if (id === BLOCK_ID_DATA_SHORT) {
-      if (at + 1 > length) fail('its headers run past the bytes read');
+      if (at + 1 > length) failed(header, 'its headers run past the bytes read');
       mainData = bytes[base + at++]!;
       remaining -= 1;
       dataTotal += mainData;
       break;
     }
     if (id === BLOCK_ID_DATA_LONG) {
-      if (at + 4 > length) fail('its headers run past the bytes read');
+      if (at + 4 > length) failed(header, 'its headers run past the bytes read');
       mainData = u32(bytes, base + at);
       at += 4;
       remaining -= 4;
@@ -141,41 +142,41 @@ export function visitRecord(
     }
     if (id === BLOCK_ID_ORIGIN || id === BLOCK_ID_TOPLEVEL_XID) {
       const size = id === BLOCK_ID_ORIGIN ? 2 : 4;
-      if (at + size > length) fail('its headers run past the bytes read');
+      if (at + size > length) failed(header, 'its headers run past the bytes read');
       at += size;
       remaining -= size;
       continue;
     }
     // Block ids rise within a record (xloginsert.c): at most MAX_BLOCK_ID + 1 of them.
-    if (id > MAX_BLOCK_ID || id <= lastId) fail(`block id ${id} after ${lastId}`);
+    if (id > MAX_BLOCK_ID || id <= lastId) failed(header, `block id ${id} after ${lastId}`);
     lastId = id;
-    if (at + 3 > length) fail('its headers run past the bytes read');
+    if (at + 3 > length) failed(header, 'its headers run past the bytes read');
     const forkFlags = bytes[base + at]!;
     dataTotal += u16(bytes, base + at + 1);
     at += 3;
     remaining -= 3;
     if ((forkFlags & BKPBLOCK_HAS_IMAGE) !== 0) {
-      if (at + 5 > length) fail('its headers run past the bytes read');
+      if (at + 5 > length) failed(header, 'its headers run past the bytes read');
       dataTotal += u16(bytes, base + at);
       const imageInfo = bytes[base + at + 4]!;
       at += 5;
       remaining -= 5;
       if ((imageInfo & BKPIMAGE_HAS_HOLE) !== 0 && (imageInfo & compressedFlags) !== 0) {
-        if (at + 2 > length) fail('its headers run past the bytes read');
+        if (at + 2 > length) failed(header, 'its headers run past the bytes read');
         at += 2;
         remaining -= 2;
       }
     }
     if ((forkFlags & BKPBLOCK_SAME_REL) === 0) {
-      if (at + 12 > length) fail('its headers run past the bytes read');
+      if (at + 12 > length) failed(header, 'its headers run past the bytes read');
       sameRel = at;
       at += 12;
       remaining -= 12;
     } else if (sameRel < 0) {
-      fail('its first block says "same relation"');
+      failed(header, 'its first block says "same relation"');
     }
     // Where its relation is, its fork and block number: told once the whole record adds up.
-    if (at + 4 > length) fail('its headers run past the bytes read');
+    if (at + 4 > length) failed(header, 'its headers run past the bytes read');
     const found = blockCount++ * 3;
     BLOCKS[found] = sameRel;
     BLOCKS[found + 1] = forkFlags & BKPBLOCK_FORK_MASK;
@@ -183,7 +184,8 @@ export function visitRecord(
     at += 4;
     remaining -= 4;
   }
-  if (remaining !== dataTotal) fail(`its headers and data do not add up to its ${header.totalLength} bytes`);
+  if (remaining !== dataTotal)
+    failed(header, `its headers and data do not add up to its ${header.totalLength} bytes`);
   for (let index = 0; index < blockCount * 3; index += 3) {
     const node = BLOCKS[index]!;
     visitor.block(
@@ -194,11 +196,14 @@ export function visitRecord(
       BLOCKS[index + 2]!,
     );
   }
+  // Only the first resource managers' records are read further (most are heap and
+  // index records: no function made for them).
+  if (header.rmid > RM_TBLSPC_ID) return;
   // Main data follows the blocks' data; the records read below have no blocks.
   const main = at + dataTotal - mainData;
   const word = (offset: number): number => {
     if (blockCount > 0 || main + offset + 4 > length || offset + 4 > mainData)
-      fail('its main data is not where it should be');
+      failed(header, 'its main data is not where it should be');
     return u32(bytes, base + main + offset);
   };
   const kind = header.info & 0xf0;

@@ -1,6 +1,13 @@
-import { open } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ChangedBlocks } from './changed-blocks.js';
+import {
+  HEADER_BYTES,
+  lsnText,
+  MAX_WINDOWS,
+  NotRead,
+  WalReadError,
+  WalReader,
+  type WalSource,
+} from './wal-reader.js';
 import {
   isSwitch,
   RECORD_HEADER,
@@ -10,40 +17,11 @@ import {
   WalRecordError,
 } from './wal-record-blocks.js';
 
-/** WAL pages are 8 KiB in every build this reads (checked against the segment's long header). */
-const WAL_PAGE = 8192;
-const SHORT_PAGE_HEADER = 24;
-const LONG_PAGE_HEADER = 40;
-const XLP_LONG_HEADER = 0x0002;
-/** Bytes of a record copied out to read its headers: 33 block headers and the main data's first words fit. */
-const HEADER_BYTES = 1024;
-/** PostgreSQL 15 moved the compressed-image flag from 0x02 to one bit per method (0x04, 0x08, 0x10). */
-const FIRST_MAGIC_WITH_METHODS = 0xd110;
-/**
- * WAL is read a window at a time, not a segment: between two exports that found
- * nothing changed the range is a few pages on each side of a switch, and reading its
- * two 16 MiB segments whole cost 60-90 ms on a cold cache. Segments are 1 MiB at
- * least, so a window never straddles two.
- */
-const WINDOW_BYTES = 1024 * 1024;
-/**
- * Windows kept in memory at first: a record (whose headers are read and whose pages
- * are stepped over) spanning more makes room for one more each time it is read again,
- * up to MAX_WINDOWS (a larger one, a logical message of 64 MiB, sends the export to
- * page LSNs rather than hold it).
- */
-const KEPT_WINDOWS = 2;
-const MAX_WINDOWS = 64;
-
-export interface WalRange {
-  /** pg_wal of the data directory. */
-  readonly pgWal: string;
-  readonly timeline: number;
+export interface WalRange extends WalSource {
   /** The first record's position: the previous export's start LSN. */
   readonly from: number;
   /** Records starting before this are read: this export's start LSN. */
   readonly to: number;
-  readonly segmentSize: number;
 }
 
 /** What summarising a WAL range found: the changed blocks, or why the range could not be read. */
@@ -52,14 +30,15 @@ export type WalSummary =
   | { readonly blocks?: undefined; readonly whyNot: string };
 
 /**
- * Reads the WAL records from `from` up to `to` out of pg_wal, a window of a segment at
- * a time (`WINDOW_BYTES`, a few kept in memory), and gathers the blocks they name. Every page's address is
- * checked, and every record's link to the one before it, so a segment recycled or
- * overwritten since, or a position that is not a record's start, ends the reading
- * with a reason instead of a wrong answer; so does a segment no longer there.
+ * Reads the WAL records from `from` up to `to` out of pg_wal (`WalReader`: a window of
+ * a segment at a time, a few kept in memory, the next read while these are parsed),
+ * and gathers the blocks they name. Every page's address is checked, and every
+ * record's link to the one before it, so a segment recycled or overwritten since, or a
+ * position that is not a record's start, ends the reading with a reason instead of a
+ * wrong answer; so does a segment no longer there.
  */
 export async function summarizeWal(range: WalRange): Promise<WalSummary> {
-  const reader = new WalReader(range);
+  const reader = new WalReader(range, range.from, range.to);
   const blocks = new ChangedBlocks();
   let position: number | undefined;
   let previous: number | undefined;
@@ -107,186 +86,4 @@ function nextRecord(reader: WalReader, position: number, header: RecordHeader, s
   // After a switch the rest of the segment is padding: the next record opens the next one.
   if (isSwitch(header)) return reader.enter(Math.ceil(end / segmentSize) * segmentSize);
   return reader.enter(Math.ceil(end / 8) * 8);
-}
-
-class WalReadError extends Error {}
-
-/** Thrown by the synchronous reads for a window not in memory yet. */
-class NotRead {
-  constructor(readonly window: number) {}
-}
-
-/** One window of a segment read into memory: bytes from `number × window size` of the WAL. */
-interface LoadedWindow {
-  readonly number: number;
-  readonly bytes: Buffer;
-}
-
-/** The bytes of a WAL range as records see them: page headers checked and stepped over. */
-class WalReader {
-  private readonly kept: LoadedWindow[] = [];
-  private keep = KEPT_WINDOWS;
-  private readonly spare: Buffer[] = [];
-  private readonly scratch = Buffer.alloc(HEADER_BYTES);
-  private readonly window: number;
-  /** Segments whose long header was checked. */
-  private readonly opened = new Set<number>();
-  private magic: number | undefined;
-  /** Why a segment could not be read. */
-  failure: string | undefined;
-
-  constructor(private readonly range: WalRange) {
-    this.window = Math.min(WINDOW_BYTES, range.segmentSize);
-  }
-
-  /** The image flags that mean a compressed page image in this server version's WAL. */
-  get compressedFlags(): number {
-    return (this.magic ?? FIRST_MAGIC_WITH_METHODS) >= FIRST_MAGIC_WITH_METHODS ? 0x1c : 0x02;
-  }
-
-  /** The buffer `locate` found the bytes in: a window's, or the scratch they were copied to. */
-  view: Buffer = this.scratch;
-
-  /**
-   * Where `length` (at most HEADER_BYTES) bytes of the record stream from `position`
-   * are in `view`: in place in the window when they lie in one page, else copied out
-   * around page headers. Nothing is allocated: a GB of WAL holds a million records.
-   */
-  locate(position: number, length: number): number {
-    const inPage = position % WAL_PAGE;
-    if (inPage !== 0 && inPage + length <= WAL_PAGE) {
-      this.view = this.windowAt(position).bytes;
-      return position % this.window;
-    }
-    let at = position;
-    let done = 0;
-    while (done < length) {
-      at = this.enter(at);
-      const offset = at % this.window;
-      const take = Math.min(length - done, WAL_PAGE - (offset % WAL_PAGE));
-      this.windowAt(at).bytes.copy(this.scratch, done, offset, offset + take);
-      done += take;
-      at += take;
-    }
-    this.view = this.scratch;
-    return 0;
-  }
-
-  /** The position just past `length` record bytes from `position`, each page entered checked. */
-  skip(position: number, length: number): number {
-    let at = position;
-    let left = length;
-    while (left > 0) {
-      at = this.enter(at);
-      const take = Math.min(left, WAL_PAGE - (at % WAL_PAGE));
-      left -= take;
-      at += take;
-    }
-    return at;
-  }
-
-  /** At a page's start: checks its header and steps over it (a record never starts inside one). */
-  enter(position: number): number {
-    if (position % WAL_PAGE !== 0) return position;
-    const { bytes } = this.windowAt(position);
-    const offset = position % this.window;
-    const magic = bytes.readUInt16LE(offset);
-    const address = bytes.readUInt32LE(offset + 8) + bytes.readUInt32LE(offset + 12) * 0x100000000;
-    if (magic !== this.magic || address !== position) {
-      throw new WalReadError(`the WAL page at ${lsnText(position)} is not that page (recycled since?)`);
-    }
-    return position + (position % this.range.segmentSize === 0 ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER);
-  }
-
-  /**
-   * Reads window `number` into memory (the oldest kept gives way), and starts reading
-   * the next one, so that the disk works while the records are parsed; a failure is
-   * kept in `failure`.
-   */
-  async read(number: number): Promise<void> {
-    const ahead = this.ahead?.number === number ? this.ahead.bytes : undefined;
-    this.ahead = undefined;
-    const loaded = await (ahead ?? this.load(number));
-    if (typeof loaded === 'string') {
-      this.failure = loaded;
-      return;
-    }
-    if (this.kept.length >= this.keep) this.spare.push(this.kept.shift()!.bytes);
-    this.kept.push({ number, bytes: loaded });
-    if ((number + 1) * this.window < this.range.to) {
-      const next = this.load(number + 1);
-      next.catch(() => {}); // awaited by the read that wants it, if one does
-      this.ahead = { number: number + 1, bytes: next };
-    }
-  }
-
-  /** A window read ahead (`read`). */
-  private ahead: { readonly number: number; readonly bytes: Promise<Buffer | string> } | undefined;
-
-  /**
-   * Window `number`'s bytes, and the first time its segment is met, the segment's long
-   * header checked; or why they cannot be read.
-   */
-  private async load(number: number): Promise<Buffer | string> {
-    const at = number * this.window;
-    const segment = Math.floor(at / this.range.segmentSize);
-    const name = segmentName(this.range.timeline, segment, this.range.segmentSize);
-    const file = await open(join(this.range.pgWal, name), 'r').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return undefined;
-      throw error;
-    });
-    if (file === undefined) return `WAL segment ${name} is no longer in pg_wal`;
-    const bytes = this.spare.pop() ?? Buffer.allocUnsafe(this.window);
-    try {
-      if (!this.opened.has(segment)) {
-        const head = Buffer.alloc(LONG_PAGE_HEADER);
-        const { bytesRead } = await file.read(head, 0, head.length, 0);
-        if (
-          bytesRead < head.length ||
-          (head.readUInt16LE(2) & XLP_LONG_HEADER) === 0 ||
-          head.readUInt32LE(36) !== WAL_PAGE
-        ) {
-          return `WAL segment ${name} does not open with a long header for 8 KiB pages`;
-        }
-        this.magic ??= head.readUInt16LE(0);
-        this.opened.add(segment);
-      }
-      const from = at % this.range.segmentSize;
-      let done = 0;
-      while (done < bytes.length) {
-        const { bytesRead } = await file.read(bytes, done, bytes.length - done, from + done);
-        if (bytesRead === 0) return `WAL segment ${name} is shorter than a segment`;
-        done += bytesRead;
-      }
-      return bytes;
-    } finally {
-      await file.close();
-    }
-  }
-
-  /** Makes room for one more window, unless MAX_WINDOWS are kept already. */
-  keepMore(): boolean {
-    if (this.keep >= MAX_WINDOWS) return false;
-    this.keep++;
-    return true;
-  }
-
-  private windowAt(position: number): LoadedWindow {
-    const number = Math.floor(position / this.window);
-    for (const window of this.kept) if (window.number === number) return window;
-    throw new NotRead(number);
-  }
-}
-
-/** A WAL segment's file name. */
-export function segmentName(timeline: number, segment: number, segmentSize: number): string {
-  const perId = 0x100000000 / segmentSize;
-  const hex = (value: number) => value.toString(16).toUpperCase().padStart(8, '0');
-  return `${hex(timeline)}${hex(Math.floor(segment / perId))}${hex(segment % perId)}`;
-}
-
-function lsnText(position: number): string {
-  return `${Math.floor(position / 0x100000000)
-    .toString(16)
-    .toUpperCase()}/${(position % 0x100000000).toString(16).toUpperCase()}`;
 }
