@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { type S3Server, scratchDir, startS3 } from '@pullback/harness';
 import { type Backend, openBackend } from '@pullback/storage';
@@ -78,6 +79,32 @@ describe('removeArtifact on the fs driver', () => {
     await scratch?.remove();
   });
   removalSuite(() => openBackend(scratch.path));
+
+  it('leaves no directory of the export behind, and one that is not empty as it is', async () => {
+    const outbox = openBackend(scratch.path);
+    await writeArtifact(outbox, 'gone');
+    expect(await readdir(scratch.path)).toContain('gone');
+    await removeArtifact(outbox, 'gone');
+    expect(await readdir(scratch.path)).not.toContain('gone');
+
+    // An export retried under the same id writes while the removal runs: its object stays.
+    await writeArtifact(outbox, 'kept');
+    let removals = 0;
+    const racing: Outbox = {
+      location: outbox.location,
+      save: (name, body, options) => outbox.save(name, body, options),
+      stat: (name, options) => outbox.stat(name, options),
+      load: (name, range, options) => outbox.load(name, range, options),
+      list: (prefix, options) => outbox.list(prefix, options),
+      remove: async (name, options) => {
+        await outbox.remove(name, options);
+        if (++removals === 4) await outbox.save('kept/late.tar', Buffer.from('late'));
+      },
+      localPath: outbox.localPath!,
+    };
+    await removeArtifact(racing, 'kept');
+    expect(await names(outbox, 'kept/')).toEqual(['kept/late.tar']);
+  });
 });
 
 describe('removeArtifact on the S3 driver', () => {
