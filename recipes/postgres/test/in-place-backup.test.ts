@@ -2,20 +2,15 @@ import { execFile } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type Archive, initArchive, PAGE_SIZE, restoreSnapshot, SnapshotFiles } from '@pullback/archive';
-import {
-  freePort,
-  type PostgresServer,
-  quietSchedule,
-  scratchDir,
-  startPostgres,
-  waitFor,
-} from '@pullback/harness';
-import { backupComponent, type Config, parseConfig } from '@pullback/pipeline';
-import { type Backend, openBackend } from '@pullback/storage';
+import { type Archive, PAGE_SIZE, restoreSnapshot, SnapshotFiles } from '@pullback/archive';
+import { freePort, type PostgresServer, waitFor } from '@pullback/harness';
+import { backupComponent, type Config } from '@pullback/pipeline';
+import type { Backend } from '@pullback/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresRecipe, query } from '../src/index.js';
+import { outboxNames } from './helpers/outbox-names.js';
 import { serverDir, stableDump } from './helpers/servers.js';
+import { pgbenchServer, shopSandbox } from './helpers/shop-sandbox.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -26,34 +21,8 @@ let outbox: Backend;
 let config: Config;
 
 beforeAll(async () => {
-  active = await startPostgres();
-  await execFileAsync(join(active.binDir, 'pgbench'), [
-    '-i',
-    '-s',
-    '2',
-    '-q',
-    '-d',
-    active.connectionString(),
-  ]);
-  await active.psql('create extension amcheck');
-  scratch = await scratchDir('in-place');
-  ({ archive } = await initArchive({
-    archive: join(scratch.path, 'archive'),
-    keyFile: join(scratch.path, 'key'),
-  }));
-  outbox = openBackend(join(scratch.path, 'outbox'));
-  config = parseConfig(`
-redis: redis://127.0.0.1:1
-archive: { url: ${join(scratch.path, 'archive')}, keyFile: ${join(scratch.path, 'key')} }
-components:
-  shop:
-    recipe: postgres
-    outbox: ${join(scratch.path, 'outbox')}
-    schedule: "${quietSchedule()}"
-    physical: { ownBackup: true }
-    instances:
-      - { name: shop-a, role: active, host: 127.0.0.1, port: ${active.port}, dataDir: ${active.dataDir}, priority: 0 }
-`);
+  active = await pgbenchServer(2);
+  ({ scratch, archive, outbox, config } = await shopSandbox(active, 'in-place'));
 });
 
 afterAll(async () => {
@@ -73,12 +42,6 @@ function backupShop(warnings: string[] = []) {
     full: true,
     onWarning: (message) => warnings.push(message),
   });
-}
-
-async function outboxNames(): Promise<string[]> {
-  const names: string[] = [];
-  for await (const object of outbox.list('')) names.push(object.name);
-  return names;
 }
 
 async function pgDump(port: number): Promise<string> {
@@ -121,7 +84,7 @@ describe('the one-shot backup of a full read, archived in place', () => {
     expect(warnings).toEqual([]);
     expect(result.export.objects).toEqual([]);
     expect(result.export.details).toMatchObject({ method: 'own', dataChecksums: true, corruptPages: [] });
-    expect(await outboxNames()).toEqual([]);
+    expect(await outboxNames(outbox)).toEqual([]);
     expect(result.snapshot.tags).toMatchObject({
       component: 'shop',
       kind: 'physical',

@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type Archive, initArchive, listSnapshots, restoreSnapshot, type Snapshot } from '@pullback/archive';
-import { freePort, type PostgresServer, quietSchedule, scratchDir, startPostgres } from '@pullback/harness';
+import { type Archive, listSnapshots, restoreSnapshot, type Snapshot } from '@pullback/archive';
+import { freePort, type PostgresServer } from '@pullback/harness';
 import {
   type ArtifactManifest,
   backupComponent,
@@ -13,15 +13,16 @@ import {
   describeSnapshot,
   exportIdFor,
   isPipelineError,
-  parseConfig,
   pullArtifact,
 } from '@pullback/pipeline';
-import { type Backend, openBackend } from '@pullback/storage';
+import type { Backend } from '@pullback/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresRecipe } from '../src/index.js';
 import { recordPath } from '../src/own-backup/export-record.js';
 import { walSegmentsBetween } from '../src/own-backup/wal-segments.js';
+import { outboxNames } from './helpers/outbox-names.js';
 import { serverDir, stableDump } from './helpers/servers.js';
+import { pgbenchServer, shopSandbox } from './helpers/shop-sandbox.js';
 
 const execFileAsync = promisify(execFile);
 const WAL_SEGMENT = 16 * 1024 * 1024;
@@ -34,40 +35,14 @@ let config: Config;
 const recipe = postgresRecipe();
 
 beforeAll(async () => {
-  active = await startPostgres();
-  await execFileAsync(join(active.binDir, 'pgbench'), [
-    '-i',
-    '-s',
-    '3',
-    '-q',
-    '-d',
-    active.connectionString(),
-  ]);
-  await active.psql('create extension amcheck');
+  active = await pgbenchServer(3);
+  ({ scratch, archive, outbox, config } = await shopSandbox(active, 'incremental'));
   await active.psql('create extension pg_visibility');
   // All visible in the map after the VACUUM; autovacuum off so only the test changes it.
   await active.psql(
     'create table seen with (autovacuum_enabled = off) as select g, repeat($$v$$, 100) as filler from generate_series(1, 5000) g',
   );
   await active.psql('vacuum (freeze) seen');
-  scratch = await scratchDir('incremental');
-  ({ archive } = await initArchive({
-    archive: join(scratch.path, 'archive'),
-    keyFile: join(scratch.path, 'key'),
-  }));
-  outbox = openBackend(join(scratch.path, 'outbox'));
-  config = parseConfig(`
-redis: redis://127.0.0.1:1
-archive: { url: ${join(scratch.path, 'archive')}, keyFile: ${join(scratch.path, 'key')} }
-components:
-  shop:
-    recipe: postgres
-    outbox: ${join(scratch.path, 'outbox')}
-    schedule: "${quietSchedule()}"
-    physical: { ownBackup: true }
-    instances:
-      - { name: shop-a, role: active, host: 127.0.0.1, port: ${active.port}, dataDir: ${active.dataDir}, priority: 0 }
-`);
 });
 
 afterAll(async () => {
@@ -91,7 +66,7 @@ async function backup(
     ...options,
   });
   // Pulled and removed, or never staged (a full read archived in place).
-  expect(await outboxNames()).toEqual([]);
+  expect(await outboxNames(outbox)).toEqual([]);
   return { snapshot: result.snapshot, manifest: result.export };
 }
 
@@ -126,14 +101,8 @@ async function backupThroughOutbox(
     archive,
     stagingDir: join(scratch.path, 'staging'),
   });
-  expect(await outboxNames()).toEqual([]);
+  expect(await outboxNames(outbox)).toEqual([]);
   return { snapshot, manifest };
-}
-
-async function outboxNames(): Promise<string[]> {
-  const names: string[] = [];
-  for await (const object of outbox.list('')) names.push(object.name);
-  return names;
 }
 
 /** One query's rows (`psql -At`) on the server at `port`. */

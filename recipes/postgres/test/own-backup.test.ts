@@ -3,13 +3,14 @@ import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PAGE_SIZE, pageChecksum, pageHeader } from '@pullback/archive';
-import { freePort, type PostgresServer, scratchDir, startPostgres, waitFor } from '@pullback/harness';
+import { freePort, type PostgresServer, scratchDir, waitFor } from '@pullback/harness';
 import { type Backend, openBackend } from '@pullback/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresRecipe, query } from '../src/index.js';
 import { extractTar } from './helpers/extract-tar.js';
 import { outboxNames } from './helpers/outbox-names.js';
 import { serverDir, stableDump } from './helpers/servers.js';
+import { pgbenchServer } from './helpers/shop-sandbox.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -18,16 +19,7 @@ let outboxDir: { path: string; remove(): Promise<void> };
 let outbox: Backend;
 
 beforeAll(async () => {
-  active = await startPostgres();
-  await execFileAsync(join(active.binDir, 'pgbench'), [
-    '-i',
-    '-s',
-    '2',
-    '-q',
-    '-d',
-    active.connectionString(),
-  ]);
-  await active.psql('create extension amcheck');
+  active = await pgbenchServer(2);
   outboxDir = await scratchDir('outbox');
   outbox = openBackend(outboxDir.path);
 });

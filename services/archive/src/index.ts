@@ -20,7 +20,7 @@ export {
 } from './errors.js';
 export { canOverlayPages, type PageOverlay } from './fs/page-overlay.js';
 export { specialKind } from './fs/special-kind.js';
-export type { SourceEntry, SourceStats } from './fs/walk-source.js';
+export { type ListedFields, listedStats, type SourceEntry, type SourceStats } from './fs/walk-source.js';
 export * from './lock/index.js';
 export type { Progress, ProgressListener } from './progress.js';
 export { listProofs, recordProof, type SnapshotProof } from './proof/snapshot-proof.js';

@@ -7,6 +7,7 @@ import {
   comparePaths,
   isArchiveError,
   listSnapshots,
+  type Progress,
   restoreSnapshot,
   type Snapshot,
   SnapshotFiles,
@@ -218,11 +219,13 @@ describe('late entries: read once the source is, merged into the tree in order',
     const sourcePaths = ['', 'base', 'base/5', 'base/5/16384', 'data', 'data/big'];
     for (let i = 0; i < 5; i++) sourcePaths.push(`data/small-${i}`);
     const warnings: string[] = [];
+    const reports: Progress[] = [];
     let removed = 0;
     const snapshot = await backupTree(ws.archive, root, {
       parent: null,
       ...(workers === undefined ? {} : { workers }),
       onWarning: (message) => warnings.push(message),
+      onProgress: (report) => reports.push(report),
       source: async function* () {
         for (const path of sourcePaths) yield await onDisk(root, path);
       },
@@ -238,6 +241,14 @@ describe('late entries: read once the source is, merged into the tree in order',
     });
     expect(removed).toBe(contents.size);
     expect(warnings).toEqual([]);
+    // The late file is in the total too: never past 100%, and 100% at the end.
+    for (const report of reports) expect(report.bytesDone).toBeLessThanOrEqual(report.bytesTotal!);
+    const total = [...contents.values()].reduce((sum, bytes) => sum + bytes.length, late.length);
+    expect(reports.at(-1)).toMatchObject({
+      bytesDone: total,
+      bytesTotal: total,
+      filesTotal: contents.size + 1,
+    });
     expect(snapshot.stats.skipped).toBe(0);
     expect(snapshot.stats.files).toBe(contents.size + 1);
     const stored = await bytesOf(ws, snapshot, [...contents.keys(), 'late']);

@@ -279,6 +279,14 @@ class BackupRun {
     if (this.options.late === undefined || this.held === undefined) return {};
     throwIfAborted(this.signal);
     const late = await this.options.late();
+    // Counted now, as they were not there to count before: the total is what was read.
+    if (this.progress.bytesTotal !== undefined) {
+      for (const source of late.entries) {
+        if (!source.stats.isFile()) continue;
+        this.progress.bytesTotal += Number(source.stats.size);
+        this.progress.filesTotal = (this.progress.filesTotal ?? 0) + 1;
+      }
+    }
     // Each a file of its own: a hard link would name a path that may come later in the tree.
     const entries = late.entries.map((source) => {
       const entry = this.entryFor(source, undefined);

@@ -13,6 +13,32 @@ export type SourceStats = Pick<
 > &
   Partial<Pick<BigIntStats, 'nlink' | 'dev' | 'ino' | 'blocks'>>;
 
+/** What a listing says of an entry that was not lstat'ed: a tar's member, a tree's entry. */
+export interface ListedFields {
+  readonly type: 'file' | 'directory' | 'symlink';
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly size: number;
+}
+
+/** The stats of a listed entry: no link count, device or inode (it is linked to nothing). */
+export function listedStats(fields: ListedFields): SourceStats {
+  return {
+    isDirectory: () => fields.type === 'directory',
+    isFile: () => fields.type === 'file',
+    isSymbolicLink: () => fields.type === 'symlink',
+    mode: BigInt(fields.mode),
+    uid: BigInt(fields.uid),
+    gid: BigInt(fields.gid),
+    mtimeNs: fields.mtimeNs,
+    ctimeNs: fields.ctimeNs,
+    size: BigInt(fields.size),
+  };
+}
+
 export interface SourceEntry {
   /** Relative to the root, `/`-separated, names decoded (`decodeFileName`); "" is the root. */
   readonly path: string;

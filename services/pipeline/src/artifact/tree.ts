@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { comparePaths, type SourceEntry, type SourceStats, unrestorableName } from '@pullback/archive';
+import { comparePaths, listedStats, type SourceEntry, unrestorableName } from '@pullback/archive';
 import { corruptArtifact } from './check.js';
 import type { ArtifactManifest } from './format.js';
 import { TarFormatError } from './tar-header.js';
@@ -148,24 +148,10 @@ function entriesOf(nodes: Map<string, Node>, now: bigint): SourceEntry[] {
       path,
       absolute: node.file ?? '',
       ...(node.base === undefined ? {} : { base: node.base }),
-      stats: statsOf(node, now),
+      stats: listedStats({ ...node, ctimeNs: now }),
       ...(node.target === undefined ? {} : { target: node.target }),
     };
   });
-}
-
-function statsOf(node: Node, now: bigint): SourceStats {
-  return {
-    isDirectory: () => node.type === 'directory',
-    isFile: () => node.type === 'file',
-    isSymbolicLink: () => node.type === 'symlink',
-    mode: BigInt(node.mode),
-    uid: BigInt(node.uid),
-    gid: BigInt(node.gid),
-    mtimeNs: node.mtimeNs,
-    ctimeNs: now,
-    size: BigInt(node.size),
-  };
 }
 
 /** The member's path relative to the root, or `corrupt-artifact` when it would leave it. */

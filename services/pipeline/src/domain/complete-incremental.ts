@@ -4,6 +4,7 @@ import {
   type Archive,
   canOverlayPages,
   comparePaths,
+  listedStats,
   type Snapshot,
   SnapshotFiles,
   type SourceEntry,
@@ -249,16 +250,13 @@ async function layPages(
 /** Pages of a delta read at once. */
 const PAGES_AT_ONCE = 128;
 
+/** The stats of the parent's file `entry`, with `ctimeNs`. */
 function statsOf(entry: TreeEntry, ctimeNs: bigint): SourceStats {
-  return {
-    isDirectory: () => false,
-    isFile: () => true,
-    isSymbolicLink: () => false,
-    mode: BigInt(entry.mode),
-    uid: BigInt(entry.uid),
-    gid: BigInt(entry.gid),
+  return listedStats({
+    ...entry,
+    type: 'file',
     mtimeNs: BigInt(entry.mtime),
     ctimeNs,
-    size: BigInt(entry.size ?? 0),
-  };
+    size: entry.size ?? 0,
+  });
 }

@@ -1,7 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { type Archive, backupTree, type Snapshot, type SourceEntry } from '@pullback/archive';
+import { type Archive, backupTree, listedStats, type Snapshot, type SourceEntry } from '@pullback/archive';
 import { ARTIFACT_FORMAT, type ArtifactKind, type ArtifactManifest } from '../artifact/format.js';
 import type { InPlaceArchive, InPlaceFinish, InPlaceText, InPlaceTree } from '../recipe.js';
 import { type StepProgressListener, stepProgress } from './progress.js';
@@ -136,21 +136,14 @@ export interface InPlaceEntryFields extends Omit<InPlaceText, 'text'> {
  * now, as for an artifact's members: nothing is ever taken as unchanged on timestamps.
  */
 export function inPlaceEntry(fields: InPlaceEntryFields): SourceEntry {
-  const now = BigInt(Date.now()) * 1_000_000n;
   return {
     path: fields.path,
     absolute: fields.absolute,
-    stats: {
-      isDirectory: () => fields.type === 'directory',
-      isFile: () => fields.type === 'file',
-      isSymbolicLink: () => fields.type === 'symlink',
-      mode: BigInt(fields.mode),
-      uid: BigInt(fields.uid),
-      gid: BigInt(fields.gid),
+    stats: listedStats({
+      ...fields,
       mtimeNs: BigInt(Math.round(fields.mtimeMs * 1000)) * 1000n,
-      ctimeNs: now,
-      size: BigInt(fields.size),
-    },
+      ctimeNs: BigInt(Date.now()) * 1_000_000n,
+    }),
     ...(fields.target === undefined ? {} : { target: fields.target }),
   };
 }
