@@ -255,6 +255,44 @@ function spoolSuite(open: (root: string) => Promise<Archive>) {
     expect(errors).toEqual([]);
   });
 
+  it('writes the first segments it fetches ahead into the spares it made before, then into new files', async () => {
+    await prefetch?.stop();
+    prefetch = startWalPrefetch({
+      dir: spool,
+      ahead: 4,
+      parallel: 2,
+      spares: 3,
+      spareSize: SEGMENT,
+      fetch: async (name, options) => {
+        const file = await fetchWalFile(archive, STREAM, name, options);
+        return (
+          file && {
+            content: file.content,
+            segmentSize: file.header.segmentSize,
+            partial: file.header.partial,
+          }
+        );
+      },
+      onError: (error) => errors.push(error.message),
+    });
+    await prefetch.ready;
+    const spares = (await spooled()).filter((name) => name.startsWith('spare.'));
+    expect(spares).toHaveLength(3);
+    const spareInodes = await Promise.all(spares.map(async (name) => (await stat(join(spool, name))).ino));
+    expect(await restore(command(), dataDir, segment(3))).toMatchObject({ code: 1 });
+    await waitFor('segments 4 to 7 placed', async () =>
+      (await placedAhead()).join() === [4, 5, 6, 7].map(segment).join() ? true : undefined,
+    );
+    const inodes = await Promise.all(
+      [4, 5, 6, 7].map(async (n) => (await stat(join(dataDir, 'pg_wal', segment(n)))).ino),
+    );
+    // Three went into the spares, one into a new file; each holds its segment's bytes.
+    expect(inodes.filter((inode) => spareInodes.includes(inode))).toHaveLength(3);
+    for (const n of [4, 5, 6, 7]) expect((await placed(segment(n))).equals(bytesOf(n))).toBe(true);
+    expect((await spooled()).filter((name) => name.startsWith('spare.'))).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
   it('gives up early when no agent takes the ask', async () => {
     await prefetch?.stop();
     prefetch = undefined;

@@ -12,6 +12,7 @@ import {
 import { startPeriodicTask } from '../queues/periodic-task.js';
 import { partialContentBytes } from '../wal/partial-content.js';
 import { RetiredSegments } from './retired-segments.js';
+import { SpareSegments } from './spare-segments.js';
 
 /** A WAL file as the archive gives it back (a partial is padded to the segment size). */
 export interface FetchedWalFile {
@@ -43,6 +44,15 @@ export interface WalPrefetchOptions {
   readonly parallel?: number;
   /** How often the spool is looked at, in ms. Default: 50. */
   readonly pollMs?: number;
+  /**
+   * Files of `spareSize` bytes kept in the spool to write fetched segments into
+   * (`SpareSegments`), made when the agent starts and again once the fallback streams.
+   * Twice `ahead` covers the segments fetched before recovery's first restartpoint lets
+   * go of placed ones (on disk: 512 MiB of 16 MiB segments). Default: 0, none.
+   */
+  readonly spares?: number;
+  /** The server's segment size, for the spares. Default: 16 MiB (a spare of another size is never used). */
+  readonly spareSize?: number;
   /** With no ask nor replay from the spool for this long (it streams), what was fetched ahead is dropped. Default: 60 000. */
   readonly idleMs?: number;
   /** Failures of fetches and of the spool; the fallback's ask is answered `absent` meanwhile. */
@@ -50,6 +60,8 @@ export interface WalPrefetchOptions {
 }
 
 export interface WalPrefetch {
+  /** Settles once the spares are made (a failure is told to `onError`). */
+  readonly ready: Promise<void>;
   /** Stops looking, aborts the fetches under way and waits for them. */
   stop(): Promise<void>;
 }
@@ -111,13 +123,29 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
 
   /** Placed segments recovery moved past: their files are written again once the server lets go of them. */
   const retired = new RetiredSegments(dir, 2 * ahead);
+  /** Files written before there was anything to place, for the segments fetched before any is retired. */
+  const spares = new SpareSegments(dir);
+  let filling: Promise<void> | undefined;
+  const fillSpares = () => {
+    filling ??= spares
+      .fill(options.spares ?? 0, options.spareSize ?? 16 * 1024 * 1024, stopping.signal)
+      .catch((error: Error) => {
+        if (!stopping.signal.aborted && !goneWithSpool(error)) options.onError(error);
+      })
+      .finally(() => {
+        filling = undefined;
+      });
+    return filling;
+  };
 
   /**
    * Writes `content` aside in the spool, owned by the spool's owner; returns its path.
    * With `reuse`, into a retired file the server let go of, when there is one.
    */
   const writeAside = async (name: string, content: Buffer, reuse = false) => {
-    const reused = reuse ? await retired.take(content.length) : undefined;
+    const reused = reuse
+      ? ((await retired.take(content.length)) ?? (await spares.take(content.length)))
+      : undefined;
     const temp = reused ?? join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
     try {
       const file = await open(temp, reused === undefined ? 'wx' : 'r+', 0o600);
@@ -330,6 +358,8 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
       await retired.clear();
       spare.length = 0;
       cursor = undefined;
+      // Ready for the next catch-up, made while nothing else is written.
+      void fillSpares();
       return;
     }
     topUp();
@@ -352,10 +382,11 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
 
   const task = startPeriodicTask(options.pollMs ?? 50, round, options.onError);
   return {
+    ready: fillSpares(),
     stop: async () => {
       stopping.abort(new Error('stopped'));
       await task.stop();
-      await Promise.allSettled([...inFlight.values()]);
+      await Promise.allSettled([...inFlight.values(), filling]);
     },
   };
 }

@@ -22,6 +22,7 @@ const prefetch = startWalPrefetch({
   // Knobs for trying other depths; the agent's defaults otherwise.
   ...(process.env.BENCH_PREFETCH_AHEAD ? { ahead: Number(process.env.BENCH_PREFETCH_AHEAD) } : {}),
   ...(process.env.BENCH_PREFETCH_PARALLEL ? { parallel: Number(process.env.BENCH_PREFETCH_PARALLEL) } : {}),
+  ...(process.env.BENCH_PREFETCH_SPARES ? { spares: Number(process.env.BENCH_PREFETCH_SPARES) } : {}),
   fetch: async (name, options) => {
     const started = performance.now();
     const file = await fetchWalFile(archive, stream, name, options);
@@ -38,6 +39,8 @@ const prefetch = startWalPrefetch({
   },
   onError: (error) => process.stderr.write(`bench: archived WAL: ${error.message}\n`),
 });
+// Ready once the spares are made, as an agent long up beside its fallback has them.
+await prefetch.ready;
 process.stdout.write('ready\n');
 // The prefetcher's timer does not keep a process alive (it lives beside other work in
 // an agent): this one does, until SIGTERM.
