@@ -53,3 +53,15 @@ describe("a postgres component's physical exports", () => {
     expect(() => parseConfig(config('    physical: { fullReadEvery: weekly }'))).toThrow(ConfigError);
   });
 });
+
+describe("a postgres component's WAL", () => {
+  it('keeps no spare segment files by default, the count asked for, and refuses a negative one', () => {
+    const wal = (text: string) => {
+      const component = parseConfig(config(text)).components.shop!;
+      return 'wal' in component ? component.wal : undefined;
+    };
+    expect(wal('')).toMatchObject({ enabled: true, spares: 0 });
+    expect(wal('    wal: { spares: 32 }')).toMatchObject({ enabled: true, spares: 32 });
+    expect(() => wal('    wal: { spares: -1 }')).toThrow(ConfigError);
+  });
+});

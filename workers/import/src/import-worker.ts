@@ -105,6 +105,9 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
           dir: (await spool()).dir,
           fetch: archiveWalFetch(options.archive, name, spool),
           ...(options.walAhead === undefined ? {} : { ahead: options.walAhead }),
+          ...(component.recipe === 'postgres' && component.wal.spares > 0
+            ? { spares: component.wal.spares }
+            : {}),
           onError: (error) => pipeline.onError(error, `archived WAL of ${instance}`),
         }),
       );

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Archive, initArchive } from '@pullback/archive';
 import { type RedisServer, scratchDir, startRedis, waitFor } from '@pullback/harness';
@@ -298,5 +298,43 @@ describe('import worker', () => {
     expect(mostAtOnce).toBe(1);
     expect(errors).toEqual([]);
     expect(state).toMatchObject({ healthy: true });
+  });
+
+  it("keeps the spares a postgres component's `wal.spares` asks for in each fallback's spool", async () => {
+    const spool = join(scratch.path, 'spool');
+    await mkdir(spool);
+    const shop = parseConfig(`
+redis: ${redis.url}
+archive: { url: ${join(scratch.path, 'archive')} }
+components:
+  shop:
+    recipe: postgres
+    outbox: ${join(scratch.path, 'outbox')}
+    wal: { spares: 2 }
+    instances:
+      - { name: shop-a, role: active, host: 127.0.0.1, port: 1, dataDir: ${join(scratch.path, 'a')}, priority: 0 }
+      - { name: shop-b, role: fallback, host: 127.0.0.1, port: 2, dataDir: ${join(scratch.path, 'b')}, priority: 0 }
+`);
+    const withSpool: Recipe = {
+      ...filesRecipe(),
+      name: 'postgres',
+      walSpool: async () => ({ dir: spool, systemIdentifier: undefined }),
+    };
+    const running = await startImportWorker({
+      pipeline,
+      config: shop,
+      archive,
+      recipeFor: () => withSpool,
+      instances: ['shop-b'],
+      catchUp: false,
+      positionIntervalMs: 0,
+    });
+    stops.push(() => running.close());
+    await waitFor('two spares made', async () => {
+      const spares = (await readdir(spool)).filter((name) => name.startsWith('spare.'));
+      return spares.length === 2 ? spares : undefined;
+    });
+    for (const name of ['spare.000', 'spare.001'])
+      expect((await stat(join(spool, name))).size).toBe(16 * 1024 * 1024);
   });
 });

@@ -130,6 +130,12 @@ export const walSchema = z.strictObject({
   synchronous: z.boolean().default(false),
   /** The physical replication slot on the active. Default: `pullback_<component>` (dashes as underscores). */
   slot: checkedString(checkSlotName).optional(),
+  /**
+   * Segment files each fallback's agent keeps written in its spool, to write the WAL it
+   * fetches from the archive into, rather than new files (docs/wal.md, "Fallbacks"):
+   * 32 take 512 MiB of the fallback's disk. Default: 0, none.
+   */
+  spares: z.number().int().min(0).max(1024).default(0),
 });
 
 /** A replication slot name as PostgreSQL accepts it. */
@@ -199,7 +205,7 @@ export const postgresComponentSchema = z.strictObject({
   recipe: z.literal('postgres'),
   ...componentFields,
   physical: physicalSchema.default({ ownBackup: false, fullReadEvery: '7d' }),
-  wal: walSchema.default({ enabled: true, synchronous: false }),
+  wal: walSchema.default({ enabled: true, synchronous: false, spares: 0 }),
   /** A logical export schedule beside the physical one. Default: none (logical exports only on request). */
   logical: logicalSchema.optional(),
   /**
