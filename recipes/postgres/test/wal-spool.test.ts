@@ -79,19 +79,24 @@ function spoolSuite(open: (root: string) => Promise<Archive>) {
       dir: spool,
       ahead: 4,
       parallel: 2,
-      fetch: async (name, options) => {
-        fetched.push(name);
-        const file = await fetchWalFile(archive, STREAM, name, options);
-        return (
-          file && {
-            content: file.content,
-            segmentSize: file.header.segmentSize,
-            partial: file.header.partial,
-          }
-        );
-      },
-      onError: (error) => errors.push(error.message),
+      ...agentOptions(),
     });
+  });
+
+  /** What every agent of these tests is given: the archive's files of STREAM (each name kept in `fetched`). */
+  const agentOptions = (): Pick<Parameters<typeof startWalPrefetch>[0], 'fetch' | 'onError'> => ({
+    fetch: async (name, options) => {
+      fetched.push(name);
+      const file = await fetchWalFile(archive, STREAM, name, options);
+      return (
+        file && {
+          content: file.content,
+          segmentSize: file.header.segmentSize,
+          partial: file.header.partial,
+        }
+      );
+    },
+    onError: (error) => errors.push(error.message),
   });
 
   afterEach(async () => {
@@ -263,17 +268,7 @@ function spoolSuite(open: (root: string) => Promise<Archive>) {
       parallel: 2,
       spares: 3,
       spareSize: SEGMENT,
-      fetch: async (name, options) => {
-        const file = await fetchWalFile(archive, STREAM, name, options);
-        return (
-          file && {
-            content: file.content,
-            segmentSize: file.header.segmentSize,
-            partial: file.header.partial,
-          }
-        );
-      },
-      onError: (error) => errors.push(error.message),
+      ...agentOptions(),
     });
     await prefetch.ready;
     const spares = (await spooled()).filter((name) => name.startsWith('spare.'));

@@ -8,20 +8,29 @@ import { ArtifactWriter, type Outbox, readArtifactManifest, removeArtifact } fro
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
-/** The outbox, with its `failAt`-th removal (from 1) failing as a dropped connection would. */
-function failingRemoval(outbox: Backend, failAt: number): Outbox {
-  let removals = 0;
+/** The outbox, each removal done by `remove` (given the outbox's own). */
+function withRemove(
+  outbox: Backend,
+  remove: (name: string, options: { signal?: AbortSignal } | undefined) => Promise<void>,
+): Outbox {
   return {
     location: outbox.location,
     save: (name, body, options) => outbox.save(name, body, options),
     stat: (name, options) => outbox.stat(name, options),
     load: (name, range, options) => outbox.load(name, range, options),
     list: (prefix, options) => outbox.list(prefix, options),
-    remove: async (name, options) => {
-      if (++removals === failAt) throw new Error(`remove ${name}: ECONNRESET (injected)`);
-      await outbox.remove(name, options);
-    },
+    remove,
+    ...(outbox.localPath === undefined ? {} : { localPath: outbox.localPath }),
   };
+}
+
+/** The outbox, with its `failAt`-th removal (from 1) failing as a dropped connection would. */
+function failingRemoval(outbox: Backend, failAt: number): Outbox {
+  let removals = 0;
+  return withRemove(outbox, async (name, options) => {
+    if (++removals === failAt) throw new Error(`remove ${name}: ECONNRESET (injected)`);
+    await outbox.remove(name, options);
+  });
 }
 
 /** An artifact of three data objects and COMPLETE: four removals. */
@@ -90,18 +99,10 @@ describe('removeArtifact on the fs driver', () => {
     // An export retried under the same id writes while the removal runs: its object stays.
     await writeArtifact(outbox, 'kept');
     let removals = 0;
-    const racing: Outbox = {
-      location: outbox.location,
-      save: (name, body, options) => outbox.save(name, body, options),
-      stat: (name, options) => outbox.stat(name, options),
-      load: (name, range, options) => outbox.load(name, range, options),
-      list: (prefix, options) => outbox.list(prefix, options),
-      remove: async (name, options) => {
-        await outbox.remove(name, options);
-        if (++removals === 4) await outbox.save('kept/late.tar', Buffer.from('late'));
-      },
-      localPath: outbox.localPath!,
-    };
+    const racing = withRemove(outbox, async (name, options) => {
+      await outbox.remove(name, options);
+      if (++removals === 4) await outbox.save('kept/late.tar', Buffer.from('late'));
+    });
     await removeArtifact(racing, 'kept');
     expect(await names(outbox, 'kept/')).toEqual(['kept/late.tar']);
   });

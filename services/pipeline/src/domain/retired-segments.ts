@@ -70,13 +70,8 @@ export class RetiredSegments {
       if (info !== undefined && info.nlink > 1) return undefined;
       this.names.shift();
       if (info === undefined) continue;
-      if (info.size !== size) {
-        await rm(path, { force: true });
-        continue;
-      }
-      const aside = join(this.dir, `.${name}.${randomBytes(4).toString('hex')}.reuse`);
-      await rename(path, aside);
-      return aside;
+      const aside = await takeAside(this.dir, path, name, info.size === size);
+      if (aside !== undefined) return aside;
     }
   }
 
@@ -86,4 +81,23 @@ export class RetiredSegments {
       await rm(join(this.dir, `${RETIRED}${name}`), { force: true });
     }
   }
+}
+
+/**
+ * A file of the spool to write a segment into, moved aside (named after `label`) for
+ * one caller, so that no other takes it; one that `fits` not (another size) is removed.
+ */
+export async function takeAside(
+  dir: string,
+  path: string,
+  label: string,
+  fits: boolean,
+): Promise<string | undefined> {
+  if (!fits) {
+    await rm(path, { force: true });
+    return undefined;
+  }
+  const aside = join(dir, `.${label}.${randomBytes(4).toString('hex')}.reuse`);
+  await rename(path, aside);
+  return aside;
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { takeAside } from './retired-segments.js';
 
 const SPARE = 'spare.';
 /** Bytes written at a time when a spare is made. */
@@ -62,11 +63,6 @@ export class SpareSegments {
     return taken;
   }
 
-  /** Spares left. */
-  get count(): number {
-    return this.names.length;
-  }
-
   private async takeOne(size: number): Promise<string | undefined> {
     for (;;) {
       const name = this.names.pop();
@@ -74,14 +70,9 @@ export class SpareSegments {
       const path = join(this.dir, name);
       const info = await stat(path).catch(() => undefined);
       if (info === undefined) continue;
-      // Made for another segment size (the server's is read from its first segment).
-      if (info.size !== size) {
-        await rm(path, { force: true });
-        continue;
-      }
-      const aside = join(this.dir, `.${name}.${randomBytes(4).toString('hex')}.reuse`);
-      await rename(path, aside);
-      return aside;
+      // One of another size was made for another server's segments.
+      const aside = await takeAside(this.dir, path, name, info.size === size);
+      if (aside !== undefined) return aside;
     }
   }
 }
