@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { chown, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parseLsn } from '@pullback/archive';
 import {
   freePort,
   type PostgresServer,
@@ -46,7 +47,14 @@ export interface ActivationWorld {
   readonly pipeline: Pipeline;
   readonly agents: Map<string, AgentServer>;
   /** Reports a fallback healthy at its replayed position, as its import agent does. */
-  reportHealthy(name: 'shop-b' | 'shop-c'): Promise<void>;
+  reportHealthy(name: 'shop-b' | 'shop-c', lsn?: string): Promise<void>;
+  /**
+   * Reports both fallbacks healthy at the same position, the lesser of their replayed
+   * ones (each has replayed at least that): the choice then falls to priority, shop-b. Read
+   * one after the other, shop-c's position was newer whenever the active wrote between the
+   * two reads, and a switchover "to the best fallback" went to shop-c (CI, session 17).
+   */
+  reportFallbacksHealthy(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -114,9 +122,10 @@ ${line(c, 'fallback', cPriority)}
   const agents = new Map<string, AgentServer>();
   for (const m of [a, b, c]) agents.set(m.name, await startAgent(config, m.name));
 
-  const reportHealthy = async (name: 'shop-b' | 'shop-c') => {
-    const m = name === 'shop-b' ? b : c;
-    const lsn = await query({ host: '127.0.0.1', port: m.port }, 'select pg_last_wal_replay_lsn()');
+  const replayed = (m: Member) =>
+    query({ host: '127.0.0.1', port: m.port }, 'select pg_last_wal_replay_lsn()');
+  const reportHealthy = async (name: 'shop-b' | 'shop-c', at?: string) => {
+    const lsn = at ?? (await replayed(name === 'shop-b' ? b : c));
     await pipeline.registry.reportFallback('shop', name, 1, {
       lsn,
       running: true,
@@ -137,6 +146,12 @@ ${line(c, 'fallback', cPriority)}
     pipeline,
     agents,
     reportHealthy,
+    reportFallbacksHealthy: async () => {
+      const [onB, onC] = await Promise.all([replayed(b), replayed(c)]);
+      const lesser = parseLsn(onB) <= parseLsn(onC) ? onB : onC;
+      await reportHealthy('shop-b', lesser);
+      await reportHealthy('shop-c', lesser);
+    },
     close: async () => {
       for (const agent of agents.values()) await agent.close().catch(() => {});
       await pipeline.close().catch(() => {});

@@ -136,8 +136,7 @@ describe('takeover from the dashboard in a real browser', () => {
     let lease: { stop(): void } | undefined;
     const takeover = await openTakeover('dashboard-activate', async (world) => {
       await writeAndSettle(world, 'before the takeover');
-      await world.reportHealthy('shop-b');
-      await world.reportHealthy('shop-c');
+      await world.reportFallbacksHealthy();
       lease = holdLease(world);
       await waitLong('the active lease held', async () =>
         (await world.pipeline.registry.activeLease('shop')) === undefined ? undefined : true,
@@ -226,8 +225,7 @@ describe('takeover from the dashboard in a real browser', () => {
     let lease: { stop(): void } | undefined;
     const takeover = await openTakeover('dashboard-switchover', async (world) => {
       await writeAndSettle(world, 'before the switchover');
-      await world.reportHealthy('shop-b');
-      await world.reportHealthy('shop-c');
+      await world.reportFallbacksHealthy();
       lease = holdLease(world);
       await waitLong('the active lease held', async () =>
         (await world.pipeline.registry.activeLease('shop')) === undefined ? undefined : true,

@@ -118,8 +118,7 @@ components:
   it('refuses while the active is healthy, a priority-0 fallback, a stale one; then promotes shop-b, and shop-c follows it', async () => {
     world = await openWorld('import-activate');
     const { b, c } = world.members;
-    await world.reportHealthy('shop-b');
-    await world.reportHealthy('shop-c');
+    await world.reportFallbacksHealthy();
     const lease = holdLease(world);
     await waitLong('the active lease held', async () =>
       (await world.pipeline.registry.activeLease('shop')) === undefined ? undefined : true,
@@ -154,8 +153,7 @@ components:
 
     // The active's host dies.
     const end = await writeAndSettle(world, 'before the failover');
-    await world.reportHealthy('shop-b');
-    await world.reportHealthy('shop-c');
+    await world.reportFallbacksHealthy();
     await killActive(world, lease);
     const dead = await snapshot(world);
 
@@ -239,8 +237,7 @@ components:
     world = await openWorld('activate-force');
     const { a, b, c } = world.members;
     await writeAndSettle(world, 'before the forced activation');
-    await world.reportHealthy('shop-b');
-    await world.reportHealthy('shop-c');
+    await world.reportFallbacksHealthy();
     const lease = holdLease(world);
     await waitLong('the active lease held', async () =>
       (await world.pipeline.registry.activeLease('shop')) === undefined ? undefined : true,
@@ -272,8 +269,7 @@ components:
   it('two activations at once (shop-b and shop-c): exactly one succeeds, never two writable', async () => {
     world = await openWorld('activate-race');
     await writeAndSettle(world, 'before the race');
-    await world.reportHealthy('shop-b');
-    await world.reportHealthy('shop-c');
+    await world.reportFallbacksHealthy();
     const lease = holdLease(world);
     await waitLong('the active lease held', async () =>
       (await world.pipeline.registry.activeLease('shop')) === undefined ? undefined : true,

@@ -75,8 +75,7 @@ async function readyToSwitch(w: ActivationWorld) {
     );
     return states.every((s) => s === 'streaming') ? true : undefined;
   });
-  await w.reportHealthy('shop-b');
-  await w.reportHealthy('shop-c');
+  await w.reportFallbacksHealthy();
   const lease = holdLease(w);
   await waitLong('the active lease held', async () =>
     (await w.pipeline.registry.activeLease('shop')) === undefined ? undefined : true,
@@ -390,8 +389,7 @@ components:
       );
       return states.every((s) => s === 'streaming') ? true : undefined;
     });
-    await world.reportHealthy('shop-b');
-    await world.reportHealthy('shop-c');
+    await world.reportFallbacksHealthy();
     // shop-a's agent as `up --instance shop-a` runs it: it takes and renews the lease itself.
     await world.agents.get('shop-a')?.close();
     world.agents.delete('shop-a');
