@@ -52,35 +52,38 @@ interface LoadedWindow {
   readonly bytes: Buffer;
 }
 
-/** The bytes of a WAL range as records see them: page headers checked and stepped over. */
+/**
+ * The bytes of a WAL range as records see them: page headers checked and stepped over.
+ * Positions are given and taken relative to `base`, the start of the range's first
+ * segment: LSNs are past 2^32, and V8 holds such numbers as doubles, whose remainder is
+ * a call to fmod; these are small integers, whose arithmetic is an integer's. Windows
+ * are numbered from `base` too. `base + position` is the LSN.
+ */
 export class WalReader {
   private readonly kept: LoadedWindow[] = [];
   private keep = KEPT_WINDOWS;
   private readonly spare: Buffer[] = [];
   private readonly scratch = Buffer.alloc(HEADER_BYTES);
   private readonly window: number;
-  /** Segments whose long header was checked. */
+  /** Segments whose long header was checked, by number from `base`. */
   private readonly opened = new Set<number>();
   private magic: number | undefined;
   /** Why a segment could not be read. */
   failure: string | undefined;
+  /** The LSN of position 0: the start of the segment holding `from`. */
+  readonly base: number;
+  /** Where the range ends, from `base`: nothing past it is read ahead. */
+  private readonly end: number;
 
-  /**
-   * A segment's start at or before every position read. Positions are past 2^32, so
-   * V8 holds them as doubles, whose remainder is a call to fmod; taken from here they
-   * are small integers, whose remainder is an integer's: about a tenth of the
-   * summary's time.
-   */
-  private readonly base: number;
-
-  /** Reads `source`'s WAL from `from`, reading ahead no further than `to`. */
+  /** Reads `source`'s WAL from `from`, reading ahead no further than `to` (both LSNs). */
   constructor(
     private readonly source: WalSource,
     from: number,
-    private readonly to: number,
+    to: number,
   ) {
     this.window = Math.min(WINDOW_BYTES, source.segmentSize);
     this.base = Math.floor(from / source.segmentSize) * source.segmentSize;
+    this.end = to - this.base;
   }
 
   /** The image flags that mean a compressed page image in this server version's WAL. */
@@ -97,16 +100,16 @@ export class WalReader {
    * around page headers. Nothing is allocated: a GB of WAL holds a million records.
    */
   locate(position: number, length: number): number {
-    const inPage = (position - this.base) % WAL_PAGE;
+    const inPage = position % WAL_PAGE;
     if (inPage !== 0 && inPage + length <= WAL_PAGE) {
       this.view = this.windowAt(position).bytes;
-      return (position - this.base) % this.window;
+      return position % this.window;
     }
     let at = position;
     let done = 0;
     while (done < length) {
       at = this.enter(at);
-      const offset = (at - this.base) % this.window;
+      const offset = at % this.window;
       const take = Math.min(length - done, WAL_PAGE - (offset % WAL_PAGE));
       this.windowAt(at).bytes.copy(this.scratch, done, offset, offset + take);
       done += take;
@@ -122,7 +125,7 @@ export class WalReader {
     let left = length;
     while (left > 0) {
       at = this.enter(at);
-      const take = Math.min(left, WAL_PAGE - ((at - this.base) % WAL_PAGE));
+      const take = Math.min(left, WAL_PAGE - (at % WAL_PAGE));
       left -= take;
       at += take;
     }
@@ -131,18 +134,20 @@ export class WalReader {
 
   /** At a page's start: checks its header and steps over it (a record never starts inside one). */
   enter(position: number): number {
-    if ((position - this.base) % WAL_PAGE !== 0) return position;
+    if (position % WAL_PAGE !== 0) return position;
     const { bytes } = this.windowAt(position);
-    const offset = (position - this.base) % this.window;
+    const offset = position % this.window;
     const magic = bytes.readUInt16LE(offset);
     const address = bytes.readUInt32LE(offset + 8) + bytes.readUInt32LE(offset + 12) * 0x100000000;
-    if (magic !== this.magic || address !== position) {
-      throw new WalReadError(`the WAL page at ${lsnText(position)} is not that page (recycled since?)`);
+    if (magic !== this.magic || address !== this.base + position) {
+      throw new WalReadError(`the WAL page at ${this.lsn(position)} is not that page (recycled since?)`);
     }
-    return (
-      position +
-      ((position - this.base) % this.source.segmentSize === 0 ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER)
-    );
+    return position + (position % this.source.segmentSize === 0 ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER);
+  }
+
+  /** A position's LSN as text. */
+  lsn(position: number): string {
+    return lsnText(this.base + position);
   }
 
   /**
@@ -161,7 +166,7 @@ export class WalReader {
     }
     if (this.kept.length >= this.keep) this.spare.push(this.kept.shift()!.bytes);
     this.kept.push({ number, bytes: loaded });
-    for (let next = number + 1; next <= number + READ_AHEAD && next * this.window < this.to; next++) {
+    for (let next = number + 1; next <= number + READ_AHEAD && next * this.window < this.end; next++) {
       if (this.ahead.has(next)) continue;
       const bytes = this.load(next);
       bytes.catch(() => {}); // awaited by the read that wants it, if one does
@@ -179,7 +184,11 @@ export class WalReader {
   private async load(number: number): Promise<Buffer | string> {
     const at = number * this.window;
     const segment = Math.floor(at / this.source.segmentSize);
-    const name = segmentName(this.source.timeline, segment, this.source.segmentSize);
+    const name = segmentName(
+      this.source.timeline,
+      this.base / this.source.segmentSize + segment,
+      this.source.segmentSize,
+    );
     const file = await open(join(this.source.pgWal, name), 'r').catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined;
       throw error;

@@ -1,13 +1,5 @@
 import { ChangedBlocks } from './changed-blocks.js';
-import {
-  HEADER_BYTES,
-  lsnText,
-  MAX_WINDOWS,
-  NotRead,
-  WalReadError,
-  WalReader,
-  type WalSource,
-} from './wal-reader.js';
+import { HEADER_BYTES, MAX_WINDOWS, NotRead, WalReadError, WalReader, type WalSource } from './wal-reader.js';
 import {
   isSwitch,
   RECORD_HEADER,
@@ -40,6 +32,9 @@ export type WalSummary =
 export async function summarizeWal(range: WalRange): Promise<WalSummary> {
   const reader = new WalReader(range, range.from, range.to);
   const blocks = new ChangedBlocks();
+  // Positions from the reader's base (WalReader says why).
+  const { base } = reader;
+  const to = range.to - base;
   let position: number | undefined;
   let previous: number | undefined;
   let stuckAt: number | undefined;
@@ -47,17 +42,17 @@ export async function summarizeWal(range: WalRange): Promise<WalSummary> {
     try {
       // Synchronous while the windows are in memory; a record that needs one not yet
       // read is read again once it is (telling the summary a block twice is harmless).
-      position ??= reader.enter(range.from);
-      while (position < range.to) {
+      position ??= reader.enter(range.from - base);
+      while (position < to) {
         const at = reader.locate(position, RECORD_HEADER);
         const header = recordHeader(reader.view, at);
-        if (header.totalLength < RECORD_HEADER) return { whyNot: `no record at ${lsnText(position)}` };
-        if (previous !== undefined && header.prev !== previous) {
-          return { whyNot: `the record at ${lsnText(position)} does not follow the one before` };
+        if (header.totalLength < RECORD_HEADER) return { whyNot: `no record at ${reader.lsn(position)}` };
+        if (previous !== undefined && header.prev - base !== previous) {
+          return { whyNot: `the record at ${reader.lsn(position)} does not follow the one before` };
         }
         const length = Math.min(header.totalLength, HEADER_BYTES);
-        const base = reader.locate(position, length);
-        visitRecord(reader.view, reader.compressedFlags, blocks, base, base + length, header);
+        const first = reader.locate(position, length);
+        visitRecord(reader.view, reader.compressedFlags, blocks, first, first + length, header);
         if (blocks.whyNot !== undefined) return { whyNot: blocks.whyNot };
         const next = nextRecord(reader, position, header, range.segmentSize);
         previous = position;
@@ -68,7 +63,7 @@ export async function summarizeWal(range: WalRange): Promise<WalSummary> {
       if (error instanceof NotRead) {
         // A record spanning more windows than are kept would read them in turn forever.
         if (position !== undefined && position === stuckAt && !reader.keepMore()) {
-          return { whyNot: `the record at ${lsnText(position)} spans more than ${MAX_WINDOWS - 1} MiB` };
+          return { whyNot: `the record at ${reader.lsn(position)} spans more than ${MAX_WINDOWS - 1} MiB` };
         }
         stuckAt = position;
         await reader.read(error.window);
@@ -81,6 +76,7 @@ export async function summarizeWal(range: WalRange): Promise<WalSummary> {
   }
 }
 
+/** The position of the record after the one at `position` (both from the reader's base, which is a segment's start). */
 function nextRecord(reader: WalReader, position: number, header: RecordHeader, segmentSize: number): number {
   const end = reader.skip(position, header.totalLength);
   // After a switch the rest of the segment is padding: the next record opens the next one.
