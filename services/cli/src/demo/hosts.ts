@@ -136,10 +136,26 @@ async function waitUntil(what: string, host: HostProcess, check: () => Promise<b
     exited = true;
   });
   for (const deadline = Date.now() + 120_000; ; await sleep(100)) {
-    if (exited) throw new Error(`${host.name} exited before ${what}; see ${host.logFile}`);
+    if (exited) {
+      // The sandbox (and the log in it) is removed when the demo fails: its end goes in the error.
+      const tail = await lastLines(host.logFile, 5);
+      throw new Error(
+        `${host.name} exited before ${what}; see ${host.logFile}${tail ? `, which ends: ${tail}` : ''}`,
+      );
+    }
     if (await check().catch(() => false)) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; see ${host.logFile}`);
   }
+}
+
+/** The last `count` non-empty lines of `file`, joined by " | " ('' when it cannot be read). */
+async function lastLines(file: string, count: number): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .slice(-count)
+    .join(' | ');
 }
 
 /** The postmaster of `dataDir` from its postmaster.pid, when one is there. */
