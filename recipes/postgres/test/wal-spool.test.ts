@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Archive, archiveWalFile, fetchWalFile, initArchive } from '@pullback/archive';
 import { type S3Server, scratchDir, startS3, waitFor } from '@pullback/harness';
@@ -257,6 +257,30 @@ function spoolSuite(open: (root: string) => Promise<Archive>) {
     expect((await spooled()).filter((name) => name.startsWith('retired.'))).toEqual(
       [5, 6].map((n) => `retired.${segment(n)}`),
     );
+    expect(errors).toEqual([]);
+  });
+
+  it('writes a segment into the file the server recycled under its name (one we placed before too), never into one of another size', async () => {
+    await prefetch?.stop();
+    const wal = join(dataDir, 'pg_wal');
+    // Files the server recycled under the names of segments to come: 5 its own, 6 one we
+    // placed as segment 2 (still linked as retired), 7 of another size.
+    for (const n of [5, 6]) await writeFile(join(wal, segment(n)), bytesOf(1));
+    await link(join(wal, segment(6)), join(spool, `retired.${segment(2)}`));
+    await writeFile(join(wal, segment(7)), Buffer.alloc(1000, 1));
+    const inode = async (n: number) => (await stat(join(wal, segment(n)))).ino;
+    const [five, six, seven] = [await inode(5), await inode(6), await inode(7)];
+    prefetch = startWalPrefetch({ dir: spool, ahead: 4, parallel: 2, ...agentOptions() });
+    expect(await restore(command(), dataDir, segment(3))).toMatchObject({ code: 1 });
+    await waitFor('segments 4 to 7 placed', async () =>
+      (await placedAhead()).join() === [4, 5, 6, 7].map(segment).join() ? true : undefined,
+    );
+    expect([await inode(5), await inode(6)]).toEqual([five, six]);
+    expect(await inode(7)).not.toBe(seven);
+    for (const n of [4, 5, 6, 7]) expect((await placed(segment(n))).equals(bytesOf(n))).toBe(true);
+    // Our link to 6 went, so that no later segment is written into it as well.
+    expect((await spooled()).filter((name) => name.startsWith('retired.'))).toEqual([]);
+    for (const n of [5, 6]) expect(await restore(command(), dataDir, segment(n))).toMatchObject({ code: 1 });
     expect(errors).toEqual([]);
   });
 

@@ -177,14 +177,17 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
   };
 
   /**
-   * Puts a complete segment where recovery reads its own, under its name (replacing a
-   * recycled file there: the archive's segment of that name is the one recovery wants),
-   * linked as `placed.<name>` in the spool first, so the command trusts the file only
-   * while both names are one file.
+   * Puts a complete segment where recovery reads its own, under its name, linked as
+   * `placed.<name>` in the spool, so the command trusts the file only while both names
+   * are one file. A file the server recycled under that name (`writeInPlace`) is written
+   * over where it lies; otherwise the segment is written aside and renamed in (replacing
+   * whatever is there: the archive's segment of that name is the one recovery wants),
+   * linked first.
    */
   const place = async (name: string, content: Buffer) => {
     let temp: string | undefined;
     try {
+      if (await writeInPlace(name, content)) return;
       temp = await writeAside(name, content, true);
       const placed = join(dir, placedName(name));
       await rm(placed, { force: true });
@@ -194,6 +197,44 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
       if (temp !== undefined) await rm(temp, { force: true });
       if (!goneWithSpool(error)) throw error;
     }
+  };
+  /**
+   * A server that has replayed or streamed for a while keeps its old segment files
+   * renamed to the names of segments to come (PostgreSQL recycles them, up to about
+   * max_wal_size), as its own spares. When `name` is one of them, the segment is written
+   * into it: its pages are in memory and its blocks on disk, where a new file costs
+   * fresh pages (in this VM dearer than decompressing the segment) and replacing it
+   * throws them away. Only a file of a segment's size whose one other name, if any, is
+   * our retired link to it (the server recycled a segment we placed); false otherwise.
+   * Nothing reads it meanwhile: recovery is behind it, and asks the command, which waits
+   * for the `placed` link made last.
+   */
+  const writeInPlace = async (name: string, content: Buffer): Promise<boolean> => {
+    const target = join(segmentsDir, name);
+    const found = await stat(target).catch(() => undefined);
+    if (found === undefined || !found.isFile() || found.size !== content.length) return false;
+    if (found.nlink > 1 && !(found.nlink === 2 && (await retired.release(found.ino, found.dev))))
+      return false;
+    const file = await open(target, 'r+').catch(() => undefined);
+    if (file === undefined) return false;
+    let written: { ino: number; dev: number };
+    try {
+      for (let at = 0; at < content.length; )
+        at += (await file.write(content, at, content.length - at, at)).bytesWritten;
+      written = await file.stat();
+    } finally {
+      await file.close();
+    }
+    const placed = join(dir, placedName(name));
+    await rm(placed, { force: true });
+    const linked = await link(target, placed).then(
+      () => stat(placed),
+      () => undefined,
+    );
+    if (linked?.ino === written.ino && linked.dev === written.dev) return true;
+    // Renamed away meanwhile: what is there now is not what was written.
+    await rm(placed, { force: true });
+    return false;
   };
   /**
    * A partial laid over the copy of its segment recovery already holds in pg_wal, if

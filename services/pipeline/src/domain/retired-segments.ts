@@ -56,6 +56,27 @@ export class RetiredSegments {
     return taken;
   }
 
+  /**
+   * Drops our retired link to the file `ino` on `dev`, when there is one: the server
+   * recycled that file under the name of a segment about to be written into it, and no
+   * `take` may give it out as well. Returns whether it was dropped.
+   */
+  release(ino: number, dev: number): Promise<boolean> {
+    const released = this.taking.then(async () => {
+      for (const [index, name] of this.names.entries()) {
+        const path = join(this.dir, `${RETIRED}${name}`);
+        const info = await stat(path).catch(() => undefined);
+        if (info?.ino !== ino || info.dev !== dev) continue;
+        await rm(path, { force: true });
+        this.names.splice(index, 1);
+        return true;
+      }
+      return false;
+    });
+    this.taking = released.catch(() => undefined);
+    return released;
+  }
+
   /** Removes every retired link (recovery streams: nothing will be placed for a while). */
   async clear(): Promise<void> {
     for (const name of this.names.splice(0)) await rm(join(this.dir, `${RETIRED}${name}`), { force: true });
