@@ -41,7 +41,8 @@ export async function exportPhysical(
   const manifest = await runExport(input, 'physical', options, async (writer, source) => {
     const { endpoint, facts } = source;
     const { signal } = input;
-    if ((input.ownBackup ?? options.ownBackup) === true && input.instance !== undefined) {
+    const ownBackup = input.ownBackup ?? options.ownBackup ?? false;
+    if (ownBackup !== false && input.instance !== undefined) {
       const why = await whyNotLocal(input.instance, facts);
       if (why === undefined) {
         const previous = await previousExport(input, facts.systemIdentifier, options);
@@ -59,7 +60,11 @@ export async function exportPhysical(
         recordSource = source;
         return result;
       }
-      input.onWarning?.(`export ${input.exportId}: pg_basebackup instead of the agent's own backup: ${why}`);
+      if (ownBackup === true) {
+        input.onWarning?.(
+          `export ${input.exportId}: pg_basebackup instead of the agent's own backup: ${why}`,
+        );
+      }
     }
     // No own export here builds on this one: no WAL is kept for it.
     if (!facts.inRecovery) {

@@ -4,6 +4,7 @@ import {
   ArtifactWriter,
   checkExportId,
   type ExportInput,
+  type OwnBackupChoice,
   RecipeError,
   type ServerPosition,
 } from '@pullback/pipeline/core';
@@ -25,9 +26,11 @@ export interface PostgresRecipeOptions {
   readonly partSize?: number;
   /**
    * Physical exports: take the backup itself when the instance's data directory is on
-   * this host (docs/exports.md, "The agent's own export"), else pg_basebackup. Default: false.
+   * this host (docs/exports.md, "The agent's own export"), else pg_basebackup
+   * (`'where-possible'`: without a warning). Default: false (a pipeline's config asks
+   * for `'where-possible'` unless it says otherwise).
    */
-  readonly ownBackup?: boolean;
+  readonly ownBackup?: OwnBackupChoice;
   /** The agent's own backup: files read at once, one tar each. Default: 4. */
   readonly readers?: number;
   /** The agent's own backup: a full read at least this often (ms), incremental ones between. Default: a week. */

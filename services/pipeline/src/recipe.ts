@@ -28,6 +28,9 @@ export interface ExportProgress {
   readonly object: string;
 }
 
+/** Whether a recipe takes the backup itself (`ExportInput.ownBackup`). */
+export type OwnBackupChoice = boolean | 'where-possible';
+
 export interface ExportInput {
   /** The component's name, recorded in the artifact. */
   readonly component: string;
@@ -59,8 +62,12 @@ export interface ExportInput {
    * on top of that export. Unknown: the pull checks it (and refuses a wrong parent).
    */
   readonly newestExportId?: string | null;
-  /** Take the backup by reading the instance's files on this host when the recipe can (postgres). Default: the recipe's. */
-  readonly ownBackup?: boolean;
+  /**
+   * Take the backup by reading the instance's files on this host when the recipe can
+   * (postgres): `true` warns when it cannot, `'where-possible'` falls back quietly,
+   * `false` never tries. Default: the recipe's.
+   */
+  readonly ownBackup?: OwnBackupChoice;
   /** With `ownBackup`: a full read at least this often (ms), incremental exports between. Default: the recipe's. */
   readonly fullReadEveryMs?: number;
   /**

@@ -34,9 +34,21 @@ function askedRecipe(asked: ExportInput[]): Recipe {
 }
 
 describe("a postgres component's physical exports", () => {
-  it('default to pg_basebackup with a weekly full read, and pass the own backup and its schedule to the recipe', async () => {
+  it('default to the own backup where possible with a weekly full read, and pass the choice and its schedule to the recipe', async () => {
     const defaults = parseConfig(config('')).components.shop!;
-    expect('physical' in defaults && defaults.physical).toEqual({ ownBackup: false, fullReadEvery: '7d' });
+    expect('physical' in defaults && defaults.physical).toEqual({ fullReadEvery: '7d' });
+    const askedByDefault: ExportInput[] = [];
+    await exportArtifact({
+      component: 'shop',
+      config: defaults,
+      recipe: askedRecipe(askedByDefault),
+      outbox: {} as never,
+      exportId: 'e0',
+    });
+    expect(askedByDefault[0]).toMatchObject({
+      ownBackup: 'where-possible',
+      fullReadEveryMs: 7 * 24 * 3600 * 1000,
+    });
     const set = parseConfig(config('    physical: { ownBackup: true, fullReadEvery: 2d }')).components.shop!;
     const asked: ExportInput[] = [];
     await exportArtifact({

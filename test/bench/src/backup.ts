@@ -4,8 +4,9 @@
  * run, the page cache dropped before each step. For each step: wall time, the backup
  * tool's CPU (its processes and their children), the server's CPU (what the step cost
  * PostgreSQL on the active's host), peak RSS and bytes stored, with issue 12's
- * targets. BENCH_SCALE (default 100) sets pgbench's scale; BENCH_OWN_BACKUP=1 makes the
- * export agent take the backup itself, incremental (`physical: { ownBackup: true }`).
+ * targets. BENCH_SCALE (default 100) sets pgbench's scale. The export agent takes the
+ * backup itself, incremental, as a pipeline's config does by default; BENCH_OWN_BACKUP=0
+ * measures pg_basebackup's path instead (`physical: { ownBackup: false }`).
  */
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
   const backrest = new PgBackRest(join(scratch.path, 'pgbackrest'));
   const pullback = new PullbackComponent(
     join(scratch.path, 'pullback'),
-    process.env.BENCH_OWN_BACKUP === '1',
+    process.env.BENCH_OWN_BACKUP !== '0',
   );
   await mkdir(join(scratch.path, 'pullback'), { recursive: true });
   const server = await startPostgres({

@@ -29,7 +29,7 @@ export interface SandboxOptions {
   readonly scale: number;
   /** Where the archive lives: an S3-compatible server (s3rver) or a directory. */
   readonly archive: 's3' | 'fs';
-  /** The export agent's own incremental backup (`physical: { ownBackup: true }`) instead of pg_basebackup. Default: false. */
+  /** `physical.ownBackup` in the config: false for pg_basebackup always. Default: unset (the agent's own backup, as its host can read the data directory). */
   readonly ownBackup?: boolean;
   /** Told what is being started, one line each. */
   readonly log?: (line: string) => void;
@@ -190,7 +190,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         `  ${SANDBOX_COMPONENT}:`,
         '    recipe: postgres',
         '    retention: { keepLast: 10 }',
-        ...(options.ownBackup === true ? ['    physical: { ownBackup: true }'] : []),
+        ...(options.ownBackup === undefined
+          ? []
+          : [`    physical: { ownBackup: ${String(options.ownBackup)} }`]),
         `    outbox: ${join(dir, 'outbox', SANDBOX_COMPONENT)}`,
         '    instances:',
         `      - { name: shop-a, role: active, host: 127.0.0.1, port: ${active.port}, dataDir: ${active.dataDir}, priority: 100${agent('shop-a')} }`,

@@ -180,9 +180,10 @@ export const physicalSchema = z.strictObject({
   /**
    * The export agent takes the backup itself when it can read the active's data
    * directory (incremental between full reads, page checksums verified); elsewhere,
-   * pg_basebackup. Default: false (pg_basebackup).
+   * pg_basebackup. Default (unset): so, falling back to pg_basebackup quietly; true:
+   * the same, with a warning each time it falls back; false: always pg_basebackup.
    */
-  ownBackup: z.boolean().default(false),
+  ownBackup: z.boolean().optional(),
   /** How often the agent's own backup reads everything; incremental exports between. Default: 7d. */
   fullReadEvery: duration.default('7d'),
 });
@@ -204,7 +205,7 @@ export const logicalSchema = z.strictObject({
 export const postgresComponentSchema = z.strictObject({
   recipe: z.literal('postgres'),
   ...componentFields,
-  physical: physicalSchema.default({ ownBackup: false, fullReadEvery: '7d' }),
+  physical: physicalSchema.default({ fullReadEvery: '7d' }),
   wal: walSchema.default({ enabled: true, synchronous: false, spares: 0 }),
   /** A logical export schedule beside the physical one. Default: none (logical exports only on request). */
   logical: logicalSchema.optional(),

@@ -44,7 +44,10 @@ export async function exportArtifact(input: ExportArtifactInput): Promise<Artifa
     ...(input.instance === undefined ? {} : { instance: input.instance }),
     ...('path' in config ? { path: config.path } : {}),
     ...('physical' in config
-      ? { ownBackup: config.physical.ownBackup, fullReadEveryMs: durationMs(config.physical.fullReadEvery) }
+      ? {
+          ownBackup: config.physical.ownBackup ?? 'where-possible',
+          fullReadEveryMs: durationMs(config.physical.fullReadEvery),
+        }
       : {}),
     outbox: input.outbox,
     exportId: input.exportId,

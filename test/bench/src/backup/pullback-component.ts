@@ -17,7 +17,7 @@ export class PullbackComponent extends PullbackCli {
   /** `ownBackup`: the export agent's own incremental backup (docs/exports.md) instead of pg_basebackup. */
   constructor(
     private readonly root: string,
-    private readonly ownBackup = false,
+    private readonly ownBackup = true,
   ) {
     super(root);
     this.configPath = join(root, 'pullback.yaml');
