@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, link, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   isWalHistoryName,
@@ -64,6 +64,15 @@ export interface WalPrefetch {
   readonly ready: Promise<void>;
   /** Stops looking, aborts the fetches under way and waits for them. */
   stop(): Promise<void>;
+}
+
+/**
+ * Writes `content` over the start of `file`, in one write where the kernel takes it
+ * (writeFile writes 512 KiB at a time, each a trip through the thread pool).
+ */
+async function writeWhole(file: FileHandle, content: Buffer): Promise<void> {
+  for (let at = 0; at < content.length; )
+    at += (await file.write(content, at, content.length - at, at)).bytesWritten;
 }
 
 /** How long an end of the archive found by a fetch ahead holds before it is tried again, in ms. */
@@ -150,9 +159,7 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
     try {
       const file = await open(temp, reused === undefined ? 'wx' : 'r+', 0o600);
       try {
-        // In one write where the kernel takes it (writeFile writes 512 KiB at a time, each a trip through the thread pool).
-        for (let at = 0; at < content.length; )
-          at += (await file.write(content, at, content.length - at, at)).bytesWritten;
+        await writeWhole(file, content);
         // The server's account must read it: the spool's owner (we may be root).
         const owner = await stat(dir);
         if (process.getuid?.() === 0 && owner.uid !== 0) await file.chown(owner.uid, owner.gid);
@@ -219,8 +226,7 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
     if (file === undefined) return false;
     let written: { ino: number; dev: number };
     try {
-      for (let at = 0; at < content.length; )
-        at += (await file.write(content, at, content.length - at, at)).bytesWritten;
+      await writeWhole(file, content);
       written = await file.stat();
     } finally {
       await file.close();
