@@ -197,4 +197,35 @@ describe("the agent's own backup", () => {
       for (const name of await outboxNames(outbox)) await outbox.remove(name);
     }
   });
+
+  it("takes its own backup where possible as a pipeline's default asks, and pg_basebackup quietly where it cannot", async () => {
+    const elsewhere = await scratchDir('not-the-data-dir');
+    try {
+      const warnings: string[] = [];
+      const recipe = postgresRecipe();
+      const own = await recipe.export({
+        component: 'shop',
+        instance: instance(),
+        outbox,
+        exportId: 'own4',
+        ownBackup: 'where-possible',
+        onWarning: (message) => warnings.push(message),
+      });
+      expect(own.objects.map((object) => object.name)).not.toContain('own4/base.tar');
+      expect(own.objects.map((object) => object.name)).toContain('own4/finish.tar');
+      const streamed = await recipe.export({
+        component: 'shop',
+        instance: { ...instance(), dataDir: elsewhere.path },
+        outbox,
+        exportId: 'own5',
+        ownBackup: 'where-possible',
+        onWarning: (message) => warnings.push(message),
+      });
+      expect(streamed.objects.map((object) => object.name)).toEqual(['own5/base.tar']);
+      expect(warnings).toEqual([]);
+    } finally {
+      await elsewhere.remove();
+      for (const name of await outboxNames(outbox)) await outbox.remove(name);
+    }
+  });
 });

@@ -15,8 +15,9 @@ export interface AgentCpu {
 /**
  * The fallbacks' way to replay from the archive, for a data directory: their
  * restore_command and their agent's prefetching spool (docs/wal.md, "Fallbacks"), the
- * agent in a process of its own (replay-agent.ts). BENCH_REPLAY_TRACE=FILE writes
- * each fetch's start and length there, with the agent's CPU time.
+ * agent in a process of its own (replay-agent.ts) with the bin's V8 and malloc settings.
+ * BENCH_REPLAY_TRACE=FILE writes each fetch's start and length there, with the agent's
+ * CPU time; BENCH_REPLAY_PROFILE=DIR writes a V8 CPU profile of each agent there.
  */
 export async function archiveReplaySource(
   sandbox: Sandbox,
@@ -27,16 +28,20 @@ export async function archiveReplaySource(
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const owner = await postgresOwner();
   if (owner) await chown(dir, owner.uid, owner.gid);
+  const profileDir = process.env.BENCH_REPLAY_PROFILE;
   const agent = spawn(
     process.execPath,
     [
+      // As bin/pullback.js runs `pullback up` (its shebang says why).
+      '--max-semi-space-size=2',
+      ...(profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]),
       join(import.meta.dirname, 'replay-agent.js'),
       join(sandbox.dir, 'archive'),
       join(sandbox.dir, 'archive.key'),
       stream,
       dir,
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } },
   );
   let output = '';
   agent.stdout.on('data', (chunk: Buffer) => {
