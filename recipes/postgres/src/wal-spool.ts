@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { placedName, TAKEN_FILE, type WalSpool } from '@pullback/pipeline/core';
 
@@ -37,7 +37,28 @@ function isLittleEndian(): boolean {
 
 /** The recipe's `walSpool`: where the agent fills the spool, and whose WAL goes in it. */
 export async function walSpoolOf(dataDir: string): Promise<WalSpool> {
-  return { dir: spoolDirOf(dataDir), systemIdentifier: await systemIdentifierOf(dataDir) };
+  const recoveryStart = await recoveryStartOf(dataDir);
+  return {
+    dir: spoolDirOf(dataDir),
+    systemIdentifier: await systemIdentifierOf(dataDir),
+    ...(recoveryStart === undefined ? {} : { recoveryStart }),
+  };
+}
+
+/**
+ * Where recovery of a restored snapshot starts: the segment its backup_label names
+ * (`START WAL LOCATION: 0/2000028 (file 000000010000000000000002)`), and the size of
+ * that segment's copy in pg_wal (the server's segment size). The server renames
+ * backup_label as its recovery begins: undefined then, and for a label or segment it
+ * cannot read.
+ */
+async function recoveryStartOf(dataDir: string): Promise<WalSpool['recoveryStart']> {
+  const label = await readFile(join(dataDir, 'backup_label'), 'latin1').catch(() => undefined);
+  const segment =
+    label === undefined ? undefined : /^START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)$/m.exec(label)?.[1];
+  if (segment === undefined) return undefined;
+  const copy = await stat(join(dataDir, 'pg_wal', segment)).catch(() => undefined);
+  return copy?.isFile() === true && copy.size > 0 ? { segment, segmentSize: copy.size } : undefined;
 }
 
 /** How long the restore command waits for its agent's answer (ms); past it, recovery tries streaming again. */

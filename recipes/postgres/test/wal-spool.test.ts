@@ -6,7 +6,7 @@ import { type S3Server, scratchDir, startS3, waitFor } from '@pullback/harness';
 import { startWalPrefetch, type WalPrefetch } from '@pullback/pipeline';
 import { openBackend } from '@pullback/storage';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { spoolRestoreCommand } from '../src/index.js';
+import { spoolRestoreCommand, walSpoolOf } from '../src/index.js';
 
 const SEGMENT = 1024 * 1024;
 const STREAM = 'shop.7300000000000000001';
@@ -142,6 +142,35 @@ function spoolSuite(open: (root: string) => Promise<Archive>) {
     // Each segment came from the archive once.
     expect(new Set(fetched).size).toBe(fetched.length);
     expect(errors).toEqual([]);
+  });
+
+  it("fetches the window from where a restored snapshot's recovery starts before any ask, when told the server starts", async () => {
+    // As a restore leaves it: backup_label naming the first segment, whose copy is in pg_wal.
+    await writeFile(
+      join(dataDir, 'backup_label'),
+      `START WAL LOCATION: 0/5000028 (file ${segment(5)})\nCHECKPOINT LOCATION: 0/5000060\n`,
+    );
+    await writeFile(join(dataDir, 'pg_wal', segment(5)), Buffer.alloc(SEGMENT));
+    const { recoveryStart } = await walSpoolOf(dataDir);
+    expect(recoveryStart).toEqual({ segment: segment(5), segmentSize: SEGMENT });
+    expect(await placedAhead()).toEqual([]);
+
+    prefetch!.expect(recoveryStart!.segment, recoveryStart!.segmentSize);
+    const window = [5, 6, 7, 8].map(segment);
+    await waitFor('the window from the first segment placed', async () =>
+      (await placedAhead()).join() === window.join() ? true : undefined,
+    );
+    // The restored copy of the first segment was written over where it lies.
+    expect((await placed(segment(5))).equals(bytesOf(5))).toBe(true);
+    // Recovery's first ask finds it placed: no wait for the agent.
+    expect(await restore(command(), dataDir, segment(5))).toMatchObject({ code: 1 });
+    expect((await readFile(join(spool, 'at'), 'utf8')).trim()).toBe(segment(5));
+    expect(fetched.filter((name) => name < segment(5))).toEqual([]);
+    expect(errors).toEqual([]);
+
+    // Once the server has taken the label (recovery began), the spool names no start.
+    await rename(join(dataDir, 'backup_label'), join(dataDir, 'backup_label.old'));
+    expect((await walSpoolOf(dataDir)).recoveryStart).toBeUndefined();
   });
 
   it('copies history files (asked again and again), gives a partial padded to its segment, and says absent at once', async () => {

@@ -166,6 +166,12 @@ export interface WalSpool {
   readonly dir: string;
   /** The data directory's server lineage; undefined when it holds none yet. */
   readonly systemIdentifier: string | undefined;
+  /**
+   * The WAL segment recovery will ask for first, and the segment size, when the data
+   * directory says so before its server starts (postgres: a restored snapshot's
+   * backup_label, and its segment in pg_wal). Undefined otherwise.
+   */
+  readonly recoveryStart?: { readonly segment: string; readonly segmentSize: number };
 }
 
 /** What `restore --start` asks of a recipe: one snapshot, running read-only for an audit. */

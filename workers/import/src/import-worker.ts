@@ -114,6 +114,23 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
     }
   }
 
+  /**
+   * A restored fallback is about to start: its prefetch fetches from where recovery
+   * will begin while the server starts. Only a help: a spool that cannot say leaves
+   * the prefetch to the first ask.
+   */
+  const expectRecovery = async (instance: string, name: string, component: ComponentConfig) => {
+    const prefetch = prefetches.get(instance);
+    const location = instanceLocation(component, instance);
+    const walSpool = options.recipeFor(component, name).walSpool;
+    if (prefetch === undefined || location === undefined || walSpool === undefined) return;
+    const start = await walSpool(location).then(
+      (spool) => spool.recoveryStart,
+      () => undefined,
+    );
+    if (start !== undefined) prefetch.expect(start.segment, start.segmentSize);
+  };
+
   const workers = placed.map(({ instance, name, component }) =>
     startJobWorker(
       pipeline,
@@ -140,7 +157,9 @@ export async function startImportWorker(options: ImportWorkerOptions): Promise<R
           archive: options.archive,
           recipe: options.recipeFor(component, name),
           registry: pipeline.registry,
-          ...(prefetches.has(instance) ? { archivedWal: true } : {}),
+          ...(prefetches.has(instance)
+            ? { archivedWal: true, beforeStart: () => expectRecovery(instance, name, component) }
+            : {}),
           ...(options.drillDir === undefined ? {} : { drillDir: options.drillDir }),
           ...(options.lockTtlMs === undefined ? {} : { lockTtlMs: options.lockTtlMs }),
           signal: aborted,

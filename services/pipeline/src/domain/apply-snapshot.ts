@@ -34,6 +34,8 @@ export interface ApplySnapshotInput {
   readonly restoreCommand?: string;
   /** The agent keeps the recipe's `walSpool` filled (`startWalPrefetch`): the fallback replays from it. Default: false. */
   readonly archivedWal?: boolean;
+  /** Called once the snapshot is restored, right before the fallback starts (the agent's prefetch gets a head start). */
+  readonly beforeStart?: () => Promise<void>;
   /**
    * Where restore drills put their scratch directory. Default: next to the fallback's
    * data directory (the same disk, reachable by the server's account).
@@ -184,6 +186,7 @@ export async function applySnapshot(input: ApplySnapshotInput): Promise<ApplySna
           onProgress: (progress) => input.onProgress?.(stepProgress('restore', progress, snapshotId)),
         });
         input.onProgress?.({ stage: 'start', bytesDone: 0, detail: instance });
+        await input.beforeStart?.();
         position = (await recipe.afterRestore?.(target)) ?? { running: false };
       } catch (error) {
         const reason = messageOf(error);

@@ -62,6 +62,12 @@ export interface WalPrefetchOptions {
 export interface WalPrefetch {
   /** Settles once the spares are made (a failure is told to `onError`). */
   readonly ready: Promise<void>;
+  /**
+   * The fallback's server is about to start, and recovery will ask for `segment` first
+   * (`WalSpool.recoveryStart`): the window from it is fetched now, while the server
+   * starts, rather than once it asks.
+   */
+  expect(segment: string, segmentSize: number): void;
   /** Stops looking, aborts the fetches under way and waits for them. */
   stop(): Promise<void>;
 }
@@ -430,6 +436,17 @@ export function startWalPrefetch(options: WalPrefetchOptions): WalPrefetch {
   const task = startPeriodicTask(options.pollMs ?? 50, round, options.onError);
   return {
     ready: fillSpares(),
+    expect: (segment, size) => {
+      if (!isWalSegmentName(segment) || stopping.signal.aborted) return;
+      const number = segmentNumber(segment, size);
+      if (number === 0n) return;
+      // As if recovery had just taken the segment before it: the window starts at `segment`.
+      segmentSize = size;
+      cursor = segmentName(number - 1n, timelineOfWalName(segment), size);
+      end = undefined;
+      lastActivity = Date.now();
+      topUp();
+    },
     stop: async () => {
       stopping.abort(new Error('stopped'));
       await task.stop();

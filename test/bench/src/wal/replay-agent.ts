@@ -5,14 +5,25 @@
  * keeps the spool filled through the fallbacks' prefetcher until SIGTERM, then prints
  * where its time went as one JSON line.
  *
- *   node replay-agent.js ARCHIVE KEY_FILE STREAM SPOOL_DIR
+ * A line `start` on stdin says the server is starting: the prefetch is told where
+ * recovery begins, as the import worker tells it before it starts a restored fallback.
+ *
+ *   node replay-agent.js ARCHIVE KEY_FILE STREAM SPOOL_DIR DATA_DIR
  */
+import { createInterface } from 'node:readline';
 import { fetchWalFile, openArchive } from '@pullback/archive';
 import { startWalPrefetch } from '@pullback/pipeline';
+import { walSpoolOf } from '@pullback/recipe-postgres';
 
-const [archiveUrl, keyFile, stream, dir] = process.argv.slice(2);
-if (archiveUrl === undefined || keyFile === undefined || stream === undefined || dir === undefined) {
-  throw new Error('usage: replay-agent ARCHIVE KEY_FILE STREAM SPOOL_DIR');
+const [archiveUrl, keyFile, stream, dir, dataDir] = process.argv.slice(2);
+if (
+  archiveUrl === undefined ||
+  keyFile === undefined ||
+  stream === undefined ||
+  dir === undefined ||
+  dataDir === undefined
+) {
+  throw new Error('usage: replay-agent ARCHIVE KEY_FILE STREAM SPOOL_DIR DATA_DIR');
 }
 const archive = await openArchive({ archive: archiveUrl, keyFile });
 const fetches: { name: string; ms: number; at: number; asked: boolean }[] = [];
@@ -38,6 +49,12 @@ const prefetch = startWalPrefetch({
     );
   },
   onError: (error) => process.stderr.write(`bench: archived WAL: ${error.message}\n`),
+});
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line !== 'start') return;
+  void walSpoolOf(dataDir).then(({ recoveryStart }) => {
+    if (recoveryStart !== undefined) prefetch.expect(recoveryStart.segment, recoveryStart.segmentSize);
+  });
 });
 // Ready once the spares are made, as an agent long up beside its fallback has them.
 await prefetch.ready;

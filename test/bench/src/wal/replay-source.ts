@@ -12,6 +12,14 @@ export interface AgentCpu {
   readonly segments: number;
 }
 
+/** How a replay gets its WAL: a restore command, and what runs beside it. */
+export interface ReplaySource {
+  readonly restoreCommand?: string;
+  /** Told right as the server starts (the clock starts with it). */
+  readonly beforeStart?: () => void;
+  readonly stop?: () => Promise<AgentCpu>;
+}
+
 /**
  * The fallbacks' way to replay from the archive, for a data directory: their
  * restore_command and their agent's prefetching spool (docs/wal.md, "Fallbacks"), the
@@ -23,7 +31,7 @@ export async function archiveReplaySource(
   sandbox: Sandbox,
   stream: string,
   dataDir: string,
-): Promise<{ restoreCommand?: string; stop?: () => Promise<AgentCpu> }> {
+): Promise<ReplaySource> {
   const dir = spoolDirOf(dataDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const owner = await postgresOwner();
@@ -40,8 +48,9 @@ export async function archiveReplaySource(
       join(sandbox.dir, 'archive.key'),
       stream,
       dir,
+      dataDir,
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } },
+    { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } },
   );
   let output = '';
   agent.stdout.on('data', (chunk: Buffer) => {
@@ -59,6 +68,10 @@ export async function archiveReplaySource(
   ]);
   return {
     restoreCommand: spoolRestoreCommand(dir),
+    // As the import worker does right before it starts a restored fallback.
+    beforeStart: () => {
+      agent.stdin.write('start\n');
+    },
     stop: async () => {
       agent.kill('SIGTERM');
       await exited;

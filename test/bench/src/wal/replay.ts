@@ -10,7 +10,7 @@ import { query, startStandby, stopServer } from '@pullback/recipe-postgres';
 import type { RunningPipeline } from '@pullback/workers';
 import { percentile } from './figures.js';
 import { pgbench } from './load.js';
-import { type AgentCpu, archiveReplaySource } from './replay-source.js';
+import { archiveReplaySource, type ReplaySource } from './replay-source.js';
 import { sandboxStream } from './wal-archive.js';
 
 const execFileAsync = promisify(execFile);
@@ -73,10 +73,7 @@ export async function measureReplay(
   if (snapshotStart === undefined) throw new Error(`snapshot ${snapshotId} has no startLsn tag`);
   const firstSegment = await sandbox.active.psql(`select pg_walfile_name('${snapshotStart}')`);
 
-  const replay = async (
-    label: string,
-    prepare: (dataDir: string) => Promise<{ restoreCommand?: string; stop?: () => Promise<AgentCpu> }>,
-  ) => {
+  const replay = async (label: string, prepare: (dataDir: string) => Promise<ReplaySource>) => {
     const dataDir = join(sandbox.dir, `replay-${label}`);
     options.step(`  ${label}: restoring snapshot ${snapshotId.slice(0, 12)}`);
     await restoreSnapshot(sandbox.archive, snapshotId, { target: dataDir });
@@ -86,6 +83,7 @@ export async function measureReplay(
     // WAL) on disk: the kernel flushing gigabytes of them meanwhile is not the replay's.
     await execFileAsync('sync');
     const started = Date.now();
+    source.beforeStart?.();
     await startStandby({
       dataDir,
       port,
