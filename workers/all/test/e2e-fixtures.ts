@@ -78,6 +78,8 @@ export async function shopCluster(
     keepLast?: number;
     /** More postgresql.conf settings of the active. */
     settings?: Readonly<Record<string, string>>;
+    /** The component's `physical.ownBackup`. Default: unset (the agent's own backup). */
+    ownBackup?: boolean;
   },
 ): Promise<ShopCluster> {
   const active = await startPostgres(options.settings === undefined ? {} : { settings: options.settings });
@@ -101,6 +103,7 @@ export async function shopCluster(
   shop:
     recipe: postgres
     ${options.keepLast === undefined ? '' : `retention: { keepLast: ${options.keepLast} }`}
+    ${options.ownBackup === undefined ? '' : `physical: { ownBackup: ${String(options.ownBackup)} }`}
     outbox: ${join(world.root, 'outbox', 'shop')}
     schedule: "${options.schedule ?? quietSchedule()}"
     instances:

@@ -48,6 +48,10 @@ describe('fallbacks follow the active and fall back on the archive', () => {
       fallbacks: 2,
       // Recycles what a stopped fallback needs as soon as it can (the receiver's slot holds only what it has not read).
       settings: { wal_keep_size: '0', max_wal_size: "'32MB'", min_wal_size: "'32MB'" },
+      // pg_basebackup: the agent's own export keeps a slot that holds the WAL since the
+      // previous export on the active (docs/exports.md), which would keep what the
+      // stopped fallback needs there until the next export.
+      ownBackup: false,
     });
     const systemIdentifier = await active.psql('select system_identifier from pg_control_system()');
     const stream = walStreamName('shop', systemIdentifier);
