@@ -136,7 +136,7 @@ async function main(): Promise<void> {
         target: verdict(replay.speed >= 0.8, '>= 0.8x'),
       });
       rows.push({
-        what: "the archive side's agent, CPU per segment it placed (each round)",
+        what: "the archive side's agent, CPU per segment it placed, from the server's start (each round)",
         value: replay.rounds
           .map((r) => `user ${r.agentUserMs.toFixed(0)} ms + system ${r.agentSystemMs.toFixed(0)} ms`)
           .join(', '),

@@ -50,8 +50,11 @@ const prefetch = startWalPrefetch({
   },
   onError: (error) => process.stderr.write(`bench: archived WAL: ${error.message}\n`),
 });
+/** The CPU used before the server started (loading, making spares): not the replay's. */
+let beforeStart: NodeJS.CpuUsage | undefined;
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (line !== 'start') return;
+  beforeStart = process.cpuUsage();
   void walSpoolOf(dataDir).then(({ recoveryStart }) => {
     if (recoveryStart !== undefined) prefetch.expect(recoveryStart.segment, recoveryStart.segmentSize);
   });
@@ -65,7 +68,7 @@ const alive = setInterval(() => {}, 60_000);
 process.once('SIGTERM', () => {
   clearInterval(alive);
   void prefetch.stop().then(() => {
-    const cpu = process.cpuUsage();
+    const cpu = process.cpuUsage(beforeStart);
     process.stdout.write(
       `${JSON.stringify({ seconds: (performance.now() - begun) / 1000, user: cpu.user / 1e6, system: cpu.system / 1e6, fetches })}\n`,
     );
