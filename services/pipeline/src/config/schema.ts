@@ -180,8 +180,8 @@ export const physicalSchema = z.strictObject({
   /**
    * The export agent takes the backup itself when it can read the active's data
    * directory (incremental between full reads, page checksums verified); elsewhere,
-   * pg_basebackup. Default (unset): so, falling back to pg_basebackup quietly; true:
-   * the same, with a warning each time it falls back; false: always pg_basebackup.
+   * pg_basebackup. Unset (the default): that, falling back to pg_basebackup quietly;
+   * true: the same, with a warning each time it falls back; false: always pg_basebackup.
    */
   ownBackup: z.boolean().optional(),
   /** How often the agent's own backup reads everything; incremental exports between. Default: 7d. */
